@@ -1,0 +1,2 @@
+//! The I/O-free per-packet core. Owned by the datapath work; see issue 3.
+#![forbid(unsafe_code)]
