@@ -1,0 +1,1 @@
+//! Snapshot hand-off (work in progress).
