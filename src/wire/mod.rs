@@ -1,2 +1,113 @@
 //! Zero-copy packet views. Owned by the wire work; see issue 3.
+//!
+//! One file per protocol. Every view is a thin wrapper over a byte buffer
+//! (`T: AsRef<[u8]>`); its constructor `new_checked` validates the lengths the
+//! accessors rely on, so accessors never panic afterwards. Setters need
+//! `T: AsMut<[u8]>`. Fields are read at byte offsets, never by casting to
+//! structs, so alignment never matters.
+//!
+//! [`parse::parse_frame`] is the single-pass classifier the datapath calls on
+//! every frame.
 #![forbid(unsafe_code)]
+
+// pub mod arp;
+pub mod checksum;
+pub mod ethernet;
+// pub mod icmpv4;
+// pub mod icmpv6;
+pub mod ipv4;
+// pub mod ipv6;
+// pub mod mptcp;
+// pub mod parse;
+// pub mod tcp;
+// pub mod udp;
+
+use core::fmt;
+
+pub use ethernet::MacAddr;
+// pub use parse::{Parsed, parse_frame};
+
+/// Why a buffer could not be read as the requested header.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum WireError {
+    /// The buffer ends before the header (or a length it announces) does.
+    Truncated,
+    /// A field holds a value the protocol does not allow (bad version, a
+    /// header length below the minimum, an option length of 0 or 1, ...).
+    Malformed,
+    /// Well formed, but something this crate deliberately does not handle
+    /// (stacked VLAN tags, too many IPv6 extension headers, ...).
+    Unsupported,
+}
+
+impl fmt::Display for WireError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            WireError::Truncated => "truncated packet",
+            WireError::Malformed => "malformed packet",
+            WireError::Unsupported => "unsupported packet",
+        })
+    }
+}
+
+impl std::error::Error for WireError {}
+
+/// Result alias used by all views.
+pub type Result<T> = core::result::Result<T, WireError>;
+
+/// IP protocol / IPv6 next-header numbers used in this crate.
+pub mod ip_proto {
+    pub const HOPOPT: u8 = 0;
+    pub const ICMP: u8 = 1;
+    pub const TCP: u8 = 6;
+    pub const UDP: u8 = 17;
+    pub const IPV6_ROUTING: u8 = 43;
+    pub const IPV6_FRAGMENT: u8 = 44;
+    pub const ESP: u8 = 50;
+    pub const AH: u8 = 51;
+    pub const ICMPV6: u8 = 58;
+    pub const IPV6_NONE: u8 = 59;
+    pub const IPV6_DSTOPTS: u8 = 60;
+}
+
+/// Fragmentation facts common to IPv4 and the IPv6 fragment header.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct FragInfo {
+    /// Offset of this fragment's data in the original payload, in bytes.
+    pub offset: u16,
+    /// More fragments follow.
+    pub more: bool,
+    /// Identification (16 bits in IPv4, 32 bits in IPv6).
+    pub id: u32,
+}
+
+impl FragInfo {
+    /// True if this fragment carries the start of the upper-layer header.
+    pub fn is_first(&self) -> bool {
+        self.offset == 0
+    }
+}
+
+/// Reads a big-endian u16 at `at`; `None` if it does not fit. Used on paths
+/// where the length has not been validated by a constructor.
+#[inline]
+pub(crate) fn be16(buf: &[u8], at: usize) -> Option<u16> {
+    let b = buf.get(at..at.checked_add(2)?)?;
+    Some(u16::from_be_bytes([b[0], b[1]]))
+}
+
+/// Reads a big-endian u32 at `at`; `None` if it does not fit.
+#[inline]
+pub(crate) fn be32(buf: &[u8], at: usize) -> Option<u32> {
+    let b = buf.get(at..at.checked_add(4)?)?;
+    Some(u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
+}
+
+/// Reads a big-endian u64 at `at`; `None` if it does not fit.
+#[inline]
+pub(crate) fn be64(buf: &[u8], at: usize) -> Option<u64> {
+    let b = buf.get(at..at.checked_add(8)?)?;
+    let mut a = [0u8; 8];
+    a.copy_from_slice(b);
+    Some(u64::from_be_bytes(a))
+}

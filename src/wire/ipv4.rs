@@ -1,0 +1,453 @@
+//! IPv4 headers (RFC 791), options included.
+
+use std::net::Ipv4Addr;
+
+use super::{FragInfo, Result, WireError, checksum};
+
+mod field {
+    use core::ops::Range;
+    pub const VER_IHL: usize = 0;
+    pub const DSCP_ECN: usize = 1;
+    pub const TOTAL_LEN: Range<usize> = 2..4;
+    pub const IDENT: Range<usize> = 4..6;
+    pub const FLAGS_FRAG: Range<usize> = 6..8;
+    pub const TTL: usize = 8;
+    pub const PROTOCOL: usize = 9;
+    pub const CHECKSUM: Range<usize> = 10..12;
+    pub const SRC: Range<usize> = 12..16;
+    pub const DST: Range<usize> = 16..20;
+}
+
+/// Length of an IPv4 header without options.
+pub const MIN_HEADER_LEN: usize = 20;
+
+const FLAG_DF: u16 = 0x4000;
+const FLAG_MF: u16 = 0x2000;
+const FRAG_OFFSET_MASK: u16 = 0x1fff;
+
+/// A view of an IPv4 packet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Packet<T: AsRef<[u8]>> {
+    buffer: T,
+}
+
+impl<T: AsRef<[u8]>> Packet<T> {
+    /// Validates version 4, IHL >= 5, the header within the buffer, and
+    /// header length <= total length <= buffer length. The buffer may be
+    /// longer than the total length (Ethernet padding); [`Packet::payload`]
+    /// stops at the total length.
+    pub fn new_checked(buffer: T) -> Result<Self> {
+        let p = Self::new_header_checked(buffer)?;
+        let total = usize::from(p.total_len());
+        if total < p.header_len() {
+            return Err(WireError::Malformed);
+        }
+        if total > p.buffer.as_ref().len() {
+            return Err(WireError::Truncated);
+        }
+        Ok(p)
+    }
+
+    /// Validates only the header (version, IHL, header within the buffer),
+    /// not the total length: for the truncated copy of a packet that ICMP
+    /// errors carry. [`Packet::payload`] then returns what the buffer holds.
+    pub fn new_header_checked(buffer: T) -> Result<Self> {
+        let b = buffer.as_ref();
+        if b.len() < MIN_HEADER_LEN {
+            return Err(WireError::Truncated);
+        }
+        if b[field::VER_IHL] >> 4 != 4 {
+            return Err(WireError::Malformed);
+        }
+        let hl = usize::from(b[field::VER_IHL] & 0x0f) * 4;
+        if hl < MIN_HEADER_LEN {
+            return Err(WireError::Malformed);
+        }
+        if hl > b.len() {
+            return Err(WireError::Truncated);
+        }
+        Ok(Packet { buffer })
+    }
+
+    pub fn into_inner(self) -> T {
+        self.buffer
+    }
+
+    fn b(&self) -> &[u8] {
+        self.buffer.as_ref()
+    }
+
+    fn u16_at(&self, r: core::ops::Range<usize>) -> u16 {
+        let s = &self.b()[r];
+        u16::from_be_bytes([s[0], s[1]])
+    }
+
+    pub fn version(&self) -> u8 {
+        self.b()[field::VER_IHL] >> 4
+    }
+
+    /// Header length in bytes (20..=60).
+    pub fn header_len(&self) -> usize {
+        usize::from(self.b()[field::VER_IHL] & 0x0f) * 4
+    }
+
+    pub fn dscp(&self) -> u8 {
+        self.b()[field::DSCP_ECN] >> 2
+    }
+
+    pub fn ecn(&self) -> u8 {
+        self.b()[field::DSCP_ECN] & 0x03
+    }
+
+    pub fn total_len(&self) -> u16 {
+        self.u16_at(field::TOTAL_LEN)
+    }
+
+    pub fn ident(&self) -> u16 {
+        self.u16_at(field::IDENT)
+    }
+
+    pub fn dont_frag(&self) -> bool {
+        self.u16_at(field::FLAGS_FRAG) & FLAG_DF != 0
+    }
+
+    pub fn more_frags(&self) -> bool {
+        self.u16_at(field::FLAGS_FRAG) & FLAG_MF != 0
+    }
+
+    /// Fragment offset in bytes.
+    pub fn frag_offset(&self) -> u16 {
+        // 13-bit field in 8-byte units: at most 0x1fff * 8 = 65528, fits.
+        (self.u16_at(field::FLAGS_FRAG) & FRAG_OFFSET_MASK) * 8
+    }
+
+    /// True for any fragment, first or not.
+    pub fn is_fragment(&self) -> bool {
+        self.more_frags() || self.frag_offset() != 0
+    }
+
+    /// Fragment facts if this is a fragment.
+    pub fn frag_info(&self) -> Option<FragInfo> {
+        self.is_fragment().then(|| FragInfo {
+            offset: self.frag_offset(),
+            more: self.more_frags(),
+            id: u32::from(self.ident()),
+        })
+    }
+
+    pub fn ttl(&self) -> u8 {
+        self.b()[field::TTL]
+    }
+
+    pub fn protocol(&self) -> u8 {
+        self.b()[field::PROTOCOL]
+    }
+
+    pub fn checksum(&self) -> u16 {
+        self.u16_at(field::CHECKSUM)
+    }
+
+    pub fn src_addr(&self) -> Ipv4Addr {
+        let s = &self.b()[field::SRC];
+        Ipv4Addr::new(s[0], s[1], s[2], s[3])
+    }
+
+    pub fn dst_addr(&self) -> Ipv4Addr {
+        let s = &self.b()[field::DST];
+        Ipv4Addr::new(s[0], s[1], s[2], s[3])
+    }
+
+    /// The header bytes, options included.
+    pub fn header(&self) -> &[u8] {
+        &self.b()[..self.header_len()]
+    }
+
+    /// The option bytes (empty when IHL is 5).
+    pub fn options(&self) -> &[u8] {
+        &self.b()[MIN_HEADER_LEN..self.header_len()]
+    }
+
+    /// True if the header checksum is correct.
+    pub fn verify_checksum(&self) -> bool {
+        checksum::sum(self.header()) == 0xffff
+    }
+
+    /// Offset just past the packet: the total length, clamped to the buffer
+    /// (only a header-checked view can have a total length past the end).
+    fn end(&self) -> usize {
+        let total = usize::from(self.total_len());
+        total.clamp(self.header_len(), self.b().len())
+    }
+
+    /// The bytes after the header, up to the total length.
+    pub fn payload(&self) -> &[u8] {
+        &self.b()[self.header_len()..self.end()]
+    }
+
+    /// Partial sum of the pseudo-header for the payload's L4 checksum.
+    pub fn pseudo_header_sum(&self) -> u16 {
+        let len = self.end() - self.header_len();
+        // end <= total_len <= u16::MAX, so the length fits.
+        checksum::pseudo_header_v4(
+            self.src_addr(),
+            self.dst_addr(),
+            self.protocol(),
+            len as u16,
+        )
+    }
+}
+
+impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
+    fn bm(&mut self) -> &mut [u8] {
+        self.buffer.as_mut()
+    }
+
+    pub fn set_dscp_ecn(&mut self, value: u8) {
+        self.bm()[field::DSCP_ECN] = value;
+    }
+
+    /// Sets the total length. Does not re-validate: keep it within the
+    /// buffer or `payload()` is clamped to the buffer.
+    pub fn set_total_len(&mut self, value: u16) {
+        self.bm()[field::TOTAL_LEN].copy_from_slice(&value.to_be_bytes());
+    }
+
+    pub fn set_ident(&mut self, value: u16) {
+        self.bm()[field::IDENT].copy_from_slice(&value.to_be_bytes());
+    }
+
+    /// Sets DF/MF and the offset (in bytes; the low three bits are dropped).
+    pub fn set_flags_frag(&mut self, dont_frag: bool, more_frags: bool, offset_bytes: u16) {
+        let mut v = (offset_bytes / 8) & FRAG_OFFSET_MASK;
+        if dont_frag {
+            v |= FLAG_DF;
+        }
+        if more_frags {
+            v |= FLAG_MF;
+        }
+        self.bm()[field::FLAGS_FRAG].copy_from_slice(&v.to_be_bytes());
+    }
+
+    pub fn set_ttl(&mut self, value: u8) {
+        self.bm()[field::TTL] = value;
+    }
+
+    pub fn set_protocol(&mut self, value: u8) {
+        self.bm()[field::PROTOCOL] = value;
+    }
+
+    pub fn set_checksum(&mut self, value: u16) {
+        self.bm()[field::CHECKSUM].copy_from_slice(&value.to_be_bytes());
+    }
+
+    pub fn set_src_addr(&mut self, a: Ipv4Addr) {
+        self.bm()[field::SRC].copy_from_slice(&a.octets());
+    }
+
+    pub fn set_dst_addr(&mut self, a: Ipv4Addr) {
+        self.bm()[field::DST].copy_from_slice(&a.octets());
+    }
+
+    /// Recomputes the header checksum from scratch.
+    pub fn fill_checksum(&mut self) {
+        self.set_checksum(0);
+        let c = checksum::checksum(self.header());
+        self.set_checksum(c);
+    }
+
+    /// Decrements the TTL and patches the checksum incrementally. Returns the
+    /// new TTL, or `None` (nothing changed) if it was already 0 or 1 and the
+    /// packet must not be forwarded.
+    pub fn decrement_ttl(&mut self) -> Option<u8> {
+        let ttl = self.ttl();
+        if ttl <= 1 {
+            return None;
+        }
+        // TTL is the high byte of the 16-bit word it shares with protocol.
+        let proto = self.protocol();
+        let old = u16::from_be_bytes([ttl, proto]);
+        let new = u16::from_be_bytes([ttl - 1, proto]);
+        let c = checksum::update16(self.checksum(), old, new);
+        self.set_ttl(ttl - 1);
+        self.set_checksum(c);
+        Some(ttl - 1)
+    }
+
+    /// Swaps source and destination; the header checksum stays valid
+    /// because the one's complement sum does not depend on word order.
+    pub fn swap_addrs(&mut self) {
+        let (s, d) = (self.src_addr(), self.dst_addr());
+        self.set_src_addr(d);
+        self.set_dst_addr(s);
+    }
+
+    pub fn payload_mut(&mut self) -> &mut [u8] {
+        let (h, e) = (self.header_len(), self.end());
+        &mut self.bm()[h..e]
+    }
+}
+
+/// Writes a 20-byte option-less IPv4 header (DF set, checksum filled) into
+/// the start of `buf`; `payload_len` is the length of what follows it.
+pub fn emit_header(
+    buf: &mut [u8],
+    src: Ipv4Addr,
+    dst: Ipv4Addr,
+    protocol: u8,
+    payload_len: u16,
+    ttl: u8,
+    ident: u16,
+) -> Result<()> {
+    let total = payload_len
+        .checked_add(MIN_HEADER_LEN as u16)
+        .ok_or(WireError::Malformed)?;
+    let h = buf.get_mut(..MIN_HEADER_LEN).ok_or(WireError::Truncated)?;
+    h.fill(0);
+    h[field::VER_IHL] = 0x45;
+    h[field::TOTAL_LEN].copy_from_slice(&total.to_be_bytes());
+    h[field::IDENT].copy_from_slice(&ident.to_be_bytes());
+    h[field::FLAGS_FRAG].copy_from_slice(&FLAG_DF.to_be_bytes());
+    h[field::TTL] = ttl;
+    h[field::PROTOCOL] = protocol;
+    h[field::SRC].copy_from_slice(&src.octets());
+    h[field::DST].copy_from_slice(&dst.octets());
+    let c = checksum::checksum(h);
+    h[field::CHECKSUM].copy_from_slice(&c.to_be_bytes());
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    const S: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 1);
+    const D: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 7);
+
+    fn packet(payload: usize) -> Vec<u8> {
+        let mut v = vec![0u8; 20 + payload];
+        emit_header(&mut v, S, D, 6, payload as u16, 64, 0x1234).unwrap();
+        v
+    }
+
+    #[test]
+    fn roundtrip() {
+        let mut v = packet(8);
+        v.extend_from_slice(&[0xee; 6]); // Ethernet padding past total length
+        let p = Packet::new_checked(&v[..]).unwrap();
+        assert_eq!(p.version(), 4);
+        assert_eq!(p.header_len(), 20);
+        assert_eq!(p.total_len(), 28);
+        assert_eq!(p.ident(), 0x1234);
+        assert!(p.dont_frag());
+        assert!(!p.is_fragment());
+        assert_eq!(p.frag_info(), None);
+        assert_eq!(p.ttl(), 64);
+        assert_eq!(p.protocol(), 6);
+        assert_eq!(p.src_addr(), S);
+        assert_eq!(p.dst_addr(), D);
+        assert!(p.verify_checksum());
+        assert_eq!(p.payload().len(), 8);
+        assert!(p.options().is_empty());
+    }
+
+    #[test]
+    fn options_and_fragments() {
+        let mut v = vec![0u8; 24 + 4];
+        v[0] = 0x46;
+        v[2..4].copy_from_slice(&28u16.to_be_bytes());
+        v[20..24].copy_from_slice(&[1, 1, 1, 0]); // NOPs, EOL
+        let mut p = Packet::new_checked(&mut v[..]).unwrap();
+        assert_eq!(p.header_len(), 24);
+        assert_eq!(p.options(), &[1, 1, 1, 0]);
+        assert_eq!(p.payload().len(), 4);
+        p.set_flags_frag(false, true, 1480);
+        assert_eq!(
+            p.frag_info(),
+            Some(FragInfo {
+                offset: 1480,
+                more: true,
+                id: 0
+            })
+        );
+        p.set_flags_frag(false, false, 2960);
+        assert!(p.is_fragment());
+        assert!(!p.more_frags());
+        assert_eq!(p.frag_offset(), 2960);
+        p.set_flags_frag(false, true, 0);
+        assert!(p.is_fragment() && p.frag_info().unwrap().is_first());
+        p.fill_checksum();
+        assert!(p.verify_checksum());
+    }
+
+    #[test]
+    fn setters_keep_checksum_valid() {
+        let mut v = packet(0);
+        let mut p = Packet::new_checked(&mut v[..]).unwrap();
+        assert_eq!(p.decrement_ttl(), Some(63));
+        assert!(p.verify_checksum());
+        p.swap_addrs();
+        assert!(p.verify_checksum());
+        assert_eq!(p.src_addr(), D);
+        let old = p.dst_addr();
+        let new = Ipv4Addr::new(10, 9, 8, 7);
+        p.set_dst_addr(new);
+        let c = checksum::update_ipv4_addr(p.checksum(), old, new);
+        p.set_checksum(c);
+        assert!(p.verify_checksum());
+        p.set_ttl(1);
+        assert_eq!(p.decrement_ttl(), None);
+        assert_eq!(p.ttl(), 1);
+    }
+
+    #[test]
+    fn errors() {
+        let v = packet(4);
+        assert_eq!(Packet::new_checked(&v[..19]), Err(WireError::Truncated));
+        assert_eq!(Packet::new_checked(&v[..23]), Err(WireError::Truncated));
+        assert!(Packet::new_header_checked(&v[..23]).is_ok());
+        let mut w = v.clone();
+        w[0] = 0x65;
+        assert_eq!(Packet::new_checked(&w[..]), Err(WireError::Malformed));
+        let mut w = v.clone();
+        w[0] = 0x44;
+        assert_eq!(Packet::new_checked(&w[..]), Err(WireError::Malformed));
+        let mut w = v.clone();
+        w[0] = 0x47; // 28-byte header in a 24-byte buffer
+        assert_eq!(Packet::new_checked(&w[..]), Err(WireError::Truncated));
+        let mut w = v.clone();
+        w[2..4].copy_from_slice(&10u16.to_be_bytes()); // total < header
+        assert_eq!(Packet::new_checked(&w[..]), Err(WireError::Malformed));
+    }
+
+    proptest! {
+        #[test]
+        fn any_bytes(data in proptest::collection::vec(any::<u8>(), 0..80)) {
+            if let Ok(p) = Packet::new_checked(&data[..]) {
+                prop_assert!(p.header_len() >= 20 && p.header_len() <= data.len());
+                prop_assert!(usize::from(p.total_len()) <= data.len());
+                prop_assert_eq!(p.header_len() + p.payload().len(), usize::from(p.total_len()));
+                let _ = (p.verify_checksum(), p.frag_info(), p.options(), p.pseudo_header_sum());
+            }
+            if let Ok(p) = Packet::new_header_checked(&data[..]) {
+                prop_assert!(p.header_len() + p.payload().len() <= data.len());
+                let _ = p.pseudo_header_sum();
+            }
+        }
+
+        #[test]
+        fn mutated_valid(
+            payload in 0usize..40,
+            flips in proptest::collection::vec((0usize..60, any::<u8>()), 1..6),
+        ) {
+            let mut v = packet(payload);
+            for (at, x) in flips {
+                let at = at % v.len();
+                v[at] ^= x;
+            }
+            if let Ok(p) = Packet::new_checked(&v[..]) {
+                prop_assert!(p.header_len() + p.payload().len() <= v.len());
+            }
+        }
+    }
+}
