@@ -32,7 +32,17 @@ const STATIC_DRIVERS: &[&str] = &[
 
 /// DPDK libraries a static build needs, in link order (dependents first).
 const STATIC_LIBS: &[&str] = &[
-    "ethdev", "meter", "net", "mbuf", "mempool", "rcu", "ring", "hash", "pci", "eal", "telemetry",
+    "ethdev",
+    "meter",
+    "net",
+    "mbuf",
+    "mempool",
+    "rcu",
+    "ring",
+    "hash",
+    "pci",
+    "eal",
+    "telemetry",
     "kvargs",
 ];
 
@@ -115,7 +125,10 @@ fn pkg_config_cflags() -> Vec<String> {
         .args(["--cflags", "libdpdk"])
         .output()
         .expect("run pkg-config --cflags libdpdk");
-    assert!(output.status.success(), "pkg-config --cflags libdpdk failed");
+    assert!(
+        output.status.success(),
+        "pkg-config --cflags libdpdk failed"
+    );
     let text = String::from_utf8(output.stdout).expect("pkg-config prints UTF-8");
     let mut flags = Vec::new();
     let mut words = text.split_whitespace();
@@ -151,7 +164,9 @@ fn link_static() {
         println!("cargo:rustc-link-arg=-l:librte_{l}.a");
     }
     // System libraries the static DPDK code calls into.
-    for sys in ["pcap", "numa", "bsd", "elf", "z", "dl", "m", "pthread", "atomic"] {
+    for sys in [
+        "pcap", "numa", "bsd", "elf", "z", "dl", "m", "pthread", "atomic",
+    ] {
         println!("cargo:rustc-link-arg=-l{sys}");
     }
 }

@@ -182,7 +182,11 @@ impl Config {
     fn validate(&self) -> Result<(), (Option<Range<usize>>, String, String)> {
         let lcores = &self.workers.lcores;
         if lcores.get_ref().is_empty() {
-            return Err((Some(lcores.span()), "workers.lcores".into(), "at least one worker lcore is needed".into()));
+            return Err((
+                Some(lcores.span()),
+                "workers.lcores".into(),
+                "at least one worker lcore is needed".into(),
+            ));
         }
         let mut seen = Vec::new();
         for &l in lcores.get_ref() {
@@ -194,45 +198,79 @@ impl Config {
                 ));
             }
             if seen.contains(&l) {
-                return Err((Some(lcores.span()), "workers.lcores".into(), format!("lcore {l} listed twice")));
+                return Err((
+                    Some(lcores.span()),
+                    "workers.lcores".into(),
+                    format!("lcore {l} listed twice"),
+                ));
             }
             seen.push(l);
         }
         let eal = &self.dpdk.eal_args;
         if let Some(a) = eal.get_ref().iter().find(|a| {
             let flag = a.split('=').next().unwrap_or(a);
-            matches!(flag, "-l" | "-c" | "--lcores" | "--main-lcore") || a.starts_with("-l") && a.len() > 2 && !a.starts_with("--")
+            matches!(flag, "-l" | "-c" | "--lcores" | "--main-lcore")
+                || a.starts_with("-l") && a.len() > 2 && !a.starts_with("--")
         }) {
             return Err((
                 Some(eal.span()),
                 "dpdk.eal_args".into(),
-                format!("`{a}`: lcores come from workers.lcores and dpdk.main_lcore, not from EAL arguments"),
+                format!(
+                    "`{a}`: lcores come from workers.lcores and dpdk.main_lcore, not from EAL arguments"
+                ),
             ));
         }
         if self.ports.is_empty() {
-            return Err((None, "port".into(), "at least one [[port]] is needed".into()));
+            return Err((
+                None,
+                "port".into(),
+                "at least one [[port]] is needed".into(),
+            ));
         }
         if self.ports.len() > 64 {
             return Err((None, "port".into(), "at most 64 ports".into()));
         }
         for (i, p) in self.ports.iter().enumerate() {
-            if self.ports[..i].iter().any(|q| q.name.get_ref() == p.name.get_ref()) {
-                return Err((Some(p.name.span()), format!("port[{i}].name"), format!("port name `{}` used twice", p.name.get_ref())));
+            if self.ports[..i]
+                .iter()
+                .any(|q| q.name.get_ref() == p.name.get_ref())
+            {
+                return Err((
+                    Some(p.name.span()),
+                    format!("port[{i}].name"),
+                    format!("port name `{}` used twice", p.name.get_ref()),
+                ));
             }
             if p.rx_queues == Some(0) {
-                return Err((Some(p.name.span()), format!("port[{i}].rx_queues"), "must be at least 1".into()));
+                return Err((
+                    Some(p.name.span()),
+                    format!("port[{i}].rx_queues"),
+                    "must be at least 1".into(),
+                ));
             }
             if p.rx_descriptors == 0 || p.tx_descriptors == 0 {
-                return Err((Some(p.name.span()), format!("port[{i}].rx_descriptors"), "descriptor counts must be at least 1".into()));
+                return Err((
+                    Some(p.name.span()),
+                    format!("port[{i}].rx_descriptors"),
+                    "descriptor counts must be at least 1".into(),
+                ));
             }
         }
         if let Some(bp) = &self.datapath.backend_port {
             if self.port_index(bp.get_ref()).is_none() {
-                return Err((Some(bp.span()), "datapath.backend_port".into(), format!("no port named `{}`", bp.get_ref())));
+                return Err((
+                    Some(bp.span()),
+                    "datapath.backend_port".into(),
+                    format!("no port named `{}`", bp.get_ref()),
+                ));
             }
         }
         if self.dpdk.mempool_size < 1024 {
-            return Err((None, "dpdk.mempool_size".into(), "at least 1024 buffers".into()));
+            return Err((
+                None,
+                "dpdk.mempool_size".into(),
+                "at least 1024 buffers".into(),
+            ));
         }
         Ok(())
     }
@@ -244,7 +282,10 @@ impl Config {
     /// Rx queues of port `i` (default: one per worker).
     pub fn rx_queues(&self, i: usize) -> u16 {
         let workers = u16::try_from(self.workers.lcores.get_ref().len()).unwrap_or(u16::MAX);
-        self.ports.get(i).and_then(|p| p.rx_queues).unwrap_or(workers)
+        self.ports
+            .get(i)
+            .and_then(|p| p.rx_queues)
+            .unwrap_or(workers)
     }
 
     /// The full EAL command line: program name, lcores, then the configured args.
@@ -324,17 +365,32 @@ ipv4 = ["198.18.0.1"]
         assert_eq!(c.workers.mode, WorkerMode::Balance);
         assert_eq!(
             c.eal_command_line(),
-            ["mplb", "-l", "0,1", "--main-lcore", "0", "--no-huge", "--vdev=net_null0"]
+            [
+                "mplb",
+                "-l",
+                "0,1",
+                "--main-lcore",
+                "0",
+                "--no-huge",
+                "--vdev=net_null0"
+            ]
         );
     }
 
     #[test]
     fn unknown_key_names_line_and_field() {
-        let text = GOOD.replace("device = \"net_null0\"", "device = \"net_null0\"\nrx_queus = 2");
+        let text = GOOD.replace(
+            "device = \"net_null0\"",
+            "device = \"net_null0\"\nrx_queus = 2",
+        );
         let e = parse(&text).expect_err("unknown key");
         assert_eq!(e.line, 11, "{e}");
         assert!(e.message.contains("rx_queus"), "{e}");
-        assert!(e.to_string().starts_with("test.toml:11:1: field `port[0].rx_queus`"), "{e}");
+        assert!(
+            e.to_string()
+                .starts_with("test.toml:11:1: field `port[0].rx_queus`"),
+            "{e}"
+        );
     }
 
     #[test]
@@ -361,7 +417,11 @@ ipv4 = ["198.18.0.1"]
         assert_eq!(e.field, "dpdk.eal_args", "{e}");
         let text = format!("{GOOD}\n[datapath]\nbackend_port = \"wan\"\n");
         let e = parse(&text).expect_err("unknown port");
-        assert_eq!((e.line, e.field.as_str()), (14, "datapath.backend_port"), "{e}");
+        assert_eq!(
+            (e.line, e.field.as_str()),
+            (14, "datapath.backend_port"),
+            "{e}"
+        );
     }
 
     #[test]

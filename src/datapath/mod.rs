@@ -1,2 +1,9 @@
-//! The I/O-free per-packet core. Owned by the datapath work; see issue 3.
+//! The I/O-free per-packet core: frame bytes and `now` in, a verdict and the
+//! rewritten frame out. Usable and testable without DPDK.
 #![forbid(unsafe_code)]
+
+pub mod counters;
+pub mod forwarding;
+pub mod frame;
+mod local;
+pub mod process;

@@ -100,6 +100,21 @@ impl Mbuf {
     }
 }
 
+impl crate::datapath::frame::Frame for Mbuf {
+    #[inline]
+    fn prepend(&mut self, n: usize) -> bool {
+        Mbuf::prepend(self, n)
+    }
+    #[inline]
+    fn trim_front(&mut self, n: usize) -> bool {
+        self.adj(n)
+    }
+    #[inline]
+    fn truncate(&mut self, len: usize) {
+        Mbuf::truncate(self, len)
+    }
+}
+
 impl Deref for Mbuf {
     type Target = [u8];
     fn deref(&self) -> &[u8] {
@@ -123,7 +138,10 @@ impl DerefMut for Mbuf {
         // SAFETY: as in deref, and self is the only owner, so no other
         // reference to these bytes exists.
         unsafe {
-            std::slice::from_raw_parts_mut(addr.cast::<u8>().add(usize::from(off)), usize::from(len))
+            std::slice::from_raw_parts_mut(
+                addr.cast::<u8>().add(usize::from(off)),
+                usize::from(len),
+            )
         }
     }
 }

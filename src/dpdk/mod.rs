@@ -5,6 +5,7 @@
 //! it is sound. Above this layer the code is safe Rust.
 
 mod eal;
+pub mod engine;
 mod error;
 mod lcore;
 mod mbuf;
@@ -17,4 +18,4 @@ pub use error::DpdkError;
 pub use lcore::{LaunchedLcore, launch_on_lcore, tsc_hz, tsc_now};
 pub use mbuf::{BURST, Batch, Mbuf};
 pub use mempool::Mempool;
-pub use port::{LinkStatus, Port, PortSetup, PortStats};
+pub use port::{LinkStatus, Port, PortSetup, PortStats, RxQueue, TxQueue};

@@ -1,4 +1,5 @@
 use std::ffi::{CStr, CString, c_char};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use super::{Batch, DpdkError, Mempool};
 
@@ -74,14 +75,21 @@ pub struct Port {
     tx_queues: u16,
     rss_hf: u64,
     mtu: u16,
+    rx_taken: Vec<AtomicBool>,
+    tx_taken: Vec<AtomicBool>,
 }
 
-/// Exclusive right to poll one rx queue and send on one tx queue of a port.
-/// DPDK queues are not thread-safe, so each pair is handed out once.
-pub struct PortQueue {
+/// Exclusive right to poll one rx queue. DPDK queues are not thread-safe,
+/// so [`Port::rx_queue`] hands each one out once.
+pub struct RxQueue {
     port: u16,
-    rx_queue: u16,
-    tx_queue: u16,
+    queue: u16,
+}
+
+/// Exclusive right to send on one tx queue; handed out once, like [`RxQueue`].
+pub struct TxQueue {
+    port: u16,
+    queue: u16,
 }
 
 impl Port {
@@ -122,13 +130,19 @@ impl Port {
         if setup.rx_queues == 0 || setup.rx_queues > info.max_rx_queues {
             return Err(DpdkError::other(
                 op("rx queues"),
-                format!("{} requested, device supports 1..={}", setup.rx_queues, info.max_rx_queues),
+                format!(
+                    "{} requested, device supports 1..={}",
+                    setup.rx_queues, info.max_rx_queues
+                ),
             ));
         }
         if setup.tx_queues == 0 || setup.tx_queues > info.max_tx_queues {
             return Err(DpdkError::other(
                 op("tx queues"),
-                format!("{} requested, device supports 1..={}", setup.tx_queues, info.max_tx_queues),
+                format!(
+                    "{} requested, device supports 1..={}",
+                    setup.tx_queues, info.max_tx_queues
+                ),
             ));
         }
 
@@ -143,16 +157,18 @@ impl Port {
             if mtu < info.min_mtu || mtu > info.max_mtu {
                 return Err(DpdkError::other(
                     op("mtu"),
-                    format!("{mtu} outside the device's range {}..={}", info.min_mtu, info.max_mtu),
+                    format!(
+                        "{mtu} outside the device's range {}..={}",
+                        info.min_mtu, info.max_mtu
+                    ),
                 ));
             }
             conf.rxmode.mtu = u32::from(mtu);
         }
         // SAFETY: conf is a fully initialised configuration; queue counts are
         // within the device's limits (checked above).
-        let rc = unsafe {
-            dpdk_sys::rte_eth_dev_configure(id, setup.rx_queues, setup.tx_queues, &conf)
-        };
+        let rc =
+            unsafe { dpdk_sys::rte_eth_dev_configure(id, setup.rx_queues, setup.tx_queues, &conf) };
         if rc != 0 {
             return Err(DpdkError::from_code(op("rte_eth_dev_configure"), rc));
         }
@@ -160,7 +176,10 @@ impl Port {
         // SAFETY: valid out-pointers; clamps descriptor counts to device limits.
         let rc = unsafe { dpdk_sys::rte_eth_dev_adjust_nb_rx_tx_desc(id, &mut nb_rx, &mut nb_tx) };
         if rc != 0 {
-            return Err(DpdkError::from_code(op("rte_eth_dev_adjust_nb_rx_tx_desc"), rc));
+            return Err(DpdkError::from_code(
+                op("rte_eth_dev_adjust_nb_rx_tx_desc"),
+                rc,
+            ));
         }
         // SAFETY: plain query; -1 (SOCKET_ID_ANY) is a valid answer and argument.
         let socket = unsafe { dpdk_sys::rte_eth_dev_socket_id(id) };
@@ -169,7 +188,14 @@ impl Port {
             // SAFETY: the port is configured with rx_queues queues; a null
             // rx_conf asks for the driver defaults; pool outlives the port.
             let rc = unsafe {
-                dpdk_sys::rte_eth_rx_queue_setup(id, q, nb_rx, socket, std::ptr::null(), pool.as_ptr())
+                dpdk_sys::rte_eth_rx_queue_setup(
+                    id,
+                    q,
+                    nb_rx,
+                    socket,
+                    std::ptr::null(),
+                    pool.as_ptr(),
+                )
             };
             if rc != 0 {
                 return Err(DpdkError::from_code(op(&format!("rx queue {q} setup")), rc));
@@ -177,9 +203,8 @@ impl Port {
         }
         for q in 0..setup.tx_queues {
             // SAFETY: as for rx; a null tx_conf asks for the driver defaults.
-            let rc = unsafe {
-                dpdk_sys::rte_eth_tx_queue_setup(id, q, nb_tx, socket, std::ptr::null())
-            };
+            let rc =
+                unsafe { dpdk_sys::rte_eth_tx_queue_setup(id, q, nb_tx, socket, std::ptr::null()) };
             if rc != 0 {
                 return Err(DpdkError::from_code(op(&format!("tx queue {q} setup")), rc));
             }
@@ -209,6 +234,12 @@ impl Port {
             tx_queues: setup.tx_queues,
             rss_hf: conf.rx_adv_conf.rss_conf.rss_hf,
             mtu,
+            rx_taken: (0..setup.rx_queues)
+                .map(|_| AtomicBool::new(false))
+                .collect(),
+            tx_taken: (0..setup.tx_queues)
+                .map(|_| AtomicBool::new(false))
+                .collect(),
         })
     }
 
@@ -239,13 +270,21 @@ impl Port {
         self.rss_hf != 0
     }
 
-    /// Hands out the right to poll rx queue `rx` and send on tx queue `tx`.
-    /// The caller (the engine) gives each queue to exactly one worker.
-    pub fn queue(&self, rx: u16, tx: u16) -> Option<PortQueue> {
-        (rx < self.rx_queues && tx < self.tx_queues).then_some(PortQueue {
+    /// The right to poll rx queue `q`; `None` if out of range or already taken.
+    pub fn rx_queue(&self, q: u16) -> Option<RxQueue> {
+        let taken = self.rx_taken.get(usize::from(q))?;
+        (!taken.swap(true, Ordering::SeqCst)).then_some(RxQueue {
             port: self.id,
-            rx_queue: rx,
-            tx_queue: tx,
+            queue: q,
+        })
+    }
+
+    /// The right to send on tx queue `q`; `None` if out of range or already taken.
+    pub fn tx_queue(&self, q: u16) -> Option<TxQueue> {
+        let taken = self.tx_taken.get(usize::from(q))?;
+        (!taken.swap(true, Ordering::SeqCst)).then_some(TxQueue {
+            port: self.id,
+            queue: q,
         })
     }
 
@@ -313,28 +352,27 @@ impl Drop for Port {
     }
 }
 
-impl PortQueue {
+impl RxQueue {
     pub fn port(&self) -> u16 {
         self.port
     }
-    pub fn rx_queue(&self) -> u16 {
-        self.rx_queue
-    }
-    pub fn tx_queue(&self) -> u16 {
-        self.tx_queue
+    pub fn queue(&self) -> u16 {
+        self.queue
     }
 
     /// Receives up to the batch's free space.
     #[inline]
     pub fn rx_burst(&mut self, batch: &mut Batch) -> usize {
         let (ptr, room) = batch.spare();
-        // SAFETY: ptr has room for `room` mbuf pointers; this PortQueue is the
-        // only poller of the queue (&mut self and handed out once).
-        let n = unsafe { dpdk_sys::rte_eth_rx_burst(self.port, self.rx_queue, ptr, room) };
+        // SAFETY: ptr has room for `room` mbuf pointers; this RxQueue is the
+        // only poller of the queue (handed out once, used through &mut self).
+        let n = unsafe { dpdk_sys::rte_eth_rx_burst(self.port, self.queue, ptr, room) };
         batch.filled(n);
         usize::from(n)
     }
+}
 
+impl TxQueue {
     /// Sends the batch's frames; the unsent ones stay in it.
     #[inline]
     pub fn tx_burst(&mut self, batch: &mut Batch) -> usize {
@@ -343,8 +381,9 @@ impl PortQueue {
             return 0;
         }
         // SAFETY: ptr holds len owned mbufs; the driver takes ownership of the
-        // first n it returns, which `sent` removes from the batch.
-        let n = unsafe { dpdk_sys::rte_eth_tx_burst(self.port, self.tx_queue, ptr, len) };
+        // first n it returns, which `sent` removes from the batch. This TxQueue
+        // is the queue's only user.
+        let n = unsafe { dpdk_sys::rte_eth_tx_burst(self.port, self.queue, ptr, len) };
         batch.sent(n);
         usize::from(n)
     }
@@ -361,6 +400,10 @@ fn port_name(id: u16) -> String {
 }
 
 fn c_name(buf: &[c_char]) -> String {
-    let bytes: Vec<u8> = buf.iter().take_while(|&&c| c != 0).map(|&c| c as u8).collect();
+    let bytes: Vec<u8> = buf
+        .iter()
+        .take_while(|&&c| c != 0)
+        .map(|&c| c as u8)
+        .collect();
     String::from_utf8_lossy(&bytes).into_owned()
 }

@@ -1,0 +1,61 @@
+//! The per-packet entry point: frame bytes and `now` in, a verdict (and the
+//! rewritten frame) out.
+
+use super::counters::Counters;
+use super::forwarding::Forwarding;
+use super::frame::Frame;
+use super::local;
+
+/// Why a frame was dropped (each reason has its counter).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DropReason {
+    Malformed,
+    NotForUs,
+    Unsupported,
+}
+
+/// What the worker does with a frame after [`Datapath::process`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    /// Rewritten for a backend: send out the backend-facing port.
+    Forward,
+    /// Rewritten as an answer (ARP, ICMP echo): send out the port it came in on.
+    Reply,
+    /// Free it; the reason's counter was incremented.
+    Drop(DropReason),
+}
+
+/// One worker's datapath state: its counters (and, with the load-balancing
+/// core, its flow table). Owned by exactly one worker; no sharing, no locks.
+#[derive(Debug, Default)]
+pub struct Datapath {
+    pub counters: Counters,
+}
+
+impl Datapath {
+    pub fn new() -> Datapath {
+        Datapath::default()
+    }
+
+    /// Decides what to do with one frame received on port `port`, rewriting
+    /// it in place. Never panics, whatever the bytes.
+    pub fn process<F: Frame>(
+        &mut self,
+        fwd: &Forwarding,
+        port: usize,
+        frame: &mut F,
+        _now_ns: u64,
+    ) -> Verdict {
+        let verdict = match fwd.interfaces.get(port) {
+            Some(iface) => local::answer(iface, frame, &mut self.counters),
+            None => Verdict::Drop(DropReason::NotForUs),
+        };
+        match verdict {
+            Verdict::Drop(DropReason::Malformed) => self.counters.drop_malformed += 1,
+            Verdict::Drop(DropReason::NotForUs) => self.counters.drop_not_for_us += 1,
+            Verdict::Drop(DropReason::Unsupported) => self.counters.drop_unsupported += 1,
+            _ => {}
+        }
+        verdict
+    }
+}

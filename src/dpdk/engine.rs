@@ -1,0 +1,305 @@
+//! Brings the whole engine up from a config, runs it until told to stop, and
+//! takes it down in the one order that is safe: workers joined → ports
+//! stopped and closed → mempool checked for leaks and freed → EAL cleaned up.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use super::worker::{StatsSlot, Worker};
+use super::{Eal, Mempool, Port, PortSetup, launch_on_lcore, tsc_hz};
+use crate::config::Config;
+use crate::datapath::counters::Counters;
+use crate::datapath::forwarding::{Forwarding, Interface};
+use crate::datapath::process::Datapath;
+use crate::snapshot::Publisher;
+
+/// How `run` ends.
+#[derive(Debug, Default, Clone)]
+pub struct RunOptions {
+    /// Stop by itself after this long (tests, demos); `None`: until a signal.
+    pub duration: Option<Duration>,
+}
+
+/// What a finished run reports.
+#[derive(Debug, Clone)]
+pub struct RunReport {
+    pub counters: Counters,
+    pub mbufs_in_use_at_start: u32,
+    pub mbufs_in_use_at_end: u32,
+}
+
+impl RunReport {
+    pub fn leaked_mbufs(&self) -> u32 {
+        self.mbufs_in_use_at_end
+            .saturating_sub(self.mbufs_in_use_at_start)
+    }
+}
+
+pub fn run(config: &Config, options: &RunOptions) -> Result<RunReport, String> {
+    let stop = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        // A second signal while stopping exits at once (a stuck shutdown must
+        // not need kill -9).
+        signal_hook::flag::register_conditional_shutdown(sig, 130, Arc::clone(&stop))
+            .and_then(|_| signal_hook::flag::register(sig, Arc::clone(&stop)))
+            .map_err(|e| format!("installing signal handler: {e}"))?;
+    }
+
+    let eal = Eal::init(&config.eal_command_line()).map_err(|e| e.to_string())?;
+    let lcores = config.workers.lcores.get_ref().clone();
+    for &l in &lcores {
+        if !eal.lcore_enabled(l) {
+            return Err(format!("worker lcore {l} is not available to DPDK"));
+        }
+    }
+    let pool = Mempool::new(
+        "mplb_mbufs",
+        config.dpdk.mempool_size,
+        config.dpdk.mempool_cache,
+        -1,
+    )
+    .map_err(|e| e.to_string())?;
+    let in_use_at_start = pool.in_use();
+
+    let (counters, port_lines) = {
+        let ports = start_ports(config, &pool, lcores.len())?;
+        let port_lines: Vec<String> = ports.iter().map(describe_port).collect();
+        for line in &port_lines {
+            println!("{line}");
+        }
+        let counters = run_workers(config, options, &eal, &ports, &lcores, &stop)?;
+        for p in &ports {
+            let s = p.stats();
+            println!(
+                "port {}: rx {} tx {} missed {} rx-errors {} tx-errors {} no-mbuf {}",
+                p.name(),
+                s.rx_packets,
+                s.tx_packets,
+                s.rx_missed,
+                s.rx_errors,
+                s.tx_errors,
+                s.rx_nombuf
+            );
+        }
+        (counters, port_lines)
+        // Ports are stopped and closed here, returning their ring buffers.
+    };
+    let _ = port_lines;
+    let report = RunReport {
+        counters,
+        mbufs_in_use_at_start: in_use_at_start,
+        mbufs_in_use_at_end: pool.in_use(),
+    };
+    drop(pool);
+    drop(eal);
+    Ok(report)
+}
+
+fn start_ports(config: &Config, pool: &Mempool, workers: usize) -> Result<Vec<Port>, String> {
+    let tx_queues = u16::try_from(workers).map_err(|_| "too many workers".to_string())?;
+    let mut ports = Vec::with_capacity(config.ports.len());
+    for (i, pc) in config.ports.iter().enumerate() {
+        let id = Port::id_by_name(&pc.device).map_err(|e| e.to_string())?;
+        let setup = PortSetup {
+            rx_queues: config.rx_queues(i),
+            tx_queues,
+            rx_descriptors: pc.rx_descriptors,
+            tx_descriptors: pc.tx_descriptors,
+            mtu: pc.mtu,
+            promiscuous: pc.promiscuous,
+        };
+        let port = Port::start(id, &setup, pool)
+            .map_err(|e| format!("port {} ({}): {e}", pc.name.get_ref(), pc.device))?;
+        ports.push(port);
+    }
+    Ok(ports)
+}
+
+fn describe_port(p: &Port) -> String {
+    let m = p.mac();
+    let link = p.link();
+    format!(
+        "port {} (id {}, driver {}): mac {:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}, rx queues {}, tx queues {}, rss {}, mtu {}, link {}",
+        p.name(),
+        p.id(),
+        p.driver(),
+        m[0],
+        m[1],
+        m[2],
+        m[3],
+        m[4],
+        m[5],
+        p.rx_queues(),
+        p.tx_queues(),
+        if p.rss_enabled() { "on" } else { "off" },
+        p.mtu(),
+        if link.up {
+            format!("up {} Mb/s", link.speed_mbps)
+        } else {
+            "down".to_string()
+        }
+    )
+}
+
+fn forwarding_from(config: &Config, ports: &[Port]) -> Forwarding {
+    Forwarding {
+        generation: 0,
+        interfaces: config
+            .ports
+            .iter()
+            .zip(ports)
+            .map(|(pc, p)| Interface {
+                mac: p.mac(),
+                ipv4: pc.ipv4.clone(),
+                ipv6: pc.ipv6.clone(),
+            })
+            .collect(),
+    }
+}
+
+fn run_workers(
+    config: &Config,
+    options: &RunOptions,
+    eal: &Eal,
+    ports: &[Port],
+    lcores: &[u32],
+    stop: &Arc<AtomicBool>,
+) -> Result<Counters, String> {
+    let mut publisher = Publisher::new(forwarding_from(config, ports));
+    let backend_port = config
+        .datapath
+        .backend_port
+        .as_ref()
+        .and_then(|n| config.port_index(n.get_ref()));
+
+    // Deal every (port, rx queue) to the workers round-robin; worker w sends
+    // on tx queue w of every port.
+    let mut workers: Vec<Worker> = Vec::with_capacity(lcores.len());
+    let mut slots = Vec::with_capacity(lcores.len());
+    for (w, &lcore) in lcores.iter().enumerate() {
+        let tx = ports
+            .iter()
+            .map(|p| {
+                p.tx_queue(w as u16)
+                    .ok_or_else(|| format!("port {}: tx queue {w} unavailable", p.name()))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let slot = Arc::new(StatsSlot::default());
+        slots.push(Arc::clone(&slot));
+        workers.push(Worker {
+            index: w,
+            lcore,
+            mode: config.workers.mode,
+            rx: Vec::new(),
+            tx,
+            backend_port,
+            datapath: Datapath::new(),
+            snapshot: publisher.reader(),
+            stats: slot,
+            stop: Arc::clone(stop),
+            tsc_hz: tsc_hz(),
+        });
+    }
+    let mut next = 0usize;
+    for (pi, p) in ports.iter().enumerate() {
+        for q in 0..p.rx_queues() {
+            let rxq = p
+                .rx_queue(q)
+                .ok_or_else(|| format!("port {}: rx queue {q} unavailable", p.name()))?;
+            if let Some(w) = workers.get_mut(next % lcores.len()) {
+                w.rx.push((pi, rxq));
+            }
+            next += 1;
+        }
+    }
+    for w in &workers {
+        let queues: Vec<String> =
+            w.rx.iter()
+                .map(|(pi, q)| {
+                    format!(
+                        "{}/rx{}",
+                        ports.get(*pi).map_or("?", |p| p.name()),
+                        q.queue()
+                    )
+                })
+                .collect();
+        println!(
+            "worker {} on lcore {} (socket {}): polls {}",
+            w.index,
+            w.lcore,
+            eal.lcore_socket(w.lcore),
+            if queues.is_empty() {
+                "nothing".to_string()
+            } else {
+                queues.join(", ")
+            }
+        );
+    }
+    println!(
+        "management on lcore {}; mode {:?}; {} worker(s) running. Ctrl-C stops.",
+        eal.main_lcore(),
+        config.workers.mode,
+        workers.len()
+    );
+
+    let mut launched = Vec::with_capacity(workers.len());
+    for w in workers {
+        let lcore = w.lcore;
+        match launch_on_lcore(lcore, move || w.run()) {
+            Ok(l) => launched.push(l),
+            Err(e) => {
+                stop.store(true, Ordering::SeqCst);
+                for l in launched {
+                    l.wait();
+                }
+                return Err(e.to_string());
+            }
+        }
+    }
+
+    // The management loop (this thread, the main lcore): wait for a signal
+    // or the duration, freeing retired snapshots as workers move on.
+    let started = Instant::now();
+    while !stop.load(Ordering::SeqCst) {
+        std::thread::sleep(Duration::from_millis(20));
+        publisher.reap();
+        if options.duration.is_some_and(|d| started.elapsed() >= d) {
+            stop.store(true, Ordering::SeqCst);
+        }
+    }
+    println!("stopping: waiting for workers to drain");
+    let mut failed = Vec::new();
+    for l in launched {
+        let lcore = l.lcore();
+        if l.wait() != 0 {
+            failed.push(lcore);
+        }
+    }
+    let mut total = Counters::default();
+    for (w, slot) in slots.iter().enumerate() {
+        let c = slot.read();
+        println!("worker {w}: {}", format_counters(&c));
+        total.add(&c);
+    }
+    println!("total: {}", format_counters(&total));
+    if !failed.is_empty() {
+        return Err(format!("workers on lcores {failed:?} failed"));
+    }
+    Ok(total)
+}
+
+/// Non-zero counters as `name=value` pairs.
+pub fn format_counters(c: &Counters) -> String {
+    let parts: Vec<String> = Counters::NAMES
+        .iter()
+        .zip(c.values())
+        .filter(|(_, v)| *v != 0)
+        .map(|(n, v)| format!("{n}={v}"))
+        .collect();
+    if parts.is_empty() {
+        "(all zero)".to_string()
+    } else {
+        parts.join(" ")
+    }
+}

@@ -1,0 +1,161 @@
+//! The poll-mode worker: one per configured lcore, run to completion.
+//!
+//! Each iteration: pick up the current forwarding snapshot (one atomic load),
+//! then for each owned (port, rx queue): rx burst → datapath → tx bursts.
+//! No allocation, no locks and no syscalls inside the loop; counters are plain
+//! integers owned by the worker and copied to a shared slot every
+//! [`PUBLISH_EVERY`] iterations, where the management thread reads them.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+use crossbeam::utils::CachePadded;
+
+use super::port::{RxQueue, TxQueue};
+use super::{Batch, tsc_now};
+use crate::config::WorkerMode;
+use crate::datapath::counters::Counters;
+use crate::datapath::forwarding::Forwarding;
+use crate::datapath::frame::Frame;
+use crate::datapath::process::{Datapath, Verdict};
+use crate::snapshot::Reader;
+
+/// Loop iterations between two counter publications (~µs apart when busy).
+const PUBLISH_EVERY: u32 = 256;
+
+/// A worker's counters as the management thread sees them, on their own
+/// cache line(s) so workers never share a line.
+pub struct StatsSlot {
+    values: CachePadded<[AtomicU64; Counters::LEN]>,
+}
+
+impl Default for StatsSlot {
+    fn default() -> Self {
+        StatsSlot {
+            values: CachePadded::new(std::array::from_fn(|_| AtomicU64::new(0))),
+        }
+    }
+}
+
+impl StatsSlot {
+    /// Single writer (the worker): relaxed stores are enough; readers may see
+    /// counters of slightly different instants, never torn values.
+    fn publish(&self, c: &Counters) {
+        for (slot, v) in self.values.iter().zip(c.values()) {
+            slot.store(v, Ordering::Relaxed);
+        }
+    }
+
+    pub fn read(&self) -> Counters {
+        let mut v = [0u64; Counters::LEN];
+        for (out, slot) in v.iter_mut().zip(self.values.iter()) {
+            *out = slot.load(Ordering::Relaxed);
+        }
+        Counters::from_values(&v)
+    }
+}
+
+/// Everything one worker owns.
+pub struct Worker {
+    pub index: usize,
+    pub lcore: u32,
+    pub mode: WorkerMode,
+    /// (port index, queue) pairs this worker polls.
+    pub rx: Vec<(usize, RxQueue)>,
+    /// One tx queue per port, indexed by port index.
+    pub tx: Vec<TxQueue>,
+    /// Where `Verdict::Forward` goes; `None` = back out the rx port.
+    pub backend_port: Option<usize>,
+    pub datapath: Datapath,
+    pub snapshot: Reader<Forwarding>,
+    pub stats: Arc<StatsSlot>,
+    pub stop: Arc<AtomicBool>,
+    /// TSC ticks per second, to turn the TSC into nanoseconds.
+    pub tsc_hz: u64,
+}
+
+impl Worker {
+    /// Runs until `stop` is set; then flushes what it holds, publishes its
+    /// final counters and returns 0.
+    pub fn run(mut self) -> i32 {
+        let mut rx = Batch::new();
+        // One outgoing batch per port, allocated before the loop.
+        let mut out: Vec<Batch> = self.tx.iter().map(|_| Batch::new()).collect();
+        let mut iterations: u32 = 0;
+        let hz = u128::from(self.tsc_hz.max(1));
+        while !self.stop.load(Ordering::Relaxed) {
+            let fwd = self.snapshot.load();
+            for (port, queue) in self.rx.iter_mut() {
+                if queue.rx_burst(&mut rx) == 0 {
+                    continue;
+                }
+                let now_ns = (u128::from(tsc_now()) * 1_000_000_000 / hz) as u64;
+                let c = &mut self.datapath.counters;
+                c.rx_packets += rx.len() as u64;
+                match self.mode {
+                    WorkerMode::Macswap => {
+                        for mut m in rx.drain() {
+                            c.rx_bytes += m.len() as u64;
+                            macswap(&mut m);
+                            push(&mut out, *port, m);
+                        }
+                    }
+                    WorkerMode::Balance => {
+                        for mut m in rx.drain() {
+                            self.datapath.counters.rx_bytes += m.len() as u64;
+                            match self.datapath.process(fwd, *port, &mut m, now_ns) {
+                                Verdict::Reply => push(&mut out, *port, m),
+                                Verdict::Forward => {
+                                    push(&mut out, self.backend_port.unwrap_or(*port), m)
+                                }
+                                Verdict::Drop(_) => drop(m),
+                            }
+                        }
+                    }
+                }
+                flush(&mut self.tx, &mut out, &mut self.datapath.counters);
+            }
+            iterations = iterations.wrapping_add(1);
+            if iterations % PUBLISH_EVERY == 0 {
+                self.stats.publish(&self.datapath.counters);
+            }
+        }
+        // Drain: one last attempt to send what is held, then free the rest.
+        flush(&mut self.tx, &mut out, &mut self.datapath.counters);
+        rx.clear();
+        self.stats.publish(&self.datapath.counters);
+        0
+    }
+}
+
+#[inline]
+fn push(out: &mut [Batch], port: usize, m: super::Mbuf) {
+    // Each rx burst yields at most BURST frames and out batches are flushed
+    // after every rx burst, so a batch cannot be full here; if the port index
+    // were ever wrong, the frame is freed rather than sent astray.
+    if let Some(b) = out.get_mut(port) {
+        let _ = b.push(m);
+    }
+}
+
+fn flush(tx: &mut [TxQueue], out: &mut [Batch], c: &mut Counters) {
+    for (q, b) in tx.iter_mut().zip(out.iter_mut()) {
+        if b.is_empty() {
+            continue;
+        }
+        c.tx_packets += q.tx_burst(b) as u64;
+        if !b.is_empty() {
+            c.tx_dropped += b.len() as u64;
+            b.clear();
+        }
+    }
+}
+
+/// Swaps source and destination MAC (the testpmd `macswap` reference loop).
+#[inline]
+fn macswap<F: Frame>(f: &mut F) {
+    if f.len() >= 12 {
+        let (dst, src) = f.split_at_mut(6);
+        dst.swap_with_slice(&mut src[..6]);
+    }
+}
