@@ -1,0 +1,58 @@
+//! `mplb check-config` on good and broken files.
+
+mod common;
+
+use common::{Scratch, run, text, write_config};
+
+#[test]
+fn good_file_prints_summary_and_exits_zero() {
+    let out = run(&[
+        "check-config",
+        concat!(env!("CARGO_MANIFEST_DIR"), "/configs/demo.toml"),
+    ]);
+    assert!(out.status.success());
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains("demo.toml: ok"), "{stdout}");
+    assert!(stdout.contains("workers: 1 on lcores [1]"), "{stdout}");
+    assert!(stdout.contains("port 0: lan device net_pcap0"), "{stdout}");
+}
+
+#[test]
+fn every_shipped_config_is_valid() {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/configs");
+    let mut checked = 0;
+    for entry in std::fs::read_dir(dir).expect("configs/ exists") {
+        let path = entry.expect("dir entry").path();
+        if path.extension().is_some_and(|e| e == "toml") {
+            let out = run(&["check-config", path.to_str().expect("utf-8 path")]);
+            assert!(out.status.success(), "{} is invalid", path.display());
+            checked += 1;
+        }
+    }
+    assert!(checked >= 1);
+}
+
+#[test]
+fn broken_file_names_file_line_and_field() {
+    let s = Scratch::new("badcfg");
+    let cfg = s.path("broken.toml");
+    write_config(
+        &cfg,
+        "[dpdk]\neal_args = []\n\n[workers]\nlcores = [1]\n\n[[port]]\nname = \"lan\"\ndevice = \"net_null0\"\nrx_queues = -3\n",
+    );
+    let out = run(&["check-config", cfg.to_str().expect("utf-8 path")]);
+    assert!(!out.status.success());
+    let stderr = text(&out.stderr);
+    let expected = format!("{}:10:13: field `port[0].rx_queues`", cfg.display());
+    assert!(
+        stderr.contains(&expected),
+        "wanted `{expected}` in: {stderr}"
+    );
+}
+
+#[test]
+fn missing_file_is_an_error() {
+    let out = run(&["check-config", "/nonexistent/mplb.toml"]);
+    assert!(!out.status.success());
+    assert!(text(&out.stderr).contains("/nonexistent/mplb.toml: cannot read"));
+}

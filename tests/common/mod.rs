@@ -1,0 +1,92 @@
+//! Helpers shared by the integration tests that run the real `mplb` binary on
+//! DPDK virtual devices.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// A scratch directory per test, removed on drop.
+pub struct Scratch {
+    pub dir: PathBuf,
+}
+
+impl Scratch {
+    pub fn new(name: &str) -> Scratch {
+        static N: AtomicUsize = AtomicUsize::new(0);
+        let dir = std::env::temp_dir().join(format!(
+            "mplb-test-{}-{}-{}",
+            name,
+            std::process::id(),
+            N.fetch_add(1, Ordering::SeqCst)
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("create scratch dir");
+        Scratch { dir }
+    }
+
+    pub fn path(&self, file: &str) -> PathBuf {
+        self.dir.join(file)
+    }
+
+    /// A unique DPDK --file-prefix for a process of this test.
+    pub fn file_prefix(&self) -> String {
+        self.dir
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "mplb-test".into())
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+pub fn mplb() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_mplb"))
+}
+
+pub fn write_config(path: &Path, text: &str) {
+    std::fs::write(path, text).expect("write config");
+}
+
+pub fn text(o: &[u8]) -> String {
+    String::from_utf8_lossy(o).into_owned()
+}
+
+/// Runs mplb and returns its output, printing it when the test fails.
+pub fn run(args: &[&str]) -> Output {
+    let out = mplb().args(args).output().expect("spawn mplb");
+    eprintln!(
+        "--- mplb {args:?} exit {:?}\n{}\n{}",
+        out.status,
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    out
+}
+
+/// The `total:` counters line of a run, as (name, value) pairs.
+pub fn totals(stdout: &str) -> Vec<(String, u64)> {
+    stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("total: "))
+        .map(|l| {
+            l.split_whitespace()
+                .filter_map(|kv| {
+                    let (k, v) = kv.split_once('=')?;
+                    Some((k.to_string(), v.parse().ok()?))
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+pub fn counter(stdout: &str, name: &str) -> u64 {
+    totals(stdout)
+        .into_iter()
+        .find(|(k, _)| k == name)
+        .map_or(0, |(_, v)| v)
+}

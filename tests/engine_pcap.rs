@@ -1,0 +1,189 @@
+//! Runs the real `mplb` binary on DPDK's net_pcap virtual device: frames go
+//! in from a pcap file, mplb's output is captured to another, and the test
+//! compares what came out with what must come out.
+
+mod common;
+
+use std::fs::File;
+use std::time::Duration;
+
+use common::{Scratch, counter, run, text, write_config};
+use pcap_file::pcap::{PcapPacket, PcapReader, PcapWriter};
+
+const CLIENT_MAC: [u8; 6] = [0x02, 0, 0, 0, 0, 0xc1];
+const LB_IP: [u8; 4] = [198, 18, 0, 1];
+const CLIENT_IP: [u8; 4] = [198, 18, 0, 2];
+
+fn csum(data: &[u8]) -> u16 {
+    let mut s: u32 = data
+        .chunks(2)
+        .map(|c| u32::from(u16::from_be_bytes([c[0], *c.get(1).unwrap_or(&0)])))
+        .sum();
+    while s >> 16 != 0 {
+        s = (s & 0xffff) + (s >> 16);
+    }
+    !(s as u16)
+}
+
+fn arp(op: u16, sha: [u8; 6], spa: [u8; 4], tha: [u8; 6], tpa: [u8; 4]) -> Vec<u8> {
+    let mut f = Vec::new();
+    f.extend_from_slice(&if op == 1 { [0xff; 6] } else { tha });
+    f.extend_from_slice(&sha);
+    f.extend_from_slice(&[0x08, 0x06, 0, 1, 0x08, 0, 6, 4]);
+    f.extend_from_slice(&op.to_be_bytes());
+    f.extend_from_slice(&sha);
+    f.extend_from_slice(&spa);
+    f.extend_from_slice(&tha);
+    f.extend_from_slice(&tpa);
+    f.resize(60, 0);
+    f
+}
+
+fn icmp_echo(
+    kind: u8,
+    dst_mac: [u8; 6],
+    src_mac: [u8; 6],
+    src: [u8; 4],
+    dst: [u8; 4],
+    ttl: u8,
+    seq: u16,
+) -> Vec<u8> {
+    let mut icmp = vec![kind, 0, 0, 0, 0x12, 0x34];
+    icmp.extend_from_slice(&seq.to_be_bytes());
+    icmp.extend_from_slice(b"integration-test");
+    let c = csum(&icmp);
+    icmp[2..4].copy_from_slice(&c.to_be_bytes());
+    let total = (20 + icmp.len()) as u16;
+    let mut ip = vec![0x45, 0];
+    ip.extend_from_slice(&total.to_be_bytes());
+    ip.extend_from_slice(&[0, 7, 0x40, 0, ttl, 1, 0, 0]);
+    ip.extend_from_slice(&src);
+    ip.extend_from_slice(&dst);
+    let c = csum(&ip);
+    ip[10..12].copy_from_slice(&c.to_be_bytes());
+    let mut f = Vec::new();
+    f.extend_from_slice(&dst_mac);
+    f.extend_from_slice(&src_mac);
+    f.extend_from_slice(&[0x08, 0x00]);
+    f.extend_from_slice(&ip);
+    f.extend_from_slice(&icmp);
+    f
+}
+
+fn write_pcap(path: &std::path::Path, frames: &[Vec<u8>]) {
+    let mut w = PcapWriter::new(File::create(path).expect("create pcap")).expect("pcap header");
+    for (i, f) in frames.iter().enumerate() {
+        let pkt = PcapPacket::new(Duration::from_secs(i as u64 + 1), f.len() as u32, f);
+        w.write_packet(&pkt).expect("write frame");
+    }
+}
+
+fn read_pcap(path: &std::path::Path) -> Vec<Vec<u8>> {
+    let mut r =
+        PcapReader::new(File::open(path).expect("output pcap exists")).expect("pcap header");
+    let mut out = Vec::new();
+    while let Some(p) = r.next_packet() {
+        out.push(p.expect("valid record").data.into_owned());
+    }
+    out
+}
+
+/// The MAC net_pcap gives port 0 (it is derived from the driver name).
+fn port_mac(stdout: &str) -> [u8; 6] {
+    let mac = stdout
+        .split("mac ")
+        .nth(1)
+        .and_then(|s| s.split(',').next())
+        .expect("mplb prints the port's MAC");
+    let mut out = [0u8; 6];
+    for (o, h) in out.iter_mut().zip(mac.split(':')) {
+        *o = u8::from_str_radix(h, 16).expect("hex MAC");
+    }
+    out
+}
+
+#[test]
+fn answers_arp_and_ping_and_drops_the_rest() {
+    let s = Scratch::new("pcap");
+    let lb_mac_guess = [0x02, 0x70, 0x63, 0x61, 0x70, 0x00];
+    let input = vec![
+        arp(1, CLIENT_MAC, CLIENT_IP, [0; 6], LB_IP),
+        icmp_echo(8, lb_mac_guess, CLIENT_MAC, CLIENT_IP, LB_IP, 64, 1),
+        arp(1, CLIENT_MAC, CLIENT_IP, [0; 6], [198, 18, 0, 77]), // not ours
+        icmp_echo(
+            8,
+            lb_mac_guess,
+            CLIENT_MAC,
+            CLIENT_IP,
+            [198, 18, 0, 77],
+            64,
+            2,
+        ), // not ours
+        vec![0u8; 10],                                           // runt: malformed
+        vec![0u8; 20],                                           // ethertype 0: unsupported
+        icmp_echo(8, lb_mac_guess, CLIENT_MAC, CLIENT_IP, LB_IP, 9, 3),
+    ];
+    let (inp, outp, cfg) = (s.path("in.pcap"), s.path("out.pcap"), s.path("mplb.toml"));
+    write_pcap(&inp, &input);
+    write_config(
+        &cfg,
+        &format!(
+            r#"
+[dpdk]
+eal_args = ["--no-huge", "--no-shconf", "--no-pci", "--file-prefix={}",
+            "--vdev=net_pcap0,rx_pcap={},tx_pcap={}"]
+mempool_size = 2047
+mempool_cache = 32
+[workers]
+lcores = [1]
+[[port]]
+name = "lan"
+device = "net_pcap0"
+ipv4 = ["198.18.0.1"]
+"#,
+            s.file_prefix(),
+            inp.display(),
+            outp.display()
+        ),
+    );
+    let out = run(&[
+        "run",
+        "--config",
+        cfg.to_str().expect("utf-8 path"),
+        "--duration",
+        "1.5",
+    ]);
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "mplb failed");
+    assert!(
+        stdout.contains("mbufs in use: 0 at start, 0 at end"),
+        "leak check line missing"
+    );
+    assert!(
+        stdout.contains("port net_pcap0 (id 0, driver net_pcap)"),
+        "port line missing"
+    );
+    assert!(
+        stdout.contains("worker 0 on lcore 1"),
+        "worker line missing"
+    );
+
+    let mac = port_mac(&stdout);
+    let expected = vec![
+        arp(2, mac, LB_IP, CLIENT_MAC, CLIENT_IP),
+        icmp_echo(0, CLIENT_MAC, mac, LB_IP, CLIENT_IP, 64, 1),
+        icmp_echo(0, CLIENT_MAC, mac, LB_IP, CLIENT_IP, 64, 3),
+    ];
+    let got = read_pcap(&outp);
+    assert_eq!(got.len(), expected.len(), "frames out");
+    for (i, (g, e)) in got.iter().zip(&expected).enumerate() {
+        assert_eq!(g, e, "frame {i} differs");
+    }
+    assert_eq!(counter(&stdout, "rx_packets"), 7);
+    assert_eq!(counter(&stdout, "tx_packets"), 3);
+    assert_eq!(counter(&stdout, "arp_replies"), 1);
+    assert_eq!(counter(&stdout, "icmp_echo_replies"), 2);
+    assert_eq!(counter(&stdout, "drop_not_for_us"), 2);
+    assert_eq!(counter(&stdout, "drop_malformed"), 1);
+    assert_eq!(counter(&stdout, "drop_unsupported"), 1);
+}
