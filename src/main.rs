@@ -30,6 +30,9 @@ enum Command {
         /// Stop by itself after this many seconds (default: run until SIGINT/SIGTERM).
         #[arg(long, value_name = "SECONDS")]
         duration: Option<f64>,
+        /// Print packet rates every this many seconds.
+        #[arg(long, value_name = "SECONDS")]
+        stats_interval: Option<f64>,
     },
     /// Parse and validate a configuration file; print a summary.
     CheckConfig {
@@ -51,7 +54,11 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
-        Command::Run { config, duration } => {
+        Command::Run {
+            config,
+            duration,
+            stats_interval,
+        } => {
             let config = match Config::load(&config) {
                 Ok(c) => c,
                 Err(e) => {
@@ -59,15 +66,23 @@ fn main() -> ExitCode {
                     return ExitCode::FAILURE;
                 }
             };
-            let duration = match duration {
-                None => None,
-                Some(s) if s.is_finite() && s > 0.0 => Some(Duration::from_secs_f64(s)),
-                Some(s) => {
-                    eprintln!("error: --duration must be a positive number of seconds, not {s}");
+            let (duration, stats_interval) = match (
+                seconds("--duration", duration),
+                seconds("--stats-interval", stats_interval),
+            ) {
+                (Ok(d), Ok(s)) => (d, s),
+                (Err(e), _) | (_, Err(e)) => {
+                    eprintln!("error: {e}");
                     return ExitCode::FAILURE;
                 }
             };
-            match engine::run(&config, &RunOptions { duration }) {
+            match engine::run(
+                &config,
+                &RunOptions {
+                    duration,
+                    stats_interval,
+                },
+            ) {
                 Ok(report) => {
                     println!(
                         "mbufs in use: {} at start, {} at end",
@@ -85,5 +100,15 @@ fn main() -> ExitCode {
                 }
             }
         }
+    }
+}
+
+fn seconds(flag: &str, value: Option<f64>) -> Result<Option<Duration>, String> {
+    match value {
+        None => Ok(None),
+        Some(s) if s.is_finite() && s > 0.0 && s < 1e9 => Ok(Some(Duration::from_secs_f64(s))),
+        Some(s) => Err(format!(
+            "{flag} must be a positive number of seconds, not {s}"
+        )),
     }
 }

@@ -19,6 +19,8 @@ use crate::snapshot::Publisher;
 pub struct RunOptions {
     /// Stop by itself after this long (tests, demos); `None`: until a signal.
     pub duration: Option<Duration>,
+    /// Print the packet rates this often; `None`: only the final counters.
+    pub stats_interval: Option<Duration>,
 }
 
 /// What a finished run reports.
@@ -261,9 +263,15 @@ fn run_workers(
     // The management loop (this thread, the main lcore): wait for a signal
     // or the duration, freeing retired snapshots as workers move on.
     let started = Instant::now();
+    let mut rates = RateMeter::new(&slots);
     while !stop.load(Ordering::SeqCst) {
         std::thread::sleep(Duration::from_millis(20));
         publisher.reap();
+        if let Some(every) = options.stats_interval {
+            if let Some(line) = rates.line_if_due(&slots, every) {
+                println!("{line}");
+            }
+        }
         if options.duration.is_some_and(|d| started.elapsed() >= d) {
             stop.store(true, Ordering::SeqCst);
         }
@@ -287,6 +295,49 @@ fn run_workers(
         return Err(format!("workers on lcores {failed:?} failed"));
     }
     Ok(total)
+}
+
+/// Packet rates between two readings of the workers' counters.
+struct RateMeter {
+    at: Instant,
+    last: Counters,
+}
+
+impl RateMeter {
+    fn new(slots: &[Arc<StatsSlot>]) -> RateMeter {
+        RateMeter {
+            at: Instant::now(),
+            last: sum(slots),
+        }
+    }
+
+    fn line_if_due(&mut self, slots: &[Arc<StatsSlot>], every: Duration) -> Option<String> {
+        let elapsed = self.at.elapsed();
+        if elapsed < every {
+            return None;
+        }
+        let now = sum(slots);
+        let secs = elapsed.as_secs_f64();
+        let rate = |a: u64, b: u64| a.wrapping_sub(b) as f64 / secs;
+        let line = format!(
+            "rate: rx {:.3} Mpps tx {:.3} Mpps ({:.2} Gbit/s in), tx drops {:.0}/s",
+            rate(now.rx_packets, self.last.rx_packets) / 1e6,
+            rate(now.tx_packets, self.last.tx_packets) / 1e6,
+            rate(now.rx_bytes, self.last.rx_bytes) * 8.0 / 1e9,
+            rate(now.tx_dropped, self.last.tx_dropped),
+        );
+        self.at = Instant::now();
+        self.last = now;
+        Some(line)
+    }
+}
+
+fn sum(slots: &[Arc<StatsSlot>]) -> Counters {
+    let mut total = Counters::default();
+    for s in slots {
+        total.add(&s.read());
+    }
+    total
 }
 
 /// Non-zero counters as `name=value` pairs.
