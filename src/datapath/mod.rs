@@ -1,2 +1,5 @@
 //! The I/O-free per-packet core. Owned by the datapath work; see issue 3.
 #![forbid(unsafe_code)]
+
+pub mod hash;
+pub mod maglev;
