@@ -17,9 +17,9 @@ pub mod ethernet;
 // pub mod icmpv6;
 pub mod ipv4;
 // pub mod ipv6;
-// pub mod mptcp;
+pub mod mptcp;
 // pub mod parse;
-// pub mod tcp;
+pub mod tcp;
 // pub mod udp;
 
 use core::fmt;
