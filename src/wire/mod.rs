@@ -16,7 +16,7 @@ pub mod ethernet;
 // pub mod icmpv4;
 // pub mod icmpv6;
 pub mod ipv4;
-// pub mod ipv6;
+pub mod ipv6;
 pub mod mptcp;
 // pub mod parse;
 pub mod tcp;

@@ -357,7 +357,7 @@ fn typed(k: u8, opt: &[u8]) -> Result<TcpOption<'_>> {
             _ => return Err(WireError::Malformed),
         },
         kind::SACK => {
-            if body.is_empty() || body.len() % 8 != 0 {
+            if body.is_empty() || body.len() & 7 != 0 {
                 return Err(WireError::Malformed);
             }
             TcpOption::Sack(body)
@@ -405,7 +405,7 @@ pub(crate) mod tests {
     /// payload. Used by other modules' tests too.
     pub(crate) fn segment(flags: u8, options: &[u8], payload: &[u8]) -> Vec<u8> {
         let mut opts = options.to_vec();
-        while opts.len() % 4 != 0 {
+        while opts.len() & 3 != 0 {
             opts.push(0);
         }
         let hl = 20 + opts.len();
