@@ -10,7 +10,7 @@
 //! every frame.
 #![forbid(unsafe_code)]
 
-// pub mod arp;
+pub mod arp;
 pub mod checksum;
 pub mod ethernet;
 // pub mod icmpv4;
@@ -20,7 +20,7 @@ pub mod ipv6;
 pub mod mptcp;
 // pub mod parse;
 pub mod tcp;
-// pub mod udp;
+pub mod udp;
 
 use core::fmt;
 
