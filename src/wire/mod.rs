@@ -13,8 +13,8 @@
 pub mod arp;
 pub mod checksum;
 pub mod ethernet;
-// pub mod icmpv4;
-// pub mod icmpv6;
+pub mod icmpv4;
+pub mod icmpv6;
 pub mod ipv4;
 pub mod ipv6;
 pub mod mptcp;
