@@ -1,5 +1,6 @@
 //! The I/O-free per-packet core. Owned by the datapath work; see issue 3.
 #![forbid(unsafe_code)]
 
+pub mod flow_table;
 pub mod hash;
 pub mod maglev;
