@@ -4,3 +4,4 @@
 pub mod flow_table;
 pub mod hash;
 pub mod maglev;
+pub mod token_table;
