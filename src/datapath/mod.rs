@@ -3,7 +3,11 @@
 #![forbid(unsafe_code)]
 
 pub mod counters;
+pub mod flow_table;
 pub mod forwarding;
 pub mod frame;
+pub mod hash;
 mod local;
+pub mod maglev;
 pub mod process;
+pub mod token_table;

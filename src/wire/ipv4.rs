@@ -353,7 +353,7 @@ mod tests {
 
     #[test]
     fn options_and_fragments() {
-        let mut v = vec![0u8; 24 + 4];
+        let mut v = [0u8; 24 + 4];
         v[0] = 0x46;
         v[2..4].copy_from_slice(&28u16.to_be_bytes());
         v[20..24].copy_from_slice(&[1, 1, 1, 0]); // NOPs, EOL

@@ -10,22 +10,22 @@
 //! every frame.
 #![forbid(unsafe_code)]
 
-// pub mod arp;
+pub mod arp;
 pub mod checksum;
 pub mod ethernet;
-// pub mod icmpv4;
-// pub mod icmpv6;
+pub mod icmpv4;
+pub mod icmpv6;
 pub mod ipv4;
-// pub mod ipv6;
-// pub mod mptcp;
-// pub mod parse;
-// pub mod tcp;
-// pub mod udp;
+pub mod ipv6;
+pub mod mptcp;
+pub mod parse;
+pub mod tcp;
+pub mod udp;
 
 use core::fmt;
 
 pub use ethernet::MacAddr;
-// pub use parse::{Parsed, parse_frame};
+pub use parse::{Parsed, parse_frame};
 
 /// Why a buffer could not be read as the requested header.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

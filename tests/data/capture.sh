@@ -250,3 +250,9 @@ stop_captures
 finish mptcp_fallback_v4 wifi
 
 echo "done: pcaps in $OUT"
+
+# ground truth check, and refresh the generated tables in README.md
+"$PY" "$HERE/check_tokens.py" $(ls "$OUT"/*.pcap)
+if command -v tshark >/dev/null && [ "$OUT" = "$HERE" ]; then
+    "$PY" "$HERE/describe_pcaps.py" --update
+fi

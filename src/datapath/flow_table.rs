@@ -1,0 +1,909 @@
+//! Per-worker connection table for plain TCP (and UDP) flows.
+//!
+//! MPTCP connections are routed statelessly (Maglev) and need no entry; plain
+//! TCP flows get one so they stay on their backend when the backend set
+//! changes. Each worker owns its table (`&mut self`, no sharing, no atomics).
+//!
+//! # Layout
+//!
+//! Set-associative: `capacity / 8` buckets of 8 slots, the bucket chosen by the
+//! low bits of the caller's flow hash ([`super::hash::flow_hash`]; Maglev uses
+//! the high bits). A bucket is 384 bytes aligned to 64 (six cache lines); a
+//! slot is 48 bytes: the 40-byte key, a 32-bit timestamp, the 16-bit backend
+//! id and a flags byte. The occupied slots of a bucket are kept at its front,
+//! so a miss stops at the first empty slot. Everything is one allocation made
+//! by [`FlowTable::new`]; nothing allocates afterwards.
+//!
+//! # Time
+//!
+//! `now` is the caller's monotonic clock in nanoseconds; the table reads no
+//! clock. Entries store it in ticks of 2^20 ns (~1.05 ms) as `u32`, which
+//! wraps after ~52 days: ages are computed with wrapping arithmetic, so an
+//! entry that nobody looked at or swept for exactly a multiple of ~52 days
+//! could look fresh again. [`FlowTable::expire_some`] visits every bucket
+//! periodically, which rules this out in practice.
+//!
+//! # Flood protection: Ananta's untrusted entries
+//!
+//! We use Ananta's scheme rather than Katran-style insert rate limiting,
+//! because it protects established flows without a tuning knob that depends
+//! on the machine's speed:
+//! * every new entry starts *untrusted*, with a short idle timeout
+//!   ([`FlowTimeouts::untrusted`]);
+//! * it becomes trusted on its next packet ([`FlowTable::lookup`] hit), which
+//!   a spoofed one-packet flow never sends;
+//! * at most `untrusted_quota_pct` percent of the capacity may be untrusted;
+//!   at the quota a new entry may only replace an untrusted one in its bucket,
+//!   otherwise it is refused ([`InsertOutcome::RejectedQuota`]);
+//! * a new entry never evicts a live trusted plain flow. When its bucket is
+//!   full it evicts, in this order, the coldest untrusted entry, the coldest
+//!   entry closed by RST, the coldest MPTCP-pinned entry
+//!   ([`FlowClass::MptcpPinned`], the "evict first" class); if none exists the
+//!   insert is refused ([`InsertOutcome::RejectedFull`]).
+//!
+//! A refused insert is not a dropped packet: the caller forwards it by Maglev,
+//! which is what happens to every MPTCP flow anyway; the flow only loses
+//! stickiness across backend-set changes.
+use super::hash::FlowKey;
+use super::maglev::BackendId;
+
+/// Slots per bucket (the probe window).
+pub const BUCKET_SLOTS: usize = 8;
+const TICK_SHIFT: u32 = 20;
+
+// Slot flags.
+const OCCUPIED: u8 = 1;
+const UNTRUSTED: u8 = 2;
+const PINNED: u8 = 4;
+const FIN: u8 = 8;
+const RST: u8 = 16;
+
+/// Idle timeouts in nanoseconds, by entry state. When several apply (e.g. an
+/// untrusted entry that saw a FIN) the shortest wins.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FlowTimeouts {
+    /// New entries that have not seen a second packet.
+    pub untrusted: u64,
+    /// Trusted entries (plain or pinned).
+    pub established: u64,
+    /// After a FIN: the rest of the close handshake.
+    pub fin: u64,
+    /// After an RST: stragglers only.
+    pub rst: u64,
+}
+
+impl Default for FlowTimeouts {
+    fn default() -> Self {
+        const S: u64 = 1_000_000_000;
+        FlowTimeouts {
+            untrusted: 5 * S,
+            established: 300 * S,
+            fin: 10 * S,
+            rst: 2 * S,
+        }
+    }
+}
+
+/// Construction parameters.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FlowTableConfig {
+    /// Number of entries: a power of two, at least [`BUCKET_SLOTS`].
+    pub capacity: usize,
+    /// Idle timeouts.
+    pub timeouts: FlowTimeouts,
+    /// Largest share of the capacity that may be untrusted, in percent (1..=100).
+    pub untrusted_quota_pct: u8,
+}
+
+impl FlowTableConfig {
+    /// A config with default timeouts and a 25% untrusted quota.
+    pub fn with_capacity(capacity: usize) -> Self {
+        FlowTableConfig {
+            capacity,
+            timeouts: FlowTimeouts::default(),
+            untrusted_quota_pct: 25,
+        }
+    }
+}
+
+/// What kind of flow an entry holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FlowClass {
+    /// A plain TCP or UDP flow: never evicted by a newcomer once trusted.
+    Plain,
+    /// An initial MPTCP subflow pinned by a VIP's `mptcp_tracking` option:
+    /// useful but optional (Maglev routes it anyway), so evicted before
+    /// trusted plain flows.
+    MptcpPinned,
+}
+
+/// Result of [`FlowTable::insert`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum InsertOutcome {
+    /// Stored in a free slot.
+    Inserted,
+    /// Stored in place of an evicted entry (counted in `evictions`).
+    InsertedEvicting,
+    /// The key already has a live entry, with this backend; nothing changed.
+    AlreadyPresent(BackendId),
+    /// The untrusted quota is used up and the bucket holds no untrusted entry.
+    RejectedQuota,
+    /// The bucket holds only live entries that a newcomer may not evict.
+    RejectedFull,
+}
+
+/// Event counters, cumulative since construction.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FlowCounters {
+    /// New entries stored.
+    pub inserts: u64,
+    /// Lookups that found a live entry.
+    pub hits: u64,
+    /// Lookups that found nothing (or only an expired entry).
+    pub misses: u64,
+    /// Live entries pushed out by a newcomer.
+    pub evictions: u64,
+    /// Entries removed because they were idle too long.
+    pub timeouts: u64,
+    /// Untrusted entries promoted to trusted.
+    pub promotions: u64,
+    /// Inserts refused by the untrusted quota.
+    pub untrusted_drops: u64,
+    /// Inserts refused because the bucket was full of protected entries.
+    pub full_drops: u64,
+}
+
+/// Why a table could not be constructed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FlowTableError {
+    /// Capacity is not a power of two or is below [`BUCKET_SLOTS`].
+    BadCapacity(usize),
+    /// The untrusted quota is not in 1..=100.
+    BadQuota(u8),
+}
+
+impl std::fmt::Display for FlowTableError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            FlowTableError::BadCapacity(c) => {
+                write!(
+                    f,
+                    "flow table capacity {c} is not a power of two >= {BUCKET_SLOTS}"
+                )
+            }
+            FlowTableError::BadQuota(q) => write!(f, "untrusted quota {q}% is not in 1..=100"),
+        }
+    }
+}
+
+impl std::error::Error for FlowTableError {}
+
+#[derive(Clone, Copy)]
+struct Slot {
+    key: FlowKey,
+    last_seen: u32,
+    backend: u16,
+    flags: u8,
+}
+
+impl Slot {
+    const EMPTY: Slot = Slot {
+        key: FlowKey::ZERO,
+        last_seen: 0,
+        backend: 0,
+        flags: 0,
+    };
+}
+
+// Aligned so that a bucket starts on a cache line and the memory per entry is
+// exactly the slot size.
+#[derive(Clone, Copy)]
+#[repr(C, align(64))]
+struct Bucket {
+    slots: [Slot; BUCKET_SLOTS],
+}
+
+/// The per-worker flow table. See the module doc.
+pub struct FlowTable {
+    buckets: Box<[Bucket]>,
+    mask: usize,
+    len: usize,
+    untrusted_len: usize,
+    max_untrusted: usize,
+    // Timeout in ticks indexed by (flags >> 1) & 15, i.e. by the combination
+    // of UNTRUSTED, PINNED, FIN and RST: one load instead of branches.
+    timeout_ticks: [i32; 16],
+    sweep_cursor: usize,
+    counters: FlowCounters,
+}
+
+fn ticks(ns: u64) -> i32 {
+    // Round up so a timeout never becomes shorter; ages are signed 32-bit
+    // tick differences, so cap there.
+    let t = ns.div_ceil(1 << TICK_SHIFT);
+    t.min(i32::MAX as u64) as i32
+}
+
+// Ticks since `last`, signed: a timestamp slightly in the future (a caller
+// whose clock stepped back) counts as fresh instead of ~2^32 ticks old.
+#[inline]
+fn age(tick: u32, last: u32) -> i32 {
+    tick.wrapping_sub(last) as i32
+}
+
+// Eviction preference for a newcomer: lower goes first; None = protected.
+fn evict_rank(flags: u8) -> Option<u8> {
+    if flags & UNTRUSTED != 0 {
+        Some(0)
+    } else if flags & RST != 0 {
+        Some(1)
+    } else if flags & PINNED != 0 {
+        Some(2)
+    } else {
+        None
+    }
+}
+
+impl FlowTable {
+    /// Allocates the table (its only allocation).
+    pub fn new(config: FlowTableConfig) -> Result<Self, FlowTableError> {
+        let cap = config.capacity;
+        if !cap.is_power_of_two() || cap < BUCKET_SLOTS {
+            return Err(FlowTableError::BadCapacity(cap));
+        }
+        if !(1..=100).contains(&config.untrusted_quota_pct) {
+            return Err(FlowTableError::BadQuota(config.untrusted_quota_pct));
+        }
+        let t = config.timeouts;
+        let mut timeout_ticks = [0i32; 16];
+        for (i, out) in timeout_ticks.iter_mut().enumerate() {
+            let flags = (i as u8) << 1;
+            let mut ns = if flags & UNTRUSTED != 0 {
+                t.untrusted
+            } else {
+                t.established
+            };
+            if flags & FIN != 0 {
+                ns = ns.min(t.fin);
+            }
+            if flags & RST != 0 {
+                ns = ns.min(t.rst);
+            }
+            *out = ticks(ns);
+        }
+        let n = cap / BUCKET_SLOTS;
+        let buckets = vec![
+            Bucket {
+                slots: [Slot::EMPTY; BUCKET_SLOTS]
+            };
+            n
+        ]
+        .into_boxed_slice();
+        Ok(FlowTable {
+            buckets,
+            mask: n - 1,
+            len: 0,
+            untrusted_len: 0,
+            max_untrusted: (cap * usize::from(config.untrusted_quota_pct) / 100).max(1),
+            timeout_ticks,
+            sweep_cursor: 0,
+            counters: FlowCounters::default(),
+        })
+    }
+
+    /// Looks a flow up. A hit refreshes the entry and, if it was untrusted,
+    /// promotes it (this is the flow's second packet). An expired entry is
+    /// removed and reported as a miss.
+    #[inline]
+    pub fn lookup(&mut self, key: &FlowKey, hash: u64, now: u64) -> Option<BackendId> {
+        let tick = (now >> TICK_SHIFT) as u32;
+        let idx = hash as usize & self.mask;
+        // Always Some: idx is masked to the bucket count.
+        let bucket = self.buckets.get_mut(idx)?;
+        let Some(i) = find(bucket, key) else {
+            self.counters.misses += 1;
+            return None;
+        };
+        let slot = &mut bucket.slots[i];
+        if age(tick, slot.last_seen) > self.timeout_ticks[usize::from(slot.flags >> 1) & 15] {
+            self.remove_at(idx, i);
+            self.counters.timeouts += 1;
+            self.counters.misses += 1;
+            return None;
+        }
+        slot.last_seen = tick;
+        if slot.flags & UNTRUSTED != 0 {
+            slot.flags &= !UNTRUSTED;
+            self.untrusted_len -= 1;
+            self.counters.promotions += 1;
+        }
+        self.counters.hits += 1;
+        Some(BackendId(slot.backend))
+    }
+
+    /// Adds a new (untrusted) entry. See the module doc for the eviction rules.
+    pub fn insert(
+        &mut self,
+        key: &FlowKey,
+        hash: u64,
+        backend: BackendId,
+        class: FlowClass,
+        now: u64,
+    ) -> InsertOutcome {
+        let tick = (now >> TICK_SHIFT) as u32;
+        let idx = hash as usize & self.mask;
+        // Drop expired entries of this bucket first: it frees slots and makes
+        // an expired entry for the same key disappear.
+        self.expire_bucket(idx, tick);
+        let Some(bucket) = self.buckets.get(idx) else {
+            return InsertOutcome::RejectedFull;
+        };
+        if let Some(i) = find(bucket, key) {
+            return InsertOutcome::AlreadyPresent(BackendId(bucket.slots[i].backend));
+        }
+        let occupied = bucket.slots.iter().take_while(|s| s.flags != 0).count();
+        let at_quota = self.untrusted_len >= self.max_untrusted;
+
+        let target = if !at_quota && occupied < BUCKET_SLOTS {
+            Some((occupied, false))
+        } else {
+            // Coldest among the lowest eviction rank; at the quota only
+            // untrusted entries qualify, so the untrusted count stays put.
+            let mut best: Option<(usize, u8, i32)> = None;
+            for (i, s) in bucket.slots[..occupied].iter().enumerate() {
+                let Some(rank) = evict_rank(s.flags) else {
+                    continue;
+                };
+                if at_quota && rank != 0 {
+                    continue;
+                }
+                let a = age(tick, s.last_seen);
+                let better = match best {
+                    None => true,
+                    Some((_, r, best_age)) => rank < r || (rank == r && a > best_age),
+                };
+                if better {
+                    best = Some((i, rank, a));
+                }
+            }
+            best.map(|(i, _, _)| (i, true))
+        };
+        let Some((i, evicting)) = target else {
+            if at_quota {
+                self.counters.untrusted_drops += 1;
+                return InsertOutcome::RejectedQuota;
+            }
+            self.counters.full_drops += 1;
+            return InsertOutcome::RejectedFull;
+        };
+        let Some(bucket) = self.buckets.get_mut(idx) else {
+            return InsertOutcome::RejectedFull;
+        };
+        let slot = &mut bucket.slots[i];
+        if evicting {
+            if slot.flags & UNTRUSTED != 0 {
+                self.untrusted_len -= 1;
+            }
+            self.counters.evictions += 1;
+        } else {
+            self.len += 1;
+        }
+        let pinned = if class == FlowClass::MptcpPinned {
+            PINNED
+        } else {
+            0
+        };
+        *slot = Slot {
+            key: *key,
+            last_seen: tick,
+            backend: backend.0,
+            flags: OCCUPIED | UNTRUSTED | pinned,
+        };
+        self.untrusted_len += 1;
+        self.counters.inserts += 1;
+        if evicting {
+            InsertOutcome::InsertedEvicting
+        } else {
+            InsertOutcome::Inserted
+        }
+    }
+
+    /// Marks a flow as closing after a FIN (shorter timeout). Returns whether
+    /// a live entry was found. Does not promote: a FIN proves nothing.
+    pub fn note_fin(&mut self, key: &FlowKey, hash: u64, now: u64) -> bool {
+        self.mark(key, hash, now, FIN)
+    }
+
+    /// Marks a flow as reset (shortest timeout, evictable by newcomers).
+    /// Returns whether a live entry was found.
+    pub fn note_rst(&mut self, key: &FlowKey, hash: u64, now: u64) -> bool {
+        self.mark(key, hash, now, RST)
+    }
+
+    fn mark(&mut self, key: &FlowKey, hash: u64, now: u64, flag: u8) -> bool {
+        let tick = (now >> TICK_SHIFT) as u32;
+        let idx = hash as usize & self.mask;
+        self.expire_bucket(idx, tick);
+        let Some(bucket) = self.buckets.get_mut(idx) else {
+            return false;
+        };
+        match find(bucket, key) {
+            Some(i) => {
+                let slot = &mut bucket.slots[i];
+                slot.flags |= flag;
+                slot.last_seen = tick;
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Removes a flow; returns its backend if it was present.
+    pub fn remove(&mut self, key: &FlowKey, hash: u64) -> Option<BackendId> {
+        let idx = hash as usize & self.mask;
+        let bucket = self.buckets.get(idx)?;
+        let i = find(bucket, key)?;
+        let backend = BackendId(bucket.slots[i].backend);
+        self.remove_at(idx, i);
+        Some(backend)
+    }
+
+    /// Sweeps up to `budget` buckets (8 slots each) for expired entries,
+    /// continuing where the previous call stopped; call it between bursts.
+    /// Returns the number of entries removed.
+    pub fn expire_some(&mut self, now: u64, budget: usize) -> usize {
+        let tick = (now >> TICK_SHIFT) as u32;
+        let mut removed = 0;
+        for _ in 0..budget.min(self.buckets.len()) {
+            let idx = self.sweep_cursor;
+            self.sweep_cursor = (idx + 1) & self.mask;
+            removed += self.expire_bucket(idx, tick);
+        }
+        removed
+    }
+
+    /// Starts loading a flow's bucket into the cache without waiting for it:
+    /// call for every packet of a burst before the lookups, so the memory
+    /// accesses overlap (safe Rust has no prefetch instruction; a plain load
+    /// whose value is unused still lets the CPU run ahead).
+    #[inline]
+    pub fn prefetch(&self, hash: u64) {
+        if let Some(b) = self.buckets.get(hash as usize & self.mask) {
+            std::hint::black_box(b.slots[0].flags);
+        }
+    }
+
+    /// Live and not yet swept entries.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// `true` if the table holds no entry.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Entries the table can hold.
+    pub fn capacity(&self) -> usize {
+        self.buckets.len() * BUCKET_SLOTS
+    }
+
+    /// Entries that are still untrusted.
+    pub fn untrusted_len(&self) -> usize {
+        self.untrusted_len
+    }
+
+    /// The most entries that may be untrusted at once.
+    pub fn untrusted_quota(&self) -> usize {
+        self.max_untrusted
+    }
+
+    /// Event counters.
+    pub fn counters(&self) -> &FlowCounters {
+        &self.counters
+    }
+
+    /// Memory held by the table, including its own struct.
+    pub fn memory_bytes(&self) -> usize {
+        std::mem::size_of::<Self>() + std::mem::size_of_val(&*self.buckets)
+    }
+
+    // Removes expired entries of one bucket; returns how many.
+    fn expire_bucket(&mut self, idx: usize, tick: u32) -> usize {
+        let mut removed = 0;
+        let mut i = 0;
+        while i < BUCKET_SLOTS {
+            let Some(s) = self.buckets.get(idx).map(|b| b.slots[i]) else {
+                break;
+            };
+            if s.flags == 0 {
+                break;
+            }
+            if age(tick, s.last_seen) > self.timeout_ticks[usize::from(s.flags >> 1) & 15] {
+                // remove_at moves the bucket's last entry into slot i, so
+                // look at slot i again.
+                self.remove_at(idx, i);
+                removed += 1;
+            } else {
+                i += 1;
+            }
+        }
+        self.counters.timeouts += removed as u64;
+        removed
+    }
+
+    // Removes slot i of bucket idx, keeping occupied slots at the front.
+    fn remove_at(&mut self, idx: usize, i: usize) {
+        let Some(bucket) = self.buckets.get_mut(idx) else {
+            return;
+        };
+        if bucket.slots[i].flags & UNTRUSTED != 0 {
+            self.untrusted_len -= 1;
+        }
+        let last = bucket.slots.iter().rposition(|s| s.flags != 0).unwrap_or(i);
+        bucket.slots[i] = bucket.slots[last];
+        bucket.slots[last] = Slot::EMPTY;
+        self.len -= 1;
+    }
+}
+
+#[inline]
+fn find(bucket: &Bucket, key: &FlowKey) -> Option<usize> {
+    for (i, s) in bucket.slots.iter().enumerate() {
+        if s.flags == 0 {
+            // Occupied slots are contiguous: nothing further on.
+            return None;
+        }
+        if s.key == *key {
+            return Some(i);
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::hash::{PROTO_TCP, flow_hash};
+    use super::*;
+    use proptest::prelude::*;
+    use std::collections::HashMap;
+
+    const MS: u64 = 1_000_000;
+    const S: u64 = 1_000_000_000;
+
+    fn key(i: u32) -> FlowKey {
+        let [a, b, c, d] = i.to_be_bytes();
+        FlowKey::from_v4(
+            [10, b, c, d],
+            [192, 0, 2, a],
+            1024 + (i % 50_000) as u16,
+            443,
+            PROTO_TCP,
+        )
+    }
+
+    fn table(capacity: usize) -> FlowTable {
+        FlowTable::new(FlowTableConfig::with_capacity(capacity)).unwrap()
+    }
+
+    // Insert and promote (second packet): a real, trusted flow.
+    fn establish(t: &mut FlowTable, k: &FlowKey, b: BackendId, class: FlowClass, now: u64) {
+        let h = flow_hash(k);
+        assert_eq!(t.insert(k, h, b, class, now), InsertOutcome::Inserted);
+        assert_eq!(t.lookup(k, h, now), Some(b));
+    }
+
+    #[test]
+    fn memory_per_entry_is_at_most_64_bytes() {
+        assert_eq!(std::mem::size_of::<Slot>(), 48);
+        assert_eq!(std::mem::size_of::<Bucket>(), 48 * BUCKET_SLOTS);
+        for cap in [1024usize, 1 << 20] {
+            let t = table(cap);
+            assert_eq!(t.capacity(), cap);
+            let per_entry = t.memory_bytes() as f64 / cap as f64;
+            assert!(per_entry <= 64.0, "{per_entry} bytes per entry");
+        }
+    }
+
+    #[test]
+    fn config_is_validated() {
+        assert!(FlowTable::new(FlowTableConfig::with_capacity(1000)).is_err());
+        assert!(FlowTable::new(FlowTableConfig::with_capacity(4)).is_err());
+        let mut c = FlowTableConfig::with_capacity(64);
+        c.untrusted_quota_pct = 0;
+        assert_eq!(FlowTable::new(c).err(), Some(FlowTableError::BadQuota(0)));
+        c.untrusted_quota_pct = 101;
+        assert!(FlowTable::new(c).is_err());
+    }
+
+    #[test]
+    fn insert_lookup_promote_and_counters() {
+        let mut t = table(1024);
+        let k = key(1);
+        let h = flow_hash(&k);
+        assert_eq!(t.lookup(&k, h, 0), None);
+        assert_eq!(
+            t.insert(&k, h, BackendId(7), FlowClass::Plain, 0),
+            InsertOutcome::Inserted
+        );
+        assert_eq!(t.untrusted_len(), 1);
+        assert_eq!(
+            t.insert(&k, h, BackendId(9), FlowClass::Plain, 0),
+            InsertOutcome::AlreadyPresent(BackendId(7))
+        );
+        assert_eq!(t.lookup(&k, h, MS), Some(BackendId(7)));
+        assert_eq!(t.untrusted_len(), 0);
+        assert_eq!(t.lookup(&k, h, 2 * MS), Some(BackendId(7)));
+        assert_eq!(t.len(), 1);
+        let c = *t.counters();
+        assert_eq!((c.inserts, c.hits, c.misses, c.promotions), (1, 2, 1, 1));
+        assert_eq!(t.remove(&k, h), Some(BackendId(7)));
+        assert!(t.is_empty());
+        assert_eq!(t.lookup(&k, h, 3 * MS), None);
+    }
+
+    #[test]
+    fn timeouts_depend_on_state() {
+        let tmo = FlowTimeouts::default();
+        let mut t = table(1024);
+        let (u, e, f, r) = (key(1), key(2), key(3), key(4));
+        let hu = flow_hash(&u);
+        assert_eq!(
+            t.insert(&u, hu, BackendId(1), FlowClass::Plain, 0),
+            InsertOutcome::Inserted
+        );
+        for k in [&e, &f, &r] {
+            establish(&mut t, k, BackendId(2), FlowClass::Plain, 0);
+        }
+        assert!(t.note_fin(&f, flow_hash(&f), 0));
+        assert!(t.note_rst(&r, flow_hash(&r), 0));
+        assert!(!t.note_fin(&key(99), flow_hash(&key(99)), 0));
+
+        // Just past the RST timeout: only the reset flow is gone.
+        let now = tmo.rst + 10 * MS;
+        assert_eq!(t.lookup(&r, flow_hash(&r), now), None);
+        assert_eq!(t.lookup(&f, flow_hash(&f), 0), Some(BackendId(2)));
+        // Past the untrusted timeout (measured from its only packet).
+        let now = tmo.untrusted + 10 * MS;
+        assert_eq!(t.lookup(&u, hu, now), None);
+        // Past the FIN timeout: the FIN'd flow is gone, the established one not.
+        let now = tmo.fin + 10 * MS;
+        assert_eq!(t.lookup(&f, flow_hash(&f), now), None);
+        assert_eq!(t.lookup(&e, flow_hash(&e), now), Some(BackendId(2)));
+        // Refreshed at `now`, it lives until now + established.
+        assert_eq!(
+            t.lookup(&e, flow_hash(&e), now + tmo.established - 10 * MS),
+            Some(BackendId(2))
+        );
+        assert_eq!(t.lookup(&e, flow_hash(&e), now + 2 * tmo.established), None);
+        assert_eq!(t.counters().timeouts, 4);
+        assert!(t.is_empty());
+        assert_eq!(t.untrusted_len(), 0);
+    }
+
+    #[test]
+    fn expire_some_sweeps_incrementally() {
+        let mut t = table(1024);
+        for i in 0..300 {
+            establish(&mut t, &key(i), BackendId(1), FlowClass::Plain, 0);
+        }
+        let n = t.len();
+        assert_eq!(n, 300);
+        let late = FlowTimeouts::default().established + S;
+        // 128 buckets: half a sweep, then the other half.
+        let first = t.expire_some(late, 64);
+        assert!(first > 0 && first < n, "{first}");
+        let second = t.expire_some(late, 64);
+        assert_eq!(first + second, n);
+        assert!(t.is_empty());
+        assert_eq!(t.counters().timeouts, n as u64);
+        // Nothing expires early.
+        let mut t = table(1024);
+        establish(&mut t, &key(1), BackendId(1), FlowClass::Plain, 0);
+        assert_eq!(t.expire_some(S, 1000), 0);
+        assert_eq!(t.len(), 1);
+    }
+
+    // With capacity 8 the table is one bucket, so every key collides.
+    #[test]
+    fn eviction_order_untrusted_then_pinned_never_trusted() {
+        let mut c = FlowTableConfig::with_capacity(8);
+        c.untrusted_quota_pct = 100;
+        let mut t = FlowTable::new(c).unwrap();
+        for i in 0..4 {
+            establish(
+                &mut t,
+                &key(i),
+                BackendId(1),
+                FlowClass::Plain,
+                i as u64 * MS,
+            );
+        }
+        // Pinned flows 4..8; flow 6 is the coldest pinned one.
+        for (i, at) in [(4u32, 20), (5, 30), (6, 10), (7, 40)] {
+            establish(
+                &mut t,
+                &key(i),
+                BackendId(2),
+                FlowClass::MptcpPinned,
+                at * MS,
+            );
+        }
+        assert_eq!(t.len(), 8);
+        let now = 100 * MS;
+        let k8 = key(8);
+        assert_eq!(
+            t.insert(&k8, flow_hash(&k8), BackendId(3), FlowClass::Plain, now),
+            InsertOutcome::InsertedEvicting
+        );
+        assert_eq!(
+            t.lookup(&key(6), flow_hash(&key(6)), now),
+            None,
+            "coldest pinned goes first"
+        );
+        // The untrusted newcomer is the next victim, before any pinned flow.
+        let k9 = key(9);
+        assert_eq!(
+            t.insert(&k9, flow_hash(&k9), BackendId(3), FlowClass::Plain, now),
+            InsertOutcome::InsertedEvicting
+        );
+        assert_eq!(t.lookup(&k8, flow_hash(&k8), now), None);
+        for i in [4, 5, 7] {
+            assert_eq!(
+                t.lookup(&key(i), flow_hash(&key(i)), now),
+                Some(BackendId(2))
+            );
+        }
+        // Promote 9, then newcomers eat the remaining pinned flows ...
+        assert_eq!(t.lookup(&k9, flow_hash(&k9), now), Some(BackendId(3)));
+        for i in 10..13 {
+            let k = key(i);
+            assert_eq!(
+                t.insert(&k, flow_hash(&k), BackendId(4), FlowClass::Plain, now),
+                InsertOutcome::InsertedEvicting
+            );
+            assert_eq!(t.lookup(&k, flow_hash(&k), now), Some(BackendId(4)));
+        }
+        // ... and then stop: only trusted plain flows are left.
+        let k = key(13);
+        assert_eq!(
+            t.insert(&k, flow_hash(&k), BackendId(4), FlowClass::Plain, now),
+            InsertOutcome::RejectedFull
+        );
+        for i in 0..4 {
+            assert_eq!(
+                t.lookup(&key(i), flow_hash(&key(i)), now),
+                Some(BackendId(1))
+            );
+        }
+        assert_eq!(t.counters().full_drops, 1);
+        assert_eq!(t.counters().evictions, 5);
+        // A reset trusted flow becomes evictable.
+        assert!(t.note_rst(&key(0), flow_hash(&key(0)), now));
+        assert_eq!(
+            t.insert(&k, flow_hash(&k), BackendId(4), FlowClass::Plain, now),
+            InsertOutcome::InsertedEvicting
+        );
+        assert_eq!(t.lookup(&key(0), flow_hash(&key(0)), now), None);
+    }
+
+    #[test]
+    fn untrusted_quota_is_enforced() {
+        let mut t = table(256); // quota 25% = 64
+        assert_eq!(t.untrusted_quota(), 64);
+        let mut refused = 0;
+        for i in 0..1000 {
+            let k = key(i);
+            match t.insert(&k, flow_hash(&k), BackendId(1), FlowClass::Plain, 0) {
+                InsertOutcome::RejectedQuota => refused += 1,
+                InsertOutcome::RejectedFull => panic!("table is mostly empty"),
+                _ => {}
+            }
+            assert!(t.untrusted_len() <= 64);
+        }
+        assert_eq!(t.untrusted_len(), 64);
+        assert_eq!(t.len(), 64);
+        assert!(refused > 0);
+        assert_eq!(t.counters().untrusted_drops, refused);
+    }
+
+    #[test]
+    fn spoofed_flood_does_not_push_out_established_flows() {
+        let cap = 4096;
+        let mut t = table(cap);
+        // Half the table full of real flows.
+        let mut real = Vec::new();
+        for i in 0..(cap as u32 / 2) {
+            let k = key(i);
+            let h = flow_hash(&k);
+            if t.insert(&k, h, BackendId((i % 7) as u16), FlowClass::Plain, 0)
+                == InsertOutcome::Inserted
+            {
+                assert!(t.lookup(&k, h, 0).is_some());
+                real.push((k, BackendId((i % 7) as u16)));
+            }
+        }
+        // At 50% load a few 8-slot buckets overflow (RejectedFull, ~1%).
+        assert!(real.len() > cap * 48 / 100, "{}", real.len());
+        // 100x capacity spoofed one-packet flows over 60 s of simulated
+        // time; the real flows send a packet every 10 s.
+        let flood = 100 * cap as u32;
+        let step = 60 * S / u64::from(flood);
+        for j in 0..flood {
+            let now = u64::from(j) * step;
+            let k = key(1_000_000 + j);
+            t.insert(&k, flow_hash(&k), BackendId(99), FlowClass::Plain, now);
+            assert!(t.untrusted_len() <= t.untrusted_quota());
+            if j % (flood / 6) == 0 {
+                for (k, b) in &real {
+                    assert_eq!(t.lookup(k, flow_hash(k), now), Some(*b));
+                }
+            }
+        }
+        for (k, b) in &real {
+            assert_eq!(t.lookup(k, flow_hash(k), 60 * S), Some(*b));
+        }
+        let c = t.counters();
+        // The flood went through the quota: untrusted entries replaced each
+        // other (evictions) and were refused, and none was promoted.
+        assert!(c.untrusted_drops > 0 && c.evictions > 0, "{c:?}");
+        assert_eq!(c.promotions as usize, real.len());
+        assert!(t.len() <= cap);
+    }
+
+    #[derive(Debug, Clone)]
+    enum Op {
+        Insert(u8, u16),
+        Lookup(u8),
+        Remove(u8),
+        Fin(u8),
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            (0u8..8, any::<u16>()).prop_map(|(k, b)| Op::Insert(k, b)),
+            (0u8..8).prop_map(Op::Lookup),
+            (0u8..8).prop_map(Op::Remove),
+            (0u8..8).prop_map(Op::Fin),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 32, ..ProptestConfig::default() })]
+
+        // All keys forced into one bucket (same hash) and never more keys
+        // than slots: the table must behave like a map, which exercises the
+        // compaction on removal.
+        #[test]
+        fn one_bucket_behaves_like_a_map(ops in prop::collection::vec(op(), 1..200)) {
+            let mut c = FlowTableConfig::with_capacity(1024);
+            c.untrusted_quota_pct = 100;
+            let mut t = FlowTable::new(c).unwrap();
+            let mut model: HashMap<u8, u16> = HashMap::new();
+            for o in ops {
+                match o {
+                    Op::Insert(k, b) => {
+                        let got = t.insert(&key(u32::from(k)), 5, BackendId(b), FlowClass::Plain, 0);
+                        match model.get(&k) {
+                            Some(&old) => prop_assert_eq!(got, InsertOutcome::AlreadyPresent(BackendId(old))),
+                            None => {
+                                prop_assert_eq!(got, InsertOutcome::Inserted);
+                                model.insert(k, b);
+                            }
+                        }
+                    }
+                    Op::Lookup(k) => {
+                        prop_assert_eq!(t.lookup(&key(u32::from(k)), 5, 0), model.get(&k).map(|&b| BackendId(b)));
+                    }
+                    Op::Remove(k) => {
+                        prop_assert_eq!(t.remove(&key(u32::from(k)), 5), model.remove(&k).map(BackendId));
+                    }
+                    Op::Fin(k) => {
+                        prop_assert_eq!(t.note_fin(&key(u32::from(k)), 5, 0), model.contains_key(&k));
+                    }
+                }
+                prop_assert_eq!(t.len(), model.len());
+            }
+        }
+    }
+}

@@ -1,0 +1,199 @@
+//! UDP datagrams (RFC 768).
+
+use std::net::{Ipv4Addr, Ipv6Addr};
+
+use super::{Result, WireError, checksum, ip_proto};
+
+mod field {
+    use core::ops::Range;
+    pub const SRC_PORT: Range<usize> = 0..2;
+    pub const DST_PORT: Range<usize> = 2..4;
+    pub const LENGTH: Range<usize> = 4..6;
+    pub const CHECKSUM: Range<usize> = 6..8;
+}
+
+pub const HEADER_LEN: usize = 8;
+
+/// A view of a UDP datagram.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Packet<T: AsRef<[u8]>> {
+    buffer: T,
+}
+
+impl<T: AsRef<[u8]>> Packet<T> {
+    /// Validates 8 <= length field <= buffer length. (Length 0, the IPv6
+    /// jumbogram form, is refused as `Malformed`.)
+    pub fn new_checked(buffer: T) -> Result<Self> {
+        let b = buffer.as_ref();
+        if b.len() < HEADER_LEN {
+            return Err(WireError::Truncated);
+        }
+        let len = usize::from(u16::from_be_bytes([b[4], b[5]]));
+        if len < HEADER_LEN {
+            return Err(WireError::Malformed);
+        }
+        if len > b.len() {
+            return Err(WireError::Truncated);
+        }
+        Ok(Packet { buffer })
+    }
+
+    /// Validates only the 8-byte header (for the copy in an ICMP error).
+    pub fn new_header_checked(buffer: T) -> Result<Self> {
+        if buffer.as_ref().len() < HEADER_LEN {
+            return Err(WireError::Truncated);
+        }
+        Ok(Packet { buffer })
+    }
+
+    pub fn into_inner(self) -> T {
+        self.buffer
+    }
+
+    fn u16_at(&self, r: core::ops::Range<usize>) -> u16 {
+        let s = &self.buffer.as_ref()[r];
+        u16::from_be_bytes([s[0], s[1]])
+    }
+
+    pub fn src_port(&self) -> u16 {
+        self.u16_at(field::SRC_PORT)
+    }
+    pub fn dst_port(&self) -> u16 {
+        self.u16_at(field::DST_PORT)
+    }
+    pub fn len(&self) -> u16 {
+        self.u16_at(field::LENGTH)
+    }
+    /// True if the length field says there is no payload.
+    pub fn is_empty(&self) -> bool {
+        usize::from(self.len()) <= HEADER_LEN
+    }
+    pub fn checksum(&self) -> u16 {
+        self.u16_at(field::CHECKSUM)
+    }
+
+    /// The datagram (header + payload) as the length field bounds it,
+    /// clamped to the buffer.
+    fn datagram(&self) -> &[u8] {
+        let b = self.buffer.as_ref();
+        let end = usize::from(self.len()).clamp(HEADER_LEN, b.len());
+        &b[..end]
+    }
+
+    pub fn payload(&self) -> &[u8] {
+        &self.datagram()[HEADER_LEN..]
+    }
+
+    /// Verifies with an IPv4 pseudo-header; a zero checksum means "none"
+    /// in IPv4 and verifies.
+    pub fn verify_checksum_v4(&self, src: Ipv4Addr, dst: Ipv4Addr) -> bool {
+        if self.checksum() == 0 {
+            return true;
+        }
+        let d = self.datagram();
+        // datagram length <= length field, a u16.
+        let ph = checksum::pseudo_header_v4(src, dst, ip_proto::UDP, d.len() as u16);
+        checksum::combine(&[ph, checksum::sum(d)]) == 0xffff
+    }
+
+    /// Verifies with an IPv6 pseudo-header; zero is invalid in IPv6.
+    pub fn verify_checksum_v6(&self, src: &Ipv6Addr, dst: &Ipv6Addr) -> bool {
+        let d = self.datagram();
+        let ph = checksum::pseudo_header_v6(src, dst, ip_proto::UDP, d.len() as u32);
+        self.checksum() != 0 && checksum::combine(&[ph, checksum::sum(d)]) == 0xffff
+    }
+}
+
+impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
+    fn set16(&mut self, r: core::ops::Range<usize>, v: u16) {
+        self.buffer.as_mut()[r].copy_from_slice(&v.to_be_bytes());
+    }
+    pub fn set_src_port(&mut self, v: u16) {
+        self.set16(field::SRC_PORT, v);
+    }
+    pub fn set_dst_port(&mut self, v: u16) {
+        self.set16(field::DST_PORT, v);
+    }
+    pub fn set_len(&mut self, v: u16) {
+        self.set16(field::LENGTH, v);
+    }
+    pub fn set_checksum(&mut self, v: u16) {
+        self.set16(field::CHECKSUM, v);
+    }
+
+    fn fill_with(&mut self, ph: u16) {
+        self.set_checksum(0);
+        let c = checksum::finish(checksum::combine(&[ph, checksum::sum(self.datagram())]));
+        // A computed 0 is sent as 0xffff: 0 means "no checksum".
+        self.set_checksum(if c == 0 { 0xffff } else { c });
+    }
+
+    pub fn fill_checksum_v4(&mut self, src: Ipv4Addr, dst: Ipv4Addr) {
+        let len = self.datagram().len() as u16;
+        self.fill_with(checksum::pseudo_header_v4(src, dst, ip_proto::UDP, len));
+    }
+
+    pub fn fill_checksum_v6(&mut self, src: &Ipv6Addr, dst: &Ipv6Addr) {
+        let len = self.datagram().len() as u32;
+        self.fill_with(checksum::pseudo_header_v6(src, dst, ip_proto::UDP, len));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn datagram(payload: &[u8]) -> Vec<u8> {
+        let mut v = vec![0u8; 8];
+        v[0..2].copy_from_slice(&5353u16.to_be_bytes());
+        v[2..4].copy_from_slice(&53u16.to_be_bytes());
+        v[4..6].copy_from_slice(&((8 + payload.len()) as u16).to_be_bytes());
+        v.extend_from_slice(payload);
+        v
+    }
+
+    #[test]
+    fn fields_and_checksums() {
+        let mut v = datagram(b"abc");
+        v.push(0xee); // trailing byte beyond the length field
+        let mut p = Packet::new_checked(&mut v[..]).unwrap();
+        assert_eq!((p.src_port(), p.dst_port(), p.len()), (5353, 53, 11));
+        assert_eq!(p.payload(), b"abc");
+        let (s, d) = (Ipv4Addr::new(1, 2, 3, 4), Ipv4Addr::new(5, 6, 7, 8));
+        assert!(p.verify_checksum_v4(s, d)); // zero = none in IPv4
+        p.fill_checksum_v4(s, d);
+        assert_ne!(p.checksum(), 0);
+        assert!(p.verify_checksum_v4(s, d));
+        assert!(!p.verify_checksum_v4(d, Ipv4Addr::new(5, 6, 7, 9)));
+        let (s6, d6): (Ipv6Addr, Ipv6Addr) = ("::1".parse().unwrap(), "::2".parse().unwrap());
+        p.fill_checksum_v6(&s6, &d6);
+        assert!(p.verify_checksum_v6(&s6, &d6));
+        p.set_checksum(0);
+        assert!(!p.verify_checksum_v6(&s6, &d6));
+    }
+
+    #[test]
+    fn errors() {
+        let v = datagram(b"abc");
+        assert_eq!(Packet::new_checked(&v[..7]), Err(WireError::Truncated));
+        assert_eq!(Packet::new_checked(&v[..10]), Err(WireError::Truncated));
+        assert!(Packet::new_header_checked(&v[..10]).is_ok());
+        let mut w = v.clone();
+        w[4..6].copy_from_slice(&0u16.to_be_bytes());
+        assert_eq!(Packet::new_checked(&w[..]), Err(WireError::Malformed));
+    }
+
+    proptest! {
+        #[test]
+        fn any_bytes(data in proptest::collection::vec(any::<u8>(), 0..40)) {
+            if let Ok(p) = Packet::new_checked(&data[..]) {
+                prop_assert_eq!(p.payload().len() + 8, usize::from(p.len()));
+            }
+            if let Ok(p) = Packet::new_header_checked(&data[..]) {
+                prop_assert!(p.payload().len() + 8 <= data.len());
+                let _ = p.verify_checksum_v6(&Ipv6Addr::LOCALHOST, &Ipv6Addr::LOCALHOST);
+            }
+        }
+    }
+}
