@@ -5,7 +5,7 @@
 //! Unknown keys are errors: a typo must not silently fall back to a default.
 
 use std::fmt;
-use std::net::{Ipv4Addr, Ipv6Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 
@@ -22,6 +22,185 @@ pub struct Config {
     pub ports: Vec<PortConfig>,
     #[serde(default)]
     pub datapath: DatapathConfig,
+    #[serde(default, rename = "vip")]
+    pub vips: Vec<VipConfig>,
+    #[serde(default)]
+    pub flow_table: FlowTableSettings,
+    #[serde(default)]
+    pub token_table: TokenTableSettings,
+    #[serde(default)]
+    pub encap: EncapConfig,
+}
+
+/// A virtual service and its backends.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VipConfig {
+    pub name: Spanned<String>,
+    pub address: IpAddr,
+    pub port: u16,
+    #[serde(default)]
+    pub protocol: VipProtocol,
+    /// `l2-dsr` (backends on the LB's segment) or `ipip` (IP-in-IP to the
+    /// backend's own address).
+    #[serde(default)]
+    pub forwarding: VipForwarding,
+    /// Maglev lookup table size: a prime, > 100 × the number of backends.
+    #[serde(default = "default_table_size")]
+    pub table_size: Spanned<u32>,
+    /// Also pin initial MPTCP subflows in the flow table (default: stateless).
+    #[serde(default)]
+    pub mptcp_tracking: bool,
+    /// Route MP_JOIN SYNs that reach the VIP by their token.
+    #[serde(default = "yes")]
+    pub token_routing: bool,
+    #[serde(rename = "backend")]
+    pub backends: Vec<BackendConfig>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum VipProtocol {
+    #[default]
+    Tcp,
+    Udp,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum VipForwarding {
+    #[default]
+    L2Dsr,
+    Ipip,
+}
+
+/// One backend of a VIP. A backend serving several VIPs appears under each,
+/// with the same name and address.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BackendConfig {
+    pub name: Spanned<String>,
+    /// The backend's own address (not the VIP).
+    pub address: IpAddr,
+    /// Needed for `l2-dsr`; for `ipip`, the next hop's MAC if on-link.
+    pub mac: Option<Mac>,
+    #[serde(default = "default_weight")]
+    pub weight: u32,
+    #[serde(default)]
+    pub state: BackendStateConfig,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BackendStateConfig {
+    #[default]
+    Active,
+    Draining,
+    Disabled,
+}
+
+/// Per-worker plain-TCP flow table.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FlowTableSettings {
+    /// Entries per worker (a power of two); memory is 48 bytes per entry.
+    #[serde(default = "default_flow_capacity_spanned")]
+    pub capacity: Spanned<usize>,
+    /// Share of the table new, unconfirmed flows may fill (flood protection).
+    #[serde(default = "default_untrusted_pct")]
+    pub untrusted_quota_pct: u8,
+    #[serde(default = "default_established_secs")]
+    pub established_timeout_secs: u64,
+    #[serde(default = "default_untrusted_secs")]
+    pub untrusted_timeout_secs: u64,
+    #[serde(default = "default_fin_secs")]
+    pub fin_timeout_secs: u64,
+    #[serde(default = "default_rst_secs")]
+    pub rst_timeout_secs: u64,
+}
+
+impl Default for FlowTableSettings {
+    fn default() -> Self {
+        FlowTableSettings {
+            capacity: Spanned::new(0..0, default_flow_capacity()),
+            untrusted_quota_pct: default_untrusted_pct(),
+            established_timeout_secs: default_established_secs(),
+            untrusted_timeout_secs: default_untrusted_secs(),
+            fin_timeout_secs: default_fin_secs(),
+            rst_timeout_secs: default_rst_secs(),
+        }
+    }
+}
+
+/// The MPTCP token table shared by all workers.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TokenTableSettings {
+    /// Entries (a power of two); 8 bytes each.
+    #[serde(default = "default_token_capacity_spanned")]
+    pub capacity: Spanned<usize>,
+    /// How long a learnt token routes joins.
+    #[serde(default = "default_token_ttl_secs")]
+    pub ttl_secs: u64,
+}
+
+impl Default for TokenTableSettings {
+    fn default() -> Self {
+        TokenTableSettings {
+            capacity: Spanned::new(0..0, default_token_capacity()),
+            ttl_secs: default_token_ttl_secs(),
+        }
+    }
+}
+
+/// Encapsulation (`forwarding = "ipip"`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EncapConfig {
+    /// Outer IPv4 source; default: the port's first IPv4 address.
+    pub source_v4: Option<Ipv4Addr>,
+    /// Outer IPv6 source; default: the port's first IPv6 address.
+    pub source_v6: Option<Ipv6Addr>,
+    #[serde(default = "default_encap_ttl")]
+    pub ttl: u8,
+}
+
+impl Default for EncapConfig {
+    fn default() -> Self {
+        EncapConfig {
+            source_v4: None,
+            source_v6: None,
+            ttl: default_encap_ttl(),
+        }
+    }
+}
+
+/// A MAC address written `02:00:00:00:00:01`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Mac(pub [u8; 6]);
+
+impl<'de> Deserialize<'de> for Mac {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Mac, D::Error> {
+        let s = String::deserialize(d)?;
+        let mut out = [0u8; 6];
+        let mut parts = s.split(':');
+        for o in out.iter_mut() {
+            let part = parts.next().filter(|p| p.len() == 2);
+            *o = part
+                .and_then(|p| u8::from_str_radix(p, 16).ok())
+                .ok_or_else(|| {
+                    serde::de::Error::custom(format!(
+                        "`{s}` is not a MAC address (aa:bb:cc:dd:ee:ff)"
+                    ))
+                })?;
+        }
+        if parts.next().is_some() {
+            return Err(serde::de::Error::custom(format!(
+                "`{s}` is not a MAC address (aa:bb:cc:dd:ee:ff)"
+            )));
+        }
+        Ok(Mac(out))
+    }
 }
 
 /// DPDK's environment.
@@ -90,6 +269,8 @@ pub struct PortConfig {
     /// Own IPv6 addresses (answered for neighbour discovery and echo).
     #[serde(default)]
     pub ipv6: Vec<Ipv6Addr>,
+    /// The next hop's MAC for encapsulated traffic to off-link backends.
+    pub gateway_mac: Option<Mac>,
 }
 
 /// Datapath settings.
@@ -103,6 +284,48 @@ pub struct DatapathConfig {
 
 fn no_eal_args() -> Spanned<Vec<String>> {
     Spanned::new(0..0, Vec::new())
+}
+fn yes() -> bool {
+    true
+}
+fn default_table_size() -> Spanned<u32> {
+    Spanned::new(0..0, 65537)
+}
+fn default_weight() -> u32 {
+    1
+}
+fn default_flow_capacity() -> usize {
+    1 << 20
+}
+fn default_flow_capacity_spanned() -> Spanned<usize> {
+    Spanned::new(0..0, default_flow_capacity())
+}
+fn default_token_capacity_spanned() -> Spanned<usize> {
+    Spanned::new(0..0, default_token_capacity())
+}
+fn default_untrusted_pct() -> u8 {
+    25
+}
+fn default_established_secs() -> u64 {
+    300
+}
+fn default_untrusted_secs() -> u64 {
+    5
+}
+fn default_fin_secs() -> u64 {
+    10
+}
+fn default_rst_secs() -> u64 {
+    2
+}
+fn default_token_capacity() -> usize {
+    1 << 18
+}
+fn default_token_ttl_secs() -> u64 {
+    3600
+}
+fn default_encap_ttl() -> u8 {
+    64
 }
 fn default_mempool_size() -> u32 {
     16383
@@ -265,12 +488,115 @@ impl Config {
                 ));
             }
         }
+        self.validate_vips()?;
+        let cap = &self.flow_table.capacity;
+        if !cap.get_ref().is_power_of_two() || *cap.get_ref() < 8 {
+            return Err((
+                Some(cap.span()),
+                "flow_table.capacity".into(),
+                "must be a power of two, at least 8".into(),
+            ));
+        }
+        if !(1..=100).contains(&self.flow_table.untrusted_quota_pct) {
+            return Err((
+                None,
+                "flow_table.untrusted_quota_pct".into(),
+                "must be 1..=100".into(),
+            ));
+        }
+        let tcap = &self.token_table.capacity;
+        if !tcap.get_ref().is_power_of_two() || *tcap.get_ref() < 4 {
+            return Err((
+                Some(tcap.span()),
+                "token_table.capacity".into(),
+                "must be a power of two, at least 4".into(),
+            ));
+        }
         if self.dpdk.mempool_size < 1024 {
             return Err((
                 None,
                 "dpdk.mempool_size".into(),
                 "at least 1024 buffers".into(),
             ));
+        }
+        Ok(())
+    }
+
+    fn validate_vips(&self) -> Result<(), (Option<Range<usize>>, String, String)> {
+        // A backend name means one server: same address wherever it appears.
+        let mut seen: Vec<(&str, IpAddr)> = Vec::new();
+        for (i, v) in self.vips.iter().enumerate() {
+            let f = |field: &str| format!("vip[{i}].{field}");
+            if self.vips[..i]
+                .iter()
+                .any(|o| o.address == v.address && o.port == v.port && o.protocol == v.protocol)
+            {
+                return Err((
+                    Some(v.name.span()),
+                    f("address"),
+                    format!("{}:{} defined twice", v.address, v.port),
+                ));
+            }
+            let size = *v.table_size.get_ref();
+            if !crate::datapath::maglev::is_prime(size)
+                || size > crate::datapath::maglev::MAX_TABLE_SIZE
+            {
+                return Err((
+                    Some(v.table_size.span()),
+                    f("table_size"),
+                    format!(
+                        "{size} is not a prime ≤ {}",
+                        crate::datapath::maglev::MAX_TABLE_SIZE
+                    ),
+                ));
+            }
+            if v.backends.is_empty() {
+                return Err((
+                    Some(v.name.span()),
+                    f("backend"),
+                    "a VIP needs at least one backend".into(),
+                ));
+            }
+            for (j, b) in v.backends.iter().enumerate() {
+                let bf = |field: &str| format!("vip[{i}].backend[{j}].{field}");
+                let name = b.name.get_ref().as_str();
+                if v.backends[..j].iter().any(|o| o.name.get_ref() == name) {
+                    return Err((
+                        Some(b.name.span()),
+                        bf("name"),
+                        format!("backend `{name}` listed twice in this VIP"),
+                    ));
+                }
+                match seen.iter().find(|(n, _)| *n == name) {
+                    Some((_, addr)) if *addr != b.address => {
+                        return Err((
+                            Some(b.name.span()),
+                            bf("address"),
+                            format!("backend `{name}` has address {addr} elsewhere"),
+                        ));
+                    }
+                    Some(_) => {}
+                    None => seen.push((name, b.address)),
+                }
+                if v.forwarding == VipForwarding::L2Dsr && b.mac.is_none() {
+                    return Err((
+                        Some(b.name.span()),
+                        bf("mac"),
+                        "l2-dsr forwarding needs the backend's MAC".into(),
+                    ));
+                }
+                if v.forwarding == VipForwarding::Ipip && b.address.is_ipv4() != v.address.is_ipv4()
+                {
+                    return Err((
+                        Some(b.name.span()),
+                        bf("address"),
+                        "ipip needs a backend address of the VIP's IP version".into(),
+                    ));
+                }
+            }
+        }
+        if seen.len() > usize::from(u16::MAX) {
+            return Err((None, "vip".into(), "too many backends".into()));
         }
         Ok(())
     }
@@ -322,6 +648,25 @@ impl Config {
                 self.rx_queues(i),
                 p.ipv4,
                 p.ipv6
+            );
+        }
+        for v in &self.vips {
+            s += &format!(
+                "vip {}: {} {}:{} ({:?}, {:?}) backends {}\n",
+                v.name.get_ref(),
+                match v.protocol {
+                    VipProtocol::Tcp => "tcp",
+                    VipProtocol::Udp => "udp",
+                },
+                v.address,
+                v.port,
+                v.forwarding,
+                v.table_size.get_ref(),
+                v.backends
+                    .iter()
+                    .map(|b| b.name.get_ref().as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
             );
         }
         s += &format!("mempool: {} buffers\n", self.dpdk.mempool_size);

@@ -6,6 +6,7 @@
 //! reads packets through the zero-copy views in [`wire`].
 
 pub mod config;
+pub mod control;
 pub mod datapath;
 pub mod snapshot;
 pub mod wire;

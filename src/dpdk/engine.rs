@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 use super::worker::{StatsSlot, Worker};
 use super::{Eal, Mempool, Port, PortSetup, launch_on_lcore, tsc_hz};
 use crate::config::Config;
+use crate::control::{BackendIds, build_forwarding};
 use crate::datapath::counters::Counters;
-use crate::datapath::forwarding::{Forwarding, Interface};
 use crate::datapath::process::Datapath;
 use crate::snapshot::Publisher;
 
@@ -144,22 +144,6 @@ fn describe_port(p: &Port) -> String {
     )
 }
 
-fn forwarding_from(config: &Config, ports: &[Port]) -> Forwarding {
-    Forwarding {
-        generation: 0,
-        interfaces: config
-            .ports
-            .iter()
-            .zip(ports)
-            .map(|(pc, p)| Interface {
-                mac: p.mac(),
-                ipv4: pc.ipv4.clone(),
-                ipv6: pc.ipv6.clone(),
-            })
-            .collect(),
-    }
-}
-
 fn run_workers(
     config: &Config,
     options: &RunOptions,
@@ -168,7 +152,10 @@ fn run_workers(
     lcores: &[u32],
     stop: &Arc<AtomicBool>,
 ) -> Result<Counters, String> {
-    let mut publisher = Publisher::new(forwarding_from(config, ports));
+    let macs: Vec<[u8; 6]> = ports.iter().map(Port::mac).collect();
+    let mut ids = BackendIds::default();
+    let forwarding = build_forwarding(config, &macs, &mut ids)?;
+    let mut publisher = Publisher::new(forwarding);
     let backend_port = config
         .datapath
         .backend_port

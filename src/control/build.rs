@@ -1,0 +1,253 @@
+//! Builds a [`Forwarding`] snapshot from the config.
+
+use std::collections::BTreeMap;
+
+use crate::config::{BackendStateConfig, Config, VipForwarding, VipProtocol};
+use crate::datapath::flow_table::{FlowTableConfig, FlowTimeouts};
+use crate::datapath::forwarding::{
+    Backend, BackendState, Encap, Forwarding, ForwardingMode, Interface, Protocol, Vip,
+};
+use crate::datapath::maglev::{BackendId, MaglevBackend, MaglevTable};
+
+/// Stable backend ids across reloads: a backend keeps its id as long as its
+/// name exists, because flow-table and token-table entries store the id.
+/// New names take the smallest free id.
+#[derive(Debug, Default, Clone)]
+pub struct BackendIds {
+    by_name: BTreeMap<String, BackendId>,
+}
+
+impl BackendIds {
+    fn id_for(&mut self, name: &str) -> Option<BackendId> {
+        if let Some(id) = self.by_name.get(name) {
+            return Some(*id);
+        }
+        let mut used: Vec<u16> = self.by_name.values().map(|b| b.0).collect();
+        used.sort_unstable();
+        let mut free = 0u16;
+        for u in used {
+            if u != free {
+                break;
+            }
+            free = free.checked_add(1)?;
+        }
+        let id = BackendId(free);
+        self.by_name.insert(name.to_string(), id);
+        Some(id)
+    }
+
+    /// Forgets names that are no longer configured, freeing their ids.
+    fn retain(&mut self, names: &[&str]) {
+        self.by_name.retain(|n, _| names.contains(&n.as_str()));
+    }
+}
+
+/// The forwarding snapshot for `config`, with the ports' MACs (by port index).
+pub fn build_forwarding(
+    config: &Config,
+    port_macs: &[[u8; 6]],
+    ids: &mut BackendIds,
+) -> Result<Forwarding, String> {
+    let interfaces = config
+        .ports
+        .iter()
+        .enumerate()
+        .map(|(i, p)| Interface {
+            mac: port_macs.get(i).copied().unwrap_or_default(),
+            ipv4: p.ipv4.clone(),
+            ipv6: p.ipv6.clone(),
+            gateway_mac: p.gateway_mac.map(|m| m.0),
+        })
+        .collect();
+
+    let names: Vec<&str> = config
+        .vips
+        .iter()
+        .flat_map(|v| v.backends.iter().map(|b| b.name.get_ref().as_str()))
+        .collect();
+    ids.retain(&names);
+
+    let mut backends: Vec<Option<Backend>> = Vec::new();
+    let mut vips = Vec::with_capacity(config.vips.len());
+    for v in &config.vips {
+        let mut members = Vec::with_capacity(v.backends.len());
+        let mut table_input = Vec::with_capacity(v.backends.len());
+        for b in &v.backends {
+            let name = b.name.get_ref();
+            let id = ids.id_for(name).ok_or("more than 65536 backends")?;
+            let state = match b.state {
+                BackendStateConfig::Active => BackendState::Active,
+                BackendStateConfig::Draining => BackendState::Draining,
+                BackendStateConfig::Disabled => BackendState::Down,
+            };
+            let slot = usize::from(id.0);
+            if backends.len() <= slot {
+                backends.resize(slot + 1, None);
+            }
+            backends[slot] = Some(Backend {
+                id,
+                name: name.clone(),
+                addr: b.address,
+                mac: b.mac.map(|m| m.0),
+                weight: b.weight,
+                state,
+            });
+            members.push(id);
+            if state == BackendState::Active {
+                // The permutation is keyed by the name: stable across
+                // restarts and across independent load balancers.
+                table_input.push(MaglevBackend::new(id, name.as_bytes(), b.weight));
+            }
+        }
+        let maglev = MaglevTable::build(*v.table_size.get_ref(), &table_input)
+            .map_err(|e| format!("vip {}: {e}", v.name.get_ref()))?;
+        vips.push(Vip {
+            name: v.name.get_ref().clone(),
+            addr: v.address,
+            port: v.port,
+            protocol: match v.protocol {
+                VipProtocol::Tcp => Protocol::Tcp,
+                VipProtocol::Udp => Protocol::Udp,
+            },
+            mode: match v.forwarding {
+                VipForwarding::L2Dsr => ForwardingMode::L2Dsr,
+                VipForwarding::Ipip => ForwardingMode::Ipip,
+            },
+            mptcp_tracking: v.mptcp_tracking,
+            token_routing: v.token_routing,
+            backends: members,
+            maglev,
+        });
+    }
+    Ok(Forwarding {
+        generation: 0,
+        interfaces,
+        vips,
+        backends,
+        encap: Encap {
+            source_v4: config.encap.source_v4,
+            source_v6: config.encap.source_v6,
+            ttl: config.encap.ttl,
+        },
+    })
+}
+
+/// Flow-table parameters and token-table (capacity, ttl ns) from the config.
+pub fn datapath_tables(config: &Config) -> (FlowTableConfig, usize, u64) {
+    const S: u64 = 1_000_000_000;
+    let f = &config.flow_table;
+    let flow = FlowTableConfig {
+        capacity: *f.capacity.get_ref(),
+        timeouts: FlowTimeouts {
+            untrusted: f.untrusted_timeout_secs.saturating_mul(S),
+            established: f.established_timeout_secs.saturating_mul(S),
+            fin: f.fin_timeout_secs.saturating_mul(S),
+            rst: f.rst_timeout_secs.saturating_mul(S),
+        },
+        untrusted_quota_pct: f.untrusted_quota_pct,
+    };
+    let t = &config.token_table;
+    (flow, *t.capacity.get_ref(), t.ttl_secs.saturating_mul(S))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    const CFG: &str = r#"
+[dpdk]
+eal_args = []
+[workers]
+lcores = [1]
+[[port]]
+name = "lan"
+device = "net_null0"
+ipv4 = ["198.18.0.1"]
+[[vip]]
+name = "web"
+address = "198.18.0.10"
+port = 80
+table_size = 251
+  [[vip.backend]]
+  name = "b"
+  address = "198.18.1.12"
+  mac = "02:00:00:00:01:12"
+  [[vip.backend]]
+  name = "a"
+  address = "198.18.1.11"
+  mac = "02:00:00:00:01:11"
+  weight = 2
+  [[vip.backend]]
+  name = "c"
+  address = "198.18.1.13"
+  mac = "02:00:00:00:01:13"
+  state = "draining"
+"#;
+
+    #[test]
+    fn builds_vips_backends_and_tables() {
+        let config = Config::parse(CFG, Path::new("t.toml")).expect("valid");
+        let mut ids = BackendIds::default();
+        let f = build_forwarding(&config, &[[2, 0, 0, 0, 0, 1]], &mut ids).expect("builds");
+        assert_eq!(f.interfaces[0].mac, [2, 0, 0, 0, 0, 1]);
+        let vip = f
+            .vip("198.18.0.10".parse().unwrap(), 80, Protocol::Tcp)
+            .expect("vip");
+        assert_eq!(vip.backends.len(), 3);
+        assert_eq!(vip.mode, ForwardingMode::L2Dsr);
+        assert!(vip.token_routing && !vip.mptcp_tracking);
+        // The draining backend is out of the table; weights are honoured.
+        let shares = vip.maglev.shares();
+        let share = |n: &str| {
+            let id = f
+                .backends
+                .iter()
+                .flatten()
+                .find(|b| b.name == n)
+                .expect("backend")
+                .id;
+            shares.iter().find(|(i, _)| *i == id).map_or(0, |(_, s)| *s)
+        };
+        assert_eq!(share("c"), 0);
+        assert!(share("a") > share("b") * 19 / 10, "weight 2 vs 1");
+        assert!(
+            f.vip("198.18.0.10".parse().unwrap(), 81, Protocol::Tcp)
+                .is_none()
+        );
+        assert!(f.is_vip_addr("198.18.0.10".parse().unwrap()));
+    }
+
+    #[test]
+    fn backend_ids_are_stable_across_rebuilds() {
+        let config = Config::parse(CFG, Path::new("t.toml")).expect("valid");
+        let mut ids = BackendIds::default();
+        let f1 = build_forwarding(&config, &[], &mut ids).expect("builds");
+        // Remove backend "b": "a" and "c" keep their ids.
+        let smaller = CFG.replace(
+            "  [[vip.backend]]\n  name = \"b\"\n  address = \"198.18.1.12\"\n  mac = \"02:00:00:00:01:12\"\n",
+            "",
+        );
+        let config2 = Config::parse(&smaller, Path::new("t.toml")).expect("valid");
+        let f2 = build_forwarding(&config2, &[], &mut ids).expect("builds");
+        for name in ["a", "c"] {
+            let id = |f: &Forwarding| {
+                f.backends
+                    .iter()
+                    .flatten()
+                    .find(|b| b.name == name)
+                    .map(|b| b.id)
+            };
+            assert_eq!(id(&f1), id(&f2), "{name} kept its id");
+        }
+        assert_eq!(f2.backends.iter().flatten().count(), 2);
+    }
+
+    #[test]
+    fn l2_dsr_without_mac_is_rejected_with_location() {
+        let text = CFG.replace("  mac = \"02:00:00:00:01:12\"\n", "");
+        let e = Config::parse(&text, Path::new("t.toml")).expect_err("no mac");
+        assert_eq!(e.field, "vip[0].backend[0].mac", "{e}");
+        assert_eq!(e.line, 16, "{e}");
+    }
+}

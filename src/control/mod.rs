@@ -1,0 +1,6 @@
+//! The control plane: turns the configuration (and, later, health state and
+//! learnt addresses) into forwarding snapshots for the workers.
+
+mod build;
+
+pub use build::{BackendIds, build_forwarding, datapath_tables};
