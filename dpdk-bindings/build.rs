@@ -32,6 +32,11 @@ const STATIC_DRIVERS: &[&str] = &[
 
 /// DPDK libraries a static build needs, in link order (dependents first).
 const STATIC_LIBS: &[&str] = &[
+    "gso",
+    "stack",
+    "security",
+    "cryptodev",
+    "hash",
     "ethdev",
     "meter",
     "net",
@@ -39,11 +44,15 @@ const STATIC_LIBS: &[&str] = &[
     "mempool",
     "rcu",
     "ring",
-    "hash",
     "pci",
     "eal",
     "telemetry",
     "kvargs",
+];
+
+/// Shared system libraries the static DPDK archives need.
+const SYSTEM_LIBS: &[&str] = &[
+    "pcap", "numa", "bsd", "elf", "z", "dl", "m", "pthread", "atomic",
 ];
 
 fn main() {
@@ -146,6 +155,9 @@ fn pkg_config_cflags() -> Vec<String> {
 
 /// Static DPDK: drivers register themselves from constructors, so they must be
 /// linked whole or the linker drops them and no device is ever found.
+/// `rustc-link-lib` (unlike `rustc-link-arg`) reaches the final link of the
+/// binaries that depend on this crate; `-bundle` leaves the archives to that
+/// link instead of copying them into this rlib.
 fn link_static() {
     let libdir = std::process::Command::new("pkg-config")
         .args(["--variable=libdir", "libdpdk"])
@@ -155,18 +167,14 @@ fn link_static() {
         .map(|s| s.trim().to_string())
         .unwrap_or_else(|| "/usr/lib/x86_64-linux-gnu".to_string());
     println!("cargo:rustc-link-search=native={libdir}");
-    println!("cargo:rustc-link-arg=-Wl,--whole-archive");
     for d in STATIC_DRIVERS {
-        println!("cargo:rustc-link-arg=-l:librte_{d}.a");
+        println!("cargo:rustc-link-lib=static:+whole-archive,-bundle=rte_{d}");
     }
-    println!("cargo:rustc-link-arg=-Wl,--no-whole-archive");
     for l in STATIC_LIBS {
-        println!("cargo:rustc-link-arg=-l:librte_{l}.a");
+        println!("cargo:rustc-link-lib=static:-bundle=rte_{l}");
     }
     // System libraries the static DPDK code calls into.
-    for sys in [
-        "pcap", "numa", "bsd", "elf", "z", "dl", "m", "pthread", "atomic",
-    ] {
-        println!("cargo:rustc-link-arg=-l{sys}");
+    for sys in SYSTEM_LIBS {
+        println!("cargo:rustc-link-lib=dylib={sys}");
     }
 }

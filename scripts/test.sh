@@ -15,4 +15,11 @@ echo "== cargo test (with DPDK)"
 cargo test --workspace
 echo "== cargo test (I/O-free core without DPDK)"
 cargo test --lib --no-default-features
+echo "== static build: runs without DPDK's shared libraries"
+cargo build --release --features static-dpdk --target-dir target/static --quiet
+if ldd target/static/release/mplb | grep -q librte_; then
+    echo "static build still links DPDK shared libraries" >&2
+    exit 1
+fi
+target/static/release/mplb run --config configs/demo.toml --duration 1 | grep -q "mbufs in use: 0 at start, 0 at end"
 echo "== all tests passed"
