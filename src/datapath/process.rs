@@ -1,10 +1,14 @@
 //! The per-packet entry point: frame bytes and `now` in, a verdict (and the
 //! rewritten frame) out.
 
+use std::sync::Arc;
+
 use super::counters::Counters;
+use super::flow_table::{FlowTable, FlowTableConfig, FlowTableError};
 use super::forwarding::Forwarding;
 use super::frame::Frame;
 use super::local;
+use super::token_table::TokenTable;
 
 /// Why a frame was dropped (each reason has its counter).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -25,16 +29,41 @@ pub enum Verdict {
     Drop(DropReason),
 }
 
-/// One worker's datapath state: its counters (and, with the load-balancing
-/// core, its flow table). Owned by exactly one worker; no sharing, no locks.
-#[derive(Debug, Default)]
+/// One worker's datapath state: its counters, its flow table and a handle on
+/// the token table shared by all workers. Owned by exactly one worker.
 pub struct Datapath {
     pub counters: Counters,
+    flows: FlowTable,
+    tokens: Arc<TokenTable>,
+}
+
+impl std::fmt::Debug for Datapath {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Datapath")
+            .field("counters", &self.counters)
+            .field("flows", &self.flows.len())
+            .finish()
+    }
 }
 
 impl Datapath {
-    pub fn new() -> Datapath {
-        Datapath::default()
+    /// One per worker; `tokens` is shared by all workers.
+    pub fn new(flow: FlowTableConfig, tokens: Arc<TokenTable>) -> Result<Datapath, FlowTableError> {
+        Ok(Datapath {
+            counters: Counters::default(),
+            flows: FlowTable::new(flow)?,
+            tokens,
+        })
+    }
+
+    /// The worker's flow table (for its size and event counters).
+    pub fn flow_table(&self) -> &FlowTable {
+        &self.flows
+    }
+
+    /// The shared token table.
+    pub fn token_table(&self) -> &Arc<TokenTable> {
+        &self.tokens
     }
 
     /// Decides what to do with one frame received on port `port`, rewriting
