@@ -8,6 +8,10 @@ pub const BURST: usize = 32;
 /// One received frame in a DPDK mbuf (single segment: mplb does not enable
 /// scatter, so a frame never spans buffers). Derefs to the frame bytes and
 /// returns to its mempool when dropped.
+///
+/// `repr(transparent)` over a non-null pointer: a run of owned mbuf pointers
+/// can be viewed as `[Mbuf]` (see [`Batch::frames_mut`]).
+#[repr(transparent)]
 pub struct Mbuf {
     raw: NonNull<dpdk_sys::rte_mbuf>,
 }
@@ -200,6 +204,18 @@ impl Batch {
             }
             None => Err(m),
         }
+    }
+
+    /// The held frames, to process in place as one burst.
+    pub fn frames_mut(&mut self) -> &mut [Mbuf] {
+        let len = self.len.min(BURST);
+        // SAFETY: the first len pointers are non-null mbufs owned by the
+        // batch, and Mbuf is repr(transparent) over NonNull<rte_mbuf>, which
+        // has the layout of *mut rte_mbuf. The slice borrows the batch
+        // mutably, so nothing else can free or move them meanwhile; no Mbuf
+        // can be moved out of a &mut slice (no Default/Clone), so ownership
+        // stays with the batch.
+        unsafe { std::slice::from_raw_parts_mut(self.ptrs.as_mut_ptr().cast::<Mbuf>(), len) }
     }
 
     /// Takes every frame out, in order.
