@@ -51,12 +51,67 @@ counters! {
     nd_replies,
     /// ICMP/ICMPv6 echo requests to our addresses answered.
     icmp_echo_replies,
+    /// Frames rewritten and handed out for a backend (all modes).
+    forwarded,
+    /// ... of which by layer-2 DSR (MAC rewrite).
+    forwarded_l2,
+    /// ... of which IP-in-IP encapsulated.
+    forwarded_ipip,
+    /// TCP SYNs to a VIP carrying MP_CAPABLE (routed by Maglev, no state).
+    mptcp_syn,
+    /// TCP SYNs to a VIP without any MPTCP option (Maglev, no state).
+    plain_syn,
+    /// MP_JOIN SYNs whose token named a usable backend of the VIP.
+    join_token_hit,
+    /// MP_JOIN SYNs routed by Maglev: unknown token, unusable backend, or
+    /// token routing off for the VIP.
+    join_token_miss,
+    /// Server tokens learnt (or refreshed) from an MP_CAPABLE with both keys.
+    tokens_learnt,
+    /// Flow-table lookups that found a usable backend.
+    flow_hit,
+    /// Flow-table lookups that found nothing usable.
+    flow_miss,
+    /// Flow-table hits whose backend is down or no longer configured: the
+    /// entry was removed and the packet re-hashed (counted in `flow_miss` too).
+    flow_backend_gone,
+    /// New flow-table entries.
+    flow_inserted,
+    /// Flow-table inserts refused (untrusted quota or bucket full of
+    /// protected entries); the packet still goes out by Maglev.
+    flow_insert_rejected,
+    /// Packets whose backend was chosen by a Maglev lookup.
+    maglev_forwarded,
+    /// ICMP/ICMPv6 errors about a VIP flow, sent to that flow's backend.
+    icmp_errors_forwarded,
+    /// IP fragments to a VIP forwarded (3-tuple hash; first and later ones).
+    fragments_forwarded,
+    /// UDP datagrams to a VIP forwarded.
+    udp_forwarded,
     /// Dropped: malformed or truncated headers.
     drop_malformed,
     /// Dropped: not addressed to us or a VIP.
     drop_not_for_us,
-    /// Dropped: a protocol or message type the load balancer does not handle.
+    /// Dropped: a protocol or message type the load balancer does not handle
+    /// (e.g. echo to a VIP, ICMP redirects, non-ARP/IP EtherTypes).
     drop_unsupported,
+    /// Dropped: to a VIP address, but no VIP for this port and protocol.
+    drop_no_vip,
+    /// Dropped: the VIP has no active backend.
+    drop_no_backend,
+    /// Dropped: a fragment that cannot be matched to exactly one VIP.
+    drop_fragment,
+    /// Dropped: TTL / hop limit of 0 or 1 on a packet to forward.
+    drop_ttl,
+    /// Dropped: no MAC to send to (backend MAC unknown and no gateway MAC).
+    drop_no_next_hop,
+    /// Dropped: no headroom in the buffer for the encapsulation headers.
+    drop_no_headroom,
+    /// Dropped: IP-in-IP without an outer source address of the backend's
+    /// family (no `encap.source_v4/v6` and no port address).
+    drop_no_encap_source,
+    /// Dropped: the encapsulated packet would exceed 65535 bytes.
+    drop_too_big,
 }
 
 #[cfg(test)]

@@ -1,117 +1,253 @@
-//! Answers for the load balancer's own addresses: ARP requests and ICMP echo.
-//! Both are turned around in place and sent back out the port they came in on.
+//! Answers the load balancer gives itself, sent back out the rx port:
+//!
+//! * ARP requests for the port's own IPv4 addresses and for every IPv4 VIP
+//!   (the upstream router must resolve the VIP to us);
+//! * IPv6 neighbour solicitations for own and VIP addresses (NA with the
+//!   port's MAC, solicited + override flags; to all-nodes for DAD probes);
+//! * ICMP / ICMPv6 echo requests to the port's own addresses.
+//!
+//! Echo requests to a VIP are not answered (nor forwarded): the VIP's
+//! service is the backends', and a ping answered by the load balancer would
+//! say nothing about them. An 802.1Q tag on a request is kept on its answer.
 
-use crate::wire::ethernet::{self, MacAddr, ethertype};
-use crate::wire::{checksum, ipv4};
+use std::net::{IpAddr, Ipv6Addr};
 
-use super::counters::Counters;
-use super::forwarding::Interface;
+use crate::wire::ethernet::MacAddr;
+use crate::wire::parse::{IpInfo, L4};
+use crate::wire::{arp, checksum, icmpv4, icmpv6, ipv4, ipv6};
+
+use super::forwarding::{Forwarding, Interface};
 use super::frame::Frame;
 use super::process::{DropReason, Verdict};
 
-// ARP for Ethernet/IPv4 (RFC 826), offsets from the start of the ARP header.
-const ARP_LEN: usize = 28;
-const ARP_OP: usize = 6;
-const ARP_SHA: usize = 8;
-const ARP_SPA: usize = 14;
-const ARP_THA: usize = 18;
-const ARP_TPA: usize = 24;
-const ARP_REQUEST: u16 = 1;
-const ARP_REPLY: u16 = 2;
-const ARP_FIXED_HEADER: [u8; 6] = [0, 1, 0x08, 0x00, 6, 4];
+const ALL_NODES: Ipv6Addr = Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 0, 1);
+const ALL_NODES_MAC: [u8; 6] = [0x33, 0x33, 0, 0, 0, 1];
 
-const ICMP_ECHO_REPLY: u8 = 0;
-const ICMP_ECHO_REQUEST: u8 = 8;
-const IPPROTO_ICMP: u8 = 1;
+fn err(e: crate::wire::WireError) -> DropReason {
+    match e {
+        crate::wire::WireError::Unsupported => DropReason::Unsupported,
+        _ => DropReason::Malformed,
+    }
+}
 
-/// Answers ARP and ICMP echo addressed to `iface`; drops the rest.
-pub(super) fn answer<F: Frame>(
+/// Answers an ARP request for an own address or a VIP.
+pub(super) fn arp<F: Frame>(
     iface: &Interface,
+    fwd: &Forwarding,
     frame: &mut F,
-    counters: &mut Counters,
+    l3_offset: usize,
 ) -> Verdict {
-    let Ok(eth) = ethernet::Frame::new_checked(&mut frame[..]) else {
+    let Some(body) = frame.get_mut(l3_offset..) else {
         return Verdict::Drop(DropReason::Malformed);
     };
-    match eth.ethertype() {
-        ethertype::ARP => {
-            let v = arp_reply(iface, eth);
-            counters.arp_replies += u64::from(v == Verdict::Reply);
-            v
-        }
-        ethertype::IPV4 => {
-            let v = icmp_echo_reply(iface, eth);
-            counters.icmp_echo_replies += u64::from(v == Verdict::Reply);
-            v
-        }
-        _ => Verdict::Drop(DropReason::Unsupported),
-    }
-}
-
-fn arp_reply(iface: &Interface, mut eth: ethernet::Frame<&mut [u8]>) -> Verdict {
-    let arp = eth.payload_mut();
-    let Some(arp) = arp.get_mut(..ARP_LEN) else {
-        return Verdict::Drop(DropReason::Malformed);
+    let mut a = match arp::Packet::new_checked(body) {
+        Ok(a) => a,
+        Err(e) => return Verdict::Drop(err(e)),
     };
-    if arp[..6] != ARP_FIXED_HEADER {
+    if !a.is_request() {
         return Verdict::Drop(DropReason::Unsupported);
     }
-    if u16::from_be_bytes([arp[ARP_OP], arp[ARP_OP + 1]]) != ARP_REQUEST {
-        return Verdict::Drop(DropReason::Unsupported);
-    }
-    let target = std::net::Ipv4Addr::new(
-        arp[ARP_TPA],
-        arp[ARP_TPA + 1],
-        arp[ARP_TPA + 2],
-        arp[ARP_TPA + 3],
-    );
-    if !iface.owns_v4(target) {
+    let target = a.target_ip();
+    if !iface.owns_v4(target) && !fwd.is_vip_addr(IpAddr::V4(target)) {
         return Verdict::Drop(DropReason::NotForUs);
     }
-    // Reply: we become the sender, the requester the target.
-    let mut requester = [0u8; 10];
-    requester.copy_from_slice(&arp[ARP_SHA..ARP_SHA + 10]);
-    arp[ARP_OP..ARP_OP + 2].copy_from_slice(&ARP_REPLY.to_be_bytes());
-    arp[ARP_SHA..ARP_SHA + 6].copy_from_slice(&iface.mac);
-    arp[ARP_SPA..ARP_SPA + 4].copy_from_slice(&target.octets());
-    arp[ARP_THA..ARP_THA + 10].copy_from_slice(&requester);
-    let dst = MacAddr::from_slice(&requester[..6]).unwrap_or(MacAddr::BROADCAST);
-    eth.set_dst_addr(dst);
-    eth.set_src_addr(MacAddr(iface.mac));
+    let requester = a.sender_mac();
+    if a.make_reply(MacAddr(iface.mac)).is_err() {
+        return Verdict::Drop(DropReason::Unsupported);
+    }
+    set_macs(frame, requester.0, iface.mac);
     Verdict::Reply
 }
 
-fn icmp_echo_reply(iface: &Interface, mut eth: ethernet::Frame<&mut [u8]>) -> Verdict {
-    let Ok(mut ip) = ipv4::Packet::new_checked(eth.payload_mut()) else {
+fn set_macs<F: Frame>(frame: &mut F, dst: [u8; 6], src: [u8; 6]) {
+    if let Some(h) = frame.get_mut(..12) {
+        h[..6].copy_from_slice(&dst);
+        h[6..].copy_from_slice(&src);
+    }
+}
+
+fn swap_macs<F: Frame>(frame: &mut F) {
+    if let Some(h) = frame.get_mut(..12) {
+        let (d, s) = h.split_at_mut(6);
+        d.swap_with_slice(s);
+    }
+}
+
+/// Whether `ip` is a neighbour solicitation (answered or dropped by
+/// [`neighbor_solicit`], whatever its destination address).
+pub(super) fn is_neighbor_solicit(ip: &IpInfo) -> bool {
+    ip.version == 6
+        && ip.fragment.is_none()
+        && matches!(
+            ip.l4,
+            L4::Icmp {
+                ty: icmpv6::msg_type::NEIGHBOR_SOLICIT,
+                ..
+            }
+        )
+}
+
+/// Answers a neighbour solicitation for an own address or a VIP with a
+/// neighbour advertisement carrying the port's MAC (RFC 4861 §7.2.4).
+pub(super) fn neighbor_solicit<F: Frame>(
+    iface: &Interface,
+    fwd: &Forwarding,
+    frame: &mut F,
+    l3_offset: usize,
+    ip: &IpInfo,
+) -> Verdict {
+    let (IpAddr::V6(src), IpAddr::V6(dst)) = (ip.src, ip.dst) else {
         return Verdict::Drop(DropReason::Malformed);
     };
-    let (src, dst) = (ip.src_addr(), ip.dst_addr());
-    if !iface.owns_v4(dst) {
-        return Verdict::Drop(DropReason::NotForUs);
-    }
-    if ip.protocol() != IPPROTO_ICMP || ip.is_fragment() {
-        return Verdict::Drop(DropReason::Unsupported);
-    }
-    let icmp = ip.payload_mut();
-    if icmp.len() < 8 || icmp[0] != ICMP_ECHO_REQUEST || icmp[1] != 0 {
-        return Verdict::Drop(DropReason::Unsupported);
-    }
-    if checksum::checksum(icmp) != 0 {
+    let Some(msg) = frame.get(ip.l4_offset..ip.l3_end) else {
+        return Verdict::Drop(DropReason::Malformed);
+    };
+    let m = match icmpv6::Packet::new_checked(msg) {
+        Ok(m) => m,
+        Err(e) => return Verdict::Drop(err(e)),
+    };
+    // RFC 4861 §7.1.1 validity: hop limit 255, code 0, checksum, ≥ 24 bytes.
+    if ip.ttl != 255 || m.code() != 0 || !m.verify_checksum(&src, &dst) {
         return Verdict::Drop(DropReason::Malformed);
     }
-    // Type 8 → 0 changes one 16-bit word of the checksummed data.
-    let old_check = u16::from_be_bytes([icmp[2], icmp[3]]);
-    let new_check = checksum::update16(
-        old_check,
-        u16::from(ICMP_ECHO_REQUEST) << 8,
-        u16::from(ICMP_ECHO_REPLY) << 8,
-    );
-    icmp[0] = ICMP_ECHO_REPLY;
-    icmp[2..4].copy_from_slice(&new_check.to_be_bytes());
-    ip.set_src_addr(dst);
-    ip.set_dst_addr(src);
-    ip.set_ttl(64);
-    ip.fill_checksum();
-    eth.swap_addrs();
+    let Some(target) = m.target_addr() else {
+        return Verdict::Drop(DropReason::Malformed);
+    };
+    if !iface.owns_v6(target) && !fwd.is_vip_addr(IpAddr::V6(target)) {
+        return Verdict::Drop(DropReason::NotForUs);
+    }
+    let Some(requester) = frame.get(6..12).and_then(MacAddr::from_slice) else {
+        return Verdict::Drop(DropReason::Malformed);
+    };
+    let (reply_dst, reply_mac, flags) = if src.is_unspecified() {
+        // Duplicate address detection: answer all nodes, not solicited.
+        (ALL_NODES, ALL_NODES_MAC, icmpv6::na_flags::OVERRIDE)
+    } else {
+        (
+            src,
+            requester.0,
+            icmpv6::na_flags::SOLICITED | icmpv6::na_flags::OVERRIDE,
+        )
+    };
+
+    // Keep the Ethernet header (and its VLAN tag), rebuild the rest.
+    let mut l2 = [0u8; 18];
+    let Some(hdr) = frame.get(..l3_offset) else {
+        return Verdict::Drop(DropReason::Malformed);
+    };
+    let Some(keep) = l2.get_mut(..l3_offset) else {
+        return Verdict::Drop(DropReason::Malformed);
+    };
+    keep.copy_from_slice(hdr);
+    let total = l3_offset + ipv6::HEADER_LEN + icmpv6::NA_WITH_TLL_LEN;
+    if frame.len() >= total {
+        frame.truncate(total);
+    } else if !frame.prepend(total - frame.len()) {
+        return Verdict::Drop(DropReason::NoHeadroom);
+    }
+    let Some(buf) = frame.get_mut(..total) else {
+        return Verdict::Drop(DropReason::Malformed);
+    };
+    let (head, rest) = buf.split_at_mut(l3_offset);
+    if let Some(k) = l2.get(..l3_offset) {
+        head.copy_from_slice(k);
+    }
+    let (ip6, na) = rest.split_at_mut(ipv6::HEADER_LEN.min(rest.len()));
+    let written = ipv6::emit_header(
+        ip6,
+        &target,
+        &reply_dst,
+        crate::wire::ip_proto::ICMPV6,
+        icmpv6::NA_WITH_TLL_LEN as u16,
+        255,
+    )
+    .and_then(|()| {
+        icmpv6::emit_neighbor_advert(na, &target, MacAddr(iface.mac), flags, &target, &reply_dst)
+    });
+    if written.is_err() {
+        return Verdict::Drop(DropReason::Malformed);
+    }
+    set_macs(frame, reply_mac, iface.mac);
     Verdict::Reply
+}
+
+/// Answers an ICMP / ICMPv6 echo request to one of the port's own
+/// addresses (`ip.dst` is known to be one); drops anything else sent to them.
+pub(super) fn echo<F: Frame>(frame: &mut F, l3_offset: usize, ip: &IpInfo) -> Verdict {
+    if ip.fragment.is_some() {
+        return Verdict::Drop(DropReason::Unsupported);
+    }
+    let request = match ip.version {
+        4 => icmpv4::msg_type::ECHO_REQUEST,
+        _ => icmpv6::msg_type::ECHO_REQUEST,
+    };
+    if !matches!(ip.l4, L4::Icmp { ty, code: 0, .. } if ty == request) {
+        return Verdict::Drop(DropReason::Unsupported);
+    }
+    let v = match (ip.src, ip.dst) {
+        (IpAddr::V4(_), IpAddr::V4(_)) => echo_v4(frame, l3_offset, ip),
+        (IpAddr::V6(src), IpAddr::V6(dst)) => echo_v6(frame, l3_offset, ip, src, dst),
+        _ => Err(DropReason::Malformed),
+    };
+    match v {
+        Ok(()) => {
+            swap_macs(frame);
+            Verdict::Reply
+        }
+        Err(r) => Verdict::Drop(r),
+    }
+}
+
+fn echo_v4<F: Frame>(frame: &mut F, l3_offset: usize, ip: &IpInfo) -> Result<(), DropReason> {
+    let icmp_at = ip
+        .l4_offset
+        .checked_sub(l3_offset)
+        .ok_or(DropReason::Malformed)?;
+    let packet = frame
+        .get_mut(l3_offset..ip.l3_end)
+        .ok_or(DropReason::Malformed)?;
+    let (hdr, msg) = packet.split_at_mut(icmp_at.min(packet.len()));
+    if checksum::checksum(msg) != 0 {
+        return Err(DropReason::Malformed);
+    }
+    icmpv4::Packet::new_checked(msg)
+        .map_err(err)?
+        .make_echo_reply()
+        .map_err(err)?;
+    let mut h = ipv4::Packet::new_header_checked(hdr).map_err(err)?;
+    let (s, d) = (h.src_addr(), h.dst_addr());
+    h.set_src_addr(d);
+    h.set_dst_addr(s);
+    h.set_ttl(64);
+    h.fill_checksum();
+    Ok(())
+}
+
+fn echo_v6<F: Frame>(
+    frame: &mut F,
+    l3_offset: usize,
+    ip: &IpInfo,
+    src: Ipv6Addr,
+    dst: Ipv6Addr,
+) -> Result<(), DropReason> {
+    // A reply would have to mirror extension headers: not worth it for ping.
+    if ip.l4_offset != l3_offset + ipv6::HEADER_LEN {
+        return Err(DropReason::Unsupported);
+    }
+    let msg = frame
+        .get_mut(ip.l4_offset..ip.l3_end)
+        .ok_or(DropReason::Malformed)?;
+    let mut m = icmpv6::Packet::new_checked(msg).map_err(err)?;
+    if !m.verify_checksum(&src, &dst) {
+        return Err(DropReason::Malformed);
+    }
+    // Swapping the addresses leaves the pseudo-header sum unchanged.
+    m.make_echo_reply().map_err(err)?;
+    let h = frame
+        .get_mut(l3_offset..l3_offset + ipv6::HEADER_LEN)
+        .ok_or(DropReason::Malformed)?;
+    h[7] = 64;
+    h[8..24].copy_from_slice(&dst.octets());
+    h[24..40].copy_from_slice(&src.octets());
+    Ok(())
 }

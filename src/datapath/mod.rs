@@ -3,6 +3,7 @@
 #![forbid(unsafe_code)]
 
 pub mod counters;
+mod decide;
 pub mod flow_table;
 pub mod forwarding;
 pub mod frame;
@@ -10,4 +11,5 @@ pub mod hash;
 mod local;
 pub mod maglev;
 pub mod process;
+mod rewrite;
 pub mod token_table;

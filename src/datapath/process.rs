@@ -1,21 +1,63 @@
 //! The per-packet entry point: frame bytes and `now` in, a verdict (and the
-//! rewritten frame) out.
+//! rewritten frame) out. No I/O, no clock: the caller passes `now` in
+//! nanoseconds of a monotonic clock.
+//!
+//! Per frame: [`parse_frame`] (one pass over the headers), then
+//! * ARP request for an own address or a VIP → ARP reply;
+//! * IPv6 neighbour solicitation for an own address or a VIP → NA;
+//! * to an own address: ICMP/ICMPv6 echo → echo reply, anything else dropped;
+//! * to a VIP address: TTL / hop limit ≤ 1 → dropped (no time-exceeded is
+//!   generated); else the backend is decided (see [`super::decide`]) and
+//!   the frame rewritten for it (see [`super::rewrite`]) → `Forward`;
+//! * anything else is dropped, with one counter per [`DropReason`].
+//!
+//! TCP/UDP checksums are never verified (offloads and the endpoints do);
+//! ICMP checksums are, for the messages answered locally.
+//!
+//! Nothing here panics on any input bytes: every read is bounds-checked and
+//! no arithmetic on input-derived values can overflow.
 
 use std::sync::Arc;
 
 use super::counters::Counters;
-use super::flow_table::{FlowTable, FlowTableConfig, FlowTableError};
-use super::forwarding::Forwarding;
+use super::decide::{self, Decider};
+use super::flow_table::{FlowCounters, FlowTable, FlowTableConfig, FlowTableError};
+use super::forwarding::{Forwarding, ForwardingMode, Interface};
 use super::frame::Frame;
+use super::hash::FlowKey;
 use super::local;
+use super::rewrite::{self, Inner};
 use super::token_table::TokenTable;
+use crate::wire::ethernet::ethertype;
+use crate::wire::parse::{Parsed, parse_frame};
+use crate::wire::{WireError, parse};
 
-/// Why a frame was dropped (each reason has its counter).
+/// Why a frame was dropped (each reason has its counter, `drop_<reason>`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum DropReason {
+    /// Malformed or truncated headers (or a bad ICMP checksum on a message
+    /// we would answer).
     Malformed,
+    /// Not addressed to us or to a VIP.
     NotForUs,
+    /// A protocol or message the load balancer does not handle.
     Unsupported,
+    /// To a VIP address, but no VIP serves that port and protocol.
+    NoVip,
+    /// The VIP has no active backend.
+    NoBackend,
+    /// A fragment that matches no single VIP.
+    Fragment,
+    /// TTL / hop limit ≤ 1 on a packet to forward.
+    Ttl,
+    /// No destination MAC for the backend (no backend MAC, no gateway MAC).
+    NoNextHop,
+    /// No headroom for encapsulation (or for growing a reply).
+    NoHeadroom,
+    /// No outer source address for IP-in-IP.
+    NoEncapSource,
+    /// The encapsulated packet would exceed 65535 bytes.
+    TooBig,
 }
 
 /// What the worker does with a frame after [`Datapath::process`].
@@ -23,10 +65,43 @@ pub enum DropReason {
 pub enum Verdict {
     /// Rewritten for a backend: send out the backend-facing port.
     Forward,
-    /// Rewritten as an answer (ARP, ICMP echo): send out the port it came in on.
+    /// Rewritten as an answer (ARP, ND, ICMP echo): send out the port it came
+    /// in on.
     Reply,
     /// Free it; the reason's counter was incremented.
     Drop(DropReason),
+}
+
+/// Frames classified per step of [`Datapath::process_burst`] (stack arrays).
+const CHUNK: usize = 32;
+/// Flow-table buckets swept per [`Datapath::housekeeping`] call.
+const HOUSEKEEPING_BUDGET: usize = 64;
+
+/// A frame's classification, computed before any table is touched.
+#[derive(Clone, Copy)]
+struct Pre {
+    parsed: Result<Parsed, WireError>,
+    flow: Option<(FlowKey, u64)>,
+}
+
+impl Pre {
+    fn of(frame: &[u8]) -> Pre {
+        let parsed = parse_frame(frame);
+        let flow = match &parsed {
+            Ok(Parsed { ip: Some(ip), .. }) => decide::flow_of(ip),
+            _ => None,
+        };
+        Pre { parsed, flow }
+    }
+
+    fn wants_prefetch(&self) -> Option<u64> {
+        match (&self.parsed, self.flow) {
+            (Ok(Parsed { ip: Some(ip), .. }), Some((_, h))) if decide::uses_flow_table(ip) => {
+                Some(h)
+            }
+            _ => None,
+        }
+    }
 }
 
 /// One worker's datapath state: its counters, its flow table and a handle on
@@ -35,6 +110,7 @@ pub struct Datapath {
     pub counters: Counters,
     flows: FlowTable,
     tokens: Arc<TokenTable>,
+    backend_port: Option<usize>,
 }
 
 impl std::fmt::Debug for Datapath {
@@ -42,6 +118,7 @@ impl std::fmt::Debug for Datapath {
         f.debug_struct("Datapath")
             .field("counters", &self.counters)
             .field("flows", &self.flows.len())
+            .field("backend_port", &self.backend_port)
             .finish()
     }
 }
@@ -53,12 +130,26 @@ impl Datapath {
             counters: Counters::default(),
             flows: FlowTable::new(flow)?,
             tokens,
+            backend_port: None,
         })
     }
 
-    /// The worker's flow table (for its size and event counters).
+    /// Two-armed deployments: the index of the port `Verdict::Forward`
+    /// frames leave by. Its MAC becomes their source MAC, and its addresses
+    /// and gateway MAC are used for encapsulation. `None` (the default): the
+    /// port the frame came in on.
+    pub fn set_backend_port(&mut self, port: Option<usize>) {
+        self.backend_port = port;
+    }
+
+    /// The worker's flow table (size, capacity).
     pub fn flow_table(&self) -> &FlowTable {
         &self.flows
+    }
+
+    /// The flow table's event counters (evictions, timeouts, promotions...).
+    pub fn flow_counters(&self) -> &FlowCounters {
+        self.flows.counters()
     }
 
     /// The shared token table.
@@ -73,18 +164,163 @@ impl Datapath {
         fwd: &Forwarding,
         port: usize,
         frame: &mut F,
-        _now_ns: u64,
+        now_ns: u64,
     ) -> Verdict {
-        let verdict = match fwd.interfaces.get(port) {
-            Some(iface) => local::answer(iface, frame, &mut self.counters),
-            None => Verdict::Drop(DropReason::NotForUs),
-        };
-        match verdict {
-            Verdict::Drop(DropReason::Malformed) => self.counters.drop_malformed += 1,
-            Verdict::Drop(DropReason::NotForUs) => self.counters.drop_not_for_us += 1,
-            Verdict::Drop(DropReason::Unsupported) => self.counters.drop_unsupported += 1,
-            _ => {}
+        let pre = Pre::of(frame);
+        self.finish(fwd, port, frame, &pre, now_ns)
+    }
+
+    /// [`Datapath::process`] for a burst: parses and hashes every frame and
+    /// prefetches its flow-table bucket first, then decides and rewrites
+    /// each, so the table's cache misses overlap. `verdicts[i]` is frame
+    /// `i`'s verdict; only the first `min(frames.len(), verdicts.len())`
+    /// frames are processed. Same results as `process` frame by frame.
+    pub fn process_burst<F: Frame>(
+        &mut self,
+        fwd: &Forwarding,
+        port: usize,
+        frames: &mut [F],
+        verdicts: &mut [Verdict],
+        now_ns: u64,
+    ) {
+        for (fs, vs) in frames.chunks_mut(CHUNK).zip(verdicts.chunks_mut(CHUNK)) {
+            let mut pre = [const { None::<Pre> }; CHUNK];
+            for (f, p) in fs.iter().zip(pre.iter_mut()) {
+                let c = Pre::of(f);
+                if let Some(h) = c.wants_prefetch() {
+                    self.flows.prefetch(h);
+                }
+                *p = Some(c);
+            }
+            for ((f, v), p) in fs.iter_mut().zip(vs.iter_mut()).zip(pre.iter()) {
+                *v = match p {
+                    Some(p) => self.finish(fwd, port, f, p, now_ns),
+                    None => self.process(fwd, port, f, now_ns),
+                };
+            }
         }
-        verdict
+    }
+
+    /// Background work between bursts when idle: sweeps a few flow-table
+    /// buckets for expired entries.
+    pub fn housekeeping(&mut self, now_ns: u64) {
+        self.flows.expire_some(now_ns, HOUSEKEEPING_BUDGET);
+    }
+
+    fn finish<F: Frame>(
+        &mut self,
+        fwd: &Forwarding,
+        port: usize,
+        frame: &mut F,
+        pre: &Pre,
+        now_ns: u64,
+    ) -> Verdict {
+        let v = self.handle(fwd, port, frame, pre, now_ns);
+        let c = &mut self.counters;
+        match v {
+            Verdict::Forward => c.forwarded += 1,
+            Verdict::Reply => {}
+            Verdict::Drop(r) => {
+                *match r {
+                    DropReason::Malformed => &mut c.drop_malformed,
+                    DropReason::NotForUs => &mut c.drop_not_for_us,
+                    DropReason::Unsupported => &mut c.drop_unsupported,
+                    DropReason::NoVip => &mut c.drop_no_vip,
+                    DropReason::NoBackend => &mut c.drop_no_backend,
+                    DropReason::Fragment => &mut c.drop_fragment,
+                    DropReason::Ttl => &mut c.drop_ttl,
+                    DropReason::NoNextHop => &mut c.drop_no_next_hop,
+                    DropReason::NoHeadroom => &mut c.drop_no_headroom,
+                    DropReason::NoEncapSource => &mut c.drop_no_encap_source,
+                    DropReason::TooBig => &mut c.drop_too_big,
+                } += 1
+            }
+        }
+        v
+    }
+
+    fn handle<F: Frame>(
+        &mut self,
+        fwd: &Forwarding,
+        port: usize,
+        frame: &mut F,
+        pre: &Pre,
+        now: u64,
+    ) -> Verdict {
+        let Some(iface) = fwd.interfaces.get(port) else {
+            return Verdict::Drop(DropReason::NotForUs);
+        };
+        let p = match pre.parsed {
+            Ok(p) => p,
+            Err(WireError::Unsupported) => return Verdict::Drop(DropReason::Unsupported),
+            Err(_) => return Verdict::Drop(DropReason::Malformed),
+        };
+        let Some(ip) = p.ip else {
+            if p.ethertype == ethertype::ARP {
+                let v = local::arp(iface, fwd, frame, p.l3_offset);
+                self.counters.arp_replies += u64::from(v == Verdict::Reply);
+                return v;
+            }
+            return Verdict::Drop(DropReason::Unsupported);
+        };
+        if local::is_neighbor_solicit(&ip) {
+            let v = local::neighbor_solicit(iface, fwd, frame, p.l3_offset, &ip);
+            self.counters.nd_replies += u64::from(v == Verdict::Reply);
+            return v;
+        }
+        let own = match ip.dst {
+            std::net::IpAddr::V4(a) => iface.owns_v4(a),
+            std::net::IpAddr::V6(a) => iface.owns_v6(a),
+        };
+        if own {
+            let v = local::echo(frame, p.l3_offset, &ip);
+            self.counters.icmp_echo_replies += u64::from(v == Verdict::Reply);
+            return v;
+        }
+        if !fwd.is_vip_addr(ip.dst) {
+            return Verdict::Drop(DropReason::NotForUs);
+        }
+        if ip.ttl <= 1 {
+            return Verdict::Drop(DropReason::Ttl);
+        }
+        let mut d = Decider {
+            flows: &mut self.flows,
+            tokens: &self.tokens,
+            counters: &mut self.counters,
+            now,
+        };
+        let target = match d.decide(fwd, &ip, pre.flow) {
+            Ok(t) => t,
+            Err(r) => return Verdict::Drop(r),
+        };
+        let out: &Interface = self
+            .backend_port
+            .and_then(|i| fwd.interfaces.get(i))
+            .unwrap_or(iface);
+        let done = match target.vip.mode {
+            ForwardingMode::L2Dsr => rewrite::l2_dsr(frame, out, target.backend)
+                .map(|()| self.counters.forwarded_l2 += 1),
+            ForwardingMode::Ipip => rewrite::ipip(
+                frame,
+                inner(&p, &ip),
+                out,
+                &fwd.encap,
+                target.backend,
+                target.hash,
+            )
+            .map(|()| self.counters.forwarded_ipip += 1),
+        };
+        match done {
+            Ok(()) => Verdict::Forward,
+            Err(r) => Verdict::Drop(r),
+        }
+    }
+}
+
+fn inner(p: &Parsed, ip: &parse::IpInfo) -> Inner {
+    Inner {
+        l3_offset: p.l3_offset,
+        l3_end: ip.l3_end,
+        version: ip.version,
     }
 }

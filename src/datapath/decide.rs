@@ -1,0 +1,350 @@
+//! Which backend a packet to a VIP goes to.
+//!
+//! # TCP (backends answer the client directly, so only client→VIP is seen)
+//!
+//! 1. SYN with MP_CAPABLE: Maglev on the 5-tuple, no state.
+//! 2. SYN without MPTCP option: Maglev, no state, so a SYN flood cannot fill
+//!    the flow table.
+//! 3. SYN with MP_JOIN: the token table (if the VIP's `token_routing`); a hit
+//!    naming a backend of the VIP that is not Down (Draining is fine) routes
+//!    the join there and pins its 5-tuple in the flow table, so that the rest
+//!    of the subflow follows it — only a known token creates state. Otherwise
+//!    Maglev.
+//! 4. Other segments with an MPTCP option: flow-table hit, else Maglev. An
+//!    MP_CAPABLE carrying both keys (third ACK, or first data of length
+//!    22/24) teaches the token table: token(receiver's key) → the chosen
+//!    backend. With the VIP's `mptcp_tracking` the initial subflow is also
+//!    pinned, as [`FlowClass::MptcpPinned`] (evicted first).
+//! 5. Other segments without MPTCP option: flow-table hit, else Maglev and a
+//!    new (untrusted) entry — plain TCP, or MPTCP that fell back. An RST on a
+//!    miss creates no entry; FIN / RST shorten an entry's life.
+//!
+//! A flow-table hit whose backend is Down or no longer a backend of the VIP
+//! is a miss: the entry is removed, the packet re-hashed and re-pinned.
+//! Draining backends are out of the Maglev tables (built from active backends
+//! only) but keep their pinned flows and their joins.
+//!
+//! # ICMP errors
+//!
+//! An error about a VIP flow quotes the packet the backend sent (VIP →
+//! client); its reversed 5-tuple is the client's flow: flow table, else
+//! Maglev on that tuple — the same place the flow's SYN went. The lookup
+//! counts as a packet of the flow for the table (it may promote an untrusted
+//! entry; the table has no read-only lookup).
+//!
+//! # Fragments
+//!
+//! Every fragment of a datagram to a VIP address — the first one included —
+//! is hashed on the 3-tuple (source, destination, protocol) with
+//! [`tuple3_hash`] and sent by the Maglev table of the one VIP serving that
+//! address and protocol, so all fragments of a datagram reach the same
+//! backend, which reassembles it. The first fragment's ports are not used,
+//! because the later fragments have none and must land on the same backend.
+//! Consequences: a fragment goes nowhere if several VIPs share its address
+//! and protocol (ambiguous: dropped, `drop_fragment`), and a fragmented TCP
+//! segment may reach a different backend than its connection (TCP stacks set
+//! DF and size segments to the path MTU, so this is rare in practice; UDP
+//! services get their fragmented datagrams whole). No state is kept.
+//!
+//! # UDP
+//!
+//! Maglev on the 5-tuple, stateless.
+
+use std::net::IpAddr;
+
+use super::counters::Counters;
+use super::flow_table::{FlowClass, FlowTable, InsertOutcome};
+use super::forwarding::{Backend, BackendState, Forwarding, Protocol, Vip};
+use super::hash::{FlowKey, flow_hash, tuple3_hash};
+use super::maglev::BackendId;
+use super::process::DropReason;
+use super::token_table::TokenTable;
+use crate::wire::ip_proto;
+use crate::wire::mptcp;
+use crate::wire::parse::{IpInfo, L4, TcpInfo};
+
+/// Where a packet goes: the VIP it belongs to, its backend, and the hash used
+/// for encapsulation entropy.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Target<'f> {
+    pub vip: &'f Vip,
+    pub backend: &'f Backend,
+    pub hash: u64,
+}
+
+/// The flow-table key of a packet, computed before the decision so that a
+/// burst can prefetch its buckets: the 5-tuple of TCP and UDP, the reversed
+/// quoted 5-tuple of an ICMP error. `None` for fragments and everything else.
+pub(super) fn flow_of(ip: &IpInfo) -> Option<(FlowKey, u64)> {
+    if ip.fragment.is_some() {
+        return None;
+    }
+    let key = match ip.l4 {
+        L4::Tcp(t) => FlowKey::new(ip.src, ip.dst, t.src_port, t.dst_port, ip_proto::TCP),
+        L4::Udp { src_port, dst_port } => {
+            FlowKey::new(ip.src, ip.dst, src_port, dst_port, ip_proto::UDP)
+        }
+        L4::Icmp {
+            quoted: Some(q), ..
+        } => {
+            let (qsrc_port, qdst_port) = q.ports?;
+            FlowKey::new(q.dst, q.src, qdst_port, qsrc_port, q.protocol)
+        }
+        _ => return None,
+    };
+    Some((key, flow_hash(&key)))
+}
+
+/// Whether the flow table is looked at for this packet (worth a prefetch).
+pub(super) fn uses_flow_table(ip: &IpInfo) -> bool {
+    matches!(ip.l4, L4::Tcp(_) | L4::Icmp { .. })
+}
+
+/// The per-worker state the decision reads and updates.
+pub(super) struct Decider<'a> {
+    pub flows: &'a mut FlowTable,
+    pub tokens: &'a TokenTable,
+    pub counters: &'a mut Counters,
+    pub now: u64,
+}
+
+fn addr16(a: IpAddr) -> [u8; 16] {
+    match a {
+        IpAddr::V4(v4) => v4.to_ipv6_mapped().octets(),
+        IpAddr::V6(v6) => v6.octets(),
+    }
+}
+
+/// `id` if it is a backend of `vip` that may receive traffic (not Down).
+fn usable<'f>(fwd: &'f Forwarding, vip: &Vip, id: BackendId) -> Option<&'f Backend> {
+    let b = fwd.backend(id)?;
+    (b.state != BackendState::Down && vip.backends.contains(&id)).then_some(b)
+}
+
+/// ICMP error types forwarded to the flow's backend: destination
+/// unreachable (incl. fragmentation needed), time exceeded, parameter
+/// problem; for ICMPv6 also packet too big.
+fn is_forwarded_error(version: u8, ty: u8) -> bool {
+    match version {
+        4 => matches!(ty, 3 | 11 | 12),
+        _ => matches!(ty, 1..=4),
+    }
+}
+
+impl Decider<'_> {
+    /// Decides the backend of a packet addressed to a VIP address (`ip.dst`
+    /// is known to be one). `flow` is [`flow_of`]`(ip)`.
+    pub fn decide<'f>(
+        &mut self,
+        fwd: &'f Forwarding,
+        ip: &IpInfo,
+        flow: Option<(FlowKey, u64)>,
+    ) -> Result<Target<'f>, DropReason> {
+        if ip.fragment.is_some() {
+            return self.fragment(fwd, ip);
+        }
+        match ip.l4 {
+            L4::Tcp(t) => {
+                let vip = fwd
+                    .vip(ip.dst, t.dst_port, Protocol::Tcp)
+                    .ok_or(DropReason::NoVip)?;
+                let (key, hash) = flow.ok_or(DropReason::Malformed)?;
+                let backend = self.tcp(fwd, vip, &key, hash, &t)?;
+                Ok(Target { vip, backend, hash })
+            }
+            L4::Udp { dst_port, .. } => {
+                let vip = fwd
+                    .vip(ip.dst, dst_port, Protocol::Udp)
+                    .ok_or(DropReason::NoVip)?;
+                let (_, hash) = flow.ok_or(DropReason::Malformed)?;
+                let backend = self.maglev(fwd, vip, hash)?;
+                self.counters.udp_forwarded += 1;
+                Ok(Target { vip, backend, hash })
+            }
+            L4::Icmp { ty, quoted, .. } => {
+                let Some(q) = quoted.filter(|_| is_forwarded_error(ip.version, ty)) else {
+                    // Echo and informational messages to a VIP, redirects,
+                    // source quench: not ours to answer or forward.
+                    return Err(DropReason::Unsupported);
+                };
+                let protocol = match q.protocol {
+                    ip_proto::TCP => Protocol::Tcp,
+                    ip_proto::UDP => Protocol::Udp,
+                    _ => return Err(DropReason::Unsupported),
+                };
+                let (vip_port, _) = q.ports.ok_or(DropReason::Unsupported)?;
+                // The quoted packet left from the VIP this error is sent to.
+                if q.src != ip.dst {
+                    return Err(DropReason::NoVip);
+                }
+                let vip = fwd
+                    .vip(q.src, vip_port, protocol)
+                    .ok_or(DropReason::NoVip)?;
+                let (key, hash) = flow.ok_or(DropReason::Unsupported)?;
+                let backend = match protocol {
+                    Protocol::Tcp => match self.lookup(fwd, vip, &key, hash) {
+                        Some(b) => b,
+                        None => self.maglev(fwd, vip, hash)?,
+                    },
+                    Protocol::Udp => self.maglev(fwd, vip, hash)?,
+                };
+                self.counters.icmp_errors_forwarded += 1;
+                Ok(Target { vip, backend, hash })
+            }
+            L4::NonFirstFragment | L4::Other => Err(DropReason::Unsupported),
+        }
+    }
+
+    fn fragment<'f>(&mut self, fwd: &'f Forwarding, ip: &IpInfo) -> Result<Target<'f>, DropReason> {
+        let mut found = None;
+        for v in fwd
+            .vips
+            .iter()
+            .filter(|v| v.addr == ip.dst && v.protocol.number() == ip.protocol)
+        {
+            if found.is_some() {
+                return Err(DropReason::Fragment);
+            }
+            found = Some(v);
+        }
+        let vip = found.ok_or(DropReason::Fragment)?;
+        let hash = tuple3_hash(&addr16(ip.src), &addr16(ip.dst), ip.protocol);
+        let backend = self.maglev(fwd, vip, hash)?;
+        self.counters.fragments_forwarded += 1;
+        Ok(Target { vip, backend, hash })
+    }
+
+    fn maglev<'f>(
+        &mut self,
+        fwd: &'f Forwarding,
+        vip: &Vip,
+        hash: u64,
+    ) -> Result<&'f Backend, DropReason> {
+        let b = vip
+            .maglev
+            .lookup(hash)
+            .and_then(|id| usable(fwd, vip, id))
+            .ok_or(DropReason::NoBackend)?;
+        self.counters.maglev_forwarded += 1;
+        Ok(b)
+    }
+
+    /// Flow-table lookup; an entry whose backend is gone or Down is removed
+    /// and reported as a miss.
+    fn lookup<'f>(
+        &mut self,
+        fwd: &'f Forwarding,
+        vip: &Vip,
+        key: &FlowKey,
+        hash: u64,
+    ) -> Option<&'f Backend> {
+        match self.flows.lookup(key, hash, self.now) {
+            Some(id) => match usable(fwd, vip, id) {
+                Some(b) => {
+                    self.counters.flow_hit += 1;
+                    Some(b)
+                }
+                None => {
+                    self.flows.remove(key, hash);
+                    self.counters.flow_backend_gone += 1;
+                    self.counters.flow_miss += 1;
+                    None
+                }
+            },
+            None => {
+                self.counters.flow_miss += 1;
+                None
+            }
+        }
+    }
+
+    fn pin(&mut self, key: &FlowKey, hash: u64, backend: BackendId, class: FlowClass) {
+        match self.flows.insert(key, hash, backend, class, self.now) {
+            InsertOutcome::Inserted | InsertOutcome::InsertedEvicting => {
+                self.counters.flow_inserted += 1
+            }
+            InsertOutcome::AlreadyPresent(_) => {}
+            InsertOutcome::RejectedQuota | InsertOutcome::RejectedFull => {
+                self.counters.flow_insert_rejected += 1
+            }
+        }
+    }
+
+    fn note_close(&mut self, key: &FlowKey, hash: u64, t: &TcpInfo) {
+        if t.flags.rst() {
+            self.flows.note_rst(key, hash, self.now);
+        } else if t.flags.fin() {
+            self.flows.note_fin(key, hash, self.now);
+        }
+    }
+
+    fn tcp<'f>(
+        &mut self,
+        fwd: &'f Forwarding,
+        vip: &Vip,
+        key: &FlowKey,
+        hash: u64,
+        t: &TcpInfo,
+    ) -> Result<&'f Backend, DropReason> {
+        let m = &t.mptcp;
+        if t.flags.syn() && !t.flags.ack() {
+            // Rule 3: MP_JOIN.
+            if let Some(join) = m.join_syn {
+                if vip.token_routing {
+                    let hit = self
+                        .tokens
+                        .lookup(join.token, self.now)
+                        .and_then(|id| usable(fwd, vip, id));
+                    if let Some(b) = hit {
+                        self.counters.join_token_hit += 1;
+                        self.pin(key, hash, b.id, FlowClass::Plain);
+                        return Ok(b);
+                    }
+                }
+                self.counters.join_token_miss += 1;
+                return self.maglev(fwd, vip, hash);
+            }
+            // Rules 1 and 2: stateless.
+            if m.any() {
+                self.counters.mptcp_syn += 1;
+            } else {
+                self.counters.plain_syn += 1;
+            }
+            return self.maglev(fwd, vip, hash);
+        }
+
+        if m.any() {
+            // Rule 4: an MPTCP subflow (or its first ACK).
+            let (b, hit) = match self.lookup(fwd, vip, key, hash) {
+                Some(b) => (b, true),
+                None => (self.maglev(fwd, vip, hash)?, false),
+            };
+            if let Some(c) = m.capable {
+                if let Some(k) = c.receiver_key() {
+                    self.tokens
+                        .learn(mptcp::token(c.version, k), b.id, self.now);
+                    self.counters.tokens_learnt += 1;
+                    if vip.mptcp_tracking && !hit {
+                        self.pin(key, hash, b.id, FlowClass::MptcpPinned);
+                    }
+                }
+            }
+            if hit {
+                self.note_close(key, hash, t);
+            }
+            return Ok(b);
+        }
+
+        // Rule 5: plain TCP (or MPTCP fallen back, or a join's last ACK).
+        if let Some(b) = self.lookup(fwd, vip, key, hash) {
+            self.note_close(key, hash, t);
+            return Ok(b);
+        }
+        let b = self.maglev(fwd, vip, hash)?;
+        if !t.flags.rst() {
+            self.pin(key, hash, b.id, FlowClass::Plain);
+            self.note_close(key, hash, t);
+        }
+        Ok(b)
+    }
+}

@@ -1,0 +1,149 @@
+//! Rewrites a frame for its backend.
+//!
+//! # Layer-2 DSR
+//!
+//! Destination MAC = the backend's, source MAC = the MAC of the port the
+//! frame leaves by (the backend port of a two-armed setup, see
+//! [`super::process::Datapath::set_backend_port`], else the rx port). The IP
+//! packet is untouched: no TTL change (this is L2 forwarding), an 802.1Q tag
+//! stays as it came (backends on the same VLAN), Ethernet padding stays.
+//!
+//! # IP-in-IP
+//!
+//! The outer header's family is the backend address's: IPv4 (protocol 4 for
+//! an IPv4 inner packet, 41 for IPv6) or IPv6 (next header 4 or 41). So an
+//! IPv4 VIP with IPv4 backends gets IPv4-in-IPv4 and an IPv6 VIP with IPv6
+//! backends IPv6-in-IPv6, and mixed families still work (4in6 / 6in4).
+//! * Outer source: `encap.source_v4/v6`, else the out port's first address
+//!   of that family; none → drop (`drop_no_encap_source`).
+//! * Outer TTL / hop limit: `encap.ttl`; outer IPv4 has DF set and a correct
+//!   header checksum. The inner packet is unchanged (its TTL too).
+//! * Ethernet: destination = the backend's MAC if known, else the out port's
+//!   `gateway_mac`, else drop (`drop_no_next_hop`); source = the out port's
+//!   MAC; always untagged — an inbound VLAN tag is removed, since the tunnel
+//!   is routed and the inbound VLAN says nothing about the backend's.
+//! * Inbound Ethernet padding is removed before encapsulating (the inner
+//!   packet ends at its IP length).
+//! * RSS entropy: the outer addresses are fixed per backend, so the flow's
+//!   hash goes into the outer IPv6 flow label (20 bits; many NICs and the
+//!   Linux stack hash on it, as do ECMP routers) and into the outer IPv4
+//!   identification (harmless with DF set, RFC 6864; NIC RSS does not use it,
+//!   so IPv4 backends should spread by the inner header, e.g. with RPS after
+//!   decapsulation). All packets of a flow carry the same value, and ICMP
+//!   errors carry their flow's value.
+//! * No headroom for the new headers → drop (`drop_no_headroom`); an outer
+//!   packet over 65535 bytes → drop (`drop_too_big`). The path MTU towards
+//!   backends must allow the 20/40 extra bytes; nothing here fragments.
+
+use std::net::IpAddr;
+
+use super::forwarding::{Backend, Encap, Interface};
+use super::frame::Frame;
+use super::process::DropReason;
+use crate::wire::ethernet::{self, MacAddr, ethertype};
+use crate::wire::{ipv4, ipv6};
+
+const IPPROTO_IPIP: u8 = 4;
+const IPPROTO_IPV6: u8 = 41;
+
+/// Layer-2 DSR: new MACs, nothing else.
+pub(super) fn l2_dsr<F: Frame>(
+    frame: &mut F,
+    out: &Interface,
+    backend: &Backend,
+) -> Result<(), DropReason> {
+    let mac = backend.mac.ok_or(DropReason::NoNextHop)?;
+    let h = frame.get_mut(..12).ok_or(DropReason::Malformed)?;
+    h[..6].copy_from_slice(&mac);
+    h[6..12].copy_from_slice(&out.mac);
+    Ok(())
+}
+
+/// Where the inner IP packet is in the frame.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Inner {
+    /// Offset of the IP header.
+    pub l3_offset: usize,
+    /// Offset just past the IP packet.
+    pub l3_end: usize,
+    /// 4 or 6.
+    pub version: u8,
+}
+
+/// IP-in-IP to the backend's own address (see the module doc).
+pub(super) fn ipip<F: Frame>(
+    frame: &mut F,
+    inner: Inner,
+    out: &Interface,
+    encap: &Encap,
+    backend: &Backend,
+    entropy: u64,
+) -> Result<(), DropReason> {
+    let next_hop = backend
+        .mac
+        .or(out.gateway_mac)
+        .ok_or(DropReason::NoNextHop)?;
+    if inner.l3_end > frame.len() || inner.l3_offset > inner.l3_end {
+        return Err(DropReason::Malformed);
+    }
+    let inner_len = inner.l3_end - inner.l3_offset;
+    let proto = if inner.version == 4 {
+        IPPROTO_IPIP
+    } else {
+        IPPROTO_IPV6
+    };
+    // Outer header length, ethertype, and payload-length field value.
+    let (outer_len, et) = match backend.addr {
+        IpAddr::V4(_) => (ipv4::MIN_HEADER_LEN, ethertype::IPV4),
+        IpAddr::V6(_) => (ipv6::HEADER_LEN, ethertype::IPV6),
+    };
+    let payload_len = u16::try_from(inner_len).map_err(|_| DropReason::TooBig)?;
+    if backend.addr.is_ipv4() && inner_len + ipv4::MIN_HEADER_LEN > usize::from(u16::MAX) {
+        return Err(DropReason::TooBig);
+    }
+    let front = ethernet::HEADER_LEN + outer_len;
+
+    frame.truncate(inner.l3_end);
+    if front >= inner.l3_offset {
+        if !frame.prepend(front - inner.l3_offset) {
+            return Err(DropReason::NoHeadroom);
+        }
+    } else if !frame.trim_front(inner.l3_offset - front) {
+        return Err(DropReason::Malformed);
+    }
+
+    let buf = &mut frame[..];
+    ethernet::emit_header(buf, MacAddr(next_hop), MacAddr(out.mac), et)
+        .map_err(|_| DropReason::Malformed)?;
+    let ip = buf
+        .get_mut(ethernet::HEADER_LEN..)
+        .ok_or(DropReason::Malformed)?;
+    // Entropy bits independent of the flow table's (low) and Maglev's (high).
+    let mix = (entropy >> 24) as u32;
+    match backend.addr {
+        IpAddr::V4(dst) => {
+            let src = encap
+                .source_v4
+                .or_else(|| out.ipv4.first().copied())
+                .ok_or(DropReason::NoEncapSource)?;
+            ipv4::emit_header(ip, src, dst, proto, payload_len, encap.ttl, mix as u16)
+                .map_err(|_| DropReason::TooBig)?;
+        }
+        IpAddr::V6(dst) => {
+            let src = encap
+                .source_v6
+                .or_else(|| out.ipv6.first().copied())
+                .ok_or(DropReason::NoEncapSource)?;
+            ipv6::emit_header(ip, &src, &dst, proto, payload_len, encap.ttl)
+                .map_err(|_| DropReason::Malformed)?;
+            // Flow label: 20 bits, never 0 (0 means "unlabelled").
+            let label = (mix & 0xf_ffff).max(1);
+            if let Some(h) = ip.get_mut(1..4) {
+                h[0] = (label >> 16) as u8 & 0x0f;
+                h[1] = (label >> 8) as u8;
+                h[2] = label as u8;
+            }
+        }
+    }
+    Ok(())
+}
