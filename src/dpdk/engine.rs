@@ -9,9 +9,10 @@ use std::time::{Duration, Instant};
 use super::worker::{StatsSlot, Worker};
 use super::{Eal, Mempool, Port, PortSetup, launch_on_lcore, tsc_hz};
 use crate::config::Config;
-use crate::control::{BackendIds, build_forwarding};
+use crate::control::{BackendIds, build_forwarding, datapath_tables};
 use crate::datapath::counters::Counters;
 use crate::datapath::process::Datapath;
+use crate::datapath::token_table::TokenTable;
 use crate::snapshot::Publisher;
 
 /// How `run` ends.
@@ -156,6 +157,12 @@ fn run_workers(
     let mut ids = BackendIds::default();
     let forwarding = build_forwarding(config, &macs, &mut ids)?;
     let mut publisher = Publisher::new(forwarding);
+    let (flow_config, token_capacity, token_ttl) = datapath_tables(config);
+    // One token table for all workers: a join arrives on whichever queue RSS
+    // picks for its own 5-tuple, not its connection's.
+    let tokens = Arc::new(
+        TokenTable::new(token_capacity, token_ttl).map_err(|e| format!("token table: {e}"))?,
+    );
     let backend_port = config
         .datapath
         .backend_port
@@ -174,6 +181,9 @@ fn run_workers(
                     .ok_or_else(|| format!("port {}: tx queue {w} unavailable", p.name()))
             })
             .collect::<Result<Vec<_>, _>>()?;
+        let mut datapath = Datapath::new(flow_config, Arc::clone(&tokens))
+            .map_err(|e| format!("flow table: {e}"))?;
+        datapath.set_backend_port(backend_port);
         let slot = Arc::new(StatsSlot::default());
         slots.push(Arc::clone(&slot));
         workers.push(Worker {
@@ -183,7 +193,7 @@ fn run_workers(
             rx: Vec::new(),
             tx,
             backend_port,
-            datapath: Datapath::new(),
+            datapath,
             snapshot: publisher.reader(),
             stats: slot,
             stop: Arc::clone(stop),

@@ -12,12 +12,12 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use crossbeam::utils::CachePadded;
 
 use super::port::{RxQueue, TxQueue};
-use super::{Batch, tsc_now};
+use super::{BURST, Batch, tsc_now};
 use crate::config::WorkerMode;
 use crate::datapath::counters::Counters;
 use crate::datapath::forwarding::Forwarding;
 use crate::datapath::frame::Frame;
-use crate::datapath::process::{Datapath, Verdict};
+use crate::datapath::process::{Datapath, DropReason, Verdict};
 use crate::snapshot::Reader;
 
 /// Loop iterations between two counter publications (~µs apart when busy).
@@ -79,31 +79,38 @@ impl Worker {
     /// final counters and returns 0.
     pub fn run(mut self) -> i32 {
         let mut rx = Batch::new();
-        // One outgoing batch per port, allocated before the loop.
+        // One outgoing batch per port, and the burst's verdicts, allocated
+        // before the loop.
         let mut out: Vec<Batch> = self.tx.iter().map(|_| Batch::new()).collect();
+        let mut verdicts = [Verdict::Drop(DropReason::Unsupported); BURST];
         let mut iterations: u32 = 0;
         let hz = u128::from(self.tsc_hz.max(1));
+        let now_ns = || (u128::from(tsc_now()) * 1_000_000_000 / hz) as u64;
         while !self.stop.load(Ordering::Relaxed) {
             let fwd = self.snapshot.load();
+            let mut received = 0;
             for (port, queue) in self.rx.iter_mut() {
-                if queue.rx_burst(&mut rx) == 0 {
+                let n = queue.rx_burst(&mut rx);
+                if n == 0 {
                     continue;
                 }
-                let now_ns = (u128::from(tsc_now()) * 1_000_000_000 / hz) as u64;
+                received += n;
                 let c = &mut self.datapath.counters;
-                c.rx_packets += rx.len() as u64;
+                c.rx_packets += n as u64;
+                c.rx_bytes += rx.frames_mut().iter().map(|m| m.len() as u64).sum::<u64>();
                 match self.mode {
                     WorkerMode::Macswap => {
                         for mut m in rx.drain() {
-                            c.rx_bytes += m.len() as u64;
                             macswap(&mut m);
                             push(&mut out, *port, m);
                         }
                     }
                     WorkerMode::Balance => {
-                        for mut m in rx.drain() {
-                            self.datapath.counters.rx_bytes += m.len() as u64;
-                            match self.datapath.process(fwd, *port, &mut m, now_ns) {
+                        let vs = &mut verdicts[..n.min(BURST)];
+                        self.datapath
+                            .process_burst(fwd, *port, rx.frames_mut(), vs, now_ns());
+                        for (m, v) in rx.drain().zip(vs.iter()) {
+                            match v {
                                 Verdict::Reply => push(&mut out, *port, m),
                                 Verdict::Forward => {
                                     push(&mut out, self.backend_port.unwrap_or(*port), m)
@@ -114,6 +121,9 @@ impl Worker {
                     }
                 }
                 flush(&mut self.tx, &mut out, &mut self.datapath.counters);
+            }
+            if received == 0 {
+                self.datapath.housekeeping(now_ns());
             }
             iterations = iterations.wrapping_add(1);
             if iterations % PUBLISH_EVERY == 0 {
