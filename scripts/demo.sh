@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Installs what is missing, builds mplb, and runs it on the demo config:
-# DPDK's net_pcap device feeds it ARP and ping requests from a pcap file and
-# records its answers. No NIC needed. Run as root.
+# DPDK's net_pcap device feeds it ARP and ping requests and the client→VIP
+# frames of real Linux MPTCP and TCP connections from a pcap file, and records
+# what it sends: answers, and frames forwarded to backends. No NIC needed.
+# Run as root.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -17,5 +19,5 @@ echo
 echo "== running mplb for 3 seconds on configs/demo.toml"
 "$bin" run --config configs/demo.toml --duration 3 2> >(grep -v -e '^EAL: ' -e '^TELEMETRY: ' >&2)
 echo
-echo "== frames mplb sent (from $out):"
-tcpdump -nr "$out" 2>/dev/null
+echo "== frames mplb sent (from $out), with the backend's MAC as destination:"
+tcpdump -enr "$out" 2>/dev/null | cut -c 17-
