@@ -324,3 +324,7 @@ fn inner(p: &Parsed, ip: &parse::IpInfo) -> Inner {
         version: ip.version,
     }
 }
+
+#[cfg(test)]
+#[path = "process_tests.rs"]
+mod tests;

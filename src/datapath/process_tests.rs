@@ -1,0 +1,1249 @@
+//! Unit tests of the datapath core: each decision rule, the local answers
+//! and the rewrites, over both IP versions and both forwarding modes.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::path::Path;
+use std::sync::Arc;
+
+use proptest::prelude::*;
+
+use super::*;
+use crate::config::Config;
+use crate::control::{BackendIds, build_forwarding};
+use crate::datapath::flow_table::FlowTimeouts;
+use crate::datapath::frame::TestFrame;
+use crate::datapath::hash::{flow_hash, tuple3_hash};
+use crate::datapath::maglev::BackendId;
+use crate::wire::ethernet::{self, MacAddr};
+use crate::wire::{arp, checksum, icmpv6, ipv4, ipv6, mptcp};
+
+const S: u64 = 1_000_000_000;
+const PORT_MAC: [u8; 6] = [2, 0, 0, 0, 0, 0x10];
+const GW_MAC: [u8; 6] = [2, 0, 0, 0, 0, 0xfe];
+const CLIENT_MAC: [u8; 6] = [2, 0, 0, 0, 2, 2];
+
+const CFG: &str = r#"
+[dpdk]
+[workers]
+lcores = [1]
+[[port]]
+name = "lan"
+device = "net_null0"
+ipv4 = ["198.18.0.1"]
+ipv6 = ["fd00:18::1"]
+gateway_mac = "02:00:00:00:00:fe"
+[encap]
+source_v4 = "198.18.0.2"
+ttl = 33
+[[vip]]
+name = "web4"
+address = "198.18.0.10"
+port = 80
+table_size = 251
+  [[vip.backend]]
+  name = "a"
+  address = "198.18.1.11"
+  mac = "02:00:00:00:01:11"
+  [[vip.backend]]
+  name = "b"
+  address = "198.18.1.12"
+  mac = "02:00:00:00:01:12"
+  [[vip.backend]]
+  name = "c"
+  address = "198.18.1.13"
+  mac = "02:00:00:00:01:13"
+[[vip]]
+name = "dns4"
+address = "198.18.0.10"
+port = 53
+protocol = "udp"
+table_size = 251
+  [[vip.backend]]
+  name = "a"
+  address = "198.18.1.11"
+  mac = "02:00:00:00:01:11"
+  [[vip.backend]]
+  name = "b"
+  address = "198.18.1.12"
+  mac = "02:00:00:00:01:12"
+[[vip]]
+name = "web6"
+address = "fd00:18::10"
+port = 80
+table_size = 251
+  [[vip.backend]]
+  name = "a6"
+  address = "fd00:18:1::11"
+  mac = "02:00:00:00:06:11"
+  [[vip.backend]]
+  name = "b6"
+  address = "fd00:18:1::12"
+  mac = "02:00:00:00:06:12"
+[[vip]]
+name = "tun4"
+address = "198.18.0.20"
+port = 80
+forwarding = "ipip"
+table_size = 251
+  [[vip.backend]]
+  name = "t1"
+  address = "10.1.0.1"
+  mac = "02:00:00:00:0a:01"
+  [[vip.backend]]
+  name = "t2"
+  address = "10.1.0.2"
+[[vip]]
+name = "tun6"
+address = "fd00:18::20"
+port = 80
+forwarding = "ipip"
+table_size = 251
+  [[vip.backend]]
+  name = "t61"
+  address = "fd00:10::1"
+  mac = "02:00:00:00:0a:61"
+[[vip]]
+name = "track"
+address = "198.18.0.30"
+port = 80
+mptcp_tracking = true
+table_size = 251
+  [[vip.backend]]
+  name = "a"
+  address = "198.18.1.11"
+  mac = "02:00:00:00:01:11"
+  [[vip.backend]]
+  name = "b"
+  address = "198.18.1.12"
+  mac = "02:00:00:00:01:12"
+[[vip]]
+name = "notoken"
+address = "198.18.0.40"
+port = 80
+token_routing = false
+table_size = 251
+  [[vip.backend]]
+  name = "a"
+  address = "198.18.1.11"
+  mac = "02:00:00:00:01:11"
+  [[vip.backend]]
+  name = "b"
+  address = "198.18.1.12"
+  mac = "02:00:00:00:01:12"
+[[vip]]
+name = "amb80"
+address = "198.18.0.50"
+port = 80
+table_size = 251
+  [[vip.backend]]
+  name = "a"
+  address = "198.18.1.11"
+  mac = "02:00:00:00:01:11"
+[[vip]]
+name = "amb443"
+address = "198.18.0.50"
+port = 443
+table_size = 251
+  [[vip.backend]]
+  name = "b"
+  address = "198.18.1.12"
+  mac = "02:00:00:00:01:12"
+"#;
+
+fn forwarding(text: &str) -> Forwarding {
+    let config = Config::parse(text, Path::new("t.toml")).expect("valid config");
+    let mut ids = BackendIds::default();
+    build_forwarding(&config, &[PORT_MAC], &mut ids).expect("builds")
+}
+
+/// `CFG` with backend `name`'s state set (in every VIP it serves).
+fn with_state(name: &str, state: &str) -> Forwarding {
+    let needle = format!("name = \"{name}\"\n");
+    let text = CFG.replace(&needle, &format!("{needle}  state = \"{state}\"\n"));
+    forwarding(&text)
+}
+
+fn v4(s: &str) -> Ipv4Addr {
+    s.parse().unwrap()
+}
+fn v6(s: &str) -> Ipv6Addr {
+    s.parse().unwrap()
+}
+
+struct Lab {
+    fwd: Forwarding,
+    dp: Datapath,
+    now: u64,
+}
+
+fn flow_config(capacity: usize) -> FlowTableConfig {
+    FlowTableConfig {
+        capacity,
+        timeouts: FlowTimeouts::default(),
+        untrusted_quota_pct: 25,
+    }
+}
+
+impl Lab {
+    fn new() -> Lab {
+        Lab::with_tokens(Arc::new(TokenTable::new(1024, 3600 * S).unwrap()))
+    }
+    fn with_tokens(tokens: Arc<TokenTable>) -> Lab {
+        Lab {
+            fwd: forwarding(CFG),
+            dp: Datapath::new(flow_config(4096), tokens).unwrap(),
+            now: 1_000 * S,
+        }
+    }
+    fn send(&mut self, bytes: &[u8]) -> (Verdict, Vec<u8>) {
+        let mut f = TestFrame::new(bytes);
+        let v = self.dp.process(&self.fwd, 0, &mut f, self.now);
+        (v, f.to_vec())
+    }
+    /// Forwards and returns the backend name chosen (by destination MAC in
+    /// L2 DSR, by outer destination address with IP-in-IP).
+    fn backend(&mut self, bytes: &[u8]) -> String {
+        let (v, out) = self.send(bytes);
+        assert_eq!(v, Verdict::Forward, "{:?}", self.dp.counters);
+        self.backend_of(&out)
+    }
+    fn backend_of(&self, out: &[u8]) -> String {
+        let et = u16::from_be_bytes([out[12], out[13]]);
+        let inner_is_ip = match et {
+            ethertype::IPV4 => out[14 + 9] == 4 || out[14 + 9] == 41,
+            ethertype::IPV6 => out[14 + 6] == 4 || out[14 + 6] == 41,
+            _ => false,
+        };
+        self.fwd
+            .backends
+            .iter()
+            .flatten()
+            .find(|b| {
+                if inner_is_ip && b.addr.to_string().starts_with(['1', 'f']) {
+                    let dst: IpAddr = match et {
+                        ethertype::IPV4 => {
+                            IpAddr::V4(Ipv4Addr::new(out[30], out[31], out[32], out[33]))
+                        }
+                        _ => {
+                            let mut a = [0u8; 16];
+                            a.copy_from_slice(&out[38..54]);
+                            IpAddr::V6(a.into())
+                        }
+                    };
+                    b.addr == dst && b.name.starts_with('t')
+                } else {
+                    b.mac == Some(out[..6].try_into().unwrap())
+                }
+            })
+            .map(|b| b.name.clone())
+            .expect("a backend")
+    }
+    fn id(&self, name: &str) -> BackendId {
+        self.fwd
+            .backends
+            .iter()
+            .flatten()
+            .find(|b| b.name == name)
+            .unwrap()
+            .id
+    }
+    /// The backend Maglev picks for `key` in VIP `vip`.
+    fn maglev(&self, vip: &str, key: &FlowKey) -> String {
+        let v = self.fwd.vips.iter().find(|v| v.name == vip).unwrap();
+        let id = v.maglev.lookup(flow_hash(key)).unwrap();
+        self.fwd.backend(id).unwrap().name.clone()
+    }
+}
+
+// ---- frame builders (wire emitters; the golden tests use their own) ----
+
+fn eth(et: u16, payload: &[u8]) -> Vec<u8> {
+    let mut v = vec![0u8; 14];
+    ethernet::emit_header(&mut v, MacAddr(PORT_MAC), MacAddr(CLIENT_MAC), et).unwrap();
+    v.extend_from_slice(payload);
+    v
+}
+
+fn ip4(src: Ipv4Addr, dst: Ipv4Addr, proto: u8, ttl: u8, l4: &[u8]) -> Vec<u8> {
+    let mut v = vec![0u8; 20];
+    ipv4::emit_header(&mut v, src, dst, proto, l4.len() as u16, ttl, 7).unwrap();
+    v.extend_from_slice(l4);
+    v
+}
+
+fn ip6(src: Ipv6Addr, dst: Ipv6Addr, nh: u8, hop: u8, l4: &[u8]) -> Vec<u8> {
+    let mut v = vec![0u8; 40];
+    ipv6::emit_header(&mut v, &src, &dst, nh, l4.len() as u16, hop).unwrap();
+    v.extend_from_slice(l4);
+    v
+}
+
+fn tcp(sport: u16, dport: u16, flags: u8, opts: &[u8], data: &[u8]) -> Vec<u8> {
+    assert_eq!(opts.len() % 4, 0);
+    let mut v = vec![0u8; 20];
+    v[..2].copy_from_slice(&sport.to_be_bytes());
+    v[2..4].copy_from_slice(&dport.to_be_bytes());
+    v[4..8].copy_from_slice(&1000u32.to_be_bytes());
+    v[12] = ((20 + opts.len()) as u8 / 4) << 4;
+    v[13] = flags;
+    v[14..16].copy_from_slice(&64240u16.to_be_bytes());
+    v.extend_from_slice(opts);
+    v.extend_from_slice(data);
+    v
+}
+
+const SYN: u8 = 0x02;
+const ACK: u8 = 0x10;
+const FIN: u8 = 0x01;
+const RST: u8 = 0x04;
+const MPC_SYN: [u8; 4] = [30, 4, 0x01, 0x01];
+const DSS: [u8; 8] = [30, 8, 0x20, 0x01, 0, 0, 0, 1];
+const CLIENT_KEY: u64 = 0x4644_b275_7431_7ce1;
+const SERVER_KEY: u64 = 0xd456_6925_ddf7_e962;
+
+fn third_ack_opts() -> Vec<u8> {
+    let mut o = vec![30, 20, 0x01, 0x01];
+    o.extend_from_slice(&CLIENT_KEY.to_be_bytes());
+    o.extend_from_slice(&SERVER_KEY.to_be_bytes());
+    o
+}
+
+fn join_opts(token: u32) -> Vec<u8> {
+    let mut o = vec![30, 12, 0x10, 1];
+    o.extend_from_slice(&token.to_be_bytes());
+    o.extend_from_slice(&[9, 9, 9, 9]);
+    o
+}
+
+fn c4() -> Ipv4Addr {
+    v4("198.18.2.2")
+}
+fn vip4() -> Ipv4Addr {
+    v4("198.18.0.10")
+}
+fn c6() -> Ipv6Addr {
+    v6("fd00:18:2::2")
+}
+fn vip6() -> Ipv6Addr {
+    v6("fd00:18::10")
+}
+
+fn tcp4(sport: u16, dst: Ipv4Addr, flags: u8, opts: &[u8]) -> Vec<u8> {
+    eth(
+        ethertype::IPV4,
+        &ip4(c4(), dst, 6, 64, &tcp(sport, 80, flags, opts, &[])),
+    )
+}
+
+fn tcp6(sport: u16, dst: Ipv6Addr, flags: u8, opts: &[u8]) -> Vec<u8> {
+    eth(
+        ethertype::IPV6,
+        &ip6(c6(), dst, 6, 64, &tcp(sport, 80, flags, opts, &[])),
+    )
+}
+
+fn key4(sport: u16, dst: Ipv4Addr) -> FlowKey {
+    FlowKey::new(c4().into(), dst.into(), sport, 80, 6)
+}
+fn key6(sport: u16, dst: Ipv6Addr) -> FlowKey {
+    FlowKey::new(c6().into(), dst.into(), sport, 80, 6)
+}
+
+/// A source port whose flow Maglev sends to a backend other than `not`.
+fn port_away_from(lab: &Lab, vip: &str, dst: IpAddr, not: &str) -> u16 {
+    (30000..40000)
+        .find(|p| {
+            let k = match dst {
+                IpAddr::V4(d) => key4(*p, d),
+                IpAddr::V6(d) => key6(*p, d),
+            };
+            lab.maglev(vip, &k) != not
+        })
+        .unwrap()
+}
+
+// ---- rules 1 and 2: SYNs are stateless ----
+
+#[test]
+fn mptcp_and_plain_syn_use_maglev_and_create_no_state() {
+    for version in [4, 6] {
+        let mut lab = Lab::new();
+        for (i, opts) in [&MPC_SYN[..], &[]].iter().enumerate() {
+            for port in 40000..40050u16 {
+                let (f, k, vip) = if version == 4 {
+                    (tcp4(port, vip4(), SYN, opts), key4(port, vip4()), "web4")
+                } else {
+                    (tcp6(port, vip6(), SYN, opts), key6(port, vip6()), "web6")
+                };
+                let expect = lab.maglev(vip, &k);
+                assert_eq!(lab.backend(&f), expect);
+            }
+            assert_eq!(lab.dp.flow_table().len(), 0, "v{version} case {i}");
+        }
+        let c = lab.dp.counters;
+        assert_eq!((c.mptcp_syn, c.plain_syn), (50, 50));
+        assert_eq!((c.maglev_forwarded, c.forwarded_l2), (100, 100));
+        assert_eq!(c.flow_inserted, 0);
+    }
+}
+
+#[test]
+fn syn_flood_does_not_fill_the_flow_table() {
+    let mut lab = Lab::new();
+    for i in 0..5000u32 {
+        let src = Ipv4Addr::from(0x0a00_0000 + i);
+        let f = eth(
+            ethertype::IPV4,
+            &ip4(src, vip4(), 6, 64, &tcp(1234, 80, SYN, &[], &[])),
+        );
+        assert_eq!(lab.send(&f).0, Verdict::Forward);
+    }
+    assert_eq!(lab.dp.flow_table().len(), 0);
+}
+
+// ---- rules 3 and 4: token learning and join routing ----
+
+#[test]
+fn third_ack_teaches_the_token_and_the_join_follows_it() {
+    for version in [4u8, 6] {
+        let mut lab = Lab::new();
+        let (vip, vip_addr): (&str, IpAddr) = if version == 4 {
+            ("web4", vip4().into())
+        } else {
+            ("web6", vip6().into())
+        };
+        let mk = |port: u16, flags: u8, opts: &[u8]| match vip_addr {
+            IpAddr::V4(d) => tcp4(port, d, flags, opts),
+            IpAddr::V6(d) => tcp6(port, d, flags, opts),
+        };
+        let first = lab.backend(&mk(40002, SYN, &MPC_SYN));
+        assert_eq!(lab.backend(&mk(40002, ACK, &third_ack_opts())), first);
+        assert_eq!(lab.dp.counters.tokens_learnt, 1);
+        assert_eq!(lab.dp.flow_table().len(), 0, "MPTCP stays stateless");
+        let token = mptcp::token_v1(SERVER_KEY);
+        assert_eq!(token, 0xa119_08e9);
+        assert_eq!(
+            lab.dp.token_table().lookup(token, lab.now),
+            Some(lab.id(&first))
+        );
+
+        // A join from a 5-tuple Maglev would send elsewhere.
+        let jp = port_away_from(&lab, vip, vip_addr, &first);
+        assert_eq!(lab.backend(&mk(jp, SYN, &join_opts(token))), first);
+        assert_eq!(lab.dp.counters.join_token_hit, 1);
+        assert_eq!(lab.dp.flow_table().len(), 1, "the join is pinned");
+        // Its later packets follow it, with DSS or (TIME_WAIT ACK) without.
+        assert_eq!(lab.backend(&mk(jp, ACK, &DSS)), first);
+        assert_eq!(lab.backend(&mk(jp, ACK, &[])), first);
+        assert_eq!(lab.dp.counters.flow_hit, 2);
+        // An unknown token: Maglev, counted.
+        let (v, out) = lab.send(&mk(jp + 1, SYN, &join_opts(token ^ 1)));
+        assert_eq!(v, Verdict::Forward);
+        let k = match vip_addr {
+            IpAddr::V4(d) => key4(jp + 1, d),
+            IpAddr::V6(d) => key6(jp + 1, d),
+        };
+        assert_eq!(lab.backend_of(&out), lab.maglev(vip, &k));
+        assert_eq!(lab.dp.counters.join_token_miss, 1);
+        assert_eq!(lab.dp.flow_table().len(), 1, "a miss creates no state");
+    }
+}
+
+#[test]
+fn first_data_with_two_keys_also_teaches_the_token() {
+    let mut lab = Lab::new();
+    let mut o = vec![30, 24, 0x01, 0x01];
+    o.extend_from_slice(&CLIENT_KEY.to_be_bytes());
+    o.extend_from_slice(&SERVER_KEY.to_be_bytes());
+    o.extend_from_slice(&[0x01, 0x2c, 0, 0]); // data-level length 300, DSS checksum (len 24)
+    let b = lab.backend(&tcp4(40002, vip4(), ACK, &o));
+    assert_eq!(lab.dp.counters.tokens_learnt, 1);
+    assert_eq!(
+        lab.dp.token_table().lookup(0xa119_08e9, lab.now),
+        Some(lab.id(&b))
+    );
+}
+
+#[test]
+fn join_to_a_draining_backend_is_honoured_but_not_to_a_down_one() {
+    let tokens = Arc::new(TokenTable::new(1024, 3600 * S).unwrap());
+    let mut lab = Lab::with_tokens(tokens.clone());
+    let first = lab.backend(&tcp4(40002, vip4(), ACK, &third_ack_opts()));
+    let token = mptcp::token_v1(SERVER_KEY);
+    lab.fwd = with_state(&first, "draining");
+    let jp = 50000;
+    assert_eq!(
+        lab.backend(&tcp4(jp, vip4(), SYN, &join_opts(token))),
+        first
+    );
+    assert_eq!(lab.dp.counters.join_token_hit, 1);
+
+    let mut lab = Lab::with_tokens(tokens);
+    lab.fwd = with_state(&first, "disabled");
+    let b = lab.backend(&tcp4(jp, vip4(), SYN, &join_opts(token)));
+    assert_ne!(b, first);
+    assert_eq!(lab.dp.counters.join_token_miss, 1);
+}
+
+#[test]
+fn token_routing_off_sends_joins_by_maglev() {
+    let mut lab = Lab::new();
+    let d = v4("198.18.0.40");
+    let first = lab.backend(&tcp4(40002, d, ACK, &third_ack_opts()));
+    let jp = port_away_from(&lab, "notoken", d.into(), &first);
+    let b = lab.backend(&tcp4(jp, d, SYN, &join_opts(mptcp::token_v1(SERVER_KEY))));
+    assert_eq!(b, lab.maglev("notoken", &key4(jp, d)));
+    assert_ne!(b, first);
+    assert_eq!(
+        (
+            lab.dp.counters.join_token_hit,
+            lab.dp.counters.join_token_miss
+        ),
+        (0, 1)
+    );
+    assert_eq!(lab.dp.flow_table().len(), 0);
+}
+
+#[test]
+fn a_token_of_another_vip_is_not_used() {
+    // Learnt for web4 (backend a/b/c); a join to "amb443" (only b) with it
+    // must not go to a backend outside that VIP.
+    let mut lab = Lab::new();
+    let d = v4("198.18.0.50");
+    // Find a connection whose learnt backend is not "b".
+    let port = (40000..41000)
+        .find(|p| lab.maglev("web4", &key4(*p, vip4())) != "b")
+        .unwrap();
+    lab.backend(&tcp4(port, vip4(), ACK, &third_ack_opts()));
+    let f = eth(
+        ethertype::IPV4,
+        &ip4(
+            c4(),
+            d,
+            6,
+            64,
+            &tcp(5555, 443, SYN, &join_opts(mptcp::token_v1(SERVER_KEY)), &[]),
+        ),
+    );
+    assert_eq!(lab.backend(&f), "b");
+    assert_eq!(lab.dp.counters.join_token_miss, 1);
+}
+
+#[test]
+fn dss_without_entry_goes_by_maglev_statelessly() {
+    let mut lab = Lab::new();
+    for p in 40000..40020 {
+        let b = lab.backend(&tcp6(p, vip6(), ACK, &DSS));
+        assert_eq!(b, lab.maglev("web6", &key6(p, vip6())));
+    }
+    assert_eq!(lab.dp.flow_table().len(), 0);
+    assert_eq!(lab.dp.counters.flow_miss, 20);
+}
+
+#[test]
+fn mptcp_tracking_pins_the_initial_subflow() {
+    let mut lab = Lab::new();
+    let d = v4("198.18.0.30");
+    let first = lab.backend(&tcp4(40001, d, SYN, &MPC_SYN));
+    assert_eq!(lab.dp.flow_table().len(), 0);
+    assert_eq!(lab.backend(&tcp4(40001, d, ACK, &third_ack_opts())), first);
+    assert_eq!(lab.dp.flow_table().len(), 1);
+    // The pin holds when the backend starts draining (Maglev would move it).
+    let mut fwd = with_state(&first, "draining");
+    std::mem::swap(&mut lab.fwd, &mut fwd);
+    for _ in 0..3 {
+        assert_eq!(lab.backend(&tcp4(40001, d, ACK, &DSS)), first);
+    }
+    assert_eq!(lab.dp.counters.flow_hit, 3);
+}
+
+// ---- rule 5: plain TCP ----
+
+#[test]
+fn plain_tcp_is_pinned_and_survives_draining() {
+    for version in [4, 6] {
+        let mut lab = Lab::new();
+        let f = |flags| {
+            if version == 4 {
+                tcp4(40003, vip4(), flags, &[])
+            } else {
+                tcp6(40003, vip6(), flags, &[])
+            }
+        };
+        let first = lab.backend(&f(SYN));
+        assert_eq!(lab.backend(&f(ACK)), first);
+        assert_eq!(lab.dp.counters.flow_inserted, 1);
+        assert_eq!(lab.dp.flow_table().len(), 1);
+        lab.fwd = with_state(&first, "draining");
+        assert_eq!(lab.backend(&f(ACK)), first);
+        assert_eq!(lab.dp.counters.flow_hit, 1);
+        // Down: re-hashed, re-pinned, counted.
+        lab.fwd = with_state(&first, "disabled");
+        let second = lab.backend(&f(ACK));
+        assert_ne!(second, first);
+        assert_eq!(lab.dp.counters.flow_backend_gone, 1);
+        assert_eq!(lab.dp.counters.flow_inserted, 2);
+        assert_eq!(lab.backend(&f(ACK)), second);
+    }
+}
+
+#[test]
+fn backend_removed_from_the_config_is_a_miss() {
+    let mut lab = Lab::new();
+    // Pick a connection pinned to "c", then remove "c" from the config.
+    let port = (40000..41000)
+        .find(|p| lab.maglev("web4", &key4(*p, vip4())) == "c")
+        .unwrap();
+    assert_eq!(lab.backend(&tcp4(port, vip4(), ACK, &[])), "c");
+    let text = CFG.replace(
+        "  [[vip.backend]]\n  name = \"c\"\n  address = \"198.18.1.13\"\n  mac = \"02:00:00:00:01:13\"\n",
+        "",
+    );
+    lab.fwd = forwarding(&text);
+    assert_ne!(lab.backend(&tcp4(port, vip4(), ACK, &[])), "c");
+    assert_eq!(lab.dp.counters.flow_backend_gone, 1);
+}
+
+#[test]
+fn rst_on_a_miss_creates_no_entry_and_fin_shortens_life() {
+    let mut lab = Lab::new();
+    lab.backend(&tcp4(40004, vip4(), RST | ACK, &[]));
+    assert_eq!(lab.dp.flow_table().len(), 0);
+
+    // Two flows, established; one sees a FIN. After the FIN timeout (10 s)
+    // and before the established one (300 s) only the FIN'd one is gone.
+    for p in [40005, 40006] {
+        lab.backend(&tcp4(p, vip4(), ACK, &[]));
+        lab.backend(&tcp4(p, vip4(), ACK, &[]));
+    }
+    lab.backend(&tcp4(40005, vip4(), FIN | ACK, &[]));
+    lab.now += 20 * S;
+    let hits = lab.dp.counters.flow_hit;
+    lab.backend(&tcp4(40006, vip4(), ACK, &[]));
+    assert_eq!(lab.dp.counters.flow_hit, hits + 1);
+    lab.backend(&tcp4(40005, vip4(), ACK, &[]));
+    assert_eq!(lab.dp.counters.flow_hit, hits + 1, "FIN'd entry expired");
+}
+
+#[test]
+fn housekeeping_expires_idle_entries() {
+    let mut lab = Lab::new();
+    for p in 40000..40100 {
+        lab.backend(&tcp4(p, vip4(), ACK, &[]));
+    }
+    assert_eq!(lab.dp.flow_table().len(), 100);
+    // Untrusted entries live 5 s.
+    for _ in 0..(4096 / 8 / 64 + 1) {
+        lab.dp.housekeeping(lab.now + 6 * S);
+    }
+    assert_eq!(lab.dp.flow_table().len(), 0);
+    assert_eq!(lab.dp.flow_counters().timeouts, 100);
+}
+
+#[test]
+fn spoofed_non_syn_flood_does_not_push_out_established_flows() {
+    let tokens = Arc::new(TokenTable::new(1024, 3600 * S).unwrap());
+    let mut lab = Lab::with_tokens(tokens.clone());
+    lab.dp = Datapath::new(flow_config(1024), tokens).unwrap();
+    // 200 real flows: two packets each (trusted).
+    let mut real = Vec::new();
+    for p in 20000..20200u16 {
+        let f = tcp4(p, vip4(), ACK, &[]);
+        let b = lab.backend(&f);
+        lab.backend(&f);
+        real.push((f, b));
+    }
+    // 20 000 spoofed one-packet flows from random sources.
+    let mut x = 0x1234_5678u32;
+    for _ in 0..20_000 {
+        x ^= x << 13;
+        x ^= x >> 17;
+        x ^= x << 5;
+        let f = eth(
+            ethertype::IPV4,
+            &ip4(
+                Ipv4Addr::from(x),
+                vip4(),
+                6,
+                64,
+                &tcp(x as u16, 80, ACK, &[], &[]),
+            ),
+        );
+        assert_eq!(lab.send(&f).0, Verdict::Forward);
+        lab.now += 1000;
+    }
+    assert!(lab.dp.counters.flow_insert_rejected > 0);
+    // Every real flow is still pinned: with all of its backends draining
+    // except one, Maglev would move them, the table must not.
+    let hits = lab.dp.counters.flow_hit;
+    for b in ["a", "b", "c"] {
+        let mut fwd = with_state(b, "draining");
+        std::mem::swap(&mut lab.fwd, &mut fwd);
+        for (f, expect) in real.iter().filter(|(_, e)| e == b) {
+            assert_eq!(&lab.backend(f), expect);
+        }
+        std::mem::swap(&mut lab.fwd, &mut fwd);
+    }
+    assert_eq!(lab.dp.counters.flow_hit, hits + 200);
+}
+
+// ---- ICMP errors ----
+
+fn frag_needed_v4(vip: Ipv4Addr, client: Ipv4Addr, vport: u16, cport: u16) -> Vec<u8> {
+    let mut quoted = ip4(vip, client, 6, 63, &tcp(vport, cport, ACK, &[], &[0; 1400]));
+    quoted.truncate(28);
+    let mut m = vec![3, 4, 0, 0, 0, 0, 0x05, 0x78];
+    m.extend_from_slice(&quoted);
+    let c = checksum::checksum(&m);
+    m[2..4].copy_from_slice(&c.to_be_bytes());
+    eth(ethertype::IPV4, &ip4(v4("203.0.113.1"), vip, 1, 60, &m))
+}
+
+fn ptb_v6(vip: Ipv6Addr, client: Ipv6Addr, vport: u16, cport: u16) -> Vec<u8> {
+    let quoted = ip6(vip, client, 6, 63, &tcp(vport, cport, ACK, &[], &[0; 64]));
+    let mut m = vec![2, 0, 0, 0, 0, 0, 0x05, 0x00];
+    m.extend_from_slice(&quoted);
+    eth(ethertype::IPV6, &ip6(v6("2001:db8::1"), vip, 58, 60, &m))
+}
+
+#[test]
+fn icmp_errors_reach_the_flows_backend() {
+    let mut lab = Lab::new();
+    // Stateless flow (an MPTCP SYN): the error follows Maglev on the
+    // reversed quoted tuple, i.e. where the SYN went.
+    for p in 40000..40020 {
+        let syn = lab.backend(&tcp4(p, vip4(), SYN, &MPC_SYN));
+        assert_eq!(lab.backend(&frag_needed_v4(vip4(), c4(), 80, p)), syn);
+        let syn6 = lab.backend(&tcp6(p, vip6(), SYN, &MPC_SYN));
+        assert_eq!(lab.backend(&ptb_v6(vip6(), c6(), 80, p)), syn6);
+    }
+    // Pinned flow whose backend Maglev no longer picks.
+    let first = lab.backend(&tcp4(41000, vip4(), ACK, &[]));
+    lab.backend(&tcp4(41000, vip4(), ACK, &[]));
+    lab.fwd = with_state(&first, "draining");
+    assert_eq!(lab.backend(&frag_needed_v4(vip4(), c4(), 80, 41000)), first);
+    assert_eq!(lab.dp.counters.icmp_errors_forwarded, 41);
+    // An error quoting a port that is no VIP: dropped.
+    assert_eq!(
+        lab.send(&frag_needed_v4(vip4(), c4(), 8080, 1)).0,
+        Verdict::Drop(DropReason::NoVip)
+    );
+}
+
+// ---- fragments and UDP ----
+
+fn frag4(dst: Ipv4Addr, proto: u8, offset8: u16, more: bool, body: &[u8]) -> Vec<u8> {
+    let mut ip = ip4(c4(), dst, proto, 64, body);
+    let mut p = ipv4::Packet::new_checked(&mut ip[..]).unwrap();
+    p.set_flags_frag(false, more, offset8 * 8);
+    p.fill_checksum();
+    eth(ethertype::IPV4, &ip)
+}
+
+fn frag6(dst: Ipv6Addr, proto: u8, offset8: u16, more: bool, body: &[u8]) -> Vec<u8> {
+    let mut fh = vec![proto, 0];
+    fh.extend_from_slice(&((offset8 << 3) | u16::from(more)).to_be_bytes());
+    fh.extend_from_slice(&77u32.to_be_bytes());
+    fh.extend_from_slice(body);
+    eth(ethertype::IPV6, &ip6(c6(), dst, 44, 64, &fh))
+}
+
+#[test]
+fn all_fragments_of_a_datagram_go_to_one_backend() {
+    let mut lab = Lab::new();
+    let udp = [0x13, 0x88, 0, 53, 0, 40, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8];
+    let first = lab.backend(&frag4(vip4(), 17, 0, true, &udp));
+    let later = lab.backend(&frag4(vip4(), 17, 2, false, &[0xaa; 16]));
+    assert_eq!(first, later);
+    let h = tuple3_hash(
+        &c4().to_ipv6_mapped().octets(),
+        &vip4().to_ipv6_mapped().octets(),
+        17,
+    );
+    let v = lab.fwd.vips.iter().find(|v| v.name == "dns4").unwrap();
+    let expect = lab.fwd.backend(v.maglev.lookup(h).unwrap()).unwrap();
+    assert_eq!(first, expect.name);
+
+    let seg = tcp(40000, 80, ACK, &[], &[0; 8]);
+    let f6 = lab.backend(&frag6(vip6(), 6, 0, true, &seg));
+    assert_eq!(lab.backend(&frag6(vip6(), 6, 4, false, &[0; 8])), f6);
+    assert_eq!(lab.dp.counters.fragments_forwarded, 4);
+    assert_eq!(lab.dp.flow_table().len(), 0);
+
+    // Two TCP VIPs on 198.18.0.50: a fragment cannot be told apart.
+    assert_eq!(
+        lab.send(&frag4(v4("198.18.0.50"), 6, 2, false, &[0; 8])).0,
+        Verdict::Drop(DropReason::Fragment)
+    );
+    assert_eq!(lab.dp.counters.drop_fragment, 1);
+}
+
+#[test]
+fn udp_goes_by_maglev_without_state() {
+    let mut lab = Lab::new();
+    for p in 5000..5020u16 {
+        let mut u = vec![0u8; 8];
+        u[..2].copy_from_slice(&p.to_be_bytes());
+        u[2..4].copy_from_slice(&53u16.to_be_bytes());
+        u[4..6].copy_from_slice(&8u16.to_be_bytes());
+        let b = lab.backend(&eth(ethertype::IPV4, &ip4(c4(), vip4(), 17, 64, &u)));
+        let k = FlowKey::new(c4().into(), vip4().into(), p, 53, 17);
+        assert_eq!(b, lab.maglev("dns4", &k));
+    }
+    assert_eq!(lab.dp.counters.udp_forwarded, 20);
+    assert_eq!(lab.dp.flow_table().len(), 0);
+    // UDP to the TCP-only port: no VIP.
+    let u = [0x13, 0x88, 0, 80, 0, 8, 0, 0];
+    assert_eq!(
+        lab.send(&eth(ethertype::IPV4, &ip4(c4(), vip4(), 17, 64, &u)))
+            .0,
+        Verdict::Drop(DropReason::NoVip)
+    );
+}
+
+// ---- drops ----
+
+#[test]
+fn drops_are_counted_by_reason() {
+    let mut lab = Lab::new();
+    let ttl1 = eth(
+        ethertype::IPV4,
+        &ip4(c4(), vip4(), 6, 1, &tcp(1, 80, SYN, &[], &[])),
+    );
+    assert_eq!(lab.send(&ttl1).0, Verdict::Drop(DropReason::Ttl));
+    let hop1 = eth(
+        ethertype::IPV6,
+        &ip6(c6(), vip6(), 6, 1, &tcp(1, 80, SYN, &[], &[])),
+    );
+    assert_eq!(lab.send(&hop1).0, Verdict::Drop(DropReason::Ttl));
+    assert_eq!(lab.dp.counters.drop_ttl, 2);
+    assert_eq!(
+        lab.send(&tcp4(1, v4("198.18.9.9"), SYN, &[])).0,
+        Verdict::Drop(DropReason::NotForUs)
+    );
+    let wrong_port = eth(
+        ethertype::IPV4,
+        &ip4(c4(), vip4(), 6, 64, &tcp(1, 81, SYN, &[], &[])),
+    );
+    assert_eq!(lab.send(&wrong_port).0, Verdict::Drop(DropReason::NoVip));
+    assert_eq!(lab.send(&[1, 2, 3]).0, Verdict::Drop(DropReason::Malformed));
+    assert_eq!(
+        lab.send(&eth(0x88cc, &[0; 40])).0,
+        Verdict::Drop(DropReason::Unsupported)
+    );
+    // GRE to a VIP.
+    assert_eq!(
+        lab.send(&eth(ethertype::IPV4, &ip4(c4(), vip4(), 47, 64, &[0; 8])))
+            .0,
+        Verdict::Drop(DropReason::Unsupported)
+    );
+    // All backends down.
+    let mut text = CFG.to_string();
+    for n in ["a", "b", "c"] {
+        let needle = format!("name = \"{n}\"\n");
+        text = text.replace(&needle, &format!("{needle}  state = \"disabled\"\n"));
+    }
+    lab.fwd = forwarding(&text);
+    assert_eq!(
+        lab.send(&tcp4(1, vip4(), SYN, &[])).0,
+        Verdict::Drop(DropReason::NoBackend)
+    );
+    let c = lab.dp.counters;
+    assert_eq!(
+        (
+            c.drop_not_for_us,
+            c.drop_no_vip,
+            c.drop_malformed,
+            c.drop_unsupported,
+            c.drop_no_backend
+        ),
+        (1, 1, 1, 2, 1)
+    );
+    // Frames from an unknown port.
+    let mut f = TestFrame::new(&tcp4(1, vip4(), SYN, &[]));
+    assert_eq!(
+        lab.dp.process(&lab.fwd, 3, &mut f, lab.now),
+        Verdict::Drop(DropReason::NotForUs)
+    );
+}
+
+// ---- local answers ----
+
+fn arp_request(target: Ipv4Addr) -> Vec<u8> {
+    let mut a = vec![0u8; 28];
+    arp::emit(
+        &mut a,
+        arp::op::REQUEST,
+        (MacAddr(CLIENT_MAC), c4()),
+        (MacAddr::ZERO, target),
+    )
+    .unwrap();
+    let mut f = eth(ethertype::ARP, &a);
+    f[..6].copy_from_slice(&[0xff; 6]);
+    f
+}
+
+#[test]
+fn arp_for_vips_and_own_addresses() {
+    let mut lab = Lab::new();
+    for t in ["198.18.0.10", "198.18.0.1", "198.18.0.20"] {
+        let (v, out) = lab.send(&arp_request(v4(t)));
+        assert_eq!(v, Verdict::Reply, "{t}");
+        let a = arp::Packet::new_checked(&out[14..]).unwrap();
+        assert_eq!(a.operation(), arp::op::REPLY);
+        assert_eq!((a.sender_mac().0, a.sender_ip()), (PORT_MAC, v4(t)));
+        assert_eq!((a.target_mac().0, a.target_ip()), (CLIENT_MAC, c4()));
+        assert_eq!(&out[..6], &CLIENT_MAC);
+        assert_eq!(&out[6..12], &PORT_MAC);
+    }
+    assert_eq!(
+        lab.send(&arp_request(v4("198.18.0.99"))).0,
+        Verdict::Drop(DropReason::NotForUs)
+    );
+    assert_eq!(lab.dp.counters.arp_replies, 3);
+}
+
+fn ns(src: Ipv6Addr, target: Ipv6Addr, hop: u8) -> Vec<u8> {
+    let o = target.octets();
+    let dst = Ipv6Addr::new(
+        0xff02,
+        0,
+        0,
+        0,
+        0,
+        1,
+        0xff00 | u16::from(o[13]),
+        u16::from_be_bytes([o[14], o[15]]),
+    );
+    let mut m = vec![135, 0, 0, 0, 0, 0, 0, 0];
+    m.extend_from_slice(&o);
+    if !src.is_unspecified() {
+        m.extend_from_slice(&[1, 1]);
+        m.extend_from_slice(&CLIENT_MAC);
+    }
+    let mut p = icmpv6::Packet::new_checked(&mut m[..]).unwrap();
+    p.fill_checksum(&src, &dst).unwrap();
+    eth(ethertype::IPV6, &ip6(src, dst, 58, hop, &m))
+}
+
+#[test]
+fn neighbour_solicitations_for_vips_and_own_addresses() {
+    let mut lab = Lab::new();
+    for t in ["fd00:18::10", "fd00:18::1"] {
+        let (v, out) = lab.send(&ns(c6(), v6(t), 255));
+        assert_eq!(v, Verdict::Reply, "{t}");
+        assert_eq!(out.len(), 14 + 40 + 32);
+        assert_eq!((&out[..6], &out[6..12]), (&CLIENT_MAC[..], &PORT_MAC[..]));
+        let ip = ipv6::Packet::new_checked(&out[14..]).unwrap();
+        assert_eq!((ip.src_addr(), ip.dst_addr()), (v6(t), c6()));
+        assert_eq!(ip.hop_limit(), 255);
+        let m = icmpv6::Packet::new_checked(&out[54..]).unwrap();
+        assert!(m.verify_checksum(&v6(t), &c6()));
+        assert_eq!(m.msg_type(), 136);
+        assert_eq!(m.target_addr(), Some(v6(t)));
+        assert_eq!(m.target_link_addr(), Some(MacAddr(PORT_MAC)));
+        assert_eq!(m.na_flags(), 0x60);
+    }
+    // DAD probe (no source link-layer option: the frame grows).
+    let (v, out) = lab.send(&ns(Ipv6Addr::UNSPECIFIED, vip6(), 255));
+    assert_eq!(v, Verdict::Reply);
+    assert_eq!(&out[..6], &[0x33, 0x33, 0, 0, 0, 1]);
+    let m = icmpv6::Packet::new_checked(&out[54..]).unwrap();
+    assert!(m.verify_checksum(&vip6(), &v6("ff02::1")));
+    assert_eq!(m.na_flags(), 0x20);
+    // Hop limit not 255, or someone else's address: dropped.
+    assert_eq!(
+        lab.send(&ns(c6(), vip6(), 64)).0,
+        Verdict::Drop(DropReason::Malformed)
+    );
+    assert_eq!(
+        lab.send(&ns(c6(), v6("fd00:18::99"), 255)).0,
+        Verdict::Drop(DropReason::NotForUs)
+    );
+    assert_eq!(lab.dp.counters.nd_replies, 3);
+}
+
+fn echo4(dst: Ipv4Addr) -> Vec<u8> {
+    let mut m = vec![8, 0, 0, 0, 0x12, 0x34, 0, 1, b'h', b'i'];
+    let c = checksum::checksum(&m);
+    m[2..4].copy_from_slice(&c.to_be_bytes());
+    eth(ethertype::IPV4, &ip4(c4(), dst, 1, 64, &m))
+}
+
+fn echo6(dst: Ipv6Addr) -> Vec<u8> {
+    let mut m = vec![128, 0, 0, 0, 0x12, 0x34, 0, 1, b'h', b'i'];
+    icmpv6::Packet::new_checked(&mut m[..])
+        .unwrap()
+        .fill_checksum(&c6(), &dst)
+        .unwrap();
+    eth(ethertype::IPV6, &ip6(c6(), dst, 58, 64, &m))
+}
+
+#[test]
+fn echo_to_own_addresses_only() {
+    let mut lab = Lab::new();
+    let (v, out) = lab.send(&echo4(v4("198.18.0.1")));
+    assert_eq!(v, Verdict::Reply);
+    let ip = ipv4::Packet::new_checked(&out[14..]).unwrap();
+    assert_eq!((ip.src_addr(), ip.dst_addr()), (v4("198.18.0.1"), c4()));
+    assert!(ip.verify_checksum());
+    assert_eq!(checksum::checksum(&out[34..]), 0);
+    assert_eq!(out[34], 0);
+    assert_eq!((&out[..6], &out[6..12]), (&CLIENT_MAC[..], &PORT_MAC[..]));
+
+    let (v, out) = lab.send(&echo6(v6("fd00:18::1")));
+    assert_eq!(v, Verdict::Reply);
+    let m = icmpv6::Packet::new_checked(&out[54..]).unwrap();
+    assert_eq!(m.msg_type(), 129);
+    assert!(m.verify_checksum(&v6("fd00:18::1"), &c6()));
+    assert_eq!(lab.dp.counters.icmp_echo_replies, 2);
+
+    for f in [echo4(vip4()), echo6(vip6())] {
+        assert_eq!(lab.send(&f).0, Verdict::Drop(DropReason::Unsupported));
+    }
+    // A bad checksum is not answered.
+    let mut bad = echo4(v4("198.18.0.1"));
+    bad[40] ^= 1;
+    assert_eq!(lab.send(&bad).0, Verdict::Drop(DropReason::Malformed));
+}
+
+// ---- rewrites ----
+
+#[test]
+fn l2_dsr_changes_only_the_macs() {
+    let mut lab = Lab::new();
+    let mut input = tcp4(40001, vip4(), SYN, &MPC_SYN);
+    input.extend_from_slice(&[0; 6]); // Ethernet padding stays too
+    let (v, out) = lab.send(&input);
+    assert_eq!(v, Verdict::Forward);
+    assert_eq!(&out[6..12], &PORT_MAC);
+    assert_eq!(&out[12..], &input[12..]);
+    let name = lab.backend_of(&out);
+    let mac = lab.fwd.backend(lab.id(&name)).unwrap().mac.unwrap();
+    assert_eq!(&out[..6], &mac);
+}
+
+#[test]
+fn two_armed_source_mac_is_the_backend_ports() {
+    let mut lab = Lab::new();
+    lab.fwd.interfaces.push(Interface {
+        mac: [2, 0, 0, 0, 0, 0x20],
+        ..Interface::default()
+    });
+    lab.dp.set_backend_port(Some(1));
+    let (_, out) = lab.send(&tcp4(40001, vip4(), SYN, &[]));
+    assert_eq!(&out[6..12], &[2, 0, 0, 0, 0, 0x20]);
+}
+
+#[test]
+fn ipip_v4_outer_header() {
+    let mut lab = Lab::new();
+    let d = v4("198.18.0.20");
+    // VLAN-tagged input with padding: both removed.
+    let mut input = tcp4(40001, d, SYN, &MPC_SYN);
+    let inner = input[14..].to_vec();
+    input.splice(12..12, [0x81, 0x00, 0x00, 0x2a]);
+    input.extend_from_slice(&[0; 8]);
+    for p in 40001..40040u16 {
+        let mut f = input.clone();
+        f[18 + 20..18 + 22].copy_from_slice(&p.to_be_bytes());
+        let mut inner = inner.clone();
+        inner[20..22].copy_from_slice(&p.to_be_bytes());
+        let (v, out) = lab.send(&f);
+        assert_eq!(v, Verdict::Forward);
+        assert_eq!(out.len(), 14 + 20 + inner.len());
+        assert_eq!(&out[34..], &inner[..]);
+        assert_eq!(&out[12..14], &[0x08, 0x00]);
+        assert_eq!(&out[6..12], &PORT_MAC);
+        let o = ipv4::Packet::new_checked(&out[14..]).unwrap();
+        assert!(o.verify_checksum());
+        assert_eq!(o.protocol(), 4);
+        assert_eq!(o.ttl(), 33);
+        assert_eq!(usize::from(o.total_len()), 20 + inner.len());
+        assert_eq!(o.src_addr(), v4("198.18.0.2"));
+        assert_eq!(out[20] & 0x40, 0x40, "DF");
+        let name = lab.backend_of(&out);
+        let b = lab.fwd.backend(lab.id(&name)).unwrap();
+        assert_eq!(IpAddr::V4(o.dst_addr()), b.addr);
+        // t1 has a MAC; t2 has none: the gateway's.
+        let want = b.mac.unwrap_or(GW_MAC);
+        assert_eq!(&out[..6], &want);
+    }
+    assert_eq!(lab.dp.counters.forwarded_ipip, 39);
+}
+
+#[test]
+fn ipip_v6_outer_header_and_flow_label() {
+    let mut lab = Lab::new();
+    let d = v6("fd00:18::20");
+    let input = tcp6(40001, d, ACK, &DSS);
+    let (v, out) = lab.send(&input);
+    assert_eq!(v, Verdict::Forward);
+    assert_eq!(&out[..6], &[2, 0, 0, 0, 0x0a, 0x61]);
+    assert_eq!(&out[12..14], &[0x86, 0xdd]);
+    let o = ipv6::Packet::new_checked(&out[14..]).unwrap();
+    assert_eq!(o.next_header(), 41);
+    assert_eq!(o.hop_limit(), 33);
+    assert_eq!(usize::from(o.payload_len()), input.len() - 14);
+    // No encap.source_v6: the port's first IPv6 address.
+    assert_eq!(o.src_addr(), v6("fd00:18::1"));
+    assert_eq!(o.dst_addr(), v6("fd00:10::1"));
+    assert_eq!(&out[54..], &input[14..]);
+    let label = u32::from_be_bytes([0, out[15] & 0x0f, out[16], out[17]]);
+    assert_ne!(label, 0);
+    // Same flow, same label; other flows spread.
+    let (_, again) = lab.send(&input);
+    assert_eq!(&again[15..18], &out[15..18]);
+    let labels: std::collections::HashSet<[u8; 3]> = (40000..40032u16)
+        .map(|p| {
+            let (_, o) = lab.send(&tcp6(p, d, ACK, &DSS));
+            [o[15], o[16], o[17]]
+        })
+        .collect();
+    assert!(labels.len() > 16);
+}
+
+struct NoHeadroom(Vec<u8>);
+impl std::ops::Deref for NoHeadroom {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        &self.0
+    }
+}
+impl std::ops::DerefMut for NoHeadroom {
+    fn deref_mut(&mut self) -> &mut [u8] {
+        &mut self.0
+    }
+}
+impl Frame for NoHeadroom {
+    fn prepend(&mut self, _: usize) -> bool {
+        false
+    }
+    fn trim_front(&mut self, n: usize) -> bool {
+        n <= self.0.len() && {
+            self.0.drain(..n);
+            true
+        }
+    }
+    fn truncate(&mut self, len: usize) {
+        self.0.truncate(len)
+    }
+}
+
+#[test]
+fn ipip_drops_without_headroom_next_hop_or_source() {
+    let mut lab = Lab::new();
+    let mut f = NoHeadroom(tcp4(40001, v4("198.18.0.20"), SYN, &[]));
+    assert_eq!(
+        lab.dp.process(&lab.fwd, 0, &mut f, lab.now),
+        Verdict::Drop(DropReason::NoHeadroom)
+    );
+    // No gateway MAC: the MAC-less backend t2 is unreachable.
+    lab.fwd.interfaces[0].gateway_mac = None;
+    let port = (40000..41000)
+        .find(|p| lab.maglev("tun4", &key4(*p, v4("198.18.0.20"))) == "t2")
+        .unwrap();
+    assert_eq!(
+        lab.send(&tcp4(port, v4("198.18.0.20"), SYN, &[])).0,
+        Verdict::Drop(DropReason::NoNextHop)
+    );
+    // No IPv6 source anywhere.
+    lab.fwd.interfaces[0].ipv6.clear();
+    assert_eq!(
+        lab.send(&tcp6(1, v6("fd00:18::20"), SYN, &[])).0,
+        Verdict::Drop(DropReason::NoEncapSource)
+    );
+    let c = lab.dp.counters;
+    assert_eq!(
+        (
+            c.drop_no_headroom,
+            c.drop_no_next_hop,
+            c.drop_no_encap_source
+        ),
+        (1, 1, 1)
+    );
+}
+
+// ---- burst API ----
+
+fn mixed_frames() -> Vec<Vec<u8>> {
+    let mut v = Vec::new();
+    for p in 40000..40030u16 {
+        v.push(tcp4(p, vip4(), SYN, &MPC_SYN));
+        v.push(tcp4(p, vip4(), ACK, &third_ack_opts()));
+        v.push(tcp4(p + 1000, vip4(), ACK, &[]));
+        v.push(tcp6(p, vip6(), ACK, &[]));
+        v.push(tcp4(p, v4("198.18.0.20"), ACK, &[]));
+        v.push(tcp6(
+            p,
+            v6("fd00:18::20"),
+            SYN,
+            &join_opts(mptcp::token_v1(SERVER_KEY)),
+        ));
+    }
+    v.push(arp_request(vip4()));
+    v.push(ns(c6(), vip6(), 255));
+    v.push(echo4(v4("198.18.0.1")));
+    v.push(frag_needed_v4(vip4(), c4(), 80, 41000));
+    v.push(vec![0; 5]);
+    v
+}
+
+#[test]
+fn process_burst_matches_process() {
+    let frames = mixed_frames();
+    let mut a = Lab::new();
+    let mut b = Lab::new();
+    let mut one: Vec<(Verdict, Vec<u8>)> = Vec::new();
+    for f in &frames {
+        one.push(a.send(f));
+    }
+    let mut burst: Vec<TestFrame> = frames.iter().map(|f| TestFrame::new(f)).collect();
+    let mut verdicts = vec![Verdict::Drop(DropReason::Malformed); burst.len()];
+    b.dp.process_burst(&b.fwd, 0, &mut burst, &mut verdicts, b.now);
+    for (i, ((v, out), (bv, bf))) in one.iter().zip(verdicts.iter().zip(&burst)).enumerate() {
+        assert_eq!(v, bv, "frame {i}");
+        assert_eq!(&out[..], &bf[..], "frame {i}");
+    }
+    assert_eq!(a.dp.counters, b.dp.counters);
+    assert_eq!(a.dp.flow_table().len(), b.dp.flow_table().len());
+    assert!(a.dp.counters.forwarded > 150);
+}
+
+// ---- panic freedom ----
+
+proptest! {
+    #[test]
+    fn any_bytes_never_panic(data in proptest::collection::vec(any::<u8>(), 0..200)) {
+        let mut lab = Lab::new();
+        let _ = lab.send(&data);
+    }
+
+    #[test]
+    fn mutated_frames_never_panic(
+        which in 0usize..8,
+        flips in proptest::collection::vec((0usize..200, any::<u8>()), 1..6),
+        cut in 0usize..200,
+    ) {
+        let mut lab = Lab::new();
+        let mut f = match which {
+            0 => tcp4(1, vip4(), ACK, &third_ack_opts()),
+            1 => tcp6(1, v6("fd00:18::20"), SYN, &join_opts(1)),
+            2 => ns(c6(), vip6(), 255),
+            3 => echo6(v6("fd00:18::1")),
+            4 => frag_needed_v4(vip4(), c4(), 80, 1),
+            5 => ptb_v6(vip6(), c6(), 80, 1),
+            6 => frag6(vip6(), 6, 3, false, &[1; 8]),
+            _ => arp_request(vip4()),
+        };
+        for (at, x) in flips {
+            let at = at % f.len();
+            f[at] ^= x;
+        }
+        let _ = lab.send(&f);
+        f.truncate(cut.min(f.len()));
+        let _ = lab.send(&f);
+        let mut nh = NoHeadroom(f);
+        let _ = lab.dp.process(&lab.fwd, 0, &mut nh, lab.now);
+    }
+}
