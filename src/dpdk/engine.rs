@@ -84,6 +84,15 @@ pub fn run(config: &Config, options: &RunOptions) -> Result<RunReport, String> {
                 s.tx_errors,
                 s.rx_nombuf
             );
+            let xstats: Vec<String> = p
+                .xstats()
+                .into_iter()
+                .filter(|(_, v)| *v != 0)
+                .map(|(n, v)| format!("{n}={v}"))
+                .collect();
+            if !xstats.is_empty() {
+                println!("port {} xstats: {}", p.name(), xstats.join(" "));
+            }
         }
         (counters, port_lines)
         // Ports are stopped and closed here, returning their ring buffers.
