@@ -7,12 +7,9 @@
 mod common;
 
 use std::collections::HashMap;
-use std::fs::File;
 use std::path::Path;
-use std::time::Duration;
 
-use common::{Scratch, counter, run, text, write_config};
-use pcap_file::pcap::{PcapPacket, PcapReader, PcapWriter};
+use common::{Scratch, counter, read_pcap, run, text, write_config, write_pcap};
 
 const VIP: [u8; 4] = [198, 18, 0, 10];
 const BACKEND_MACS: [[u8; 6]; 3] = [
@@ -20,15 +17,6 @@ const BACKEND_MACS: [[u8; 6]; 3] = [
     [0x02, 0, 0, 0, 0x01, 0x12],
     [0x02, 0, 0, 0, 0x01, 0x13],
 ];
-
-fn read_pcap(path: &Path) -> Vec<Vec<u8>> {
-    let mut r = PcapReader::new(File::open(path).expect("pcap exists")).expect("pcap header");
-    let mut out = Vec::new();
-    while let Some(p) = r.next_packet() {
-        out.push(p.expect("valid record").data.into_owned());
-    }
-    out
-}
 
 /// IPv4 frames (untagged) addressed to the VIP: what a DSR load balancer sees.
 fn to_vip(frames: Vec<Vec<u8>>) -> Vec<Vec<u8>> {
@@ -56,16 +44,7 @@ fn real_captures_are_balanced_consistently_and_joins_follow_their_token() {
 
     let s = Scratch::new("balance");
     let (inp, outp, cfg) = (s.path("in.pcap"), s.path("out.pcap"), s.path("mplb.toml"));
-    let mut w = PcapWriter::new(File::create(&inp).expect("create")).expect("header");
-    for (i, f) in input.iter().enumerate() {
-        w.write_packet(&PcapPacket::new(
-            Duration::from_millis(i as u64),
-            f.len() as u32,
-            f,
-        ))
-        .expect("write");
-    }
-    drop(w);
+    write_pcap(&inp, &input);
     let backends: String = BACKEND_MACS
         .iter()
         .enumerate()

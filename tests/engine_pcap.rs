@@ -4,11 +4,7 @@
 
 mod common;
 
-use std::fs::File;
-use std::time::Duration;
-
-use common::{Scratch, counter, run, text, write_config};
-use pcap_file::pcap::{PcapPacket, PcapReader, PcapWriter};
+use common::{Scratch, counter, read_pcap, run, text, write_config, write_pcap};
 
 const CLIENT_MAC: [u8; 6] = [0x02, 0, 0, 0, 0, 0xc1];
 const LB_IP: [u8; 4] = [198, 18, 0, 1];
@@ -68,24 +64,6 @@ fn icmp_echo(
     f.extend_from_slice(&ip);
     f.extend_from_slice(&icmp);
     f
-}
-
-fn write_pcap(path: &std::path::Path, frames: &[Vec<u8>]) {
-    let mut w = PcapWriter::new(File::create(path).expect("create pcap")).expect("pcap header");
-    for (i, f) in frames.iter().enumerate() {
-        let pkt = PcapPacket::new(Duration::from_secs(i as u64 + 1), f.len() as u32, f);
-        w.write_packet(&pkt).expect("write frame");
-    }
-}
-
-fn read_pcap(path: &std::path::Path) -> Vec<Vec<u8>> {
-    let mut r =
-        PcapReader::new(File::open(path).expect("output pcap exists")).expect("pcap header");
-    let mut out = Vec::new();
-    while let Some(p) = r.next_packet() {
-        out.push(p.expect("valid record").data.into_owned());
-    }
-    out
 }
 
 /// The MAC net_pcap gives port 0 (it is derived from the driver name).

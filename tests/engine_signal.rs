@@ -66,8 +66,13 @@ fn run_until_signal(mode: &str, signal: &str) -> String {
     assert!(out.status.success(), "mplb exit status {:?}", out.status);
     assert!(stdout.contains("stopping: waiting for workers to drain"));
     // One worker polls every queue: two on the first port, one on the second.
-    assert!(stdout.contains("worker 0 on lcore 1 (socket 0): polls net_null0/rx0, net_null0/rx1, net_null1/rx0"));
-    assert!(stdout.contains("port net_null0 xstats: rx_good_packets="), "xstats missing");
+    assert!(stdout.contains(
+        "worker 0 on lcore 1 (socket 0): polls net_null0/rx0, net_null0/rx1, net_null1/rx0"
+    ));
+    assert!(
+        stdout.contains("port net_null0 xstats: rx_good_packets="),
+        "xstats missing"
+    );
     assert!(
         stdout.contains("mbufs in use: 0 at start, 0 at end"),
         "leak check line missing"

@@ -2,9 +2,13 @@
 //! DPDK virtual devices.
 #![allow(dead_code)]
 
+use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use pcap_file::pcap::{PcapPacket, PcapReader, PcapWriter};
 
 /// A scratch directory per test, removed on drop.
 pub struct Scratch {
@@ -89,4 +93,24 @@ pub fn counter(stdout: &str, name: &str) -> u64 {
         .into_iter()
         .find(|(k, _)| k == name)
         .map_or(0, |(_, v)| v)
+}
+
+/// Writes frames to a classic pcap file, one millisecond apart.
+pub fn write_pcap(path: &Path, frames: &[Vec<u8>]) {
+    let mut w = PcapWriter::new(File::create(path).expect("create pcap")).expect("pcap header");
+    for (i, f) in frames.iter().enumerate() {
+        let len = u32::try_from(f.len()).expect("frame length");
+        w.write_packet(&PcapPacket::new(Duration::from_millis(i as u64), len, f))
+            .expect("write frame");
+    }
+}
+
+/// Every frame of a classic pcap file.
+pub fn read_pcap(path: &Path) -> Vec<Vec<u8>> {
+    let mut r = PcapReader::new(File::open(path).expect("pcap exists")).expect("pcap header");
+    let mut out = Vec::new();
+    while let Some(p) = r.next_packet() {
+        out.push(p.expect("valid record").data.into_owned());
+    }
+    out
 }
