@@ -3,7 +3,7 @@
 captures in tests/data/ (and the demo's ARP/ping frames).
 
 Input format of the target (see fuzz_targets/process_frame.rs):
-  byte 0   control: bits 0-1 rx port, bit 2 burst mode, bits 3-7 time-step shift
+  byte 0   control: bits 0-1 rx port, bits 2-7 time-step shift
   byte 1   time step (ns = (byte1 + 1) << shift) added to the clock first
   then     up to 32 records: 2-byte big-endian length, then that many bytes
 
@@ -105,14 +105,14 @@ def main():
     written = set()
     for rel in CAPTURES:
         frames = [normalise(f) for f in read_pcap(os.path.join(ROOT, rel))]
-        # Control byte 0: port 0, single mode, no time step.
+        # Control byte 0: port 0, clock step 1 ns.
         for f in frames:
             write(out, bytes([0, 0]) + record(f), written)
         flow = [f for f in frames if to_vip(f)]
         for i in range(0, len(flow), 32):
             burst = flow[i : i + 32]
-            # Burst mode (bit 2), clock step 1 ms between bursts.
-            write(out, bytes([0x04 | (12 << 3), 243]) + b"".join(map(record, burst)), written)
+            # Clock step 244 << 12 ns (~1 ms) before each burst.
+            write(out, bytes([12 << 2, 243]) + b"".join(map(record, burst)), written)
     print(f"{len(written)} seeds in {out}")
 
 

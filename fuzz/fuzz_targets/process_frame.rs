@@ -1,18 +1,23 @@
-//! Fuzzes the whole per-packet function, `Datapath::process`, with one
-//! datapath and forwarding snapshot built once (IPv4 and IPv6 VIPs, L2 DSR and
-//! IPIP, token routing on, a small flow table so eviction and the untrusted
-//! quota are reached).
+//! Fuzzes the whole per-packet function with one forwarding snapshot and
+//! datapath built once (IPv4 and IPv6 VIPs, L2 DSR and IPIP, token routing on,
+//! a small flow table so that eviction, the untrusted quota and timeouts are
+//! reached). Every input goes through `Datapath::process_burst` on that
+//! datapath and through `Datapath::process`, frame by frame, on a twin built
+//! the same way, so both keep the same state.
 //!
 //! Input: byte 0 = control (bits 0-1 rx port, where 2 and 3 are no port;
-//! bit 2 = burst mode; bits 3-7 = time-step shift), byte 1 = time step
-//! (`(byte1 + 1) << shift` ns added to the clock), then up to 32 frames, each
-//! a 2-byte big-endian length and that many bytes (the last one may be cut
-//! short). `fuzz/make_seeds.py` writes seeds in this form from the captures.
+//! bits 2-7 = time-step shift), byte 1 = time step (`(byte1 + 1) << shift`
+//! ns added to the clock), then up to 32 frames, each a 2-byte big-endian
+//! length and that many bytes (the last one may be cut short).
+//! `fuzz/make_seeds.py` writes seeds in this form from the captures.
 //!
-//! Invariants checked for any bytes: no panic; a `Forward` or `Reply` frame
-//! is a well-formed Ethernet frame (one that `parse_frame` accepts) at most
-//! 40 bytes (the largest encapsulation) longer than the input; counters
-//! only grow.
+//! Invariants, for any bytes: no panic; `process_burst` gives the same
+//! verdicts and bytes as `process`; a `Forward` or `Reply` frame is a
+//! well-formed Ethernet frame (one that `parse_frame` accepts) at most 40
+//! bytes (the largest encapsulation) longer than the input, and a `Forward`
+//! frame leaves from the rx port's MAC to a configured backend or gateway
+//! MAC; counters only grow, `forwarded` by the number of `Forward` verdicts
+//! and the `drop_*` counters by the number of `Drop` verdicts.
 #![no_main]
 
 use std::cell::RefCell;
@@ -26,7 +31,7 @@ use mplb::datapath::counters::Counters;
 use mplb::datapath::flow_table::FlowCounters;
 use mplb::datapath::forwarding::Forwarding;
 use mplb::datapath::frame::TestFrame;
-use mplb::datapath::process::{Datapath, Verdict};
+use mplb::datapath::process::{Datapath, DropReason, Verdict};
 use mplb::datapath::token_table::TokenTable;
 use mplb::wire::parse::parse_frame;
 
@@ -138,32 +143,54 @@ const MAX_GROWTH: usize = 40;
 
 struct State {
     fwd: Forwarding,
+    /// Runs `process_burst`.
     dp: Datapath,
+    /// Runs `process`, frame by frame.
+    twin: Datapath,
+    /// Destination MACs a forwarded frame may have.
+    next_hops: Vec<[u8; 6]>,
     now: u64,
     frames: Vec<TestFrame>,
+    twin_frames: Vec<TestFrame>,
     verdicts: Vec<Verdict>,
-    inputs: Vec<(usize, usize)>,
+    input_lens: Vec<usize>,
     counters: Counters,
     flow_counters: FlowCounters,
+}
+
+fn datapath(config: &Config) -> Datapath {
+    let (flow, token_capacity, token_ttl) = datapath_tables(config);
+    let tokens = Arc::new(TokenTable::new(token_capacity, token_ttl).expect("token table"));
+    Datapath::new(flow, tokens).expect("flow table")
 }
 
 fn setup() -> State {
     let config = Config::parse(CONFIG, Path::new("fuzz.toml")).expect("fuzz config is valid");
     let fwd = build_forwarding(&config, &PORT_MACS, &mut BackendIds::default())
         .expect("fuzz config builds");
-    let (flow, token_capacity, token_ttl) = datapath_tables(&config);
-    let tokens = Arc::new(TokenTable::new(token_capacity, token_ttl).expect("token table"));
-    let dp = Datapath::new(flow, tokens).expect("flow table");
+    let next_hops = fwd
+        .backends
+        .iter()
+        .flatten()
+        .filter_map(|b| b.mac)
+        .chain(fwd.interfaces.iter().filter_map(|i| i.gateway_mac))
+        .collect();
+    let pool = || {
+        (0..MAX_FRAMES)
+            .map(|_| TestFrame::new(&[0; 1600]))
+            .collect()
+    };
     State {
+        dp: datapath(&config),
+        twin: datapath(&config),
         fwd,
-        dp,
+        next_hops,
         // Not zero: the clock of a machine that has been up for a while.
         now: 1 << 40,
-        frames: (0..MAX_FRAMES)
-            .map(|_| TestFrame::new(&[0; 1600]))
-            .collect(),
+        frames: pool(),
+        twin_frames: pool(),
         verdicts: Vec::with_capacity(MAX_FRAMES),
-        inputs: Vec::with_capacity(MAX_FRAMES),
+        input_lens: Vec::with_capacity(MAX_FRAMES),
         counters: Counters::default(),
         flow_counters: FlowCounters::default(),
     }
@@ -186,7 +213,21 @@ fn flow_counter_values(c: &FlowCounters) -> [u64; 8] {
     ]
 }
 
-fn check_output(verdict: Verdict, input_len: usize, frame: &[u8]) {
+fn check_output(state: &State, port: usize, i: usize) {
+    let verdict = state.verdicts[i];
+    let input_len = state.input_lens[i];
+    let frame: &[u8] = &state.frames[i];
+    // The twin's verdicts follow the burst's in `verdicts`.
+    let twin_verdict = state.verdicts[state.input_lens.len() + i];
+    assert_eq!(
+        verdict, twin_verdict,
+        "process_burst and process disagree on frame {i}"
+    );
+    assert_eq!(
+        frame,
+        &state.twin_frames[i][..],
+        "process_burst and process wrote different bytes (frame {i}, {verdict:?})"
+    );
     if !matches!(verdict, Verdict::Forward | Verdict::Reply) {
         return;
     }
@@ -198,68 +239,41 @@ fn check_output(verdict: Verdict, input_len: usize, frame: &[u8]) {
     if let Err(e) = parse_frame(frame) {
         panic!("{verdict:?} frame is malformed ({e:?}): {frame:02x?}");
     }
+    if verdict == Verdict::Forward {
+        assert_eq!(frame[6..12], PORT_MACS[port], "source MAC of a forward");
+        assert!(
+            state.next_hops.iter().any(|m| frame[..6] == *m),
+            "forward to an unknown MAC: {frame:02x?}"
+        );
+    }
 }
 
-fn run(state: &mut State, data: &[u8]) {
-    let [control, step, rest @ ..] = data else {
-        return;
-    };
-    let port = usize::from(control & 3);
-    let burst = control & 4 != 0;
-    let shift = u32::from(control >> 3);
-    state.now = state
-        .now
-        .saturating_add((u64::from(*step) + 1) << shift.min(40));
-
-    // Split the rest into frames.
-    state.inputs.clear();
-    let mut rest = rest;
-    while state.inputs.len() < MAX_FRAMES {
-        let [hi, lo, tail @ ..] = rest else { break };
-        let len = usize::from(u16::from_be_bytes([*hi, *lo])).min(tail.len());
-        let (frame, tail) = tail.split_at(len);
-        let i = state.inputs.len();
-        state.frames[i].reset(frame);
-        state.inputs.push((i, frame.len()));
-        rest = tail;
-    }
-    let n = state.inputs.len();
-    if n == 0 {
-        return;
-    }
-
-    let State {
-        fwd,
-        dp,
-        now,
-        frames,
-        verdicts,
-        ..
-    } = state;
-    verdicts.clear();
-    if burst {
-        for frame in &mut frames[..n] {
-            verdicts.push(dp.process(fwd, port, frame, *now));
-        }
-    } else {
-        for frame in &mut frames[..n] {
-            verdicts.push(dp.process(fwd, port, frame, *now));
-        }
-    }
-
-    for &(i, input_len) in &state.inputs {
-        check_output(state.verdicts[i], input_len, &state.frames[i]);
-    }
+fn check_counters(state: &mut State) {
+    let n = state.input_lens.len();
     let counters = state.dp.counters;
+    assert_eq!(counters, state.twin.counters, "counters of burst and twin");
+    let old = state.counters;
+    let (mut forwarded, mut dropped) = (0, 0);
     for ((name, new), old) in Counters::NAMES
         .iter()
         .zip(counters.values())
-        .zip(state.counters.values())
+        .zip(old.values())
     {
         assert!(new >= old, "counter {name} went from {old} to {new}");
+        if *name == "forwarded" {
+            forwarded += new - old;
+        } else if name.starts_with("drop_") {
+            dropped += new - old;
+        }
     }
+    let verdicts = &state.verdicts[..n];
+    let count = |f: fn(&Verdict) -> bool| verdicts.iter().filter(|v| f(v)).count() as u64;
+    assert_eq!(forwarded, count(|v| *v == Verdict::Forward), "forwarded");
+    assert_eq!(dropped, count(|v| matches!(v, Verdict::Drop(_))), "drop_*");
     state.counters = counters;
-    let flow_counters = *state.dp.flow_table().counters();
+
+    let flow_counters = *state.dp.flow_counters();
+    assert_eq!(flow_counters, *state.twin.flow_counters());
     for (new, old) in flow_counter_values(&flow_counters)
         .into_iter()
         .zip(flow_counter_values(&state.flow_counters))
@@ -267,6 +281,55 @@ fn run(state: &mut State, data: &[u8]) {
         assert!(new >= old, "flow-table counter went from {old} to {new}");
     }
     state.flow_counters = flow_counters;
+}
+
+fn run(state: &mut State, data: &[u8]) {
+    let [control, step, rest @ ..] = data else {
+        return;
+    };
+    let port = usize::from(control & 3);
+    let shift = u32::from(control >> 2).min(40);
+    state.now = state.now.saturating_add((u64::from(*step) + 1) << shift);
+
+    // Split the rest into frames.
+    state.input_lens.clear();
+    let mut rest = rest;
+    while state.input_lens.len() < MAX_FRAMES {
+        let [hi, lo, tail @ ..] = rest else { break };
+        let len = usize::from(u16::from_be_bytes([*hi, *lo])).min(tail.len());
+        let (frame, tail) = tail.split_at(len);
+        let i = state.input_lens.len();
+        state.frames[i].reset(frame);
+        state.twin_frames[i].reset(frame);
+        state.input_lens.push(frame.len());
+        rest = tail;
+    }
+    let n = state.input_lens.len();
+    if n == 0 {
+        return;
+    }
+
+    let State {
+        fwd,
+        dp,
+        twin,
+        now,
+        frames,
+        twin_frames,
+        verdicts,
+        ..
+    } = state;
+    verdicts.clear();
+    verdicts.resize(n, Verdict::Drop(DropReason::Malformed));
+    dp.process_burst(fwd, port, &mut frames[..n], verdicts, *now);
+    for frame in &mut twin_frames[..n] {
+        verdicts.push(twin.process(fwd, port, frame, *now));
+    }
+
+    for i in 0..n {
+        check_output(state, port, i);
+    }
+    check_counters(state);
 }
 
 fuzz_target!(|data: &[u8]| {
