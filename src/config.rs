@@ -30,6 +30,86 @@ pub struct Config {
     pub token_table: TokenTableSettings,
     #[serde(default)]
     pub encap: EncapConfig,
+    /// Default health check for every backend (a VIP may override it).
+    #[serde(default)]
+    pub health: HealthConfig,
+    #[serde(default)]
+    pub management: ManagementConfig,
+}
+
+/// How backends are health-checked, through the kernel's network stack to
+/// each backend's own address.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HealthConfig {
+    #[serde(default)]
+    pub kind: HealthKind,
+    /// Port to check; default: the VIP's port.
+    pub port: Option<u16>,
+    /// HTTP: the path to GET.
+    #[serde(default = "default_health_path")]
+    pub path: String,
+    /// HTTP: the status that means healthy.
+    #[serde(default = "default_health_status")]
+    pub expect_status: u16,
+    #[serde(default = "default_health_interval_ms")]
+    pub interval_ms: u64,
+    #[serde(default = "default_health_timeout_ms")]
+    pub timeout_ms: u64,
+    /// Consecutive successes that bring a down backend up.
+    #[serde(default = "default_rise")]
+    pub rise: u32,
+    /// Consecutive failures that take an up backend down.
+    #[serde(default = "default_fall")]
+    pub fall: u32,
+}
+
+impl Default for HealthConfig {
+    fn default() -> Self {
+        HealthConfig {
+            kind: HealthKind::default(),
+            port: None,
+            path: default_health_path(),
+            expect_status: default_health_status(),
+            interval_ms: default_health_interval_ms(),
+            timeout_ms: default_health_timeout_ms(),
+            rise: default_rise(),
+            fall: default_fall(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum HealthKind {
+    /// A TCP connect that completes within the timeout.
+    #[default]
+    Tcp,
+    /// An HTTP/1.1 GET answered with `expect_status` within the timeout.
+    Http,
+    /// No checks: backends are always up (labs, or an external checker).
+    None,
+}
+
+/// The management side: metrics endpoint and control socket.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ManagementConfig {
+    /// Prometheus metrics at `http://LISTEN/metrics`; loopback by default.
+    #[serde(default = "default_metrics_listen")]
+    pub listen: std::net::SocketAddr,
+    /// The control socket (Unix, mode 0600) for `mplb stats|backend|reload|lookup`.
+    #[serde(default = "default_control_socket")]
+    pub socket: PathBuf,
+}
+
+impl Default for ManagementConfig {
+    fn default() -> Self {
+        ManagementConfig {
+            listen: default_metrics_listen(),
+            socket: default_control_socket(),
+        }
+    }
 }
 
 /// A virtual service and its backends.
@@ -54,6 +134,8 @@ pub struct VipConfig {
     /// Route MP_JOIN SYNs that reach the VIP by their token.
     #[serde(default = "yes")]
     pub token_routing: bool,
+    /// Overrides the global `[health]` for this VIP's backends.
+    pub health: Option<HealthConfig>,
     #[serde(rename = "backend")]
     pub backends: Vec<BackendConfig>,
 }
@@ -327,6 +409,30 @@ fn default_token_ttl_secs() -> u64 {
 fn default_encap_ttl() -> u8 {
     64
 }
+fn default_health_path() -> String {
+    "/".to_string()
+}
+fn default_health_status() -> u16 {
+    200
+}
+fn default_health_interval_ms() -> u64 {
+    1000
+}
+fn default_health_timeout_ms() -> u64 {
+    500
+}
+fn default_rise() -> u32 {
+    2
+}
+fn default_fall() -> u32 {
+    3
+}
+fn default_metrics_listen() -> std::net::SocketAddr {
+    std::net::SocketAddr::from(([127, 0, 0, 1], 9100))
+}
+fn default_control_socket() -> PathBuf {
+    PathBuf::from("/run/mplb/mplb.sock")
+}
 fn default_mempool_size() -> u32 {
     16383
 }
@@ -489,6 +595,34 @@ impl Config {
             }
         }
         self.validate_vips()?;
+        for (field, h) in std::iter::once(("health".to_string(), &self.health)).chain(
+            self.vips
+                .iter()
+                .enumerate()
+                .filter_map(|(i, v)| v.health.as_ref().map(|h| (format!("vip[{i}].health"), h))),
+        ) {
+            if h.rise == 0 || h.fall == 0 {
+                return Err((
+                    None,
+                    format!("{field}.rise"),
+                    "rise and fall must be at least 1".into(),
+                ));
+            }
+            if h.interval_ms == 0 || h.timeout_ms == 0 || h.timeout_ms > h.interval_ms {
+                return Err((
+                    None,
+                    format!("{field}.timeout_ms"),
+                    "need 0 < timeout_ms <= interval_ms".into(),
+                ));
+            }
+            if h.kind == HealthKind::Http && !h.path.starts_with('/') {
+                return Err((
+                    None,
+                    format!("{field}.path"),
+                    "an HTTP path starts with /".into(),
+                ));
+            }
+        }
         let cap = &self.flow_table.capacity;
         if !cap.get_ref().is_power_of_two() || *cap.get_ref() < 8 {
             return Err((
