@@ -11,10 +11,13 @@ use crate::datapath::maglev::{BackendId, MaglevBackend, MaglevTable};
 
 /// Stable backend ids across reloads: a backend keeps its id as long as its
 /// name exists, because flow-table and token-table entries store the id.
-/// New names take the smallest free id.
+/// A new name takes the next id after the last one handed out (wrapping,
+/// skipping ids in use), so a removed backend's id is not given to a new
+/// backend at once, and entries pinned to the old one expire first.
 #[derive(Debug, Default, Clone)]
 pub struct BackendIds {
     by_name: BTreeMap<String, BackendId>,
+    next: u16,
 }
 
 impl BackendIds {
@@ -22,31 +25,50 @@ impl BackendIds {
         if let Some(id) = self.by_name.get(name) {
             return Some(*id);
         }
-        let mut used: Vec<u16> = self.by_name.values().map(|b| b.0).collect();
-        used.sort_unstable();
-        let mut free = 0u16;
-        for u in used {
-            if u != free {
-                break;
-            }
-            free = free.checked_add(1)?;
+        if self.by_name.len() > usize::from(u16::MAX) {
+            return None;
         }
-        let id = BackendId(free);
+        let in_use = |c: u16| self.by_name.values().any(|b| b.0 == c);
+        let mut candidate = self.next;
+        while in_use(candidate) {
+            candidate = candidate.wrapping_add(1);
+        }
+        self.next = candidate.wrapping_add(1);
+        let id = BackendId(candidate);
         self.by_name.insert(name.to_string(), id);
         Some(id)
     }
 
-    /// Forgets names that are no longer configured, freeing their ids.
+    /// Forgets names that are no longer configured.
     fn retain(&mut self, names: &[&str]) {
         self.by_name.retain(|n, _| names.contains(&n.as_str()));
     }
+
+    /// The id of a configured backend.
+    pub fn get(&self, name: &str) -> Option<BackendId> {
+        self.by_name.get(name).copied()
+    }
 }
 
-/// The forwarding snapshot for `config`, with the ports' MACs (by port index).
+/// The forwarding snapshot for `config`, with the ports' MACs (by port index),
+/// every backend in the state its config gives.
 pub fn build_forwarding(
     config: &Config,
     port_macs: &[[u8; 6]],
     ids: &mut BackendIds,
+) -> Result<Forwarding, String> {
+    build_forwarding_with(config, port_macs, ids, &|_, configured| configured)
+}
+
+/// [`build_forwarding`] where `state(name, configured)` decides each
+/// backend's state: the management thread folds in health and operator
+/// commands (drain, disable) here. Only `Active` backends enter the Maglev
+/// tables.
+pub fn build_forwarding_with(
+    config: &Config,
+    port_macs: &[[u8; 6]],
+    ids: &mut BackendIds,
+    state: &dyn Fn(&str, BackendState) -> BackendState,
 ) -> Result<Forwarding, String> {
     let interfaces = config
         .ports
@@ -75,11 +97,12 @@ pub fn build_forwarding(
         for b in &v.backends {
             let name = b.name.get_ref();
             let id = ids.id_for(name).ok_or("more than 65536 backends")?;
-            let state = match b.state {
+            let configured = match b.state {
                 BackendStateConfig::Active => BackendState::Active,
                 BackendStateConfig::Draining => BackendState::Draining,
                 BackendStateConfig::Disabled => BackendState::Down,
             };
+            let state = state(name, configured);
             let slot = usize::from(id.0);
             if backends.len() <= slot {
                 backends.resize(slot + 1, None);
@@ -241,6 +264,35 @@ table_size = 251
             assert_eq!(id(&f1), id(&f2), "{name} kept its id");
         }
         assert_eq!(f2.backends.iter().flatten().count(), 2);
+        // Adding a backend back does not reuse the removed one's id at once.
+        let f3 = build_forwarding(&config, &[], &mut ids).expect("builds");
+        let id = |f: &Forwarding, n: &str| {
+            f.backends
+                .iter()
+                .flatten()
+                .find(|b| b.name == n)
+                .map(|b| b.id)
+        };
+        assert_ne!(id(&f3, "b"), id(&f1, "b"));
+    }
+
+    #[test]
+    fn state_hook_takes_backends_out_of_the_table() {
+        let config = Config::parse(CFG, Path::new("t.toml")).expect("valid");
+        let mut ids = BackendIds::default();
+        let f = build_forwarding_with(&config, &[], &mut ids, &|name, s| {
+            if name == "a" { BackendState::Down } else { s }
+        })
+        .expect("builds");
+        let a = ids.get("a").expect("id");
+        assert_eq!(f.backend(a).map(|b| b.state), Some(BackendState::Down));
+        let vip = &f.vips[0];
+        assert!(
+            vip.maglev
+                .shares()
+                .iter()
+                .all(|(id, n)| *id != a || *n == 0)
+        );
     }
 
     #[test]

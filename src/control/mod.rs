@@ -3,4 +3,4 @@
 
 mod build;
 
-pub use build::{BackendIds, build_forwarding, datapath_tables};
+pub use build::{BackendIds, build_forwarding, build_forwarding_with, datapath_tables};
