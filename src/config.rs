@@ -182,7 +182,7 @@ pub enum BackendStateConfig {
 }
 
 /// Per-worker plain-TCP flow table.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FlowTableSettings {
     /// Entries per worker (a power of two); memory is 48 bytes per entry.
@@ -215,7 +215,7 @@ impl Default for FlowTableSettings {
 }
 
 /// The MPTCP token table shared by all workers.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TokenTableSettings {
     /// Entries (a power of two); 8 bytes each.
@@ -236,7 +236,7 @@ impl Default for TokenTableSettings {
 }
 
 /// Encapsulation (`forwarding = "ipip"`).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct EncapConfig {
     /// Outer IPv4 source; default: the port's first IPv4 address.
@@ -286,7 +286,7 @@ impl<'de> Deserialize<'de> for Mac {
 }
 
 /// DPDK's environment.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DpdkConfig {
     /// EAL arguments (devices, memory, file prefix). Lcores are not given
@@ -317,7 +317,7 @@ pub enum WorkerMode {
 }
 
 /// The poll-mode workers.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct WorkersConfig {
     /// One worker per lcore, each pinned; (port, rx queue) pairs are dealt
@@ -328,7 +328,7 @@ pub struct WorkersConfig {
 }
 
 /// One DPDK port.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PortConfig {
     /// A name for logs and references (`datapath.backend_port`).
@@ -356,7 +356,7 @@ pub struct PortConfig {
 }
 
 /// Datapath settings.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DatapathConfig {
     /// The port that faces the backends (two-armed deployment). Default: the
@@ -733,6 +733,36 @@ impl Config {
             return Err((None, "vip".into(), "too many backends".into()));
         }
         Ok(())
+    }
+
+    /// Why `new` cannot replace `self` by a reload (sections that shape the
+    /// engine itself need a restart); `None` if it can.
+    pub fn reload_blocker(&self, new: &Config) -> Option<&'static str> {
+        if self.dpdk != new.dpdk {
+            Some("[dpdk] changed")
+        } else if self.workers != new.workers {
+            Some("[workers] changed")
+        } else if self.ports != new.ports {
+            Some("[[port]] changed")
+        } else if self.datapath != new.datapath {
+            Some("[datapath] changed")
+        } else if self.flow_table != new.flow_table {
+            Some("[flow_table] changed")
+        } else if self.token_table != new.token_table {
+            Some("[token_table] changed")
+        } else if self.management != new.management {
+            Some("[management] changed")
+        } else {
+            None
+        }
+    }
+
+    /// The health check for backends of VIP `vip`.
+    pub fn health_for(&self, vip: usize) -> &HealthConfig {
+        self.vips
+            .get(vip)
+            .and_then(|v| v.health.as_ref())
+            .unwrap_or(&self.health)
     }
 
     pub fn port_index(&self, name: &str) -> Option<usize> {

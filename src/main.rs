@@ -1,12 +1,13 @@
 //! The `mplb` command line.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use mplb::config::Config;
+use mplb::control::socket;
 use mplb::dpdk::engine::{self, RunOptions};
 
 #[derive(Parser)]
@@ -39,6 +40,65 @@ enum Command {
         /// The configuration file (TOML).
         file: PathBuf,
     },
+    /// Show a running mplb's counters and backend states.
+    Stats {
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        target: Target,
+    },
+    /// Drain, disable or enable a backend of a running mplb.
+    Backend {
+        action: BackendAction,
+        /// The backend's name, as in the config.
+        name: String,
+        #[command(flatten)]
+        target: Target,
+    },
+    /// Make a running mplb re-read its config file (like SIGHUP); a broken
+    /// file is rejected and the running config stays.
+    Reload {
+        #[command(flatten)]
+        target: Target,
+    },
+    /// Which backend a new flow would get from a running mplb.
+    Lookup {
+        protocol: Proto,
+        src: String,
+        sport: String,
+        dst: String,
+        dport: String,
+        #[command(flatten)]
+        target: Target,
+    },
+}
+
+/// Which running mplb to talk to.
+#[derive(Args)]
+struct Target {
+    /// Its control socket.
+    #[arg(long, value_name = "PATH", default_value = "/run/mplb/mplb.sock")]
+    socket: PathBuf,
+    /// Or its config file, to take the socket path from `[management]`.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum BackendAction {
+    /// No new flows; established plain-TCP flows and MPTCP joins stay.
+    Drain,
+    /// Nothing new at all.
+    Disable,
+    /// Undo drain or disable.
+    Enable,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Proto {
+    Tcp,
+    Udp,
 }
 
 fn main() -> ExitCode {
@@ -49,57 +109,105 @@ fn main() -> ExitCode {
                 print!("{}: ok\n{}", file.display(), config.summary());
                 ExitCode::SUCCESS
             }
-            Err(e) => {
-                eprintln!("error: {e}");
-                ExitCode::FAILURE
-            }
+            Err(e) => fail(&e.to_string()),
         },
         Command::Run {
             config,
             duration,
             stats_interval,
-        } => {
-            let config = match Config::load(&config) {
-                Ok(c) => c,
-                Err(e) => {
-                    eprintln!("error: {e}");
-                    return ExitCode::FAILURE;
-                }
-            };
-            let (duration, stats_interval) = match (
-                seconds("--duration", duration),
-                seconds("--stats-interval", stats_interval),
-            ) {
-                (Ok(d), Ok(s)) => (d, s),
-                (Err(e), _) | (_, Err(e)) => {
-                    eprintln!("error: {e}");
-                    return ExitCode::FAILURE;
-                }
-            };
-            match engine::run(
-                &config,
-                &RunOptions {
-                    duration,
-                    stats_interval,
-                },
-            ) {
-                Ok(report) => {
-                    println!(
-                        "mbufs in use: {} at start, {} at end",
-                        report.mbufs_in_use_at_start, report.mbufs_in_use_at_end
-                    );
-                    if report.leaked_mbufs() > 0 {
-                        eprintln!("error: {} mbufs leaked", report.leaked_mbufs());
-                        return ExitCode::FAILURE;
-                    }
-                    ExitCode::SUCCESS
-                }
-                Err(e) => {
-                    eprintln!("error: {e}");
-                    ExitCode::FAILURE
-                }
-            }
+        } => run(&config, duration, stats_interval),
+        Command::Stats { json, target } => {
+            client(&target, if json { "stats json" } else { "stats" })
         }
+        Command::Backend {
+            action,
+            name,
+            target,
+        } => {
+            let verb = match action {
+                BackendAction::Drain => "drain",
+                BackendAction::Disable => "disable",
+                BackendAction::Enable => "enable",
+            };
+            client(&target, &format!("backend {verb} {name}"))
+        }
+        Command::Reload { target } => client(&target, "reload"),
+        Command::Lookup {
+            protocol,
+            src,
+            sport,
+            dst,
+            dport,
+            target,
+        } => {
+            let proto = match protocol {
+                Proto::Tcp => "tcp",
+                Proto::Udp => "udp",
+            };
+            client(
+                &target,
+                &format!("lookup {proto} {src} {sport} {dst} {dport}"),
+            )
+        }
+    }
+}
+
+fn fail(message: &str) -> ExitCode {
+    eprintln!("error: {message}");
+    ExitCode::FAILURE
+}
+
+fn run(path: &Path, duration: Option<f64>, stats_interval: Option<f64>) -> ExitCode {
+    let config = match Config::load(path) {
+        Ok(c) => c,
+        Err(e) => return fail(&e.to_string()),
+    };
+    let (duration, stats_interval) = match (
+        seconds("--duration", duration),
+        seconds("--stats-interval", stats_interval),
+    ) {
+        (Ok(d), Ok(s)) => (d, s),
+        (Err(e), _) | (_, Err(e)) => return fail(&e),
+    };
+    match engine::run(
+        path,
+        &config,
+        &RunOptions {
+            duration,
+            stats_interval,
+        },
+    ) {
+        Ok(report) => {
+            println!(
+                "mbufs in use: {} at start, {} at end",
+                report.mbufs_in_use_at_start, report.mbufs_in_use_at_end
+            );
+            if report.leaked_mbufs() > 0 {
+                return fail(&format!("{} mbufs leaked", report.leaked_mbufs()));
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => fail(&e),
+    }
+}
+
+fn client(target: &Target, request: &str) -> ExitCode {
+    let socket_path = match &target.config {
+        Some(file) => match Config::load(file) {
+            Ok(c) => c.management.socket,
+            Err(e) => return fail(&e.to_string()),
+        },
+        None => target.socket.clone(),
+    };
+    match socket::call(&socket_path, request) {
+        Ok(body) => {
+            print!("{body}");
+            if !body.is_empty() && !body.ends_with('\n') {
+                println!();
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => fail(&e),
     }
 }
 

@@ -67,6 +67,8 @@ mempool_size = 2047
 mempool_cache = 32
 [workers]
 lcores = [1]
+[management]
+socket = "{}"
 [[port]]
 name = "lan"
 device = "net_pcap0"
@@ -80,7 +82,8 @@ port = 80
 {backends}"#,
             s.file_prefix(),
             inp.display(),
-            outp.display()
+            outp.display(),
+            s.path("ctl.sock").display(),
         ),
     );
     let out = run(&[

@@ -114,6 +114,8 @@ mempool_size = 2047
 mempool_cache = 32
 [workers]
 lcores = [1]
+[management]
+socket = "{}"
 [[port]]
 name = "lan"
 device = "net_pcap0"
@@ -121,7 +123,8 @@ ipv4 = ["198.18.0.1"]
 "#,
             s.file_prefix(),
             inp.display(),
-            outp.display()
+            outp.display(),
+            s.path("ctl.sock").display(),
         ),
     );
     let out = run(&[

@@ -23,6 +23,8 @@ mempool_cache = 64
 [workers]
 lcores = [1]
 mode = "{mode}"
+[management]
+socket = "{}"
 [[port]]
 name = "in"
 device = "net_null0"
@@ -33,7 +35,8 @@ device = "net_null1"
 [datapath]
 backend_port = "out"
 "#,
-            s.file_prefix()
+            s.file_prefix(),
+            s.path("ctl.sock").display()
         ),
     );
     cfg

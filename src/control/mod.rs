@@ -2,5 +2,9 @@
 //! learnt addresses) into forwarding snapshots for the workers.
 
 mod build;
+pub mod log;
+pub mod manager;
+pub mod socket;
+pub mod stats;
 
 pub use build::{BackendIds, build_forwarding, build_forwarding_with, datapath_tables};

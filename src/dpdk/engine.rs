@@ -2,18 +2,24 @@
 //! takes it down in the one order that is safe: workers joined → ports
 //! stopped and closed → mempool checked for leaks and freed → EAL cleaned up.
 
+use std::path::Path;
 use std::sync::Arc;
+
+use crossbeam::channel::Receiver;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use super::worker::{StatsSlot, Worker};
+use super::worker::Worker;
 use super::{Eal, Mempool, Port, PortSetup, launch_on_lcore, tsc_hz};
 use crate::config::Config;
-use crate::control::{BackendIds, build_forwarding, datapath_tables};
+use crate::control::datapath_tables;
+use crate::control::manager::Manager;
+use crate::control::socket::Pending;
+use crate::control::stats::StatsSlot;
+use crate::control::stats::total;
 use crate::datapath::counters::Counters;
 use crate::datapath::process::Datapath;
 use crate::datapath::token_table::TokenTable;
-use crate::snapshot::Publisher;
 
 /// How `run` ends.
 #[derive(Debug, Default, Clone)]
@@ -39,7 +45,7 @@ impl RunReport {
     }
 }
 
-pub fn run(config: &Config, options: &RunOptions) -> Result<RunReport, String> {
+pub fn run(config_path: &Path, config: &Config, options: &RunOptions) -> Result<RunReport, String> {
     let stop = Arc::new(AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         // A second signal while stopping exits at once (a stuck shutdown must
@@ -48,6 +54,9 @@ pub fn run(config: &Config, options: &RunOptions) -> Result<RunReport, String> {
             .and_then(|_| signal_hook::flag::register(sig, Arc::clone(&stop)))
             .map_err(|e| format!("installing signal handler: {e}"))?;
     }
+    let reload = Arc::new(AtomicBool::new(false));
+    signal_hook::flag::register(signal_hook::consts::SIGHUP, Arc::clone(&reload))
+        .map_err(|e| format!("installing signal handler: {e}"))?;
 
     let eal = Eal::init(&config.eal_command_line()).map_err(|e| e.to_string())?;
     let lcores = config.workers.lcores.get_ref().clone();
@@ -71,7 +80,16 @@ pub fn run(config: &Config, options: &RunOptions) -> Result<RunReport, String> {
         for line in &port_lines {
             println!("{line}");
         }
-        let counters = run_workers(config, options, &eal, &ports, &lcores, &stop)?;
+        let counters = run_workers(
+            config_path,
+            config,
+            options,
+            &eal,
+            &ports,
+            &lcores,
+            &stop,
+            &reload,
+        )?;
         for p in &ports {
             let s = p.stats();
             println!(
@@ -154,18 +172,19 @@ fn describe_port(p: &Port) -> String {
     )
 }
 
+#[allow(clippy::too_many_arguments)]
 fn run_workers(
+    config_path: &Path,
     config: &Config,
     options: &RunOptions,
     eal: &Eal,
     ports: &[Port],
     lcores: &[u32],
     stop: &Arc<AtomicBool>,
+    reload: &Arc<AtomicBool>,
 ) -> Result<Counters, String> {
     let macs: Vec<[u8; 6]> = ports.iter().map(Port::mac).collect();
-    let mut ids = BackendIds::default();
-    let forwarding = build_forwarding(config, &macs, &mut ids)?;
-    let mut publisher = Publisher::new(forwarding);
+    let mut manager = Manager::new(config_path, config.clone(), macs)?;
     let (flow_config, token_capacity, token_ttl) = datapath_tables(config);
     // One token table for all workers: a join arrives on whichever queue RSS
     // picks for its own 5-tuple, not its connection's.
@@ -203,7 +222,7 @@ fn run_workers(
             tx,
             backend_port,
             datapath,
-            snapshot: publisher.reader(),
+            snapshot: manager.reader(),
             stats: slot,
             stop: Arc::clone(stop),
             tsc_hz: tsc_hz(),
@@ -266,23 +285,36 @@ fn run_workers(
         }
     }
 
-    // The management loop (this thread, the main lcore): wait for a signal
-    // or the duration, freeing retired snapshots as workers move on.
-    let started = Instant::now();
-    let mut rates = RateMeter::new(&slots);
-    while !stop.load(Ordering::SeqCst) {
-        std::thread::sleep(Duration::from_millis(20));
-        publisher.reap();
-        if let Some(every) = options.stats_interval {
-            if let Some(line) = rates.line_if_due(&slots, every) {
-                println!("{line}");
-            }
+    manager.set_stats_slots(slots.clone());
+    let control = crate::control::socket::serve(&config.management.socket, Arc::clone(stop));
+    let requests = match control {
+        Ok((handle, rx)) => {
+            println!("control socket {}", config.management.socket.display());
+            Some((handle, rx))
         }
-        if options.duration.is_some_and(|d| started.elapsed() >= d) {
+        Err(e) => {
             stop.store(true, Ordering::SeqCst);
+            for l in launched {
+                l.wait();
+            }
+            return Err(format!(
+                "control socket {}: {e}",
+                config.management.socket.display()
+            ));
         }
-    }
+    };
+    manage(
+        &mut manager,
+        options,
+        stop,
+        reload,
+        &slots,
+        requests.as_ref().map(|(_, rx)| rx),
+    );
     println!("stopping: waiting for workers to drain");
+    if let Some((handle, _)) = requests {
+        let _ = handle.join();
+    }
     let mut failed = Vec::new();
     for l in launched {
         let lcore = l.lcore();
@@ -303,6 +335,44 @@ fn run_workers(
     Ok(total)
 }
 
+/// The management loop (this thread, the main lcore): answers control
+/// requests, reloads on SIGHUP, frees retired snapshots as workers move on,
+/// prints rates, and stops on a signal or after the duration.
+fn manage(
+    manager: &mut Manager,
+    options: &RunOptions,
+    stop: &AtomicBool,
+    reload: &AtomicBool,
+    slots: &[Arc<StatsSlot>],
+    requests: Option<&Receiver<Pending>>,
+) {
+    let started = Instant::now();
+    let mut rates = RateMeter::new(slots);
+    let tick = Duration::from_millis(20);
+    while !stop.load(Ordering::SeqCst) {
+        match requests {
+            Some(rx) => {
+                if let Ok(p) = rx.recv_timeout(tick) {
+                    let _ = p.reply.send(manager.handle(&p.request));
+                }
+            }
+            None => std::thread::sleep(tick),
+        }
+        if reload.swap(false, Ordering::SeqCst) {
+            let _ = manager.reload();
+        }
+        manager.reap();
+        if let Some(every) = options.stats_interval {
+            if let Some(line) = rates.line_if_due(slots, every) {
+                println!("{line}");
+            }
+        }
+        if options.duration.is_some_and(|d| started.elapsed() >= d) {
+            stop.store(true, Ordering::SeqCst);
+        }
+    }
+}
+
 /// Packet rates between two readings of the workers' counters.
 struct RateMeter {
     at: Instant,
@@ -313,7 +383,7 @@ impl RateMeter {
     fn new(slots: &[Arc<StatsSlot>]) -> RateMeter {
         RateMeter {
             at: Instant::now(),
-            last: sum(slots),
+            last: total(slots),
         }
     }
 
@@ -322,7 +392,7 @@ impl RateMeter {
         if elapsed < every {
             return None;
         }
-        let now = sum(slots);
+        let now = total(slots);
         let secs = elapsed.as_secs_f64();
         let rate = |a: u64, b: u64| a.wrapping_sub(b) as f64 / secs;
         let line = format!(
@@ -336,14 +406,6 @@ impl RateMeter {
         self.last = now;
         Some(line)
     }
-}
-
-fn sum(slots: &[Arc<StatsSlot>]) -> Counters {
-    let mut total = Counters::default();
-    for s in slots {
-        total.add(&s.read());
-    }
-    total
 }
 
 /// Non-zero counters as `name=value` pairs.

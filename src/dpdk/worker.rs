@@ -7,13 +7,12 @@
 //! [`PUBLISH_EVERY`] iterations, where the management thread reads them.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-
-use crossbeam::utils::CachePadded;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use super::port::{RxQueue, TxQueue};
 use super::{BURST, Batch, tsc_now};
 use crate::config::WorkerMode;
+use crate::control::stats::StatsSlot;
 use crate::datapath::counters::Counters;
 use crate::datapath::forwarding::Forwarding;
 use crate::datapath::frame::Frame;
@@ -22,38 +21,6 @@ use crate::snapshot::Reader;
 
 /// Loop iterations between two counter publications (~µs apart when busy).
 const PUBLISH_EVERY: u32 = 256;
-
-/// A worker's counters as the management thread sees them, on their own
-/// cache line(s) so workers never share a line.
-pub struct StatsSlot {
-    values: CachePadded<[AtomicU64; Counters::LEN]>,
-}
-
-impl Default for StatsSlot {
-    fn default() -> Self {
-        StatsSlot {
-            values: CachePadded::new(std::array::from_fn(|_| AtomicU64::new(0))),
-        }
-    }
-}
-
-impl StatsSlot {
-    /// Single writer (the worker): relaxed stores are enough; readers may see
-    /// counters of slightly different instants, never torn values.
-    fn publish(&self, c: &Counters) {
-        for (slot, v) in self.values.iter().zip(c.values()) {
-            slot.store(v, Ordering::Relaxed);
-        }
-    }
-
-    pub fn read(&self) -> Counters {
-        let mut v = [0u64; Counters::LEN];
-        for (out, slot) in v.iter_mut().zip(self.values.iter()) {
-            *out = slot.load(Ordering::Relaxed);
-        }
-        Counters::from_values(&v)
-    }
-}
 
 /// Everything one worker owns.
 pub struct Worker {

@@ -1,0 +1,547 @@
+//! The management thread's state: the running config, backend health and
+//! operator overrides, and the publisher of forwarding snapshots. Every change
+//! (reload, health transition, `mplb backend ...`) goes through here and ends
+//! in one new snapshot, published to the workers without stopping them.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+
+use super::build::{BackendIds, build_forwarding_with};
+use super::log;
+use super::stats::{StatsSlot, total};
+use crate::config::Config;
+use crate::datapath::counters::Counters;
+use crate::datapath::forwarding::{BackendState, Forwarding, Protocol};
+use crate::datapath::hash::{FlowKey, flow_hash};
+use crate::snapshot::{Publisher, Reader};
+
+/// What an operator asked for a backend (`mplb backend ACTION NAME`). Kept
+/// across reloads until changed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Override {
+    /// No new flows; pinned plain-TCP flows and joins keep going to it.
+    Drain,
+    /// Nothing new at all, as if down.
+    Disable,
+}
+
+/// A request to the management thread (from the control socket or signals).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Request {
+    Stats {
+        json: bool,
+    },
+    Drain(String),
+    Disable(String),
+    Enable(String),
+    Reload,
+    Lookup {
+        protocol: Protocol,
+        src: IpAddr,
+        sport: u16,
+        dst: IpAddr,
+        dport: u16,
+    },
+}
+
+impl Request {
+    /// Parses one request line, e.g. `lookup tcp 198.18.2.2 40001 198.18.0.10 80`.
+    pub fn parse(line: &str) -> Result<Request, String> {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        let name = |w: &[&str]| match w {
+            [n] => Ok(n.to_string()),
+            _ => Err("usage: backend drain|enable|disable NAME".to_string()),
+        };
+        match words.as_slice() {
+            ["stats"] => Ok(Request::Stats { json: false }),
+            ["stats", "json"] => Ok(Request::Stats { json: true }),
+            ["reload"] => Ok(Request::Reload),
+            ["backend", "drain", rest @ ..] => name(rest).map(Request::Drain),
+            ["backend", "disable", rest @ ..] => name(rest).map(Request::Disable),
+            ["backend", "enable", rest @ ..] => name(rest).map(Request::Enable),
+            ["lookup", proto, src, sport, dst, dport] => {
+                let protocol = match *proto {
+                    "tcp" => Protocol::Tcp,
+                    "udp" => Protocol::Udp,
+                    p => return Err(format!("unknown protocol `{p}` (tcp or udp)")),
+                };
+                let addr = |s: &str| {
+                    s.parse::<IpAddr>()
+                        .map_err(|_| format!("`{s}` is not an IP address"))
+                };
+                let port = |s: &str| s.parse::<u16>().map_err(|_| format!("`{s}` is not a port"));
+                Ok(Request::Lookup {
+                    protocol,
+                    src: addr(src)?,
+                    sport: port(sport)?,
+                    dst: addr(dst)?,
+                    dport: port(dport)?,
+                })
+            }
+            _ => Err(format!("unknown request `{}`", line.trim())),
+        }
+    }
+}
+
+/// The management thread's state.
+pub struct Manager {
+    path: PathBuf,
+    config: Config,
+    port_macs: Vec<[u8; 6]>,
+    ids: BackendIds,
+    publisher: Publisher<Forwarding>,
+    overrides: BTreeMap<String, Override>,
+    /// Backends whose health check says down (absent = up).
+    unhealthy: BTreeMap<String, String>,
+    slots: Vec<Arc<StatsSlot>>,
+    started: Instant,
+}
+
+impl Manager {
+    /// Builds the first snapshot from `config` (loaded from `path`).
+    pub fn new(path: &Path, config: Config, port_macs: Vec<[u8; 6]>) -> Result<Manager, String> {
+        let mut ids = BackendIds::default();
+        let first = build_forwarding_with(&config, &port_macs, &mut ids, &|_, s| s)?;
+        Ok(Manager {
+            path: path.to_path_buf(),
+            config,
+            port_macs,
+            ids,
+            publisher: Publisher::new(first),
+            overrides: BTreeMap::new(),
+            unhealthy: BTreeMap::new(),
+            slots: Vec::new(),
+            started: Instant::now(),
+        })
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// A snapshot reader for a new worker.
+    pub fn reader(&self) -> Reader<Forwarding> {
+        self.publisher.reader()
+    }
+
+    /// The workers' counter slots, for stats.
+    pub fn set_stats_slots(&mut self, slots: Vec<Arc<StatsSlot>>) {
+        self.slots = slots;
+    }
+
+    pub fn counters(&self) -> Counters {
+        total(&self.slots)
+    }
+
+    /// The snapshot workers use now.
+    pub fn current(&self) -> Arc<Forwarding> {
+        self.publisher.current()
+    }
+
+    /// Frees snapshots no worker holds any more (call periodically).
+    pub fn reap(&mut self) {
+        self.publisher.reap();
+    }
+
+    /// Answers one request.
+    pub fn handle(&mut self, req: &Request) -> Result<String, String> {
+        match req {
+            Request::Stats { json } => Ok(if *json {
+                self.stats_json()
+            } else {
+                self.stats_text()
+            }),
+            Request::Reload => self.reload(),
+            Request::Drain(n) => self.set_override(n, Some(Override::Drain)),
+            Request::Disable(n) => self.set_override(n, Some(Override::Disable)),
+            Request::Enable(n) => self.set_override(n, None),
+            Request::Lookup {
+                protocol,
+                src,
+                sport,
+                dst,
+                dport,
+            } => self.lookup(*protocol, *src, *sport, *dst, *dport),
+        }
+    }
+
+    /// Re-reads the config file. A broken file, or one that changes what
+    /// needs a restart, is rejected and the running config stays.
+    pub fn reload(&mut self) -> Result<String, String> {
+        let result = Config::load(&self.path)
+            .map_err(|e| e.to_string())
+            .and_then(|new| {
+                if let Some(why) = self.config.reload_blocker(&new) {
+                    return Err(format!(
+                        "{}: {why}; that needs a restart",
+                        self.path.display()
+                    ));
+                }
+                let old = std::mem::replace(&mut self.config, new);
+                if let Err(e) = self.republish("reload") {
+                    self.config = old;
+                    return Err(e);
+                }
+                Ok(format!(
+                    "reloaded {} (generation {})",
+                    self.path.display(),
+                    self.publisher.generation()
+                ))
+            });
+        match &result {
+            Ok(msg) => log::event("info", "reload", &[("result", &"applied"), ("detail", msg)]),
+            Err(e) => log::event("error", "reload", &[("result", &"rejected"), ("error", e)]),
+        }
+        result
+    }
+
+    /// A health check's verdict on backend `name`.
+    pub fn set_health(&mut self, name: &str, up: bool, reason: &str) -> Result<(), String> {
+        let changed = if up {
+            self.unhealthy.remove(name).is_some()
+        } else {
+            self.unhealthy
+                .insert(name.to_string(), reason.to_string())
+                .is_none()
+        };
+        if changed {
+            log::event(
+                if up { "info" } else { "warn" },
+                "backend_health",
+                &[
+                    ("backend", &name),
+                    ("to", &if up { "up" } else { "down" }),
+                    ("reason", &reason),
+                ],
+            );
+            self.republish("health")?;
+        }
+        Ok(())
+    }
+
+    fn set_override(&mut self, name: &str, ov: Option<Override>) -> Result<String, String> {
+        if self.ids.get(name).is_none() {
+            return Err(format!("no backend named `{name}`"));
+        }
+        let before = self.overrides.get(name).copied();
+        match ov {
+            Some(o) => self.overrides.insert(name.to_string(), o),
+            None => self.overrides.remove(name),
+        };
+        if let Err(e) = self.republish("operator") {
+            match before {
+                Some(o) => self.overrides.insert(name.to_string(), o),
+                None => self.overrides.remove(name),
+            };
+            return Err(e);
+        }
+        let what = match ov {
+            Some(Override::Drain) => "draining",
+            Some(Override::Disable) => "disabled",
+            None => "enabled",
+        };
+        log::event(
+            "info",
+            "backend_override",
+            &[("backend", &name), ("to", &what)],
+        );
+        Ok(format!("backend {name} {what}"))
+    }
+
+    /// The state a backend gets in the next snapshot.
+    fn state_of(&self, name: &str, configured: BackendState) -> BackendState {
+        let operator = match self.overrides.get(name) {
+            Some(Override::Disable) => BackendState::Down,
+            Some(Override::Drain) if configured != BackendState::Down => BackendState::Draining,
+            _ => configured,
+        };
+        if self.unhealthy.contains_key(name) {
+            BackendState::Down
+        } else {
+            operator
+        }
+    }
+
+    fn republish(&mut self, cause: &str) -> Result<(), String> {
+        let mut ids = self.ids.clone();
+        let next = build_forwarding_with(&self.config, &self.port_macs, &mut ids, &|n, s| {
+            self.state_of(n, s)
+        })?;
+        self.ids = ids;
+        let generation = self.publisher.publish(next);
+        log::event(
+            "info",
+            "snapshot_published",
+            &[("generation", &generation), ("cause", &cause)],
+        );
+        Ok(())
+    }
+
+    /// Which backend a new flow would get (an operator's simulator; pinned
+    /// plain-TCP flows keep the backend they already have).
+    fn lookup(
+        &self,
+        protocol: Protocol,
+        src: IpAddr,
+        sport: u16,
+        dst: IpAddr,
+        dport: u16,
+    ) -> Result<String, String> {
+        let fwd = self.publisher.current();
+        let vip = fwd
+            .vip(dst, dport, protocol)
+            .ok_or_else(|| format!("no VIP serves {dst} port {dport}/{protocol:?}"))?;
+        let key = FlowKey::new(src, dst, sport, dport, protocol.number());
+        let id = vip
+            .maglev
+            .lookup(flow_hash(&key))
+            .ok_or_else(|| format!("vip {}: no backend is up", vip.name))?;
+        let b = fwd
+            .backend(id)
+            .ok_or("internal: backend missing from the snapshot")?;
+        Ok(format!(
+            "vip {} ({}:{}) -> backend {} ({}), by Maglev over {} active backend(s), generation {}",
+            vip.name,
+            vip.addr,
+            vip.port,
+            b.name,
+            b.addr,
+            vip.backends
+                .iter()
+                .filter(|id| fwd
+                    .backend(**id)
+                    .is_some_and(|b| b.state == BackendState::Active))
+                .count(),
+            self.publisher.generation()
+        ))
+    }
+
+    fn backend_rows(&self) -> Vec<(String, String, String, &'static str, bool)> {
+        let fwd = self.publisher.current();
+        let mut rows = Vec::new();
+        for v in &fwd.vips {
+            for id in &v.backends {
+                if let Some(b) = fwd.backend(*id) {
+                    let state = match b.state {
+                        BackendState::Active => "active",
+                        BackendState::Draining => "draining",
+                        BackendState::Down => "down",
+                    };
+                    rows.push((
+                        v.name.clone(),
+                        b.name.clone(),
+                        b.addr.to_string(),
+                        state,
+                        !self.unhealthy.contains_key(&b.name),
+                    ));
+                }
+            }
+        }
+        rows
+    }
+
+    fn stats_text(&self) -> String {
+        let c = self.counters();
+        let mut s = format!(
+            "uptime {:.0}s, snapshot generation {}, {} worker(s)\n\n",
+            self.started.elapsed().as_secs_f64(),
+            self.publisher.generation(),
+            self.slots.len()
+        );
+        let _ = writeln!(s, "{:<28} {:>20}", "counter", "value");
+        for (name, v) in Counters::NAMES.iter().zip(c.values()) {
+            let _ = writeln!(s, "{name:<28} {v:>20}");
+        }
+        let _ = writeln!(
+            s,
+            "\n{:<16} {:<16} {:<40} {:<9} {}",
+            "vip", "backend", "address", "state", "health"
+        );
+        for (vip, name, addr, state, healthy) in self.backend_rows() {
+            let _ = writeln!(
+                s,
+                "{vip:<16} {name:<16} {addr:<40} {state:<9} {}",
+                if healthy { "up" } else { "down" }
+            );
+        }
+        s
+    }
+
+    fn stats_json(&self) -> String {
+        let c = self.counters();
+        let counters: Vec<String> = Counters::NAMES
+            .iter()
+            .zip(c.values())
+            .map(|(n, v)| format!("\"{n}\":{v}"))
+            .collect();
+        let backends: Vec<String> = self
+            .backend_rows()
+            .into_iter()
+            .map(|(vip, name, addr, state, healthy)| {
+                format!(
+                    "{{\"vip\":{},\"name\":{},\"address\":{},\"state\":\"{state}\",\"healthy\":{healthy}}}",
+                    json_str(&vip),
+                    json_str(&name),
+                    json_str(&addr)
+                )
+            })
+            .collect();
+        format!(
+            "{{\"uptime_seconds\":{:.3},\"generation\":{},\"workers\":{},\"counters\":{{{}}},\"backends\":[{}]}}\n",
+            self.started.elapsed().as_secs_f64(),
+            self.publisher.generation(),
+            self.slots.len(),
+            counters.join(","),
+            backends.join(",")
+        )
+    }
+}
+
+/// A JSON string literal.
+fn json_str(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if (c as u32) < 0x20 => {
+                let _ = write!(out, "\\u{:04x}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const CFG: &str = r#"
+[dpdk]
+eal_args = []
+[workers]
+lcores = [1]
+[[port]]
+name = "lan"
+device = "net_null0"
+[[vip]]
+name = "web"
+address = "198.18.0.10"
+port = 80
+table_size = 251
+  [[vip.backend]]
+  name = "a"
+  address = "198.18.1.11"
+  mac = "02:00:00:00:01:11"
+  [[vip.backend]]
+  name = "b"
+  address = "198.18.1.12"
+  mac = "02:00:00:00:01:12"
+"#;
+
+    struct Tmp(PathBuf);
+    impl Drop for Tmp {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_file(&self.0);
+        }
+    }
+
+    fn manager(name: &str) -> (Manager, Tmp) {
+        let path =
+            std::env::temp_dir().join(format!("mplb-manager-{name}-{}.toml", std::process::id()));
+        std::fs::write(&path, CFG).expect("write config");
+        let config = Config::load(&path).expect("valid");
+        (
+            Manager::new(&path, config, vec![[2, 0, 0, 0, 0, 1]]).expect("builds"),
+            Tmp(path),
+        )
+    }
+
+    fn lookup_backend(m: &mut Manager, sport: u16) -> String {
+        let req = Request::parse(&format!("lookup tcp 198.18.2.2 {sport} 198.18.0.10 80"))
+            .expect("parses");
+        let out = m.handle(&req).expect("lookup");
+        out.split("-> backend ")
+            .nth(1)
+            .and_then(|s| s.split(' ').next())
+            .expect("backend name")
+            .to_string()
+    }
+
+    #[test]
+    fn requests_parse_and_reject_garbage() {
+        assert_eq!(
+            Request::parse("stats json"),
+            Ok(Request::Stats { json: true })
+        );
+        assert_eq!(
+            Request::parse("backend drain web-1"),
+            Ok(Request::Drain("web-1".into()))
+        );
+        assert!(Request::parse("backend drain").is_err());
+        assert!(Request::parse("lookup tcp 1.2.3.4 99999 1.2.3.5 80").is_err());
+        assert!(Request::parse("lookup sctp 1.2.3.4 1 1.2.3.5 80").is_err());
+        assert!(Request::parse("\u{0}\u{ff}").is_err());
+    }
+
+    #[test]
+    fn health_and_operator_move_new_flows_away() {
+        let (mut m, _t) = manager("health");
+        let before: Vec<String> = (40000..40064).map(|p| lookup_backend(&mut m, p)).collect();
+        assert!(before.iter().any(|b| b == "a") && before.iter().any(|b| b == "b"));
+        m.set_health("a", false, "connect refused")
+            .expect("republish");
+        assert!((40000..40064).all(|p| lookup_backend(&mut m, p) == "b"));
+        m.set_health("a", true, "ok").expect("republish");
+        let after: Vec<String> = (40000..40064).map(|p| lookup_backend(&mut m, p)).collect();
+        assert_eq!(
+            before, after,
+            "Maglev gives the same answers once a is back"
+        );
+        m.handle(&Request::Drain("a".into())).expect("drain");
+        assert!((40000..40064).all(|p| lookup_backend(&mut m, p) == "b"));
+        let fwd = m.current();
+        let a = fwd
+            .backends
+            .iter()
+            .flatten()
+            .find(|b| b.name == "a")
+            .expect("a");
+        assert_eq!(
+            a.state,
+            BackendState::Draining,
+            "draining keeps pinned flows"
+        );
+        assert!(m.handle(&Request::Enable("nobody".into())).is_err());
+    }
+
+    #[test]
+    fn broken_reload_keeps_the_running_config() {
+        let (mut m, t) = manager("reload");
+        let gen_before = m.publisher.generation();
+        std::fs::write(&t.0, CFG.replace("port = 80", "port = \"eighty\"")).expect("write");
+        let e = m.handle(&Request::Reload).expect_err("broken file");
+        assert!(e.contains("field `vip[0].port`"), "{e}");
+        assert_eq!(m.publisher.generation(), gen_before);
+        // A change that needs a restart is refused too.
+        std::fs::write(&t.0, CFG.replace("lcores = [1]", "lcores = [2]")).expect("write");
+        assert!(
+            m.handle(&Request::Reload)
+                .expect_err("restart")
+                .contains("[workers] changed")
+        );
+        // A good change is applied.
+        std::fs::write(&t.0, CFG.replace("name = \"b\"", "name = \"c\"")).expect("write");
+        m.handle(&Request::Reload).expect("applied");
+        assert!(m.current().backends.iter().flatten().any(|b| b.name == "c"));
+        let stats = m.handle(&Request::Stats { json: true }).expect("stats");
+        assert!(stats.contains("\"name\":\"c\""), "{stats}");
+    }
+}

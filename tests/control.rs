@@ -1,0 +1,204 @@
+//! The control socket of a running `mplb` (DPDK net_null devices): stats,
+//! lookup, drain, and reload — a broken file is rejected over the socket and
+//! on SIGHUP while the old config keeps running, a good one is applied.
+
+mod common;
+
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{Scratch, mplb, run, text, write_config};
+
+fn config(s: &Scratch, backends: &[&str]) -> String {
+    let mut c = format!(
+        r#"
+[dpdk]
+eal_args = ["--no-huge", "--no-shconf", "--no-pci", "--file-prefix={}", "--vdev=net_null0"]
+mempool_size = 2047
+mempool_cache = 32
+[workers]
+lcores = [1]
+[management]
+socket = "{}"
+[flow_table]
+capacity = 4096
+[health]
+kind = "none"
+[[port]]
+name = "lan"
+device = "net_null0"
+[[vip]]
+name = "web"
+address = "198.18.0.10"
+port = 80
+"#,
+        s.file_prefix(),
+        s.path("ctl.sock").display()
+    );
+    for (i, b) in backends.iter().enumerate() {
+        c += &format!(
+            "  [[vip.backend]]\n  name = \"{b}\"\n  address = \"198.18.1.{}\"\n  mac = \"02:00:00:00:01:{:02x}\"\n",
+            11 + i,
+            0x11 + i
+        );
+    }
+    c
+}
+
+/// Kills the child if the test fails before stopping it.
+struct Running {
+    child: Option<Child>,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Some(c) = self.child.as_mut() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+fn ctl(s: &Scratch, args: &[&str]) -> (bool, String) {
+    let sock = s.path("ctl.sock");
+    let mut all: Vec<&str> = args.to_vec();
+    all.extend(["--socket", sock.to_str().expect("utf-8")]);
+    let out = run(&all);
+    (
+        out.status.success(),
+        format!("{}{}", text(&out.stdout), text(&out.stderr)),
+    )
+}
+
+fn lookups(s: &Scratch) -> Vec<String> {
+    (40000..40032)
+        .map(|p| {
+            let (ok, out) = ctl(
+                s,
+                &[
+                    "lookup",
+                    "tcp",
+                    "198.18.2.2",
+                    &p.to_string(),
+                    "198.18.0.10",
+                    "80",
+                ],
+            );
+            assert!(ok, "{out}");
+            out.split("-> backend ")
+                .nth(1)
+                .and_then(|r| r.split(' ').next())
+                .expect("backend")
+                .to_string()
+        })
+        .collect()
+}
+
+#[test]
+fn stats_lookup_drain_and_reload_over_the_socket() {
+    let s = Scratch::new("control");
+    let cfg = s.path("mplb.toml");
+    write_config(&cfg, &config(&s, &["web-1", "web-2"]));
+    let child = mplb()
+        .args(["run", "--config", cfg.to_str().expect("utf-8")])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let mut running = Running { child: Some(child) };
+    let pid = running
+        .child
+        .as_ref()
+        .map(Child::id)
+        .expect("child")
+        .to_string();
+    let started = Instant::now();
+    while !s.path("ctl.sock").exists() {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "control socket never appeared"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+
+    let (ok, out) = ctl(&s, &["stats", "--json"]);
+    assert!(ok, "{out}");
+    assert!(
+        out.contains("\"generation\":0") && out.contains("\"name\":\"web-2\""),
+        "{out}"
+    );
+    let (ok, out) = ctl(&s, &["stats"]);
+    assert!(ok && out.contains("rx_packets"), "{out}");
+
+    let before = lookups(&s);
+    assert!(before.contains(&"web-1".to_string()) && before.contains(&"web-2".to_string()));
+    let (ok, out) = ctl(&s, &["backend", "drain", "web-1"]);
+    assert!(ok && out.contains("backend web-1 draining"), "{out}");
+    assert!(
+        lookups(&s).iter().all(|b| b == "web-2"),
+        "a draining backend gets no new flows"
+    );
+    let (ok, out) = ctl(&s, &["backend", "enable", "web-1"]);
+    assert!(ok, "{out}");
+    assert_eq!(lookups(&s), before, "enabled again: the same choices");
+    let (ok, out) = ctl(&s, &["backend", "drain", "nobody"]);
+    assert!(!ok && out.contains("no backend named `nobody`"), "{out}");
+
+    // A broken file: rejected over the socket, named with file and line.
+    write_config(
+        &cfg,
+        &config(&s, &["web-1", "web-2"]).replace("port = 80", "port = 80000"),
+    );
+    let (ok, out) = ctl(&s, &["reload"]);
+    assert!(!ok, "{out}");
+    assert!(
+        out.contains(&format!("{}:", cfg.display())) && out.contains("vip[0].port"),
+        "{out}"
+    );
+    // ... and on SIGHUP; the old config keeps running.
+    let hup = std::process::Command::new("kill")
+        .args(["-s", "HUP", &pid])
+        .status()
+        .expect("kill");
+    assert!(hup.success());
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(lookups(&s), before, "still the old config");
+
+    // A good file with a changed backend set is applied.
+    write_config(&cfg, &config(&s, &["web-1", "web-2", "web-3"]));
+    let (ok, out) = ctl(&s, &["reload"]);
+    assert!(ok && out.contains("reloaded"), "{out}");
+    let after = lookups(&s);
+    assert!(after.contains(&"web-3".to_string()), "{after:?}");
+    // Maglev: adding one backend of three moves only about a third of the flows.
+    let moved = before.iter().zip(&after).filter(|(a, b)| a != b).count();
+    assert!(moved <= 20, "{moved} of 32 flows moved");
+
+    let kill = std::process::Command::new("kill")
+        .args(["-s", "INT", &pid])
+        .status()
+        .expect("kill");
+    assert!(kill.success());
+    let child = std::mem::replace(
+        &mut running.child,
+        mplb().arg("--version").spawn().expect("placeholder"),
+    );
+    let out = child.wait_with_output().expect("wait");
+    let stderr = text(&out.stderr);
+    eprintln!("{}\n{stderr}", text(&out.stdout));
+    assert!(out.status.success());
+    assert!(text(&out.stdout).contains("mbufs in use: 0 at start, 0 at end"));
+    assert!(
+        stderr.contains("event=reload result=rejected"),
+        "structured log of the rejection"
+    );
+    assert!(stderr.contains("event=backend_override backend=web-1 to=draining"));
+    assert!(!s.path("ctl.sock").exists(), "socket removed at exit");
+}
+
+#[test]
+fn client_without_a_running_mplb_fails_clearly() {
+    let out = run(&["stats", "--socket", "/nonexistent/mplb.sock"]);
+    assert!(!out.status.success());
+    assert!(text(&out.stderr).contains("cannot reach mplb at /nonexistent/mplb.sock"));
+}
