@@ -1,0 +1,649 @@
+//! Workloads for the datapath benchmarks (`bench/datapath.rs`, criterion) and
+//! the instruction counts (`bench/callgrind_datapath.rs`, callgrind).
+//!
+//! Frames are the real client→VIP frames of `tests/data/*.pcap`, copied for
+//! many flows: each flow gets its own source address and port (and its own
+//! MPTCP keys or token), with valid IPv4 and TCP checksums. A workload's
+//! frames are laid out in one flat buffer in the order they are sent, which
+//! is a fixed-seed random order of its flows; a burst takes the next 32, so
+//! the frames of a burst belong to different flows. Restoring a frame is a
+//! copy into one of 32 reused [`TestFrame`]s: nothing allocates per packet.
+
+// Each of the two users (the benchmark, the callgrind runner) uses a part.
+#![allow(dead_code)]
+
+use std::net::Ipv4Addr;
+use std::path::Path;
+use std::sync::Arc;
+
+use mplb::config::Config;
+use mplb::control::{BackendIds, build_forwarding, datapath_tables};
+use mplb::datapath::counters::Counters;
+use mplb::datapath::forwarding::Forwarding;
+use mplb::datapath::frame::TestFrame;
+use mplb::datapath::process::{Datapath, DropReason, Verdict};
+use mplb::datapath::token_table::TokenTable;
+use mplb::wire::checksum;
+use mplb::wire::mptcp;
+use mplb::wire::parse::{L4, parse_frame};
+
+/// Frames per burst, as the DPDK worker receives them.
+pub const BURST: usize = 32;
+
+/// The VIP of the captures: L2 DSR.
+const VIP_DSR: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 10);
+/// Same backends, IP-in-IP.
+const VIP_IPIP: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 11);
+
+const CONFIG: &str = r#"
+[dpdk]
+eal_args = []
+[workers]
+lcores = [1]
+
+[[port]]
+name = "lan"
+device = "net_null0"
+ipv4 = ["198.18.0.1"]
+
+[[vip]]
+name = "web-dsr"
+address = "198.18.0.10"
+port = 80
+  [[vip.backend]]
+  name = "a"
+  address = "198.18.1.11"
+  mac = "02:00:00:00:01:11"
+  [[vip.backend]]
+  name = "b"
+  address = "198.18.1.12"
+  mac = "02:00:00:00:01:12"
+  [[vip.backend]]
+  name = "c"
+  address = "198.18.1.13"
+  mac = "02:00:00:00:01:13"
+  [[vip.backend]]
+  name = "d"
+  address = "198.18.1.14"
+  mac = "02:00:00:00:01:14"
+
+[[vip]]
+name = "web-ipip"
+address = "198.18.0.11"
+port = 80
+forwarding = "ipip"
+  [[vip.backend]]
+  name = "a"
+  address = "198.18.1.11"
+  mac = "02:00:00:00:01:11"
+  [[vip.backend]]
+  name = "b"
+  address = "198.18.1.12"
+  mac = "02:00:00:00:01:12"
+  [[vip.backend]]
+  name = "c"
+  address = "198.18.1.13"
+  mac = "02:00:00:00:01:13"
+  [[vip.backend]]
+  name = "d"
+  address = "198.18.1.14"
+  mac = "02:00:00:00:01:14"
+
+[flow_table]
+capacity = @FLOW_CAPACITY@
+
+[token_table]
+capacity = @TOKEN_CAPACITY@
+"#;
+
+/// The measured paths. Names are the benchmark ids.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Scenario {
+    /// SYN with MP_CAPABLE to the L2 DSR VIP: Maglev, no state.
+    MptcpSynL2,
+    /// The same SYNs to the IP-in-IP VIP: Maglev, IPv4-in-IPv4.
+    MptcpSynIpip,
+    /// MPTCP data (DSS) of connections the table does not hold: a flow-table
+    /// miss, then Maglev; nothing inserted.
+    MptcpDss,
+    /// Plain-TCP ACKs of established flows: a flow-table hit.
+    PlainHit,
+    /// Plain-TCP hit to the IP-in-IP VIP.
+    PlainHitIpip,
+    /// MP_CAPABLE third ACK with both keys: flow-table miss, Maglev, SHA-256
+    /// of the server key, token-table learn.
+    TokenLearn,
+    /// MP_JOIN SYN whose token was learnt: token-table hit, flow-table pin.
+    JoinByToken,
+}
+
+impl Scenario {
+    pub const ALL: [Scenario; 7] = [
+        Scenario::MptcpSynL2,
+        Scenario::MptcpSynIpip,
+        Scenario::MptcpDss,
+        Scenario::PlainHit,
+        Scenario::PlainHitIpip,
+        Scenario::TokenLearn,
+        Scenario::JoinByToken,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Scenario::MptcpSynL2 => "mptcp_syn_l2dsr",
+            Scenario::MptcpSynIpip => "mptcp_syn_ipip",
+            Scenario::MptcpDss => "mptcp_dss_miss",
+            Scenario::PlainHit => "plain_hit_l2dsr",
+            Scenario::PlainHitIpip => "plain_hit_ipip",
+            Scenario::TokenLearn => "token_learn",
+            Scenario::JoinByToken => "join_by_token",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Scenario> {
+        Scenario::ALL.into_iter().find(|p| p.name() == name)
+    }
+}
+
+/// Sizes of a benchmark setup.
+#[derive(Clone, Copy, Debug)]
+pub struct Sizes {
+    /// Flow-table capacity (a power of two).
+    pub flow_capacity: usize,
+    /// Plain-TCP flows established in the table before measuring.
+    pub established: usize,
+    /// Distinct flows of each of the other workloads.
+    pub flows_per_path: usize,
+}
+
+impl Sizes {
+    /// The benchmark's: 1M established flows in a 2M table.
+    pub const FULL: Sizes = Sizes {
+        flow_capacity: 1 << 21,
+        established: 1 << 20,
+        flows_per_path: 1 << 18,
+    };
+}
+
+/// Frames in sending order, in one flat buffer.
+pub struct Frames {
+    bytes: Vec<u8>,
+    spans: Vec<(usize, usize)>,
+    next: usize,
+}
+
+impl Frames {
+    fn with_capacity(frames: usize, frame_len: usize) -> Frames {
+        Frames {
+            bytes: Vec::with_capacity(frames * frame_len),
+            spans: Vec::with_capacity(frames),
+            next: 0,
+        }
+    }
+
+    fn push(&mut self, frame: &[u8]) {
+        self.spans.push((self.bytes.len(), frame.len()));
+        self.bytes.extend_from_slice(frame);
+    }
+
+    pub fn len(&self) -> usize {
+        self.spans.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.spans.is_empty()
+    }
+
+    /// Frame `i`.
+    pub fn get(&self, i: usize) -> &[u8] {
+        let (off, len) = self.spans[i];
+        &self.bytes[off..off + len]
+    }
+
+    /// Bytes of all frames (the memory the workload streams through).
+    pub fn total_bytes(&self) -> usize {
+        self.bytes.len()
+    }
+
+    /// Copies the next `pool.len()` frames into `pool`, wrapping around.
+    #[inline]
+    fn load(&mut self, pool: &mut [TestFrame]) {
+        for f in pool {
+            let (off, len) = self.spans[self.next];
+            f.reset(&self.bytes[off..off + len]);
+            self.next += 1;
+            if self.next == self.spans.len() {
+                self.next = 0;
+            }
+        }
+    }
+}
+
+/// One benchmark's state: the forwarding snapshot and a worker's datapath
+/// with its tables filled, plus the 32 reused frames of a burst.
+pub struct Bench {
+    pub fwd: Forwarding,
+    pub dp: Datapath,
+    /// The clock passed to the datapath; advances 50 ns per frame.
+    pub now: u64,
+    pub sizes: Sizes,
+    templates: Templates,
+    /// Established plain flows: (flow index, to the IP-in-IP VIP).
+    established: Vec<(usize, bool)>,
+    pool: Vec<TestFrame>,
+    verdicts: [Verdict; BURST],
+}
+
+/// A workload: its frames in sending order.
+pub struct Workload {
+    pub scenario: Scenario,
+    pub frames: Frames,
+}
+
+// Deterministic pseudo-random numbers (splitmix64).
+pub struct Rng(u64);
+
+impl Rng {
+    pub fn new(seed: u64) -> Rng {
+        Rng(seed)
+    }
+
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    fn below(&mut self, n: usize) -> usize {
+        (self.next_u64() % n as u64) as usize
+    }
+
+    fn shuffle<T>(&mut self, v: &mut [T]) {
+        for i in (1..v.len()).rev() {
+            let j = self.below(i + 1);
+            v.swap(i, j);
+        }
+    }
+}
+
+/// The client→VIP frames used as templates, from the real captures.
+struct Templates {
+    mptcp_syn: Vec<u8>,
+    third_ack: Vec<u8>,
+    dss_data: Vec<u8>,
+    join_syn: Vec<u8>,
+    plain_ack: Vec<u8>,
+}
+
+fn read_pcap(name: &str) -> Vec<Vec<u8>> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data")
+        .join(name);
+    let file = std::fs::File::open(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let mut reader = pcap_file::pcap::PcapReader::new(file).expect("pcap header");
+    let mut frames = Vec::new();
+    while let Some(p) = reader.next_packet() {
+        frames.push(p.expect("pcap packet").data.into_owned());
+    }
+    frames
+}
+
+/// The first client→VIP:80 TCP frame of `capture` that `want` accepts.
+fn find(capture: &str, want: impl Fn(&mptcp_view::Seg) -> bool) -> Vec<u8> {
+    read_pcap(capture)
+        .into_iter()
+        .find(|f| mptcp_view::Seg::of(f).is_some_and(|s| s.dst_port == 80 && want(&s)))
+        .unwrap_or_else(|| panic!("{capture}: no such frame"))
+}
+
+mod mptcp_view {
+    use super::*;
+
+    /// What the templates are picked by.
+    pub struct Seg {
+        pub dst_port: u16,
+        pub syn: bool,
+        pub ack: bool,
+        pub payload: usize,
+        pub capable_keys: bool,
+        pub join: bool,
+        pub dss: bool,
+        pub any_mptcp: bool,
+    }
+
+    impl Seg {
+        pub fn of(frame: &[u8]) -> Option<Seg> {
+            let p = parse_frame(frame).ok()?;
+            let ip = p.ip?;
+            let L4::Tcp(t) = ip.l4 else { return None };
+            let payload = ip.l3_end - ip.l4_offset - usize::from(t.header_len);
+            Some(Seg {
+                dst_port: t.dst_port,
+                syn: t.flags.syn(),
+                ack: t.flags.ack(),
+                payload,
+                capable_keys: t.mptcp.capable.is_some_and(|c| c.receiver_key().is_some()),
+                join: t.mptcp.join_syn.is_some(),
+                dss: t.mptcp.has_dss(),
+                any_mptcp: t.mptcp.any(),
+            })
+        }
+    }
+}
+
+impl Templates {
+    fn load() -> Templates {
+        Templates {
+            mptcp_syn: find("mptcp_v4.pcap", |s| s.syn && !s.ack && s.any_mptcp),
+            third_ack: find("mptcp_v4.pcap", |s| {
+                !s.syn && s.capable_keys && s.payload == 0
+            }),
+            dss_data: find("mptcp_v4.pcap", |s| !s.syn && s.dss && s.payload > 0),
+            join_syn: find("mptcp_join_v4.pcap", |s| s.syn && s.join),
+            plain_ack: find("tcp_v4.pcap", |s| {
+                !s.syn && s.ack && s.payload == 0 && !s.any_mptcp
+            }),
+        }
+    }
+}
+
+/// Offsets of a v4 TCP frame: (l4 offset, TCP header length, l3 end).
+fn offsets(frame: &[u8]) -> (usize, usize, usize) {
+    let p = parse_frame(frame).expect("template parses");
+    let ip = p.ip.expect("IP");
+    let L4::Tcp(t) = ip.l4 else {
+        panic!("template is not TCP")
+    };
+    (ip.l4_offset, usize::from(t.header_len), ip.l3_end)
+}
+
+/// Offset in `frame` of the first MPTCP option (kind 30).
+fn mptcp_option(frame: &[u8]) -> usize {
+    let (l4, hlen, _) = offsets(frame);
+    let mut i = l4 + 20;
+    while i < l4 + hlen {
+        match frame[i] {
+            0 => break,
+            1 => i += 1,
+            30 => return i,
+            _ => i += usize::from(frame[i + 1]),
+        }
+    }
+    panic!("template has no MPTCP option")
+}
+
+/// Sets the IPv4 source, destination and TCP source port of a template
+/// and recomputes both checksums.
+fn retarget(frame: &mut [u8], src: Ipv4Addr, dst: Ipv4Addr, sport: u16) {
+    let (l4, _, l3_end) = offsets(frame);
+    let l3 = 14;
+    frame[l3 + 12..l3 + 16].copy_from_slice(&src.octets());
+    frame[l3 + 16..l3 + 20].copy_from_slice(&dst.octets());
+    frame[l4..l4 + 2].copy_from_slice(&sport.to_be_bytes());
+    fix_checksums(frame);
+    debug_assert_eq!(offsets(frame).2, l3_end);
+}
+
+fn fix_checksums(frame: &mut [u8]) {
+    let (l4, _, l3_end) = offsets(frame);
+    let l3 = 14;
+    frame[l3 + 10..l3 + 12].copy_from_slice(&[0, 0]);
+    let ip_sum = checksum::checksum(&frame[l3..l4]);
+    frame[l3 + 10..l3 + 12].copy_from_slice(&ip_sum.to_be_bytes());
+    let src = Ipv4Addr::from(<[u8; 4]>::try_from(&frame[l3 + 12..l3 + 16]).expect("4"));
+    let dst = Ipv4Addr::from(<[u8; 4]>::try_from(&frame[l3 + 16..l3 + 20]).expect("4"));
+    frame[l4 + 16..l4 + 18].copy_from_slice(&[0, 0]);
+    let len = u16::try_from(l3_end - l4).expect("segment length");
+    let pseudo = checksum::pseudo_header_v4(src, dst, 6, len);
+    let tcp_sum = checksum::finish(checksum::combine(&[
+        pseudo,
+        checksum::sum(&frame[l4..l3_end]),
+    ]));
+    frame[l4 + 16..l4 + 18].copy_from_slice(&tcp_sum.to_be_bytes());
+}
+
+/// The client address and port of flow `i` of a workload; `space` keeps the
+/// workloads' flows apart (a different source port range each).
+fn client(space: u16, i: usize) -> (Ipv4Addr, u16) {
+    let hi = (i >> 16) as u16;
+    assert!(hi < 64, "at most 4M flows per workload");
+    let a = Ipv4Addr::new(198, 19, (i >> 8) as u8, i as u8);
+    (a, 1024 + space * 64 + hi)
+}
+
+/// The server key of connection `i` of the MPTCP workloads.
+fn server_key(i: usize) -> u64 {
+    Rng::new(0x6b65_7973 ^ i as u64).next_u64()
+}
+
+/// Nanoseconds the clock advances per frame.
+const NS_PER_FRAME: u64 = 50;
+
+impl Bench {
+    /// Builds the snapshot and the datapath, then establishes
+    /// `sizes.established` plain-TCP flows, alternately to the L2 DSR and the
+    /// IP-in-IP VIP (each sent an ACK twice: the first inserts an untrusted
+    /// entry, the second promotes it). Flows whose bucket is already full
+    /// are skipped, so exactly that many are in the table.
+    pub fn new(sizes: Sizes) -> Bench {
+        let text = CONFIG
+            .replace("@FLOW_CAPACITY@", &sizes.flow_capacity.to_string())
+            .replace(
+                "@TOKEN_CAPACITY@",
+                &(sizes.flows_per_path * 4).next_power_of_two().to_string(),
+            );
+        let config = Config::parse(&text, Path::new("bench.toml")).expect("bench config");
+        let fwd = build_forwarding(&config, &[[2, 0, 0, 0, 0, 1]], &mut BackendIds::default())
+            .expect("bench snapshot");
+        let (flow, token_capacity, token_ttl) = datapath_tables(&config);
+        let tokens = Arc::new(TokenTable::new(token_capacity, token_ttl).expect("token table"));
+        let dp = Datapath::new(flow, tokens).expect("flow table");
+        let mut b = Bench {
+            fwd,
+            dp,
+            // A clock that has been running for a day.
+            now: 86_400 * 1_000_000_000,
+            sizes,
+            templates: Templates::load(),
+            established: Vec::with_capacity(sizes.established),
+            pool: (0..BURST).map(|_| TestFrame::new(&[0; 2048])).collect(),
+            verdicts: [Verdict::Drop(DropReason::Malformed); BURST],
+        };
+        b.establish();
+        b
+    }
+
+    fn establish(&mut self) {
+        let mut frame = self.templates.plain_ack.clone();
+        let mut tf = TestFrame::new(&[0; 2048]);
+        let mut i = 0;
+        while self.established.len() < self.sizes.established {
+            let ipip = i % 2 == 1;
+            let (src, sport) = client(0, i);
+            retarget(
+                &mut frame,
+                src,
+                if ipip { VIP_IPIP } else { VIP_DSR },
+                sport,
+            );
+            let before = self.dp.flow_table().len();
+            for _ in 0..2 {
+                tf.reset(&frame);
+                let v = self.dp.process(&self.fwd, 0, &mut tf, self.now);
+                assert_eq!(v, Verdict::Forward, "establishing flow {i}");
+                self.now += NS_PER_FRAME;
+            }
+            if self.dp.flow_table().len() > before {
+                self.established.push((i, ipip));
+            }
+            i += 1;
+        }
+        assert_eq!(self.dp.flow_table().untrusted_len(), 0);
+    }
+
+    /// Builds a workload's frames (and, for joins, first teaches the token
+    /// table the tokens they carry), then sends it once and checks that
+    /// every frame took the path it is meant to measure.
+    pub fn workload(&mut self, scenario: Scenario) -> Workload {
+        let n = self.sizes.flows_per_path;
+        let mut rng = Rng::new(0x6d70_6c62_0000 + scenario as u64);
+        let mut order: Vec<usize> = match scenario {
+            Scenario::PlainHit | Scenario::PlainHitIpip => {
+                let ipip = scenario == Scenario::PlainHitIpip;
+                self.established
+                    .iter()
+                    .filter(|(_, v)| *v == ipip)
+                    .map(|(i, _)| *i)
+                    .collect()
+            }
+            _ => (0..n).collect(),
+        };
+        rng.shuffle(&mut order);
+        if scenario == Scenario::JoinByToken {
+            // Learn every connection's token, then keep the joins whose token
+            // the table kept (a full 4-way set overwrites its oldest entry).
+            // Building the learn workload sends it once.
+            self.workload(Scenario::TokenLearn);
+            let tokens = self.dp.token_table().clone();
+            order.retain(|&i| {
+                tokens
+                    .lookup(mptcp::token_v1(server_key(i)), self.now)
+                    .is_some()
+            });
+        }
+        let t = &self.templates;
+        let (template, space, vip) = match scenario {
+            Scenario::MptcpSynL2 => (&t.mptcp_syn, 1, VIP_DSR),
+            Scenario::MptcpSynIpip => (&t.mptcp_syn, 1, VIP_IPIP),
+            Scenario::MptcpDss => (&t.dss_data, 2, VIP_DSR),
+            Scenario::PlainHit => (&t.plain_ack, 0, VIP_DSR),
+            Scenario::PlainHitIpip => (&t.plain_ack, 0, VIP_IPIP),
+            Scenario::TokenLearn => (&t.third_ack, 3, VIP_DSR),
+            Scenario::JoinByToken => (&t.join_syn, 4, VIP_DSR),
+        };
+        let mut frame = template.clone();
+        let opt = match scenario {
+            Scenario::TokenLearn | Scenario::JoinByToken => mptcp_option(&frame),
+            _ => 0,
+        };
+        let mut frames = Frames::with_capacity(order.len(), frame.len());
+        for &i in &order {
+            match scenario {
+                Scenario::TokenLearn => {
+                    // MP_CAPABLE len 20: sender key at +4, receiver key at +12.
+                    let client_key = Rng::new(0x636c_6e74 ^ i as u64).next_u64();
+                    frame[opt + 4..opt + 12].copy_from_slice(&client_key.to_be_bytes());
+                    frame[opt + 12..opt + 20].copy_from_slice(&server_key(i).to_be_bytes());
+                }
+                Scenario::JoinByToken => {
+                    // MP_JOIN SYN: the receiver's token at +4.
+                    let token = mptcp::token_v1(server_key(i));
+                    frame[opt + 4..opt + 8].copy_from_slice(&token.to_be_bytes());
+                }
+                _ => {}
+            }
+            let (src, sport) = client(space, i);
+            retarget(&mut frame, src, vip, sport);
+            frames.push(&frame);
+        }
+        let mut w = Workload { scenario, frames };
+        self.check(&mut w);
+        w
+    }
+
+    /// Sends the whole workload once; panics unless every frame is
+    /// forwarded by the intended path.
+    fn check(&mut self, w: &mut Workload) {
+        let before = self.dp.counters;
+        let flows_before = self.dp.flow_table().len();
+        let bursts = w.frames.len() / BURST;
+        for _ in 0..bursts {
+            self.burst(w);
+            assert!(
+                self.verdicts.iter().all(|v| *v == Verdict::Forward),
+                "{}: {:?}",
+                w.scenario.name(),
+                self.verdicts
+            );
+        }
+        w.frames.next = 0;
+        let sent = (bursts * BURST) as u64;
+        let c = self.dp.counters;
+        let d = |f: fn(&Counters) -> u64| f(&c) - f(&before);
+        let name = w.scenario.name();
+        assert_eq!(d(|c| c.forwarded), sent, "{name}: forwarded");
+        match w.scenario {
+            Scenario::MptcpSynL2 | Scenario::MptcpSynIpip => {
+                assert_eq!(d(|c| c.mptcp_syn), sent, "{name}");
+                assert_eq!(d(|c| c.maglev_forwarded), sent, "{name}");
+            }
+            Scenario::MptcpDss => {
+                assert_eq!(d(|c| c.flow_miss), sent, "{name}");
+                assert_eq!(d(|c| c.maglev_forwarded), sent, "{name}");
+                assert_eq!(
+                    self.dp.flow_table().len(),
+                    flows_before,
+                    "{name}: no insert"
+                );
+            }
+            Scenario::PlainHit | Scenario::PlainHitIpip => {
+                assert_eq!(d(|c| c.flow_hit), sent, "{name}");
+            }
+            Scenario::TokenLearn => assert_eq!(d(|c| c.tokens_learnt), sent, "{name}"),
+            Scenario::JoinByToken => assert_eq!(d(|c| c.join_token_hit), sent, "{name}"),
+        }
+        let ipip = matches!(w.scenario, Scenario::MptcpSynIpip | Scenario::PlainHitIpip);
+        let by_mode = if ipip {
+            d(|c| c.forwarded_ipip)
+        } else {
+            d(|c| c.forwarded_l2)
+        };
+        assert_eq!(by_mode, sent, "{name}: forwarding mode");
+    }
+
+    /// One burst of the workload's next 32 frames through `process_burst`.
+    #[inline]
+    pub fn burst(&mut self, w: &mut Workload) -> Verdict {
+        w.frames.load(&mut self.pool);
+        self.dp
+            .process_burst(&self.fwd, 0, &mut self.pool, &mut self.verdicts, self.now);
+        self.now += BURST as u64 * NS_PER_FRAME;
+        self.verdicts[BURST - 1]
+    }
+
+    /// The first half of [`Bench::burst`]: restores the next 32 frames.
+    #[inline]
+    pub fn load(&mut self, w: &mut Workload) {
+        w.frames.load(&mut self.pool);
+    }
+
+    /// The second half of [`Bench::burst`]: `process_burst` on the
+    /// restored frames.
+    #[inline]
+    pub fn process_loaded(&mut self) -> Verdict {
+        self.dp
+            .process_burst(&self.fwd, 0, &mut self.pool, &mut self.verdicts, self.now);
+        self.now += BURST as u64 * NS_PER_FRAME;
+        self.verdicts[BURST - 1]
+    }
+
+    /// The same 32 frames through `process`, one at a time.
+    #[inline]
+    pub fn burst_by_frame(&mut self, w: &mut Workload) -> Verdict {
+        w.frames.load(&mut self.pool);
+        for (f, v) in self.pool.iter_mut().zip(self.verdicts.iter_mut()) {
+            *v = self.dp.process(&self.fwd, 0, f, self.now);
+        }
+        self.now += BURST as u64 * NS_PER_FRAME;
+        self.verdicts[BURST - 1]
+    }
+
+    /// Only the frame restore of [`Bench::burst`] (the harness's own cost).
+    #[inline]
+    pub fn load_only(&mut self, w: &mut Workload) -> usize {
+        w.frames.load(&mut self.pool);
+        self.pool[BURST - 1].len()
+    }
+}
