@@ -358,8 +358,8 @@ impl Manager {
         }
         let _ = writeln!(
             s,
-            "\n{:<16} {:<16} {:<40} {:<9} {}",
-            "vip", "backend", "address", "state", "health"
+            "\n{:<16} {:<16} {:<40} {:<9} health",
+            "vip", "backend", "address", "state"
         );
         for (vip, name, addr, state, healthy) in self.backend_rows() {
             let _ = writeln!(
