@@ -179,11 +179,12 @@ fn stats_lookup_drain_and_reload_over_the_socket() {
         .status()
         .expect("kill");
     assert!(kill.success());
-    let child = std::mem::replace(
-        &mut running.child,
-        mplb().arg("--version").spawn().expect("placeholder"),
-    );
-    let out = child.wait_with_output().expect("wait");
+    let out = running
+        .child
+        .take()
+        .expect("child")
+        .wait_with_output()
+        .expect("wait");
     let stderr = text(&out.stderr);
     eprintln!("{}\n{stderr}", text(&out.stdout));
     assert!(out.status.success());
