@@ -1099,7 +1099,7 @@ fn golden_fixtures() {
                 continue;
             }
             if let Some(want) = &s.output {
-                if &frame[..] != &want[..] {
+                if frame[..] != want[..] {
                     failures.push(format!(
                         "{at}: output differs\n  got  {}\n  want {}",
                         hex(&frame),
