@@ -2,6 +2,7 @@
 //! learnt addresses) into forwarding snapshots for the workers.
 
 mod build;
+pub mod health;
 pub mod log;
 pub mod manager;
 pub mod socket;
