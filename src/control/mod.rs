@@ -5,6 +5,7 @@ mod build;
 pub mod health;
 pub mod log;
 pub mod manager;
+pub mod metrics;
 pub mod socket;
 pub mod stats;
 

@@ -1,0 +1,258 @@
+//! The metrics page: validated by Prometheus' own parser and linter
+//! (`promtool check metrics`), and served over real HTTP on 127.0.0.1.
+
+use std::io::{ErrorKind, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::Duration;
+
+use mplb::control::metrics::{
+    BackendMetrics, CONTENT_TYPE, FlowTableMetrics, MetricsSnapshot, VipMetrics, WorkerMetrics,
+    render, serve_metrics,
+};
+use mplb::datapath::counters::Counters;
+use mplb::datapath::forwarding::{BackendState, Protocol};
+
+fn model() -> MetricsSnapshot {
+    let mut values = [0u64; Counters::LEN];
+    for (i, v) in values.iter_mut().enumerate() {
+        *v = (i as u64 + 1) * 1000;
+    }
+    let counters = Counters::from_values(&values);
+    let worker = |n: u64| WorkerMetrics {
+        counters,
+        flow_table: Some(FlowTableMetrics {
+            len: n,
+            capacity: 1 << 20,
+            inserts: 10 * n,
+            evictions: n,
+            timeouts: 2 * n,
+        }),
+    };
+    let backend = |vip: &str, name: &str, addr: &str, state, healthy| BackendMetrics {
+        vip: vip.into(),
+        name: name.into(),
+        address: addr.parse().expect("ip"),
+        state,
+        healthy,
+        packets: 5,
+        bytes: u64::MAX,
+        new_flows: 1,
+    };
+    MetricsSnapshot {
+        generation: 7,
+        uptime: Duration::from_millis(86_400_123),
+        workers: vec![worker(1), worker(2), WorkerMetrics::default()],
+        vips: vec![
+            VipMetrics {
+                name: "web".into(),
+                address: "198.18.0.10".parse().expect("ip"),
+                port: 80,
+                protocol: Protocol::Tcp,
+                packets: 1,
+                bytes: 2,
+                new_flows: 3,
+            },
+            VipMetrics {
+                name: "dns \"v6\"".into(),
+                address: "2001:db8::53".parse().expect("ip"),
+                port: 53,
+                protocol: Protocol::Udp,
+                packets: 4,
+                bytes: 5,
+                new_flows: 6,
+            },
+        ],
+        backends: vec![
+            backend("web", "a", "198.18.1.11", BackendState::Active, true),
+            backend("web", "b\\x\ny", "198.18.1.12", BackendState::Down, false),
+            backend(
+                "dns \"v6\"",
+                "a",
+                "2001:db8::11",
+                BackendState::Draining,
+                true,
+            ),
+        ],
+    }
+}
+
+#[test]
+fn promtool_accepts_the_page_without_lint_complaints() {
+    let text = render(&model());
+    let child = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn();
+    let mut child = match child {
+        Ok(c) => c,
+        Err(e) if e.kind() == ErrorKind::NotFound => panic!(
+            "promtool is not installed; this test needs it. Install it with: \
+             DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends prometheus"
+        ),
+        Err(e) => panic!("running promtool: {e}"),
+    };
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(text.as_bytes())
+        .expect("write to promtool");
+    let out = child.wait_with_output().expect("promtool");
+    let report = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "promtool: {report}\n---\n{text}");
+    assert_eq!(report.trim(), "", "promtool lint:\n{report}");
+}
+
+#[test]
+fn promtool_rejects_a_broken_page() {
+    // Guards the test above: promtool is really parsing what it is given.
+    let broken = render(&model()).replace("mplb_workers 3", "mplb_workers three");
+    let mut child = match Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+    {
+        Ok(c) => c,
+        Err(e) => panic!(
+            "promtool unavailable ({e}); install it with: \
+             DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends prometheus"
+        ),
+    };
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(broken.as_bytes())
+        .expect("write to promtool");
+    assert!(!child.wait().expect("promtool").success());
+}
+
+/// Sends `request` and reads the whole answer (the server closes).
+fn exchange(addr: SocketAddr, request: &[u8]) -> String {
+    let mut s = TcpStream::connect(addr).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(10))).ok();
+    s.write_all(request).expect("send");
+    let mut answer = Vec::new();
+    s.read_to_end(&mut answer).expect("answer");
+    String::from_utf8_lossy(&answer).into_owned()
+}
+
+fn start() -> (
+    SocketAddr,
+    Arc<AtomicBool>,
+    Arc<AtomicUsize>,
+    std::thread::JoinHandle<()>,
+) {
+    // Find a free port, then serve on it.
+    let probe = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = probe.local_addr().expect("addr");
+    drop(probe);
+    let stop = Arc::new(AtomicBool::new(false));
+    let scrapes = Arc::new(AtomicUsize::new(0));
+    let counted = Arc::clone(&scrapes);
+    let handle = serve_metrics(
+        addr,
+        move || {
+            counted.fetch_add(1, Ordering::SeqCst);
+            render(&model())
+        },
+        Arc::clone(&stop),
+    )
+    .expect("serve");
+    (addr, stop, scrapes, handle)
+}
+
+#[test]
+fn http_server_answers_metrics_404_405_and_400() {
+    let (addr, stop, scrapes, handle) = start();
+
+    let ok = exchange(addr, b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n");
+    let (head, body) = ok.split_once("\r\n\r\n").expect("head and body");
+    assert!(head.starts_with("HTTP/1.1 200 OK\r\n"), "{head}");
+    assert!(
+        head.contains(&format!("\r\nContent-Type: {CONTENT_TYPE}")),
+        "{head}"
+    );
+    assert!(
+        head.contains(&format!("\r\nContent-Length: {}", body.len())),
+        "{head}"
+    );
+    assert_eq!(body, render(&model()));
+    assert_eq!(scrapes.load(Ordering::SeqCst), 1);
+
+    let head_only = exchange(addr, b"HEAD /metrics HTTP/1.0\r\n\r\n");
+    assert!(head_only.starts_with("HTTP/1.1 200 OK\r\n"));
+    assert!(head_only.ends_with("\r\n\r\n"), "no body for HEAD");
+
+    let not_found = exchange(addr, b"GET / HTTP/1.1\r\n\r\n");
+    assert!(not_found.starts_with("HTTP/1.1 404 "), "{not_found}");
+    let not_allowed = exchange(addr, b"POST /metrics HTTP/1.1\r\n\r\n");
+    assert!(not_allowed.starts_with("HTTP/1.1 405 "), "{not_allowed}");
+    for garbage in [
+        &b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03\r\n\r\n"[..],
+        b"GET\r\n\r\n",
+        b"hello\n\n",
+    ] {
+        let bad = exchange(addr, garbage);
+        assert!(bad.starts_with("HTTP/1.1 400 "), "{garbage:?} -> {bad}");
+    }
+    // A request head that never ends.
+    let mut s = TcpStream::connect(addr).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(10))).ok();
+    let _ = s.write_all(&[b'a'; 9000]);
+    let mut answer = Vec::new();
+    let _ = s.read_to_end(&mut answer);
+    assert!(answer.starts_with(b"HTTP/1.1 431 "), "{answer:?}");
+    // Only the GET and the HEAD scraped.
+    assert_eq!(scrapes.load(Ordering::SeqCst), 2);
+
+    stop.store(true, Ordering::SeqCst);
+    handle.join().expect("server thread");
+    assert!(
+        TcpStream::connect_timeout(&addr, Duration::from_secs(2)).is_err(),
+        "listener closed after stop"
+    );
+}
+
+#[test]
+fn silent_clients_do_not_hold_up_a_scrape() {
+    let (addr, stop, _, handle) = start();
+    // Clients that connect and never send.
+    let idle: Vec<TcpStream> = (0..4)
+        .map(|_| TcpStream::connect(addr).expect("connect"))
+        .collect();
+    let ok = exchange(addr, b"GET /metrics HTTP/1.1\r\n\r\n");
+    assert!(ok.starts_with("HTTP/1.1 200 OK\r\n"), "{ok}");
+    // The silent connections are still open (the scrape did not wait for
+    // them to time out)...
+    for s in &idle {
+        s.set_nonblocking(true).expect("nonblocking");
+        let mut b = [0u8; 1];
+        let r = (&*s).read(&mut b);
+        assert!(
+            matches!(&r, Err(e) if e.kind() == ErrorKind::WouldBlock),
+            "still waiting for a request: {r:?}"
+        );
+    }
+    // ...and are closed, without an answer, once their time is up.
+    for s in &idle {
+        s.set_nonblocking(false).expect("blocking");
+        s.set_read_timeout(Some(Duration::from_secs(10))).ok();
+        let mut rest = Vec::new();
+        let n = (&*s).read_to_end(&mut rest).expect("closed by the server");
+        assert_eq!(n, 0);
+    }
+    stop.store(true, Ordering::SeqCst);
+    handle.join().expect("server thread");
+}
