@@ -5,7 +5,8 @@
 //! criterion's throughput is in frames (elements) per second.
 //!
 //! Run: `cargo bench --bench datapath -- --warm-up-time 1 --measurement-time 3`
-//! (add a filter such as `plain_hit` to run a subset). See bench/README.md.
+//! (add a filter such as `plain_hit` to run a subset; `MPLB_BENCH_PATHS=a,b`
+//! also skips building the other workloads). See bench/README.md.
 
 #[path = "scenarios.rs"]
 mod scenarios;
@@ -47,7 +48,13 @@ fn main() {
         },
     );
 
+    let only = std::env::var("MPLB_BENCH_PATHS").ok();
     for scenario in Scenario::ALL {
+        if let Some(only) = &only {
+            if !only.split(',').any(|p| p == scenario.name()) {
+                continue;
+            }
+        }
         let mut w = bench.workload(scenario);
         eprintln!(
             "workload {}: {} flows, {} bytes of frames",
