@@ -951,6 +951,16 @@ mod tests {
         assert_eq!(c.len(), 1);
     }
 
+    proptest::proptest! {
+        #[test]
+        fn any_status_line_bytes_parse_without_panic(bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..600)) {
+            if let Some(code) = parse_status_line(&bytes) {
+                proptest::prop_assert!((100..=599).contains(&code));
+            }
+            let _ = judge_status_line(&bytes, 200);
+        }
+    }
+
     #[test]
     fn status_lines() {
         assert_eq!(parse_status_line(b"HTTP/1.1 200 OK\r"), Some(200));

@@ -523,30 +523,26 @@ fn handle_connection(mut stream: TcpStream, source: &dyn Fn() -> String) {
             return;
         }
     };
-    let reply = match parse_request_line(&head) {
-        None => ("400 Bad Request", &[][..], None, "bad request\n"),
-        Some((method, path)) if method == "GET" || method == "HEAD" => {
-            if path == "/metrics" {
-                ("200 OK", &[][..], Some(method == "HEAD"), "")
-            } else {
-                ("404 Not Found", &[][..], None, "not found; try /metrics\n")
-            }
-        }
-        Some(_) => (
-            "405 Method Not Allowed",
-            &[("Allow", "GET, HEAD")][..],
-            None,
-            "method not allowed\n",
-        ),
-    };
-    match reply {
-        (status, headers, Some(head_only), _) => {
+    match parse_request_line(&head) {
+        Some((method @ ("GET" | "HEAD"), "/metrics")) => {
             let body = source();
-            answer(&mut stream, status, headers, body.as_bytes(), !head_only);
+            answer(&mut stream, "200 OK", &[], body.as_bytes(), method == "GET");
         }
-        (status, headers, None, body) => {
-            answer(&mut stream, status, headers, body.as_bytes(), true);
-        }
+        Some(("GET" | "HEAD", _)) => answer(
+            &mut stream,
+            "404 Not Found",
+            &[],
+            b"not found; try /metrics\n",
+            true,
+        ),
+        Some(_) => answer(
+            &mut stream,
+            "405 Method Not Allowed",
+            &[("Allow", "GET, HEAD")],
+            b"method not allowed\n",
+            true,
+        ),
+        None => answer(&mut stream, "400 Bad Request", &[], b"bad request\n", true),
     }
 }
 
@@ -787,6 +783,17 @@ mod tests {
         assert_eq!(escape_label_value("x\ny"), "x\\ny");
         assert_eq!(escape_label_value("plain é"), "plain é");
         assert_eq!(escape_help("a\\b\nc \"q\""), "a\\\\b\\nc \"q\"");
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_request_bytes_parse_without_panic(bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..300)) {
+            if let Some((method, path)) = parse_request_line(&bytes) {
+                proptest::prop_assert!(path.starts_with('/'));
+                proptest::prop_assert!(!method.is_empty());
+            }
+            let _ = head_complete(&bytes);
+        }
     }
 
     #[test]
