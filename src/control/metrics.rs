@@ -443,7 +443,7 @@ fn escape_help(v: &str) -> String {
 }
 
 /// Serves `GET /metrics` on `listen` with the text `source` returns, until
-/// `stop` is set (then the listener closes within [`ACCEPT_POLL`]; requests
+/// `stop` is set (then the listener closes within ~20 ms; requests
 /// in progress finish on their own threads). Other paths get 404, other
 /// methods 405, malformed requests 400. `source` is called once per scrape,
 /// never concurrently.
