@@ -17,7 +17,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use mplb::config::Config;
-use mplb::control::{BackendIds, build_forwarding, datapath_tables};
+use mplb::control::{StableIds, build_forwarding, datapath_tables};
 use mplb::datapath::counters::Counters;
 use mplb::datapath::forwarding::Forwarding;
 use mplb::datapath::frame::TestFrame;
@@ -435,7 +435,7 @@ impl Bench {
                 &(sizes.flows_per_path * 4).next_power_of_two().to_string(),
             );
         let config = Config::parse(&text, Path::new("bench.toml")).expect("bench config");
-        let fwd = build_forwarding(&config, &[[2, 0, 0, 0, 0, 1]], &mut BackendIds::default())
+        let fwd = build_forwarding(&config, &[[2, 0, 0, 0, 0, 1]], &mut StableIds::default())
             .expect("bench snapshot");
         let (flow, token_capacity, token_ttl) = datapath_tables(&config);
         let tokens = Arc::new(TokenTable::new(token_capacity, token_ttl).expect("token table"));

@@ -8,7 +8,7 @@ if [ "$(id -u)" -ne 0 ]; then
     exit 1
 fi
 
-packages=(dpdk dpdk-dev libdpdk-dev pkg-config clang libclang-dev tcpdump python3)
+packages=(dpdk dpdk-dev libdpdk-dev pkg-config clang libclang-dev tcpdump python3 iproute2 prometheus)
 missing=()
 for p in "${packages[@]}"; do
     if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then

@@ -663,6 +663,16 @@ impl Config {
             let f = |field: &str| format!("vip[{i}].{field}");
             if self.vips[..i]
                 .iter()
+                .any(|o| o.name.get_ref() == v.name.get_ref())
+            {
+                return Err((
+                    Some(v.name.span()),
+                    f("name"),
+                    format!("VIP name `{}` used twice", v.name.get_ref()),
+                ));
+            }
+            if self.vips[..i]
+                .iter()
                 .any(|o| o.address == v.address && o.port == v.port && o.protocol == v.protocol)
             {
                 return Err((

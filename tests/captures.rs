@@ -8,7 +8,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use mplb::config::Config;
-use mplb::control::{BackendIds, build_forwarding};
+use mplb::control::{StableIds, build_forwarding};
 use mplb::datapath::flow_table::FlowTableConfig;
 use mplb::datapath::forwarding::Forwarding;
 use mplb::datapath::frame::TestFrame;
@@ -48,7 +48,7 @@ fn config(token_routing: bool, draining: &[usize]) -> Forwarding {
         }
     }
     let config = Config::parse(&text, Path::new("captures.toml")).expect("valid config");
-    build_forwarding(&config, &[PORT_MAC], &mut BackendIds::default()).expect("builds")
+    build_forwarding(&config, &[PORT_MAC], &mut StableIds::default()).expect("builds")
 }
 
 fn datapath() -> Datapath {

@@ -20,6 +20,7 @@ mempool_cache = 32
 lcores = [1]
 [management]
 socket = "{}"
+listen = "127.0.0.1:0"
 [flow_table]
 capacity = 4096
 [health]

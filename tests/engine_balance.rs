@@ -69,12 +69,15 @@ mempool_cache = 32
 lcores = [1]
 [management]
 socket = "{}"
+listen = "127.0.0.1:0"
 [[port]]
 name = "lan"
 device = "net_pcap0"
 ipv4 = ["198.18.0.1"]
 [flow_table]
 capacity = 4096
+[health]
+kind = "none"
 [[vip]]
 name = "web"
 address = "198.18.0.10"

@@ -116,6 +116,7 @@ mempool_cache = 32
 lcores = [1]
 [management]
 socket = "{}"
+listen = "127.0.0.1:0"
 [[port]]
 name = "lan"
 device = "net_pcap0"

@@ -25,6 +25,7 @@ lcores = [1]
 mode = "{mode}"
 [management]
 socket = "{}"
+listen = "127.0.0.1:0"
 [[port]]
 name = "in"
 device = "net_null0"

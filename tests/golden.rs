@@ -19,7 +19,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use mplb::config::Config;
-use mplb::control::{BackendIds, build_forwarding};
+use mplb::control::{StableIds, build_forwarding};
 use mplb::datapath::flow_table::FlowTableConfig;
 use mplb::datapath::forwarding::Forwarding;
 use mplb::datapath::frame::TestFrame;
@@ -196,7 +196,7 @@ fn forwarding(c: Cfg) -> Forwarding {
         text = text.replace("gateway_mac = \"02:00:00:00:00:fe\"\n", "");
     }
     let config = Config::parse(&text, Path::new("golden.toml")).expect("valid config");
-    let mut ids = BackendIds::default();
+    let mut ids = StableIds::default();
     build_forwarding(&config, &[PORT_MAC], &mut ids).expect("builds")
 }
 

@@ -26,7 +26,7 @@ use std::sync::Arc;
 
 use libfuzzer_sys::fuzz_target;
 use mplb::config::Config;
-use mplb::control::{BackendIds, build_forwarding, datapath_tables};
+use mplb::control::{StableIds, build_forwarding, datapath_tables};
 use mplb::datapath::counters::Counters;
 use mplb::datapath::flow_table::FlowCounters;
 use mplb::datapath::forwarding::Forwarding;
@@ -166,7 +166,7 @@ fn datapath(config: &Config) -> Datapath {
 
 fn setup() -> State {
     let config = Config::parse(CONFIG, Path::new("fuzz.toml")).expect("fuzz config is valid");
-    let fwd = build_forwarding(&config, &PORT_MACS, &mut BackendIds::default())
+    let fwd = build_forwarding(&config, &PORT_MACS, &mut StableIds::default())
         .expect("fuzz config builds");
     let next_hops = fwd
         .backends

@@ -9,44 +9,54 @@ use crate::datapath::forwarding::{
 };
 use crate::datapath::maglev::{BackendId, MaglevBackend, MaglevTable};
 
-/// Stable backend ids across reloads: a backend keeps its id as long as its
-/// name exists, because flow-table and token-table entries store the id.
-/// A new name takes the next id after the last one handed out (wrapping,
-/// skipping ids in use), so a removed backend's id is not given to a new
-/// backend at once, and entries pinned to the old one expire first.
+/// Stable small ids by name, across reloads: a name keeps its id as long as
+/// it is configured, because datapath state (flow-table and token-table
+/// entries, traffic counters) stores ids. A new name takes the next id after
+/// the last one handed out (wrapping, skipping ids in use), so a removed
+/// name's id is not given to a new one at once, and entries pinned to the old
+/// one expire first.
 #[derive(Debug, Default, Clone)]
-pub struct BackendIds {
-    by_name: BTreeMap<String, BackendId>,
+struct NameIds {
+    by_name: BTreeMap<String, u16>,
     next: u16,
 }
 
-impl BackendIds {
-    fn id_for(&mut self, name: &str) -> Option<BackendId> {
+impl NameIds {
+    fn id_for(&mut self, name: &str) -> Option<u16> {
         if let Some(id) = self.by_name.get(name) {
             return Some(*id);
         }
         if self.by_name.len() > usize::from(u16::MAX) {
             return None;
         }
-        let in_use = |c: u16| self.by_name.values().any(|b| b.0 == c);
+        let in_use = |c: u16| self.by_name.values().any(|&b| b == c);
         let mut candidate = self.next;
         while in_use(candidate) {
             candidate = candidate.wrapping_add(1);
         }
         self.next = candidate.wrapping_add(1);
-        let id = BackendId(candidate);
-        self.by_name.insert(name.to_string(), id);
-        Some(id)
+        self.by_name.insert(name.to_string(), candidate);
+        Some(candidate)
     }
 
     /// Forgets names that are no longer configured.
     fn retain(&mut self, names: &[&str]) {
         self.by_name.retain(|n, _| names.contains(&n.as_str()));
     }
+}
 
+/// The stable ids of backends and VIPs; one per running instance, kept by
+/// the management thread across reloads.
+#[derive(Debug, Default, Clone)]
+pub struct StableIds {
+    backends: NameIds,
+    vips: NameIds,
+}
+
+impl StableIds {
     /// The id of a configured backend.
     pub fn get(&self, name: &str) -> Option<BackendId> {
-        self.by_name.get(name).copied()
+        self.backends.by_name.get(name).copied().map(BackendId)
     }
 }
 
@@ -55,7 +65,7 @@ impl BackendIds {
 pub fn build_forwarding(
     config: &Config,
     port_macs: &[[u8; 6]],
-    ids: &mut BackendIds,
+    ids: &mut StableIds,
 ) -> Result<Forwarding, String> {
     build_forwarding_with(config, port_macs, ids, &|_, configured| configured)
 }
@@ -67,7 +77,7 @@ pub fn build_forwarding(
 pub fn build_forwarding_with(
     config: &Config,
     port_macs: &[[u8; 6]],
-    ids: &mut BackendIds,
+    ids: &mut StableIds,
     state: &dyn Fn(&str, BackendState) -> BackendState,
 ) -> Result<Forwarding, String> {
     let interfaces = config
@@ -87,7 +97,13 @@ pub fn build_forwarding_with(
         .iter()
         .flat_map(|v| v.backends.iter().map(|b| b.name.get_ref().as_str()))
         .collect();
-    ids.retain(&names);
+    ids.backends.retain(&names);
+    let vip_names: Vec<&str> = config
+        .vips
+        .iter()
+        .map(|v| v.name.get_ref().as_str())
+        .collect();
+    ids.vips.retain(&vip_names);
 
     let mut backends: Vec<Option<Backend>> = Vec::new();
     let mut vips = Vec::with_capacity(config.vips.len());
@@ -96,7 +112,11 @@ pub fn build_forwarding_with(
         let mut table_input = Vec::with_capacity(v.backends.len());
         for b in &v.backends {
             let name = b.name.get_ref();
-            let id = ids.id_for(name).ok_or("more than 65536 backends")?;
+            let id = BackendId(
+                ids.backends
+                    .id_for(name)
+                    .ok_or("more than 65536 backends")?,
+            );
             let configured = match b.state {
                 BackendStateConfig::Active => BackendState::Active,
                 BackendStateConfig::Draining => BackendState::Draining,
@@ -124,7 +144,12 @@ pub fn build_forwarding_with(
         }
         let maglev = MaglevTable::build(*v.table_size.get_ref(), &table_input)
             .map_err(|e| format!("vip {}: {e}", v.name.get_ref()))?;
+        let id = ids
+            .vips
+            .id_for(v.name.get_ref())
+            .ok_or("more than 65536 VIPs")?;
         vips.push(Vip {
+            id,
             name: v.name.get_ref().clone(),
             addr: v.address,
             port: v.port,
@@ -211,7 +236,7 @@ table_size = 251
     #[test]
     fn builds_vips_backends_and_tables() {
         let config = Config::parse(CFG, Path::new("t.toml")).expect("valid");
-        let mut ids = BackendIds::default();
+        let mut ids = StableIds::default();
         let f = build_forwarding(&config, &[[2, 0, 0, 0, 0, 1]], &mut ids).expect("builds");
         assert_eq!(f.interfaces[0].mac, [2, 0, 0, 0, 0, 1]);
         let vip = f
@@ -244,7 +269,7 @@ table_size = 251
     #[test]
     fn backend_ids_are_stable_across_rebuilds() {
         let config = Config::parse(CFG, Path::new("t.toml")).expect("valid");
-        let mut ids = BackendIds::default();
+        let mut ids = StableIds::default();
         let f1 = build_forwarding(&config, &[], &mut ids).expect("builds");
         // Remove backend "b": "a" and "c" keep their ids.
         let smaller = CFG.replace(
@@ -279,7 +304,7 @@ table_size = 251
     #[test]
     fn state_hook_takes_backends_out_of_the_table() {
         let config = Config::parse(CFG, Path::new("t.toml")).expect("valid");
-        let mut ids = BackendIds::default();
+        let mut ids = StableIds::default();
         let f = build_forwarding_with(&config, &[], &mut ids, &|name, s| {
             if name == "a" { BackendState::Down } else { s }
         })

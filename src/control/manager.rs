@@ -8,15 +8,19 @@ use std::fmt::Write as _;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 use std::time::Instant;
 
-use super::build::{BackendIds, build_forwarding_with};
+use super::build::{StableIds, build_forwarding_with};
+use super::health::{HealthEvent, HealthThread, spawn_health_thread, targets_from_config};
 use super::log;
+use super::metrics::{self, BackendMetrics, MetricsSnapshot, VipMetrics, WorkerMetrics};
 use super::stats::{StatsSlot, total};
-use crate::config::Config;
+use crate::config::{Config, HealthKind};
 use crate::datapath::counters::Counters;
 use crate::datapath::forwarding::{BackendState, Forwarding, Protocol};
 use crate::datapath::hash::{FlowKey, flow_hash};
+use crate::datapath::traffic::{Traffic, TrafficTotals};
 use crate::snapshot::{Publisher, Reader};
 
 /// What an operator asked for a backend (`mplb backend ACTION NAME`). Kept
@@ -35,6 +39,8 @@ pub enum Request {
     Stats {
         json: bool,
     },
+    /// The Prometheus text page (from the metrics endpoint).
+    Metrics,
     Drain(String),
     Disable(String),
     Enable(String),
@@ -92,19 +98,21 @@ pub struct Manager {
     path: PathBuf,
     config: Config,
     port_macs: Vec<[u8; 6]>,
-    ids: BackendIds,
+    ids: StableIds,
     publisher: Publisher<Forwarding>,
     overrides: BTreeMap<String, Override>,
     /// Backends whose health check says down (absent = up).
     unhealthy: BTreeMap<String, String>,
     slots: Vec<Arc<StatsSlot>>,
+    traffic: Vec<Arc<Traffic>>,
+    health: Option<HealthThread>,
     started: Instant,
 }
 
 impl Manager {
     /// Builds the first snapshot from `config` (loaded from `path`).
     pub fn new(path: &Path, config: Config, port_macs: Vec<[u8; 6]>) -> Result<Manager, String> {
-        let mut ids = BackendIds::default();
+        let mut ids = StableIds::default();
         let first = build_forwarding_with(&config, &port_macs, &mut ids, &|_, s| s)?;
         Ok(Manager {
             path: path.to_path_buf(),
@@ -115,6 +123,8 @@ impl Manager {
             overrides: BTreeMap::new(),
             unhealthy: BTreeMap::new(),
             slots: Vec::new(),
+            traffic: Vec::new(),
+            health: None,
             started: Instant::now(),
         })
     }
@@ -128,9 +138,38 @@ impl Manager {
         self.publisher.reader()
     }
 
-    /// The workers' counter slots, for stats.
-    pub fn set_stats_slots(&mut self, slots: Vec<Arc<StatsSlot>>) {
+    /// The workers' counter slots and traffic counters, for stats.
+    pub fn set_workers(&mut self, slots: Vec<Arc<StatsSlot>>, traffic: Vec<Arc<Traffic>>) {
         self.slots = slots;
+        self.traffic = traffic;
+    }
+
+    /// Starts health-checking the configured backends (until `stop`).
+    pub fn start_health(&mut self, stop: Arc<AtomicBool>) -> Result<(), String> {
+        let thread = spawn_health_thread(targets_from_config(&self.config), stop)
+            .map_err(|e| format!("starting health checks: {e}"))?;
+        self.health = Some(thread);
+        Ok(())
+    }
+
+    /// Applies the health transitions reported since the last call.
+    pub fn poll_health(&mut self) {
+        let events: Vec<HealthEvent> = match &self.health {
+            Some(h) => h.events().try_iter().collect(),
+            None => return,
+        };
+        for e in events {
+            if let Err(err) = self.set_health(&e.name, e.up, &e.reason) {
+                log::event("error", "snapshot_build", &[("error", &err)]);
+            }
+        }
+    }
+
+    /// Stops waiting for health checks (after the stop flag was set).
+    pub fn stop_health(&mut self) {
+        if let Some(h) = self.health.take() {
+            let _ = h.join();
+        }
     }
 
     pub fn counters(&self) -> Counters {
@@ -150,6 +189,7 @@ impl Manager {
     /// Answers one request.
     pub fn handle(&mut self, req: &Request) -> Result<String, String> {
         match req {
+            Request::Metrics => Ok(metrics::render(&self.metrics())),
             Request::Stats { json } => Ok(if *json {
                 self.stats_json()
             } else {
@@ -181,10 +221,39 @@ impl Manager {
                         self.path.display()
                     ));
                 }
+                // A backend new to this instance gets traffic only once its
+                // health checks pass (the checker reports it up after `rise`).
+                let checked = self.health.is_some();
+                let fresh: Vec<String> = new
+                    .vips
+                    .iter()
+                    .enumerate()
+                    .filter(|(i, _)| checked && new.health_for(*i).kind != HealthKind::None)
+                    .flat_map(|(_, v)| v.backends.iter().map(|b| b.name.get_ref().clone()))
+                    .filter(|n| self.ids.get(n).is_none())
+                    .collect();
                 let old = std::mem::replace(&mut self.config, new);
+                let unhealthy_before = self.unhealthy.clone();
+                for n in fresh {
+                    self.unhealthy
+                        .insert(n, "new: awaiting health checks".to_string());
+                }
                 if let Err(e) = self.republish("reload") {
                     self.config = old;
+                    self.unhealthy = unhealthy_before;
                     return Err(e);
+                }
+                // Forget backends no longer configured; re-aim the checks.
+                let names: Vec<String> = self
+                    .config
+                    .vips
+                    .iter()
+                    .flat_map(|v| v.backends.iter().map(|b| b.name.get_ref().clone()))
+                    .collect();
+                self.unhealthy.retain(|n, _| names.contains(n));
+                self.overrides.retain(|n, _| names.contains(n));
+                if let Some(h) = &self.health {
+                    h.replace_targets(targets_from_config(&self.config));
                 }
                 Ok(format!(
                     "reloaded {} (generation {})",
@@ -318,6 +387,66 @@ impl Manager {
                 .count(),
             self.publisher.generation()
         ))
+    }
+
+    /// Everything the metrics page shows.
+    pub fn metrics(&self) -> MetricsSnapshot {
+        let fwd = self.publisher.current();
+        let sum = |f: &dyn Fn(&Traffic) -> TrafficTotals| {
+            let mut t = TrafficTotals::default();
+            for w in &self.traffic {
+                t += f(w);
+            }
+            t
+        };
+        let vips = fwd
+            .vips
+            .iter()
+            .map(|v| {
+                let t = sum(&|w| w.vip(v.id));
+                VipMetrics {
+                    name: v.name.clone(),
+                    address: v.addr,
+                    port: v.port,
+                    protocol: v.protocol,
+                    packets: t.packets,
+                    bytes: t.bytes,
+                    new_flows: t.new_flows,
+                }
+            })
+            .collect();
+        let mut backends = Vec::new();
+        for v in &fwd.vips {
+            for id in &v.backends {
+                if let Some(b) = fwd.backend(*id) {
+                    let t = sum(&|w| w.backend(id.0));
+                    backends.push(BackendMetrics {
+                        vip: v.name.clone(),
+                        name: b.name.clone(),
+                        address: b.addr,
+                        state: b.state,
+                        healthy: !self.unhealthy.contains_key(&b.name),
+                        packets: t.packets,
+                        bytes: t.bytes,
+                        new_flows: t.new_flows,
+                    });
+                }
+            }
+        }
+        MetricsSnapshot {
+            generation: self.publisher.generation(),
+            uptime: self.started.elapsed(),
+            workers: self
+                .slots
+                .iter()
+                .map(|s| WorkerMetrics {
+                    counters: s.read(),
+                    flow_table: Some(s.read_flow_table()),
+                })
+                .collect(),
+            vips,
+            backends,
+        }
     }
 
     fn backend_rows(&self) -> Vec<(String, String, String, &'static str, bool)> {

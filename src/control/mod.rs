@@ -9,4 +9,4 @@ pub mod metrics;
 pub mod socket;
 pub mod stats;
 
-pub use build::{BackendIds, build_forwarding, build_forwarding_with, datapath_tables};
+pub use build::{StableIds, build_forwarding, build_forwarding_with, datapath_tables};

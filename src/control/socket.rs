@@ -27,12 +27,18 @@ pub struct Pending {
     pub reply: Sender<Result<String, String>>,
 }
 
+/// The channel requests travel to the management thread on.
+pub fn channel() -> (Sender<Pending>, Receiver<Pending>) {
+    bounded(16)
+}
+
 /// Binds `path` (replacing a stale socket), restricts it to its owner and
-/// serves it on a thread until `stop` is set. Requests arrive on the receiver.
+/// serves it on a thread until `stop` is set, sending requests on `tx`.
 pub fn serve(
     path: &Path,
+    tx: Sender<Pending>,
     stop: Arc<AtomicBool>,
-) -> std::io::Result<(JoinHandle<()>, Receiver<Pending>)> {
+) -> std::io::Result<JoinHandle<()>> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir)?;
     }
@@ -49,7 +55,6 @@ pub fn serve(
     let listener = UnixListener::bind(path)?;
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
     listener.set_nonblocking(true)?;
-    let (tx, rx) = bounded::<Pending>(16);
     let owned = path.to_path_buf();
     let handle = std::thread::Builder::new()
         .name("mplb-control".into())
@@ -65,7 +70,7 @@ pub fn serve(
             }
             let _ = std::fs::remove_file(&owned);
         })?;
-    Ok((handle, rx))
+    Ok(handle)
 }
 
 fn serve_one(stream: UnixStream, tx: &Sender<Pending>) {
@@ -87,7 +92,7 @@ fn serve_one(stream: UnixStream, tx: &Sender<Pending>) {
 }
 
 /// Hands a request to the management thread and waits for its answer.
-fn ask(tx: &Sender<Pending>, request: Request) -> Result<String, String> {
+pub fn ask(tx: &Sender<Pending>, request: Request) -> Result<String, String> {
     let (reply, back) = bounded(1);
     tx.send_timeout(Pending { request, reply }, TIMEOUT)
         .map_err(|_| "management thread busy".to_string())?;
@@ -130,14 +135,15 @@ mod tests {
         let path =
             std::env::temp_dir().join(format!("mplb-sock-test-{}/ctl.sock", std::process::id()));
         let stop = Arc::new(AtomicBool::new(false));
-        let (handle, rx) = serve(&path, Arc::clone(&stop)).expect("serve");
+        let (tx, rx) = channel();
+        let handle = serve(&path, tx.clone(), Arc::clone(&stop)).expect("serve");
         let mode = std::fs::metadata(&path)
             .expect("socket exists")
             .permissions()
             .mode();
         assert_eq!(mode & 0o777, 0o600);
         // A second instance must not take the socket over.
-        assert!(serve(&path, Arc::clone(&stop)).is_err());
+        assert!(serve(&path, tx, Arc::clone(&stop)).is_err());
         let answerer = std::thread::spawn(move || {
             for _ in 0..2 {
                 let p = rx

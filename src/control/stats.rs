@@ -5,18 +5,22 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use crossbeam::utils::CachePadded;
 
+use super::metrics::FlowTableMetrics;
 use crate::datapath::counters::Counters;
 
 /// A worker's counters as the management thread sees them, on their own
 /// cache line(s) so workers never share a line.
 pub struct StatsSlot {
     values: CachePadded<[AtomicU64; Counters::LEN]>,
+    /// The worker's flow table: len, capacity, inserts, evictions, timeouts.
+    flow: [AtomicU64; 5],
 }
 
 impl Default for StatsSlot {
     fn default() -> Self {
         StatsSlot {
             values: CachePadded::new(std::array::from_fn(|_| AtomicU64::new(0))),
+            flow: std::array::from_fn(|_| AtomicU64::new(0)),
         }
     }
 }
@@ -27,6 +31,28 @@ impl StatsSlot {
     pub fn publish(&self, c: &Counters) {
         for (slot, v) in self.values.iter().zip(c.values()) {
             slot.store(v, Ordering::Relaxed);
+        }
+    }
+
+    /// The worker's flow-table figures, published with the counters.
+    pub fn publish_flow_table(&self, f: FlowTableMetrics) {
+        for (slot, v) in
+            self.flow
+                .iter()
+                .zip([f.len, f.capacity, f.inserts, f.evictions, f.timeouts])
+        {
+            slot.store(v, Ordering::Relaxed);
+        }
+    }
+
+    pub fn read_flow_table(&self) -> FlowTableMetrics {
+        let v: [u64; 5] = std::array::from_fn(|i| self.flow[i].load(Ordering::Relaxed));
+        FlowTableMetrics {
+            len: v[0],
+            capacity: v[1],
+            inserts: v[2],
+            evictions: v[3],
+            timeouts: v[4],
         }
     }
 

@@ -86,6 +86,8 @@ pub struct Backend {
 /// A virtual service: address, port and protocol, and who serves it.
 #[derive(Clone, Debug)]
 pub struct Vip {
+    /// Stable across reloads while the name stays (keys traffic counters).
+    pub id: u16,
     pub name: String,
     pub addr: IpAddr,
     pub port: u16,

@@ -13,3 +13,4 @@ pub mod maglev;
 pub mod process;
 mod rewrite;
 pub mod token_table;
+pub mod traffic;

@@ -28,8 +28,9 @@ use super::hash::FlowKey;
 use super::local;
 use super::rewrite::{self, Inner};
 use super::token_table::TokenTable;
+use super::traffic::Traffic;
 use crate::wire::ethernet::ethertype;
-use crate::wire::parse::{Parsed, parse_frame};
+use crate::wire::parse::{L4, Parsed, parse_frame};
 use crate::wire::{WireError, parse};
 
 /// Why a frame was dropped (each reason has its counter, `drop_<reason>`).
@@ -111,6 +112,7 @@ pub struct Datapath {
     flows: FlowTable,
     tokens: Arc<TokenTable>,
     backend_port: Option<usize>,
+    traffic: Arc<Traffic>,
 }
 
 impl std::fmt::Debug for Datapath {
@@ -131,6 +133,7 @@ impl Datapath {
             flows: FlowTable::new(flow)?,
             tokens,
             backend_port: None,
+            traffic: Arc::new(Traffic::new()),
         })
     }
 
@@ -150,6 +153,11 @@ impl Datapath {
     /// The flow table's event counters (evictions, timeouts, promotions...).
     pub fn flow_counters(&self) -> &FlowCounters {
         self.flows.counters()
+    }
+
+    /// This worker's per-VIP and per-backend counters (shared for reading).
+    pub fn traffic(&self) -> &Arc<Traffic> {
+        &self.traffic
     }
 
     /// The shared token table.
@@ -311,7 +319,17 @@ impl Datapath {
             .map(|()| self.counters.forwarded_ipip += 1),
         };
         match done {
-            Ok(()) => Verdict::Forward,
+            Ok(()) => {
+                // A new flow: a TCP SYN (plain, MPTCP or join) being placed.
+                let new_flow = matches!(ip.l4, L4::Tcp(t) if t.flags.syn() && !t.flags.ack());
+                self.traffic.record(
+                    target.vip.id,
+                    target.backend.id.0,
+                    frame.len() as u64,
+                    new_flow,
+                );
+                Verdict::Forward
+            }
             Err(r) => Verdict::Drop(r),
         }
     }

@@ -9,7 +9,7 @@ use proptest::prelude::*;
 
 use super::*;
 use crate::config::Config;
-use crate::control::{BackendIds, build_forwarding};
+use crate::control::{StableIds, build_forwarding};
 use crate::datapath::flow_table::FlowTimeouts;
 use crate::datapath::frame::TestFrame;
 use crate::datapath::hash::{flow_hash, tuple3_hash};
@@ -152,7 +152,7 @@ table_size = 251
 
 fn forwarding(text: &str) -> Forwarding {
     let config = Config::parse(text, Path::new("t.toml")).expect("valid config");
-    let mut ids = BackendIds::default();
+    let mut ids = StableIds::default();
     build_forwarding(&config, &[PORT_MAC], &mut ids).expect("builds")
 }
 

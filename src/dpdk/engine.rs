@@ -5,7 +5,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use crossbeam::channel::Receiver;
+use crossbeam::channel::{Receiver, Sender};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
@@ -13,8 +13,9 @@ use super::worker::Worker;
 use super::{Eal, Mempool, Port, PortSetup, launch_on_lcore, tsc_hz};
 use crate::config::Config;
 use crate::control::datapath_tables;
-use crate::control::manager::Manager;
-use crate::control::socket::Pending;
+use crate::control::manager::{Manager, Request};
+use crate::control::metrics::serve_metrics;
+use crate::control::socket::{self, Pending};
 use crate::control::stats::StatsSlot;
 use crate::control::stats::total;
 use crate::datapath::counters::Counters;
@@ -201,6 +202,7 @@ fn run_workers(
     // on tx queue w of every port.
     let mut workers: Vec<Worker> = Vec::with_capacity(lcores.len());
     let mut slots = Vec::with_capacity(lcores.len());
+    let mut traffic = Vec::with_capacity(lcores.len());
     for (w, &lcore) in lcores.iter().enumerate() {
         let tx = ports
             .iter()
@@ -214,6 +216,7 @@ fn run_workers(
         datapath.set_backend_port(backend_port);
         let slot = Arc::new(StatsSlot::default());
         slots.push(Arc::clone(&slot));
+        traffic.push(Arc::clone(datapath.traffic()));
         workers.push(Worker {
             index: w,
             lcore,
@@ -285,36 +288,25 @@ fn run_workers(
         }
     }
 
-    manager.set_stats_slots(slots.clone());
-    let control = crate::control::socket::serve(&config.management.socket, Arc::clone(stop));
-    let requests = match control {
-        Ok((handle, rx)) => {
-            println!("control socket {}", config.management.socket.display());
-            Some((handle, rx))
-        }
+    manager.set_workers(slots.clone(), traffic);
+    let (tx, requests) = socket::channel();
+    let threads = match start_management(config, &mut manager, tx, stop) {
+        Ok(t) => t,
         Err(e) => {
             stop.store(true, Ordering::SeqCst);
             for l in launched {
                 l.wait();
             }
-            return Err(format!(
-                "control socket {}: {e}",
-                config.management.socket.display()
-            ));
+            manager.stop_health();
+            return Err(e);
         }
     };
-    manage(
-        &mut manager,
-        options,
-        stop,
-        reload,
-        &slots,
-        requests.as_ref().map(|(_, rx)| rx),
-    );
-    println!("stopping: waiting for workers to drain");
-    if let Some((handle, _)) = requests {
-        let _ = handle.join();
+    manage(&mut manager, options, stop, reload, &slots, &requests);
+    manager.stop_health();
+    for t in threads {
+        let _ = t.join();
     }
+    println!("stopping: waiting for workers to drain");
     let mut failed = Vec::new();
     for l in launched {
         let lcore = l.lcore();
@@ -335,6 +327,35 @@ fn run_workers(
     Ok(total)
 }
 
+/// Starts the control socket, the metrics endpoint and the health checks.
+fn start_management(
+    config: &Config,
+    manager: &mut Manager,
+    tx: Sender<Pending>,
+    stop: &Arc<AtomicBool>,
+) -> Result<Vec<std::thread::JoinHandle<()>>, String> {
+    let sock = &config.management.socket;
+    let control = socket::serve(sock, tx.clone(), Arc::clone(stop))
+        .map_err(|e| format!("control socket {}: {e}", sock.display()))?;
+    println!("control socket {}", sock.display());
+    let listen = config.management.listen;
+    let scrape = move || {
+        socket::ask(&tx, Request::Metrics)
+            .unwrap_or_else(|e| format!("# metrics unavailable: {e}\n"))
+    };
+    let metrics = match serve_metrics(listen, scrape, Arc::clone(stop)) {
+        Ok(h) => h,
+        Err(e) => {
+            stop.store(true, Ordering::SeqCst);
+            let _ = control.join();
+            return Err(format!("metrics endpoint {listen}: {e}"));
+        }
+    };
+    println!("metrics at http://{listen}/metrics");
+    manager.start_health(Arc::clone(stop))?;
+    Ok(vec![control, metrics])
+}
+
 /// The management loop (this thread, the main lcore): answers control
 /// requests, reloads on SIGHUP, frees retired snapshots as workers move on,
 /// prints rates, and stops on a signal or after the duration.
@@ -344,20 +365,16 @@ fn manage(
     stop: &AtomicBool,
     reload: &AtomicBool,
     slots: &[Arc<StatsSlot>],
-    requests: Option<&Receiver<Pending>>,
+    requests: &Receiver<Pending>,
 ) {
     let started = Instant::now();
     let mut rates = RateMeter::new(slots);
     let tick = Duration::from_millis(20);
     while !stop.load(Ordering::SeqCst) {
-        match requests {
-            Some(rx) => {
-                if let Ok(p) = rx.recv_timeout(tick) {
-                    let _ = p.reply.send(manager.handle(&p.request));
-                }
-            }
-            None => std::thread::sleep(tick),
+        if let Ok(p) = requests.recv_timeout(tick) {
+            let _ = p.reply.send(manager.handle(&p.request));
         }
+        manager.poll_health();
         if reload.swap(false, Ordering::SeqCst) {
             let _ = manager.reload();
         }

@@ -12,6 +12,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use super::port::{RxQueue, TxQueue};
 use super::{BURST, Batch, tsc_now};
 use crate::config::WorkerMode;
+use crate::control::metrics::FlowTableMetrics;
 use crate::control::stats::StatsSlot;
 use crate::datapath::counters::Counters;
 use crate::datapath::forwarding::Forwarding;
@@ -94,14 +95,27 @@ impl Worker {
             }
             iterations = iterations.wrapping_add(1);
             if iterations % PUBLISH_EVERY == 0 {
-                self.stats.publish(&self.datapath.counters);
+                self.publish();
             }
         }
         // Drain: one last attempt to send what is held, then free the rest.
         flush(&mut self.tx, &mut out, &mut self.datapath.counters);
         rx.clear();
-        self.stats.publish(&self.datapath.counters);
+        self.publish();
         0
+    }
+
+    fn publish(&self) {
+        self.stats.publish(&self.datapath.counters);
+        let t = self.datapath.flow_table();
+        let c = self.datapath.flow_counters();
+        self.stats.publish_flow_table(FlowTableMetrics {
+            len: t.len() as u64,
+            capacity: t.capacity() as u64,
+            inserts: c.inserts,
+            evictions: c.evictions,
+            timeouts: c.timeouts,
+        });
     }
 }
 
