@@ -1,0 +1,326 @@
+//! Health checks end to end: two backends listen in a network namespace
+//! reached over a veth; the real `mplb` binary checks them through the
+//! kernel's stack. One listener stops: it is marked down within
+//! interval × fall and new flows move to the other; it comes back and is
+//! re-added. The live /metrics page is validated with promtool.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{Scratch, mplb, run, text, write_config};
+
+const INTERVAL_MS: u64 = 200;
+const FALL: u64 = 3;
+
+fn sh(args: &[&str]) {
+    let st = Command::new(args[0])
+        .args(&args[1..])
+        .status()
+        .expect("run command");
+    assert!(st.success(), "{args:?} failed");
+}
+
+/// The namespace, its veth and listeners; removed on drop.
+struct Lab {
+    ns: String,
+    veth: String,
+    listeners: Vec<Option<Child>>,
+}
+
+impl Lab {
+    fn new() -> Lab {
+        let id = std::process::id() % 100_000;
+        let lab = Lab {
+            ns: format!("mplbhc{id}"),
+            veth: format!("mplbhc{id}"),
+            listeners: vec![None, None],
+        };
+        let _ = Command::new("ip").args(["netns", "del", &lab.ns]).status();
+        sh(&["ip", "netns", "add", &lab.ns]);
+        let peer = format!("{}p", lab.veth);
+        sh(&[
+            "ip", "link", "add", &lab.veth, "type", "veth", "peer", "name", &peer,
+        ]);
+        sh(&["ip", "link", "set", &peer, "netns", &lab.ns]);
+        sh(&["ip", "addr", "add", "198.18.200.1/24", "dev", &lab.veth]);
+        sh(&["ip", "link", "set", &lab.veth, "up"]);
+        for a in ["198.18.200.2/24", "198.18.200.3/24"] {
+            sh(&[
+                "ip", "netns", "exec", &lab.ns, "ip", "addr", "add", a, "dev", &peer,
+            ]);
+        }
+        sh(&[
+            "ip", "netns", "exec", &lab.ns, "ip", "link", "set", &peer, "up",
+        ]);
+        sh(&[
+            "ip", "netns", "exec", &lab.ns, "ip", "link", "set", "lo", "up",
+        ]);
+        lab
+    }
+
+    /// A TCP listener on backend `i` (198.18.200.{2+i}:8080), bounded in time.
+    fn listen(&mut self, i: usize) {
+        let code = format!(
+            "import socket\ns=socket.socket()\ns.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1)\n\
+             s.bind(('198.18.200.{}',8080))\ns.listen(64)\nwhile True:\n  c,_=s.accept()\n  c.close()\n",
+            2 + i
+        );
+        let child = Command::new("ip")
+            .args([
+                "netns", "exec", &self.ns, "timeout", "120", "python3", "-c", &code,
+            ])
+            .spawn()
+            .expect("start listener");
+        self.listeners[i] = Some(child);
+        // Wait until it accepts.
+        let started = Instant::now();
+        while TcpStream::connect_timeout(
+            &format!("198.18.200.{}:8080", 2 + i).parse().expect("addr"),
+            Duration::from_millis(200),
+        )
+        .is_err()
+        {
+            assert!(
+                started.elapsed() < Duration::from_secs(10),
+                "listener {i} never came up"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn stop(&mut self, i: usize) {
+        if let Some(mut c) = self.listeners[i].take() {
+            // SIGTERM: `timeout` passes it on to python (SIGKILL would
+            // orphan the listener).
+            let _ = Command::new("kill").args(["-s", "TERM", &c.id().to_string()]).status();
+            let _ = c.wait();
+        }
+    }
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        for i in 0..self.listeners.len() {
+            self.stop(i);
+        }
+        let _ = Command::new("ip")
+            .args(["link", "del", &self.veth])
+            .status();
+        let _ = Command::new("ip").args(["netns", "del", &self.ns]).status();
+    }
+}
+
+struct Running(Option<Child>);
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Some(c) = self.0.as_mut() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+fn healthy(s: &Scratch, name: &str) -> bool {
+    let sock = s.path("ctl.sock");
+    let out = run(&["stats", "--json", "--socket", sock.to_str().expect("utf-8")]);
+    let json = text(&out.stdout);
+    json.contains(&format!(
+        "\"name\":\"{name}\",\"address\":\"198.18.200.{}\",\"state\":\"active\",\"healthy\":true",
+        if name == "be-a" { 2 } else { 3 }
+    ))
+}
+
+fn backends_for_new_flows(s: &Scratch) -> Vec<String> {
+    let sock = s.path("ctl.sock");
+    (40000..40032)
+        .map(|p| {
+            let out = run(&[
+                "lookup",
+                "tcp",
+                "198.18.2.2",
+                &p.to_string(),
+                "198.18.0.10",
+                "80",
+                "--socket",
+                sock.to_str().expect("utf-8"),
+            ]);
+            let o = text(&out.stdout);
+            o.split("-> backend ")
+                .nth(1)
+                .and_then(|r| r.split(' ').next())
+                .unwrap_or("none")
+                .to_string()
+        })
+        .collect()
+}
+
+fn scrape(port: u16) -> String {
+    let mut c = TcpStream::connect(("127.0.0.1", port)).expect("metrics endpoint");
+    c.set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("timeout");
+    c.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .expect("send");
+    let mut r = String::new();
+    c.read_to_string(&mut r).expect("read");
+    r.split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .expect("HTTP body")
+}
+
+fn wait_until(what: &str, limit: Duration, mut f: impl FnMut() -> bool) -> Duration {
+    let started = Instant::now();
+    while !f() {
+        assert!(started.elapsed() < limit, "{what}: not within {limit:?}");
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    started.elapsed()
+}
+
+#[test]
+fn dead_backend_goes_down_within_interval_times_fall_and_comes_back() {
+    let mut lab = Lab::new();
+    lab.listen(0);
+    lab.listen(1);
+    let s = Scratch::new("health");
+    let metrics_port = free_port();
+    let cfg = s.path("mplb.toml");
+    write_config(
+        &cfg,
+        &format!(
+            r#"
+[dpdk]
+eal_args = ["--no-huge", "--no-shconf", "--no-pci", "--file-prefix={}", "--vdev=net_null0"]
+mempool_size = 2047
+mempool_cache = 32
+[workers]
+lcores = [1]
+[management]
+socket = "{}"
+listen = "127.0.0.1:{metrics_port}"
+[flow_table]
+capacity = 4096
+[health]
+kind = "tcp"
+port = 8080
+interval_ms = {INTERVAL_MS}
+timeout_ms = 100
+rise = 2
+fall = {FALL}
+[[port]]
+name = "lan"
+device = "net_null0"
+[[vip]]
+name = "web"
+address = "198.18.0.10"
+port = 80
+  [[vip.backend]]
+  name = "be-a"
+  address = "198.18.200.2"
+  mac = "02:00:00:00:02:02"
+  [[vip.backend]]
+  name = "be-b"
+  address = "198.18.200.3"
+  mac = "02:00:00:00:02:03"
+"#,
+            s.file_prefix(),
+            s.path("ctl.sock").display()
+        ),
+    );
+    let child = mplb()
+        .args(["run", "--config", cfg.to_str().expect("utf-8")])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let mut running = Running(Some(child));
+    wait_until("control socket", Duration::from_secs(20), || {
+        s.path("ctl.sock").exists()
+    });
+    assert!(healthy(&s, "be-a") && healthy(&s, "be-b"));
+    let before = backends_for_new_flows(&s);
+    assert!(before.iter().any(|b| b == "be-a") && before.iter().any(|b| b == "be-b"));
+
+    lab.stop(0);
+    let took = wait_until("be-a marked down", Duration::from_secs(5), || {
+        !healthy(&s, "be-a")
+    });
+    // Detection takes `fall` failed checks, `interval` apart; allow one
+    // interval for the phase of the first failure plus scheduling slack.
+    let bound = Duration::from_millis(INTERVAL_MS * (FALL + 1) + 500);
+    assert!(took <= bound, "took {took:?}, bound {bound:?}");
+    assert!(
+        backends_for_new_flows(&s).iter().all(|b| b == "be-b"),
+        "new flows left be-a"
+    );
+
+    let page = scrape(metrics_port);
+    assert!(
+        page.contains("mplb_backend_healthy{vip=\"web\",backend=\"be-a\""),
+        "{page}"
+    );
+    let mut promtool = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("promtool (installed by scripts/setup-host.sh)");
+    promtool
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(page.as_bytes())
+        .expect("feed promtool");
+    let checked = promtool.wait_with_output().expect("promtool");
+    assert!(
+        checked.status.success(),
+        "promtool: {}{}",
+        text(&checked.stdout),
+        text(&checked.stderr)
+    );
+
+    lab.listen(0);
+    wait_until("be-a back up", Duration::from_secs(5), || {
+        healthy(&s, "be-a")
+    });
+    assert_eq!(
+        backends_for_new_flows(&s),
+        before,
+        "re-added: the same choices as before"
+    );
+
+    let pid = running
+        .0
+        .as_ref()
+        .map(Child::id)
+        .expect("child")
+        .to_string();
+    sh(&["kill", "-s", "INT", &pid]);
+    let out = running
+        .0
+        .take()
+        .expect("child")
+        .wait_with_output()
+        .expect("wait");
+    let stderr = text(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("event=backend_health backend=be-a to=down"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("event=backend_health backend=be-a to=up"),
+        "{stderr}"
+    );
+}
