@@ -96,7 +96,9 @@ impl Lab {
         if let Some(mut c) = self.listeners[i].take() {
             // SIGTERM: `timeout` passes it on to python (SIGKILL would
             // orphan the listener).
-            let _ = Command::new("kill").args(["-s", "TERM", &c.id().to_string()]).status();
+            let _ = Command::new("kill")
+                .args(["-s", "TERM", &c.id().to_string()])
+                .status();
             let _ = c.wait();
         }
     }

@@ -96,8 +96,14 @@ pub(super) fn flow_of(ip: &IpInfo) -> Option<(FlowKey, u64)> {
 }
 
 /// Whether the flow table is looked at for this packet (worth a prefetch).
+/// A SYN without MP_JOIN never touches it (rules 1 and 2): prefetching its
+/// bucket would only add a cache miss to the stateless path.
 pub(super) fn uses_flow_table(ip: &IpInfo) -> bool {
-    matches!(ip.l4, L4::Tcp(_) | L4::Icmp { .. })
+    match ip.l4 {
+        L4::Tcp(t) => !(t.flags.syn() && !t.flags.ack()) || t.mptcp.join_syn.is_some(),
+        L4::Icmp { .. } => true,
+        _ => false,
+    }
 }
 
 /// The per-worker state the decision reads and updates.

@@ -194,11 +194,14 @@ impl Datapath {
         for (fs, vs) in frames.chunks_mut(CHUNK).zip(verdicts.chunks_mut(CHUNK)) {
             let mut pre = [const { None::<Pre> }; CHUNK];
             for (f, p) in fs.iter().zip(pre.iter_mut()) {
-                let c = Pre::of(f);
-                if let Some(h) = c.wants_prefetch() {
+                *p = Some(Pre::of(f));
+            }
+            // All of the burst's bucket loads back to back, so their cache
+            // misses overlap instead of waiting behind each frame's parsing.
+            for p in pre.iter().take(fs.len()).flatten() {
+                if let Some(h) = p.wants_prefetch() {
                     self.flows.prefetch(h);
                 }
-                *p = Some(c);
             }
             for ((f, v), p) in fs.iter_mut().zip(vs.iter_mut()).zip(pre.iter()) {
                 *v = match p {
