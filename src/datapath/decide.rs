@@ -100,7 +100,7 @@ pub(super) fn flow_of(ip: &IpInfo) -> Option<(FlowKey, u64)> {
 /// bucket would only add a cache miss to the stateless path.
 pub(super) fn uses_flow_table(ip: &IpInfo) -> bool {
     match ip.l4 {
-        L4::Tcp(t) => !(t.flags.syn() && !t.flags.ack()) || t.mptcp.join_syn.is_some(),
+        L4::Tcp(t) => !t.flags.syn() || t.flags.ack() || t.mptcp.join_syn.is_some(),
         L4::Icmp { .. } => true,
         _ => false,
     }
