@@ -65,9 +65,13 @@ enum Command {
     /// Which backend a new flow would get from a running mplb.
     Lookup {
         protocol: Proto,
+        /// The client's address.
         src: String,
+        /// The client's port.
         sport: String,
+        /// The VIP.
         dst: String,
+        /// The VIP's port.
         dport: String,
         #[command(flatten)]
         target: Target,
