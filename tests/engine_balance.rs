@@ -9,7 +9,7 @@ mod common;
 use std::collections::HashMap;
 use std::path::Path;
 
-use common::{Scratch, counter, read_pcap, run, text, write_config, write_pcap};
+use common::{Scratch, counter, pcap_config, read_pcap, run, text, write_config, write_pcap};
 
 const VIP: [u8; 4] = [198, 18, 0, 10];
 const BACKEND_MACS: [[u8; 6]; 3] = [
@@ -56,39 +56,10 @@ fn real_captures_are_balanced_consistently_and_joins_follow_their_token() {
             )
         })
         .collect();
-    write_config(
-        &cfg,
-        &format!(
-            r#"
-[dpdk]
-eal_args = ["--no-huge", "--no-shconf", "--no-pci", "--file-prefix={}",
-            "--vdev=net_pcap0,rx_pcap={},tx_pcap={}"]
-mempool_size = 2047
-mempool_cache = 32
-[workers]
-lcores = [1]
-[management]
-socket = "{}"
-listen = "127.0.0.1:0"
-[[port]]
-name = "lan"
-device = "net_pcap0"
-ipv4 = ["198.18.0.1"]
-[flow_table]
-capacity = 4096
-[health]
-kind = "none"
-[[vip]]
-name = "web"
-address = "198.18.0.10"
-port = 80
-{backends}"#,
-            s.file_prefix(),
-            inp.display(),
-            outp.display(),
-            s.path("ctl.sock").display(),
-        ),
+    let vip = format!(
+        "[flow_table]\ncapacity = 4096\n[health]\nkind = \"none\"\n[[vip]]\nname = \"web\"\naddress = \"198.18.0.10\"\nport = 80\n{backends}"
     );
+    write_config(&cfg, &pcap_config(&s, &inp, &outp, &vip));
     let out = run(&[
         "run",
         "--config",

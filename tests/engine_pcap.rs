@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{Scratch, counter, read_pcap, run, text, write_config, write_pcap};
+use common::{Scratch, counter, pcap_config, read_pcap, run, text, write_config, write_pcap};
 
 const CLIENT_MAC: [u8; 6] = [0x02, 0, 0, 0, 0, 0xc1];
 const LB_IP: [u8; 4] = [198, 18, 0, 1];
@@ -103,31 +103,7 @@ fn answers_arp_and_ping_and_drops_the_rest() {
     ];
     let (inp, outp, cfg) = (s.path("in.pcap"), s.path("out.pcap"), s.path("mplb.toml"));
     write_pcap(&inp, &input);
-    write_config(
-        &cfg,
-        &format!(
-            r#"
-[dpdk]
-eal_args = ["--no-huge", "--no-shconf", "--no-pci", "--file-prefix={}",
-            "--vdev=net_pcap0,rx_pcap={},tx_pcap={}"]
-mempool_size = 2047
-mempool_cache = 32
-[workers]
-lcores = [1]
-[management]
-socket = "{}"
-listen = "127.0.0.1:0"
-[[port]]
-name = "lan"
-device = "net_pcap0"
-ipv4 = ["198.18.0.1"]
-"#,
-            s.file_prefix(),
-            inp.display(),
-            outp.display(),
-            s.path("ctl.sock").display(),
-        ),
-    );
+    write_config(&cfg, &pcap_config(&s, &inp, &outp, ""));
     let out = run(&[
         "run",
         "--config",

@@ -114,3 +114,31 @@ pub fn read_pcap(path: &Path) -> Vec<Vec<u8>> {
     }
     out
 }
+
+/// A config running one worker on a `net_pcap` port named `lan` (own address
+/// 198.18.0.1) that reads `input` and writes `output`, with this scratch
+/// dir's control socket; `extra` is appended (VIPs, tables).
+pub fn pcap_config(s: &Scratch, input: &Path, output: &Path, extra: &str) -> String {
+    format!(
+        r#"
+[dpdk]
+eal_args = ["--no-huge", "--no-shconf", "--no-pci", "--file-prefix={}",
+            "--vdev=net_pcap0,rx_pcap={},tx_pcap={}"]
+mempool_size = 2047
+mempool_cache = 32
+[workers]
+lcores = [1]
+[management]
+socket = "{}"
+listen = "127.0.0.1:0"
+[[port]]
+name = "lan"
+device = "net_pcap0"
+ipv4 = ["198.18.0.1"]
+{extra}"#,
+        s.file_prefix(),
+        input.display(),
+        output.display(),
+        s.path("ctl.sock").display(),
+    )
+}
