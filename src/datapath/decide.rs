@@ -144,31 +144,31 @@ impl Decider<'_> {
         &mut self,
         fwd: &'f Forwarding,
         ip: &IpInfo,
-        flow: Option<(FlowKey, u64)>,
+        flow: Option<&(FlowKey, u64)>,
     ) -> Result<Target<'f>, DropReason> {
         if ip.fragment.is_some() {
             return self.fragment(fwd, ip);
         }
-        match ip.l4 {
+        match &ip.l4 {
             L4::Tcp(t) => {
                 let vip = fwd
                     .vip(ip.dst, t.dst_port, Protocol::Tcp)
                     .ok_or(DropReason::NoVip)?;
-                let (key, hash) = flow.ok_or(DropReason::Malformed)?;
-                let backend = self.tcp(fwd, vip, &key, hash, &t)?;
+                let &(ref key, hash) = flow.ok_or(DropReason::Malformed)?;
+                let backend = self.tcp(fwd, vip, key, hash, t)?;
                 Ok(Target { vip, backend, hash })
             }
             L4::Udp { dst_port, .. } => {
                 let vip = fwd
-                    .vip(ip.dst, dst_port, Protocol::Udp)
+                    .vip(ip.dst, *dst_port, Protocol::Udp)
                     .ok_or(DropReason::NoVip)?;
-                let (_, hash) = flow.ok_or(DropReason::Malformed)?;
+                let &(_, hash) = flow.ok_or(DropReason::Malformed)?;
                 let backend = self.maglev(fwd, vip, hash)?;
                 self.counters.udp_forwarded += 1;
                 Ok(Target { vip, backend, hash })
             }
             L4::Icmp { ty, quoted, .. } => {
-                let Some(q) = quoted.filter(|_| is_forwarded_error(ip.version, ty)) else {
+                let Some(q) = quoted.filter(|_| is_forwarded_error(ip.version, *ty)) else {
                     // Echo and informational messages to a VIP, redirects,
                     // source quench: not ours to answer or forward.
                     return Err(DropReason::Unsupported);
@@ -186,9 +186,9 @@ impl Decider<'_> {
                 let vip = fwd
                     .vip(q.src, vip_port, protocol)
                     .ok_or(DropReason::NoVip)?;
-                let (key, hash) = flow.ok_or(DropReason::Unsupported)?;
+                let &(ref key, hash) = flow.ok_or(DropReason::Unsupported)?;
                 let backend = match protocol {
-                    Protocol::Tcp => match self.lookup(fwd, vip, &key, hash) {
+                    Protocol::Tcp => match self.lookup(fwd, vip, key, hash) {
                         Some(b) => b,
                         None => self.maglev(fwd, vip, hash)?,
                     },

@@ -86,13 +86,26 @@ struct Pre {
 }
 
 impl Pre {
+    /// A placeholder for the burst array, overwritten before it is read.
+    const EMPTY: Pre = Pre {
+        parsed: Err(WireError::Truncated),
+        flow: None,
+    };
+
     fn of(frame: &[u8]) -> Pre {
-        let parsed = parse_frame(frame);
-        let flow = match &parsed {
+        let mut p = Pre::EMPTY;
+        p.fill(frame);
+        p
+    }
+
+    /// Classifies `frame` in place (no copy of the parse result).
+    #[inline]
+    fn fill(&mut self, frame: &[u8]) {
+        self.parsed = parse_frame(frame);
+        self.flow = match &self.parsed {
             Ok(Parsed { ip: Some(ip), .. }) => decide::flow_of(ip),
             _ => None,
         };
-        Pre { parsed, flow }
     }
 
     fn wants_prefetch(&self) -> Option<u64> {
@@ -113,6 +126,9 @@ pub struct Datapath {
     tokens: Arc<TokenTable>,
     backend_port: Option<usize>,
     traffic: Arc<Traffic>,
+    /// [`Datapath::process_burst`]'s per-frame classifications, allocated
+    /// once (`CHUNK` entries) and reused by every burst.
+    pre: Vec<Pre>,
 }
 
 impl std::fmt::Debug for Datapath {
@@ -134,6 +150,7 @@ impl Datapath {
             tokens,
             backend_port: None,
             traffic: Arc::new(Traffic::new()),
+            pre: vec![Pre::EMPTY; CHUNK],
         })
     }
 
@@ -191,25 +208,28 @@ impl Datapath {
         verdicts: &mut [Verdict],
         now_ns: u64,
     ) {
+        // Taken out of `self` for the burst (no allocation: an empty Vec is
+        // left behind) so that `finish` can borrow `self` mutably.
+        let mut pre = std::mem::take(&mut self.pre);
+        if pre.len() < CHUNK {
+            pre.resize(CHUNK, Pre::EMPTY);
+        }
         for (fs, vs) in frames.chunks_mut(CHUNK).zip(verdicts.chunks_mut(CHUNK)) {
-            let mut pre = [const { None::<Pre> }; CHUNK];
             for (f, p) in fs.iter().zip(pre.iter_mut()) {
-                *p = Some(Pre::of(f));
+                p.fill(f);
             }
             // All of the burst's bucket loads back to back, so their cache
             // misses overlap instead of waiting behind each frame's parsing.
-            for p in pre.iter().take(fs.len()).flatten() {
+            for p in pre.iter().take(fs.len()) {
                 if let Some(h) = p.wants_prefetch() {
                     self.flows.prefetch(h);
                 }
             }
             for ((f, v), p) in fs.iter_mut().zip(vs.iter_mut()).zip(pre.iter()) {
-                *v = match p {
-                    Some(p) => self.finish(fwd, port, f, p, now_ns),
-                    None => self.process(fwd, port, f, now_ns),
-                };
+                *v = self.finish(fwd, port, f, p, now_ns);
             }
         }
+        self.pre = pre;
     }
 
     /// Background work between bursts when idle: sweeps a few flow-table
@@ -261,12 +281,12 @@ impl Datapath {
         let Some(iface) = fwd.interfaces.get(port) else {
             return Verdict::Drop(DropReason::NotForUs);
         };
-        let p = match pre.parsed {
+        let p = match &pre.parsed {
             Ok(p) => p,
             Err(WireError::Unsupported) => return Verdict::Drop(DropReason::Unsupported),
             Err(_) => return Verdict::Drop(DropReason::Malformed),
         };
-        let Some(ip) = p.ip else {
+        let Some(ip) = &p.ip else {
             if p.ethertype == ethertype::ARP {
                 let v = local::arp(iface, fwd, frame, p.l3_offset);
                 self.counters.arp_replies += u64::from(v == Verdict::Reply);
@@ -274,8 +294,8 @@ impl Datapath {
             }
             return Verdict::Drop(DropReason::Unsupported);
         };
-        if local::is_neighbor_solicit(&ip) {
-            let v = local::neighbor_solicit(iface, fwd, frame, p.l3_offset, &ip);
+        if local::is_neighbor_solicit(ip) {
+            let v = local::neighbor_solicit(iface, fwd, frame, p.l3_offset, ip);
             self.counters.nd_replies += u64::from(v == Verdict::Reply);
             return v;
         }
@@ -284,7 +304,7 @@ impl Datapath {
             std::net::IpAddr::V6(a) => iface.owns_v6(a),
         };
         if own {
-            let v = local::echo(frame, p.l3_offset, &ip);
+            let v = local::echo(frame, p.l3_offset, ip);
             self.counters.icmp_echo_replies += u64::from(v == Verdict::Reply);
             return v;
         }
@@ -300,7 +320,7 @@ impl Datapath {
             counters: &mut self.counters,
             now,
         };
-        let target = match d.decide(fwd, &ip, pre.flow) {
+        let target = match d.decide(fwd, ip, pre.flow.as_ref()) {
             Ok(t) => t,
             Err(r) => return Verdict::Drop(r),
         };
@@ -313,7 +333,7 @@ impl Datapath {
                 .map(|()| self.counters.forwarded_l2 += 1),
             ForwardingMode::Ipip => rewrite::ipip(
                 frame,
-                inner(&p, &ip),
+                inner(p, ip),
                 out,
                 &fwd.encap,
                 target.backend,
@@ -324,7 +344,7 @@ impl Datapath {
         match done {
             Ok(()) => {
                 // A new flow: a TCP SYN (plain, MPTCP or join) being placed.
-                let new_flow = matches!(ip.l4, L4::Tcp(t) if t.flags.syn() && !t.flags.ack());
+                let new_flow = matches!(&ip.l4, L4::Tcp(t) if t.flags.syn() && !t.flags.ack());
                 self.traffic.record(
                     target.vip.id,
                     target.backend.id.0,

@@ -293,19 +293,33 @@ fn parse_tcp(seg: &[u8]) -> Result<TcpInfo> {
     })
 }
 
-/// One walk over the TCP options, looking only into kind 30.
-fn summarize_options(mut rest: &[u8]) -> (MptcpSummary, bool) {
+/// One walk over the TCP options, looking only into kind 30: a byte loop
+/// that skips every other kind by its length (the same framing rules as
+/// [`tcp::split_option`]: EOL ends the list, NOP is one byte, a length below
+/// 2 or past the header stops the walk as malformed).
+fn summarize_options(opts: &[u8]) -> (MptcpSummary, bool) {
     let mut s = MptcpSummary::default();
-    while !rest.is_empty() {
-        let Ok((kind, opt, next)) = tcp::split_option(rest) else {
+    let mut i = 0;
+    while let Some(&k) = opts.get(i) {
+        if k == tcp::kind::EOL {
+            break;
+        }
+        if k == tcp::kind::NOP {
+            i += 1;
+            continue;
+        }
+        let Some(&len) = opts.get(i + 1) else {
             return (s, false);
         };
-        match kind {
-            tcp::kind::EOL => break,
-            mptcp::KIND => summarize_mptcp(&mut s, opt),
-            _ => {}
+        let len = usize::from(len);
+        // Length 0 or 1 would never advance; i < opts.len() here.
+        if len < 2 || len > opts.len() - i {
+            return (s, false);
         }
-        rest = next;
+        if k == mptcp::KIND {
+            summarize_mptcp(&mut s, &opts[i..i + len]);
+        }
+        i += len;
     }
     (s, true)
 }
@@ -693,7 +707,35 @@ mod tests {
         Ok(())
     }
 
+    /// The walk of `split_option` items that `summarize_options` replaced:
+    /// the reference it must agree with on any option bytes.
+    fn summarize_options_reference(mut rest: &[u8]) -> (MptcpSummary, bool) {
+        let mut s = MptcpSummary::default();
+        while !rest.is_empty() {
+            let Ok((kind, opt, next)) = tcp::split_option(rest) else {
+                return (s, false);
+            };
+            match kind {
+                tcp::kind::EOL => break,
+                mptcp::KIND => summarize_mptcp(&mut s, opt),
+                _ => {}
+            }
+            rest = next;
+        }
+        (s, true)
+    }
+
     proptest! {
+        #[test]
+        fn option_walk_matches_reference(
+            opts in proptest::collection::vec(
+                prop_oneof![Just(0u8), Just(1), Just(2), Just(4), Just(8), Just(30), Just(0x10), Just(0x20), any::<u8>()],
+                0..40,
+            ),
+        ) {
+            prop_assert_eq!(summarize_options(&opts), summarize_options_reference(&opts));
+        }
+
         #[test]
         fn any_bytes(data in proptest::collection::vec(any::<u8>(), 0..160)) {
             check(&data)?;
