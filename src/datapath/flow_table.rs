@@ -8,11 +8,18 @@
 //!
 //! Set-associative: `capacity / 8` buckets of 8 slots, the bucket chosen by the
 //! low bits of the caller's flow hash ([`super::hash::flow_hash`]; Maglev uses
-//! the high bits). A bucket is 384 bytes aligned to 64 (six cache lines); a
-//! slot is 48 bytes: the 40-byte key, a 32-bit timestamp, the 16-bit backend
-//! id and a flags byte. The occupied slots of a bucket are kept at its front,
-//! so a miss stops at the first empty slot. Everything is one allocation made
-//! by [`FlowTable::new`]; nothing allocates afterwards.
+//! the high bits). A bucket is 384 bytes aligned to 64 (six cache lines), 48
+//! bytes per slot, stored as arrays: its first cache line holds every slot's
+//! metadata — a one-byte tag (bits 32..40 of the hash), the flags byte, the
+//! 32-bit timestamp and the 16-bit backend id — and the next five lines the
+//! eight 40-byte keys. A lookup compares tags in the first line and reads
+//! only the key of a slot whose tag matches: a miss touches one cache line,
+//! a hit one plus its key's (one or two). The occupied slots of a bucket are
+//! kept at its front, so a miss stops at the first empty slot. Everything is
+//! one allocation made by [`FlowTable::new`]; nothing allocates afterwards.
+//!
+//! Every call for a key must pass the same hash, `flow_hash(key)`: the
+//! bucket and the tag both come from it.
 //!
 //! # Time
 //!
@@ -44,7 +51,7 @@
 //! A refused insert is not a dropped packet: the caller forwards it by Maglev,
 //! which is what happens to every MPTCP flow anyway; the flow only loses
 //! stickiness across backend-set changes.
-use super::hash::FlowKey;
+use super::hash::{FLOW_KEY_LEN, FlowKey};
 use super::maglev::BackendId;
 
 /// Slots per bucket (the probe window).
@@ -178,29 +185,58 @@ impl std::fmt::Display for FlowTableError {
 
 impl std::error::Error for FlowTableError {}
 
+/// Every slot's metadata, the first cache line of a bucket. A slot is free
+/// iff its flags are 0.
 #[derive(Clone, Copy)]
-struct Slot {
-    key: FlowKey,
-    last_seen: u32,
-    backend: u16,
-    flags: u8,
-}
-
-impl Slot {
-    const EMPTY: Slot = Slot {
-        key: FlowKey::ZERO,
-        last_seen: 0,
-        backend: 0,
-        flags: 0,
-    };
+#[repr(C, align(64))]
+struct Meta {
+    tags: [u8; BUCKET_SLOTS],
+    flags: [u8; BUCKET_SLOTS],
+    last_seen: [u32; BUCKET_SLOTS],
+    backend: [u16; BUCKET_SLOTS],
 }
 
 // Aligned so that a bucket starts on a cache line and the memory per entry is
-// exactly the slot size.
+// exactly 48 bytes.
 #[derive(Clone, Copy)]
 #[repr(C, align(64))]
 struct Bucket {
-    slots: [Slot; BUCKET_SLOTS],
+    meta: Meta,
+    keys: [FlowKey; BUCKET_SLOTS],
+}
+
+impl Bucket {
+    const EMPTY: Bucket = Bucket {
+        meta: Meta {
+            tags: [0; BUCKET_SLOTS],
+            flags: [0; BUCKET_SLOTS],
+            last_seen: [0; BUCKET_SLOTS],
+            backend: [0; BUCKET_SLOTS],
+        },
+        keys: [FlowKey::ZERO; BUCKET_SLOTS],
+    };
+
+    /// Moves slot `from`'s entry into slot `to` and frees `from`.
+    fn move_slot(&mut self, from: usize, to: usize) {
+        let m = &mut self.meta;
+        m.tags[to] = m.tags[from];
+        m.flags[to] = m.flags[from];
+        m.last_seen[to] = m.last_seen[from];
+        m.backend[to] = m.backend[from];
+        self.keys[to] = self.keys[from];
+        m.flags[from] = 0;
+        m.tags[from] = 0;
+        m.last_seen[from] = 0;
+        m.backend[from] = 0;
+        self.keys[from] = FlowKey::ZERO;
+    }
+}
+
+/// The tag of a hash: bits 32..40, independent of the bucket index (low
+/// bits) for any table below 2^35 entries.
+#[inline]
+fn tag(hash: u64) -> u8 {
+    (hash >> 32) as u8
 }
 
 /// The per-worker flow table. See the module doc.
@@ -272,13 +308,7 @@ impl FlowTable {
             *out = ticks(ns);
         }
         let n = cap / BUCKET_SLOTS;
-        let buckets = vec![
-            Bucket {
-                slots: [Slot::EMPTY; BUCKET_SLOTS]
-            };
-            n
-        ]
-        .into_boxed_slice();
+        let buckets = vec![Bucket::EMPTY; n].into_boxed_slice();
         Ok(FlowTable {
             buckets,
             mask: n - 1,
@@ -300,25 +330,25 @@ impl FlowTable {
         let idx = hash as usize & self.mask;
         // Always Some: idx is masked to the bucket count.
         let bucket = self.buckets.get_mut(idx)?;
-        let Some(i) = find(bucket, key) else {
+        let Some(i) = find(bucket, key, tag(hash)) else {
             self.counters.misses += 1;
             return None;
         };
-        let slot = &mut bucket.slots[i];
-        if age(tick, slot.last_seen) > self.timeout_ticks[usize::from(slot.flags >> 1) & 15] {
+        let m = &mut bucket.meta;
+        if age(tick, m.last_seen[i]) > self.timeout_ticks[usize::from(m.flags[i] >> 1) & 15] {
             self.remove_at(idx, i);
             self.counters.timeouts += 1;
             self.counters.misses += 1;
             return None;
         }
-        slot.last_seen = tick;
-        if slot.flags & UNTRUSTED != 0 {
-            slot.flags &= !UNTRUSTED;
+        m.last_seen[i] = tick;
+        if m.flags[i] & UNTRUSTED != 0 {
+            m.flags[i] &= !UNTRUSTED;
             self.untrusted_len -= 1;
             self.counters.promotions += 1;
         }
         self.counters.hits += 1;
-        Some(BackendId(slot.backend))
+        Some(BackendId(m.backend[i]))
     }
 
     /// Adds a new (untrusted) entry. See the module doc for the eviction rules.
@@ -338,10 +368,11 @@ impl FlowTable {
         let Some(bucket) = self.buckets.get(idx) else {
             return InsertOutcome::RejectedFull;
         };
-        if let Some(i) = find(bucket, key) {
-            return InsertOutcome::AlreadyPresent(BackendId(bucket.slots[i].backend));
+        if let Some(i) = find(bucket, key, tag(hash)) {
+            return InsertOutcome::AlreadyPresent(BackendId(bucket.meta.backend[i]));
         }
-        let occupied = bucket.slots.iter().take_while(|s| s.flags != 0).count();
+        let m = &bucket.meta;
+        let occupied = m.flags.iter().take_while(|&&f| f != 0).count();
         let at_quota = self.untrusted_len >= self.max_untrusted;
 
         let target = if !at_quota && occupied < BUCKET_SLOTS {
@@ -350,14 +381,14 @@ impl FlowTable {
             // Coldest among the lowest eviction rank; at the quota only
             // untrusted entries qualify, so the untrusted count stays put.
             let mut best: Option<(usize, u8, i32)> = None;
-            for (i, s) in bucket.slots[..occupied].iter().enumerate() {
-                let Some(rank) = evict_rank(s.flags) else {
+            for i in 0..occupied {
+                let Some(rank) = evict_rank(m.flags[i]) else {
                     continue;
                 };
                 if at_quota && rank != 0 {
                     continue;
                 }
-                let a = age(tick, s.last_seen);
+                let a = age(tick, m.last_seen[i]);
                 let better = match best {
                     None => true,
                     Some((_, r, best_age)) => rank < r || (rank == r && a > best_age),
@@ -379,9 +410,9 @@ impl FlowTable {
         let Some(bucket) = self.buckets.get_mut(idx) else {
             return InsertOutcome::RejectedFull;
         };
-        let slot = &mut bucket.slots[i];
+        let m = &mut bucket.meta;
         if evicting {
-            if slot.flags & UNTRUSTED != 0 {
+            if m.flags[i] & UNTRUSTED != 0 {
                 self.untrusted_len -= 1;
             }
             self.counters.evictions += 1;
@@ -393,12 +424,11 @@ impl FlowTable {
         } else {
             0
         };
-        *slot = Slot {
-            key: *key,
-            last_seen: tick,
-            backend: backend.0,
-            flags: OCCUPIED | UNTRUSTED | pinned,
-        };
+        m.tags[i] = tag(hash);
+        m.last_seen[i] = tick;
+        m.backend[i] = backend.0;
+        m.flags[i] = OCCUPIED | UNTRUSTED | pinned;
+        bucket.keys[i] = *key;
         self.untrusted_len += 1;
         self.counters.inserts += 1;
         if evicting {
@@ -427,11 +457,10 @@ impl FlowTable {
         let Some(bucket) = self.buckets.get_mut(idx) else {
             return false;
         };
-        match find(bucket, key) {
+        match find(bucket, key, tag(hash)) {
             Some(i) => {
-                let slot = &mut bucket.slots[i];
-                slot.flags |= flag;
-                slot.last_seen = tick;
+                bucket.meta.flags[i] |= flag;
+                bucket.meta.last_seen[i] = tick;
                 true
             }
             None => false,
@@ -442,8 +471,8 @@ impl FlowTable {
     pub fn remove(&mut self, key: &FlowKey, hash: u64) -> Option<BackendId> {
         let idx = hash as usize & self.mask;
         let bucket = self.buckets.get(idx)?;
-        let i = find(bucket, key)?;
-        let backend = BackendId(bucket.slots[i].backend);
+        let i = find(bucket, key, tag(hash))?;
+        let backend = BackendId(bucket.meta.backend[i]);
         self.remove_at(idx, i);
         Some(backend)
     }
@@ -462,16 +491,36 @@ impl FlowTable {
         removed
     }
 
-    /// Starts loading a flow's bucket into the cache without waiting for it:
-    /// call for every packet of a burst before the lookups, so the memory
-    /// accesses overlap (safe Rust has no prefetch instruction; a plain load
-    /// whose value is unused still lets the CPU run ahead).
+    /// Starts loading a flow's bucket metadata (its first cache line) into
+    /// the cache: call for every packet of a burst before the lookups, so the
+    /// memory accesses overlap (safe Rust has no prefetch instruction; a
+    /// plain load whose value is unused still lets the CPU run ahead).
     #[inline]
     pub fn prefetch(&self, hash: u64) {
         if let Some(b) = self.buckets.get(hash as usize & self.mask) {
-            // Occupied slots sit at the front of a bucket: touch the cache
-            // lines of its first half, where a lookup at normal load ends.
-            std::hint::black_box((b.slots[0].flags, b.slots[2].flags, b.slots[4].flags));
+            std::hint::black_box(b.meta.flags[0]);
+        }
+    }
+
+    /// Second step after [`FlowTable::prefetch`] (once the metadata lines
+    /// are on their way for the whole burst): loads the key of the first
+    /// slot whose tag matches, if any, so a hit finds its key in the cache.
+    #[inline]
+    pub fn prefetch_key(&self, hash: u64) {
+        let Some(b) = self.buckets.get(hash as usize & self.mask) else {
+            return;
+        };
+        let t = tag(hash);
+        for i in 0..BUCKET_SLOTS {
+            if b.meta.flags[i] == 0 {
+                return;
+            }
+            if b.meta.tags[i] == t {
+                // First and last word: a key may straddle two cache lines.
+                let k = b.keys[i].as_bytes();
+                std::hint::black_box((k[0], k[FLOW_KEY_LEN - 1]));
+                return;
+            }
         }
     }
 
@@ -515,13 +564,17 @@ impl FlowTable {
         let mut removed = 0;
         let mut i = 0;
         while i < BUCKET_SLOTS {
-            let Some(s) = self.buckets.get(idx).map(|b| b.slots[i]) else {
+            let Some((flags, last_seen)) = self
+                .buckets
+                .get(idx)
+                .map(|b| (b.meta.flags[i], b.meta.last_seen[i]))
+            else {
                 break;
             };
-            if s.flags == 0 {
+            if flags == 0 {
                 break;
             }
-            if age(tick, s.last_seen) > self.timeout_ticks[usize::from(s.flags >> 1) & 15] {
+            if age(tick, last_seen) > self.timeout_ticks[usize::from(flags >> 1) & 15] {
                 // remove_at moves the bucket's last entry into slot i, so
                 // look at slot i again.
                 self.remove_at(idx, i);
@@ -539,24 +592,25 @@ impl FlowTable {
         let Some(bucket) = self.buckets.get_mut(idx) else {
             return;
         };
-        if bucket.slots[i].flags & UNTRUSTED != 0 {
+        if bucket.meta.flags[i] & UNTRUSTED != 0 {
             self.untrusted_len -= 1;
         }
-        let last = bucket.slots.iter().rposition(|s| s.flags != 0).unwrap_or(i);
-        bucket.slots[i] = bucket.slots[last];
-        bucket.slots[last] = Slot::EMPTY;
+        let last = bucket.meta.flags.iter().rposition(|&f| f != 0).unwrap_or(i);
+        // With last == i this frees slot i.
+        bucket.move_slot(last, i);
         self.len -= 1;
     }
 }
 
 #[inline]
-fn find(bucket: &Bucket, key: &FlowKey) -> Option<usize> {
-    for (i, s) in bucket.slots.iter().enumerate() {
-        if s.flags == 0 {
+fn find(bucket: &Bucket, key: &FlowKey, tag: u8) -> Option<usize> {
+    let m = &bucket.meta;
+    for i in 0..BUCKET_SLOTS {
+        if m.flags[i] == 0 {
             // Occupied slots are contiguous: nothing further on.
             return None;
         }
-        if s.key == *key {
+        if m.tags[i] == tag && bucket.keys[i] == *key {
             return Some(i);
         }
     }
@@ -597,7 +651,7 @@ mod tests {
 
     #[test]
     fn memory_per_entry_is_at_most_64_bytes() {
-        assert_eq!(std::mem::size_of::<Slot>(), 48);
+        assert_eq!(std::mem::size_of::<Meta>(), 64);
         assert_eq!(std::mem::size_of::<Bucket>(), 48 * BUCKET_SLOTS);
         for cap in [1024usize, 1 << 20] {
             let t = table(cap);

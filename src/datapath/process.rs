@@ -83,6 +83,9 @@ const HOUSEKEEPING_BUDGET: usize = 64;
 struct Pre {
     parsed: Result<Parsed, WireError>,
     flow: Option<(FlowKey, u64)>,
+    /// The flow hash if the decision will look at the flow table (worth a
+    /// prefetch), see [`decide::uses_flow_table`].
+    table_hash: Option<u64>,
 }
 
 impl Pre {
@@ -90,6 +93,7 @@ impl Pre {
     const EMPTY: Pre = Pre {
         parsed: Err(WireError::Truncated),
         flow: None,
+        table_hash: None,
     };
 
     fn of(frame: &[u8]) -> Pre {
@@ -102,19 +106,17 @@ impl Pre {
     #[inline]
     fn fill(&mut self, frame: &[u8]) {
         self.parsed = parse_frame(frame);
-        self.flow = match &self.parsed {
-            Ok(Parsed { ip: Some(ip), .. }) => decide::flow_of(ip),
-            _ => None,
-        };
-    }
-
-    fn wants_prefetch(&self) -> Option<u64> {
-        match (&self.parsed, self.flow) {
-            (Ok(Parsed { ip: Some(ip), .. }), Some((_, h))) if decide::uses_flow_table(ip) => {
-                Some(h)
+        (self.flow, self.table_hash) = match &self.parsed {
+            Ok(Parsed { ip: Some(ip), .. }) => {
+                let flow = decide::flow_of(ip);
+                let table = match flow {
+                    Some((_, h)) if decide::uses_flow_table(ip) => Some(h),
+                    _ => None,
+                };
+                (flow, table)
             }
-            _ => None,
-        }
+            _ => (None, None),
+        };
     }
 }
 
@@ -221,8 +223,15 @@ impl Datapath {
             // All of the burst's bucket loads back to back, so their cache
             // misses overlap instead of waiting behind each frame's parsing.
             for p in pre.iter().take(fs.len()) {
-                if let Some(h) = p.wants_prefetch() {
+                if let Some(h) = p.table_hash {
                     self.flows.prefetch(h);
+                }
+            }
+            // Then the keys whose tag matches (mostly hits): these loads
+            // depend on the metadata lines above, but not on each other.
+            for p in pre.iter().take(fs.len()) {
+                if let Some(h) = p.table_hash {
+                    self.flows.prefetch_key(h);
                 }
             }
             for ((f, v), p) in fs.iter_mut().zip(vs.iter_mut()).zip(pre.iter()) {
