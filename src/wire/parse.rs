@@ -325,12 +325,33 @@ fn summarize_options(opts: &[u8]) -> (MptcpSummary, bool) {
 }
 
 fn summarize_mptcp(s: &mut MptcpSummary, opt: &[u8]) {
-    match MptcpOption::subtype_of(opt) {
-        Some(st) => s.subtypes |= 1 << st,
-        None => {
+    let Some(&b2) = opt.get(2) else {
+        s.malformed = true;
+        return;
+    };
+    let st = b2 >> 4;
+    s.subtypes |= 1 << st;
+    // The two forms on the fast paths, decoded here exactly as
+    // `MptcpOption::parse` would: a DSS is well formed with its flags byte
+    // (it carries nothing the summary keeps), and an MP_CAPABLE SYN of
+    // length 4 has no key.
+    match (st, opt) {
+        (mptcp::subtype::DSS, [_, _, _, _, ..]) => return,
+        (mptcp::subtype::DSS, _) => {
             s.malformed = true;
             return;
         }
+        (mptcp::subtype::MP_CAPABLE, &[_, _, _, flags]) => {
+            if s.capable.is_none() {
+                s.capable = Some(MpCapable {
+                    version: b2 & 0x0f,
+                    flags,
+                    form: mptcp::CapableForm::NoKey,
+                });
+            }
+            return;
+        }
+        _ => {}
     }
     match MptcpOption::parse(opt) {
         MptcpOption::MpCapable(c) if s.capable.is_none() => s.capable = Some(c),
@@ -707,6 +728,35 @@ mod tests {
         Ok(())
     }
 
+    /// The kind-30 summary step before its fast paths: every option through
+    /// `MptcpOption::parse`.
+    fn summarize_mptcp_reference(s: &mut MptcpSummary, opt: &[u8]) {
+        match MptcpOption::subtype_of(opt) {
+            Some(st) => s.subtypes |= 1 << st,
+            None => {
+                s.malformed = true;
+                return;
+            }
+        }
+        match MptcpOption::parse(opt) {
+            MptcpOption::MpCapable(c) if s.capable.is_none() => s.capable = Some(c),
+            MptcpOption::MpJoin(mptcp::MpJoin::Syn {
+                backup,
+                addr_id,
+                token,
+                ..
+            }) if s.join_syn.is_none() => {
+                s.join_syn = Some(JoinSyn {
+                    token,
+                    addr_id,
+                    backup,
+                })
+            }
+            MptcpOption::Malformed { .. } => s.malformed = true,
+            _ => {}
+        }
+    }
+
     /// The walk of `split_option` items that `summarize_options` replaced:
     /// the reference it must agree with on any option bytes.
     fn summarize_options_reference(mut rest: &[u8]) -> (MptcpSummary, bool) {
@@ -717,7 +767,7 @@ mod tests {
             };
             match kind {
                 tcp::kind::EOL => break,
-                mptcp::KIND => summarize_mptcp(&mut s, opt),
+                mptcp::KIND => summarize_mptcp_reference(&mut s, opt),
                 _ => {}
             }
             rest = next;
@@ -726,6 +776,26 @@ mod tests {
     }
 
     proptest! {
+        #[test]
+        fn mptcp_summary_matches_reference(
+            first in proptest::collection::vec(any::<u8>(), 0..30),
+            second in proptest::collection::vec(any::<u8>(), 0..30),
+            subtypes in (0u8..16, 0u8..16),
+        ) {
+            // Two kind-30 options into one summary (the first-one-wins
+            // fields), each with a forced subtype nibble when long enough.
+            let mut fast = MptcpSummary::default();
+            let mut reference = MptcpSummary::default();
+            for (mut opt, st) in [(first, subtypes.0), (second, subtypes.1)] {
+                if let Some(b) = opt.get_mut(2) {
+                    *b = (st << 4) | (*b & 0x0f);
+                }
+                summarize_mptcp(&mut fast, &opt);
+                summarize_mptcp_reference(&mut reference, &opt);
+            }
+            prop_assert_eq!(fast, reference);
+        }
+
         #[test]
         fn option_walk_matches_reference(
             opts in proptest::collection::vec(
