@@ -165,29 +165,28 @@ pub fn parse_frame(frame: &[u8]) -> Result<Parsed> {
     let l3_offset = eth.header_len();
     let et = eth.ethertype();
     let l3 = eth.payload();
-    let ip = match et {
-        ethertype::IPV4 => Some(parse_ipv4(l3, l3_offset)?),
-        ethertype::IPV6 => Some(parse_ipv6(l3, l3_offset)?),
-        _ => None,
-    };
-    Ok(Parsed {
+    // Built in place, level by level (no copy of each level's result into
+    // the next); on an error the partial result is dropped.
+    let mut out = Parsed {
         vlan: eth.vlan_id(),
         ethertype: et,
         l3_offset,
-        ip,
-    })
+        ip: None,
+    };
+    match et {
+        ethertype::IPV4 => parse_ipv4(l3, l3_offset, &mut out.ip)?,
+        ethertype::IPV6 => parse_ipv6(l3, l3_offset, &mut out.ip)?,
+        _ => {}
+    }
+    Ok(out)
 }
 
-fn parse_ipv4(l3: &[u8], base: usize) -> Result<IpInfo> {
+fn parse_ipv4(l3: &[u8], base: usize, out: &mut Option<IpInfo>) -> Result<()> {
     let p = ipv4::Packet::new_checked(l3)?;
     let hl = p.header_len();
     let fragment = p.frag_info();
     let protocol = p.protocol();
-    let l4 = match fragment {
-        Some(f) if !f.is_first() => L4::NonFirstFragment,
-        _ => parse_l4(4, protocol, p.payload())?,
-    };
-    Ok(IpInfo {
+    let ip = out.insert(IpInfo {
         version: 4,
         src: IpAddr::V4(p.src_addr()),
         dst: IpAddr::V4(p.dst_addr()),
@@ -196,20 +195,19 @@ fn parse_ipv4(l3: &[u8], base: usize) -> Result<IpInfo> {
         l4_offset: base + hl,
         l3_end: base + usize::from(p.total_len()),
         fragment,
-        l4,
-    })
+        l4: L4::NonFirstFragment,
+    });
+    match fragment {
+        Some(f) if !f.is_first() => Ok(()),
+        _ => parse_l4(4, protocol, p.payload(), &mut ip.l4),
+    }
 }
 
-fn parse_ipv6(l3: &[u8], base: usize) -> Result<IpInfo> {
+fn parse_ipv6(l3: &[u8], base: usize, out: &mut Option<IpInfo>) -> Result<()> {
     let p = ipv6::Packet::new_checked(l3)?;
     let ul = p.upper_layer()?;
     let end = p.end();
-    let l4 = match ul.fragment {
-        Some(f) if !f.is_first() => L4::NonFirstFragment,
-        // offset <= end is guaranteed by the walk.
-        _ => parse_l4(6, ul.protocol, l3.get(ul.offset..end).unwrap_or(&[]))?,
-    };
-    Ok(IpInfo {
+    let ip = out.insert(IpInfo {
         version: 6,
         src: IpAddr::V6(p.src_addr()),
         dst: IpAddr::V6(p.dst_addr()),
@@ -218,13 +216,25 @@ fn parse_ipv6(l3: &[u8], base: usize) -> Result<IpInfo> {
         l4_offset: base + ul.offset,
         l3_end: base + end,
         fragment: ul.fragment,
-        l4,
-    })
+        l4: L4::NonFirstFragment,
+    });
+    match ul.fragment {
+        Some(f) if !f.is_first() => Ok(()),
+        // offset <= end is guaranteed by the walk.
+        _ => parse_l4(
+            6,
+            ul.protocol,
+            l3.get(ul.offset..end).unwrap_or(&[]),
+            &mut ip.l4,
+        ),
+    }
 }
 
-fn parse_l4(version: u8, protocol: u8, seg: &[u8]) -> Result<L4> {
-    Ok(match protocol {
-        ip_proto::TCP => L4::Tcp(parse_tcp(seg)?),
+fn parse_l4(version: u8, protocol: u8, seg: &[u8], out: &mut L4) -> Result<()> {
+    if protocol == ip_proto::TCP {
+        return parse_tcp(seg, out);
+    }
+    *out = match protocol {
         ip_proto::UDP => {
             // Header only: a first fragment's length field covers data that
             // is not in this packet.
@@ -263,7 +273,8 @@ fn parse_l4(version: u8, protocol: u8, seg: &[u8]) -> Result<L4> {
             }
         }
         _ => L4::Other,
-    })
+    };
+    Ok(())
 }
 
 fn quoted_ports(protocol: u8, l4: &[u8]) -> Option<(u16, u16)> {
@@ -276,10 +287,9 @@ fn quoted_ports(protocol: u8, l4: &[u8]) -> Option<(u16, u16)> {
     }
 }
 
-fn parse_tcp(seg: &[u8]) -> Result<TcpInfo> {
+fn parse_tcp(seg: &[u8], out: &mut L4) -> Result<()> {
     let t = tcp::Packet::new_checked(seg)?;
-    let (mptcp, options_ok) = summarize_options(t.options());
-    Ok(TcpInfo {
+    *out = L4::Tcp(TcpInfo {
         src_port: t.src_port(),
         dst_port: t.dst_port(),
         seq: t.seq_number(),
@@ -288,17 +298,21 @@ fn parse_tcp(seg: &[u8]) -> Result<TcpInfo> {
         // header_len <= 60.
         header_len: t.header_len() as u8,
         window: t.window(),
-        options_ok,
-        mptcp,
-    })
+        options_ok: true,
+        mptcp: MptcpSummary::default(),
+    });
+    if let L4::Tcp(info) = out {
+        info.options_ok = summarize_options(t.options(), &mut info.mptcp);
+    }
+    Ok(())
 }
 
 /// One walk over the TCP options, looking only into kind 30: a byte loop
 /// that skips every other kind by its length (the same framing rules as
 /// [`tcp::split_option`]: EOL ends the list, NOP is one byte, a length below
 /// 2 or past the header stops the walk as malformed).
-fn summarize_options(opts: &[u8]) -> (MptcpSummary, bool) {
-    let mut s = MptcpSummary::default();
+/// Returns false if the walk stopped at a malformed option.
+fn summarize_options(opts: &[u8], s: &mut MptcpSummary) -> bool {
     let mut i = 0;
     while let Some(&k) = opts.get(i) {
         if k == tcp::kind::EOL {
@@ -309,19 +323,19 @@ fn summarize_options(opts: &[u8]) -> (MptcpSummary, bool) {
             continue;
         }
         let Some(&len) = opts.get(i + 1) else {
-            return (s, false);
+            return false;
         };
         let len = usize::from(len);
         // Length 0 or 1 would never advance; i < opts.len() here.
         if len < 2 || len > opts.len() - i {
-            return (s, false);
+            return false;
         }
         if k == mptcp::KIND {
-            summarize_mptcp(&mut s, &opts[i..i + len]);
+            summarize_mptcp(s, &opts[i..i + len]);
         }
         i += len;
     }
-    (s, true)
+    true
 }
 
 fn summarize_mptcp(s: &mut MptcpSummary, opt: &[u8]) {
@@ -803,7 +817,9 @@ mod tests {
                 0..40,
             ),
         ) {
-            prop_assert_eq!(summarize_options(&opts), summarize_options_reference(&opts));
+            let mut s = MptcpSummary::default();
+            let ok = summarize_options(&opts, &mut s);
+            prop_assert_eq!((s, ok), summarize_options_reference(&opts));
         }
 
         #[test]
