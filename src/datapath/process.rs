@@ -30,7 +30,7 @@ use super::rewrite::{self, Inner};
 use super::token_table::TokenTable;
 use super::traffic::Traffic;
 use crate::wire::ethernet::ethertype;
-use crate::wire::parse::{L4, Parsed, parse_frame};
+use crate::wire::parse::{L4, Parsed, parse_frame_into};
 use crate::wire::{WireError, parse};
 
 /// Why a frame was dropped (each reason has its counter, `drop_<reason>`).
@@ -105,7 +105,7 @@ impl Pre {
     /// Classifies `frame` in place (no copy of the parse result).
     #[inline]
     fn fill(&mut self, frame: &[u8]) {
-        self.parsed = parse_frame(frame);
+        parse_frame_into(frame, &mut self.parsed);
         (self.flow, self.table_hash) = match &self.parsed {
             Ok(Parsed { ip: Some(ip), .. }) => {
                 let flow = decide::flow_of(ip);

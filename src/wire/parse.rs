@@ -7,7 +7,7 @@ use std::net::IpAddr;
 use super::ethernet::{self, ethertype};
 use super::mptcp::{self, MpCapable, MptcpOption};
 use super::tcp::{self, Flags};
-use super::{FragInfo, Result, icmpv4, icmpv6, ip_proto, ipv4, ipv6, udp};
+use super::{FragInfo, Result, WireError, icmpv4, icmpv6, ip_proto, ipv4, ipv6, udp};
 
 /// What [`parse_frame`] found in a frame.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -161,24 +161,43 @@ impl Parsed {
 /// the frame holds; a TCP/UDP/ICMP header that should be there is cut
 /// short. Non-IP EtherTypes are `Ok` with `ip: None`.
 pub fn parse_frame(frame: &[u8]) -> Result<Parsed> {
-    let eth = ethernet::Frame::new_checked(frame)?;
+    let mut out = Err(WireError::Truncated);
+    parse_frame_into(frame, &mut out);
+    out
+}
+
+/// [`parse_frame`] writing its result into `out` (a reused slot: no copy
+/// of the result).
+pub fn parse_frame_into(frame: &[u8], out: &mut Result<Parsed>) {
+    let eth = match ethernet::Frame::new_checked(frame) {
+        Ok(eth) => eth,
+        Err(e) => {
+            *out = Err(e);
+            return;
+        }
+    };
     let l3_offset = eth.header_len();
     let et = eth.ethertype();
     let l3 = eth.payload();
     // Built in place, level by level (no copy of each level's result into
-    // the next); on an error the partial result is dropped.
-    let mut out = Parsed {
+    // the next); on an error the partial result is replaced by the error.
+    *out = Ok(Parsed {
         vlan: eth.vlan_id(),
         ethertype: et,
         l3_offset,
         ip: None,
+    });
+    let Ok(p) = out else {
+        return;
     };
-    match et {
-        ethertype::IPV4 => parse_ipv4(l3, l3_offset, &mut out.ip)?,
-        ethertype::IPV6 => parse_ipv6(l3, l3_offset, &mut out.ip)?,
-        _ => {}
+    let r = match et {
+        ethertype::IPV4 => parse_ipv4(l3, l3_offset, &mut p.ip),
+        ethertype::IPV6 => parse_ipv6(l3, l3_offset, &mut p.ip),
+        _ => Ok(()),
+    };
+    if let Err(e) = r {
+        *out = Err(e);
     }
-    Ok(out)
 }
 
 fn parse_ipv4(l3: &[u8], base: usize, out: &mut Option<IpInfo>) -> Result<()> {
