@@ -88,6 +88,9 @@ def client(a):
         longest_gap = max(longest_gap, now - last)
         last = now
         h.update(b)
+        if got // a.progress != (got + len(b)) // a.progress:
+            print(json.dumps({"event": "progress", "received": got + len(b),
+                              "wall": round(time.time(), 3)}), flush=True)
         got += len(b)
         if a.linger and got >= a.bytes:
             time.sleep(a.linger)
@@ -97,7 +100,7 @@ def client(a):
     print(json.dumps({
         "event": "done", "ok": ok, "received": got, "expected": a.bytes,
         "sha256": h.hexdigest(), "expected_sha256": want,
-        "seconds": round(time.monotonic() - t0, 3), "longest_gap_ms": round(longest_gap * 1000, 1),
+        "seconds": round(time.monotonic() - t0, 3), "wall": round(time.time(), 3), "longest_gap_ms": round(longest_gap * 1000, 1),
     }), flush=True)
     return 0 if ok else 1
 
@@ -114,6 +117,7 @@ def main():
     p.add_argument("--pace-ms", type=int, default=0)
     p.add_argument("--linger", type=float, default=0.0)
     p.add_argument("--timeout", type=float, default=20.0)
+    p.add_argument("--progress", type=int, default=512 * 1024, help="report every N bytes")
     a = p.parse_args()
     if a.mode == "server":
         server(a)
