@@ -51,6 +51,7 @@ diagnose() {
         echo "-- $b MPTCP counters"; x mplblab-$b nstat -az 2>/dev/null | awk '$1 ~ /^MPTcp/ && $2 != 0'
         echo "-- $b server log"; tail -n 5 "$LAB_DIR/server-$b.log" 2>/dev/null
     done
+    echo "-- ip mptcp monitor (client)"; tail -n 20 "$LAB_DIR/monitor.log" 2>/dev/null
     echo "-- client output"; cat "$LAB_DIR"/client-*.out 2>/dev/null | tail -n 20
     if [ -s "$CAP" ]; then
         echo "-- capture on the segment: SYNs and ADD_ADDRs (frame eth.src eth.dst ip.src:port ip.dst:port flags mptcp-subtypes addaddr)"
@@ -105,6 +106,9 @@ ip netns exec $SEG timeout 100 tcpdump --immediate-mode -U -n -e -s 160 -i br0 -
 PIDS+=($!)
 for _ in $(seq 50); do grep -q "listening on" "$LAB_DIR/tcpdump.log" 2>/dev/null && break; sleep 0.1; done
 grep -q "listening on" "$LAB_DIR/tcpdump.log" || fail "tcpdump did not start"
+
+ip netns exec $CLI timeout 100 ip mptcp monitor >"$LAB_DIR/monitor.log" 2>&1 &
+PIDS+=($!)
 
 ip netns exec $LB timeout 100 "$MPLB" run --config "$LAB_DIR/mplb.toml" >"$LAB_DIR/mplb.out" 2>"$LAB_DIR/mplb.err" &
 MPLB_PID=$!
@@ -169,6 +173,10 @@ s1() {
     check "$be accepted the join (MP_JOIN SYN-ACK from $bip) ($n)" test "$n" -ge 1
     n=$(nstat_of $CLI MPTcpExtMPJoinSynAckRx)
     check "the client established the join (MPTcpExtMPJoinSynAckRx=${n:-0})" test "${n:-0}" -ge 1
+    check "ip mptcp monitor: the client saw $bip announced" \
+        grep -Eq "ANNOUNCED\].* daddr4=$bip( |$)" "$LAB_DIR/monitor.log"
+    check "ip mptcp monitor: subflow $CELL -> $bip:80 established" \
+        grep -Eq "SF_ESTABLISHED\].* saddr4=$CELL daddr4=$bip .*dport=80" "$LAB_DIR/monitor.log"
     check "scenario 1 within 60 s ($((SECONDS - t0)) s)" test $((SECONDS - t0)) -lt 60
     log "scenario 1 passed"
 }
