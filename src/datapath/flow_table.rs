@@ -510,16 +510,12 @@ impl FlowTable {
         let Some(b) = self.buckets.get(hash as usize & self.mask) else {
             return;
         };
-        let t = tag(hash);
-        for i in 0..BUCKET_SLOTS {
-            if b.meta.flags[i] == 0 {
-                return;
-            }
-            if b.meta.tags[i] == t {
-                // First and last word: a key may straddle two cache lines.
-                let k = b.keys[i].as_bytes();
+        let c = candidates(&b.meta, tag(hash));
+        if c != 0 {
+            if let Some(k) = b.keys.get((c.trailing_zeros() / 8) as usize) {
+                // First and last byte: a key may straddle two cache lines.
+                let k = k.as_bytes();
                 std::hint::black_box((k[0], k[FLOW_KEY_LEN - 1]));
-                return;
             }
         }
     }
@@ -602,17 +598,33 @@ impl FlowTable {
     }
 }
 
+const LOW7: u64 = 0x7f7f_7f7f_7f7f_7f7f;
+
+/// Bit 7 of byte `i` set iff byte `i` of `x` is zero (exact: no carries
+/// between bytes).
+#[inline]
+fn zero_bytes(x: u64) -> u64 {
+    !(((x & LOW7) + LOW7) | x | LOW7)
+}
+
+/// Bit 7 of byte `i` set iff slot `i` is occupied and has tag `tag`: the
+/// slots whose key may be `tag`'s, compared eight at once.
+#[inline]
+fn candidates(m: &Meta, tag: u8) -> u64 {
+    let tags = u64::from_le_bytes(m.tags);
+    let flags = u64::from_le_bytes(m.flags);
+    zero_bytes(tags ^ (u64::from(tag) * 0x0101_0101_0101_0101)) & !zero_bytes(flags)
+}
+
 #[inline]
 fn find(bucket: &Bucket, key: &FlowKey, tag: u8) -> Option<usize> {
-    let m = &bucket.meta;
-    for i in 0..BUCKET_SLOTS {
-        if m.flags[i] == 0 {
-            // Occupied slots are contiguous: nothing further on.
-            return None;
-        }
-        if m.tags[i] == tag && bucket.keys[i] == *key {
+    let mut c = candidates(&bucket.meta, tag);
+    while c != 0 {
+        let i = (c.trailing_zeros() / 8) as usize;
+        if bucket.keys.get(i) == Some(key) {
             return Some(i);
         }
+        c &= c - 1;
     }
     None
 }
@@ -647,6 +659,28 @@ mod tests {
         let h = flow_hash(k);
         assert_eq!(t.insert(k, h, b, class, now), InsertOutcome::Inserted);
         assert_eq!(t.lookup(k, h, now), Some(b));
+    }
+
+    proptest! {
+        #[test]
+        fn candidates_match_the_per_slot_definition(
+            tags in any::<[u8; BUCKET_SLOTS]>(),
+            flags in any::<[u8; BUCKET_SLOTS]>(),
+            other in any::<u8>(),
+            pick in 0usize..=BUCKET_SLOTS,
+        ) {
+            // Mostly a tag present in the bucket, sometimes any byte.
+            let tag_in = tags.get(pick).copied().unwrap_or(other);
+            let mut m = Bucket::EMPTY.meta;
+            m.tags = tags;
+            m.flags = flags;
+            let c = candidates(&m, tag_in);
+            for i in 0..BUCKET_SLOTS {
+                let want = flags[i] != 0 && tags[i] == tag_in;
+                prop_assert_eq!(c >> (8 * i + 7) & 1 == 1, want);
+                prop_assert_eq!(c >> (8 * i) & 0x7f, 0);
+            }
+        }
     }
 
     #[test]
