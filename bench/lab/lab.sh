@@ -228,6 +228,18 @@ status() {
     [ -f "$LAB_DIR/mplb.toml" ] && echo "config: $LAB_DIR/mplb.toml"
 }
 
+# One lab on the machine at a time: the names are fixed, so a second run (say
+# the test suite started by someone else) waits here instead of tearing this
+# one down. scenarios.sh holds the lock for its whole run and says so.
+lock() {
+    [ "${MPLBLAB_LOCKED:-0}" = 1 ] && return 0
+    exec 9>/run/lock/mplblab.lock
+    flock -w 240 9 || { echo "lab: another lab run holds /run/lock/mplblab.lock" >&2; exit 1; }
+}
+
+case "${1:-}" in
+    up|down) lock ;;
+esac
 case "${1:-}" in
     up) up ;;
     down) [ "$(id -u)" = 0 ] || { echo "lab: run as root" >&2; exit 1; }; down; echo "lab down" ;;

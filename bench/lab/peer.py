@@ -65,7 +65,7 @@ def server(a):
 
 
 def client(a):
-    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM, IPPROTO_MPTCP)
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM, 0 if a.plain else IPPROTO_MPTCP)
     s.settimeout(a.timeout)
     if a.src:
         s.bind((a.src, a.sport))
@@ -117,6 +117,7 @@ def main():
     p.add_argument("--pace-ms", type=int, default=0)
     p.add_argument("--linger", type=float, default=0.0)
     p.add_argument("--timeout", type=float, default=20.0)
+    p.add_argument("--plain", action="store_true", help="client: plain TCP, not MPTCP")
     p.add_argument("--progress", type=int, default=512 * 1024, help="report every N bytes")
     a = p.parse_args()
     if a.mode == "server":

@@ -74,6 +74,15 @@ check() { # check <description> <condition...>
     if "$@"; then echo "  ok: $what"; else fail "$what"; fi
 }
 
+[ "$(id -u)" = 0 ] || { echo "run as root" >&2; exit 1; }
+# one lab run at a time on this machine (see lab.sh); held until exit
+exec 9>/run/lock/mplblab.lock
+if ! flock -n 9; then
+    log "waiting for another lab run to finish"
+    flock -w 240 9 || { echo "another lab run holds /run/lock/mplblab.lock" >&2; exit 1; }
+fi
+export MPLBLAB_LOCKED=1
+
 cleanup() {
     set +e
     for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null; done
@@ -83,7 +92,6 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-[ "$(id -u)" = 0 ] || { echo "run as root" >&2; exit 1; }
 
 # ------------------------------------------------------------------ setup
 if [ ! -x "$MPLB" ]; then
@@ -94,7 +102,7 @@ timeout 120 "$HERE/lab.sh" up || { echo "lab up failed" >&2; exit 1; }
 rm -f "$LAB_DIR"/*.log "$LAB_DIR"/*.out "$LAB_DIR"/*.err "$CAP" "$SOCK"
 
 for b in be1 be2; do
-    ip netns exec mplblab-$b timeout 110 $PY -u "$PEER" server --addr 0.0.0.0 --port 80 >"$LAB_DIR/server-$b.log" 2>&1 &
+    ip netns exec mplblab-$b timeout 110 $PY -u "$PEER" server --addr 0.0.0.0 --port 80 >"$LAB_DIR/server-$b.log" 2>&1 9>&- &
     PIDS+=($!)
 done
 for b in be1 be2; do
@@ -102,15 +110,15 @@ for b in be1 be2; do
     grep -q listening "$LAB_DIR/server-$b.log" || fail "server on $b did not start"
 done
 
-ip netns exec $SEG timeout 100 tcpdump --immediate-mode -U -n -e -s 160 -i br0 -w "$CAP" tcp >"$LAB_DIR/tcpdump.log" 2>&1 &
+ip netns exec $SEG timeout 100 tcpdump --immediate-mode -U -n -e -s 160 -i br0 -w "$CAP" tcp >"$LAB_DIR/tcpdump.log" 2>&1 9>&- &
 PIDS+=($!)
 for _ in $(seq 50); do grep -q "listening on" "$LAB_DIR/tcpdump.log" 2>/dev/null && break; sleep 0.1; done
 grep -q "listening on" "$LAB_DIR/tcpdump.log" || fail "tcpdump did not start"
 
-ip netns exec $CLI timeout 100 ip mptcp monitor >"$LAB_DIR/monitor.log" 2>&1 &
+ip netns exec $CLI timeout 100 ip mptcp monitor >"$LAB_DIR/monitor.log" 2>&1 9>&- &
 PIDS+=($!)
 
-ip netns exec $LB timeout 100 "$MPLB" run --config "$LAB_DIR/mplb.toml" >"$LAB_DIR/mplb.out" 2>"$LAB_DIR/mplb.err" &
+ip netns exec $LB timeout 100 "$MPLB" run --config "$LAB_DIR/mplb.toml" >"$LAB_DIR/mplb.out" 2>"$LAB_DIR/mplb.err" 9>&- &
 MPLB_PID=$!
 PIDS+=($MPLB_PID)
 for _ in $(seq 200); do stats >/dev/null && break; sleep 0.1; done
@@ -181,6 +189,47 @@ s1() {
     log "scenario 1 passed"
 }
 
+# ------------------------------------------------------------------ scenario 3
+# Controls: a plain TCP connection does get a flow entry (so scenario 1's
+# "no insert" means something), and an MP_JOIN sent to the VIP (backends
+# without the C flag) is routed by the learnt token to the right backend.
+s3() {
+    local t0=$SECONDS before after out="$LAB_DIR/client-3.out" be bip n
+    log "scenario 3: controls: plain TCP gets a flow entry; a join to the VIP is routed by token"
+    before=$(stats) || fail "stats"
+    ip netns exec $CLI timeout 20 $PY -u "$PEER" client --plain --addr $VIP --src $WIFI --sport 40003 \
+        --bytes 100000 >"$out" 2>&1
+    check "plain TCP client got its bytes through the VIP" grep -q '"ok": true' "$out"
+    sleep 0.3
+    after=$(stats) || fail "stats"
+    n=$(( $(counter flow_inserted "$after") - $(counter flow_inserted "$before") ))
+    check "plain TCP through mplb inserted a flow (flow_inserted +$n)" test "$n" -ge 1
+
+    for b in be1 be2; do x mplblab-$b sysctl -qw net.mptcp.allow_join_initial_addr_port=1; done
+    before=$after
+    x $CLI nstat -n >/dev/null
+    ip netns exec $CLI timeout 20 $PY -u "$PEER" client --addr $VIP --src $WIFI --sport 40004 \
+        --bytes 300000 --linger 1.0 >>"$out" 2>&1
+    local rc=$?
+    for b in be1 be2; do x mplblab-$b sysctl -qw net.mptcp.allow_join_initial_addr_port=0; done
+    check "MPTCP client (joins to the VIP allowed) got its bytes" test $rc -eq 0
+    sleep 0.3
+    after=$(stats) || fail "stats"
+    local hit miss
+    hit=$(( $(counter join_token_hit "$after") - $(counter join_token_hit "$before") ))
+    miss=$(( $(counter join_token_miss "$after") - $(counter join_token_miss "$before") ))
+    echo "  mplb deltas: join_token_hit=$hit join_token_miss=$miss"
+    be=$(backend_of 40004)
+    check "the initial SYN crossed mplb" test -n "$be"
+    n=$(tsh "eth.src == $MPLB_MAC and eth.dst == ${BE_MAC[$be]} and ip.src == $CELL and ip.dst == $VIP and tcp.flags.syn == 1 and tcp.flags.ack == 0 and tcp.options.mptcp.subtype == 1" -e frame.number | wc -l)
+    check "mplb sent the MP_JOIN SYN to the VIP on to $be, the connection's backend ($n)" test "$n" -ge 1
+    check "mplb found the token (join_token_hit +$hit)" test "$hit" -ge 1
+    check "ip mptcp monitor: subflow $CELL -> VIP established" \
+        grep -Eq "SF_ESTABLISHED\].* saddr4=$CELL daddr4=$VIP .*dport=80" "$LAB_DIR/monitor.log"
+    check "scenario 3 within 60 s ($((SECONDS - t0)) s)" test $((SECONDS - t0)) -lt 60
+    log "scenario 3 passed"
+}
+
 # ------------------------------------------------------------------ scenario 2
 s2() {
     local t0=$SECONDS sport=40002 total=$((8 * 1024 * 1024)) out="$LAB_DIR/client-2.out" cpid mpid kill_at be bip
@@ -188,7 +237,7 @@ s2() {
     x $CLI nstat -n >/dev/null
     # 128 chunks of 64 KiB, 25 ms apart: ~3.2 s of transfer
     ip netns exec $CLI timeout 40 $PY -u "$PEER" client --addr $VIP --src $WIFI --sport $sport \
-        --bytes $total --seed 2 --pace-ms 25 --timeout 30 >"$out" 2>&1 &
+        --bytes $total --seed 2 --pace-ms 25 --timeout 30 >"$out" 2>&1 9>&- &
     cpid=$!
     PIDS+=($cpid)
     for _ in $(seq 100); do grep -q first_bytes "$out" 2>/dev/null && break; sleep 0.05; done
@@ -241,5 +290,6 @@ EOF
 }
 
 s1
+s3
 s2
 log "all scenarios passed"
