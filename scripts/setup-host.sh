@@ -8,7 +8,7 @@ if [ "$(id -u)" -ne 0 ]; then
     exit 1
 fi
 
-packages=(dpdk dpdk-dev libdpdk-dev pkg-config clang libclang-dev tcpdump python3 iproute2 prometheus)
+packages=(dpdk dpdk-dev libdpdk-dev pkg-config clang libclang-dev tcpdump tshark ethtool python3 iproute2 prometheus)
 missing=()
 for p in "${packages[@]}"; do
     if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
@@ -17,6 +17,8 @@ for p in "${packages[@]}"; do
 done
 if [ ${#missing[@]} -gt 0 ]; then
     echo "setup-host: installing ${missing[*]}"
+    # tshark asks whether non-root users may capture: no.
+    echo "wireshark-common wireshark-common/install-setuid boolean false" | debconf-set-selections
     apt-get update -qq
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
