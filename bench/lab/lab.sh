@@ -55,9 +55,14 @@ need_tools() {
     command -v tshark >/dev/null || missing+=(tshark)
     [ -x /usr/bin/python3 ] || missing+=(python3)
     command -v nstat >/dev/null || missing+=(iproute2)
+    command -v flock >/dev/null || missing+=(util-linux)
+    command -v pgrep >/dev/null || missing+=(procps)
     if [ ${#missing[@]} -gt 0 ]; then
         echo "lab: installing ${missing[*]}" >&2
-        DEBIAN_FRONTEND=noninteractive timeout 300 apt-get install -y -q "${missing[@]}" >&2
+        DEBIAN_FRONTEND=noninteractive timeout 300 apt-get install -y -q "${missing[@]}" >&2 || {
+            timeout 300 apt-get update -q >&2
+            DEBIAN_FRONTEND=noninteractive timeout 300 apt-get install -y -q "${missing[@]}" >&2
+        }
     fi
 }
 

@@ -10,6 +10,8 @@
 #   mplb counts the MP_CAPABLE SYN and learns the token, and inserts no flow.
 # Scenario 2: mplb is killed (SIGKILL) in the middle of an 8 MiB download; the
 #   transfer completes over the direct subflow, checked by SHA-256.
+# Scenario 3 (controls, run before 2): plain TCP does get a flow entry; with the
+#   backends' C flag off, a join sent to the VIP is routed by the learnt token.
 # Exits non-zero on the first failed assertion, after printing mplb's counters,
 # its output, the client's MPTCP counters and a summary of the capture.
 set -uo pipefail
