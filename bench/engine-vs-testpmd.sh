@@ -12,7 +12,7 @@ secs=${1:-8}
 rounds=${2:-3}
 ./scripts/setup-host.sh
 cargo build --release --quiet
-mplb=target/release/mplb
+mplb="${CARGO_TARGET_DIR:-target}/release/mplb"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 

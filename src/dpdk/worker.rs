@@ -145,8 +145,11 @@ fn flush(tx: &mut [TxQueue], out: &mut [Batch], c: &mut Counters) {
 /// Swaps source and destination MAC (the testpmd `macswap` reference loop).
 #[inline]
 fn macswap<F: Frame>(f: &mut F) {
-    if f.len() >= 12 {
-        let (dst, src) = f.split_at_mut(6);
-        dst.swap_with_slice(&mut src[..6]);
+    // Fixed-size copies: a few register moves, no byte loop.
+    if let Some(h) = f.get_mut(..12) {
+        let mut macs = [0u8; 12];
+        macs.copy_from_slice(h);
+        h[..6].copy_from_slice(&macs[6..]);
+        h[6..].copy_from_slice(&macs[..6]);
     }
 }
