@@ -168,7 +168,6 @@ pub fn build_forwarding_with(
         });
     }
     Ok(Forwarding {
-        generation: 0,
         interfaces,
         vips,
         backends,

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 use std::time::Instant;
 
-use super::build::{StableIds, build_forwarding_with};
+use super::build::{StableIds, build_forwarding, build_forwarding_with};
 use super::health::{HealthEvent, HealthThread, spawn_health_thread, targets_from_config};
 use super::log;
 use super::metrics::{self, BackendMetrics, MetricsSnapshot, VipMetrics, WorkerMetrics};
@@ -113,7 +113,7 @@ impl Manager {
     /// Builds the first snapshot from `config` (loaded from `path`).
     pub fn new(path: &Path, config: Config, port_macs: Vec<[u8; 6]>) -> Result<Manager, String> {
         let mut ids = StableIds::default();
-        let first = build_forwarding_with(&config, &port_macs, &mut ids, &|_, s| s)?;
+        let first = build_forwarding(&config, &port_macs, &mut ids)?;
         Ok(Manager {
             path: path.to_path_buf(),
             config,

@@ -118,8 +118,6 @@ pub struct Encap {
 /// A complete forwarding state.
 #[derive(Clone, Debug, Default)]
 pub struct Forwarding {
-    /// Increases with every publication (for logs and metrics).
-    pub generation: u64,
     /// Indexed by the port index the worker passes to `process`.
     pub interfaces: Vec<Interface>,
     pub vips: Vec<Vip>,

@@ -75,11 +75,10 @@ pub fn run(config_path: &Path, config: &Config, options: &RunOptions) -> Result<
     .map_err(|e| e.to_string())?;
     let in_use_at_start = pool.in_use();
 
-    let (counters, port_lines) = {
+    let counters = {
         let ports = start_ports(config, &pool, lcores.len())?;
-        let port_lines: Vec<String> = ports.iter().map(describe_port).collect();
-        for line in &port_lines {
-            println!("{line}");
+        for p in &ports {
+            println!("{}", describe_port(p));
         }
         let counters = run_workers(
             config_path,
@@ -113,10 +112,9 @@ pub fn run(config_path: &Path, config: &Config, options: &RunOptions) -> Result<
                 println!("port {} xstats: {}", p.name(), xstats.join(" "));
             }
         }
-        (counters, port_lines)
+        counters
         // Ports are stopped and closed here, returning their ring buffers.
     };
-    let _ = port_lines;
     let report = RunReport {
         counters,
         mbufs_in_use_at_start: in_use_at_start,

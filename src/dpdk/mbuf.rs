@@ -45,17 +45,6 @@ impl Mbuf {
         unsafe { self.raw.as_mut() }
     }
 
-    /// Free bytes in front of the frame (room for encapsulation headers).
-    pub fn headroom(&self) -> usize {
-        usize::from(self.header().data_off)
-    }
-
-    /// Free bytes after the frame.
-    pub fn tailroom(&self) -> usize {
-        let h = self.header();
-        usize::from(h.buf_len).saturating_sub(usize::from(h.data_off) + usize::from(h.data_len))
-    }
-
     /// Grows the frame at the front by `n` bytes (uninitialised contents from
     /// the buffer's headroom). Returns false, changing nothing, if there is no room.
     pub fn prepend(&mut self, n: usize) -> bool {
@@ -96,11 +85,6 @@ impl Mbuf {
                 h.data_len = len16;
             }
         }
-    }
-
-    /// The port the frame was received on.
-    pub fn port(&self) -> u16 {
-        self.header().port
     }
 }
 
@@ -188,10 +172,6 @@ impl Batch {
 
     pub fn is_empty(&self) -> bool {
         self.len == 0
-    }
-
-    pub fn is_full(&self) -> bool {
-        self.len == BURST
     }
 
     /// Adds a frame; hands it back if the batch is full.

@@ -46,12 +46,6 @@ impl Mempool {
         unsafe { dpdk_sys::rte_mempool_in_use_count(self.raw.as_ptr()) }
     }
 
-    /// Buffers available in the pool (including per-lcore caches).
-    pub fn available(&self) -> u32 {
-        // SAFETY: as for in_use.
-        unsafe { dpdk_sys::rte_mempool_avail_count(self.raw.as_ptr()) }
-    }
-
     pub(super) fn as_ptr(&self) -> *mut dpdk_sys::rte_mempool {
         self.raw.as_ptr()
     }
