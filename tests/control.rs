@@ -7,7 +7,7 @@ mod common;
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{Scratch, mplb, run, text, write_config};
+use common::{Running, Scratch, mplb, new_flow_backend, run, text, write_config};
 
 fn config(s: &Scratch, backends: &[&str]) -> String {
     let mut c = format!(
@@ -46,20 +46,6 @@ port = 80
     c
 }
 
-/// Kills the child if the test fails before stopping it.
-struct Running {
-    child: Option<Child>,
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        if let Some(c) = self.child.as_mut() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-}
-
 fn ctl(s: &Scratch, args: &[&str]) -> (bool, String) {
     let sock = s.path("ctl.sock");
     let mut all: Vec<&str> = args.to_vec();
@@ -72,26 +58,9 @@ fn ctl(s: &Scratch, args: &[&str]) -> (bool, String) {
 }
 
 fn lookups(s: &Scratch) -> Vec<String> {
+    let sock = s.path("ctl.sock");
     (40000..40032)
-        .map(|p| {
-            let (ok, out) = ctl(
-                s,
-                &[
-                    "lookup",
-                    "tcp",
-                    "198.18.2.2",
-                    &p.to_string(),
-                    "198.18.0.10",
-                    "80",
-                ],
-            );
-            assert!(ok, "{out}");
-            out.split("-> backend ")
-                .nth(1)
-                .and_then(|r| r.split(' ').next())
-                .expect("backend")
-                .to_string()
-        })
+        .map(|p| new_flow_backend(&sock, p).unwrap_or_else(|e| panic!("lookup failed: {e}")))
         .collect()
 }
 
@@ -106,9 +75,9 @@ fn stats_lookup_drain_and_reload_over_the_socket() {
         .stderr(Stdio::piped())
         .spawn()
         .expect("spawn");
-    let mut running = Running { child: Some(child) };
+    let mut running = Running(Some(child));
     let pid = running
-        .child
+        .0
         .as_ref()
         .map(Child::id)
         .expect("child")
@@ -181,7 +150,7 @@ fn stats_lookup_drain_and_reload_over_the_socket() {
         .expect("kill");
     assert!(kill.success());
     let out = running
-        .child
+        .0
         .take()
         .expect("child")
         .wait_with_output()

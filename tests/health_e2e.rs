@@ -11,7 +11,7 @@ use std::net::TcpStream;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{Scratch, mplb, run, text, write_config};
+use common::{Running, Scratch, mplb, new_flow_backend, run, text, write_config};
 
 const INTERVAL_MS: u64 = 200;
 const FALL: u64 = 3;
@@ -116,16 +116,6 @@ impl Drop for Lab {
     }
 }
 
-struct Running(Option<Child>);
-impl Drop for Running {
-    fn drop(&mut self) {
-        if let Some(c) = self.0.as_mut() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-}
-
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
@@ -146,24 +136,7 @@ fn healthy(s: &Scratch, name: &str) -> bool {
 fn backends_for_new_flows(s: &Scratch) -> Vec<String> {
     let sock = s.path("ctl.sock");
     (40000..40032)
-        .map(|p| {
-            let out = run(&[
-                "lookup",
-                "tcp",
-                "198.18.2.2",
-                &p.to_string(),
-                "198.18.0.10",
-                "80",
-                "--socket",
-                sock.to_str().expect("utf-8"),
-            ]);
-            let o = text(&out.stdout);
-            o.split("-> backend ")
-                .nth(1)
-                .and_then(|r| r.split(' ').next())
-                .unwrap_or("none")
-                .to_string()
-        })
+        .map(|p| new_flow_backend(&sock, p).unwrap_or_else(|_| "none".to_string()))
         .collect()
 }
 

@@ -4,7 +4,7 @@
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Child, Command, Output};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
@@ -141,4 +141,40 @@ ipv4 = ["198.18.0.1"]
         output.display(),
         s.path("ctl.sock").display(),
     )
+}
+
+/// A running `mplb`, killed if the test fails before stopping it.
+pub struct Running(pub Option<Child>);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Some(c) = self.0.as_mut() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// Which backend the mplb behind `sock` would give a new TCP flow from
+/// 198.18.2.2:`sport` to the VIP 198.18.0.10:80 (`mplb lookup`).
+pub fn new_flow_backend(sock: &Path, sport: u16) -> Result<String, String> {
+    let out = run(&[
+        "lookup",
+        "tcp",
+        "198.18.2.2",
+        &sport.to_string(),
+        "198.18.0.10",
+        "80",
+        "--socket",
+        sock.to_str().expect("utf-8 path"),
+    ]);
+    let all = format!("{}{}", text(&out.stdout), text(&out.stderr));
+    if !out.status.success() {
+        return Err(all);
+    }
+    all.split("-> backend ")
+        .nth(1)
+        .and_then(|r| r.split(' ').next())
+        .map(str::to_string)
+        .ok_or(all)
 }
