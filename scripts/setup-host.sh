@@ -8,7 +8,7 @@ if [ "$(id -u)" -ne 0 ]; then
     exit 1
 fi
 
-packages=(dpdk dpdk-dev libdpdk-dev pkg-config clang libclang-dev tcpdump tshark ethtool python3 iproute2 prometheus)
+packages=(dpdk dpdk-dev libdpdk-dev pkg-config clang libclang-dev tcpdump tshark ethtool python3 iproute2 prometheus iptables)
 missing=()
 for p in "${packages[@]}"; do
     if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
@@ -23,11 +23,14 @@ if [ ${#missing[@]} -gt 0 ]; then
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
-# Hugepages for the benchmarks and bare-metal configs (the demo and the tests
-# run with --no-huge and do not need them). Not fatal: containers may forbid it.
+# Hugepages (2 MiB) for the benchmarks: the generator, testpmd and mplb run
+# side by side, and mplb keeps its flow tables on hugepages (10M flows take
+# ~480 MiB). 3 GiB in all. The demo and most tests run with --no-huge. Not
+# fatal: containers may forbid it.
+HUGEPAGES=${MPLB_HUGEPAGES:-1536}
 hp=/sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages
-if [ -w "$hp" ] && [ "$(cat "$hp")" -lt 256 ]; then
-    echo 256 >"$hp" 2>/dev/null || echo "setup-host: could not reserve hugepages (continuing)" >&2
+if [ -w "$hp" ] && [ "$(cat "$hp")" -lt "$HUGEPAGES" ]; then
+    echo "$HUGEPAGES" >"$hp" 2>/dev/null || echo "setup-host: could not reserve hugepages (continuing)" >&2
 fi
 if ! grep -qs hugetlbfs /proc/mounts; then
     mkdir -p /dev/hugepages
