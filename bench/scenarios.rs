@@ -19,10 +19,13 @@ use std::sync::Arc;
 use mplb::config::Config;
 use mplb::control::{StableIds, build_forwarding, datapath_tables};
 use mplb::datapath::counters::Counters;
+use mplb::datapath::flow_table::Bucket;
 use mplb::datapath::forwarding::Forwarding;
 use mplb::datapath::frame::TestFrame;
 use mplb::datapath::process::{Datapath, DropReason, Verdict};
 use mplb::datapath::token_table::TokenTable;
+use mplb::dpdk::worker::WorkerDatapath;
+use mplb::dpdk::{Eal, TableMemory};
 use mplb::wire::checksum;
 use mplb::wire::mptcp;
 use mplb::wire::parse::{L4, parse_frame};
@@ -219,11 +222,40 @@ impl Frames {
     }
 }
 
+/// Where the flow table lives.
+#[derive(Clone, Copy)]
+pub enum Memory<'e> {
+    /// DPDK memory from the EAL's hugepages, as the engine's workers get it.
+    Dpdk(&'e Eal),
+    /// The engine's fallback: ordinary memory advised for transparent huge
+    /// pages.
+    Heap,
+}
+
+/// EAL arguments of the benchmark: hugepages, nothing shared on disk, no
+/// devices, the main thread on lcore 0.
+pub fn eal_args() -> Vec<String> {
+    [
+        "mplb-bench",
+        "--in-memory",
+        &format!("--file-prefix=mplb-bench-{}", std::process::id()),
+        "--no-pci",
+        "--no-telemetry",
+        "-l",
+        "0",
+        "--log-level=lib.eal:error",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect()
+}
+
 /// One benchmark's state: the forwarding snapshot and a worker's datapath
-/// with its tables filled, plus the 32 reused frames of a burst.
+/// (the engine's type, flow table in [`TableMemory`]) with its tables
+/// filled, plus the 32 reused frames of a burst.
 pub struct Bench {
     pub fwd: Forwarding,
-    pub dp: Datapath,
+    pub dp: WorkerDatapath,
     /// The clock passed to the datapath; advances 50 ns per frame.
     pub now: u64,
     pub sizes: Sizes,
@@ -427,7 +459,7 @@ impl Bench {
     /// IP-in-IP VIP (each sent an ACK twice: the first inserts an untrusted
     /// entry, the second promotes it). Flows whose bucket is already full
     /// are skipped, so exactly that many are in the table.
-    pub fn new(sizes: Sizes) -> Bench {
+    pub fn new(sizes: Sizes, memory: Memory) -> Bench {
         let text = CONFIG
             .replace("@FLOW_CAPACITY@", &sizes.flow_capacity.to_string())
             .replace(
@@ -439,7 +471,20 @@ impl Bench {
             .expect("bench snapshot");
         let (flow, token_capacity, token_ttl) = datapath_tables(&config);
         let tokens = Arc::new(TokenTable::new(token_capacity, token_ttl).expect("token table"));
-        let dp = Datapath::new(flow, tokens).expect("flow table");
+        let buckets = flow.buckets().expect("flow table config");
+        let table = match memory {
+            Memory::Dpdk(eal) => TableMemory::dpdk(
+                eal,
+                buckets,
+                Bucket::EMPTY,
+                eal.lcore_socket(0),
+            )
+            .expect(
+                "hugepage memory for the flow table (reserve hugepages, or MPLB_BENCH_MEMORY=heap)",
+            ),
+            Memory::Heap => TableMemory::heap(buckets, Bucket::EMPTY),
+        };
+        let dp = Datapath::with_memory(flow, table, tokens).expect("flow table");
         let mut b = Bench {
             fwd,
             dp,

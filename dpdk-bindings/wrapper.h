@@ -5,6 +5,8 @@
 #include <rte_lcore.h>
 #include <rte_launch.h>
 #include <rte_cycles.h>
+#include <rte_malloc.h>
+#include <rte_memory.h>
 #include <rte_mempool.h>
 #include <rte_mbuf.h>
 #include <rte_ring.h>

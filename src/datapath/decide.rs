@@ -53,7 +53,7 @@
 use std::net::IpAddr;
 
 use super::counters::Counters;
-use super::flow_table::{FlowClass, FlowTable, InsertOutcome};
+use super::flow_table::{BucketMemory, FlowClass, FlowTable, InsertOutcome};
 use super::forwarding::{Backend, BackendState, Forwarding, Protocol, Vip};
 use super::hash::{FlowKey, flow_hash, tuple3_hash};
 use super::maglev::BackendId;
@@ -107,8 +107,8 @@ pub(super) fn uses_flow_table(ip: &IpInfo) -> bool {
 }
 
 /// The per-worker state the decision reads and updates.
-pub(super) struct Decider<'a> {
-    pub flows: &'a mut FlowTable,
+pub(super) struct Decider<'a, M> {
+    pub flows: &'a mut FlowTable<M>,
     pub tokens: &'a TokenTable,
     pub counters: &'a mut Counters,
     pub now: u64,
@@ -122,6 +122,7 @@ fn addr16(a: IpAddr) -> [u8; 16] {
 }
 
 /// `id` if it is a backend of `vip` that may receive traffic (not Down).
+#[inline]
 fn usable<'f>(fwd: &'f Forwarding, vip: &Vip, id: BackendId) -> Option<&'f Backend> {
     let b = fwd.backend(id)?;
     (b.state != BackendState::Down && vip.backends.contains(&id)).then_some(b)
@@ -137,7 +138,7 @@ fn is_forwarded_error(version: u8, ty: u8) -> bool {
     }
 }
 
-impl Decider<'_> {
+impl<M: BucketMemory> Decider<'_, M> {
     /// Decides the backend of a packet addressed to a VIP address (`ip.dst`
     /// is known to be one). `flow` is [`flow_of`]`(ip)`.
     pub fn decide<'f>(
@@ -276,6 +277,7 @@ impl Decider<'_> {
         }
     }
 
+    #[inline]
     fn note_close(&mut self, key: &FlowKey, hash: u64, t: &TcpInfo) {
         if t.flags.rst() {
             self.flows.note_rst(key, hash, self.now);

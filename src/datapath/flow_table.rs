@@ -15,8 +15,17 @@
 //! eight 40-byte keys. A lookup compares tags in the first line and reads
 //! only the key of a slot whose tag matches: a miss touches one cache line,
 //! a hit one plus its key's (one or two). The occupied slots of a bucket are
-//! kept at its front, so a miss stops at the first empty slot. Everything is
-//! one allocation made by [`FlowTable::new`]; nothing allocates afterwards.
+//! kept at its front, so a miss stops at the first empty slot.
+//!
+//! # Memory
+//!
+//! The buckets are one array, allocated before the first packet; nothing
+//! allocates afterwards. [`FlowTable::new`] allocates it on the heap; the
+//! DPDK engine passes its own with [`FlowTable::with_memory`]: hugepage memory
+//! on the worker's NUMA node, because a random access to a large table on 4K
+//! pages is a TLB miss (a page walk, nested in a VM) on top of the cache miss.
+//! The memory type also supplies the prefetch ([`BucketMemory::prefetch`]),
+//! which needs an instruction safe Rust does not offer.
 //!
 //! Every call for a key must pass the same hash, `flow_hash(key)`: the
 //! bucket and the tag both come from it.
@@ -51,7 +60,9 @@
 //! A refused insert is not a dropped packet: the caller forwards it by Maglev,
 //! which is what happens to every MPTCP flow anyway; the flow only loses
 //! stickiness across backend-set changes.
-use super::hash::{FLOW_KEY_LEN, FlowKey};
+use std::ops::DerefMut;
+
+use super::hash::FlowKey;
 use super::maglev::BackendId;
 
 /// Slots per bucket (the probe window).
@@ -167,6 +178,9 @@ pub enum FlowTableError {
     BadCapacity(usize),
     /// The untrusted quota is not in 1..=100.
     BadQuota(u8),
+    /// Memory passed to [`FlowTable::with_memory`] holds `got` buckets, the
+    /// capacity needs `want`.
+    BadMemory { want: usize, got: usize },
 }
 
 impl std::fmt::Display for FlowTableError {
@@ -179,6 +193,9 @@ impl std::fmt::Display for FlowTableError {
                 )
             }
             FlowTableError::BadQuota(q) => write!(f, "untrusted quota {q}% is not in 1..=100"),
+            FlowTableError::BadMemory { want, got } => {
+                write!(f, "flow table memory holds {got} buckets, {want} needed")
+            }
         }
     }
 }
@@ -196,17 +213,19 @@ struct Meta {
     backend: [u16; BUCKET_SLOTS],
 }
 
-// Aligned so that a bucket starts on a cache line and the memory per entry is
-// exactly 48 bytes.
+/// Eight slots of a [`FlowTable`] (opaque: the unit of its memory, see
+/// [`BucketMemory`]). Aligned so that a bucket starts on a cache line and the
+/// memory per entry is exactly 48 bytes.
 #[derive(Clone, Copy)]
 #[repr(C, align(64))]
-struct Bucket {
+pub struct Bucket {
     meta: Meta,
     keys: [FlowKey; BUCKET_SLOTS],
 }
 
 impl Bucket {
-    const EMPTY: Bucket = Bucket {
+    /// A bucket with all slots free: what new memory is filled with.
+    pub const EMPTY: Bucket = Bucket {
         meta: Meta {
             tags: [0; BUCKET_SLOTS],
             flags: [0; BUCKET_SLOTS],
@@ -239,9 +258,26 @@ fn tag(hash: u64) -> u8 {
     (hash >> 32) as u8
 }
 
+/// Where a flow table's buckets live: an owned array of
+/// [`FlowTableConfig::buckets`] buckets. `Box<[Bucket]>` is ordinary heap
+/// memory; the DPDK engine's type is hugepage memory with a real prefetch.
+pub trait BucketMemory: DerefMut<Target = [Bucket]> {
+    /// Asks the CPU to start loading the cache lines of `bytes` (all of them,
+    /// from its first to its last byte) without waiting for them. The default
+    /// reads the first and last byte and discards them: safe Rust has no
+    /// prefetch instruction, but the CPU still runs ahead of such a load (it
+    /// only has to complete before the load retires).
+    #[inline]
+    fn prefetch(bytes: &[u8]) {
+        std::hint::black_box((bytes.first().copied(), bytes.last().copied()));
+    }
+}
+
+impl BucketMemory for Box<[Bucket]> {}
+
 /// The per-worker flow table. See the module doc.
-pub struct FlowTable {
-    buckets: Box<[Bucket]>,
+pub struct FlowTable<M = Box<[Bucket]>> {
+    buckets: M,
     mask: usize,
     len: usize,
     untrusted_len: usize,
@@ -280,16 +316,49 @@ fn evict_rank(flags: u8) -> Option<u8> {
     }
 }
 
-impl FlowTable {
-    /// Allocates the table (its only allocation).
-    pub fn new(config: FlowTableConfig) -> Result<Self, FlowTableError> {
-        let cap = config.capacity;
+impl FlowTableConfig {
+    /// The number of buckets of the table, once the config is checked: what
+    /// the memory passed to [`FlowTable::with_memory`] must hold.
+    pub fn buckets(&self) -> Result<usize, FlowTableError> {
+        let cap = self.capacity;
         if !cap.is_power_of_two() || cap < BUCKET_SLOTS {
             return Err(FlowTableError::BadCapacity(cap));
         }
-        if !(1..=100).contains(&config.untrusted_quota_pct) {
-            return Err(FlowTableError::BadQuota(config.untrusted_quota_pct));
+        if !(1..=100).contains(&self.untrusted_quota_pct) {
+            return Err(FlowTableError::BadQuota(self.untrusted_quota_pct));
         }
+        Ok(cap / BUCKET_SLOTS)
+    }
+
+    /// Bytes of bucket memory the table needs.
+    pub fn memory_bytes(&self) -> Result<usize, FlowTableError> {
+        Ok(self.buckets()? * std::mem::size_of::<Bucket>())
+    }
+}
+
+impl FlowTable {
+    /// Allocates the table on the heap (its only allocation).
+    pub fn new(config: FlowTableConfig) -> Result<Self, FlowTableError> {
+        let n = config.buckets()?;
+        FlowTable::with_memory(config, vec![Bucket::EMPTY; n].into_boxed_slice())
+    }
+}
+
+impl<M: BucketMemory> FlowTable<M> {
+    /// A table in the caller's memory, which must hold exactly
+    /// [`FlowTableConfig::buckets`] buckets; every bucket is reset (so the
+    /// pages are resident before the first packet, and stale contents do
+    /// not matter).
+    pub fn with_memory(config: FlowTableConfig, mut buckets: M) -> Result<Self, FlowTableError> {
+        let n = config.buckets()?;
+        if buckets.len() != n {
+            return Err(FlowTableError::BadMemory {
+                want: n,
+                got: buckets.len(),
+            });
+        }
+        buckets.fill(Bucket::EMPTY);
+        let cap = config.capacity;
         let t = config.timeouts;
         let mut timeout_ticks = [0i32; 16];
         for (i, out) in timeout_ticks.iter_mut().enumerate() {
@@ -307,8 +376,6 @@ impl FlowTable {
             }
             *out = ticks(ns);
         }
-        let n = cap / BUCKET_SLOTS;
-        let buckets = vec![Bucket::EMPTY; n].into_boxed_slice();
         Ok(FlowTable {
             buckets,
             mask: n - 1,
@@ -493,12 +560,11 @@ impl FlowTable {
 
     /// Starts loading a flow's bucket metadata (its first cache line) into
     /// the cache: call for every packet of a burst before the lookups, so the
-    /// memory accesses overlap (safe Rust has no prefetch instruction; a
-    /// plain load whose value is unused still lets the CPU run ahead).
+    /// memory accesses overlap (see [`BucketMemory::prefetch`]).
     #[inline]
     pub fn prefetch(&self, hash: u64) {
         if let Some(b) = self.buckets.get(hash as usize & self.mask) {
-            std::hint::black_box(b.meta.flags[0]);
+            M::prefetch(&b.meta.tags);
         }
     }
 
@@ -513,9 +579,8 @@ impl FlowTable {
         let c = candidates(&b.meta, tag(hash));
         if c != 0 {
             if let Some(k) = b.keys.get((c.trailing_zeros() / 8) as usize) {
-                // First and last byte: a key may straddle two cache lines.
-                let k = k.as_bytes();
-                std::hint::black_box((k[0], k[FLOW_KEY_LEN - 1]));
+                // A key may straddle two cache lines: both are fetched.
+                M::prefetch(k.as_bytes());
             }
         }
     }
@@ -553,6 +618,11 @@ impl FlowTable {
     /// Memory held by the table, including its own struct.
     pub fn memory_bytes(&self) -> usize {
         std::mem::size_of::<Self>() + std::mem::size_of_val(&*self.buckets)
+    }
+
+    /// The bucket memory (e.g. to report where it lives).
+    pub fn memory(&self) -> &M {
+        &self.buckets
     }
 
     // Removes expired entries of one bucket; returns how many.
@@ -704,6 +774,25 @@ mod tests {
         assert_eq!(FlowTable::new(c).err(), Some(FlowTableError::BadQuota(0)));
         c.untrusted_quota_pct = 101;
         assert!(FlowTable::new(c).is_err());
+    }
+
+    #[test]
+    fn caller_memory_must_fit_and_is_reset() {
+        let c = FlowTableConfig::with_capacity(64);
+        assert_eq!(c.buckets(), Ok(8));
+        assert_eq!(c.memory_bytes(), Ok(8 * 384));
+        let short = vec![Bucket::EMPTY; 7].into_boxed_slice();
+        assert_eq!(
+            FlowTable::with_memory(c, short).err(),
+            Some(FlowTableError::BadMemory { want: 8, got: 7 })
+        );
+        // Memory that held a live table is wiped: no stale entry survives.
+        let mut old = table(64);
+        let k = key(1);
+        establish(&mut old, &k, BackendId(3), FlowClass::Plain, 0);
+        let mut t = FlowTable::with_memory(c, old.buckets).unwrap();
+        assert!(t.is_empty());
+        assert_eq!(t.lookup(&k, flow_hash(&k), 0), None);
     }
 
     #[test]

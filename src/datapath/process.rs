@@ -21,7 +21,9 @@ use std::sync::Arc;
 
 use super::counters::Counters;
 use super::decide::{self, Decider};
-use super::flow_table::{FlowCounters, FlowTable, FlowTableConfig, FlowTableError};
+use super::flow_table::{
+    Bucket, BucketMemory, FlowCounters, FlowTable, FlowTableConfig, FlowTableError,
+};
 use super::forwarding::{Forwarding, ForwardingMode, Interface};
 use super::frame::Frame;
 use super::hash::FlowKey;
@@ -121,10 +123,11 @@ impl Pre {
 }
 
 /// One worker's datapath state: its counters, its flow table and a handle on
-/// the token table shared by all workers. Owned by exactly one worker.
-pub struct Datapath {
+/// the token table shared by all workers. Owned by exactly one worker. `M` is
+/// the flow table's memory (see [`BucketMemory`]): the heap by default.
+pub struct Datapath<M = Box<[Bucket]>> {
     pub counters: Counters,
-    flows: FlowTable,
+    flows: FlowTable<M>,
     tokens: Arc<TokenTable>,
     backend_port: Option<usize>,
     traffic: Arc<Traffic>,
@@ -133,7 +136,7 @@ pub struct Datapath {
     pre: Vec<Pre>,
 }
 
-impl std::fmt::Debug for Datapath {
+impl<M: BucketMemory> std::fmt::Debug for Datapath<M> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Datapath")
             .field("counters", &self.counters)
@@ -144,11 +147,25 @@ impl std::fmt::Debug for Datapath {
 }
 
 impl Datapath {
-    /// One per worker; `tokens` is shared by all workers.
+    /// One per worker, its flow table on the heap; `tokens` is shared by all
+    /// workers.
     pub fn new(flow: FlowTableConfig, tokens: Arc<TokenTable>) -> Result<Datapath, FlowTableError> {
+        let n = flow.buckets()?;
+        Datapath::with_memory(flow, vec![Bucket::EMPTY; n].into_boxed_slice(), tokens)
+    }
+}
+
+impl<M: BucketMemory> Datapath<M> {
+    /// [`Datapath::new`] with the flow table in the caller's memory (see
+    /// [`FlowTable::with_memory`]).
+    pub fn with_memory(
+        flow: FlowTableConfig,
+        memory: M,
+        tokens: Arc<TokenTable>,
+    ) -> Result<Datapath<M>, FlowTableError> {
         Ok(Datapath {
             counters: Counters::default(),
-            flows: FlowTable::new(flow)?,
+            flows: FlowTable::with_memory(flow, memory)?,
             tokens,
             backend_port: None,
             traffic: Arc::new(Traffic::new()),
@@ -165,7 +182,7 @@ impl Datapath {
     }
 
     /// The worker's flow table (size, capacity).
-    pub fn flow_table(&self) -> &FlowTable {
+    pub fn flow_table(&self) -> &FlowTable<M> {
         &self.flows
     }
 

@@ -10,15 +10,19 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use super::worker::Worker;
-use super::{Eal, Mempool, Port, PortSetup, launch_on_lcore, tsc_hz};
+use super::{
+    Eal, Mempool, Port, PortSetup, TableMemory, eal_has_hugepages, launch_on_lcore, tsc_hz,
+};
 use crate::config::Config;
 use crate::control::datapath_tables;
+use crate::control::log;
 use crate::control::manager::{Manager, Request};
 use crate::control::metrics::serve_metrics;
 use crate::control::socket::{self, Pending};
 use crate::control::stats::StatsSlot;
 use crate::control::stats::total;
 use crate::datapath::counters::Counters;
+use crate::datapath::flow_table::{Bucket, FlowTableConfig};
 use crate::datapath::process::Datapath;
 use crate::datapath::token_table::TokenTable;
 
@@ -209,7 +213,13 @@ fn run_workers(
                     .ok_or_else(|| format!("port {}: tx queue {w} unavailable", p.name()))
             })
             .collect::<Result<Vec<_>, _>>()?;
-        let mut datapath = Datapath::new(flow_config, Arc::clone(&tokens))
+        let memory = flow_table_memory(eal, &flow_config, w, eal.lcore_socket(lcore))?;
+        println!(
+            "worker {w}: flow table {} MiB in {}",
+            flow_config.memory_bytes().unwrap_or(0).div_ceil(1 << 20),
+            memory.placement()
+        );
+        let mut datapath = Datapath::with_memory(flow_config, memory, Arc::clone(&tokens))
             .map_err(|e| format!("flow table: {e}"))?;
         datapath.set_backend_port(backend_port);
         let slot = Arc::new(StatsSlot::default());
@@ -323,6 +333,57 @@ fn run_workers(
         return Err(format!("workers on lcores {failed:?} failed"));
     }
     Ok(total)
+}
+
+/// Worker `w`'s flow-table memory: DPDK hugepage memory on the worker's NUMA
+/// socket. When the EAL runs without hugepages (`--no-huge`), or they are too
+/// few, ordinary memory instead, with a log line: mplb still starts (a
+/// smaller or heap table only costs more TLB misses per packet), and the
+/// operator sees why it is slower.
+fn flow_table_memory(
+    eal: &Eal,
+    config: &FlowTableConfig,
+    w: usize,
+    socket: u32,
+) -> Result<TableMemory<Bucket>, String> {
+    let buckets = config.buckets().map_err(|e| format!("flow table: {e}"))?;
+    let mib = config
+        .memory_bytes()
+        .map_err(|e| format!("flow table: {e}"))?
+        .div_ceil(1 << 20);
+    if !eal_has_hugepages(eal) {
+        log::event(
+            "info",
+            "flow_table_memory",
+            &[
+                ("worker", &w),
+                ("mib", &mib),
+                ("placement", &"ordinary memory"),
+                ("reason", &"EAL runs without hugepages (--no-huge)"),
+            ],
+        );
+        return Ok(TableMemory::heap(buckets, Bucket::EMPTY));
+    }
+    match TableMemory::dpdk(eal, buckets, Bucket::EMPTY, socket) {
+        Ok(m) => Ok(m),
+        Err(e) => {
+            log::event(
+                "warn",
+                "flow_table_memory",
+                &[
+                    ("worker", &w),
+                    ("mib", &mib),
+                    ("placement", &"ordinary memory"),
+                    ("reason", &e),
+                    (
+                        "hint",
+                        &"reserve more hugepages (scripts/setup-host.sh) or lower flow_table.capacity",
+                    ),
+                ],
+            );
+            Ok(TableMemory::heap(buckets, Bucket::EMPTY))
+        }
+    }
 }
 
 /// Starts the control socket, the metrics endpoint and the health checks.

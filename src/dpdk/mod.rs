@@ -7,6 +7,7 @@
 mod eal;
 pub mod engine;
 mod error;
+mod hugemem;
 mod lcore;
 mod mbuf;
 mod mempool;
@@ -15,6 +16,7 @@ pub mod worker;
 
 pub use eal::Eal;
 pub use error::DpdkError;
+pub use hugemem::{Placement, TableMemory, eal_has_hugepages};
 pub use lcore::{LaunchedLcore, launch_on_lcore, tsc_hz, tsc_now};
 pub use mbuf::{BURST, Batch, Mbuf};
 pub use mempool::Mempool;

@@ -10,15 +10,19 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use super::port::{RxQueue, TxQueue};
-use super::{BURST, Batch, tsc_now};
+use super::{BURST, Batch, TableMemory, tsc_now};
 use crate::config::WorkerMode;
 use crate::control::metrics::FlowTableMetrics;
 use crate::control::stats::StatsSlot;
 use crate::datapath::counters::Counters;
+use crate::datapath::flow_table::Bucket;
 use crate::datapath::forwarding::Forwarding;
 use crate::datapath::frame::Frame;
 use crate::datapath::process::{Datapath, DropReason, Verdict};
 use crate::snapshot::Reader;
+
+/// A worker's datapath: its flow table in [`TableMemory`] (hugepages).
+pub type WorkerDatapath = Datapath<TableMemory<Bucket>>;
 
 /// Loop iterations between two counter publications (~µs apart when busy).
 const PUBLISH_EVERY: u32 = 256;
@@ -34,7 +38,7 @@ pub struct Worker {
     pub tx: Vec<TxQueue>,
     /// Where `Verdict::Forward` goes; `None` = back out the rx port.
     pub backend_port: Option<usize>,
-    pub datapath: Datapath,
+    pub datapath: WorkerDatapath,
     pub snapshot: Reader<Forwarding>,
     pub stats: Arc<StatsSlot>,
     pub stop: Arc<AtomicBool>,
