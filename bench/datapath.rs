@@ -40,7 +40,18 @@ fn main() {
 
     let rss0 = resident_bytes();
     let t0 = Instant::now();
-    let mut bench = Bench::new(Sizes::FULL, memory);
+    let sizes = match std::env::var("MPLB_BENCH_ESTABLISHED") {
+        Ok(n) => {
+            let n: usize = n.parse().expect("MPLB_BENCH_ESTABLISHED: a number");
+            Sizes {
+                flow_capacity: 2 * n,
+                established: n,
+                flows_per_path: n.min(1 << 18),
+            }
+        }
+        Err(_) => Sizes::FULL,
+    };
+    let mut bench = Bench::new(sizes, memory);
     let rss1 = resident_bytes();
     let table = bench.dp.flow_table();
     eprintln!("flow table memory: {}", table.memory().placement());

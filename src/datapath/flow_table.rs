@@ -263,13 +263,14 @@ fn tag(hash: u64) -> u8 {
 /// memory; the DPDK engine's type is hugepage memory with a real prefetch.
 pub trait BucketMemory: DerefMut<Target = [Bucket]> {
     /// Asks the CPU to start loading the cache lines of `bytes` (all of them,
-    /// from its first to its last byte) without waiting for them. The default
-    /// reads the first and last byte and discards them: safe Rust has no
-    /// prefetch instruction, but the CPU still runs ahead of such a load (it
-    /// only has to complete before the load retires).
+    /// from its first to its last byte) without waiting for them. The
+    /// default does nothing: safe Rust has no prefetch instruction, and a
+    /// plain load in its place stalls the burst loop until the line arrives
+    /// (flow-table paths 2.5× slower than with a real prefetch, see
+    /// bench/README.md). The engine's memory type issues a real one.
     #[inline]
     fn prefetch(bytes: &[u8]) {
-        std::hint::black_box((bytes.first().copied(), bytes.last().copied()));
+        let _ = bytes;
     }
 }
 
@@ -568,9 +569,10 @@ impl<M: BucketMemory> FlowTable<M> {
         }
     }
 
-    /// Second step after [`FlowTable::prefetch`] (once the metadata lines
-    /// are on their way for the whole burst): loads the key of the first
-    /// slot whose tag matches, if any, so a hit finds its key in the cache.
+    /// Second step after [`FlowTable::prefetch`], once the metadata line has
+    /// (most likely) arrived: reads its tags and prefetches the key of the
+    /// first slot whose tag matches, if any, so a hit finds its key in the
+    /// cache.
     #[inline]
     pub fn prefetch_key(&self, hash: u64) {
         let Some(b) = self.buckets.get(hash as usize & self.mask) else {

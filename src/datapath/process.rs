@@ -77,6 +77,9 @@ pub enum Verdict {
 
 /// Frames classified per step of [`Datapath::process_burst`] (stack arrays).
 const CHUNK: usize = 32;
+/// Frames parsed between prefetching a bucket's metadata line and reading
+/// it to prefetch the matching key: ~8 × 25 ns covers a memory access.
+const KEY_LAG: usize = 8;
 /// Flow-table buckets swept per [`Datapath::housekeeping`] call.
 const HOUSEKEEPING_BUDGET: usize = 64;
 
@@ -215,8 +218,9 @@ impl<M: BucketMemory> Datapath<M> {
     }
 
     /// [`Datapath::process`] for a burst: parses and hashes every frame and
-    /// prefetches its flow-table bucket first, then decides and rewrites
-    /// each, so the table's cache misses overlap. `verdicts[i]` is frame
+    /// prefetches its flow-table bucket first (see [`BucketMemory::prefetch`]),
+    /// then decides and rewrites each, so the table's cache misses overlap
+    /// each other and the parsing. `verdicts[i]` is frame
     /// `i`'s verdict; only the first `min(frames.len(), verdicts.len())`
     /// frames are processed. Same results as `process` frame by frame.
     pub fn process_burst<F: Frame>(
@@ -234,19 +238,27 @@ impl<M: BucketMemory> Datapath<M> {
             pre.resize(CHUNK, Pre::EMPTY);
         }
         for (fs, vs) in frames.chunks_mut(CHUNK).zip(verdicts.chunks_mut(CHUNK)) {
-            for (f, p) in fs.iter().zip(pre.iter_mut()) {
+            // Each frame's bucket metadata is prefetched as soon as its hash
+            // is known, so the misses overlap the parsing of the next frames.
+            // Parse each frame and prefetch its bucket's metadata line as
+            // soon as its hash is known, so the misses overlap the parsing
+            // of the following frames. KEY_LAG frames later, when that line
+            // has most likely arrived, prefetch the key its tag points to
+            // (a hit's second line).
+            let n = fs.len();
+            for i in 0..n {
+                let (Some(f), Some(p)) = (fs.get(i), pre.get_mut(i)) else {
+                    break;
+                };
                 p.fill(f);
-            }
-            // All of the burst's bucket loads back to back, so their cache
-            // misses overlap instead of waiting behind each frame's parsing.
-            for p in pre.iter().take(fs.len()) {
                 if let Some(h) = p.table_hash {
                     self.flows.prefetch(h);
                 }
+                if let Some(h) = i.checked_sub(KEY_LAG).and_then(|j| pre.get(j)?.table_hash) {
+                    self.flows.prefetch_key(h);
+                }
             }
-            // Then the keys whose tag matches (mostly hits): these loads
-            // depend on the metadata lines above, but not on each other.
-            for p in pre.iter().take(fs.len()) {
+            for p in pre.iter().take(n).skip(n.saturating_sub(KEY_LAG)) {
                 if let Some(h) = p.table_hash {
                     self.flows.prefetch_key(h);
                 }

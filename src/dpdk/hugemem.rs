@@ -217,8 +217,13 @@ impl<T: Copy> Drop for TableMemory<T> {
     }
 }
 
-/// The engine's flow-table memory.
-impl BucketMemory for TableMemory<Bucket> {}
+/// The engine's flow-table memory, with a real prefetch instruction.
+impl BucketMemory for TableMemory<Bucket> {
+    #[inline(always)]
+    fn prefetch(bytes: &[u8]) {
+        super::prefetch::prefetch(bytes);
+    }
+}
 
 // SAFETY: TableMemory owns its elements exclusively (like a Box<[T]>); the
 // DPDK heap may be freed from any thread.

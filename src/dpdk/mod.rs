@@ -12,6 +12,7 @@ mod lcore;
 mod mbuf;
 mod mempool;
 mod port;
+mod prefetch;
 pub mod worker;
 
 pub use eal::Eal;
