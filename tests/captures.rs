@@ -74,7 +74,7 @@ fn client_frames(name: &str) -> Vec<(usize, Vec<u8>)> {
         let p = p.expect("packet");
         n += 1;
         let ip = parse_frame(&p.data).expect("parses").ip.expect("ip");
-        if vips.contains(&ip.dst) {
+        if vips.contains(&ip.dst_addr()) {
             out.push((n, p.data.into_owned()));
         }
     }
@@ -85,7 +85,7 @@ fn client_frames(name: &str) -> Vec<(usize, Vec<u8>)> {
 /// (client address, client port) of a frame.
 fn subflow(f: &[u8]) -> (IpAddr, u16) {
     let p = parse_frame(f).unwrap();
-    (p.ip.unwrap().src, p.ports().unwrap().0)
+    (p.ip.unwrap().src_addr(), p.ports().unwrap().0)
 }
 
 struct Run {

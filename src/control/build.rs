@@ -167,16 +167,16 @@ pub fn build_forwarding_with(
             maglev,
         });
     }
-    Ok(Forwarding {
+    Ok(Forwarding::new(
         interfaces,
         vips,
         backends,
-        encap: Encap {
+        Encap {
             source_v4: config.encap.source_v4,
             source_v6: config.encap.source_v6,
             ttl: config.encap.ttl,
         },
-    })
+    ))
 }
 
 /// Flow-table parameters and token-table (capacity, ttl ns) from the config.

@@ -50,11 +50,9 @@
 //!
 //! Maglev on the 5-tuple, stateless.
 
-use std::net::IpAddr;
-
 use super::counters::Counters;
 use super::flow_table::{BucketMemory, FlowClass, FlowTable, InsertOutcome};
-use super::forwarding::{Backend, BackendState, Forwarding, Protocol, Vip};
+use super::forwarding::{Backend, BackendState, Forwarding, Protocol, Vip, VipAddr};
 use super::hash::{FlowKey, flow_hash, tuple3_hash};
 use super::maglev::BackendId;
 use super::process::DropReason;
@@ -80,15 +78,15 @@ pub(super) fn flow_of(ip: &IpInfo) -> Option<(FlowKey, u64)> {
         return None;
     }
     let key = match ip.l4 {
-        L4::Tcp(t) => FlowKey::new(ip.src, ip.dst, t.src_port, t.dst_port, ip_proto::TCP),
+        L4::Tcp(t) => FlowKey::from_v6(ip.src, ip.dst, t.src_port, t.dst_port, ip_proto::TCP),
         L4::Udp { src_port, dst_port } => {
-            FlowKey::new(ip.src, ip.dst, src_port, dst_port, ip_proto::UDP)
+            FlowKey::from_v6(ip.src, ip.dst, src_port, dst_port, ip_proto::UDP)
         }
         L4::Icmp {
             quoted: Some(q), ..
         } => {
             let (qsrc_port, qdst_port) = q.ports?;
-            FlowKey::new(q.dst, q.src, qdst_port, qsrc_port, q.protocol)
+            FlowKey::from_v6(q.dst, q.src, qdst_port, qsrc_port, q.protocol)
         }
         _ => return None,
     };
@@ -114,13 +112,6 @@ pub(super) struct Decider<'a, M> {
     pub now: u64,
 }
 
-fn addr16(a: IpAddr) -> [u8; 16] {
-    match a {
-        IpAddr::V4(v4) => v4.to_ipv6_mapped().octets(),
-        IpAddr::V6(v6) => v6.octets(),
-    }
-}
-
 /// `id` if it is a backend of `vip` that may receive traffic (not Down).
 #[inline]
 fn usable<'f>(fwd: &'f Forwarding, vip: &Vip, id: BackendId) -> Option<&'f Backend> {
@@ -139,21 +130,22 @@ fn is_forwarded_error(version: u8, ty: u8) -> bool {
 }
 
 impl<M: BucketMemory> Decider<'_, M> {
-    /// Decides the backend of a packet addressed to a VIP address (`ip.dst`
-    /// is known to be one). `flow` is [`flow_of`]`(ip)`.
+    /// Decides the backend of a packet addressed to a VIP address: `at` is
+    /// [`Forwarding::vip_addr`] of `ip.dst`, `flow` is [`flow_of`]`(ip)`.
     pub fn decide<'f>(
         &mut self,
         fwd: &'f Forwarding,
+        at: VipAddr,
         ip: &IpInfo,
         flow: Option<&(FlowKey, u64)>,
     ) -> Result<Target<'f>, DropReason> {
         if ip.fragment.is_some() {
-            return self.fragment(fwd, ip);
+            return self.fragment(fwd, at, ip);
         }
         match &ip.l4 {
             L4::Tcp(t) => {
                 let vip = fwd
-                    .vip(ip.dst, t.dst_port, Protocol::Tcp)
+                    .vip_at(at, t.dst_port, Protocol::Tcp)
                     .ok_or(DropReason::NoVip)?;
                 let &(ref key, hash) = flow.ok_or(DropReason::Malformed)?;
                 let backend = self.tcp(fwd, vip, key, hash, t)?;
@@ -161,7 +153,7 @@ impl<M: BucketMemory> Decider<'_, M> {
             }
             L4::Udp { dst_port, .. } => {
                 let vip = fwd
-                    .vip(ip.dst, *dst_port, Protocol::Udp)
+                    .vip_at(at, *dst_port, Protocol::Udp)
                     .ok_or(DropReason::NoVip)?;
                 let &(_, hash) = flow.ok_or(DropReason::Malformed)?;
                 let backend = self.maglev(fwd, vip, hash)?;
@@ -185,7 +177,7 @@ impl<M: BucketMemory> Decider<'_, M> {
                     return Err(DropReason::NoVip);
                 }
                 let vip = fwd
-                    .vip(q.src, vip_port, protocol)
+                    .vip_at(at, vip_port, protocol)
                     .ok_or(DropReason::NoVip)?;
                 let &(ref key, hash) = flow.ok_or(DropReason::Unsupported)?;
                 let backend = match protocol {
@@ -202,12 +194,16 @@ impl<M: BucketMemory> Decider<'_, M> {
         }
     }
 
-    fn fragment<'f>(&mut self, fwd: &'f Forwarding, ip: &IpInfo) -> Result<Target<'f>, DropReason> {
+    fn fragment<'f>(
+        &mut self,
+        fwd: &'f Forwarding,
+        at: VipAddr,
+        ip: &IpInfo,
+    ) -> Result<Target<'f>, DropReason> {
         let mut found = None;
         for v in fwd
-            .vips
-            .iter()
-            .filter(|v| v.addr == ip.dst && v.protocol.number() == ip.protocol)
+            .vips_at(at)
+            .filter(|v| v.protocol.number() == ip.protocol)
         {
             if found.is_some() {
                 return Err(DropReason::Fragment);
@@ -215,7 +211,7 @@ impl<M: BucketMemory> Decider<'_, M> {
             found = Some(v);
         }
         let vip = found.ok_or(DropReason::Fragment)?;
-        let hash = tuple3_hash(&addr16(ip.src), &addr16(ip.dst), ip.protocol);
+        let hash = tuple3_hash(&ip.src, &ip.dst, ip.protocol);
         let backend = self.maglev(fwd, vip, hash)?;
         self.counters.fragments_forwarded += 1;
         Ok(Target { vip, backend, hash })
@@ -227,11 +223,14 @@ impl<M: BucketMemory> Decider<'_, M> {
         vip: &Vip,
         hash: u64,
     ) -> Result<&'f Backend, DropReason> {
+        // The table holds only the VIP's own active backends (it is built
+        // from them), so no membership or state check is needed.
         let b = vip
             .maglev
             .lookup(hash)
-            .and_then(|id| usable(fwd, vip, id))
+            .and_then(|id| fwd.backend(id))
             .ok_or(DropReason::NoBackend)?;
+        debug_assert!(usable(fwd, vip, b.id).is_some());
         self.counters.maglev_forwarded += 1;
         Ok(b)
     }

@@ -6,6 +6,7 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use super::maglev::{BackendId, MaglevTable};
+use crate::wire::addr::{self, Addr16};
 
 /// One DPDK port's own identity, as the datapath answers for it.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -115,29 +116,124 @@ pub struct Encap {
     pub ttl: u8,
 }
 
-/// A complete forwarding state.
+/// A complete forwarding state. Built by [`Forwarding::new`], which indexes
+/// the VIPs by address; read-only afterwards (workers share it).
 #[derive(Clone, Debug, Default)]
 pub struct Forwarding {
     /// Indexed by the port index the worker passes to `process`.
     pub interfaces: Vec<Interface>,
+    /// Read-only: [`Forwarding::new`] indexed them.
     pub vips: Vec<Vip>,
     /// Indexed by `BackendId.0`; `None` for unused ids.
     pub backends: Vec<Option<Backend>>,
     pub encap: Encap,
+    /// The VIP addresses, for one lookup per packet.
+    by_addr: Vec<VipAddrEntry>,
+    /// Indexes into `vips`, grouped by address (see `VipAddrEntry`).
+    by_addr_vips: Vec<u32>,
+}
+
+/// One VIP address and the VIPs (ports, protocols) served on it.
+#[derive(Clone, Copy, Debug)]
+struct VipAddrEntry {
+    addr: Addr16,
+    version: u8,
+    at: VipAddr,
+}
+
+/// A packet's destination found to be a VIP address ([`Forwarding::vip_addr`]):
+/// the VIPs served there, for [`Forwarding::vip_at`] to pick by port and
+/// protocol.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct VipAddr {
+    /// `by_addr_vips[first..first + count]`.
+    first: u32,
+    count: u32,
 }
 
 impl Forwarding {
-    /// The VIP serving `addr:port` over `protocol`.
+    /// A snapshot from its parts; indexes the VIPs by address.
+    pub fn new(
+        interfaces: Vec<Interface>,
+        vips: Vec<Vip>,
+        backends: Vec<Option<Backend>>,
+        encap: Encap,
+    ) -> Forwarding {
+        let version = |v: &Vip| if v.addr.is_ipv4() { 4 } else { 6 };
+        // VIP positions grouped by (address, version), in config order within
+        // an address.
+        let mut order: Vec<u32> = (0..vips.len() as u32).collect();
+        order.sort_by_key(|&i| {
+            let v = &vips[i as usize];
+            (addr::from_ip(v.addr), version(v), i)
+        });
+        let mut by_addr: Vec<VipAddrEntry> = Vec::new();
+        for (pos, &i) in order.iter().enumerate() {
+            let v = &vips[i as usize];
+            let (a, ver) = (addr::from_ip(v.addr), version(v));
+            match by_addr.last_mut() {
+                Some(e) if e.addr == a && e.version == ver => e.at.count += 1,
+                _ => by_addr.push(VipAddrEntry {
+                    addr: a,
+                    version: ver,
+                    at: VipAddr {
+                        // A config holds far fewer than 2^32 VIPs.
+                        first: pos as u32,
+                        count: 1,
+                    },
+                }),
+            }
+        }
+        Forwarding {
+            interfaces,
+            vips,
+            backends,
+            encap,
+            by_addr,
+            by_addr_vips: order,
+        }
+    }
+
+    /// Whether `addr` (16-byte form, IP `version`) is the address of a VIP:
+    /// the one search per packet, whose result [`Forwarding::vip_at`] uses.
     #[inline]
-    pub fn vip(&self, addr: IpAddr, port: u16, protocol: Protocol) -> Option<&Vip> {
-        self.vips
+    pub fn vip_addr(&self, version: u8, addr: &Addr16) -> Option<VipAddr> {
+        // Few distinct addresses in practice: a linear scan of 16-byte
+        // compares beats a binary search's branches up to a few dozen.
+        self.by_addr
             .iter()
-            .find(|v| v.port == port && v.protocol == protocol && v.addr == addr)
+            .find(|e| e.addr == *addr && e.version == version)
+            .map(|e| e.at)
+    }
+
+    /// The VIPs served at a VIP address, in config order.
+    #[inline]
+    pub fn vips_at(&self, at: VipAddr) -> impl Iterator<Item = &Vip> {
+        let first = at.first as usize;
+        self.by_addr_vips
+            .get(first..first + at.count as usize)
+            .unwrap_or(&[])
+            .iter()
+            .filter_map(|&i| self.vips.get(i as usize))
+    }
+
+    /// The VIP serving `port` over `protocol` at a VIP address.
+    #[inline]
+    pub fn vip_at(&self, at: VipAddr, port: u16, protocol: Protocol) -> Option<&Vip> {
+        self.vips_at(at)
+            .find(|v| v.port == port && v.protocol == protocol)
+    }
+
+    /// The VIP serving `addr:port` over `protocol`.
+    pub fn vip(&self, addr: IpAddr, port: u16, protocol: Protocol) -> Option<&Vip> {
+        let at = self.vip_addr(if addr.is_ipv4() { 4 } else { 6 }, &addr::from_ip(addr))?;
+        self.vip_at(at, port, protocol)
     }
 
     /// Whether `addr` is the address of any VIP (answered for ARP/ND).
     pub fn is_vip_addr(&self, addr: IpAddr) -> bool {
-        self.vips.iter().any(|v| v.addr == addr)
+        self.vip_addr(if addr.is_ipv4() { 4 } else { 6 }, &addr::from_ip(addr))
+            .is_some()
     }
 
     #[inline]
@@ -145,5 +241,63 @@ impl Forwarding {
         self.backends
             .get(usize::from(id.0))
             .and_then(Option::as_ref)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vip(id: u16, addr: &str, port: u16, protocol: Protocol) -> Vip {
+        Vip {
+            id,
+            name: format!("v{id}"),
+            addr: addr.parse().unwrap(),
+            port,
+            protocol,
+            mode: ForwardingMode::L2Dsr,
+            mptcp_tracking: false,
+            token_routing: true,
+            backends: Vec::new(),
+            maglev: MaglevTable::build(7, &[]).unwrap(),
+        }
+    }
+
+    #[test]
+    fn vips_are_found_by_address_then_port_and_protocol() {
+        let f = Forwarding::new(
+            Vec::new(),
+            vec![
+                vip(0, "198.18.0.10", 80, Protocol::Tcp),
+                vip(1, "fd00::10", 80, Protocol::Tcp),
+                vip(2, "198.18.0.11", 80, Protocol::Tcp),
+                vip(3, "198.18.0.10", 53, Protocol::Udp),
+                vip(4, "198.18.0.10", 443, Protocol::Tcp),
+            ],
+            Vec::new(),
+            Encap::default(),
+        );
+        let v4 = addr::from_v4([198, 18, 0, 10]);
+        let at = f.vip_addr(4, &v4).expect("a VIP address");
+        let ids: Vec<u16> = f.vips_at(at).map(|v| v.id).collect();
+        assert_eq!(ids, [0, 3, 4], "the VIPs of that address, in config order");
+        assert_eq!(f.vip_at(at, 53, Protocol::Udp).map(|v| v.id), Some(3));
+        assert_eq!(f.vip_at(at, 443, Protocol::Tcp).map(|v| v.id), Some(4));
+        assert!(f.vip_at(at, 53, Protocol::Tcp).is_none());
+        // An IPv6 packet to the IPv4-mapped form is not for the IPv4 VIP.
+        assert!(f.vip_addr(6, &v4).is_none());
+        let v6: Ipv6Addr = "fd00::10".parse().unwrap();
+        let at6 = f.vip_addr(6, &v6.octets()).expect("the IPv6 VIP");
+        assert_eq!(f.vip_at(at6, 80, Protocol::Tcp).map(|v| v.id), Some(1));
+        assert!(f.vip_addr(4, &addr::from_v4([198, 18, 0, 12])).is_none());
+        // The IpAddr forms agree.
+        assert_eq!(
+            f.vip("198.18.0.11".parse().unwrap(), 80, Protocol::Tcp)
+                .map(|v| v.id),
+            Some(2)
+        );
+        assert!(f.is_vip_addr("fd00::10".parse().unwrap()));
+        assert!(!f.is_vip_addr("fd00::11".parse().unwrap()));
+        assert!(Forwarding::default().vip_addr(4, &v4).is_none());
     }
 }

@@ -96,9 +96,8 @@ pub(super) fn neighbor_solicit<F: Frame>(
     l3_offset: usize,
     ip: &IpInfo,
 ) -> Verdict {
-    let (IpAddr::V6(src), IpAddr::V6(dst)) = (ip.src, ip.dst) else {
-        return Verdict::Drop(DropReason::Malformed);
-    };
+    // is_neighbor_solicit checked that this is IPv6.
+    let (src, dst) = (Ipv6Addr::from(ip.src), Ipv6Addr::from(ip.dst));
     let Some(msg) = frame.get(ip.l4_offset..ip.l3_end) else {
         return Verdict::Drop(DropReason::Malformed);
     };
@@ -184,10 +183,9 @@ pub(super) fn echo<F: Frame>(frame: &mut F, l3_offset: usize, ip: &IpInfo) -> Ve
     if !matches!(ip.l4, L4::Icmp { ty, code: 0, .. } if ty == request) {
         return Verdict::Drop(DropReason::Unsupported);
     }
-    let v = match (ip.src, ip.dst) {
-        (IpAddr::V4(_), IpAddr::V4(_)) => echo_v4(frame, l3_offset, ip),
-        (IpAddr::V6(src), IpAddr::V6(dst)) => echo_v6(frame, l3_offset, ip, src, dst),
-        _ => Err(DropReason::Malformed),
+    let v = match ip.version {
+        4 => echo_v4(frame, l3_offset, ip),
+        _ => echo_v6(frame, l3_offset, ip, ip.src.into(), ip.dst.into()),
     };
     match v {
         Ok(()) => {

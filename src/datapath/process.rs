@@ -17,6 +17,7 @@
 //! Nothing here panics on any input bytes: every read is bounds-checked and
 //! no arithmetic on input-derived values can overflow.
 
+use std::net::Ipv4Addr;
 use std::sync::Arc;
 
 use super::counters::Counters;
@@ -337,18 +338,21 @@ impl<M: BucketMemory> Datapath<M> {
             self.counters.nd_replies += u64::from(v == Verdict::Reply);
             return v;
         }
-        let own = match ip.dst {
-            std::net::IpAddr::V4(a) => iface.owns_v4(a),
-            std::net::IpAddr::V6(a) => iface.owns_v6(a),
+        let own = match ip.version {
+            4 => {
+                let [.., a, b, c, d] = ip.dst;
+                iface.owns_v4(Ipv4Addr::new(a, b, c, d))
+            }
+            _ => iface.owns_v6(ip.dst.into()),
         };
         if own {
             let v = local::echo(frame, p.l3_offset, ip);
             self.counters.icmp_echo_replies += u64::from(v == Verdict::Reply);
             return v;
         }
-        if !fwd.is_vip_addr(ip.dst) {
+        let Some(at) = fwd.vip_addr(ip.version, &ip.dst) else {
             return Verdict::Drop(DropReason::NotForUs);
-        }
+        };
         if ip.ttl <= 1 {
             return Verdict::Drop(DropReason::Ttl);
         }
@@ -358,7 +362,7 @@ impl<M: BucketMemory> Datapath<M> {
             counters: &mut self.counters,
             now,
         };
-        let target = match d.decide(fwd, ip, pre.flow.as_ref()) {
+        let target = match d.decide(fwd, at, ip, pre.flow.as_ref()) {
             Ok(t) => t,
             Err(r) => return Verdict::Drop(r),
         };

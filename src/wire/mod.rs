@@ -10,6 +10,7 @@
 //! every frame.
 #![forbid(unsafe_code)]
 
+pub mod addr;
 pub mod arp;
 pub mod checksum;
 pub mod ethernet;

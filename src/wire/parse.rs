@@ -4,6 +4,7 @@
 
 use std::net::IpAddr;
 
+use super::addr::{self, Addr16};
 use super::ethernet::{self, ethertype};
 use super::mptcp::{self, MpCapable, MptcpOption};
 use super::tcp::{self, Flags};
@@ -27,8 +28,11 @@ pub struct Parsed {
 pub struct IpInfo {
     /// 4 or 6.
     pub version: u8,
-    pub src: IpAddr,
-    pub dst: IpAddr,
+    /// Source and destination in the 16-byte form (IPv4 mapped, see
+    /// [`addr`]); [`IpInfo::src_addr`] and [`IpInfo::dst_addr`] give them
+    /// as std addresses.
+    pub src: Addr16,
+    pub dst: Addr16,
     /// TTL or hop limit.
     pub ttl: u8,
     /// Upper-layer protocol (after IPv6 extension headers).
@@ -66,10 +70,11 @@ pub enum L4 {
 
 /// The flow an ICMP error is about, as seen in its quote (from the quoted
 /// packet's sender's point of view, i.e. usually the reverse direction).
+/// Addresses in the 16-byte form, of the outer packet's IP version.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Quoted {
-    pub src: IpAddr,
-    pub dst: IpAddr,
+    pub src: Addr16,
+    pub dst: Addr16,
     pub protocol: u8,
     /// (source, destination) ports of a quoted TCP/UDP header.
     pub ports: Option<(u16, u16)>,
@@ -134,6 +139,18 @@ impl MptcpSummary {
     }
     pub fn has_add_addr(&self) -> bool {
         self.has(mptcp::subtype::ADD_ADDR)
+    }
+}
+
+impl IpInfo {
+    /// The source as a std address.
+    pub fn src_addr(&self) -> IpAddr {
+        addr::to_ip(&self.src, self.version)
+    }
+
+    /// The destination as a std address.
+    pub fn dst_addr(&self) -> IpAddr {
+        addr::to_ip(&self.dst, self.version)
     }
 }
 
@@ -207,8 +224,8 @@ fn parse_ipv4(l3: &[u8], base: usize, out: &mut Option<IpInfo>) -> Result<()> {
     let protocol = p.protocol();
     let ip = out.insert(IpInfo {
         version: 4,
-        src: IpAddr::V4(p.src_addr()),
-        dst: IpAddr::V4(p.dst_addr()),
+        src: addr::from_v4(p.src_addr().octets()),
+        dst: addr::from_v4(p.dst_addr().octets()),
         ttl: p.ttl(),
         protocol,
         l4_offset: base + hl,
@@ -228,8 +245,8 @@ fn parse_ipv6(l3: &[u8], base: usize, out: &mut Option<IpInfo>) -> Result<()> {
     let end = p.end();
     let ip = out.insert(IpInfo {
         version: 6,
-        src: IpAddr::V6(p.src_addr()),
-        dst: IpAddr::V6(p.dst_addr()),
+        src: p.src_addr().octets(),
+        dst: p.dst_addr().octets(),
         ttl: p.hop_limit(),
         protocol: ul.protocol,
         l4_offset: base + ul.offset,
@@ -266,8 +283,8 @@ fn parse_l4(version: u8, protocol: u8, seg: &[u8], out: &mut L4) -> Result<()> {
         ip_proto::ICMP if version == 4 => {
             let m = icmpv4::Packet::new_checked(seg)?;
             let quoted = m.embedded().ok().map(|e| Quoted {
-                src: IpAddr::V4(e.ip.src_addr()),
-                dst: IpAddr::V4(e.ip.dst_addr()),
+                src: addr::from_v4(e.ip.src_addr().octets()),
+                dst: addr::from_v4(e.ip.dst_addr().octets()),
                 protocol: e.ip.protocol(),
                 ports: quoted_ports(e.ip.protocol(), e.l4),
             });
@@ -280,8 +297,8 @@ fn parse_l4(version: u8, protocol: u8, seg: &[u8], out: &mut L4) -> Result<()> {
         ip_proto::ICMPV6 if version == 6 => {
             let m = icmpv6::Packet::new_checked(seg)?;
             let quoted = m.embedded().ok().map(|e| Quoted {
-                src: IpAddr::V6(e.ip.src_addr()),
-                dst: IpAddr::V6(e.ip.dst_addr()),
+                src: e.ip.src_addr().octets(),
+                dst: e.ip.dst_addr().octets(),
                 protocol: e.upper.protocol,
                 ports: quoted_ports(e.upper.protocol, e.l4),
             });
@@ -482,7 +499,7 @@ mod tests {
                 .unwrap()
                 .ip
                 .unwrap()
-                .src,
+                .src_addr(),
             IpAddr::V4(C4)
         );
     }
@@ -625,8 +642,8 @@ mod tests {
                 ty: 3,
                 code: 4,
                 quoted: Some(Quoted {
-                    src: IpAddr::V4(VIP4),
-                    dst: IpAddr::V4(C4),
+                    src: addr::from_v4(VIP4.octets()),
+                    dst: addr::from_v4(C4.octets()),
                     protocol: 6,
                     ports: Some((80, 40000))
                 })
@@ -710,7 +727,7 @@ mod tests {
             }
             if let Some(j) = t.mptcp.join_syn {
                 assert!(t.flags.syn() && !t.flags.ack());
-                assert_eq!(p.ip.unwrap().dst, IpAddr::V4(VIP4));
+                assert_eq!(p.ip.unwrap().dst_addr(), IpAddr::V4(VIP4));
                 join_token.get_or_insert(j.token);
             }
             dss += usize::from(t.mptcp.has_dss());
