@@ -221,9 +221,9 @@ impl<M: BucketMemory> Datapath<M> {
     /// [`Datapath::process`] for a burst: parses and hashes every frame and
     /// prefetches its flow-table bucket first (see [`BucketMemory::prefetch`]),
     /// then decides and rewrites each, so the table's cache misses overlap
-    /// each other and the parsing. `verdicts[i]` is frame
-    /// `i`'s verdict; only the first `min(frames.len(), verdicts.len())`
-    /// frames are processed. Same results as `process` frame by frame.
+    /// each other and the parsing. `verdicts[i]` is frame `i`'s verdict; only
+    /// the first `min(frames.len(), verdicts.len())` frames are processed.
+    /// Same results as `process` frame by frame.
     pub fn process_burst<F: Frame>(
         &mut self,
         fwd: &Forwarding,
@@ -239,8 +239,6 @@ impl<M: BucketMemory> Datapath<M> {
             pre.resize(CHUNK, Pre::EMPTY);
         }
         for (fs, vs) in frames.chunks_mut(CHUNK).zip(verdicts.chunks_mut(CHUNK)) {
-            // Each frame's bucket metadata is prefetched as soon as its hash
-            // is known, so the misses overlap the parsing of the next frames.
             // Parse each frame and prefetch its bucket's metadata line as
             // soon as its hash is known, so the misses overlap the parsing
             // of the following frames. KEY_LAG frames later, when that line
