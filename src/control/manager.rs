@@ -14,7 +14,9 @@ use std::time::Instant;
 use super::build::{StableIds, build_forwarding, build_forwarding_with};
 use super::health::{HealthEvent, HealthThread, spawn_health_thread, targets_from_config};
 use super::log;
-use super::metrics::{self, BackendMetrics, MetricsSnapshot, VipMetrics, WorkerMetrics};
+use super::metrics::{
+    self, BackendMetrics, FlowTableMetrics, MetricsSnapshot, VipMetrics, WorkerMetrics,
+};
 use super::stats::{StatsSlot, total};
 use crate::config::{Config, HealthKind};
 use crate::datapath::counters::Counters;
@@ -481,6 +483,12 @@ impl Manager {
             self.publisher.generation(),
             self.slots.len()
         );
+        let f = self.flow_table_total();
+        let _ = writeln!(
+            s,
+            "flow tables: {} of {} entries in use ({} inserted, {} evicted, {} timed out)\n",
+            f.len, f.capacity, f.inserts, f.evictions, f.timeouts
+        );
         let _ = writeln!(s, "{:<28} {:>20}", "counter", "value");
         for (name, v) in Counters::NAMES.iter().zip(c.values()) {
             let _ = writeln!(s, "{name:<28} {v:>20}");
@@ -502,50 +510,48 @@ impl Manager {
 
     fn stats_json(&self) -> String {
         let c = self.counters();
-        let counters: Vec<String> = Counters::NAMES
+        let counters: serde_json::Map<String, serde_json::Value> = Counters::NAMES
             .iter()
             .zip(c.values())
-            .map(|(n, v)| format!("\"{n}\":{v}"))
+            .map(|(n, v)| ((*n).to_string(), v.into()))
             .collect();
-        let backends: Vec<String> = self
+        let backends: Vec<serde_json::Value> = self
             .backend_rows()
             .into_iter()
             .map(|(vip, name, addr, state, healthy)| {
-                format!(
-                    "{{\"vip\":{},\"name\":{},\"address\":{},\"state\":\"{state}\",\"healthy\":{healthy}}}",
-                    json_str(&vip),
-                    json_str(&name),
-                    json_str(&addr)
-                )
+                serde_json::json!({
+                    "vip": vip, "name": name, "address": addr, "state": state, "healthy": healthy,
+                })
             })
             .collect();
-        format!(
-            "{{\"uptime_seconds\":{:.3},\"generation\":{},\"workers\":{},\"counters\":{{{}}},\"backends\":[{}]}}\n",
-            self.started.elapsed().as_secs_f64(),
-            self.publisher.generation(),
-            self.slots.len(),
-            counters.join(","),
-            backends.join(",")
-        )
+        let f = self.flow_table_total();
+        let report = serde_json::json!({
+            "uptime_seconds": self.started.elapsed().as_secs_f64(),
+            "generation": self.publisher.generation(),
+            "workers": self.slots.len(),
+            "counters": counters,
+            "flow_table": {
+                "entries": f.len, "capacity": f.capacity, "inserts": f.inserts,
+                "evictions": f.evictions, "timeouts": f.timeouts,
+            },
+            "backends": backends,
+        });
+        format!("{report}\n")
     }
-}
 
-/// A JSON string literal.
-fn json_str(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            c if (c as u32) < 0x20 => {
-                let _ = write!(out, "\\u{:04x}", c as u32);
-            }
-            c => out.push(c),
-        }
+    /// The flow tables of all workers, summed.
+    fn flow_table_total(&self) -> FlowTableMetrics {
+        self.slots
+            .iter()
+            .map(|s| s.read_flow_table())
+            .fold(FlowTableMetrics::default(), |a, f| FlowTableMetrics {
+                len: a.len + f.len,
+                capacity: a.capacity + f.capacity,
+                inserts: a.inserts + f.inserts,
+                evictions: a.evictions + f.evictions,
+                timeouts: a.timeouts + f.timeouts,
+            })
     }
-    out.push('"');
-    out
 }
 
 #[cfg(test)]
@@ -671,6 +677,15 @@ table_size = 251
         m.handle(&Request::Reload).expect("applied");
         assert!(m.current().backends.iter().flatten().any(|b| b.name == "c"));
         let stats = m.handle(&Request::Stats { json: true }).expect("stats");
-        assert!(stats.contains("\"name\":\"c\""), "{stats}");
+        let v: serde_json::Value = serde_json::from_str(&stats).expect("stats json parses");
+        let names: Vec<&str> = v["backends"]
+            .as_array()
+            .expect("backends")
+            .iter()
+            .filter_map(|b| b["name"].as_str())
+            .collect();
+        assert!(names.contains(&"c"), "{stats}");
+        assert!(v["counters"]["rx_packets"].is_u64(), "{stats}");
+        assert!(v["flow_table"]["capacity"].is_u64(), "{stats}");
     }
 }
