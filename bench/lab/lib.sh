@@ -97,7 +97,7 @@ lab_start() {
     fi
     export MPLBLAB_LOCKED=1
     trap lab_cleanup EXIT
-    trap 'exit 130' INT TERM
+    trap 'echo; log "interrupted: removing the lab"; exit 130' INT TERM
 
     if [ ! -x "$MPLB" ]; then
         log "building mplb"
