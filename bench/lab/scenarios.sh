@@ -10,7 +10,7 @@
 #   3  plain TCP spread by weight; reload adds/drains/removes       (s3_weights_reload.sh)
 #   4  a backend's listener dies and returns under live traffic     (s4_health.sh)
 #   5  controls; joins to the VIP with token routing on and off     (s5_token_routing.sh)
-#   6  IPv6: scenarios 1 and 3 on the IPv6 VIP                      (s1, s3 with v6)
+#   6  IPv6: ND for mplb and the VIP; scenarios 1 and 3 on the IPv6 VIP (s6_nd.sh; s1, s3)
 #   7  MPTCP options stripped on the path: fallback, pinned         (s7_fallback.sh)
 #
 # Exits non-zero on the first failed assertion, after printing mplb's
@@ -19,7 +19,7 @@
 set -uo pipefail
 
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
-for f in s1_bypass s2_kill s3_weights_reload s4_health s5_token_routing s7_fallback; do
+for f in s1_bypass s2_kill s3_weights_reload s4_health s5_token_routing s6_nd s7_fallback; do
     . "$HERE/$f.sh"
 done
 
@@ -35,6 +35,7 @@ want 1 && s1 v4 40001
 want 5 && s5
 want 7 && s7
 want 4 && s4
+want 6 && s6_nd
 want 6 && s1 v6 40061
 want 6 && s3 v6 45000
 want 3 && s3 v4 41000
