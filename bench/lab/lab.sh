@@ -178,7 +178,7 @@ up() {
 status() {
     local ns
     for ns in "${NSS[@]}"; do
-        if ip netns list | awk '{print $1}' | grep -qx "$ns"; then
+        if grep -qx "$ns" <<<"$(ip netns list | awk '{print $1}')"; then
             echo "== $ns"
             x "$ns" ip -br addr | sed 's/^/   /'
             case $ns in

@@ -28,8 +28,9 @@ want() { [[ " ${LAB_SCENARIOS:-1 2 3 4 5 6 7} " == *" $1 "* ]]; }
 T0=$SECONDS
 lab_start
 log "lab up, mplb running ($((SECONDS - T0)) s)"
-echo "$(stats)" | grep -Eq '^web +be1 .* active +up$' || fail "be1 not up in mplb's view"
-echo "$(stats)" | grep -Eq '^web6 +be2-v6 .* active +up$' || fail "be2-v6 not up in mplb's view"
+for b in web/be1 web/be2 web6/be1-v6 web6/be2-v6; do
+    [ "$(be_row "${b%/*}" "${b#*/}")" = "active up" ] || fail "$b is not active and up in mplb's view"
+done
 
 want 1 && s1 v4 40001
 want 5 && s5
