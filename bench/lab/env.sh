@@ -13,6 +13,7 @@ NSS=("$CLI" "$RTR" "$SEG" "$LB" "$P-be1" "$P-be2" "$P-be3")
 VIP=198.18.0.10
 VIP6=fd00::10
 VIP_PORT=80
+ESTABLISHED_TIMEOUT=4
 LB_IP=198.18.1.2
 LB_IP6=fd00:1::2
 MGMT_IP=198.18.1.3
@@ -80,6 +81,9 @@ ipv6 = ["$LB_IP6"]
 
 [flow_table]
 capacity = 16384
+# short, so that scenario 3 sees removed backends forgotten once idle; every
+# plain-TCP transfer in the lab sends at least every 0.2 s
+established_timeout_secs = $ESTABLISHED_TIMEOUT
 
 [health]
 # checked from mplb's namespace over its kernel leg (mgmt, $MGMT_IP / $MGMT_IP6):

@@ -2,9 +2,10 @@
 # by weight; a reload in the middle of live transfers adds a backend and
 # drains one: established connections keep their backend and complete byte
 # for byte, new ones go to the new set; the drained backend is then removed.
-# With v4 the scenario also shows what removing a backend that still has
-# connections does: mplb re-hashes its pinned flows (flow_backend_gone) and
-# the new backend resets them — drain first. Sourced by scenarios.sh.
+# With v4 the scenario also removes a backend that still has a live
+# connection: it retires (no new flows, its pinned flows keep going), the
+# connection completes, and mplb forgets both removed backends once they have
+# been idle for [flow_table] established_timeout_secs. Sourced by scenarios.sh.
 
 # spread <id> <first-last> <weights>: mplb's predictions vs where the
 # connections of that port range landed, and the split vs the weights
@@ -106,7 +107,7 @@ s3() {
         LAB_V6_BACKENDS=$set_c
         echo "  reload to: $set_c (be1$FSFX removed once drained)"
         reload
-        check "be1$FSFX is gone from mplb" test "$(be_row $FVIPNAME "be1$FSFX")" = absent
+        check "be1$FSFX is retiring (removed; kept until idle)" test "$(be_row $FVIPNAME "be1$FSFX")" = "retiring up"
     else
         s3_remove_live
     fi
@@ -115,7 +116,8 @@ s3() {
 }
 
 # Removal by reload, v4: be1 (drained, idle) and be3 (one live connection)
-# leave the config; be3's connection is re-hashed to be2, which resets it.
+# leave the config; both retire: be3's connection keeps its backend and
+# completes, and both are forgotten once idle for the established timeout.
 s3_remove_live() {
     local s before after out="$LAB_DIR/client-s3-v4-removed.out"
     s=$(lookup $FWIFI $VIP "41700-41760" | awk '$2 == "be3" { print $1; exit }')
@@ -129,12 +131,22 @@ s3_remove_live() {
     LAB_V4_BACKENDS="be2:2"
     echo "  reload to: be2:2 (be1 removed once drained; be3 removed with a live connection)"
     reload
+    check "be1 and be3 are retiring (removed, kept until idle)" \
+        test "$(be_row web be1) / $(be_row web be3)" = "retiring up / retiring up"
+    check "new connections no longer go to be3" \
+        test -z "$(lookup $FWIFI $VIP "41700-41760" | awk '$2 != "be2"')"
     wait $cpid
     local rc=$?
+    check "the connection on removed be3: all 2 MiB with the right SHA-256 (rc $rc)" grep -q '"ok": true' "$out"
+    check "... served by be3 alone ($(served_by $WIFI "$s" | tr '\n' ' '))" test "$(served_by $WIFI "$s" | tr -d '\n')" = be3
     after=$(stats)
-    check "be1 and be3 are gone from mplb" test "$(be_row web be1) $(be_row web be3)" = "absent absent"
-    check "the connection on removed be3 was re-hashed by mplb (flow_backend_gone +$(delta flow_backend_gone "$before" "$after"))" \
-        test "$(delta flow_backend_gone "$before" "$after")" -ge 1
-    check "... and reset by be2, which does not know it (rc $rc: $(grep -m1 ConnectionResetError "$out"))" \
-        grep -q ConnectionResetError "$out"
+    check "no pinned flow lost its backend (flow_backend_gone +$(delta flow_backend_gone "$before" "$after"))" \
+        test "$(delta flow_backend_gone "$before" "$after")" -eq 0
+    local t_idle=$SECONDS
+    for _ in $(seq 100); do
+        [ "$(be_row web be1) $(be_row web be3)" = "absent absent" ] && break
+        sleep 0.1
+    done
+    check "be1 and be3 forgotten once idle for established_timeout_secs = $ESTABLISHED_TIMEOUT s (after $((SECONDS - t_idle)) s)" \
+        test "$(be_row web be1) $(be_row web be3)" = "absent absent"
 }
