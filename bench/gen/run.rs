@@ -376,7 +376,9 @@ fn traffic(
         }
         if now >= end {
             let all_back = lanes.iter().all(|l| l.out.is_empty()) && s.rx_expected >= s.tx_expected;
-            if all_back || now >= drain_end || (now - last_rx > quiet && now - end > quiet) {
+            // last_rx may be a little after `now` (read later in the iteration).
+            let quiet_for = now.saturating_sub(last_rx);
+            if all_back || now >= drain_end || (quiet_for > quiet && now - end > quiet) {
                 break;
             }
         }
