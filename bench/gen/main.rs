@@ -32,12 +32,12 @@ enum ExpectArg {
 /// mplb's packet generator: sends traffic mixes on a DPDK port and checks
 /// what the device under test returns on the same port.
 #[derive(Parser, Debug)]
-#[command(name = "mplb-gen", version, about)]
+#[command(name = "mplb-gen", version)]
 struct Args {
     /// DPDK device name of the port, e.g. net_memif0
     #[arg(long)]
     port: String,
-    /// EAL arguments, split at whitespace, e.g. "--vdev=net_memif0,role=server,socket=/tmp/x.sock --in-memory --file-prefix gen1 -l 0"
+    /// EAL arguments, split at whitespace, e.g. "--vdev=net_memif0,role=server,socket=/tmp/x.sock,socket-abstract=no --in-memory --no-pci --file-prefix gen1 -l 0"
     #[arg(long, allow_hyphen_values = true)]
     eal: String,
     /// mplb's TOML config: VIPs, backends and forwarding modes (what to send to, what to check).
