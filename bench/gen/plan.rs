@@ -419,7 +419,12 @@ fn from_config(c: &Config) -> Result<(Vec<VipPlan>, Vec<BackendPlan>, Lb), Strin
         for b in &v.backends {
             let name = b.name.get_ref();
             let idx = match backends.iter().position(|p| &p.name == name) {
-                Some(i) => i,
+                // A backend under several VIPs: like mplb, the last entry's
+                // MAC is the backend's.
+                Some(i) => {
+                    backends[i].mac = b.mac.map(|m| m.0);
+                    i
+                }
                 None => {
                     backends.push(BackendPlan {
                         name: name.clone(),
