@@ -302,6 +302,9 @@ fn traffic(
             }
             let len = lane.out.len();
             let sent = lane.tx.tx_burst(&mut lane.out);
+            if sent < len {
+                s.tx_full_bursts += 1;
+            }
             for &a in &lane.attrs[..sent] {
                 s.tx_all += 1;
                 if a & IN_WINDOW != 0 {
