@@ -29,9 +29,10 @@ pub const WINDOW: u16 = 502;
 pub const TS_AT: usize = TCP_HDR + 4;
 /// The first TCP option bytes of every generated segment.
 pub const TS_LEAD: [u8; 4] = [1, 1, 8, 10];
-/// Payload bytes of data frames at least carry (when `--size` is smaller
-/// than the headers).
-pub const MIN_PAYLOAD: usize = 16;
+/// Payload bytes data frames carry at least (when `--size` is smaller than
+/// the headers): a UDP datagram needs 8 for the timestamp, and a TCP data
+/// segment some data.
+pub const MIN_PAYLOAD: usize = 8;
 /// Ends every malformed frame, followed by the 8-byte TSC.
 pub const TRAILER_MAGIC: [u8; 8] = *b"mplbGEN!";
 pub const TRAILER: usize = 16;
