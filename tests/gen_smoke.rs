@@ -23,7 +23,7 @@ fn gen_command() -> Command {
 /// The generator as memif server on `sock`, lcore 0, no hugepages.
 fn spawn_gen(s: &Scratch, sock: &Path, json: &Path, args: &[&str]) -> Child {
     let eal = format!(
-        "--vdev=net_memif0,role=server,socket={},socket-abstract=no --no-huge -m 256 --no-pci --file-prefix={}-gen -l 0 --log-level=pmd.net.memif:warning",
+        "--vdev=net_memif0,role=server,socket={},socket-abstract=no --no-huge -m 256 --no-shconf --no-pci --file-prefix={}-gen -l 0 --log-level=pmd.net.memif:warning",
         sock.display(),
         s.file_prefix()
     );
@@ -157,7 +157,8 @@ fn generator_against_mplb_over_memif_sees_correct_forwarding() {
         &format!(
             r#"
 [dpdk]
-eal_args = ["--vdev=net_memif0,role=client,socket={},socket-abstract=no", "--no-huge", "-m", "256", "--no-pci",
+eal_args = ["--vdev=net_memif0,role=client,socket={},socket-abstract=no", "--no-huge", "-m", "256",
+            "--no-shconf", "--no-pci",
             "--file-prefix={}-lb", "--log-level=pmd.net.memif:warning"]
 mempool_size = 4095
 mempool_cache = 64
@@ -295,7 +296,15 @@ fn generator_against_testpmd_macswap() {
     wait_for_file(&sock, "the generator's memif socket");
     // testpmd runs until interrupted; SIGINT after the generator is done.
     let testpmd = Command::new("dpdk-testpmd")
-        .args(["-l", "0,1", "--no-huge", "-m", "256", "--no-pci"])
+        .args([
+            "-l",
+            "0,1",
+            "--no-huge",
+            "-m",
+            "256",
+            "--no-shconf",
+            "--no-pci",
+        ])
         .arg(format!("--file-prefix={}-tp", s.file_prefix()))
         .arg(format!(
             "--vdev=net_memif0,role=client,socket={},socket-abstract=no",
