@@ -1,23 +1,15 @@
 #!/usr/bin/env bash
-# Installs what is missing, builds mplb, and runs it on the demo config:
-# DPDK's net_pcap device feeds it ARP and ping requests and the client→VIP
-# frames of real Linux MPTCP and TCP connections from a pcap file, and records
-# what it sends: answers, and frames forwarded to backends. No NIC needed.
-# Run as root.
+# The demo: installs what is missing, builds mplb, and runs it in a lab of
+# network namespaces with real Linux MPTCP clients and backends
+# (bench/lab/demo.sh): an MPTCP connection whose second path bypasses the
+# load balancer, then a download that survives the load balancer being
+# killed, explained step by step with live counters. No NIC needed; the lab
+# is removed at exit (also on Ctrl-C). Run as root.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+[ "$(id -u)" = 0 ] || { echo "demo: run as root (network namespaces, DPDK)" >&2; exit 1; }
 ./scripts/setup-host.sh
+echo "demo: building mplb (release)"
 cargo build --release --quiet
-
-bin=target/release/mplb
-out=/tmp/mplb-demo-output.pcap
-rm -f "$out"
-"$bin" --version
-"$bin" check-config configs/demo.toml
-echo
-echo "== running mplb for 3 seconds on configs/demo.toml"
-"$bin" run --config configs/demo.toml --duration 3 2> >(grep -v -e '^EAL: ' -e '^TELEMETRY: ' >&2)
-echo
-echo "== frames mplb sent (from $out), with the backend's MAC as destination:"
-tcpdump -enr "$out" 2>/dev/null | cut -c 17-
+MPLB="$(realpath "${CARGO_TARGET_DIR:-target}/release/mplb")" exec bench/lab/demo.sh

@@ -126,11 +126,18 @@ fn free_port() -> u16 {
 fn healthy(s: &Scratch, name: &str) -> bool {
     let sock = s.path("ctl.sock");
     let out = run(&["stats", "--json", "--socket", sock.to_str().expect("utf-8")]);
-    let json = text(&out.stdout);
-    json.contains(&format!(
-        "\"name\":\"{name}\",\"address\":\"198.18.200.{}\",\"state\":\"active\",\"healthy\":true",
-        if name == "be-a" { 2 } else { 3 }
-    ))
+    let Ok(v) = serde_json::from_str::<serde_json::Value>(&text(&out.stdout)) else {
+        return false;
+    };
+    let address = format!("198.18.200.{}", if name == "be-a" { 2 } else { 3 });
+    v["backends"].as_array().is_some_and(|bs| {
+        bs.iter().any(|b| {
+            b["name"] == name
+                && b["address"] == address.as_str()
+                && b["state"] == "active"
+                && b["healthy"] == true
+        })
+    })
 }
 
 fn backends_for_new_flows(s: &Scratch) -> Vec<String> {

@@ -9,14 +9,16 @@ use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use super::build::{StableIds, build_forwarding, build_forwarding_with};
 use super::health::{HealthEvent, HealthThread, spawn_health_thread, targets_from_config};
 use super::log;
-use super::metrics::{self, BackendMetrics, MetricsSnapshot, VipMetrics, WorkerMetrics};
+use super::metrics::{
+    self, BackendMetrics, FlowTableMetrics, MetricsSnapshot, VipMetrics, WorkerMetrics,
+};
 use super::stats::{StatsSlot, total};
-use crate::config::{Config, HealthKind};
+use crate::config::{BackendConfig, BackendStateConfig, Config, HealthKind};
 use crate::datapath::counters::Counters;
 use crate::datapath::forwarding::{BackendState, Forwarding, Protocol};
 use crate::datapath::hash::{FlowKey, flow_hash};
@@ -106,7 +108,23 @@ pub struct Manager {
     slots: Vec<Arc<StatsSlot>>,
     traffic: Vec<Arc<Traffic>>,
     health: Option<HealthThread>,
+    /// Backends a reload removed while they may still have pinned flows.
+    retiring: Vec<Retiring>,
     started: Instant,
+}
+
+/// A backend removed from the config by a reload. It stays in the snapshot
+/// as a draining member of its VIP (no new flows, pinned flows keep going)
+/// until no packet has gone to it for the flow table's established timeout,
+/// by which time every entry pinned to it has expired. Removing a backend
+/// from the file thus never resets its established connections; `backend
+/// disable` cuts them at once.
+struct Retiring {
+    vip: String,
+    backend: BackendConfig,
+    /// Packets forwarded to it (all workers) when last looked at.
+    packets: u64,
+    idle_since: Instant,
 }
 
 impl Manager {
@@ -125,6 +143,7 @@ impl Manager {
             slots: Vec::new(),
             traffic: Vec::new(),
             health: None,
+            retiring: Vec::new(),
             started: Instant::now(),
         })
     }
@@ -181,8 +200,8 @@ impl Manager {
         self.publisher.current()
     }
 
-    /// Frees snapshots no worker holds any more (call periodically).
-    pub fn reap(&mut self) {
+    /// Frees snapshots no worker holds any more.
+    fn reap(&mut self) {
         self.publisher.reap();
     }
 
@@ -232,6 +251,8 @@ impl Manager {
                     .flat_map(|(_, v)| v.backends.iter().map(|b| b.name.get_ref().clone()))
                     .filter(|n| self.ids.get(n).is_none())
                     .collect();
+                let retiring_before = self.retiring.len();
+                self.retire_removed(&new);
                 let old = std::mem::replace(&mut self.config, new);
                 let unhealthy_before = self.unhealthy.clone();
                 for n in fresh {
@@ -241,6 +262,7 @@ impl Manager {
                 if let Err(e) = self.republish("reload") {
                     self.config = old;
                     self.unhealthy = unhealthy_before;
+                    self.retiring.truncate(retiring_before);
                     return Err(e);
                 }
                 // Forget backends no longer configured; re-aim the checks.
@@ -249,6 +271,11 @@ impl Manager {
                     .vips
                     .iter()
                     .flat_map(|v| v.backends.iter().map(|b| b.name.get_ref().clone()))
+                    .chain(
+                        self.retiring
+                            .iter()
+                            .map(|r| r.backend.name.get_ref().clone()),
+                    )
                     .collect();
                 self.unhealthy.retain(|n, _| names.contains(n));
                 self.overrides.retain(|n, _| names.contains(n));
@@ -337,7 +364,8 @@ impl Manager {
 
     fn republish(&mut self, cause: &str) -> Result<(), String> {
         let mut ids = self.ids.clone();
-        let next = build_forwarding_with(&self.config, &self.port_macs, &mut ids, &|n, s| {
+        let config = self.effective_config();
+        let next = build_forwarding_with(&config, &self.port_macs, &mut ids, &|n, s| {
             self.state_of(n, s)
         })?;
         self.ids = ids;
@@ -348,6 +376,115 @@ impl Manager {
             &[("generation", &generation), ("cause", &cause)],
         );
         Ok(())
+    }
+
+    /// The config snapshots are built from: the file's, plus the retiring
+    /// backends as draining members of their VIPs.
+    fn effective_config(&self) -> Config {
+        let mut config = self.config.clone();
+        for r in &self.retiring {
+            if let Some(v) = config.vips.iter_mut().find(|v| *v.name.get_ref() == r.vip) {
+                let mut b = r.backend.clone();
+                b.state = BackendStateConfig::Draining;
+                v.backends.push(b);
+            }
+        }
+        config
+    }
+
+    /// Before `new` replaces the running config: backends of VIPs that stay
+    /// but which `new` no longer lists anywhere start retiring (unless they
+    /// are down: their flows have moved already). Retiring backends that
+    /// `new` lists again, or whose VIP it drops, stop retiring.
+    fn retire_removed(&mut self, new: &Config) {
+        let listed = |name: &str| {
+            new.vips
+                .iter()
+                .any(|v| v.backends.iter().any(|b| b.name.get_ref() == name))
+        };
+        let vip_stays = |vip: &str| new.vips.iter().any(|v| v.name.get_ref() == vip);
+        self.retiring
+            .retain(|r| !listed(r.backend.name.get_ref()) && vip_stays(&r.vip));
+        let fwd = self.publisher.current();
+        let now = Instant::now();
+        for v in &self.config.vips {
+            if !vip_stays(v.name.get_ref()) {
+                continue;
+            }
+            for b in &v.backends {
+                let name = b.name.get_ref();
+                let down = self
+                    .ids
+                    .get(name)
+                    .and_then(|id| fwd.backend(id))
+                    .is_none_or(|b| b.state == BackendState::Down);
+                if listed(name) || down {
+                    continue;
+                }
+                log::event(
+                    "info",
+                    "backend_retiring",
+                    &[("backend", name), ("vip", v.name.get_ref())],
+                );
+                self.retiring.push(Retiring {
+                    vip: v.name.get_ref().clone(),
+                    backend: b.clone(),
+                    packets: self.backend_packets(name),
+                    idle_since: now,
+                });
+            }
+        }
+    }
+
+    /// Packets forwarded to backend `name` so far, all workers.
+    fn backend_packets(&self, name: &str) -> u64 {
+        self.ids.get(name).map_or(0, |id| {
+            self.traffic.iter().map(|t| t.backend(id.0).packets).sum()
+        })
+    }
+
+    /// Periodic work: frees snapshots no worker holds any more, and forgets
+    /// retiring backends that have been idle for the established timeout.
+    pub fn housekeeping(&mut self, now: Instant) {
+        self.reap();
+        let idle_for = Duration::from_secs(self.config.flow_table.established_timeout_secs);
+        let mut retired = Vec::new();
+        for i in 0..self.retiring.len() {
+            let packets = self.backend_packets(self.retiring[i].backend.name.get_ref());
+            let r = &mut self.retiring[i];
+            if packets != r.packets {
+                r.packets = packets;
+                r.idle_since = now;
+            } else if now.saturating_duration_since(r.idle_since) >= idle_for {
+                retired.push(i);
+            }
+        }
+        if retired.is_empty() {
+            return;
+        }
+        for i in retired.into_iter().rev() {
+            let r = self.retiring.remove(i);
+            log::event(
+                "info",
+                "backend_retired",
+                &[("backend", r.backend.name.get_ref()), ("vip", &r.vip)],
+            );
+        }
+        let names: Vec<String> = self
+            .config
+            .vips
+            .iter()
+            .flat_map(|v| v.backends.iter().map(|b| b.name.get_ref().clone()))
+            .chain(
+                self.retiring
+                    .iter()
+                    .map(|r| r.backend.name.get_ref().clone()),
+            )
+            .collect();
+        self.overrides.retain(|n, _| names.contains(n));
+        if let Err(e) = self.republish("backend retired") {
+            log::event("error", "snapshot_build", &[("error", &e)]);
+        }
     }
 
     /// Which backend a new flow would get (an operator's simulator; pinned
@@ -455,8 +592,13 @@ impl Manager {
         for v in &fwd.vips {
             for id in &v.backends {
                 if let Some(b) = fwd.backend(*id) {
+                    let retiring = self
+                        .retiring
+                        .iter()
+                        .any(|r| r.backend.name.get_ref() == &b.name);
                     let state = match b.state {
                         BackendState::Active => "active",
+                        BackendState::Draining if retiring => "retiring",
                         BackendState::Draining => "draining",
                         BackendState::Down => "down",
                     };
@@ -481,6 +623,12 @@ impl Manager {
             self.publisher.generation(),
             self.slots.len()
         );
+        let f = self.flow_table_total();
+        let _ = writeln!(
+            s,
+            "flow tables: {} of {} entries in use ({} inserted, {} evicted, {} timed out)\n",
+            f.len, f.capacity, f.inserts, f.evictions, f.timeouts
+        );
         let _ = writeln!(s, "{:<28} {:>20}", "counter", "value");
         for (name, v) in Counters::NAMES.iter().zip(c.values()) {
             let _ = writeln!(s, "{name:<28} {v:>20}");
@@ -502,50 +650,48 @@ impl Manager {
 
     fn stats_json(&self) -> String {
         let c = self.counters();
-        let counters: Vec<String> = Counters::NAMES
+        let counters: serde_json::Map<String, serde_json::Value> = Counters::NAMES
             .iter()
             .zip(c.values())
-            .map(|(n, v)| format!("\"{n}\":{v}"))
+            .map(|(n, v)| ((*n).to_string(), v.into()))
             .collect();
-        let backends: Vec<String> = self
+        let backends: Vec<serde_json::Value> = self
             .backend_rows()
             .into_iter()
             .map(|(vip, name, addr, state, healthy)| {
-                format!(
-                    "{{\"vip\":{},\"name\":{},\"address\":{},\"state\":\"{state}\",\"healthy\":{healthy}}}",
-                    json_str(&vip),
-                    json_str(&name),
-                    json_str(&addr)
-                )
+                serde_json::json!({
+                    "vip": vip, "name": name, "address": addr, "state": state, "healthy": healthy,
+                })
             })
             .collect();
-        format!(
-            "{{\"uptime_seconds\":{:.3},\"generation\":{},\"workers\":{},\"counters\":{{{}}},\"backends\":[{}]}}\n",
-            self.started.elapsed().as_secs_f64(),
-            self.publisher.generation(),
-            self.slots.len(),
-            counters.join(","),
-            backends.join(",")
-        )
+        let f = self.flow_table_total();
+        let report = serde_json::json!({
+            "uptime_seconds": self.started.elapsed().as_secs_f64(),
+            "generation": self.publisher.generation(),
+            "workers": self.slots.len(),
+            "counters": counters,
+            "flow_table": {
+                "entries": f.len, "capacity": f.capacity, "inserts": f.inserts,
+                "evictions": f.evictions, "timeouts": f.timeouts,
+            },
+            "backends": backends,
+        });
+        format!("{report}\n")
     }
-}
 
-/// A JSON string literal.
-fn json_str(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            c if (c as u32) < 0x20 => {
-                let _ = write!(out, "\\u{:04x}", c as u32);
-            }
-            c => out.push(c),
-        }
+    /// The flow tables of all workers, summed.
+    fn flow_table_total(&self) -> FlowTableMetrics {
+        self.slots
+            .iter()
+            .map(|s| s.read_flow_table())
+            .fold(FlowTableMetrics::default(), |a, f| FlowTableMetrics {
+                len: a.len + f.len,
+                capacity: a.capacity + f.capacity,
+                inserts: a.inserts + f.inserts,
+                evictions: a.evictions + f.evictions,
+                timeouts: a.timeouts + f.timeouts,
+            })
     }
-    out.push('"');
-    out
 }
 
 #[cfg(test)]
@@ -671,6 +817,100 @@ table_size = 251
         m.handle(&Request::Reload).expect("applied");
         assert!(m.current().backends.iter().flatten().any(|b| b.name == "c"));
         let stats = m.handle(&Request::Stats { json: true }).expect("stats");
-        assert!(stats.contains("\"name\":\"c\""), "{stats}");
+        let v: serde_json::Value = serde_json::from_str(&stats).expect("stats json parses");
+        let names: Vec<&str> = v["backends"]
+            .as_array()
+            .expect("backends")
+            .iter()
+            .filter_map(|b| b["name"].as_str())
+            .collect();
+        assert!(names.contains(&"c"), "{stats}");
+        assert!(v["counters"]["rx_packets"].is_u64(), "{stats}");
+        assert!(v["flow_table"]["capacity"].is_u64(), "{stats}");
+    }
+
+    #[test]
+    fn a_backend_removed_by_reload_retires_once_idle() {
+        let (mut m, t) = manager("retire");
+        let traffic = Arc::new(Traffic::new());
+        m.set_workers(Vec::new(), vec![Arc::clone(&traffic)]);
+        let b = m.ids.get("b").expect("id");
+        std::fs::write(
+            &t.0,
+            CFG.replace(
+                "  [[vip.backend]]\n  name = \"b\"\n  address = \"198.18.1.12\"\n  mac = \"02:00:00:00:01:12\"\n",
+                "",
+            ),
+        )
+        .expect("write");
+        m.handle(&Request::Reload).expect("reload");
+        // Still in the snapshot, as draining under its id: pinned flows go on.
+        let state = |m: &Manager| m.current().backend(b).map(|x| (x.state, x.name.clone()));
+        assert_eq!(state(&m), Some((BackendState::Draining, "b".to_string())));
+        assert!(m.current().vips[0].backends.contains(&b));
+        // No new flows, and the operator sees it retiring.
+        assert!((40000..40064).all(|p| lookup_backend(&mut m, p) == "a"));
+        let stats = m.handle(&Request::Stats { json: false }).expect("stats");
+        assert!(
+            stats
+                .lines()
+                .any(|l| l.contains(" b ") && l.contains("retiring")),
+            "{stats}"
+        );
+
+        // Traffic to it keeps it; idle for the established timeout retires it.
+        let idle = Duration::from_secs(m.config.flow_table.established_timeout_secs);
+        let t0 = Instant::now();
+        m.housekeeping(t0 + idle / 2);
+        traffic.record(0, b.0, 100, false);
+        m.housekeeping(t0 + idle + Duration::from_secs(1));
+        assert!(
+            m.current().backend(b).is_some(),
+            "a packet went to it: not idle"
+        );
+        m.housekeeping(t0 + idle + idle / 2);
+        assert!(m.current().backend(b).is_some());
+        m.housekeeping(t0 + 2 * idle + Duration::from_secs(2));
+        assert_eq!(state(&m), None, "idle for the established timeout: gone");
+        assert!(m.ids.get("b").is_none());
+
+        // Put back while retiring: it is simply configured again.
+        std::fs::write(&t.0, CFG).expect("write");
+        m.handle(&Request::Reload).expect("reload");
+        assert!(m.retiring.is_empty());
+    }
+
+    #[test]
+    fn a_backend_put_back_during_retirement_is_active_again() {
+        let (mut m, t) = manager("unretire");
+        let smaller = CFG.replace(
+            "  [[vip.backend]]\n  name = \"b\"\n  address = \"198.18.1.12\"\n  mac = \"02:00:00:00:01:12\"\n",
+            "",
+        );
+        std::fs::write(&t.0, smaller).expect("write");
+        m.handle(&Request::Reload).expect("reload");
+        assert_eq!(m.retiring.len(), 1);
+        std::fs::write(&t.0, CFG).expect("write");
+        m.handle(&Request::Reload).expect("reload");
+        assert!(m.retiring.is_empty());
+        let b = m.ids.get("b").expect("id");
+        assert_eq!(
+            m.current().backend(b).map(|x| x.state),
+            Some(BackendState::Active)
+        );
+        // A backend that is down when removed does not retire: its flows
+        // have moved already.
+        m.set_health("b", false, "refused").expect("republish");
+        std::fs::write(
+            &t.0,
+            CFG.replace(
+                "  [[vip.backend]]\n  name = \"b\"\n  address = \"198.18.1.12\"\n  mac = \"02:00:00:00:01:12\"\n",
+                "",
+            ),
+        )
+        .expect("write");
+        m.handle(&Request::Reload).expect("reload");
+        assert!(m.retiring.is_empty());
+        assert!(m.current().backend(b).is_none());
     }
 }

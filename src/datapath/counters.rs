@@ -3,12 +3,12 @@
 //! where the management thread reads and aggregates it.
 
 macro_rules! counters {
-    ($( $(#[$doc:meta])* $name:ident ),* $(,)?) => {
+    ($( $(#[doc = $doc:literal])* $name:ident ),* $(,)?) => {
         /// Plain per-worker counters; every field counts packets unless its
         /// name says otherwise.
         #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
         pub struct Counters {
-            $( $(#[$doc])* pub $name: u64, )*
+            $( $(#[doc = $doc])* pub $name: u64, )*
         }
 
         impl Counters {
@@ -16,6 +16,16 @@ macro_rules! counters {
             pub const NAMES: &'static [&'static str] = &[$( stringify!($name) ),*];
             /// How many counters there are.
             pub const LEN: usize = Self::NAMES.len();
+            /// Each counter's doc comment, in [`Counters::NAMES`] order (the
+            /// help text of the exported metrics; see [`Counters::help`]).
+            const DOCS: &'static [&'static str] = &[$( concat!($($doc, "\n",)* "") ),*];
+
+            /// The doc comment of counter `i` as one line of text (empty if
+            /// there is no such counter).
+            pub fn help(i: usize) -> String {
+                let doc = Self::DOCS.get(i).copied().unwrap_or("");
+                doc.split_whitespace().collect::<Vec<_>>().join(" ")
+            }
 
             /// All values, in the order of [`Counters::NAMES`].
             pub fn values(&self) -> [u64; Self::LEN] {
@@ -132,5 +142,27 @@ mod tests {
         assert_eq!(a.tx_dropped, 4);
         assert_eq!(Counters::NAMES[0], "rx_packets");
         assert_eq!(Counters::LEN, a.values().len());
+    }
+
+    #[test]
+    fn every_counter_has_its_doc_as_help() {
+        assert_eq!(Counters::help(0), "Frames received.");
+        let flow_insert_rejected = Counters::NAMES
+            .iter()
+            .position(|n| *n == "flow_insert_rejected")
+            .expect("counter exists");
+        assert_eq!(
+            Counters::help(flow_insert_rejected),
+            "Flow-table inserts refused (untrusted quota or bucket full of protected \
+             entries); the packet still goes out by Maglev."
+        );
+        for i in 0..Counters::LEN {
+            assert!(
+                !Counters::help(i).is_empty(),
+                "{} has no doc",
+                Counters::NAMES[i]
+            );
+        }
+        assert_eq!(Counters::help(Counters::LEN), "");
     }
 }

@@ -437,7 +437,7 @@ fn manage(
         if reload.swap(false, Ordering::SeqCst) {
             let _ = manager.reload();
         }
-        manager.reap();
+        manager.housekeeping(Instant::now());
         if let Some(every) = options.stats_interval {
             if let Some(line) = rates.line_if_due(slots, every) {
                 println!("{line}");
