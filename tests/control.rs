@@ -162,7 +162,14 @@ fn stats_lookup_drain_and_reload_over_the_socket() {
     let stderr = text(&out.stderr);
     eprintln!("{}\n{stderr}", text(&out.stdout));
     assert!(out.status.success());
-    assert!(text(&out.stdout).contains("mbufs in use: 0 at start, 0 at end"));
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains("mbufs in use: 0 at start, 0 at end"));
+    // `listen = "127.0.0.1:0"`: the line names the port actually bound.
+    let metrics_line = stdout
+        .lines()
+        .find(|l| l.starts_with("metrics at http://127.0.0.1:"))
+        .expect("metrics address printed");
+    assert!(!metrics_line.contains(":0/"), "{metrics_line}");
     assert!(
         stderr.contains("event=reload result=rejected"),
         "structured log of the rejection"

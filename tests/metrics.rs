@@ -154,15 +154,11 @@ fn start() -> (
     Arc<AtomicUsize>,
     std::thread::JoinHandle<()>,
 ) {
-    // Find a free port, then serve on it.
-    let probe = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    let addr = probe.local_addr().expect("addr");
-    drop(probe);
     let stop = Arc::new(AtomicBool::new(false));
     let scrapes = Arc::new(AtomicUsize::new(0));
     let counted = Arc::clone(&scrapes);
-    let handle = serve_metrics(
-        addr,
+    let (addr, handle) = serve_metrics(
+        "127.0.0.1:0".parse().expect("address"),
         move || {
             counted.fetch_add(1, Ordering::SeqCst);
             render(&model())

@@ -409,13 +409,15 @@ fn escape_help(v: &str) -> String {
 /// `stop` is set (then the listener closes within ~20 ms; requests
 /// in progress finish on their own threads). Other paths get 404, other
 /// methods 405, malformed requests 400. `source` is called once per scrape,
-/// never concurrently.
+/// never concurrently. Returns the address actually bound (port 0 in
+/// `listen` picks a free port) and the server thread.
 pub fn serve_metrics(
     listen: SocketAddr,
     source: impl Fn() -> String + Send + 'static,
     stop: Arc<AtomicBool>,
-) -> io::Result<JoinHandle<()>> {
+) -> io::Result<(SocketAddr, JoinHandle<()>)> {
     let listener = TcpListener::bind(listen)?;
+    let bound = listener.local_addr()?;
     listener.set_nonblocking(true)?;
     let source = Arc::new(Mutex::new(source));
     let active = Arc::new(AtomicUsize::new(0));
@@ -457,6 +459,7 @@ pub fn serve_metrics(
                 }
             }
         })
+        .map(|handle| (bound, handle))
 }
 
 fn busy(mut stream: TcpStream) {

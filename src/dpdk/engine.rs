@@ -402,15 +402,15 @@ fn start_management(
         socket::ask(&tx, Request::Metrics)
             .unwrap_or_else(|e| format!("# metrics unavailable: {e}\n"))
     };
-    let metrics = match serve_metrics(listen, scrape, Arc::clone(stop)) {
-        Ok(h) => h,
+    let (bound, metrics) = match serve_metrics(listen, scrape, Arc::clone(stop)) {
+        Ok(served) => served,
         Err(e) => {
             stop.store(true, Ordering::SeqCst);
             let _ = control.join();
             return Err(format!("metrics endpoint {listen}: {e}"));
         }
     };
-    println!("metrics at http://{listen}/metrics");
+    println!("metrics at http://{bound}/metrics");
     manager.start_health(Arc::clone(stop))?;
     Ok(vec![control, metrics])
 }
