@@ -1,0 +1,170 @@
+"""Flood: established plain-TCP flows keep forwarding through mplb while a
+spoofed flood arrives on a second link, and the flow table does not fill.
+
+    gen "clients" (memif server A) ──► mplb port "clients" (client of A)
+    gen "flood"   (memif client of B) ──► mplb port "flood" (server B)
+
+mplb forwards out the port a frame came in on, so each generator gets its own
+traffic back and checks it. The flood generator connects to mplb (mplb is the
+memif server of link B) because a memif client never reconnects: this way
+mplb runs the whole time, and flood generators come and go.
+
+Phases (mplb's flow-table metrics are sampled every half second throughout):
+  before  — only the established flows;
+  syn     — a spoofed-SYN flood at full rate: SYNs create no state in mplb
+            (they are routed by Maglev), so the table must not grow;
+  ack     — spoofed non-SYN segments (if the generator offers them): each
+            enters the table as an *untrusted* entry, at most
+            `untrusted_quota_pct` of the capacity, never evicting a trusted
+            flow, and expires after `untrusted_timeout_secs` (5 s);
+  after   — the flood gone, untrusted entries expired.
+The clients' generator report covers the whole run: losses and wrong or moved
+backends of the established flows during the floods."""
+
+import os
+import time
+
+from . import observe, topology
+from .measure import sample_mplb
+from .procs import Child, wait_for
+
+
+def run(bench, quick, established_flows, clients_rate, flood_phases):
+    """`flood_phases`: list of (name, mix, extra generator args)."""
+    tmp = bench.scratch("flood")
+    sock_a = os.path.join(tmp, "clients.sock")
+    sock_b = os.path.join(tmp, "flood.sock")
+    flood_secs = 2.0 if quick else 5.0
+    settle = 3.0 if quick else 5.0
+    after = 7.0  # past the 5 s untrusted timeout
+    warmup = 2.0
+    total = settle + len(flood_phases) * (flood_secs + 4.0) + after + 6.0
+    mplb = topology.MplbDut(
+        bench.mplb,
+        bench.layout,
+        tmp,
+        [
+            ("clients", "net_memif0", topology.memif_vdev(0, "client", sock_a)),
+            ("flood", "net_memif1", topology.memif_vdev(1, "server", sock_b)),
+        ],
+        flow_capacity=max(4096, 1 << (established_flows * 2 - 1).bit_length()),
+    )
+    prefixes = []
+    clients_prefix = topology.unique_prefix("gen-clients")
+    prefixes.append(clients_prefix)
+    clients_json = os.path.join(tmp, "clients.json")
+    clients_argv = bench.gen.argv(
+        vdev=topology.memif_vdev(0, "server", sock_a), port="net_memif0", prefix=clients_prefix,
+        lb_config=mplb.config_path, expect="mplb", mix="plain", flows=established_flows, ipv6=0,
+        size=64, rate=clients_rate, duration=total, warmup=warmup, json_path=clients_json,
+    )  # fmt: skip
+    result = {
+        "established_flows": established_flows,
+        "clients_rate_pps": clients_rate,
+        "flow_capacity": None,
+        "commands": {"clients": clients_argv, "mplb": mplb.argv()},
+        "scratch": tmp,
+        "phases": [],
+        "samples": [],
+        "error": None,
+    }
+    children = []
+    t0 = time.monotonic()
+
+    def sample_for(seconds, phase):
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            s = sample_mplb(mplb, lb.pid, t0)
+            s["phase"] = phase
+            result["samples"].append(s)
+            for c in children:
+                if c.name != "flood" and not c.alive():
+                    raise RuntimeError(f"{c.name} exited during the flood run:\n{c.tail()}")
+            time.sleep(0.5)
+
+    try:
+        bench.note_command(clients_argv)
+        clients = Child("clients", clients_argv, os.path.join(tmp, "clients.log"))
+        children.append(clients)
+        wait_for(lambda: os.path.exists(sock_a), 20, "the clients' memif socket", [clients])
+        bench.note_command(mplb.argv())
+        lb = Child("mplb", mplb.argv(), os.path.join(tmp, "mplb.log"))
+        children.append(lb)
+        prefixes.append(mplb.prefix)
+        wait_for(mplb.ready, 30, "mplb's metrics endpoint", [lb])
+        wait_for(lambda: os.path.exists(sock_b), 10, "mplb's flood socket", [lb])
+        sample_for(warmup + settle, "before")
+        for name, mix, extra in flood_phases:
+            prefix = topology.unique_prefix("gen-flood")
+            prefixes.append(prefix)
+            fj = os.path.join(tmp, f"flood-{name}.json")
+            argv = bench.gen.argv(
+                vdev=topology.memif_vdev(0, "client", sock_b), port="net_memif0", prefix=prefix,
+                lb_config=mplb.config_path, expect="mplb", mix=mix, flows=1_000_000, ipv6=0,
+                size=64, rate=0, duration=flood_secs, warmup=0.5, json_path=fj, extra=extra,
+            )  # fmt: skip
+            bench.log(f"flood: {name} phase ({mix} {' '.join(extra)})")
+            bench.note_command(argv)
+            f = Child("flood", argv, os.path.join(tmp, f"flood-{name}.log"))
+            children.append(f)
+            phase_start = time.monotonic() - t0
+            while f.alive() and time.monotonic() - t0 - phase_start < flood_secs + 20:
+                sample_for(0.5, name)
+            f.stop()
+            result["phases"].append({
+                "name": name, "mix": mix, "extra": list(extra), "command": argv,
+                "start_s": round(phase_start, 2), "end_s": round(time.monotonic() - t0, 2),
+                "gen": topology.read_json(fj), "gen_output_tail": f.tail(10),
+            })  # fmt: skip
+            sample_for(2.0, f"{name}-gap")
+        sample_for(after, "after")
+        status = clients.wait(total + 30 - (time.monotonic() - t0))
+        if status is None:
+            raise RuntimeError("the clients' generator did not finish")
+        result["clients"] = topology.read_json(clients_json)
+        result["final"] = sample_mplb(mplb, lb.pid, t0)
+        try:
+            result["control_stats"] = observe.control_stats(bench.mplb, mplb.control_socket)
+        except (RuntimeError, OSError, ValueError) as e:
+            result["control_stats_error"] = str(e)
+    except RuntimeError as e:
+        result["error"] = str(e)
+        bench.log(f"  ! flood: {e} (logs in {tmp})")
+    finally:
+        for c in reversed(children):
+            c.stop()
+            result.setdefault("output_tails", {})[c.name] = c.tail(20)
+        for p in prefixes:
+            topology.remove_runtime_dir(p)
+    result["summary"] = summarize(result)
+    return result
+
+
+def summarize(result):
+    """Per phase, in order: flow-table entries (min/max over its samples) and
+    what happened since the previous phase's last sample: inserts, rejected
+    inserts, SYNs routed without state, packets received and forwarded."""
+    phases = []
+    for s in result["samples"]:
+        if "flow_table" not in s:
+            continue
+        if not phases or phases[-1][0] != s["phase"]:
+            phases.append((s["phase"], []))
+        phases[-1][1].append(s["flow_table"])
+    out = []
+    prev = None
+    for phase, ft in phases:
+        first = prev or ft[0]
+        last = ft[-1]
+        delta = {k: last[k] - first[k] for k in
+                 ("inserts", "insert_rejected", "plain_syn", "rx_packets", "forwarded", "timeouts")}
+        out.append({"phase": phase, "entries_min": min(f["entries"] for f in ft),
+                    "entries_max": max(f["entries"] for f in ft), "entries_end": last["entries"], **delta})
+        prev = last
+    return out
+
+
+# The flood phases: (name, generator mix, extra generator arguments).
+PHASES = [
+    ("syn", "flood", []),
+]
