@@ -11,10 +11,10 @@ memif client connects once, at port start, and does not reconnect, so every
 measurement starts a fresh pair: generator first, then the DUT once the
 generator's socket exists.
 
-memif needs DPDK's multi-process channel (the driver registers an IPC action),
-so these processes run with hugepages and a unique `--file-prefix` each,
-never `--in-memory`; `--huge-unlink` leaves no files in /dev/hugepages, and
-the runtime directory /var/run/dpdk/PREFIX is removed afterwards."""
+Every DPDK process gets a unique `--file-prefix` and `--in-memory` (no
+runtime files, hugepages mapped without files; memif logs "Failed to register
+mp action callback" under it and works), like the repository's other
+benchmarks."""
 
 import json
 import os
@@ -47,7 +47,7 @@ def memif_vdev(index, role, sock_path):
 
 
 def common_eal(prefix):
-    return [f"--file-prefix={prefix}", "--huge-unlink", "--no-pci", "--log-level=lib.eal:error"]
+    return [f"--file-prefix={prefix}", "--in-memory", "--no-pci", "--log-level=lib.eal:error"]
 
 
 class Layout:
@@ -184,6 +184,8 @@ class MplbDut:
 
 
 def remove_runtime_dir(prefix):
+    """A crashed DPDK process can leave its runtime directory even under
+    --in-memory (telemetry socket); remove it."""
     shutil.rmtree(os.path.join("/var/run/dpdk", prefix), ignore_errors=True)
 
 
