@@ -167,4 +167,5 @@ def summarize(result):
 # The flood phases: (name, generator mix, extra generator arguments).
 PHASES = [
     ("syn", "flood", []),
+    ("ack", "ackflood", []),
 ]

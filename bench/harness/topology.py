@@ -20,6 +20,7 @@ import json
 import os
 import shutil
 import socket
+import subprocess
 import time
 
 from . import lbconfig, observe
@@ -84,11 +85,26 @@ class Layout:
 
 
 class Gen:
-    """How to run mplb-gen for one measurement (the CLI contract of bench/gen)."""
+    """How to run mplb-gen for one measurement (the CLI contract of bench/gen).
+
+    With N workers the link has N queue pairs, as a NIC with RSS would: mplb
+    sends on its own tx queue per worker on every port, and a memif link only
+    comes up when both ends have the same number of rings, so the generator
+    must open N queue pairs and spread its flows over them (`--queues N`)."""
 
     def __init__(self, binary, layout):
         self.binary = binary
         self.layout = layout
+        if layout.workers > 1 and "--queues" not in self.help():
+            raise SystemExit(
+                f"--workers {layout.workers}: this mplb-gen opens one queue pair per link and has no "
+                "--queues option; mplb with N workers sends on N tx queues per port, and a memif client "
+                "with more rings than its server never comes up. Use --workers 1, or a generator with --queues."
+            )
+
+    def help(self):
+        r = subprocess.run([self.binary, "--help"], capture_output=True, text=True, timeout=10)
+        return r.stdout
 
     def argv(
         self,
@@ -125,6 +141,7 @@ class Gen:
             "--warmup", f"{warmup:g}",
             "--json", json_path,
             "--progress", "1",
+            *(["--queues", str(self.layout.workers)] if self.layout.workers > 1 else []),
             *extra,
         ]  # fmt: skip
 
