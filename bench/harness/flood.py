@@ -10,6 +10,7 @@ memif server of link B) because a memif client never reconnects: this way
 mplb runs the whole time, and flood generators come and go.
 
 Phases (mplb's flow-table metrics are sampled every half second throughout):
+  opening — the clients' generator opens its flows (its warm-up);
   before  — only the established flows;
   syn     — a spoofed-SYN flood at full rate: SYNs create no state in mplb
             (they are routed by Maglev), so the table must not grow;
@@ -22,6 +23,7 @@ The clients' generator report covers the whole run: losses and wrong or moved
 backends of the established flows during the floods."""
 
 import os
+import re
 import time
 
 from . import observe, topology
@@ -92,8 +94,13 @@ def run(bench, quick, established_flows, clients_rate, flood_phases):
         children.append(lb)
         prefixes.append(mplb.prefix)
         wait_for(mplb.ready, 30, "mplb's metrics endpoint", [lb])
+        # The clients' generator starts its clock when the link comes up,
+        # about now: its progress lines are placed on the harness's clock
+        # with this offset (to within a few hundred ms).
+        result["clients_clock_offset_s"] = round(time.monotonic() - t0, 2)
         wait_for(lambda: os.path.exists(sock_b), 10, "mplb's flood socket", [lb])
-        sample_for(warmup + settle, "before")
+        sample_for(warmup, "opening")
+        sample_for(settle, "before")
         for name, mix, extra in flood_phases:
             prefix = topology.unique_prefix("gen-flood")
             prefixes.append(prefix)
@@ -122,6 +129,7 @@ def run(bench, quick, established_flows, clients_rate, flood_phases):
         if status is None:
             raise RuntimeError("the clients' generator did not finish")
         result["clients"] = topology.read_json(clients_json)
+        result["clients_progress"] = progress_lines(clients.output())
         result["final"] = sample_mplb(mplb, lb.pid, t0)
         try:
             result["control_stats"] = observe.control_stats(bench.mplb, mplb.control_socket)
@@ -137,7 +145,60 @@ def run(bench, quick, established_flows, clients_rate, flood_phases):
         for p in prefixes:
             topology.remove_runtime_dir(p)
     result["summary"] = summarize(result)
+    add_client_losses(result)
     return result
+
+
+_PROGRESS = re.compile(r"^\[\s*([\d.]+)s\s+(\w+)\](.*)$")
+
+
+def progress_lines(output):
+    """The generator's progress lines ("[  2.0s    run] tx ... lost N  ok N
+    wrong_backend N ...") as dicts of their time and counters."""
+    out = []
+    for line in output.splitlines():
+        m = _PROGRESS.match(line.strip())
+        if not m:
+            continue
+        row = {"t": float(m.group(1)), "stage": m.group(2)}
+        for name, value in re.findall(r"(lost|ok|wrong_backend|flow_moved|bad_rewrite|unexpected) (\d+)", m.group(3)):
+            row[name] = int(value)
+        out.append(row)
+    return out
+
+
+def add_client_losses(result):
+    """Adds to each phase of the summary the established flows' losses and
+    failed checks during it, from the clients' progress lines (cumulative
+    counters) placed on the harness clock."""
+    lines = result.get("clients_progress") or []
+    offset = result.get("clients_clock_offset_s")
+    if not lines or offset is None:
+        return
+    bounds = {}
+    for s in result["samples"]:
+        b = bounds.setdefault(s["phase"], [s["t"], s["t"]])
+        b[1] = s["t"]
+
+    def at(t):
+        """Cumulative counters of the last progress line before harness time t."""
+        best = None
+        for row in lines:
+            if row["t"] + offset <= t:
+                best = row
+        return best or {}
+
+    prev_end = None
+    for p in result["summary"]:
+        start, end = bounds.get(p["phase"], (None, None))
+        if start is None:
+            continue
+        a, b = at(prev_end if prev_end is not None else start), at(end)
+        # (Their "lost" counts frames still in flight, so it is not split by phase.)
+        for k in ("wrong_backend", "flow_moved", "bad_rewrite", "unexpected", "ok"):
+            if k in b:
+                p["clients_" + k] = b[k] - a.get(k, 0)
+        prev_end = end
 
 
 def summarize(result):
@@ -157,7 +218,7 @@ def summarize(result):
         first = prev or ft[0]
         last = ft[-1]
         delta = {k: last[k] - first[k] for k in
-                 ("inserts", "insert_rejected", "plain_syn", "rx_packets", "forwarded", "timeouts")}
+                 ("inserts", "insert_rejected", "plain_syn", "rx_packets", "forwarded", "timeouts", "tx_dropped")}
         out.append({"phase": phase, "entries_min": min(f["entries"] for f in ft),
                     "entries_max": max(f["entries"] for f in ft), "entries_end": last["entries"], **delta})
         prev = last

@@ -46,9 +46,11 @@ def render(
     metrics_port,
     control_socket,
     mempool_size,
+    untrusted_timeout_secs=None,
 ):
     """`ports`: list of (name, DPDK device name). `eal_args` must create the
-    devices (`--vdev=...`) and give the file prefix."""
+    devices (`--vdev=...`) and give the file prefix. `untrusted_timeout_secs`:
+    None for mplb's default (5 s)."""
     port_sections = "\n".join(
         f'[[port]]\nname = "{name}"\ndevice = "{device}"\nipv4 = ["{OWN4}"]\nipv6 = ["{OWN6}"]\n'
         for name, device in ports
@@ -69,6 +71,7 @@ mode = "balance"
 [flow_table]
 capacity = {flow_capacity}
 untrusted_quota_pct = {untrusted_quota_pct}
+{f"untrusted_timeout_secs = {untrusted_timeout_secs}" if untrusted_timeout_secs else ""}
 
 [token_table]
 capacity = 1048576

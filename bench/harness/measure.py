@@ -58,9 +58,11 @@ def setup_allowance(flows):
     return 15.0 + flows / 250_000
 
 
-def run(bench, dut, traffic, *, flow_capacity=None, sample_every=None, label=None):
+def run(bench, dut, traffic, *, flow_capacity=None, flow_table=None, sample_every=None, label=None):
     """Runs `traffic` through `dut` ("testpmd" or "mplb"); returns a result
-    dict. Never raises for a failed run: the error is in result["error"]."""
+    dict. Never raises for a failed run: the error is in result["error"].
+    `flow_table`: overrides of mplb's [flow_table] (untrusted_quota_pct,
+    untrusted_timeout_secs)."""
     label = label or f"{dut}-{traffic.mix}"
     tmp = bench.scratch(label)
     sock = os.path.join(tmp, "gen.sock")
@@ -76,6 +78,7 @@ def run(bench, dut, traffic, *, flow_capacity=None, sample_every=None, label=Non
             tmp,
             [("link", "net_memif0", topology.memif_vdev(0, "client", sock))],
             capacity,
+            **(flow_table or {}),
         )
         lb_config = mplb.config_path
     else:
@@ -124,6 +127,7 @@ def run(bench, dut, traffic, *, flow_capacity=None, sample_every=None, label=Non
         "label": label,
         "traffic": vars(traffic).copy(),
         "flow_capacity": capacity if mplb else None,
+        "flow_table_overrides": flow_table if mplb else None,
         "commands": {"gen": gen_argv, "dut": dut_argv},
         "scratch": tmp,
         "samples": [],
@@ -159,6 +163,7 @@ def run(bench, dut, traffic, *, flow_capacity=None, sample_every=None, label=Non
                 result["control_stats"] = observe.control_stats(bench.mplb, mplb.control_socket)
             except (RuntimeError, OSError, ValueError) as e:
                 result["control_stats_error"] = str(e)
+        result["window"] = window(result["samples"], result.get("final"), traffic.duration)
         status = gen.wait(0)
         result["gen_status"] = status
         result["gen"] = topology.read_json(json_path)
@@ -184,6 +189,29 @@ def run(bench, dut, traffic, *, flow_capacity=None, sample_every=None, label=Non
     return result
 
 
+def window(samples, final, seconds):
+    """mplb's own view of the measured window (the last `seconds` before the
+    generator stopped): share of flow-table lookups that hit, rx rate."""
+    if not final or "flow_table" not in final:
+        return None
+    start = next(
+        (s for s in reversed(samples) if "flow_table" in s and s["t"] <= final["t"] - seconds), None
+    )
+    if not start:
+        return None
+    a, b = start["flow_table"], final["flow_table"]
+    hits, misses = b["flow_hit"] - a["flow_hit"], b["flow_miss"] - a["flow_miss"]
+    dt = final["t"] - start["t"]
+    return {
+        "seconds": round(dt, 2),
+        "rx_pps": (b["rx_packets"] - a["rx_packets"]) / dt if dt > 0 else None,
+        "flow_hit_share": hits / (hits + misses) if hits + misses else None,
+        "tx_dropped": b["tx_dropped"] - a["tx_dropped"],
+        "entries_at_start": a["entries"],
+        "entries": b["entries"],
+    }
+
+
 def sample_mplb(mplb, pid, t0):
     s = {"t": round(time.monotonic() - t0, 2), "memory": observe.process_memory(pid)}
     try:
@@ -194,11 +222,15 @@ def sample_mplb(mplb, pid, t0):
 
 
 def testpmd_totals(out):
-    """testpmd's final per-port RX/TX packet counts ("RX-packets: N" lines
-    of the last statistics block)."""
-    rx = re.findall(r"RX-packets:\s+(\d+)", out)
-    tx = re.findall(r"TX-packets:\s+(\d+)", out)
-    return {"rx_packets": int(rx[-1]) if rx else None, "tx_packets": int(tx[-1]) if tx else None}
+    """testpmd's port counters: the largest RX/TX-packets of its periodic
+    "NIC statistics" blocks. (Its final "Forward statistics" are relative to
+    a start snapshot, and memif resets the port counters when the generator
+    disconnects, so they come out negative.)"""
+    def largest(name):
+        vals = [int(v) for v in re.findall(name + r":\s+(\d+)", out) if int(v) < 2**62]
+        return max(vals) if vals else None
+
+    return {"rx_packets": largest("RX-packets"), "tx_packets": largest("TX-packets")}
 
 
 def mplb_totals(out):

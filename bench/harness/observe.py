@@ -52,6 +52,7 @@ def flow_table(metrics):
         "mptcp_syn": int(metric_sum(metrics, "mplb_mptcp_syn_total")),
         "forwarded": int(metric_sum(metrics, "mplb_forwarded_total")),
         "rx_packets": int(metric_sum(metrics, "mplb_rx_packets_total")),
+        "tx_dropped": int(metric_sum(metrics, "mplb_tx_dropped_total")),
         "drops": int(metric_sum(metrics, "mplb_drops_total")),
     }
 

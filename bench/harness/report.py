@@ -22,15 +22,22 @@ def _checks(row):
 
 
 def side_table(rows):
-    head = f"{'mix':<12} {'testpmd Mpps':>12} {'mplb Mpps':>10} {'ratio':>6}  {'testpmd p50/p99/p99.9 µs':>26}  {'mplb p50/p99/p99.9 µs':>24}  mplb checks"
+    head = f"{'mix':<12} {'testpmd Mpps':>12} {'mplb Mpps':>10} {'ratio':>6}  {'testpmd p50/p99/p99.9 µs':>26}  {'mplb p50/p99/p99.9 µs':>24}  {'hit%':>5}  mplb checks"
     lines = ["", "Side by side (flat out, one worker core each; Mpps = frames back at the generator)", head, "-" * len(head)]
     for r in rows:
         ratio = f"{r['ratio']:.2f}" if r["ratio"] is not None else "-"
         lines.append(
             f"{r['mix']:<12} {_mpps(r['testpmd']['rx_pps']):>12} {_mpps(r['mplb']['rx_pps']):>10} {ratio:>6}  "
-            f"{_lat(r['testpmd']):>26}  {_lat(r['mplb']):>24}  {_checks(r['mplb'])}"
+            f"{_lat(r['testpmd']):>26}  {_lat(r['mplb']):>24}  {_hits(r.get('mplb_window')):>5}  {_checks(r['mplb'])}"
         )
+    lines.append("hit% = mplb's flow-table lookups that hit, in the measured window (plain TCP should be ~100)")
     return "\n".join(lines) + "\n"
+
+
+def _hits(w):
+    if not w or w.get("flow_hit_share") is None:
+        return "-"
+    return f"{100 * w['flow_hit_share']:.1f}"
 
 
 def saturation(side_rows, mix):
@@ -81,16 +88,24 @@ def scale_table(s):
 
 def flood_table(f):
     lines = ["", f"Flood (established: {f['established_flows']} plain-TCP flows at {f['clients_rate_pps']} pps on their own link)"]
-    head = f"{'phase':<10} {'entries min..max':>18} {'inserts':>9} {'rejected':>9} {'SYNs (no state)':>15} {'rx':>10}"
+    head = (f"{'phase':<10} {'entries min..max':>18} {'inserts':>9} {'rejected':>9} {'SYNs (no state)':>15} "
+            f"{'rx':>10} {'tx dropped':>10} {'clients ok':>10} {'bad':>4}")  # fmt: skip
     lines += [head, "-" * len(head)]
     for p in f["summary"]:
+        bad = sum(p.get("clients_" + k, 0) for k in ("wrong_backend", "flow_moved", "bad_rewrite", "unexpected"))
         lines.append(
             f"{p['phase']:<10} {str(p['entries_min']) + '..' + str(p['entries_max']):>18} {p['inserts']:>9} "
-            f"{p['insert_rejected']:>9} {p['plain_syn']:>15} {p['rx_packets']:>10}"
+            f"{p['insert_rejected']:>9} {p['plain_syn']:>15} {p['rx_packets']:>10} {p['tx_dropped']:>10} "
+            f"{p.get('clients_ok', '-'):>10} {bad:>4}"
         )
     for ph in f["phases"]:
         g = ph.get("gen") or {}
         lines.append(f"flood phase {ph['name']}: sent {g.get('tx_packets', '-')} at {_mpps(g.get('tx_pps'))} Mpps")
+    lines.append(
+        "entries = flow-table size; inserts/rejected = new entries and refused ones (quota, full bucket); "
+        "clients ok = the established flows' frames back at their generator and correct; bad = wrong backend, "
+        "moved flow, bad rewrite or unexpected frame"
+    )
     c = f.get("clients") or {}
     check = c.get("check") or {}
     lines.append(

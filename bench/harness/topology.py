@@ -163,7 +163,9 @@ def testpmd_argv(layout, prefix, vdev):
 class MplbDut:
     """mplb as the device under test: its config, command and observers."""
 
-    def __init__(self, binary, layout, tmp, ports, flow_capacity, untrusted_quota_pct=25):
+    def __init__(
+        self, binary, layout, tmp, ports, flow_capacity, untrusted_quota_pct=25, untrusted_timeout_secs=None
+    ):
         self.binary = binary
         self.tmp = tmp
         self.prefix = unique_prefix("mplb")
@@ -179,6 +181,7 @@ class MplbDut:
             worker_lcores=layout.dut_workers,
             flow_capacity=flow_capacity,
             untrusted_quota_pct=untrusted_quota_pct,
+            untrusted_timeout_secs=untrusted_timeout_secs,
             metrics_port=self.metrics_port,
             control_socket=self.control_socket,
             mempool_size=max(16383, 8192 * n * len(ports) - 1),
