@@ -5,9 +5,9 @@ latency percentiles on a log scale — for mplb and testpmd."""
 import math
 from xml.sax.saxutils import escape
 
-W, H = 920, 400
+W, H = 920, 420
 PANEL_W, PANEL_H = 360, 280
-MARGIN_L, MARGIN_T = 70, 60
+MARGIN_L, MARGIN_T = 70, 80
 GAP = 100
 
 COLORS = {"mplb": "#c0392b", "testpmd": "#2471a3"}
@@ -27,6 +27,14 @@ def _nice_ticks(lo, hi, n=5):
         ticks.append(round(t, 10))
         t += step
     return ticks
+
+
+def _us_label(us):
+    """A latency tick (in µs) in the unit that reads best."""
+    for unit, scale in (("s", 1e6), ("ms", 1e3)):
+        if us >= scale:
+            return f"{us / scale:g} {unit}"
+    return f"{us:g} µs"
 
 
 class Panel:
@@ -68,7 +76,8 @@ class Panel:
                 continue
             y = self.py(t)
             out.append(f'<line x1="{self.x0}" y1="{y:.1f}" x2="{self.x0 + PANEL_W}" y2="{y:.1f}" stroke="#ddd"/>')
-            out.append(f'<text x="{self.x0 - 6}" y="{y + 4:.1f}" text-anchor="end">{t:g}</text>')
+            label = _us_label(t) if self.log_y else f"{t:g}"
+            out.append(f'<text x="{self.x0 - 6}" y="{y + 4:.1f}" text-anchor="end">{label}</text>')
         out.append(f'<text x="{self.x0 + PANEL_W / 2}" y="{self.y0 - 10}" text-anchor="middle" font-weight="bold">{escape(self.title)}</text>')
         out.append(f'<text x="{self.x0 + PANEL_W / 2}" y="{self.y0 + PANEL_H + 36}" text-anchor="middle">offered load (Mpps)</text>')
         cy = self.y0 + PANEL_H / 2
@@ -107,7 +116,7 @@ def sweep_svg(sweep, subtitle=""):
     if lmax <= lmin:
         lmax = lmin * 10
     thr = Panel(MARGIN_L, MARGIN_T, xmax, 0, ymax, False, "Throughput", "received (Mpps)")
-    lat = Panel(MARGIN_L + PANEL_W + GAP, MARGIN_T, xmax, lmin, lmax, True, "Latency (log scale)", "latency (µs)")
+    lat = Panel(MARGIN_L + PANEL_W + GAP, MARGIN_T, xmax, lmin, lmax, True, "Latency (log scale)", "latency")
     out = [
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H + 40}" '
         'font-family="sans-serif" font-size="12">',
@@ -124,7 +133,7 @@ def sweep_svg(sweep, subtitle=""):
         for q in ("p50", "p99", "p999"):
             lat.line(out, [(o, p[d][q] / 1e3 if p[d][q] else None) for o, p in zip(offered, pts)], COLORS[d], DASH[q])
     # Legend.
-    ly = MARGIN_T + PANEL_H + 60
+    ly = MARGIN_T + PANEL_H + 62
     x = MARGIN_L
     for d in ("mplb", "testpmd"):
         out.append(f'<line x1="{x}" y1="{ly}" x2="{x + 24}" y2="{ly}" stroke="{COLORS[d]}" stroke-width="2"/>')
