@@ -76,6 +76,25 @@ impl Mbuf {
         true
     }
 
+    /// Sets the frame's length to `len` bytes, growing or shrinking it at the
+    /// tail (new bytes hold whatever the buffer held: fill them). False,
+    /// changing nothing, if the buffer has no room for `len` bytes after its
+    /// headroom. For frames built from scratch in a freshly allocated mbuf.
+    pub fn set_len(&mut self, len: usize) -> bool {
+        let h = self.header_mut();
+        let room = usize::from(h.buf_len).saturating_sub(usize::from(h.data_off));
+        let Ok(len16) = u16::try_from(len) else {
+            return false;
+        };
+        // Single segment: the packet is this buffer's data and nothing else.
+        if len > room || h.nb_segs != 1 {
+            return false;
+        }
+        h.data_len = len16;
+        h.pkt_len = u32::from(len16);
+        true
+    }
+
     /// Cuts the frame to `len` bytes (no-op if already shorter).
     pub fn truncate(&mut self, len: usize) {
         let h = self.header_mut();

@@ -1,7 +1,7 @@
 use std::ffi::CString;
 use std::ptr::NonNull;
 
-use super::DpdkError;
+use super::{Batch, DpdkError};
 
 /// A pool of packet buffers (`rte_pktmbuf_pool_create`). Workers receive into
 /// it through the NIC; every [`super::Mbuf`] returns to it when dropped.
@@ -44,6 +44,32 @@ impl Mempool {
     pub fn in_use(&self) -> u32 {
         // SAFETY: raw is a live mempool owned by self; the call only reads.
         unsafe { dpdk_sys::rte_mempool_in_use_count(self.raw.as_ptr()) }
+    }
+
+    /// Takes `n` empty mbufs (length 0, default headroom) from the pool into
+    /// `batch`, all or none: false, and nothing taken, if the pool cannot
+    /// supply them or the batch has no room for `n` more. Set each frame's
+    /// length with [`super::Mbuf::set_len`] and fill its bytes before sending.
+    pub fn alloc_into(&self, batch: &mut Batch, n: usize) -> bool {
+        let (spare, room) = batch.spare();
+        let Ok(n16) = u16::try_from(n) else {
+            return false;
+        };
+        if n16 == 0 || n16 > room {
+            return n16 == 0;
+        }
+        // SAFETY: spare points to `room` ≥ n writable pointer slots of the
+        // batch (borrowed mutably); rte_pktmbuf_alloc_bulk writes n valid,
+        // reset mbufs there on success (return 0) and nothing on failure.
+        // The pool is alive for the call; `filled` then hands ownership of
+        // exactly those n mbufs to the batch.
+        let rc =
+            unsafe { dpdk_sys::rte_pktmbuf_alloc_bulk(self.raw.as_ptr(), spare, u32::from(n16)) };
+        if rc != 0 {
+            return false;
+        }
+        batch.filled(n16);
+        true
     }
 
     pub(super) fn as_ptr(&self) -> *mut dpdk_sys::rte_mempool {
