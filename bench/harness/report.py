@@ -23,14 +23,21 @@ def _checks(row):
 
 def side_table(rows):
     head = f"{'mix':<12} {'testpmd Mpps':>12} {'mplb Mpps':>10} {'ratio':>6}  {'testpmd p50/p99/p99.9 µs':>26}  {'mplb p50/p99/p99.9 µs':>24}  {'hit%':>5}  mplb checks"
-    lines = ["", "Side by side (flat out, one worker core each; Mpps = frames back at the generator)", head, "-" * len(head)]
+    rounds = rows[0].get("rounds", 1) if rows else 1
+    title = "Side by side (flat out, one worker core each; Mpps = frames back at the generator"
+    title += f"; medians of {rounds} rounds)" if rounds > 1 else ")"
+    lines = ["", title, head, "-" * len(head)]
     for r in rows:
         ratio = f"{r['ratio']:.2f}" if r["ratio"] is not None else "-"
         lines.append(
             f"{r['mix']:<12} {_mpps(r['testpmd']['rx_pps']):>12} {_mpps(r['mplb']['rx_pps']):>10} {ratio:>6}  "
             f"{_lat(r['testpmd']):>26}  {_lat(r['mplb']):>24}  {_hits(r.get('mplb_window')):>5}  {_checks(r['mplb'])}"
         )
-    lines.append("hit% = mplb's flow-table lookups that hit, in the measured window (plain TCP should be ~100)")
+    if rounds > 1:
+        for r in rows:
+            per = lambda d: " ".join(_mpps(x) for x in r[d].get("rounds_rx_pps", []))
+            lines.append(f"  {r['mix']}: testpmd rounds {per('testpmd')}; mplb rounds {per('mplb')}")
+    lines.append("hit% = mplb's flow-table lookups that hit, in the measured window (plain TCP ≈ 100; MPTCP is stateless: 0)")
     return "\n".join(lines) + "\n"
 
 
@@ -74,15 +81,16 @@ def _mib(b):
 
 
 def scale_table(s):
-    head = f"{'flows':>10} {'capacity':>10} {'entries':>10} {'table MiB':>9} {'process MiB':>11} {'over base MiB':>13} {'Mpps':>6} {'p99 µs':>7}  checks"
+    head = f"{'flows':>10} {'capacity':>10} {'entries':>10} {'hit%':>5} {'table MiB':>9} {'process MiB':>11} {'over base MiB':>13} {'Mpps':>6} {'p99 µs':>7}  checks"
     lines = ["", "Flow-table scale (plain TCP through mplb; process = RSS + hugetlb pages at peak)", head, "-" * len(head)]
     for p in s["points"]:
         lines.append(
-            f"{p['flows']:>10} {p['flow_capacity'] or '-':>10} {p['entries_max'] or '-':>10} {_mib(p['table_bytes']):>9} "
+            f"{p['flows']:>10} {p['flow_capacity'] or '-':>10} {p['entries_max'] or '-':>10} {_hits(p.get('window')):>5} {_mib(p['table_bytes']):>9} "
             f"{_mib(p['process_bytes']):>11} {_mib(p['process_bytes_over_baseline']):>13} {_mpps(p['gen']['rx_pps']):>6} "
             f"{_us(p['gen']['p99']):>7}  {_checks(p['gen'])}"
         )
-    lines.append(f"baseline mplb (4096-entry table): {_mib(s['baseline_process_bytes'])} MiB")
+    lines.append(f"baseline mplb (4096-entry table): {_mib(s['baseline_process_bytes'])} MiB; "
+                 f"flow-table overrides for these runs: {s.get('flow_table_overrides')}")
     return "\n".join(lines) + "\n"
 
 
