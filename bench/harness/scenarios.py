@@ -24,13 +24,13 @@ def gen_row(r):
     }
 
 
-def mixes(quick):
+def mixes(quick, size=64):
     """The traffic mixes compared side by side."""
     k = 10 if quick else 1
     return [
-        ("mptcp", Traffic("mptcp", 100_000 // k)),
-        ("plain-1M" if not quick else "plain-100K", Traffic("plain", 1_000_000 // k)),
-        ("ipv6-50%", Traffic("mptcp=1,plain=1", 100_000 // k, ipv6=50)),
+        ("mptcp", Traffic("mptcp", 100_000 // k, size=size)),
+        ("plain-1M" if not quick else "plain-100K", Traffic("plain", 1_000_000 // k, size=size)),
+        ("ipv6-50%", Traffic("mptcp=1,plain=1", 100_000 // k, ipv6=50, size=size)),
     ]
 
 
@@ -67,12 +67,12 @@ def combine(rows):
     return out
 
 
-def side_by_side(bench, quick, duration, warmup, rounds=1):
+def side_by_side(bench, quick, duration, warmup, rounds=1, size=64):
     """Per mix, `rounds` times: testpmd, then mplb (alternating, so slow
     drifts of a shared machine hit both); figures are the medians."""
     rows = []
     rate_est = None  # pps, once a mix has been measured
-    for name, t in mixes(quick):
+    for name, t in mixes(quick, size):
         plain = "plain" in t.mix
         t.duration = duration
         # Until something was measured, assume 300 kpps; plain TCP runs
@@ -143,7 +143,7 @@ def sweep(bench, quick, duration, warmup, traffic, saturation_pps):
 SCALE_FLOW_TABLE = {"untrusted_quota_pct": 100, "untrusted_timeout_secs": 600}
 
 
-def scale(bench, quick, duration, warmup, rate_est=None):
+def scale(bench, quick, duration, warmup, rate_est=None, size=64):
     """Plain TCP over 1M and 10M concurrent flows through mplb: throughput,
     flow-table occupancy and memory. Memory is the process's resident pages
     (ordinary + hugetlb, /proc/PID/status) at its peak, and the difference
@@ -153,7 +153,7 @@ def scale(bench, quick, duration, warmup, rate_est=None):
     rate_est = rate_est or 300_000
     bench.log("flow scale: baseline (4096-entry flow table, 1000 flows)")
     base = measure.run(
-        bench, "mplb", Traffic("plain", 1000, duration=min(duration, 3), warmup=warmup),
+        bench, "mplb", Traffic("plain", 1000, size=size, duration=min(duration, 3), warmup=warmup),
         flow_capacity=4096, flow_table=SCALE_FLOW_TABLE, sample_every=1.0, label="scale-baseline",
     )  # fmt: skip
     base_mem = peak_memory(base)
@@ -161,7 +161,7 @@ def scale(bench, quick, duration, warmup, rate_est=None):
     for flows in [100_000, 1_000_000] if quick else [1_000_000, 10_000_000]:
         # 0.8: the bigger table runs a little slower than the 1M-flow mix
         # the estimate comes from.
-        t = Traffic("plain", flows, duration=duration,
+        t = Traffic("plain", flows, size=size, duration=duration,
                     warmup=max(warmup, establish_seconds(flows, 0.8 * rate_est, 4)))  # fmt: skip
         bench.log(f"flow scale: {flows} plain-TCP flows (warm-up {t.warmup:.0f} s)")
         r = measure.run(
