@@ -86,6 +86,12 @@ struct Args {
     /// (--expect mplb), else 02:00:00:00:00:02
     #[arg(long)]
     dut_mac: Option<String>,
+    /// After the report: keep the port open (idle) until the device under
+    /// test disconnects, at most this many seconds. Stop a memif peer while
+    /// mplb-gen lingers: DPDK's memif can crash a side that is polling when
+    /// the other disconnects.
+    #[arg(long, default_value_t = 0.0)]
+    linger: f64,
     /// Packet buffers in the generator's pool
     #[arg(long, default_value_t = 8191)]
     mbufs: u32,
@@ -130,12 +136,14 @@ fn run_main(args: &Args) -> Result<bool, String> {
             );
         }
     }
-    let report = run::run(&settings, plan)?;
-    print!("{}", report.table());
-    if let Some(path) = &args.json {
-        let text = serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?;
-        std::fs::write(path, text + "\n").map_err(|e| format!("{}: {e}", path.display()))?;
-    }
+    let report = run::run(&settings, plan, |report| {
+        print!("{}", report.table());
+        if let Some(path) = &args.json {
+            let text = serde_json::to_string_pretty(report).map_err(|e| e.to_string())?;
+            std::fs::write(path, text + "\n").map_err(|e| format!("{}: {e}", path.display()))?;
+        }
+        Ok(())
+    })?;
     let c = &report.check;
     Ok(c.wrong_backend + c.flow_moved + c.bad_rewrite + c.unexpected > 0)
 }
@@ -150,8 +158,8 @@ fn settings(a: &Args) -> Result<run::Settings, String> {
     if !(0.0..=3600.0).contains(&a.warmup) || !(0.0..=3600.0).contains(&a.progress) {
         return Err("--warmup and --progress must be 0..=3600 s".into());
     }
-    if !(0.0..=600.0).contains(&a.link_timeout) {
-        return Err("--link-timeout must be 0..=600 s".into());
+    if !(0.0..=600.0).contains(&a.link_timeout) || !(0.0..=600.0).contains(&a.linger) {
+        return Err("--link-timeout and --linger must be 0..=600 s".into());
     }
     if a.conn_packets != 0 && a.conn_packets < 4 {
         return Err("--conn-packets must be 0 or at least 4 (SYN, ACK, data, FIN)".into());
@@ -177,6 +185,7 @@ fn settings(a: &Args) -> Result<run::Settings, String> {
         mbufs: a.mbufs,
         link_timeout: a.link_timeout,
         dut_mac,
+        linger: a.linger,
     })
 }
 

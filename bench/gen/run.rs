@@ -31,6 +31,9 @@ pub struct Settings {
     /// The MAC to send to; `None`: ask the load balancer by ARP (expect
     /// mplb), else a placeholder.
     pub dut_mac: Option<[u8; 6]>,
+    /// After the report, keep the port open (idle) until the peer
+    /// disconnects, at most this many seconds.
+    pub linger: f64,
 }
 
 /// Attribute bits of a frame waiting in the tx batch.
@@ -39,6 +42,8 @@ const EXPECT_BACK: u8 = 0x20;
 const CLASS_MASK: u8 = 0x0f;
 /// Placeholder destination MAC for reflectors that do not care.
 const DEFAULT_DUT_MAC: [u8; 6] = [0x02, 0, 0, 0, 0, 0x02];
+/// How often the run checks that the link is still up.
+const LINK_CHECK: Duration = Duration::from_millis(10);
 /// Rx bursts per loop iteration at most (one tx burst each).
 const RX_BURSTS: usize = 4;
 /// After the run, wait this long for the last frames (at most).
@@ -46,7 +51,13 @@ const DRAIN: Duration = Duration::from_millis(500);
 /// ... or until nothing arrived for this long.
 const DRAIN_QUIET: Duration = Duration::from_millis(50);
 
-pub fn run(settings: &Settings, plan: Plan) -> Result<Report, String> {
+/// Runs the traffic; hands the report to `publish` (which prints and writes
+/// it) while the port is still open, then lingers (see [`Settings::linger`]).
+pub fn run(
+    settings: &Settings,
+    plan: Plan,
+    publish: impl FnOnce(&Report) -> Result<(), String>,
+) -> Result<Report, String> {
     let mut args = vec!["mplb-gen".to_string()];
     args.extend(settings.eal.iter().cloned());
     let eal = Eal::init(&args).map_err(|e| e.to_string())?;
@@ -79,14 +90,29 @@ pub fn run(settings: &Settings, plan: Plan) -> Result<Report, String> {
             },
             (None, _) => (DEFAULT_DUT_MAC, None),
         };
-        traffic(
-            settings, plan, &pool, &mut rx, &mut tx, our_mac, dut_mac, lb_mac,
-        )
+        let report = traffic(
+            settings, plan, &port, &pool, &mut rx, &mut tx, our_mac, dut_mac, lb_mac,
+        )?;
+        publish(&report)?;
+        linger(&port, settings.linger);
+        Ok(report)
         // Port stopped and closed here, before the pool and the EAL go.
     };
     drop(pool);
     drop(eal);
     report
+}
+
+/// Keeps the port open, without polling it, until the peer disconnects or
+/// `secs` pass. A memif peer that disconnects while the other side is inside
+/// an rx/tx burst can crash it (DPDK 22.11's memif unmaps the rings under
+/// the poller), so the device under test should stop first, while the
+/// generator is idle here.
+fn linger(port: &Port, secs: f64) {
+    let until = Instant::now() + Duration::from_secs_f64(secs.max(0.0));
+    while port.link().up && Instant::now() < until {
+        std::thread::sleep(Duration::from_millis(10));
+    }
 }
 
 fn wait_for_link(port: &Port, timeout: f64) -> Result<(), String> {
@@ -148,6 +174,7 @@ fn arp(
 fn traffic(
     settings: &Settings,
     plan: Plan,
+    port: &Port,
     pool: &Mempool,
     rx: &mut RxQueue,
     tx: &mut TxQueue,
@@ -188,6 +215,8 @@ fn traffic(
     let quiet = secs(DRAIN_QUIET.as_secs_f64());
     let every = secs(settings.progress);
     let mut next_progress = t0 + every;
+    let link_every = secs(LINK_CHECK.as_secs_f64());
+    let mut next_link_check = t0 + link_every;
     let mut last = (t0, 0u64, 0u64);
     let mut last_rx = t0;
     let mut built: u64 = 0;
@@ -284,6 +313,19 @@ fn traffic(
             rxb.clear();
         }
 
+        if now >= next_link_check {
+            next_link_check = now + link_every;
+            if !port.link().up {
+                if now >= end {
+                    eprintln!("mplb-gen: link down while draining; frames still out count as lost");
+                    break;
+                }
+                return Err(format!(
+                    "link down after {:.2} s: the device under test went away (stop it after mplb-gen, see --linger)",
+                    (now - t0) as f64 / hz as f64
+                ));
+            }
+        }
         if every > 0 && now >= next_progress {
             next_progress = now + every;
             eprintln!("{}", progress(&s, now, t0, warm_end, end, hz, &mut last));

@@ -1,0 +1,340 @@
+//! Smoke runs of the packet generator (`mplb-gen`, bench/gen): a couple of
+//! seconds against the real `mplb` binary over a memif link, and against
+//! `dpdk-testpmd --forward-mode=macswap`. They assert that what comes back
+//! is correct (backends, flow consistency, rewrites), not how fast it is.
+
+mod common;
+
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use common::{Running, Scratch, counter, mplb, text, write_config};
+use serde_json::Value;
+
+/// One smoke run at a time: each busy-polls a core or two.
+static SERIAL: Mutex<()> = Mutex::new(());
+
+fn gen_command() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_mplb-gen"))
+}
+
+/// The generator as memif server on `sock`, lcore 0, no hugepages.
+fn spawn_gen(s: &Scratch, sock: &Path, json: &Path, args: &[&str]) -> Child {
+    let eal = format!(
+        "--vdev=net_memif0,role=server,socket={},socket-abstract=no --no-huge -m 256 --no-pci --file-prefix={}-gen -l 0 --log-level=pmd.net.memif:warning",
+        sock.display(),
+        s.file_prefix()
+    );
+    gen_command()
+        .args(["--port", "net_memif0", "--eal", &eal, "--progress", "0"])
+        .args(["--json", json.to_str().expect("utf-8 path")])
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn mplb-gen")
+}
+
+/// Waits for a child at most `limit`, killing it after that.
+fn wait_bounded(mut child: Child, limit: Duration, what: &str) -> Output {
+    let until = Instant::now() + limit;
+    while child.try_wait().expect("wait").is_none() {
+        if Instant::now() > until {
+            let _ = child.kill();
+            let out = child.wait_with_output().expect("output");
+            panic!(
+                "{what} still running after {limit:?}\n{}\n{}",
+                text(&out.stdout),
+                text(&out.stderr)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let out = child.wait_with_output().expect("output");
+    eprintln!(
+        "--- {what} exit {:?}\n{}\n{}",
+        out.status,
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    out
+}
+
+/// Waits until `path` exists: a memif client that starts before its
+/// server's socket is there never connects (DPDK 22.11 does not retry).
+fn wait_for_file(path: &Path, what: &str) {
+    let until = Instant::now() + Duration::from_secs(30);
+    while !path.exists() {
+        assert!(
+            Instant::now() < until,
+            "{what} never appeared: {}",
+            path.display()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn report(json: &Path) -> Value {
+    let t = std::fs::read_to_string(json).expect("the generator wrote its JSON report");
+    serde_json::from_str(&t).expect("valid JSON")
+}
+
+fn num(v: &Value, path: &[&str]) -> u64 {
+    let mut x = v;
+    for p in path {
+        x = &x[*p];
+    }
+    x.as_u64()
+        .unwrap_or_else(|| panic!("report field {path:?} is not a count: {x}"))
+}
+
+fn assert_checks_clean(r: &Value) {
+    assert!(num(r, &["check", "ok"]) > 1000, "frames came back: {r}");
+    for f in ["wrong_backend", "flow_moved", "bad_rewrite", "unexpected"] {
+        assert_eq!(num(r, &["check", f]), 0, "check.{f}: {r}");
+    }
+    // memif under a shared machine may drop a few frames; not more.
+    let (tx, lost) = (num(r, &["tx_packets"]), num(r, &["lost"]));
+    assert!(tx > 10_000, "{r}");
+    assert!(lost * 50 <= tx, "lost {lost} of {tx}");
+    assert!(num(r, &["latency_ns", "samples"]) > 0, "{r}");
+    assert!(num(r, &["latency_ns", "p50"]) > 0, "{r}");
+}
+
+const BACKENDS: &str = r#"
+[[vip]]
+name = "web4"
+address = "198.18.0.10"
+port = 80
+  [[vip.backend]]
+  name = "a"
+  address = "198.18.1.11"
+  mac = "02:00:00:00:01:11"
+  [[vip.backend]]
+  name = "b"
+  address = "198.18.1.12"
+  mac = "02:00:00:00:01:12"
+  [[vip.backend]]
+  name = "c"
+  address = "198.18.1.13"
+  mac = "02:00:00:00:01:13"
+[[vip]]
+name = "web6"
+address = "fd00:18::10"
+port = 80
+forwarding = "ipip"
+  [[vip.backend]]
+  name = "a6"
+  address = "fd00:18:1::11"
+  mac = "02:00:00:00:06:11"
+  [[vip.backend]]
+  name = "b6"
+  address = "fd00:18:1::12"
+[[vip]]
+name = "dns4"
+address = "198.18.0.10"
+port = 53
+protocol = "udp"
+forwarding = "ipip"
+  [[vip.backend]]
+  name = "a"
+  address = "198.18.1.11"
+  mac = "02:00:00:00:01:11"
+  [[vip.backend]]
+  name = "d"
+  address = "198.18.1.14"
+"#;
+
+#[test]
+fn generator_against_mplb_over_memif_sees_correct_forwarding() {
+    let _one = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let s = Scratch::new("gen-mplb");
+    let (sock, json, cfg) = (s.path("memif.sock"), s.path("gen.json"), s.path("lb.toml"));
+    write_config(
+        &cfg,
+        &format!(
+            r#"
+[dpdk]
+eal_args = ["--vdev=net_memif0,role=client,socket={},socket-abstract=no", "--no-huge", "-m", "256", "--no-pci",
+            "--file-prefix={}-lb", "--log-level=pmd.net.memif:warning"]
+mempool_size = 4095
+mempool_cache = 64
+[workers]
+lcores = [1]
+[[port]]
+name = "lan"
+device = "net_memif0"
+ipv4 = ["198.18.0.2"]
+ipv6 = ["fd00:18::2"]
+gateway_mac = "02:00:00:00:00:fe"
+[flow_table]
+capacity = 65536
+[health]
+kind = "none"
+[management]
+socket = "{}"
+listen = "127.0.0.1:0"
+{BACKENDS}"#,
+            sock.display(),
+            s.file_prefix(),
+            s.path("ctl.sock").display(),
+        ),
+    );
+    // The generator first: it is the memif server and waits for mplb.
+    let generator = spawn_gen(
+        &s,
+        &sock,
+        &json,
+        &[
+            "--lb-config",
+            cfg.to_str().expect("utf-8 path"),
+            "--expect",
+            "mplb",
+            "--mix",
+            "mptcp=3,plain=2,join=1,flood=1,malformed=1,udp=1",
+            "--flows",
+            "5000",
+            "--ipv6",
+            "25",
+            "--conn-packets",
+            "40",
+            "--rate",
+            "60000",
+            "--warmup",
+            "0.5",
+            "--duration",
+            "2",
+            "--strict",
+            "--linger",
+            "15",
+        ],
+    );
+    wait_for_file(&sock, "the generator's memif socket");
+    // mplb stops first (while the generator lingers, idle): a memif peer
+    // that disconnects under a polling side can crash it.
+    let lb = Running(Some(
+        mplb()
+            .args(["run", "--config", cfg.to_str().expect("utf-8 path")])
+            .args(["--duration", "6"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn mplb"),
+    ));
+    let out = wait_bounded(generator, Duration::from_secs(30), "mplb-gen");
+    let mut lb = lb;
+    let lb_out = wait_bounded(
+        lb.0.take().expect("mplb child"),
+        Duration::from_secs(20),
+        "mplb",
+    );
+    assert!(out.status.success(), "mplb-gen failed (3 = a check failed)");
+    assert!(lb_out.status.success());
+    let lb_stdout = text(&lb_out.stdout);
+    assert!(lb_stdout.contains("mbufs in use: 0 at start, 0 at end"));
+
+    let r = report(&json);
+    assert_checks_clean(&r);
+    assert_eq!(r["expect"], "mplb");
+    assert_eq!(num(&r, &["ipv6_percent"]), 25);
+    // Malformed frames were dropped (not returned), and counted as such.
+    assert!(num(&r, &["expected_drops"]) > 0, "{r}");
+    assert_eq!(num(&r, &["per_class", "malformed", "rx"]), 0, "{r}");
+    for class in ["mptcp", "plain", "join", "flood", "udp"] {
+        assert!(
+            num(&r, &["per_class", class, "rx"]) > 0,
+            "{class} came back: {r}"
+        );
+    }
+    // mplb's side: joins routed by learnt tokens; both forwarding modes used;
+    // the malformed frames dropped for their reasons.
+    assert!(counter(&lb_stdout, "tokens_learnt") > 0);
+    assert!(counter(&lb_stdout, "join_token_hit") > 0);
+    assert_eq!(counter(&lb_stdout, "join_token_miss"), 0);
+    assert!(counter(&lb_stdout, "forwarded_l2") > 0);
+    assert!(counter(&lb_stdout, "forwarded_ipip") > 0);
+    assert!(counter(&lb_stdout, "drop_malformed") > 0);
+    assert!(counter(&lb_stdout, "drop_ttl") > 0);
+}
+
+#[test]
+fn generator_against_testpmd_macswap() {
+    let _one = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let s = Scratch::new("gen-testpmd");
+    let (sock, json) = (s.path("memif.sock"), s.path("gen.json"));
+    let generator = spawn_gen(
+        &s,
+        &sock,
+        &json,
+        &[
+            "--expect",
+            "macswap",
+            "--mix",
+            "mptcp=1,plain=1,malformed=1",
+            "--flows",
+            "2000",
+            "--ipv6",
+            "50",
+            "--size",
+            "256",
+            "--rate",
+            "60000",
+            "--warmup",
+            "0.3",
+            "--duration",
+            "1",
+            "--strict",
+            "--linger",
+            "15",
+        ],
+    );
+    wait_for_file(&sock, "the generator's memif socket");
+    // testpmd runs until interrupted; SIGINT after the generator is done.
+    let testpmd = Command::new("dpdk-testpmd")
+        .args(["-l", "0,1", "--no-huge", "-m", "256", "--no-pci"])
+        .arg(format!("--file-prefix={}-tp", s.file_prefix()))
+        .arg(format!(
+            "--vdev=net_memif0,role=client,socket={},socket-abstract=no",
+            sock.display()
+        ))
+        .args([
+            "--",
+            "--forward-mode=macswap",
+            "--port-topology=loop",
+            "--auto-start",
+            // Without a stats period testpmd waits on stdin, and stops at EOF.
+            "--stats-period",
+            "1",
+            "--no-mlockall",
+            "--total-num-mbufs=4096",
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn dpdk-testpmd (scripts/setup-host.sh installs it)");
+    let mut tp = Running(Some(testpmd));
+    // The report is written before the generator lingers: then stop
+    // testpmd (it runs until interrupted), and the generator ends.
+    wait_for_file(&json, "the generator's report");
+    if let Some(c) = tp.0.as_ref() {
+        let _ = Command::new("kill")
+            .args(["-s", "INT", &c.id().to_string()])
+            .status();
+    }
+    let _ = wait_bounded(
+        tp.0.take().expect("testpmd child"),
+        Duration::from_secs(20),
+        "testpmd",
+    );
+    let out = wait_bounded(generator, Duration::from_secs(20), "mplb-gen");
+    assert!(out.status.success(), "mplb-gen failed (3 = a check failed)");
+    let r = report(&json);
+    assert_checks_clean(&r);
+    // A reflector returns malformed frames too.
+    assert_eq!(num(&r, &["expected_drops"]), 0);
+    assert!(num(&r, &["per_class", "malformed", "rx"]) > 0, "{r}");
+    assert!(num(&r, &["frame_bytes", "max"]) >= 256, "{r}");
+}
