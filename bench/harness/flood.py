@@ -1,20 +1,23 @@
 """Flood: established plain-TCP flows keep forwarding through mplb while a
-spoofed flood arrives on a second link, and the flow table does not fill.
+spoofed flood arrives on other links, and the flow table does not fill.
 
-    gen "clients" (memif server A) ──► mplb port "clients" (client of A)
-    gen "flood"   (memif client of B) ──► mplb port "flood" (server B)
+    gen "clients"   (memif server A)    ──► mplb port "clients" (client of A)
+    gen "flood-syn" (memif client of B) ──► mplb port "flood-syn" (server B)
+    gen "flood-ack" (memif client of C) ──► mplb port "flood-ack" (server C)
 
 mplb forwards out the port a frame came in on, so each generator gets its own
-traffic back and checks it. The flood generator connects to mplb (mplb is the
-memif server of link B) because a memif client never reconnects: this way
-mplb runs the whole time, and flood generators come and go.
+traffic back and checks it. The flood generators connect to mplb (mplb is the
+memif server of their links), so they can start in the middle of the run;
+each has a link of its own and, its flood sent, stays connected and idle
+(`--linger`) until mplb stops: a memif peer that disconnects while the other
+side polls can crash it.
 
 Phases (mplb's flow-table metrics are sampled every half second throughout):
   opening — the clients' generator opens its flows (its warm-up);
   before  — only the established flows;
   syn     — a spoofed-SYN flood at full rate: SYNs create no state in mplb
             (they are routed by Maglev), so the table must not grow;
-  ack     — spoofed non-SYN segments (if the generator offers them): each
+  ack     — spoofed non-SYN ACKs (mplb-gen's ackflood) at full rate: each
             enters the table as an *untrusted* entry, at most
             `untrusted_quota_pct` of the capacity, never evicting a trusted
             flow, and expires after `untrusted_timeout_secs` (5 s);
@@ -27,7 +30,7 @@ import re
 import time
 
 from . import observe, topology
-from .measure import sample_mplb
+from .measure import LINGER, sample_mplb
 from .procs import Child, wait_for
 
 
@@ -35,22 +38,19 @@ def run(bench, quick, established_flows, clients_rate, flood_phases):
     """`flood_phases`: list of (name, mix, extra generator args)."""
     tmp = bench.scratch("flood")
     sock_a = os.path.join(tmp, "clients.sock")
-    sock_b = os.path.join(tmp, "flood.sock")
+    flood_socks = [os.path.join(tmp, f"flood-{name}.sock") for name, _, _ in flood_phases]
     flood_secs = 2.0 if quick else 5.0
     settle = 3.0 if quick else 5.0
     after = 7.0  # past the 5 s untrusted timeout
     warmup = 2.0
     total = settle + len(flood_phases) * (flood_secs + 4.0) + after + 6.0
+    ports = [("clients", "net_memif0", topology.memif_vdev(0, "client", sock_a))]
+    for i, ((name, _, _), sock) in enumerate(zip(flood_phases, flood_socks), start=1):
+        ports.append((f"flood-{name}", f"net_memif{i}", topology.memif_vdev(i, "server", sock)))
     mplb = topology.MplbDut(
-        bench.mplb,
-        bench.layout,
-        tmp,
-        [
-            ("clients", "net_memif0", topology.memif_vdev(0, "client", sock_a)),
-            ("flood", "net_memif1", topology.memif_vdev(1, "server", sock_b)),
-        ],
+        bench.mplb, bench.layout, tmp, ports,
         flow_capacity=max(4096, 1 << (established_flows * 2 - 1).bit_length()),
-    )
+    )  # fmt: skip
     prefixes = []
     clients_prefix = topology.unique_prefix("gen-clients")
     prefixes.append(clients_prefix)
@@ -59,11 +59,11 @@ def run(bench, quick, established_flows, clients_rate, flood_phases):
         vdev=topology.memif_vdev(0, "server", sock_a), port="net_memif0", prefix=clients_prefix,
         lb_config=mplb.config_path, expect="mplb", mix="plain", flows=established_flows, ipv6=0,
         size=64, rate=clients_rate, duration=total, warmup=warmup, json_path=clients_json,
+        linger=LINGER,
     )  # fmt: skip
     result = {
         "established_flows": established_flows,
         "clients_rate_pps": clients_rate,
-        "flow_capacity": None,
         "commands": {"clients": clients_argv, "mplb": mplb.argv()},
         "scratch": tmp,
         "phases": [],
@@ -80,7 +80,7 @@ def run(bench, quick, established_flows, clients_rate, flood_phases):
             s["phase"] = phase
             result["samples"].append(s)
             for c in children:
-                if c.name != "flood" and not c.alive():
+                if not c.alive():
                     raise RuntimeError(f"{c.name} exited during the flood run:\n{c.tail()}")
             time.sleep(0.5)
 
@@ -98,38 +98,45 @@ def run(bench, quick, established_flows, clients_rate, flood_phases):
         # about now: its progress lines are placed on the harness's clock
         # with this offset (to within a few hundred ms).
         result["clients_clock_offset_s"] = round(time.monotonic() - t0, 2)
-        wait_for(lambda: os.path.exists(sock_b), 10, "mplb's flood socket", [lb])
+        for sock in flood_socks:
+            wait_for(lambda: os.path.exists(sock), 10, "mplb's flood sockets", [lb])
         sample_for(warmup, "opening")
         sample_for(settle, "before")
-        for name, mix, extra in flood_phases:
+        for (name, mix, extra), sock in zip(flood_phases, flood_socks):
             prefix = topology.unique_prefix("gen-flood")
             prefixes.append(prefix)
             fj = os.path.join(tmp, f"flood-{name}.json")
+            # Each flood generator has a link of its own and stays connected
+            # (idle, --linger) until mplb stops: no memif peer disconnects
+            # while mplb polls it.
             argv = bench.gen.argv(
-                vdev=topology.memif_vdev(0, "client", sock_b), port="net_memif0", prefix=prefix,
+                vdev=topology.memif_vdev(0, "client", sock), port="net_memif0", prefix=prefix,
                 lb_config=mplb.config_path, expect="mplb", mix=mix, flows=1_000_000, ipv6=0,
-                size=64, rate=0, duration=flood_secs, warmup=0.5, json_path=fj, extra=extra,
+                size=64, rate=0, duration=flood_secs, warmup=0.5, json_path=fj, linger=LINGER,
+                extra=extra,
             )  # fmt: skip
-            bench.log(f"flood: {name} phase ({mix} {' '.join(extra)})")
+            bench.log(f"flood: {name} phase ({mix} {' '.join(extra)})".rstrip())
             bench.note_command(argv)
-            f = Child("flood", argv, os.path.join(tmp, f"flood-{name}.log"))
+            f = Child(f"flood-{name}", argv, os.path.join(tmp, f"flood-{name}.log"))
             children.append(f)
             phase_start = time.monotonic() - t0
-            while f.alive() and time.monotonic() - t0 - phase_start < flood_secs + 20:
+            while topology.read_json(fj) is None:
+                if time.monotonic() - t0 - phase_start > flood_secs + 30:
+                    raise RuntimeError(f"flood generator {name} wrote no report")
                 sample_for(0.5, name)
-            f.stop()
             result["phases"].append({
                 "name": name, "mix": mix, "extra": list(extra), "command": argv,
                 "start_s": round(phase_start, 2), "end_s": round(time.monotonic() - t0, 2),
-                "gen": topology.read_json(fj), "gen_output_tail": f.tail(10),
+                "gen": topology.read_json(fj),
             })  # fmt: skip
             sample_for(2.0, f"{name}-gap")
         sample_for(after, "after")
-        status = clients.wait(total + 30 - (time.monotonic() - t0))
-        if status is None:
-            raise RuntimeError("the clients' generator did not finish")
+        deadline = time.monotonic() + total + 30
+        while topology.read_json(clients_json) is None:
+            if time.monotonic() > deadline:
+                raise RuntimeError("the clients' generator did not finish")
+            sample_for(0.5, "after")
         result["clients"] = topology.read_json(clients_json)
-        result["clients_progress"] = progress_lines(clients.output())
         result["final"] = sample_mplb(mplb, lb.pid, t0)
         try:
             result["control_stats"] = observe.control_stats(bench.mplb, mplb.control_socket)
@@ -139,9 +146,16 @@ def run(bench, quick, established_flows, clients_rate, flood_phases):
         result["error"] = str(e)
         bench.log(f"  ! flood: {e} (logs in {tmp})")
     finally:
-        for c in reversed(children):
-            c.stop()
+        # mplb first: the generators linger idle until it disconnects.
+        statuses = {}
+        for c in [c for c in children if c.name == "mplb"] + [c for c in children if c.name != "mplb"]:
+            statuses[c.name] = c.stop() if c.name == "mplb" else (c.wait(LINGER + 5) if c.alive() else c.proc.returncode)
+            if statuses[c.name] is None:
+                statuses[c.name] = c.stop()
             result.setdefault("output_tails", {})[c.name] = c.tail(20)
+        result["exit_status"] = statuses
+        if children:
+            result["clients_progress"] = progress_lines(children[0].output())
         for p in prefixes:
             topology.remove_runtime_dir(p)
     result["summary"] = summarize(result)

@@ -52,6 +52,11 @@ class Bench:
             self.log("  $ " + line)
 
 
+# Seconds the generator keeps its link open after its report, waiting for
+# the DUT to disconnect (mplb-gen --linger).
+LINGER = 30
+
+
 def setup_allowance(flows):
     """Seconds the generator and mplb may need before traffic flows: EAL and
     memif start, flow state for `flows` connections, the flow table."""
@@ -145,17 +150,22 @@ def run(bench, dut, traffic, *, flow_capacity=None, flow_table=None, sample_ever
         if mplb:
             wait_for(mplb.ready, setup_allowance(traffic.flows), "mplb's metrics endpoint", [dut_child])
         next_sample = time.monotonic()
-        while gen.alive():
+        # The generator writes its report, then lingers with the link open
+        # and idle until the DUT disconnects: the DUT is stopped while the
+        # generator is not polling (memif can crash a poller whose peer
+        # disconnects under it).
+        while topology.read_json(json_path) is None:
+            if not gen.alive():
+                raise RuntimeError(f"the generator (status {gen.proc.returncode}) wrote no report:\n{gen.tail()}")
             if time.monotonic() - started > limit:
                 raise RuntimeError(f"the generator did not finish within {limit:.0f} s")
-            if not dut_child.alive() and gen.wait(3.0) is None:
-                # A DUT may end when the generator closes the link (testpmd
-                # does); only a DUT gone while the generator runs is a failure.
+            if not dut_child.alive():
                 raise RuntimeError(f"{dut} exited early:\n{dut_child.tail()}")
             if mplb and sample_every and time.monotonic() >= next_sample:
                 result["samples"].append(sample_mplb(mplb, dut_child.pid, started))
                 next_sample += sample_every
             time.sleep(0.05)
+        result["gen"] = topology.read_json(json_path)
         if mplb:
             # Final state, before it stops: what the generator left behind.
             result["final"] = sample_mplb(mplb, dut_child.pid, started)
@@ -164,16 +174,14 @@ def run(bench, dut, traffic, *, flow_capacity=None, flow_table=None, sample_ever
             except (RuntimeError, OSError, ValueError) as e:
                 result["control_stats_error"] = str(e)
         result["window"] = window(result["samples"], result.get("final"), traffic.duration)
-        status = gen.wait(0)
-        result["gen_status"] = status
-        result["gen"] = topology.read_json(json_path)
-        if result["gen"] is None:
-            raise RuntimeError(f"the generator (status {status}) wrote no report:\n{gen.tail()}")
+        result["dut_status"] = dut_child.stop()
+        result["gen_status"] = gen.wait(LINGER + 5)
     except RuntimeError as e:
         result["error"] = str(e)
     finally:
         if dut_child:
-            result["dut_status"] = dut_child.stop()
+            if dut_child.alive():
+                result["dut_status"] = dut_child.stop()
             result["dut_output_tail"] = dut_child.tail(25)
             if dut == "testpmd":
                 result["dut_counters"] = testpmd_totals(dut_child.output())

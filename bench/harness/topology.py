@@ -122,6 +122,7 @@ class Gen:
         duration,
         warmup,
         json_path,
+        linger=30,
         extra=(),
     ):
         lcores = ",".join(str(c) for c in self.layout.gen_lcores)
@@ -141,6 +142,7 @@ class Gen:
             "--warmup", f"{warmup:g}",
             "--json", json_path,
             "--progress", "1",
+            "--linger", str(linger),
             *(["--queues", str(self.layout.workers)] if self.layout.workers > 1 else []),
             *extra,
         ]  # fmt: skip
@@ -210,6 +212,7 @@ def remove_runtime_dir(prefix):
 
 
 def read_json(path):
+    """A JSON file, or None while it is missing or not yet completely written."""
     try:
         with open(path) as f:
             return json.load(f)
