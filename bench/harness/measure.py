@@ -176,6 +176,9 @@ def run(bench, dut, traffic, *, flow_capacity=None, flow_table=None, sample_ever
         result["window"] = window(result["samples"], result.get("final"), traffic.duration)
         result["dut_status"] = dut_child.stop()
         result["gen_status"] = gen.wait(LINGER + 5)
+        if result["dut_status"] != 0:
+            # mplb exits non-zero on a failed worker or leaked mbufs.
+            raise RuntimeError(f"{dut} exited with status {result['dut_status']}:\n{dut_child.tail()}")
     except RuntimeError as e:
         result["error"] = str(e)
     finally:
