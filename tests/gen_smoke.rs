@@ -288,6 +288,8 @@ fn generator_against_testpmd_macswap() {
             "--strict",
             "--linger",
             "15",
+            "--queues",
+            "2",
         ],
     );
     wait_for_file(&sock, "the generator's memif socket");
@@ -303,6 +305,9 @@ fn generator_against_testpmd_macswap() {
             "--",
             "--forward-mode=macswap",
             "--port-topology=loop",
+            // Two queue pairs, as many as the generator's.
+            "--rxq=2",
+            "--txq=2",
             "--auto-start",
             // Without a stats period testpmd waits on stdin, and stops at EOF.
             "--stats-period",

@@ -107,7 +107,21 @@ impl<'a> Checker<'a> {
         match self.expect {
             Expect::None => {
                 let (class, tsc) = match self.inner(frame.get(ETH..).unwrap_or(&[])) {
-                    Some(Ok(i)) => (Some(i.class), Some(i.tsc)),
+                    Some(Ok(i)) => {
+                        // Keys that came back let joins follow (no backend to check).
+                        if let Source::Flow {
+                            id,
+                            epoch,
+                            join: false,
+                        } = i.source
+                        {
+                            state.record(id, epoch, 0);
+                            if i.keys {
+                                state.set_learnt(id, epoch);
+                            }
+                        }
+                        (Some(i.class), Some(i.tsc))
+                    }
                     _ => match trailer(frame) {
                         Some(t) => (Some(Class::Malformed), Some(t)),
                         None => (None, None),

@@ -32,12 +32,12 @@ enum ExpectArg {
 /// mplb's packet generator: sends traffic mixes on a DPDK port and checks
 /// what the device under test returns on the same port.
 #[derive(Parser, Debug)]
-#[command(name = "mplb-gen", version, about)]
+#[command(name = "mplb-gen", version)]
 struct Args {
     /// DPDK device name of the port, e.g. net_memif0
     #[arg(long)]
     port: String,
-    /// EAL arguments, split at whitespace, e.g. "--vdev=net_memif0,role=server,socket=/tmp/x.sock --in-memory --file-prefix gen1 -l 0"
+    /// EAL arguments, split at whitespace, e.g. "--vdev=net_memif0,role=server,socket=/tmp/x.sock,socket-abstract=no --in-memory --no-pci --file-prefix gen1 -l 0"
     #[arg(long, allow_hyphen_values = true)]
     eal: String,
     /// mplb's TOML config: VIPs, backends and forwarding modes (what to send to, what to check).
@@ -92,6 +92,11 @@ struct Args {
     /// the other disconnects.
     #[arg(long, default_value_t = 0.0)]
     linger: f64,
+    /// Rx/tx queue pairs on the port, all polled by the one lcore; a flow
+    /// keeps to one queue. A memif peer with N queues (mplb with N workers)
+    /// needs N here
+    #[arg(long, default_value_t = 1)]
+    queues: u16,
     /// Packet buffers in the generator's pool
     #[arg(long, default_value_t = 8191)]
     mbufs: u32,
@@ -164,6 +169,9 @@ fn settings(a: &Args) -> Result<run::Settings, String> {
     if a.conn_packets != 0 && a.conn_packets < 4 {
         return Err("--conn-packets must be 0 or at least 4 (SYN, ACK, data, FIN)".into());
     }
+    if !(1..=64).contains(&a.queues) {
+        return Err("--queues must be 1..=64".into());
+    }
     if a.mbufs < 1024 {
         return Err("--mbufs must be at least 1024".into());
     }
@@ -186,6 +194,7 @@ fn settings(a: &Args) -> Result<run::Settings, String> {
         link_timeout: a.link_timeout,
         dut_mac,
         linger: a.linger,
+        queues: a.queues,
     })
 }
 

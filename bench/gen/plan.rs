@@ -272,10 +272,13 @@ impl Plan {
         }
         let mut start = 0u32;
         for (n, (c, w)) in owners.iter().enumerate() {
-            let count = if n + 1 == owners.len() {
+            // Every class keeps at least one flow for each class after it.
+            let later = (owners.len() - n - 1) as u32;
+            let count = if later == 0 {
                 self.flows - start
             } else {
-                ((u64::from(self.flows) * u64::from(*w) / total) as u32).max(1)
+                let share = (u64::from(self.flows) * u64::from(*w) / total) as u32;
+                share.max(1).min(self.flows - start - later)
             };
             self.ranges[c.index()] = FlowRange { start, count };
             start += count;
@@ -416,7 +419,12 @@ fn from_config(c: &Config) -> Result<(Vec<VipPlan>, Vec<BackendPlan>, Lb), Strin
         for b in &v.backends {
             let name = b.name.get_ref();
             let idx = match backends.iter().position(|p| &p.name == name) {
-                Some(i) => i,
+                // A backend under several VIPs: like mplb, the last entry's
+                // MAC is the backend's.
+                Some(i) => {
+                    backends[i].mac = b.mac.map(|m| m.0);
+                    i
+                }
                 None => {
                     backends.push(BackendPlan {
                         name: name.clone(),
@@ -515,6 +523,17 @@ mod tests {
         assert!(p.wants_v6(5) && !p.wants_v6(10) && p.wants_v6(105));
         let v6 = |i| p.vips[p.vip_for(i, false).expect("vip")].addr.is_ipv6();
         assert!(v6(5) && !v6(10) && v6(105));
+        // Tiny flow counts: every class still gets a flow.
+        let p = Plan::new(
+            None,
+            Mix::parse("mptcp=1000,plain=1,udp=1").expect("valid"),
+            3,
+            0,
+        )
+        .expect("plan");
+        for c in [Class::Mptcp, Class::Plain, Class::Udp] {
+            assert_eq!(p.ranges[c.index()].count, 1, "{c:?}");
+        }
     }
 
     #[test]

@@ -36,6 +36,8 @@ pub struct Stats {
     pub latency: Histogram<u64>,
     /// Times the pool had no mbuf for a burst (the device holds them all).
     pub alloc_failures: u64,
+    /// ARP frames received (late answers to the address probe), not checked.
+    pub arp_ignored: u64,
 }
 
 pub fn verdict_index(v: Verdict) -> usize {
@@ -68,6 +70,7 @@ impl Stats {
             latency: Histogram::new_with_bounds(1, 100_000_000_000, 3)
                 .map_err(|e| format!("histogram: {e}"))?,
             alloc_failures: 0,
+            arp_ignored: 0,
         })
     }
 
@@ -135,6 +138,7 @@ pub struct Report {
     /// Generator memory for per-flow state.
     pub flow_state_bytes: u64,
     pub alloc_failures: u64,
+    pub arp_ignored: u64,
 }
 
 pub struct Meta {
@@ -214,6 +218,7 @@ impl Report {
             rx_all: s.rx_all,
             flow_state_bytes: m.flow_state_bytes,
             alloc_failures: s.alloc_failures,
+            arp_ignored: s.arp_ignored,
         }
     }
 

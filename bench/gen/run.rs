@@ -31,9 +31,20 @@ pub struct Settings {
     /// The MAC to send to; `None`: ask the load balancer by ARP (expect
     /// mplb), else a placeholder.
     pub dut_mac: Option<[u8; 6]>,
+    /// Rx/tx queue pairs (a memif peer needs as many as it has).
+    pub queues: u16,
     /// After the report, keep the port open (idle) until the peer
     /// disconnects, at most this many seconds.
     pub linger: f64,
+}
+
+/// One rx/tx queue pair and the frames waiting to be sent on it (with
+/// their [`IN_WINDOW`] | [`EXPECT_BACK`] | class attributes, in order).
+struct Lane {
+    rx: RxQueue,
+    tx: TxQueue,
+    out: Batch,
+    attrs: [u8; BURST],
 }
 
 /// Attribute bits of a frame waiting in the tx batch.
@@ -65,16 +76,25 @@ pub fn run(
     let report = {
         let id = Port::id_by_name(&settings.port).map_err(|e| e.to_string())?;
         let setup = PortSetup {
-            rx_queues: 1,
-            tx_queues: 1,
+            rx_queues: settings.queues,
+            tx_queues: settings.queues,
             rx_descriptors: 1024,
             tx_descriptors: 1024,
             mtu: None,
             promiscuous: true,
         };
         let port = Port::start(id, &setup, &pool).map_err(|e| e.to_string())?;
-        let mut rx = port.rx_queue(0).ok_or("rx queue 0 unavailable")?;
-        let mut tx = port.tx_queue(0).ok_or("tx queue 0 unavailable")?;
+        let mut lanes = (0..settings.queues)
+            .map(|q| {
+                Some(Lane {
+                    rx: port.rx_queue(q)?,
+                    tx: port.tx_queue(q)?,
+                    out: Batch::new(),
+                    attrs: [0; BURST],
+                })
+            })
+            .collect::<Option<Vec<_>>>()
+            .ok_or("queues unavailable")?;
         wait_for_link(&port, settings.link_timeout)?;
         let our_mac = port.mac();
         let (dut_mac, lb_mac) = match (settings.dut_mac, settings.expect) {
@@ -82,7 +102,7 @@ pub fn run(
             (Some(m), _) => (m, None),
             (None, Expect::Mplb) => match plan.lb.ipv4.first() {
                 Some(ip) => {
-                    let m = arp(&pool, &mut rx, &mut tx, our_mac, ip.octets())?;
+                    let m = arp(&pool, &mut lanes, our_mac, ip.octets())?;
                     eprintln!("mplb-gen: {ip} is at {}", fmt_mac(m));
                     (m, Some(m))
                 }
@@ -91,8 +111,12 @@ pub fn run(
             (None, _) => (DEFAULT_DUT_MAC, None),
         };
         let report = traffic(
-            settings, plan, &port, &pool, &mut rx, &mut tx, our_mac, dut_mac, lb_mac,
-        )?;
+            settings, plan, &port, &pool, &mut lanes, our_mac, dut_mac, lb_mac,
+        );
+        for l in &mut lanes {
+            l.out.clear();
+        }
+        let report = report?;
         publish(&report)?;
         linger(&port, settings.linger);
         Ok(report)
@@ -133,8 +157,7 @@ fn wait_for_link(port: &Port, timeout: f64) -> Result<(), String> {
 /// own addresses).
 fn arp(
     pool: &Mempool,
-    rx: &mut RxQueue,
-    tx: &mut TxQueue,
+    lanes: &mut [Lane],
     our_mac: [u8; 6],
     target: [u8; 4],
 ) -> Result<[u8; 6], String> {
@@ -148,19 +171,24 @@ fn arp(
                     m.copy_from_slice(&request);
                 }
             }
-            tx.tx_burst(&mut out);
+            if let Some(first) = lanes.first_mut() {
+                first.tx.tx_burst(&mut out);
+            }
             out.clear();
         }
         let until = Instant::now() + Duration::from_millis(100);
         while Instant::now() < until {
-            rx.rx_burst(&mut got);
-            let found = got
-                .frames_mut()
-                .iter()
-                .find_map(|m| arp_reply_from(m, target));
-            got.clear();
-            if let Some(mac) = found {
-                return Ok(mac);
+            // The answer comes back on any queue; what else comes is dropped.
+            for l in lanes.iter_mut() {
+                l.rx.rx_burst(&mut got);
+                let found = got
+                    .frames_mut()
+                    .iter()
+                    .find_map(|m| arp_reply_from(m, target));
+                got.clear();
+                if let Some(mac) = found {
+                    return Ok(mac);
+                }
             }
         }
     }
@@ -176,8 +204,7 @@ fn traffic(
     plan: Plan,
     port: &Port,
     pool: &Mempool,
-    rx: &mut RxQueue,
-    tx: &mut TxQueue,
+    lanes: &mut [Lane],
     our_mac: [u8; 6],
     dut_mac: [u8; 6],
     lb_mac: Option<[u8; 6]>,
@@ -221,13 +248,14 @@ fn traffic(
     let mut last_rx = t0;
     let mut built: u64 = 0;
 
-    let mut txb = Batch::new();
-    let mut attrs = [0u8; BURST];
+    let mut staging = Batch::new();
     let mut rxb = Batch::new();
+    let queues = lanes.len().max(1);
     loop {
         let now = tsc_now();
         if now < end {
-            let room = BURST - txb.len();
+            // The fullest queue bounds the burst: each frame may go to any.
+            let room = lanes.iter().map(|l| BURST - l.out.len()).min().unwrap_or(0);
             let want = if settings.rate == 0 {
                 room
             } else {
@@ -236,13 +264,12 @@ fn traffic(
                 (due.saturating_sub(built) as usize).min(room)
             };
             if want > 0 {
-                if pool.alloc_into(&mut txb, want) {
-                    let first = txb.len() - want;
+                if pool.alloc_into(&mut staging, want) {
                     let window = if now >= warm_end { IN_WINDOW } else { 0 };
-                    for (k, m) in txb.frames_mut()[first..].iter_mut().enumerate() {
+                    for mut m in staging.drain() {
                         let n = source.next(&state).ok_or("the mix produced no frame")?;
                         let len = source.len(&n.build);
-                        if !m.set_len(len) || !source.write(&n.build, m, now) {
+                        if !m.set_len(len) || !source.write(&n.build, &mut m, now) {
                             return Err(format!("cannot build a {len}-byte frame in an mbuf"));
                         }
                         let back = if expected_back(n.class) {
@@ -250,11 +277,18 @@ fn traffic(
                         } else {
                             0
                         };
-                        attrs[first + k] = n.class.index() as u8 | window | back;
                         if window != 0 {
                             s.frame_min = s.frame_min.min(len);
                             s.frame_max = s.frame_max.max(len);
                         }
+                        let Some(lane) = lanes.get_mut(n.lane as usize % queues) else {
+                            continue;
+                        };
+                        if let Some(a) = lane.attrs.get_mut(lane.out.len()) {
+                            *a = n.class.index() as u8 | window | back;
+                        }
+                        // Cannot be full: every lane had room for the whole burst.
+                        let _ = lane.out.push(m);
                     }
                     built += want as u64;
                 } else {
@@ -262,10 +296,13 @@ fn traffic(
                 }
             }
         }
-        if !txb.is_empty() {
-            let len = txb.len();
-            let sent = tx.tx_burst(&mut txb);
-            for &a in &attrs[..sent] {
+        for lane in lanes.iter_mut() {
+            if lane.out.is_empty() {
+                continue;
+            }
+            let len = lane.out.len();
+            let sent = lane.tx.tx_burst(&mut lane.out);
+            for &a in &lane.attrs[..sent] {
                 s.tx_all += 1;
                 if a & IN_WINDOW != 0 {
                     s.tx_window += 1;
@@ -279,38 +316,45 @@ fn traffic(
                     }
                 }
             }
-            attrs.copy_within(sent..len, 0);
+            lane.attrs.copy_within(sent..len, 0);
         }
 
-        // Receive before sending more, up to a few bursts: a reflector whose
-        // return ring is full drops frames.
-        for _ in 0..RX_BURSTS {
-            if rx.rx_burst(&mut rxb) == 0 {
-                break;
-            }
-            let now = tsc_now();
-            last_rx = now;
-            for m in rxb.frames_mut().iter() {
-                s.rx_all += 1;
-                let o = checker.check(m, &mut state);
-                s.verdicts[verdict_index(o.verdict)] += 1;
-                let Some(t) = o.tsc.filter(|t| *t >= warm_end && *t < end) else {
-                    continue;
-                };
-                s.rx_window += 1;
-                s.rx_bytes_window += m.len() as u64;
-                if let Some(c) = o.class {
-                    s.rx_class[c.index()] += 1;
-                    if expected_back(c) {
-                        s.rx_expected += 1;
+        // Receive before sending more, up to a few bursts per queue: a
+        // reflector whose return ring is full drops frames.
+        for lane in lanes.iter_mut() {
+            for _ in 0..RX_BURSTS {
+                if lane.rx.rx_burst(&mut rxb) == 0 {
+                    break;
+                }
+                let now = tsc_now();
+                last_rx = now;
+                for m in rxb.frames_mut().iter() {
+                    // ARP answers to the address probe can still arrive: not traffic.
+                    if m.get(12..14) == Some(&[0x08, 0x06]) {
+                        s.arp_ignored += 1;
+                        continue;
+                    }
+                    s.rx_all += 1;
+                    let o = checker.check(m, &mut state);
+                    s.verdicts[verdict_index(o.verdict)] += 1;
+                    let Some(t) = o.tsc.filter(|t| *t >= warm_end && *t < end) else {
+                        continue;
+                    };
+                    s.rx_window += 1;
+                    s.rx_bytes_window += m.len() as u64;
+                    if let Some(c) = o.class {
+                        s.rx_class[c.index()] += 1;
+                        if expected_back(c) {
+                            s.rx_expected += 1;
+                        }
+                    }
+                    if o.verdict != crate::check::Verdict::BadRewrite && t <= now {
+                        s.latency
+                            .saturating_record(((now - t) as f64 * ns_per_tick) as u64);
                     }
                 }
-                if o.verdict != crate::check::Verdict::BadRewrite && t <= now {
-                    s.latency
-                        .saturating_record(((now - t) as f64 * ns_per_tick) as u64);
-                }
+                rxb.clear();
             }
-            rxb.clear();
         }
 
         if now >= next_link_check {
@@ -331,13 +375,14 @@ fn traffic(
             eprintln!("{}", progress(&s, now, t0, warm_end, end, hz, &mut last));
         }
         if now >= end {
-            let all_back = txb.is_empty() && s.rx_expected >= s.tx_expected;
-            if all_back || now >= drain_end || (now - last_rx > quiet && now - end > quiet) {
+            let all_back = lanes.iter().all(|l| l.out.is_empty()) && s.rx_expected >= s.tx_expected;
+            // last_rx may be a little after `now` (read later in the iteration).
+            let quiet_for = now.saturating_sub(last_rx);
+            if all_back || now >= drain_end || (quiet_for > quiet && now - end > quiet) {
                 break;
             }
         }
     }
-    txb.clear();
     rxb.clear();
     Ok(Report::new(meta, &s))
 }

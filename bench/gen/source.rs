@@ -32,6 +32,9 @@ pub enum Build {
 pub struct Next {
     pub class: Class,
     pub build: Build,
+    /// Picks the queue (modulo the queue count): the flow id, so that a
+    /// flow keeps to one queue, as RSS would keep it; random otherwise.
+    pub lane: u32,
 }
 
 pub struct Source {
@@ -86,15 +89,16 @@ impl Source {
     pub fn next(&mut self, state: &FlowState) -> Option<Next> {
         let class = *self.schedule.get(self.at)?;
         self.at = (self.at + 1) % self.schedule.len();
-        let build = match class {
+        let (build, lane) = match class {
             Class::Mptcp | Class::Plain | Class::Udp => self.flow_packet(class),
             Class::Join => match self.join_packet(state) {
                 Some(b) => Some(b),
                 // No connection ready to join yet: keep the rate with MPTCP.
                 None => {
-                    return self.flow_packet(Class::Mptcp).map(|build| Next {
+                    return self.flow_packet(Class::Mptcp).map(|(build, lane)| Next {
                         class: Class::Mptcp,
                         build,
+                        lane,
                     });
                 }
             },
@@ -102,10 +106,11 @@ impl Source {
             Class::Malformed => {
                 let n = self.malformed.len();
                 self.malformed_next = (self.malformed_next + 1) % n.max(1);
-                (n > 0).then_some(Build::Malformed(self.malformed_next))
+                let lane = self.random() as u32;
+                (n > 0).then_some((Build::Malformed(self.malformed_next), lane))
             }
         }?;
-        Some(Next { class, build })
+        Some(Next { class, build, lane })
     }
 
     /// Frame length of a build.
@@ -154,7 +159,7 @@ impl Source {
         }
     }
 
-    fn flow_packet(&mut self, class: Class) -> Option<Build> {
+    fn flow_packet(&mut self, class: Class) -> Option<(Build, u32)> {
         let range = self.plan.ranges[class.index()];
         let c = &mut self.cursors[class.index()];
         let (i, round) = (c.next, c.round);
@@ -175,7 +180,7 @@ impl Source {
         };
         if udp {
             let (t, _) = self.template(vip, Kind::Udp)?;
-            return Some(Build::Template(t, f));
+            return Some((Build::Template(t, f), id));
         }
         let mptcp = class == Class::Mptcp;
         let last = self.conn_packets > 0 && pos + 1 == self.conn_packets;
@@ -229,11 +234,11 @@ impl Source {
             }
             _ => {}
         }
-        Some(Build::Template(t, f))
+        Some((Build::Template(t, f), id))
     }
 
     /// An MP_JOIN SYN for the next MPTCP connection whose keys went through.
-    fn join_packet(&mut self, state: &FlowState) -> Option<Build> {
+    fn join_packet(&mut self, state: &FlowState) -> Option<(Build, u32)> {
         let range = self.plan.ranges[Class::Mptcp.index()];
         let cursor = self.cursors[Class::Mptcp.index()];
         for _ in 0..8 {
@@ -261,12 +266,12 @@ impl Source {
             };
             f.extra[..4].copy_from_slice(&token_v1(server_key(id, epoch)).to_be_bytes());
             f.extra[4..8].copy_from_slice(&(mix(id, epoch, 8) as u32).to_be_bytes());
-            return Some(Build::Template(t, f));
+            return Some((Build::Template(t, f), id));
         }
         None
     }
 
-    fn flood_packet(&mut self, ack: bool) -> Option<Build> {
+    fn flood_packet(&mut self, ack: bool) -> Option<(Build, u32)> {
         let r = self.random();
         let v6 = (r % 100) < u64::from(self.plan.ipv6_percent);
         let vips = self.plan.family(v6, false);
@@ -285,7 +290,7 @@ impl Source {
         } else {
             f.src[..4].copy_from_slice(&flows::flood_v4(a >> 32).octets());
         }
-        Some(Build::Template(t, f))
+        Some((Build::Template(t, f), a as u32))
     }
 
     /// xorshift64*: cheap randomness for spoofed sources.
