@@ -8,7 +8,7 @@ import shlex
 import tempfile
 import time
 
-from . import lbconfig, observe, topology
+from . import lbconfig, observe, procs, topology
 from .procs import Child, wait_for
 
 
@@ -46,7 +46,7 @@ class Bench:
         print(msg, flush=True)
 
     def note_command(self, argv):
-        line = shlex.join(argv)
+        line = shlex.join(procs.wrap(argv))
         self.commands.append(line)
         if self.verbose:
             self.log("  $ " + line)

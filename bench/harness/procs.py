@@ -13,6 +13,23 @@ import time
 
 _running = []
 
+# Prepended to every command (bench/run --realtime: `chrt -r 1`).
+_prefix = []
+
+
+def set_realtime(on):
+    """Run the generator and the DUT under SCHED_RR priority 1, so other
+    processes cannot preempt their polling threads (the kernel's RT
+    throttling still leaves 5% of each CPU to others). Round-robin, not
+    FIFO: a DUT's management thread shares a CPU with a busy-polling
+    generator on small hosts and must still get its turn. For dedicated
+    hosts: on a shared one it starves everyone else for the run's length."""
+    _prefix[:] = ["chrt", "-r", "1"] if on else []
+
+
+def wrap(argv):
+    return [*_prefix, *argv]
+
 
 class Child:
     """One started process and the log its stdout and stderr go to."""
