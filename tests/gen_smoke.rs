@@ -201,7 +201,7 @@ listen = "127.0.0.1:0"
             "--conn-packets",
             "40",
             "--rate",
-            "60000",
+            "30000",
             "--warmup",
             "0.5",
             "--duration",
@@ -217,7 +217,7 @@ listen = "127.0.0.1:0"
     let lb = Running(Some(
         mplb()
             .args(["run", "--config", cfg.to_str().expect("utf-8 path")])
-            .args(["--duration", "6"])
+            .args(["--duration", "8"])
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -280,7 +280,7 @@ fn generator_against_testpmd_macswap() {
             "--size",
             "256",
             "--rate",
-            "60000",
+            "30000",
             "--warmup",
             "0.3",
             "--duration",

@@ -129,10 +129,9 @@ pub fn mix(id: u32, epoch: u64, purpose: u64) -> u64 {
 /// current connection reached and whether that connection's keys (the third
 /// ACK's MP_CAPABLE) came back through the load balancer. Two bytes a flow.
 pub struct FlowState {
-    /// Per flow: 0 = no frame back yet, else 1 + backend index.
-    backend: Vec<u8>,
-    /// Per flow: the connection's epoch (mod [`EPOCHS`]) | [`LEARNT`].
-    tag: Vec<u8>,
+    /// Per flow, in one cache line access: [0 = no frame back yet, else
+    /// 1 + backend index; the connection's epoch (mod [`EPOCHS`]) | [`LEARNT`]].
+    slots: Vec<[u8; 2]>,
 }
 
 /// Tag bit: the connection's keys went through the load balancer.
@@ -152,8 +151,7 @@ pub enum Seen {
 impl FlowState {
     pub fn new(flows: u32) -> FlowState {
         FlowState {
-            backend: vec![0; flows as usize],
-            tag: vec![0; flows as usize],
+            slots: vec![[0, 0]; flows as usize],
         }
     }
 
@@ -161,15 +159,12 @@ impl FlowState {
     pub const BYTES_PER_FLOW: usize = 2;
 
     pub fn len(&self) -> usize {
-        self.backend.len()
+        self.slots.len()
     }
 
     /// Records that connection `epoch` of flow `id` reached `backend`.
     pub fn record(&mut self, id: u32, epoch: u8, backend: u8) -> Seen {
-        let (Some(b), Some(t)) = (
-            self.backend.get_mut(id as usize),
-            self.tag.get_mut(id as usize),
-        ) else {
+        let Some([b, t]) = self.slots.get_mut(id as usize) else {
             return Seen::Stale;
         };
         let want = backend.saturating_add(1);
@@ -191,17 +186,15 @@ impl FlowState {
 
     /// The backend connection `epoch` of flow `id` reached, if known.
     pub fn backend_of(&self, id: u32, epoch: u8) -> Option<u8> {
-        let b = *self.backend.get(id as usize)?;
-        let t = *self.tag.get(id as usize)?;
+        let [b, t] = *self.slots.get(id as usize)?;
         (b != 0 && t & !LEARNT == epoch).then(|| b - 1)
     }
 
     /// Marks that connection `epoch`'s keys came back (the load balancer has
     /// seen them, so it knows the connection's token).
     pub fn set_learnt(&mut self, id: u32, epoch: u8) {
-        let recorded = self.backend.get(id as usize).is_some_and(|&b| b != 0);
-        if let Some(t) = self.tag.get_mut(id as usize) {
-            if recorded && *t & !LEARNT == epoch {
+        if let Some([b, t]) = self.slots.get_mut(id as usize) {
+            if *b != 0 && *t & !LEARNT == epoch {
                 *t |= LEARNT;
             }
         }
@@ -209,9 +202,9 @@ impl FlowState {
 
     /// Whether connection `epoch`'s keys came back.
     pub fn learnt(&self, id: u32, epoch: u8) -> bool {
-        self.tag
+        self.slots
             .get(id as usize)
-            .is_some_and(|&t| t == epoch | LEARNT)
+            .is_some_and(|&[_, t]| t == epoch | LEARNT)
     }
 }
 

@@ -38,6 +38,9 @@ pub struct Stats {
     pub alloc_failures: u64,
     /// ARP frames received (late answers to the address probe), not checked.
     pub arp_ignored: u64,
+    /// Tx bursts the queue did not take whole: the device under test (or
+    /// the link) was the bottleneck, not the generator.
+    pub tx_full_bursts: u64,
 }
 
 pub fn verdict_index(v: Verdict) -> usize {
@@ -71,6 +74,7 @@ impl Stats {
                 .map_err(|e| format!("histogram: {e}"))?,
             alloc_failures: 0,
             arp_ignored: 0,
+            tx_full_bursts: 0,
         })
     }
 
@@ -139,6 +143,8 @@ pub struct Report {
     pub flow_state_bytes: u64,
     pub alloc_failures: u64,
     pub arp_ignored: u64,
+    /// Tx bursts not taken whole (the DUT was the bottleneck).
+    pub tx_full_bursts: u64,
 }
 
 pub struct Meta {
@@ -219,6 +225,7 @@ impl Report {
             flow_state_bytes: m.flow_state_bytes,
             alloc_failures: s.alloc_failures,
             arp_ignored: s.arp_ignored,
+            tx_full_bursts: s.tx_full_bursts,
         }
     }
 

@@ -2,6 +2,8 @@
 //! the main lcore: build a burst from the templates, send it, receive what
 //! came back and check it, repeat.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use mplb::dpdk::{BURST, Batch, Eal, Mempool, Port, PortSetup, RxQueue, TxQueue, tsc_hz, tsc_now};
@@ -69,6 +71,14 @@ pub fn run(
     plan: Plan,
     publish: impl FnOnce(&Report) -> Result<(), String>,
 ) -> Result<Report, String> {
+    // SIGINT/SIGTERM end the run early, with a report of what was measured;
+    // a second one exits at once.
+    let interrupted = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register_conditional_shutdown(sig, 130, Arc::clone(&interrupted))
+            .and_then(|_| signal_hook::flag::register(sig, Arc::clone(&interrupted)))
+            .map_err(|e| format!("installing a signal handler: {e}"))?;
+    }
     let mut args = vec!["mplb-gen".to_string()];
     args.extend(settings.eal.iter().cloned());
     let eal = Eal::init(&args).map_err(|e| e.to_string())?;
@@ -111,7 +121,13 @@ pub fn run(
             (None, _) => (DEFAULT_DUT_MAC, None),
         };
         let report = traffic(
-            settings, plan, &port, &pool, &mut lanes, our_mac, dut_mac, lb_mac,
+            settings,
+            plan,
+            &port,
+            &pool,
+            &mut lanes,
+            (our_mac, dut_mac, lb_mac),
+            &interrupted,
         );
         for l in &mut lanes {
             l.out.clear();
@@ -131,7 +147,7 @@ pub fn run(
 /// `secs` pass. A memif peer that disconnects while the other side is inside
 /// an rx/tx burst can crash it (DPDK 22.11's memif unmaps the rings under
 /// the poller), so the device under test should stop first, while the
-/// generator is idle here.
+/// generator is idle here. (A second SIGINT ends the wait: it exits.)
 fn linger(port: &Port, secs: f64) {
     let until = Instant::now() + Duration::from_secs_f64(secs.max(0.0));
     while port.link().up && Instant::now() < until {
@@ -198,23 +214,21 @@ fn arp(
     ))
 }
 
-#[allow(clippy::too_many_arguments)]
 fn traffic(
     settings: &Settings,
     plan: Plan,
     port: &Port,
     pool: &Mempool,
     lanes: &mut [Lane],
-    our_mac: [u8; 6],
-    dut_mac: [u8; 6],
-    lb_mac: Option<[u8; 6]>,
+    (our_mac, dut_mac, lb_mac): ([u8; 6], [u8; 6], Option<[u8; 6]>),
+    interrupted: &AtomicBool,
 ) -> Result<Report, String> {
     let hz = tsc_hz().max(1);
     let secs = |s: f64| (s * hz as f64) as u64;
     let ns_per_tick = 1e9 / hz as f64;
     let expect = settings.expect;
     let mut state = FlowState::new(plan.flows);
-    let meta = Meta {
+    let mut meta = Meta {
         mix: plan.mix.spec(),
         flows: plan.flows,
         ipv6_percent: plan.ipv6_percent,
@@ -237,8 +251,9 @@ fn traffic(
 
     let t0 = tsc_now();
     let warm_end = t0 + secs(settings.warmup);
-    let end = warm_end + secs(settings.duration);
-    let drain_end = end + secs(DRAIN.as_secs_f64());
+    let mut end = warm_end + secs(settings.duration);
+    let mut drain_end = end + secs(DRAIN.as_secs_f64());
+
     let quiet = secs(DRAIN_QUIET.as_secs_f64());
     let every = secs(settings.progress);
     let mut next_progress = t0 + every;
@@ -253,6 +268,12 @@ fn traffic(
     let queues = lanes.len().max(1);
     loop {
         let now = tsc_now();
+        if now < end && interrupted.load(Ordering::Relaxed) {
+            eprintln!("mplb-gen: interrupted; draining and reporting");
+            end = now;
+            drain_end = end + secs(DRAIN.as_secs_f64());
+            meta.duration_s = end.saturating_sub(warm_end) as f64 / hz as f64;
+        }
         if now < end {
             // The fullest queue bounds the burst: each frame may go to any.
             let room = lanes.iter().map(|l| BURST - l.out.len()).min().unwrap_or(0);
@@ -302,6 +323,9 @@ fn traffic(
             }
             let len = lane.out.len();
             let sent = lane.tx.tx_burst(&mut lane.out);
+            if sent < len {
+                s.tx_full_bursts += 1;
+            }
             for &a in &lane.attrs[..sent] {
                 s.tx_all += 1;
                 if a & IN_WINDOW != 0 {
