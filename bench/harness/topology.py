@@ -206,8 +206,8 @@ class MplbDut:
 
 
 def remove_runtime_dir(prefix):
-    """A crashed DPDK process can leave its runtime directory even under
-    --in-memory (telemetry socket); remove it."""
+    """DPDK makes /var/run/dpdk/PREFIX for its telemetry sockets even under
+    --in-memory and leaves the directory behind; remove it."""
     shutil.rmtree(os.path.join("/var/run/dpdk", prefix), ignore_errors=True)
 
 
@@ -218,9 +218,3 @@ def read_json(path):
             return json.load(f)
     except (OSError, ValueError):
         return None
-
-
-def sleep_until(t):
-    d = t - time.monotonic()
-    if d > 0:
-        time.sleep(d)
