@@ -21,10 +21,8 @@ import os
 import shutil
 import socket
 import subprocess
-import time
 
 from . import lbconfig, observe
-from .procs import Child, wait_for
 
 _serial = 0
 
