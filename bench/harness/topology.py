@@ -1,0 +1,218 @@
+"""One measurement: a generator and a device under test joined by a memif
+link, started, watched and taken down.
+
+    mplb-gen (memif server) ──net_memif── DUT (memif client)
+                           ◄── reflected / forwarded ──
+
+The generator owns the link's listening socket (role=server); the device under
+test — `dpdk-testpmd --forward-mode=macswap` or `mplb run` in balance mode —
+connects to it (role=client) and sends everything back on the same link. A
+memif client connects once, at port start, and does not reconnect, so every
+measurement starts a fresh pair: generator first, then the DUT once the
+generator's socket exists.
+
+Every DPDK process gets a unique `--file-prefix` and `--in-memory` (no
+runtime files, hugepages mapped without files; memif logs "Failed to register
+mp action callback" under it and works), like the repository's other
+benchmarks."""
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+
+from . import lbconfig, observe
+
+_serial = 0
+
+
+def unique_prefix(role):
+    global _serial
+    _serial += 1
+    return f"mplbbench-{os.getpid()}-{_serial}-{role}"
+
+
+def free_tcp_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def memif_vdev(index, role, sock_path):
+    # socket-abstract=no: a socket file (DPDK 22.11 defaults to the abstract
+    # namespace), so the harness can wait for the server's socket to appear.
+    return f"--vdev=net_memif{index},role={role},socket={sock_path},socket-abstract=no"
+
+
+def common_eal(prefix):
+    return [f"--file-prefix={prefix}", "--in-memory", "--no-pci", "--log-level=lib.eal:error"]
+
+
+class Layout:
+    """Which CPUs do what. The DUT gets a main lcore (management: idle most of
+    the time) and `workers` worker lcores; the generator gets `workers` lcores
+    of its own if the host has them, else it shares the DUT's main lcore
+    (on a 2-core machine: DUT main + generator on CPU 0, DUT worker on CPU 1)."""
+
+    def __init__(self, workers, cpus=None):
+        cpus = sorted(cpus if cpus is not None else os.sched_getaffinity(0))
+        if len(cpus) < 1 + workers:
+            raise SystemExit(
+                f"--workers {workers} needs at least {1 + workers} CPUs (have {len(cpus)}: {cpus})"
+            )
+        self.workers = workers
+        self.dut_main = cpus[0]
+        self.dut_workers = cpus[1 : 1 + workers]
+        spare = cpus[1 + workers :]
+        if len(spare) >= workers:
+            self.gen_lcores = spare[:workers]
+            self.shared = False
+        else:
+            self.gen_lcores = [cpus[0]]
+            self.shared = True
+
+    def describe(self):
+        s = (
+            f"DUT main lcore {self.dut_main}, DUT workers {self.dut_workers}, "
+            f"generator lcores {self.gen_lcores}"
+        )
+        if self.shared:
+            s += " (the generator shares the DUT's main lcore: not enough CPUs for both)"
+        return s
+
+
+class Gen:
+    """How to run mplb-gen for one measurement (the CLI contract of bench/gen).
+
+    With N workers the link has N queue pairs, as a NIC with RSS would: mplb
+    sends on its own tx queue per worker on every port, and a memif link only
+    comes up when both ends have the same number of rings, so the generator
+    must open N queue pairs and spread its flows over them (`--queues N`)."""
+
+    def __init__(self, binary, layout):
+        self.binary = binary
+        self.layout = layout
+        if layout.workers > 1 and "--queues" not in self.help():
+            raise SystemExit(
+                f"--workers {layout.workers}: this mplb-gen opens one queue pair per link and has no "
+                "--queues option; mplb with N workers sends on N tx queues per port, and a memif client "
+                "with more rings than its server never comes up. Use --workers 1, or a generator with --queues."
+            )
+
+    def help(self):
+        r = subprocess.run([self.binary, "--help"], capture_output=True, text=True, timeout=10)
+        return r.stdout
+
+    def argv(
+        self,
+        *,
+        vdev,
+        port,
+        prefix,
+        lb_config,
+        expect,
+        mix,
+        flows,
+        ipv6,
+        size,
+        rate,
+        duration,
+        warmup,
+        json_path,
+        linger=30,
+        extra=(),
+    ):
+        lcores = ",".join(str(c) for c in self.layout.gen_lcores)
+        eal = " ".join([vdev, *common_eal(prefix), "-l", lcores])
+        return [
+            self.binary,
+            "--port", port,
+            "--eal", eal,
+            "--lb-config", lb_config,
+            "--expect", expect,
+            "--mix", mix,
+            "--flows", str(flows),
+            "--ipv6", str(ipv6),
+            "--size", str(size),
+            "--rate", str(int(rate)),
+            "--duration", f"{duration:g}",
+            "--warmup", f"{warmup:g}",
+            "--json", json_path,
+            "--progress", "1",
+            "--linger", str(linger),
+            *(["--queues", str(self.layout.workers)] if self.layout.workers > 1 else []),
+            *extra,
+        ]  # fmt: skip
+
+
+def testpmd_argv(layout, prefix, vdev):
+    n = layout.workers
+    lcores = ",".join(str(c) for c in [layout.dut_main, *layout.dut_workers])
+    return [
+        "dpdk-testpmd",
+        "-l", lcores, "--main-lcore", str(layout.dut_main),
+        *common_eal(prefix), vdev,
+        "--",
+        "--forward-mode=macswap", f"--nb-cores={n}", f"--rxq={n}", f"--txq={n}",
+        "--rxd=1024", "--txd=1024", "--burst=32",
+        "--auto-start", "--stats-period", "1",
+    ]  # fmt: skip
+
+
+class MplbDut:
+    """mplb as the device under test: its config, command and observers."""
+
+    def __init__(
+        self, binary, layout, tmp, ports, flow_capacity, untrusted_quota_pct=25, untrusted_timeout_secs=None
+    ):
+        self.binary = binary
+        self.tmp = tmp
+        self.prefix = unique_prefix("mplb")
+        self.metrics_port = free_tcp_port()
+        self.control_socket = os.path.join(tmp, "mplb.sock")
+        self.config_path = os.path.join(tmp, "mplb.toml")
+        eal = [*common_eal(self.prefix), *(vdev for _, _, vdev in ports)]
+        n = layout.workers
+        text = lbconfig.render(
+            eal_args=eal,
+            ports=[(name, dev) for name, dev, _ in ports],
+            main_lcore=layout.dut_main,
+            worker_lcores=layout.dut_workers,
+            flow_capacity=flow_capacity,
+            untrusted_quota_pct=untrusted_quota_pct,
+            untrusted_timeout_secs=untrusted_timeout_secs,
+            metrics_port=self.metrics_port,
+            control_socket=self.control_socket,
+            mempool_size=max(16383, 8192 * n * len(ports) - 1),
+        )
+        with open(self.config_path, "w") as f:
+            f.write(text)
+
+    def argv(self):
+        return [self.binary, "run", "--config", self.config_path, "--stats-interval", "1"]
+
+    def ready(self):
+        try:
+            observe.scrape(self.metrics_port, timeout=1.0)
+            return True
+        except OSError:
+            return False
+
+    def metrics(self):
+        return observe.scrape(self.metrics_port)
+
+
+def remove_runtime_dir(prefix):
+    """DPDK makes /var/run/dpdk/PREFIX for its telemetry sockets even under
+    --in-memory and leaves the directory behind; remove it."""
+    shutil.rmtree(os.path.join("/var/run/dpdk", prefix), ignore_errors=True)
+
+
+def read_json(path):
+    """A JSON file, or None while it is missing or not yet completely written."""
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return None
