@@ -7,14 +7,21 @@
 //!    the flow table.
 //! 3. SYN with MP_JOIN: the token table (if the VIP's `token_routing`); a hit
 //!    naming a backend of the VIP that is not Down (Draining is fine) routes
-//!    the join there and pins its 5-tuple in the flow table, so that the rest
-//!    of the subflow follows it — only a known token creates state. Otherwise
-//!    Maglev.
-//! 4. Other segments with an MPTCP option: flow-table hit, else Maglev. An
+//!    the join there and pins its 5-tuple in the flow table
+//!    ([`FlowClass::MptcpJoin`]), so that the rest of the subflow follows it
+//!    — only a known token creates state. Otherwise Maglev.
+//! 4. Other segments with an MPTCP option: flow-table hit among the MPTCP
+//!    entries (joins pinned by rule 3, subflows pinned by `mptcp_tracking`;
+//!    [`Scope::Mptcp`]: the bucket is read only if the table's MPTCP summary
+//!    says it holds one), else Maglev. An
 //!    MP_CAPABLE carrying both keys (third ACK, or first data of length
 //!    22/24) teaches the token table: token(receiver's key) → the chosen
 //!    backend. With the VIP's `mptcp_tracking` the initial subflow is also
 //!    pinned, as [`FlowClass::MptcpPinned`] (evicted first).
+//!    Such a segment does not find a plain entry of its 5-tuple (one made by
+//!    a segment without MPTCP option, rule 5): a live MPTCP subflow puts an
+//!    MPTCP option on its segments and one that fell back never again (see
+//!    [`super::flow_table`]).
 //! 5. Other segments without MPTCP option: flow-table hit, else Maglev and a
 //!    new (untrusted) entry — plain TCP, or MPTCP that fell back. An RST on a
 //!    miss creates no entry; FIN / RST shorten an entry's life.
@@ -51,7 +58,7 @@
 //! Maglev on the 5-tuple, stateless.
 
 use super::counters::Counters;
-use super::flow_table::{BucketMemory, FlowClass, FlowTable, InsertOutcome};
+use super::flow_table::{BucketMemory, FlowClass, FlowTable, InsertOutcome, Scope};
 use super::forwarding::{Backend, BackendState, Forwarding, Protocol, Vip, VipAddr};
 use super::hash::{FlowKey, flow_hash, tuple3_hash};
 use super::maglev::BackendId;
@@ -93,14 +100,20 @@ pub(super) fn flow_of(ip: &IpInfo) -> Option<(FlowKey, u64)> {
     Some((key, flow_hash(&key)))
 }
 
-/// Whether the flow table is looked at for this packet (worth a prefetch).
-/// A SYN without MP_JOIN never touches it (rules 1 and 2): prefetching its
-/// bucket would only add a cache miss to the stateless path.
-pub(super) fn uses_flow_table(ip: &IpInfo) -> bool {
+/// Whether the flow table is looked at for this packet (worth a prefetch),
+/// and for which entries. A SYN without MP_JOIN never touches it (rules 1
+/// and 2): prefetching its bucket would only add a cache miss to the
+/// stateless path. A join SYN inserts (rule 3), so any entry of its bucket
+/// matters; other segments with an MPTCP option look for MPTCP entries only
+/// (rule 4).
+pub(super) fn flow_table_scope(ip: &IpInfo) -> Option<Scope> {
     match ip.l4 {
-        L4::Tcp(t) => !t.flags.syn() || t.flags.ack() || t.mptcp.join_syn.is_some(),
-        L4::Icmp { .. } => true,
-        _ => false,
+        L4::Tcp(t) if t.flags.syn() && !t.flags.ack() => {
+            t.mptcp.join_syn.is_some().then_some(Scope::Any)
+        }
+        L4::Tcp(t) if t.mptcp.any() => Some(Scope::Mptcp),
+        L4::Tcp(_) | L4::Icmp { .. } => Some(Scope::Any),
+        _ => None,
     }
 }
 
@@ -181,7 +194,7 @@ impl<M: BucketMemory> Decider<'_, M> {
                     .ok_or(DropReason::NoVip)?;
                 let &(ref key, hash) = flow.ok_or(DropReason::Unsupported)?;
                 let backend = match protocol {
-                    Protocol::Tcp => match self.lookup(fwd, vip, key, hash) {
+                    Protocol::Tcp => match self.lookup(fwd, vip, key, hash, Scope::Any) {
                         Some(b) => b,
                         None => self.maglev(fwd, vip, hash)?,
                     },
@@ -235,16 +248,21 @@ impl<M: BucketMemory> Decider<'_, M> {
         Ok(b)
     }
 
-    /// Flow-table lookup; an entry whose backend is gone or Down is removed
-    /// and reported as a miss.
+    /// Flow-table lookup among the entries of `scope`; an entry whose
+    /// backend is gone or Down is removed and reported as a miss.
     fn lookup<'f>(
         &mut self,
         fwd: &'f Forwarding,
         vip: &Vip,
         key: &FlowKey,
         hash: u64,
+        scope: Scope,
     ) -> Option<&'f Backend> {
-        match self.flows.lookup(key, hash, self.now) {
+        let found = match scope {
+            Scope::Any => self.flows.lookup(key, hash, self.now),
+            Scope::Mptcp => self.flows.lookup_mptcp(key, hash, self.now),
+        };
+        match found {
             Some(id) => match usable(fwd, vip, id) {
                 Some(b) => {
                     self.counters.flow_hit += 1;
@@ -304,7 +322,7 @@ impl<M: BucketMemory> Decider<'_, M> {
                         .and_then(|id| usable(fwd, vip, id));
                     if let Some(b) = hit {
                         self.counters.join_token_hit += 1;
-                        self.pin(key, hash, b.id, FlowClass::Plain);
+                        self.pin(key, hash, b.id, FlowClass::MptcpJoin);
                         return Ok(b);
                     }
                 }
@@ -322,7 +340,7 @@ impl<M: BucketMemory> Decider<'_, M> {
 
         if m.any() {
             // Rule 4: an MPTCP subflow (or its first ACK).
-            let (b, hit) = match self.lookup(fwd, vip, key, hash) {
+            let (b, hit) = match self.lookup(fwd, vip, key, hash, Scope::Mptcp) {
                 Some(b) => (b, true),
                 None => (self.maglev(fwd, vip, hash)?, false),
             };
@@ -343,7 +361,7 @@ impl<M: BucketMemory> Decider<'_, M> {
         }
 
         // Rule 5: plain TCP (or MPTCP fallen back, or a join's last ACK).
-        if let Some(b) = self.lookup(fwd, vip, key, hash) {
+        if let Some(b) = self.lookup(fwd, vip, key, hash, Scope::Any) {
             self.note_close(key, hash, t);
             return Ok(b);
         }

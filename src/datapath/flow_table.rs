@@ -4,6 +4,27 @@
 //! TCP flows get one so they stay on their backend when the backend set
 //! changes. Each worker owns its table (`&mut self`, no sharing, no atomics).
 //!
+//! # MPTCP entries and the MPTCP summary
+//!
+//! A few entries are *MPTCP entries* ([`FlowClass::is_mptcp`]): MP_JOIN
+//! subflows pinned by token routing and initial subflows pinned by
+//! `mptcp_tracking`. They are the only entries a packet carrying MPTCP
+//! options looks for ([`FlowTable::lookup_mptcp`]), and they are rare, so
+//! the table keeps a summary of them: one bit per bucket, set iff the bucket
+//! holds an MPTCP entry (recomputed from the bucket's flags whenever an entry
+//! enters or leaves it, while the bucket is in the cache). An MPTCP lookup
+//! in a bucket whose bit is clear is a miss without touching the bucket: for
+//! a large table, a DRAM access saved on every MPTCP data packet. The summary
+//! is `capacity / 64` bits (32 KiB for 2M entries), small enough to stay in
+//! the L2 cache.
+//!
+//! Consequence: an MPTCP lookup does not find a *plain* entry of the same
+//! 5-tuple (one created by a packet without MPTCP option). For a real
+//! connection there is none that matters: MPTCP is negotiated on the SYN, and
+//! an MPTCP subflow puts a DSS (or another MPTCP option) on its segments,
+//! while a connection that fell back to TCP sends no MPTCP option again, so
+//! its packets all look the plain entry up. See bench/README.md.
+//!
 //! # Layout
 //!
 //! Set-associative: `capacity / 8` buckets of 8 slots, the bucket chosen by the
@@ -75,6 +96,10 @@ const UNTRUSTED: u8 = 2;
 const PINNED: u8 = 4;
 const FIN: u8 = 8;
 const RST: u8 = 16;
+/// An MPTCP entry (see the module doc); outside the timeout index bits.
+const MPTCP: u8 = 32;
+/// [`MPTCP`] in every byte: the flags of a bucket as one `u64`.
+const MPTCP_BYTES: u64 = 0x2020_2020_2020_2020;
 
 /// Idle timeouts in nanoseconds, by entry state. When several apply (e.g. an
 /// untrusted entry that saw a FIN) the shortest wins.
@@ -129,10 +154,38 @@ impl FlowTableConfig {
 pub enum FlowClass {
     /// A plain TCP or UDP flow: never evicted by a newcomer once trusted.
     Plain,
+    /// An MP_JOIN subflow routed by its token: protected like a plain flow
+    /// (Maglev would send it elsewhere), found by MPTCP lookups.
+    MptcpJoin,
     /// An initial MPTCP subflow pinned by a VIP's `mptcp_tracking` option:
     /// useful but optional (Maglev routes it anyway), so evicted before
-    /// trusted plain flows.
+    /// trusted plain flows. Found by MPTCP lookups.
     MptcpPinned,
+}
+
+impl FlowClass {
+    /// Whether [`FlowTable::lookup_mptcp`] finds entries of this class.
+    pub fn is_mptcp(self) -> bool {
+        self != FlowClass::Plain
+    }
+
+    fn flags(self) -> u8 {
+        match self {
+            FlowClass::Plain => 0,
+            FlowClass::MptcpJoin => MPTCP,
+            FlowClass::MptcpPinned => MPTCP | PINNED,
+        }
+    }
+}
+
+/// Which entries a lookup (or its prefetch) may find.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Scope {
+    /// Every entry: packets without MPTCP option, ICMP errors.
+    Any,
+    /// MPTCP entries only ([`FlowClass::is_mptcp`]): packets with an MPTCP
+    /// option. Looks at the bucket only if the summary says it holds one.
+    Mptcp,
 }
 
 /// Result of [`FlowTable::insert`].
@@ -279,6 +332,8 @@ impl BucketMemory for Box<[Bucket]> {}
 /// The per-worker flow table. See the module doc.
 pub struct FlowTable<M = Box<[Bucket]>> {
     buckets: M,
+    /// Bit `i % 64` of word `i / 64` set iff bucket `i` holds an MPTCP entry.
+    mptcp_summary: Box<[u64]>,
     mask: usize,
     len: usize,
     untrusted_len: usize,
@@ -331,9 +386,16 @@ impl FlowTableConfig {
         Ok(cap / BUCKET_SLOTS)
     }
 
-    /// Bytes of bucket memory the table needs.
+    /// Bytes of bucket memory the table needs (what the caller of
+    /// [`FlowTable::with_memory`] provides; the table adds its MPTCP summary,
+    /// [`FlowTableConfig::summary_bytes`], on the heap).
     pub fn memory_bytes(&self) -> Result<usize, FlowTableError> {
         Ok(self.buckets()? * std::mem::size_of::<Bucket>())
+    }
+
+    /// Bytes of the MPTCP summary (one bit per bucket).
+    pub fn summary_bytes(&self) -> Result<usize, FlowTableError> {
+        Ok(self.buckets()?.div_ceil(64) * 8)
     }
 }
 
@@ -379,6 +441,7 @@ impl<M: BucketMemory> FlowTable<M> {
         }
         Ok(FlowTable {
             buckets,
+            mptcp_summary: vec![0u64; n.div_ceil(64)].into_boxed_slice(),
             mask: n - 1,
             len: 0,
             untrusted_len: 0,
@@ -394,11 +457,61 @@ impl<M: BucketMemory> FlowTable<M> {
     /// removed and reported as a miss.
     #[inline]
     pub fn lookup(&mut self, key: &FlowKey, hash: u64, now: u64) -> Option<BackendId> {
+        self.lookup_in(key, hash, now, Scope::Any)
+    }
+
+    /// [`FlowTable::lookup`] among MPTCP entries only ([`Scope::Mptcp`]):
+    /// when the summary says the bucket holds none, a miss that does not
+    /// read the bucket.
+    #[inline]
+    pub fn lookup_mptcp(&mut self, key: &FlowKey, hash: u64, now: u64) -> Option<BackendId> {
+        self.lookup_in(key, hash, now, Scope::Mptcp)
+    }
+
+    /// Whether `hash`'s bucket may be looked at by a lookup of `scope`
+    /// (always for [`Scope::Any`]; for [`Scope::Mptcp`], iff the bucket holds
+    /// an MPTCP entry).
+    #[inline]
+    pub fn may_hold(&self, hash: u64, scope: Scope) -> bool {
+        scope == Scope::Any || self.summary_bit(hash as usize & self.mask)
+    }
+
+    #[inline]
+    fn summary_bit(&self, idx: usize) -> bool {
+        self.mptcp_summary
+            .get(idx / 64)
+            .is_some_and(|w| w >> (idx % 64) & 1 == 1)
+    }
+
+    // Recomputes bucket idx's summary bit from its flags; call after any
+    // change of the bucket's entries, while it is in the cache.
+    #[inline]
+    fn sync_summary(&mut self, idx: usize) {
+        let holds = self
+            .buckets
+            .get(idx)
+            .is_some_and(|b| u64::from_le_bytes(b.meta.flags) & MPTCP_BYTES != 0);
+        if let Some(w) = self.mptcp_summary.get_mut(idx / 64) {
+            let bit = 1u64 << (idx % 64);
+            if holds {
+                *w |= bit;
+            } else {
+                *w &= !bit;
+            }
+        }
+    }
+
+    #[inline]
+    fn lookup_in(&mut self, key: &FlowKey, hash: u64, now: u64, scope: Scope) -> Option<BackendId> {
         let tick = (now >> TICK_SHIFT) as u32;
         let idx = hash as usize & self.mask;
+        if !self.may_hold(hash, scope) {
+            self.counters.misses += 1;
+            return None;
+        }
         // Always Some: idx is masked to the bucket count.
         let bucket = self.buckets.get_mut(idx)?;
-        let Some(i) = find(bucket, key, tag(hash)) else {
+        let Some(i) = find(bucket, key, tag(hash), scope) else {
             self.counters.misses += 1;
             return None;
         };
@@ -436,7 +549,7 @@ impl<M: BucketMemory> FlowTable<M> {
         let Some(bucket) = self.buckets.get(idx) else {
             return InsertOutcome::RejectedFull;
         };
-        if let Some(i) = find(bucket, key, tag(hash)) {
+        if let Some(i) = find(bucket, key, tag(hash), Scope::Any) {
             return InsertOutcome::AlreadyPresent(BackendId(bucket.meta.backend[i]));
         }
         let m = &bucket.meta;
@@ -487,16 +600,13 @@ impl<M: BucketMemory> FlowTable<M> {
         } else {
             self.len += 1;
         }
-        let pinned = if class == FlowClass::MptcpPinned {
-            PINNED
-        } else {
-            0
-        };
         m.tags[i] = tag(hash);
         m.last_seen[i] = tick;
         m.backend[i] = backend.0;
-        m.flags[i] = OCCUPIED | UNTRUSTED | pinned;
+        m.flags[i] = OCCUPIED | UNTRUSTED | class.flags();
         bucket.keys[i] = *key;
+        // The newcomer may be an MPTCP entry, or have evicted one.
+        self.sync_summary(idx);
         self.untrusted_len += 1;
         self.counters.inserts += 1;
         if evicting {
@@ -525,7 +635,7 @@ impl<M: BucketMemory> FlowTable<M> {
         let Some(bucket) = self.buckets.get_mut(idx) else {
             return false;
         };
-        match find(bucket, key, tag(hash)) {
+        match find(bucket, key, tag(hash), Scope::Any) {
             Some(i) => {
                 bucket.meta.flags[i] |= flag;
                 bucket.meta.last_seen[i] = tick;
@@ -539,7 +649,7 @@ impl<M: BucketMemory> FlowTable<M> {
     pub fn remove(&mut self, key: &FlowKey, hash: u64) -> Option<BackendId> {
         let idx = hash as usize & self.mask;
         let bucket = self.buckets.get(idx)?;
-        let i = find(bucket, key, tag(hash))?;
+        let i = find(bucket, key, tag(hash), Scope::Any)?;
         let backend = BackendId(bucket.meta.backend[i]);
         self.remove_at(idx, i);
         Some(backend)
@@ -561,9 +671,13 @@ impl<M: BucketMemory> FlowTable<M> {
 
     /// Starts loading a flow's bucket metadata (its first cache line) into
     /// the cache: call for every packet of a burst before the lookups, so the
-    /// memory accesses overlap (see [`BucketMemory::prefetch`]).
+    /// memory accesses overlap (see [`BucketMemory::prefetch`]). Nothing for
+    /// a bucket a lookup of `scope` will not read ([`FlowTable::may_hold`]).
     #[inline]
-    pub fn prefetch(&self, hash: u64) {
+    pub fn prefetch(&self, hash: u64, scope: Scope) {
+        if !self.may_hold(hash, scope) {
+            return;
+        }
         if let Some(b) = self.buckets.get(hash as usize & self.mask) {
             M::prefetch(&b.meta.tags);
         }
@@ -571,14 +685,17 @@ impl<M: BucketMemory> FlowTable<M> {
 
     /// Second step after [`FlowTable::prefetch`], once the metadata line has
     /// (most likely) arrived: reads its tags and prefetches the key of the
-    /// first slot whose tag matches, if any, so a hit finds its key in the
-    /// cache.
+    /// first slot of `scope` whose tag matches, if any, so a hit finds its
+    /// key in the cache.
     #[inline]
-    pub fn prefetch_key(&self, hash: u64) {
+    pub fn prefetch_key(&self, hash: u64, scope: Scope) {
+        if !self.may_hold(hash, scope) {
+            return;
+        }
         let Some(b) = self.buckets.get(hash as usize & self.mask) else {
             return;
         };
-        let c = candidates(&b.meta, tag(hash));
+        let c = candidates(&b.meta, tag(hash), scope);
         if c != 0 {
             if let Some(k) = b.keys.get((c.trailing_zeros() / 8) as usize) {
                 // A key may straddle two cache lines: both are fetched.
@@ -617,9 +734,12 @@ impl<M: BucketMemory> FlowTable<M> {
         &self.counters
     }
 
-    /// Memory held by the table, including its own struct.
+    /// Memory held by the table, including its own struct and the MPTCP
+    /// summary.
     pub fn memory_bytes(&self) -> usize {
-        std::mem::size_of::<Self>() + std::mem::size_of_val(&*self.buckets)
+        std::mem::size_of::<Self>()
+            + std::mem::size_of_val(&*self.buckets)
+            + std::mem::size_of_val(&*self.mptcp_summary)
     }
 
     /// The bucket memory (e.g. to report where it lives).
@@ -666,6 +786,7 @@ impl<M: BucketMemory> FlowTable<M> {
         let last = bucket.meta.flags.iter().rposition(|&f| f != 0).unwrap_or(i);
         // With last == i this frees slot i.
         bucket.move_slot(last, i);
+        self.sync_summary(idx);
         self.len -= 1;
     }
 }
@@ -679,18 +800,23 @@ fn zero_bytes(x: u64) -> u64 {
     !(((x & LOW7) + LOW7) | x | LOW7)
 }
 
-/// Bit 7 of byte `i` set iff slot `i` is occupied and has tag `tag`: the
-/// slots whose key may be `tag`'s, compared eight at once.
+/// Bit 7 of byte `i` set iff slot `i` is occupied, has tag `tag` and is
+/// in `scope`: the slots whose key may be `tag`'s, compared eight at once.
 #[inline]
-fn candidates(m: &Meta, tag: u8) -> u64 {
+fn candidates(m: &Meta, tag: u8, scope: Scope) -> u64 {
     let tags = u64::from_le_bytes(m.tags);
     let flags = u64::from_le_bytes(m.flags);
-    zero_bytes(tags ^ (u64::from(tag) * 0x0101_0101_0101_0101)) & !zero_bytes(flags)
+    let in_scope = match scope {
+        Scope::Any => !zero_bytes(flags),
+        // MPTCP (bit 5 of a byte) moved to bit 7; it implies OCCUPIED.
+        Scope::Mptcp => (flags & MPTCP_BYTES) << 2,
+    };
+    zero_bytes(tags ^ (u64::from(tag) * 0x0101_0101_0101_0101)) & in_scope
 }
 
 #[inline]
-fn find(bucket: &Bucket, key: &FlowKey, tag: u8) -> Option<usize> {
-    let mut c = candidates(&bucket.meta, tag);
+fn find(bucket: &Bucket, key: &FlowKey, tag: u8, scope: Scope) -> Option<usize> {
+    let mut c = candidates(&bucket.meta, tag, scope);
     while c != 0 {
         let i = (c.trailing_zeros() / 8) as usize;
         if bucket.keys.get(i) == Some(key) {
@@ -746,11 +872,15 @@ mod tests {
             let mut m = Bucket::EMPTY.meta;
             m.tags = tags;
             m.flags = flags;
-            let c = candidates(&m, tag_in);
+            let c = candidates(&m, tag_in, Scope::Any);
+            let cm = candidates(&m, tag_in, Scope::Mptcp);
             for i in 0..BUCKET_SLOTS {
                 let want = flags[i] != 0 && tags[i] == tag_in;
                 prop_assert_eq!(c >> (8 * i + 7) & 1 == 1, want);
                 prop_assert_eq!(c >> (8 * i) & 0x7f, 0);
+                let want_m = want && flags[i] & MPTCP != 0;
+                prop_assert_eq!(cm >> (8 * i + 7) & 1 == 1, want_m);
+                prop_assert_eq!(cm >> (8 * i) & 0x7f, 0);
             }
         }
     }
@@ -1030,6 +1160,191 @@ mod tests {
         assert!(c.untrusted_drops > 0 && c.evictions > 0, "{c:?}");
         assert_eq!(c.promotions as usize, real.len());
         assert!(t.len() <= cap);
+    }
+
+    // The summary bit of every bucket, recomputed from its flags.
+    fn assert_summary_exact(t: &FlowTable) {
+        for (idx, b) in t.buckets.iter().enumerate() {
+            let holds = b.meta.flags.iter().any(|&f| f & MPTCP != 0);
+            assert_eq!(t.summary_bit(idx), holds, "bucket {idx}");
+        }
+    }
+
+    #[test]
+    fn summary_is_small() {
+        // One bit per bucket of eight entries.
+        let c = FlowTableConfig::with_capacity(1 << 21);
+        assert_eq!(c.summary_bytes(), Ok(32 * 1024));
+        assert_eq!(FlowTableConfig::with_capacity(8).summary_bytes(), Ok(8));
+    }
+
+    #[test]
+    fn mptcp_lookup_finds_only_mptcp_entries() {
+        let mut t = table(1024);
+        let (p, j, m) = (key(1), key(2), key(3));
+        establish(&mut t, &p, BackendId(1), FlowClass::Plain, 0);
+        establish(&mut t, &j, BackendId(2), FlowClass::MptcpJoin, 0);
+        establish(&mut t, &m, BackendId(3), FlowClass::MptcpPinned, 0);
+        assert_eq!(t.lookup_mptcp(&p, flow_hash(&p), MS), None);
+        assert_eq!(t.lookup_mptcp(&j, flow_hash(&j), MS), Some(BackendId(2)));
+        assert_eq!(t.lookup_mptcp(&m, flow_hash(&m), MS), Some(BackendId(3)));
+        // A plain lookup finds every class.
+        assert_eq!(t.lookup(&p, flow_hash(&p), MS), Some(BackendId(1)));
+        assert_eq!(t.lookup(&j, flow_hash(&j), MS), Some(BackendId(2)));
+        assert!(t.may_hold(flow_hash(&j), Scope::Mptcp));
+        assert_summary_exact(&t);
+    }
+
+    #[test]
+    fn a_mptcp_entry_plain_neighbour_in_its_bucket_is_not_found() {
+        // One bucket: the bit is set by the join, the plain entry beside it
+        // must still be invisible to an MPTCP lookup.
+        let mut t = table(8);
+        let (p, j) = (key(1), key(2));
+        establish(&mut t, &p, BackendId(1), FlowClass::Plain, 0);
+        establish(&mut t, &j, BackendId(2), FlowClass::MptcpJoin, 0);
+        assert!(t.may_hold(flow_hash(&p), Scope::Mptcp));
+        assert_eq!(t.lookup_mptcp(&p, flow_hash(&p), MS), None);
+        assert_eq!(t.lookup_mptcp(&j, flow_hash(&j), MS), Some(BackendId(2)));
+    }
+
+    #[test]
+    fn eviction_and_expiry_clear_the_summary_bit() {
+        let mut c = FlowTableConfig::with_capacity(8);
+        c.untrusted_quota_pct = 100;
+        let mut t = FlowTable::new(c).unwrap();
+        let pinned = key(100);
+        let hp = flow_hash(&pinned);
+        establish(&mut t, &pinned, BackendId(2), FlowClass::MptcpPinned, 0);
+        assert!(t.may_hold(hp, Scope::Mptcp));
+        for i in 0..7 {
+            establish(&mut t, &key(i), BackendId(1), FlowClass::Plain, MS);
+        }
+        // Full bucket: the next newcomer evicts the pinned entry (the only
+        // evictable one), and the bit goes with it.
+        let k = key(7);
+        assert_eq!(
+            t.insert(&k, flow_hash(&k), BackendId(1), FlowClass::Plain, 2 * MS),
+            InsertOutcome::InsertedEvicting
+        );
+        assert!(!t.may_hold(hp, Scope::Mptcp));
+        assert_eq!(t.lookup_mptcp(&pinned, hp, 2 * MS), None);
+        assert_summary_exact(&t);
+
+        // Expiry, by the sweep and by a lookup.
+        let mut t = table(1024);
+        let (j, m) = (key(1), key(2));
+        establish(&mut t, &j, BackendId(2), FlowClass::MptcpJoin, 0);
+        establish(&mut t, &m, BackendId(3), FlowClass::MptcpPinned, 0);
+        let late = FlowTimeouts::default().established + S;
+        assert_eq!(t.lookup_mptcp(&m, flow_hash(&m), late), None);
+        assert!(
+            !t.may_hold(flow_hash(&m), Scope::Mptcp)
+                || flow_hash(&m) as usize & t.mask == flow_hash(&j) as usize & t.mask
+        );
+        assert_eq!(t.expire_some(late, 1000), 1);
+        assert!(!t.may_hold(flow_hash(&j), Scope::Mptcp));
+        assert!(!t.may_hold(flow_hash(&m), Scope::Mptcp));
+        assert_summary_exact(&t);
+    }
+
+    #[derive(Debug, Clone)]
+    enum SumOp {
+        Insert(u8, u8),
+        Lookup(u8),
+        LookupMptcp(u8),
+        Remove(u8),
+        Rst(u8),
+        Advance(u8),
+        Sweep(u8),
+    }
+
+    fn sum_op() -> impl Strategy<Value = SumOp> {
+        prop_oneof![
+            4 => (0u8..64, 0u8..3).prop_map(|(k, c)| SumOp::Insert(k, c)),
+            2 => (0u8..64).prop_map(SumOp::Lookup),
+            2 => (0u8..64).prop_map(SumOp::LookupMptcp),
+            1 => (0u8..64).prop_map(SumOp::Remove),
+            1 => (0u8..64).prop_map(SumOp::Rst),
+            1 => (0u8..8).prop_map(SumOp::Advance),
+            1 => (0u8..8).prop_map(SumOp::Sweep),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+        // 64 keys over 4 buckets of 8: full buckets, evictions, quota
+        // refusals, expiries by lookup, insert and sweep. After every step
+        // a bucket's summary bit is set iff it holds an MPTCP entry, and an
+        // MPTCP lookup finds exactly the MPTCP entries.
+        #[test]
+        fn summary_bit_iff_bucket_holds_an_mptcp_entry(
+            ops in prop::collection::vec(sum_op(), 1..300),
+        ) {
+            let mut c = FlowTableConfig::with_capacity(32);
+            c.untrusted_quota_pct = 50;
+            c.timeouts.untrusted = 3 * S;
+            c.timeouts.established = 10 * S;
+            let mut t = FlowTable::new(c).unwrap();
+            let classes = [FlowClass::Plain, FlowClass::MptcpJoin, FlowClass::MptcpPinned];
+            // key -> class of its entry, when inserted (the table may have
+            // dropped it since: expiry or eviction).
+            let mut class_of: HashMap<u8, FlowClass> = HashMap::new();
+            let mut now = 0u64;
+            for o in ops {
+                match o {
+                    SumOp::Insert(k, ci) => {
+                        let kk = key(u32::from(k));
+                        let class = classes[usize::from(ci)];
+                        match t.insert(&kk, flow_hash(&kk), BackendId(k.into()), class, now) {
+                            InsertOutcome::Inserted | InsertOutcome::InsertedEvicting => {
+                                class_of.insert(k, class);
+                            }
+                            _ => {}
+                        }
+                    }
+                    SumOp::Lookup(k) => {
+                        let kk = key(u32::from(k));
+                        t.lookup(&kk, flow_hash(&kk), now);
+                    }
+                    SumOp::LookupMptcp(k) => {
+                        let kk = key(u32::from(k));
+                        let h = flow_hash(&kk);
+                        let any_found = t.buckets[h as usize & t.mask]
+                            .keys
+                            .iter()
+                            .zip(t.buckets[h as usize & t.mask].meta.flags)
+                            .any(|(x, f)| f != 0 && x == &kk);
+                        let got = t.lookup_mptcp(&kk, h, now);
+                        if got.is_some() {
+                            prop_assert!(class_of.get(&k).is_some_and(|c| c.is_mptcp()));
+                            prop_assert_eq!(got, Some(BackendId(k.into())));
+                        } else if any_found && class_of.get(&k).is_some_and(|c| c.is_mptcp()) {
+                            // Only an expired entry may be missed.
+                            prop_assert!(t.buckets[h as usize & t.mask]
+                                .keys
+                                .iter()
+                                .zip(t.buckets[h as usize & t.mask].meta.flags)
+                                .all(|(x, f)| f == 0 || x != &kk));
+                        }
+                    }
+                    SumOp::Remove(k) => {
+                        let kk = key(u32::from(k));
+                        t.remove(&kk, flow_hash(&kk));
+                    }
+                    SumOp::Rst(k) => {
+                        let kk = key(u32::from(k));
+                        t.note_rst(&kk, flow_hash(&kk), now);
+                    }
+                    SumOp::Advance(s) => now += u64::from(s) * S,
+                    SumOp::Sweep(n) => {
+                        t.expire_some(now, usize::from(n));
+                    }
+                }
+                assert_summary_exact(&t);
+            }
+        }
     }
 
     #[derive(Debug, Clone)]

@@ -23,7 +23,7 @@ use std::sync::Arc;
 use super::counters::Counters;
 use super::decide::{self, Decider};
 use super::flow_table::{
-    Bucket, BucketMemory, FlowCounters, FlowTable, FlowTableConfig, FlowTableError,
+    Bucket, BucketMemory, FlowCounters, FlowTable, FlowTableConfig, FlowTableError, Scope,
 };
 use super::forwarding::{Forwarding, ForwardingMode, Interface};
 use super::frame::Frame;
@@ -90,8 +90,9 @@ struct Pre {
     parsed: Result<Parsed, WireError>,
     flow: Option<(FlowKey, u64)>,
     /// The flow hash if the decision will look at the flow table (worth a
-    /// prefetch), see [`decide::uses_flow_table`].
-    table_hash: Option<u64>,
+    /// prefetch), and which entries it looks for, see
+    /// [`decide::flow_table_scope`].
+    table_hash: Option<(u64, Scope)>,
 }
 
 impl Pre {
@@ -116,7 +117,7 @@ impl Pre {
             Ok(Parsed { ip: Some(ip), .. }) => {
                 let flow = decide::flow_of(ip);
                 let table = match flow {
-                    Some((_, h)) if decide::uses_flow_table(ip) => Some(h),
+                    Some((_, h)) => decide::flow_table_scope(ip).map(|s| (h, s)),
                     _ => None,
                 };
                 (flow, table)
@@ -250,16 +251,20 @@ impl<M: BucketMemory> Datapath<M> {
                     break;
                 };
                 p.fill(f);
-                if let Some(h) = p.table_hash {
-                    self.flows.prefetch(h);
+                // Skipped by the table for an MPTCP lookup in a bucket its
+                // summary says holds no MPTCP entry.
+                if let Some((h, scope)) = p.table_hash {
+                    self.flows.prefetch(h, scope);
                 }
-                if let Some(h) = i.checked_sub(KEY_LAG).and_then(|j| pre.get(j)?.table_hash) {
-                    self.flows.prefetch_key(h);
+                if let Some((h, scope)) =
+                    i.checked_sub(KEY_LAG).and_then(|j| pre.get(j)?.table_hash)
+                {
+                    self.flows.prefetch_key(h, scope);
                 }
             }
             for p in pre.iter().take(n).skip(n.saturating_sub(KEY_LAG)) {
-                if let Some(h) = p.table_hash {
-                    self.flows.prefetch_key(h);
+                if let Some((h, scope)) = p.table_hash {
+                    self.flows.prefetch_key(h, scope);
                 }
             }
             for ((f, v), p) in fs.iter_mut().zip(vs.iter_mut()).zip(pre.iter()) {

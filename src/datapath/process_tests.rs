@@ -530,6 +530,51 @@ fn a_token_of_another_vip_is_not_used() {
 }
 
 #[test]
+fn a_pinned_join_keeps_its_dss_across_a_backend_change_until_it_expires() {
+    let mut lab = Lab::new();
+    let first = lab.backend(&tcp4(40002, vip4(), ACK, &third_ack_opts()));
+    let token = mptcp::token_v1(SERVER_KEY);
+    let jp = port_away_from(&lab, "web4", vip4().into(), &first);
+    assert_eq!(
+        lab.backend(&tcp4(jp, vip4(), SYN, &join_opts(token))),
+        first
+    );
+    // The backend set changes: Maglev no longer has `first` at all.
+    lab.fwd = with_state(&first, "draining");
+    assert_ne!(lab.maglev("web4", &key4(jp, vip4())), first);
+    for _ in 0..3 {
+        assert_eq!(lab.backend(&tcp4(jp, vip4(), ACK, &DSS)), first);
+    }
+    assert_eq!(lab.dp.counters.flow_hit, 3);
+    // Idle past the established timeout: the sweep drops the pin, and the
+    // join's DSS goes by Maglev (the summary bit went with the entry).
+    lab.now += FlowTimeouts::default().established + S;
+    for _ in 0..lab.dp.flow_table().capacity() / 8 / 64 {
+        lab.dp.housekeeping(lab.now);
+    }
+    assert_eq!(lab.dp.flow_table().len(), 0);
+    let want = lab.maglev("web4", &key4(jp, vip4()));
+    assert_eq!(lab.backend(&tcp4(jp, vip4(), ACK, &DSS)), want);
+    assert_eq!(lab.dp.flow_table().len(), 0, "a DSS creates no entry");
+}
+
+#[test]
+fn a_segment_with_an_mptcp_option_does_not_find_a_plain_entry() {
+    // The one semantic consequence of the MPTCP summary (see decide rule 4):
+    // a plain entry pins the 5-tuple's option-less segments, not its MPTCP
+    // ones.
+    let mut lab = Lab::new();
+    let p = 40010;
+    let first = lab.backend(&tcp4(p, vip4(), ACK, &[]));
+    assert_eq!(lab.dp.flow_table().len(), 1);
+    lab.fwd = with_state(&first, "draining");
+    let want = lab.maglev("web4", &key4(p, vip4()));
+    assert_ne!(want, first);
+    assert_eq!(lab.backend(&tcp4(p, vip4(), ACK, &DSS)), want);
+    assert_eq!(lab.backend(&tcp4(p, vip4(), ACK, &[])), first);
+}
+
+#[test]
 fn dss_without_entry_goes_by_maglev_statelessly() {
     let mut lab = Lab::new();
     for p in 40000..40020 {
