@@ -51,6 +51,16 @@ fn main() {
         }
         Err(_) => Sizes::FULL,
     };
+    // MPLB_BENCH_FLOWS=N: N distinct flows per workload (default 2^18, or
+    // MPLB_BENCH_ESTABLISHED if smaller), e.g. to keep a workload's frames in
+    // the cache while the flow table stays large.
+    let sizes = match std::env::var("MPLB_BENCH_FLOWS") {
+        Ok(n) => Sizes {
+            flows_per_path: n.parse().expect("MPLB_BENCH_FLOWS: a number"),
+            ..sizes
+        },
+        Err(_) => sizes,
+    };
     let mut bench = Bench::new(sizes, memory);
     let rss1 = resident_bytes();
     let table = bench.dp.flow_table();

@@ -43,6 +43,12 @@ impl TestFrame {
         self.buf.extend_from_slice(bytes);
         self.start = TEST_HEADROOM;
     }
+
+    /// [`TestFrame::reset`] to the concatenation of `head` and `tail`.
+    pub fn reset_parts(&mut self, head: &[u8], tail: &[u8]) {
+        self.reset(head);
+        self.buf.extend_from_slice(tail);
+    }
 }
 
 impl std::ops::Deref for TestFrame {
@@ -97,5 +103,7 @@ mod tests {
         assert!(!f.trim_front(4));
         f.truncate(1);
         assert_eq!(&f[..], &[1]);
+        f.reset_parts(&[4, 5], &[6]);
+        assert_eq!(&f[..], &[4, 5, 6]);
     }
 }
