@@ -100,7 +100,8 @@ struct Args {
     /// Packet buffers in the generator's pool
     #[arg(long, default_value_t = 8191)]
     mbufs: u32,
-    /// Seconds to wait for the link (a memif server waits for its client)
+    /// Seconds to wait for the link (a memif server waits for its client),
+    /// and then for the load balancer to answer ARP (at least 2)
     #[arg(long, default_value_t = 10.0)]
     link_timeout: f64,
 }

@@ -112,7 +112,13 @@ pub fn run(
             (Some(m), _) => (m, None),
             (None, Expect::Mplb) => match plan.lb.ipv4.first() {
                 Some(ip) => {
-                    let m = arp(&pool, &mut lanes, our_mac, ip.octets())?;
+                    let m = arp(
+                        &pool,
+                        &mut lanes,
+                        our_mac,
+                        ip.octets(),
+                        settings.link_timeout,
+                    )?;
                     eprintln!("mplb-gen: {ip} is at {}", fmt_mac(m));
                     (m, Some(m))
                 }
@@ -170,17 +176,21 @@ fn wait_for_link(port: &Port, timeout: f64) -> Result<(), String> {
 }
 
 /// Asks the load balancer's address for its MAC (mplb answers ARP for its
-/// own addresses).
+/// own addresses), every 100 ms for up to `timeout` seconds (at least 2):
+/// a DUT's link can be up before it forwards (mplb starts its ports, then
+/// zeroes its flow tables, 768 MiB for 10M flows, then starts its workers).
 fn arp(
     pool: &Mempool,
     lanes: &mut [Lane],
     our_mac: [u8; 6],
     target: [u8; 4],
+    timeout: f64,
 ) -> Result<[u8; 6], String> {
     let request = arp_request(our_mac, [198, 19, 255, 254], target);
     let mut out = Batch::new();
     let mut got = Batch::new();
-    for _ in 0..20 {
+    let tries = (timeout * 10.0).max(20.0) as u32;
+    for _ in 0..tries {
         if pool.alloc_into(&mut out, 1) {
             if let Some(m) = out.frames_mut().first_mut() {
                 if m.set_len(request.len()) {
@@ -209,8 +219,12 @@ fn arp(
         }
     }
     Err(format!(
-        "no ARP answer from {}.{}.{}.{} (the load balancer's address in --lb-config); is mplb running on the other end? (or give --dut-mac)",
-        target[0], target[1], target[2], target[3]
+        "no ARP answer from {}.{}.{}.{} in {:.1} s (the load balancer's address in --lb-config); is mplb running on the other end? (or give --dut-mac)",
+        target[0],
+        target[1],
+        target[2],
+        target[3],
+        f64::from(tries) / 10.0
     ))
 }
 
