@@ -183,17 +183,26 @@ enum Cfg {
     ADown,
     /// Like `A` but the port has no gateway MAC (t61 has no MAC of its own).
     NoGateway,
+    /// Like `A` with a port MTU of 600: IP-in-IP carries IPv4 packets of up
+    /// to 580 bytes to t1, IPv6 packets of up to 560 to t61.
+    SmallMtu,
 }
 
 fn forwarding(c: Cfg) -> Forwarding {
     let (a, b) = match c {
-        Cfg::A | Cfg::NoGateway => ("active", "draining"),
+        Cfg::A | Cfg::NoGateway | Cfg::SmallMtu => ("active", "draining"),
         Cfg::B => ("draining", "active"),
         Cfg::ADown => ("disabled", "active"),
     };
     let mut text = CFG.replace("{A}", a).replace("{B}", b);
     if matches!(c, Cfg::NoGateway) {
         text = text.replace("gateway_mac = \"02:00:00:00:00:fe\"\n", "");
+    }
+    if matches!(c, Cfg::SmallMtu) {
+        text = text.replace(
+            "device = \"net_null0\"\n",
+            "device = \"net_null0\"\nmtu = 600\n",
+        );
     }
     let config = Config::parse(&text, Path::new("golden.toml")).expect("valid config");
     let mut ids = StableIds::default();
@@ -1068,6 +1077,97 @@ fn fixtures() -> Vec<Fixture> {
                 DropReason::NoNextHop,
             )],
         ));
+        // ---- packets too long for IP-in-IP on the out port ----
+        let vt = a4("198.18.0.20");
+        let data = |ip_len: usize| vec![0x5a; ip_len - 40];
+        let big = eth(
+            0x0800,
+            &ip4(c4(), vt, 6, 64, &tcp(40041, 80, ACK, &[], &data(600))),
+        );
+        // The client is told 580 (600 - the outer 20), from the VIP, with
+        // the first 548 bytes of its packet (576 in all). The decision
+        // (rule 5) pinned the flow first: the smaller retransmission
+        // follows the pin.
+        let answer = {
+            let mut a = eth_hdr(CLIENT_MAC, PORT_MAC, 0x0800);
+            let msg = icmp4(3, 4, [0, 0, 0x02, 0x44], &big[14..14 + 548]);
+            a.extend_from_slice(&ip4_full(vt, c4(), 1, 64, 0, 0x4000, &msg));
+            a
+        };
+        v.push(fx(
+            "mtu",
+            "v4 with DF over the tunnel mtu: frag needed from the vip",
+            vec![Step {
+                cfg: Cfg::SmallMtu,
+                input: big,
+                verdict: Verdict::Reply,
+                output: Some(answer),
+                flows: Some(1),
+            }],
+        ));
+        let fits = eth(
+            0x0800,
+            &ip4(c4(), vt, 6, 64, &tcp(40042, 80, ACK, &[], &data(580))),
+        );
+        let h = spec_flow_hash(c4().into(), vt.into(), 40042, 80, 6);
+        v.push(fx(
+            "mtu",
+            "v4 exactly at the tunnel mtu: forwarded",
+            vec![fwd(
+                Cfg::SmallMtu,
+                fits.clone(),
+                ipip4(&fits[14..], MAC_T1, a4("10.1.0.1"), h),
+            )],
+        ));
+        let no_df = eth(
+            0x0800,
+            &ip4_full(c4(), vt, 6, 64, 1, 0, &tcp(40043, 80, ACK, &[], &data(581))),
+        );
+        v.push(fx(
+            "mtu",
+            "v4 without DF over the tunnel mtu: dropped",
+            vec![drop(Cfg::SmallMtu, no_df, DropReason::TooBig)],
+        ));
+        let quoted = ip4(vt, c4(), 6, 63, &tcp(80, 40044, ACK, &[], &data(600)));
+        let error = eth(
+            0x0800,
+            &ip4(
+                a4("203.0.113.1"),
+                vt,
+                1,
+                60,
+                &icmp4(3, 4, [0, 0, 0x05, 0xdc], &quoted),
+            ),
+        );
+        v.push(fx(
+            "mtu",
+            "an icmp error over the tunnel mtu: dropped, no error about an error",
+            vec![drop(Cfg::SmallMtu, error, DropReason::TooBig)],
+        ));
+        let vt6 = a6("fd00:18::20");
+        let big6 = eth(
+            0x86dd,
+            &ip6(c6(), vt6, 6, 64, &tcp(40045, 80, ACK, &[], &data(560))),
+        );
+        let answer6 = {
+            let mut a = eth_hdr(CLIENT_MAC, PORT_MAC, 0x86dd);
+            // 560 = 600 - the outer 40; the whole 580-byte packet quoted.
+            let msg = icmp6(vt6, c6(), 2, 0, 560u32.to_be_bytes(), &big6[14..]);
+            a.extend_from_slice(&ip6(vt6, c6(), 58, 64, &msg));
+            a
+        };
+        v.push(fx(
+            "mtu",
+            "v6 over the tunnel mtu: packet too big from the vip",
+            vec![Step {
+                cfg: Cfg::SmallMtu,
+                input: big6,
+                verdict: Verdict::Reply,
+                output: Some(answer6),
+                flows: Some(1),
+            }],
+        ));
+
         let lldp = eth(0x88cc, &[0; 46]);
         v.push(fx(
             "drop",
@@ -1119,7 +1219,8 @@ fn golden_fixtures() {
     }
     eprintln!("golden fixtures per rule: {per_rule:?}");
     for r in [
-        "rule1", "rule2", "rule3", "rule4", "rule5", "local", "icmp", "fragment", "udp", "drop",
+        "rule1", "rule2", "rule3", "rule4", "rule5", "local", "icmp", "fragment", "udp", "mtu",
+        "drop",
     ] {
         assert!(
             per_rule.get(r).copied().unwrap_or(0) >= 2,

@@ -13,9 +13,9 @@
 //!
 //! Invariants, for any bytes: no panic; `process_burst` gives the same
 //! verdicts and bytes as `process`; a `Forward` or `Reply` frame is a
-//! well-formed Ethernet frame (one that `parse_frame` accepts) at most 40
-//! bytes (the largest encapsulation) longer than the input, and a `Forward`
-//! frame leaves from the rx port's MAC to a configured backend or gateway
+//! well-formed Ethernet frame (one that `parse_frame` accepts) at most 48
+//! bytes (an ICMPv6 "packet too big" in front of its quote) longer than the
+//! input, and a `Forward` frame leaves from the rx port's MAC to a configured backend or gateway
 //! MAC; counters only grow, `forwarded` by the number of `Forward` verdicts
 //! and the `drop_*` counters by the number of `Drop` verdicts.
 #![no_main]
@@ -52,6 +52,8 @@ ipv6 = ["fd00:18:2::1", "fd00:18::1"]
 [[port]]
 name = "cell"
 device = "net_null1"
+# Small, so that IP-in-IP packets arriving here get ICMP "too big" answers.
+mtu = 576
 ipv4 = ["198.18.3.1"]
 ipv6 = ["fd00:18:3::1"]
 gateway_mac = "02:00:00:00:03:fe"
@@ -138,8 +140,9 @@ ttl_secs = 60
 
 const PORT_MACS: [[u8; 6]; 2] = [[2, 0, 0, 0, 2, 1], [2, 0, 0, 0, 3, 1]];
 const MAX_FRAMES: usize = 32;
-/// The largest encapsulation: an outer IPv6 header.
-const MAX_GROWTH: usize = 40;
+/// The largest growth: the headers of an ICMPv6 "packet too big" (an
+/// encapsulation adds at most 40).
+const MAX_GROWTH: usize = 48;
 
 struct State {
     fwd: Forwarding,

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use crate::config::{BackendStateConfig, Config, VipForwarding, VipProtocol};
 use crate::datapath::flow_table::{FlowTableConfig, FlowTimeouts};
 use crate::datapath::forwarding::{
-    Backend, BackendState, Encap, Forwarding, ForwardingMode, Interface, Protocol, Vip,
+    Backend, BackendState, Encap, Forwarding, ForwardingMode, Interface, PortFacts, Protocol, Vip,
 };
 use crate::datapath::maglev::{BackendId, MaglevBackend, MaglevTable};
 
@@ -60,23 +60,24 @@ impl StableIds {
     }
 }
 
-/// The forwarding snapshot for `config`, with the ports' MACs (by port index),
-/// every backend in the state its config gives.
-pub fn build_forwarding(
+/// The forwarding snapshot for `config`, with the ports' MACs and MTUs (by
+/// port index; a bare MAC means the MTU the config gives, else 1500), every
+/// backend in the state its config gives.
+pub fn build_forwarding<P: Copy + Into<PortFacts>>(
     config: &Config,
-    port_macs: &[[u8; 6]],
+    ports: &[P],
     ids: &mut StableIds,
 ) -> Result<Forwarding, String> {
-    build_forwarding_with(config, port_macs, ids, &|_, configured| configured)
+    build_forwarding_with(config, ports, ids, &|_, configured| configured)
 }
 
 /// [`build_forwarding`] where `state(name, configured)` decides each
 /// backend's state: the management thread folds in health and operator
 /// commands (drain, disable) here. Only `Active` backends enter the Maglev
 /// tables.
-pub fn build_forwarding_with(
+pub fn build_forwarding_with<P: Copy + Into<PortFacts>>(
     config: &Config,
-    port_macs: &[[u8; 6]],
+    ports: &[P],
     ids: &mut StableIds,
     state: &dyn Fn(&str, BackendState) -> BackendState,
 ) -> Result<Forwarding, String> {
@@ -84,11 +85,16 @@ pub fn build_forwarding_with(
         .ports
         .iter()
         .enumerate()
-        .map(|(i, p)| Interface {
-            mac: port_macs.get(i).copied().unwrap_or_default(),
-            ipv4: p.ipv4.clone(),
-            ipv6: p.ipv6.clone(),
-            gateway_mac: p.gateway_mac.map(|m| m.0),
+        .map(|(i, p)| {
+            let facts: PortFacts = ports.get(i).map_or([0; 6].into(), |&f| f.into());
+            Interface {
+                mac: facts.mac,
+                ipv4: p.ipv4.clone(),
+                ipv6: p.ipv6.clone(),
+                gateway_mac: p.gateway_mac.map(|m| m.0),
+                // The engine's facts already hold a configured MTU.
+                mtu: p.mtu.unwrap_or(facts.mtu),
+            }
         })
         .collect();
 
@@ -202,6 +208,9 @@ mod tests {
     use super::*;
     use std::path::Path;
 
+    /// No started ports: every interface gets a zero MAC.
+    const NO_PORTS: &[PortFacts] = &[];
+
     const CFG: &str = r#"
 [dpdk]
 eal_args = []
@@ -231,6 +240,34 @@ table_size = 251
   mac = "02:00:00:00:01:13"
   state = "draining"
 "#;
+
+    #[test]
+    fn interface_mtu_from_the_config_else_the_port_else_1500() {
+        let config = Config::parse(CFG, Path::new("t.toml")).expect("valid");
+        let mut ids = StableIds::default();
+        let mtu = |f: Forwarding| f.interfaces[0].mtu;
+        let facts = PortFacts {
+            mac: [2, 0, 0, 0, 0, 1],
+            mtu: 9000,
+        };
+        assert_eq!(
+            mtu(build_forwarding(&config, &[facts], &mut ids).unwrap()),
+            9000
+        );
+        assert_eq!(
+            mtu(build_forwarding(&config, &[[2, 0, 0, 0, 0, 1]], &mut ids).unwrap()),
+            1500
+        );
+        let text = CFG.replace(
+            "device = \"net_null0\"",
+            "device = \"net_null0\"\nmtu = 1400",
+        );
+        let config = Config::parse(&text, Path::new("t.toml")).expect("valid");
+        assert_eq!(
+            mtu(build_forwarding(&config, &[facts], &mut ids).unwrap()),
+            1400
+        );
+    }
 
     #[test]
     fn builds_vips_backends_and_tables() {
@@ -269,14 +306,14 @@ table_size = 251
     fn backend_ids_are_stable_across_rebuilds() {
         let config = Config::parse(CFG, Path::new("t.toml")).expect("valid");
         let mut ids = StableIds::default();
-        let f1 = build_forwarding(&config, &[], &mut ids).expect("builds");
+        let f1 = build_forwarding(&config, NO_PORTS, &mut ids).expect("builds");
         // Remove backend "b": "a" and "c" keep their ids.
         let smaller = CFG.replace(
             "  [[vip.backend]]\n  name = \"b\"\n  address = \"198.18.1.12\"\n  mac = \"02:00:00:00:01:12\"\n",
             "",
         );
         let config2 = Config::parse(&smaller, Path::new("t.toml")).expect("valid");
-        let f2 = build_forwarding(&config2, &[], &mut ids).expect("builds");
+        let f2 = build_forwarding(&config2, NO_PORTS, &mut ids).expect("builds");
         for name in ["a", "c"] {
             let id = |f: &Forwarding| {
                 f.backends
@@ -289,7 +326,7 @@ table_size = 251
         }
         assert_eq!(f2.backends.iter().flatten().count(), 2);
         // Adding a backend back does not reuse the removed one's id at once.
-        let f3 = build_forwarding(&config, &[], &mut ids).expect("builds");
+        let f3 = build_forwarding(&config, NO_PORTS, &mut ids).expect("builds");
         let id = |f: &Forwarding, n: &str| {
             f.backends
                 .iter()
@@ -304,7 +341,7 @@ table_size = 251
     fn state_hook_takes_backends_out_of_the_table() {
         let config = Config::parse(CFG, Path::new("t.toml")).expect("valid");
         let mut ids = StableIds::default();
-        let f = build_forwarding_with(&config, &[], &mut ids, &|name, s| {
+        let f = build_forwarding_with(&config, NO_PORTS, &mut ids, &|name, s| {
             if name == "a" { BackendState::Down } else { s }
         })
         .expect("builds");

@@ -20,7 +20,7 @@ use super::metrics::{
 use super::stats::{StatsSlot, total};
 use crate::config::{BackendConfig, BackendStateConfig, Config, HealthKind};
 use crate::datapath::counters::Counters;
-use crate::datapath::forwarding::{BackendState, Forwarding, Protocol};
+use crate::datapath::forwarding::{BackendState, Forwarding, PortFacts, Protocol};
 use crate::datapath::hash::{FlowKey, flow_hash};
 use crate::datapath::traffic::{Traffic, TrafficTotals};
 use crate::snapshot::{Publisher, Reader};
@@ -99,7 +99,7 @@ impl Request {
 pub struct Manager {
     path: PathBuf,
     config: Config,
-    port_macs: Vec<[u8; 6]>,
+    ports: Vec<PortFacts>,
     ids: StableIds,
     publisher: Publisher<Forwarding>,
     overrides: BTreeMap<String, Override>,
@@ -129,13 +129,19 @@ struct Retiring {
 
 impl Manager {
     /// Builds the first snapshot from `config` (loaded from `path`).
-    pub fn new(path: &Path, config: Config, port_macs: Vec<[u8; 6]>) -> Result<Manager, String> {
+    /// `ports`: the started ports' MACs and MTUs (or bare MACs), by index.
+    pub fn new<P: Into<PortFacts>>(
+        path: &Path,
+        config: Config,
+        ports: Vec<P>,
+    ) -> Result<Manager, String> {
+        let ports: Vec<PortFacts> = ports.into_iter().map(Into::into).collect();
         let mut ids = StableIds::default();
-        let first = build_forwarding(&config, &port_macs, &mut ids)?;
+        let first = build_forwarding(&config, &ports, &mut ids)?;
         Ok(Manager {
             path: path.to_path_buf(),
             config,
-            port_macs,
+            ports,
             ids,
             publisher: Publisher::new(first),
             overrides: BTreeMap::new(),
@@ -365,9 +371,8 @@ impl Manager {
     fn republish(&mut self, cause: &str) -> Result<(), String> {
         let mut ids = self.ids.clone();
         let config = self.effective_config();
-        let next = build_forwarding_with(&config, &self.port_macs, &mut ids, &|n, s| {
-            self.state_of(n, s)
-        })?;
+        let next =
+            build_forwarding_with(&config, &self.ports, &mut ids, &|n, s| self.state_of(n, s))?;
         self.ids = ids;
         let generation = self.publisher.publish(next);
         log::event(

@@ -61,6 +61,10 @@ counters! {
     nd_replies,
     /// ICMP/ICMPv6 echo requests to our addresses answered.
     icmp_echo_replies,
+    /// Packets to an IP-in-IP VIP too long for the out port's MTU once
+    /// encapsulated, answered with ICMP "fragmentation needed" / ICMPv6
+    /// "packet too big".
+    icmp_too_big_sent,
     /// Frames rewritten and handed out for a backend (all modes).
     forwarded,
     /// ... of which by layer-2 DSR (MAC rewrite).
@@ -120,7 +124,9 @@ counters! {
     /// Dropped: IP-in-IP without an outer source address of the backend's
     /// family (no `encap.source_v4/v6` and no port address).
     drop_no_encap_source,
-    /// Dropped: the encapsulated packet would exceed 65535 bytes.
+    /// Dropped: too long for IP-in-IP on the out port, with no ICMP error
+    /// to send (IPv4 without DF, or itself an ICMP error), or over 65535
+    /// bytes encapsulated.
     drop_too_big,
 }
 

@@ -8,8 +8,28 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use super::maglev::{BackendId, MaglevTable};
 use crate::wire::addr::{self, Addr16};
 
+/// What the engine knows of a started port that the config need not say.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PortFacts {
+    pub mac: [u8; 6],
+    /// L3 MTU: the largest IP packet the port sends.
+    pub mtu: u16,
+}
+
+/// The Ethernet MTU, assumed for a port known by its MAC alone.
+pub const DEFAULT_MTU: u16 = 1500;
+
+impl From<[u8; 6]> for PortFacts {
+    fn from(mac: [u8; 6]) -> PortFacts {
+        PortFacts {
+            mac,
+            mtu: DEFAULT_MTU,
+        }
+    }
+}
+
 /// One DPDK port's own identity, as the datapath answers for it.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Interface {
     pub mac: [u8; 6],
     pub ipv4: Vec<Ipv4Addr>,
@@ -17,6 +37,21 @@ pub struct Interface {
     /// The next hop's MAC for encapsulated frames to backends not on this
     /// segment (backends with no known MAC).
     pub gateway_mac: Option<[u8; 6]>,
+    /// L3 MTU: an IP-in-IP packet longer than this is not sent (see
+    /// [`super::local::too_big`]).
+    pub mtu: u16,
+}
+
+impl Default for Interface {
+    fn default() -> Interface {
+        Interface {
+            mac: [0; 6],
+            ipv4: Vec::new(),
+            ipv6: Vec::new(),
+            gateway_mac: None,
+            mtu: DEFAULT_MTU,
+        }
+    }
 }
 
 impl Interface {

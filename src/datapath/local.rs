@@ -4,7 +4,10 @@
 //!   (the upstream router must resolve the VIP to us);
 //! * IPv6 neighbour solicitations for own and VIP addresses (NA with the
 //!   port's MAC, solicited + override flags; to all-nodes for DAD probes);
-//! * ICMP / ICMPv6 echo requests to the port's own addresses.
+//! * ICMP / ICMPv6 echo requests to the port's own addresses;
+//! * ICMP "fragmentation needed" / ICMPv6 "packet too big" for packets to a
+//!   VIP that would exceed the out port's MTU once encapsulated (see
+//!   [`too_big`]).
 //!
 //! Echo requests to a VIP are not answered (nor forwarded): the VIP's
 //! service is the backends', and a ping answered by the load balancer would
@@ -14,7 +17,7 @@ use std::net::{IpAddr, Ipv6Addr};
 
 use crate::wire::ethernet::MacAddr;
 use crate::wire::parse::{IpInfo, L4};
-use crate::wire::{arp, checksum, icmpv4, icmpv6, ipv4, ipv6};
+use crate::wire::{arp, checksum, icmpv4, icmpv6, ip_proto, ipv4, ipv6};
 
 use super::forwarding::{Forwarding, Interface};
 use super::frame::Frame;
@@ -247,5 +250,173 @@ fn echo_v6<F: Frame>(
     h[7] = 64;
     h[8..24].copy_from_slice(&dst.octets());
     h[24..40].copy_from_slice(&src.octets());
+    Ok(())
+}
+
+/// The quote in an ICMPv4 error: the error as a whole within 576 bytes
+/// (RFC 1812 4.3.2.3).
+const QUOTE_V4: usize = 576 - ipv4::MIN_HEADER_LEN - 8;
+/// The quote in an ICMPv6 error: the error within the minimum MTU (RFC
+/// 4443 2.4).
+const QUOTE_V6: usize = 1280 - ipv6::HEADER_LEN - 8;
+
+/// A packet to a VIP whose IP-in-IP encapsulation would exceed the out
+/// port's MTU: `room` is the longest packet that fits. Sending it anyway
+/// would lose it on the first link (or NIC) that enforces the MTU, and the
+/// client would retransmit the same size forever. Instead the client gets
+/// what a router on the path would send — ICMP "fragmentation needed" with
+/// next-hop MTU `room` for IPv4 with DF, ICMPv6 "packet too big" with MTU
+/// `room` for IPv6 — from the VIP, quoting the packet, out the port it came
+/// in on; its path-MTU discovery then lowers the connection's segment size
+/// (RFC 1191, RFC 8201). Not fragmented and dropped (`drop_too_big`): IPv4
+/// without DF (rare: TCP sets DF) and ICMP errors (no error about an
+/// error). An IPv6 `room` below 1280 is sent as it is; hosts go no lower
+/// than 1280, so such a port MTU cannot carry those packets.
+pub(super) fn too_big<F: Frame>(
+    iface: &Interface,
+    frame: &mut F,
+    l3_offset: usize,
+    ip: &IpInfo,
+    room: usize,
+) -> Verdict {
+    let is_error = match ip.l4 {
+        L4::Icmp { ty, .. } => match ip.version {
+            4 => matches!(ty, 3..=5 | 11 | 12),
+            _ => ty < 128,
+        },
+        _ => false,
+    };
+    let Some(&[s0, s1, s2, s3, s4, s5]) = frame.get(6..12) else {
+        return Verdict::Drop(DropReason::Malformed);
+    };
+    let built = match ip.version {
+        _ if is_error => Err(DropReason::TooBig),
+        4 => too_big_v4(frame, l3_offset, ip, room),
+        _ => too_big_v6(frame, l3_offset, ip, room),
+    };
+    match built {
+        Ok(()) => {
+            set_macs(frame, [s0, s1, s2, s3, s4, s5], iface.mac);
+            Verdict::Reply
+        }
+        Err(r) => Verdict::Drop(r),
+    }
+}
+
+/// Makes room for an error's `header` bytes (IP and ICMP headers) in front
+/// of the IP packet at `l3` by growing the frame at the front: the packet
+/// stays where it is and becomes the error's quote, cut to `max` bytes; the
+/// Ethernet header (with its tag) moves to the new front. The quote's
+/// length.
+fn make_error_room<F: Frame>(
+    frame: &mut F,
+    l3: usize,
+    ip: &IpInfo,
+    max: usize,
+    header: usize,
+) -> Result<usize, DropReason> {
+    let quote = ip.l3_end.saturating_sub(l3).min(max);
+    if !frame.prepend(header) {
+        return Err(DropReason::NoHeadroom);
+    }
+    let end = l3 + header + quote;
+    if frame.len() < end {
+        return Err(DropReason::Malformed);
+    }
+    // header + l3 <= end <= len: both ranges are in bounds.
+    frame.copy_within(header..header + l3, 0);
+    frame.truncate(end);
+    Ok(quote)
+}
+
+fn too_big_v4<F: Frame>(
+    frame: &mut F,
+    l3: usize,
+    ip: &IpInfo,
+    room: usize,
+) -> Result<(), DropReason> {
+    let h = frame.get(l3..ip.l4_offset).ok_or(DropReason::Malformed)?;
+    if !ipv4::Packet::new_header_checked(h)
+        .map_err(err)?
+        .dont_frag()
+    {
+        return Err(DropReason::TooBig);
+    }
+    const HEADER: usize = ipv4::MIN_HEADER_LEN + 8;
+    let quote = make_error_room(frame, l3, ip, QUOTE_V4, HEADER)?;
+    // At least the packet's IP header and its first 8 payload bytes (RFC 792).
+    if quote < ip.l4_offset.saturating_sub(l3) + 8 {
+        return Err(DropReason::Malformed);
+    }
+    let [.., c0, c1, c2, c3] = ip.src;
+    let [.., v0, v1, v2, v3] = ip.dst;
+    let end = l3 + HEADER + quote;
+    let out = frame.get_mut(l3..end).ok_or(DropReason::Malformed)?;
+    ipv4::emit_header(
+        out,
+        [v0, v1, v2, v3].into(),
+        [c0, c1, c2, c3].into(),
+        ip_proto::ICMP,
+        (8 + quote) as u16,
+        64,
+        0,
+    )
+    .map_err(err)?;
+    let msg = out
+        .get_mut(ipv4::MIN_HEADER_LEN..)
+        .ok_or(DropReason::Malformed)?;
+    let mtu = u16::try_from(room).unwrap_or(u16::MAX).to_be_bytes();
+    let head = msg.get_mut(..8).ok_or(DropReason::Malformed)?;
+    head.copy_from_slice(&[
+        icmpv4::msg_type::DEST_UNREACHABLE,
+        icmpv4::CODE_FRAG_NEEDED,
+        0,
+        0,
+        0,
+        0,
+        mtu[0],
+        mtu[1],
+    ]);
+    let c = checksum::checksum(msg).to_be_bytes();
+    if let Some(at) = msg.get_mut(2..4) {
+        at.copy_from_slice(&c);
+    }
+    Ok(())
+}
+
+fn too_big_v6<F: Frame>(
+    frame: &mut F,
+    l3: usize,
+    ip: &IpInfo,
+    room: usize,
+) -> Result<(), DropReason> {
+    const HEADER: usize = ipv6::HEADER_LEN + 8;
+    let quote = make_error_room(frame, l3, ip, QUOTE_V6, HEADER)?;
+    if quote < ipv6::HEADER_LEN + 8 {
+        return Err(DropReason::Malformed);
+    }
+    let (vip, client) = (Ipv6Addr::from(ip.dst), Ipv6Addr::from(ip.src));
+    let end = l3 + HEADER + quote;
+    let out = frame.get_mut(l3..end).ok_or(DropReason::Malformed)?;
+    ipv6::emit_header(out, &vip, &client, ip_proto::ICMPV6, (8 + quote) as u16, 64).map_err(err)?;
+    let msg = out
+        .get_mut(ipv6::HEADER_LEN..)
+        .ok_or(DropReason::Malformed)?;
+    let mtu = u32::try_from(room).unwrap_or(u32::MAX).to_be_bytes();
+    let head = msg.get_mut(..8).ok_or(DropReason::Malformed)?;
+    head.copy_from_slice(&[
+        icmpv6::msg_type::PACKET_TOO_BIG,
+        0,
+        0,
+        0,
+        mtu[0],
+        mtu[1],
+        mtu[2],
+        mtu[3],
+    ]);
+    icmpv6::Packet::new_checked(msg)
+        .map_err(err)?
+        .fill_checksum(&vip, &client)
+        .map_err(err)?;
     Ok(())
 }

@@ -8,7 +8,9 @@
 //! * to an own address: ICMP/ICMPv6 echo → echo reply, anything else dropped;
 //! * to a VIP address: TTL / hop limit ≤ 1 → dropped (no time-exceeded is
 //!   generated); else the backend is decided (see [`super::decide`]) and
-//!   the frame rewritten for it (see [`super::rewrite`]) → `Forward`;
+//!   the frame rewritten for it (see [`super::rewrite`]) → `Forward`; a
+//!   packet too long for IP-in-IP on the out port gets an ICMP error
+//!   instead (see [`super::local::too_big`]) → `Reply`;
 //! * anything else is dropped, with one counter per [`DropReason`].
 //!
 //! TCP/UDP checksums are never verified (offloads and the endpoints do);
@@ -60,7 +62,8 @@ pub enum DropReason {
     NoHeadroom,
     /// No outer source address for IP-in-IP.
     NoEncapSource,
-    /// The encapsulated packet would exceed 65535 bytes.
+    /// Too long for IP-in-IP on the out port and no ICMP error to send
+    /// (IPv4 without DF, an ICMP error), or over 65535 bytes encapsulated.
     TooBig,
 }
 
@@ -376,15 +379,24 @@ impl<M: BucketMemory> Datapath<M> {
         let done = match target.vip.mode {
             ForwardingMode::L2Dsr => rewrite::l2_dsr(frame, out, target.backend)
                 .map(|()| self.counters.forwarded_l2 += 1),
-            ForwardingMode::Ipip => rewrite::ipip(
-                frame,
-                inner(p, ip),
-                out,
-                &fwd.encap,
-                target.backend,
-                target.hash,
-            )
-            .map(|()| self.counters.forwarded_ipip += 1),
+            ForwardingMode::Ipip => {
+                let room =
+                    usize::from(out.mtu).saturating_sub(rewrite::ipip_overhead(target.backend));
+                if ip.l3_end.saturating_sub(p.l3_offset) > room {
+                    let v = local::too_big(iface, frame, p.l3_offset, ip, room);
+                    self.counters.icmp_too_big_sent += u64::from(v == Verdict::Reply);
+                    return v;
+                }
+                rewrite::ipip(
+                    frame,
+                    inner(p, ip),
+                    out,
+                    &fwd.encap,
+                    target.backend,
+                    target.hash,
+                )
+                .map(|()| self.counters.forwarded_ipip += 1)
+            }
         };
         match done {
             Ok(()) => {

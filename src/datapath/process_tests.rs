@@ -1209,6 +1209,51 @@ fn ipip_drops_without_headroom_next_hop_or_source() {
     );
 }
 
+#[test]
+fn ipip_over_the_port_mtu_answers_the_client_keeping_the_vlan_tag() {
+    let mut lab = Lab::new();
+    lab.fwd.interfaces[0].mtu = 600;
+    let d = v4("198.18.0.20");
+    let big = |sport| {
+        let mut f = eth(
+            0x0800,
+            &ip4(c4(), d, 6, 64, &tcp(sport, 80, ACK, &[], &[7; 560])),
+        );
+        f.splice(12..12, [0x81, 0x00, 0x00, 0x2a]);
+        f
+    };
+    let (v, out) = lab.send(&big(40001));
+    assert_eq!(v, Verdict::Reply);
+    // Tagged like the request, from the port to the sender, from the VIP.
+    assert_eq!(&out[..6], &CLIENT_MAC);
+    assert_eq!(&out[6..12], &PORT_MAC);
+    assert_eq!(&out[12..18], &[0x81, 0x00, 0x00, 0x2a, 0x08, 0x00]);
+    let ip = ipv4::Packet::new_checked(&out[18..]).unwrap();
+    assert!(ip.verify_checksum());
+    assert_eq!((ip.src_addr(), ip.dst_addr()), (d, c4()));
+    let icmp = crate::wire::icmpv4::Packet::new_checked(ip.payload()).unwrap();
+    assert!(icmp.verify_checksum());
+    assert_eq!(icmp.next_hop_mtu(), Some(580));
+    assert_eq!(icmp.data(), &big(40001)[18..18 + 548]);
+    // A request whose frame has no headroom to grow is dropped.
+    let mut f = NoHeadroom(big(40002));
+    assert_eq!(
+        lab.dp.process(&lab.fwd, 0, &mut f, lab.now),
+        Verdict::Drop(DropReason::NoHeadroom)
+    );
+    let c = lab.dp.counters;
+    assert_eq!(
+        (c.icmp_too_big_sent, c.forwarded_ipip, c.drop_no_headroom),
+        (1, 0, 1)
+    );
+    // Through L2 DSR nothing grows: no MTU check.
+    let (v, _) = lab.send(&eth(
+        0x0800,
+        &ip4(c4(), vip4(), 6, 64, &tcp(40003, 80, ACK, &[], &[7; 900])),
+    ));
+    assert_eq!(v, Verdict::Forward);
+}
+
 // ---- burst API ----
 
 fn mixed_frames() -> Vec<Vec<u8>> {

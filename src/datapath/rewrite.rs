@@ -32,8 +32,11 @@
 //!   decapsulation). All packets of a flow carry the same value, and ICMP
 //!   errors carry their flow's value.
 //! * No headroom for the new headers → drop (`drop_no_headroom`); an outer
-//!   packet over 65535 bytes → drop (`drop_too_big`). The path MTU towards
-//!   backends must allow the 20/40 extra bytes; nothing here fragments.
+//!   packet over 65535 bytes → drop (`drop_too_big`). An outer packet over
+//!   the out port's MTU is never built: the client is sent ICMP
+//!   "fragmentation needed" / "packet too big" instead (see
+//!   [`super::local::too_big`]). Nothing here fragments; the MTU towards
+//!   the backends should exceed the clients' by the 20/40 bytes.
 
 use std::net::IpAddr;
 
@@ -45,6 +48,14 @@ use crate::wire::{ipv4, ipv6};
 
 const IPPROTO_IPIP: u8 = 4;
 const IPPROTO_IPV6: u8 = 41;
+
+/// The outer IP header's length for IP-in-IP to `backend`.
+pub(super) fn ipip_overhead(backend: &Backend) -> usize {
+    match backend.addr {
+        IpAddr::V4(_) => ipv4::MIN_HEADER_LEN,
+        IpAddr::V6(_) => ipv6::HEADER_LEN,
+    }
+}
 
 /// Layer-2 DSR: new MACs, nothing else.
 pub(super) fn l2_dsr<F: Frame>(
@@ -93,9 +104,10 @@ pub(super) fn ipip<F: Frame>(
         IPPROTO_IPV6
     };
     // Outer header length, ethertype, and payload-length field value.
-    let (outer_len, et) = match backend.addr {
-        IpAddr::V4(_) => (ipv4::MIN_HEADER_LEN, ethertype::IPV4),
-        IpAddr::V6(_) => (ipv6::HEADER_LEN, ethertype::IPV6),
+    let outer_len = ipip_overhead(backend);
+    let et = match backend.addr {
+        IpAddr::V4(_) => ethertype::IPV4,
+        IpAddr::V6(_) => ethertype::IPV6,
     };
     let payload_len = u16::try_from(inner_len).map_err(|_| DropReason::TooBig)?;
     if backend.addr.is_ipv4() && inner_len + ipv4::MIN_HEADER_LEN > usize::from(u16::MAX) {

@@ -23,6 +23,7 @@ use crate::control::stats::StatsSlot;
 use crate::control::stats::total;
 use crate::datapath::counters::Counters;
 use crate::datapath::flow_table::{Bucket, FlowTableConfig};
+use crate::datapath::forwarding::PortFacts;
 use crate::datapath::process::Datapath;
 use crate::datapath::token_table::TokenTable;
 
@@ -186,8 +187,14 @@ fn run_workers(
     stop: &Arc<AtomicBool>,
     reload: &Arc<AtomicBool>,
 ) -> Result<Counters, String> {
-    let macs: Vec<[u8; 6]> = ports.iter().map(Port::mac).collect();
-    let mut manager = Manager::new(config_path, config.clone(), macs)?;
+    let facts: Vec<PortFacts> = ports
+        .iter()
+        .map(|p| PortFacts {
+            mac: p.mac(),
+            mtu: p.mtu(),
+        })
+        .collect();
+    let mut manager = Manager::new(config_path, config.clone(), facts)?;
     let (flow_config, token_capacity, token_ttl) = datapath_tables(config);
     // One token table for all workers: a join arrives on whichever queue RSS
     // picks for its own 5-tuple, not its connection's.
