@@ -8,8 +8,10 @@
 //! weight; a reload adds and drains backends under live transfers. 4: a
 //! backend's listener dies and returns; health checks follow. 5: joins sent
 //! to the VIP with token routing on and off. 6: 1 and 3 over IPv6. 7: a path
-//! that strips MPTCP options; the fallen-back connection is pinned. See
-//! bench/lab/README.md. Needs root; about 45 s.
+//! that strips MPTCP options; the fallen-back connection is pinned. 8: a
+//! datagram too big for IP-in-IP gets the client's kernel ICMP
+//! "fragmentation needed" and a lower path MTU. See bench/lab/README.md.
+//! Needs root; about 45 s.
 
 use std::process::Command;
 

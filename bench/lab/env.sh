@@ -13,6 +13,7 @@ NSS=("$CLI" "$RTR" "$SEG" "$LB" "$P-be1" "$P-be2" "$P-be3")
 VIP=198.18.0.10
 VIP6=fd00::10
 VIP_PORT=80
+TUN_PORT=9
 ESTABLISHED_TIMEOUT=4
 LB_IP=198.18.1.2
 LB_IP6=fd00:1::2
@@ -107,6 +108,23 @@ protocol = "tcp"
 forwarding = "l2-dsr"
 token_routing = $LAB_TOKEN_ROUTING
 $(backend_entries v4 "$LAB_V4_BACKENDS")
+
+# Scenario 8: UDP by IP-in-IP to be1 (which cannot decapsulate: no ipip
+# driver here). mplb's port MTU is 1500, so the largest packet it can
+# encapsulate is 1480; bigger ones get the client ICMP "fragmentation needed".
+[[vip]]
+name = "tun"
+address = "$VIP"
+port = $TUN_PORT
+protocol = "udp"
+forwarding = "ipip"
+  [vip.health]
+  kind = "none"
+
+  [[vip.backend]]
+  name = "be1-tun"
+  address = "${BE_IP[be1]}"
+  mac = "$(lab_mac be1)"
 
 [[vip]]
 name = "web6"

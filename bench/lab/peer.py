@@ -14,8 +14,12 @@ many:   the same for a range of source ports (one short connection each, a few
         at a time); prints one JSON summary with the failures.
 lookup: asks a running mplb (control socket) which backend a new flow from
         each source port of a range would get; prints "<sport> <backend>".
+pmtu:   UDP with DF to a VIP: a datagram filling 1500 bytes, then, once the
+        kernel has learnt a smaller path MTU (ICMP "fragmentation needed"),
+        one that fits; prints the path MTU as JSON.
 """
 import argparse
+import errno
 import hashlib
 import json
 import random
@@ -199,9 +203,42 @@ def lookup(a):
     return 0
 
 
+def pmtu(a):
+    """UDP datagrams with DF to the VIP: first one filling a 1500-byte IP
+    packet, then, once an ICMP "fragmentation needed" has lowered the path
+    MTU, one that fits. Prints what the kernel learnt."""
+    ip_mtu_discover, ip_pmtudisc_do, ip_mtu = 10, 2, 14  # <linux/in.h>
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.setsockopt(socket.IPPROTO_IP, ip_mtu_discover, ip_pmtudisc_do)
+    s.bind((a.src or "0.0.0.0", a.sport))
+    s.connect((a.addr, a.port))
+    s.send(b"x" * (1500 - 28))
+    # The ICMP error is reported on the connected socket as EMSGSIZE (and
+    # the kernel's route to the VIP gets the new path MTU).
+    deadline = time.monotonic() + a.timeout
+    err = 0
+    while not err and time.monotonic() < deadline:
+        time.sleep(0.02)
+        err = s.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+    mtu = s.getsockopt(socket.IPPROTO_IP, ip_mtu)
+    try:
+        s.send(b"x" * (1500 - 28))
+        big_refused = False
+    except OSError as e:
+        big_refused = e.errno == errno.EMSGSIZE
+    s.send(b"x" * (mtu - 28))
+    print(json.dumps({
+        "socket_error": errno.errorcode.get(err, err),
+        "pmtu": mtu,
+        "full_size_refused": big_refused,
+        "sent_fitting": mtu - 28,
+    }))
+    return 0
+
+
 def main():
     p = argparse.ArgumentParser()
-    p.add_argument("mode", choices=["server", "client", "many", "lookup"])
+    p.add_argument("mode", choices=["server", "client", "many", "lookup", "pmtu"])
     p.add_argument("--addr", required=True, help="server: address to bind; others: the VIP")
     p.add_argument("--port", type=int, default=80)
     p.add_argument("--src")
@@ -220,7 +257,7 @@ def main():
     if a.mode == "server":
         server(a)
     else:
-        sys.exit({"client": client, "many": many, "lookup": lookup}[a.mode](a))
+        sys.exit({"client": client, "many": many, "lookup": lookup, "pmtu": pmtu}[a.mode](a))
 
 
 if __name__ == "__main__":

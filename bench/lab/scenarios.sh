@@ -12,6 +12,7 @@
 #   5  controls; joins to the VIP with token routing on and off     (s5_token_routing.sh)
 #   6  IPv6: ND for mplb and the VIP; scenarios 1 and 3 on the IPv6 VIP (s6_nd.sh; s1, s3)
 #   7  MPTCP options stripped on the path: fallback, pinned         (s7_fallback.sh)
+#   8  too big for IP-in-IP: ICMP frag needed, the client's PMTU    (s8_too_big.sh)
 #
 # Exits non-zero on the first failed assertion, after printing mplb's
 # counters, its output, both sides' MPTCP counters, the servers' logs and a
@@ -19,11 +20,11 @@
 set -uo pipefail
 
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
-for f in s1_bypass s2_kill s3_weights_reload s4_health s5_token_routing s6_nd s7_fallback; do
+for f in s1_bypass s2_kill s3_weights_reload s4_health s5_token_routing s6_nd s7_fallback s8_too_big; do
     . "$HERE/$f.sh"
 done
 
-want() { [[ " ${LAB_SCENARIOS:-1 2 3 4 5 6 7} " == *" $1 "* ]]; }
+want() { [[ " ${LAB_SCENARIOS:-1 2 3 4 5 6 7 8} " == *" $1 "* ]]; }
 
 T0=$SECONDS
 lab_start
@@ -35,6 +36,7 @@ done
 want 1 && s1 v4 40001
 want 5 && s5
 want 7 && s7
+want 8 && s8
 want 4 && s4
 want 6 && s6_nd
 want 6 && s1 v6 40061
