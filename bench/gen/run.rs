@@ -177,8 +177,8 @@ fn wait_for_link(port: &Port, timeout: f64) -> Result<(), String> {
 
 /// Asks the load balancer's address for its MAC (mplb answers ARP for its
 /// own addresses), every 100 ms for up to `timeout` seconds (at least 2):
-/// a DUT's link can be up before it forwards (mplb starts its ports, then
-/// zeroes its flow tables, 768 MiB for 10M flows, then starts its workers).
+/// a DUT's link can be up before it forwards, and a memif link can come up
+/// before frames get through.
 fn arp(
     pool: &Mempool,
     lanes: &mut [Lane],

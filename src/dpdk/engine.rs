@@ -81,10 +81,7 @@ pub fn run(config_path: &Path, config: &Config, options: &RunOptions) -> Result<
     let in_use_at_start = pool.in_use();
 
     let counters = {
-        let ports = start_ports(config, &pool, lcores.len())?;
-        for p in &ports {
-            println!("{}", describe_port(p));
-        }
+        let ports = configure_ports(config, &pool, lcores.len())?;
         let counters = run_workers(
             config_path,
             config,
@@ -130,7 +127,10 @@ pub fn run(config_path: &Path, config: &Config, options: &RunOptions) -> Result<
     Ok(report)
 }
 
-fn start_ports(config: &Config, pool: &Mempool, workers: usize) -> Result<Vec<Port>, String> {
+/// Configures every port of the config; they are started by
+/// [`run_workers`] once the workers are ready, so that a port's link never
+/// comes up before mplb forwards (zeroing large flow tables takes a while).
+fn configure_ports(config: &Config, pool: &Mempool, workers: usize) -> Result<Vec<Port>, String> {
     let tx_queues = u16::try_from(workers).map_err(|_| "too many workers".to_string())?;
     let mut ports = Vec::with_capacity(config.ports.len());
     for (i, pc) in config.ports.iter().enumerate() {
@@ -143,7 +143,7 @@ fn start_ports(config: &Config, pool: &Mempool, workers: usize) -> Result<Vec<Po
             mtu: pc.mtu,
             promiscuous: pc.promiscuous,
         };
-        let port = Port::start(id, &setup, pool)
+        let port = Port::configure(id, &setup, pool)
             .map_err(|e| format!("port {} ({}): {e}", pc.name.get_ref(), pc.device))?;
         ports.push(port);
     }
@@ -257,6 +257,10 @@ fn run_workers(
             }
             next += 1;
         }
+    }
+    for p in ports {
+        p.start_traffic().map_err(|e| e.to_string())?;
+        println!("{}", describe_port(p));
     }
     for w in &workers {
         let queues: Vec<String> =

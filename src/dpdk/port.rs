@@ -75,6 +75,7 @@ pub struct Port {
     tx_queues: u16,
     rss_hf: u64,
     mtu: u16,
+    promiscuous: bool,
     rx_taken: Vec<AtomicBool>,
     tx_taken: Vec<AtomicBool>,
 }
@@ -109,8 +110,17 @@ impl Port {
         Ok(id)
     }
 
-    /// Configures queues, RSS and MTU, sets up the rings from `pool`, and starts the port.
+    /// [`Port::configure`], then [`Port::start_traffic`].
     pub fn start(id: u16, setup: &PortSetup, pool: &Mempool) -> Result<Port, DpdkError> {
+        let port = Port::configure(id, setup, pool)?;
+        port.start_traffic()?;
+        Ok(port)
+    }
+
+    /// Configures queues, RSS and MTU and sets up the rings from `pool`; the
+    /// port stays stopped (no link, nothing received) until
+    /// [`Port::start_traffic`].
+    pub fn configure(id: u16, setup: &PortSetup, pool: &Mempool) -> Result<Port, DpdkError> {
         let name = port_name(id);
         let op = |what: &str| format!("port {name}: {what}");
         let mut info = dpdk_sys::rte_eth_dev_info::default();
@@ -209,16 +219,6 @@ impl Port {
                 return Err(DpdkError::from_code(op(&format!("tx queue {q} setup")), rc));
             }
         }
-        // SAFETY: all queues are set up.
-        let rc = unsafe { dpdk_sys::rte_eth_dev_start(id) };
-        if rc != 0 {
-            return Err(DpdkError::from_code(op("rte_eth_dev_start"), rc));
-        }
-        if setup.promiscuous {
-            // SAFETY: the port is started. Failure is not fatal (some vdevs
-            // have no such mode); frames to our own MAC still arrive.
-            unsafe { dpdk_sys::rte_eth_promiscuous_enable(id) };
-        }
         let mut mac = dpdk_sys::rte_ether_addr::default();
         // SAFETY: mac is a valid out-structure.
         unsafe { dpdk_sys::rte_eth_macaddr_get(id, &mut mac) };
@@ -234,6 +234,7 @@ impl Port {
             tx_queues: setup.tx_queues,
             rss_hf: conf.rx_adv_conf.rss_conf.rss_hf,
             mtu,
+            promiscuous: setup.promiscuous,
             rx_taken: (0..setup.rx_queues)
                 .map(|_| AtomicBool::new(false))
                 .collect(),
@@ -241,6 +242,26 @@ impl Port {
                 .map(|_| AtomicBool::new(false))
                 .collect(),
         })
+    }
+
+    /// Starts the configured port: the link comes up and frames arrive in
+    /// its rx rings.
+    pub fn start_traffic(&self) -> Result<(), DpdkError> {
+        // SAFETY: the port is configured and all its queues are set up
+        // (`configure`); starting a started port is an error DPDK reports.
+        let rc = unsafe { dpdk_sys::rte_eth_dev_start(self.id) };
+        if rc != 0 {
+            return Err(DpdkError::from_code(
+                format!("port {}: rte_eth_dev_start", self.name),
+                rc,
+            ));
+        }
+        if self.promiscuous {
+            // SAFETY: the port is started. Failure is not fatal (some vdevs
+            // have no such mode); frames to our own MAC still arrive.
+            unsafe { dpdk_sys::rte_eth_promiscuous_enable(self.id) };
+        }
+        Ok(())
     }
 
     pub fn id(&self) -> u16 {
