@@ -124,6 +124,9 @@ counters! {
     /// Dropped: IP-in-IP without an outer source address of the backend's
     /// family (no `encap.source_v4/v6` and no port address).
     drop_no_encap_source,
+    /// Dropped: an ICMP error was due, but the worker had sent its budget
+    /// (1000 a second, bursts of 50).
+    drop_icmp_limit,
     /// Dropped: too long for IP-in-IP on the out port, with no ICMP error
     /// to send (IPv4 without DF, or itself an ICMP error), or over 65535
     /// bytes encapsulated.

@@ -270,7 +270,8 @@ const QUOTE_V6: usize = 1280 - ipv6::HEADER_LEN - 8;
 /// in on; its path-MTU discovery then lowers the connection's segment size
 /// (RFC 1191, RFC 8201). Not fragmented and dropped (`drop_too_big`): IPv4
 /// without DF (rare: TCP sets DF) and ICMP errors (no error about an
-/// error). An IPv6 `room` below 1280 is sent as it is; hosts go no lower
+/// error). The caller spends one token of the worker's [`IcmpBudget`] per
+/// error sent. An IPv6 `room` below 1280 is sent as it is; hosts go no lower
 /// than 1280, so such a port MTU cannot carry those packets.
 pub(super) fn too_big<F: Frame>(
     iface: &Interface,
@@ -419,4 +420,43 @@ fn too_big_v6<F: Frame>(
         .fill_checksum(&vip, &client)
         .map_err(err)?;
     Ok(())
+}
+
+/// A worker's budget for the ICMP errors it generates: Linux's defaults
+/// (`net.ipv4.icmp_msgs_per_sec` 1000, `icmp_msgs_burst` 50), so that a
+/// flood of oversized packets, perhaps from spoofed sources, cannot make the
+/// load balancer a source of unbounded ICMP traffic. Time comes from the
+/// caller's `now`; a clock going backwards earns nothing.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct IcmpBudget {
+    tokens: u64,
+    /// When the tokens were last topped up.
+    refilled_ns: u64,
+}
+
+impl IcmpBudget {
+    const PER_SEC: u64 = 1000;
+    const BURST: u64 = 50;
+    const NS_PER_TOKEN: u64 = 1_000_000_000 / Self::PER_SEC;
+
+    /// Takes one token if there is one.
+    pub(super) fn take(&mut self, now_ns: u64) -> bool {
+        let earned = now_ns.saturating_sub(self.refilled_ns) / Self::NS_PER_TOKEN;
+        if earned > 0 {
+            self.tokens = self.tokens.saturating_add(earned).min(Self::BURST);
+            self.refilled_ns = now_ns;
+        }
+        let ok = self.tokens > 0;
+        self.tokens -= u64::from(ok);
+        ok
+    }
+}
+
+impl Default for IcmpBudget {
+    fn default() -> IcmpBudget {
+        IcmpBudget {
+            tokens: Self::BURST,
+            refilled_ns: 0,
+        }
+    }
 }

@@ -62,6 +62,9 @@ pub enum DropReason {
     NoHeadroom,
     /// No outer source address for IP-in-IP.
     NoEncapSource,
+    /// An ICMP error was due but the worker's ICMP budget is spent (see
+    /// [`local::IcmpBudget`]).
+    IcmpLimit,
     /// Too long for IP-in-IP on the out port and no ICMP error to send
     /// (IPv4 without DF, an ICMP error), or over 65535 bytes encapsulated.
     TooBig,
@@ -142,6 +145,8 @@ pub struct Datapath<M = Box<[Bucket]>> {
     /// [`Datapath::process_burst`]'s per-frame classifications, allocated
     /// once (`CHUNK` entries) and reused by every burst.
     pre: Vec<Pre>,
+    /// Rate limit of the ICMP errors this worker generates.
+    icmp_budget: local::IcmpBudget,
 }
 
 impl<M: BucketMemory> std::fmt::Debug for Datapath<M> {
@@ -178,6 +183,7 @@ impl<M: BucketMemory> Datapath<M> {
             backend_port: None,
             traffic: Arc::new(Traffic::new()),
             pre: vec![Pre::EMPTY; CHUNK],
+            icmp_budget: local::IcmpBudget::default(),
         })
     }
 
@@ -308,6 +314,7 @@ impl<M: BucketMemory> Datapath<M> {
                     DropReason::NoNextHop => &mut c.drop_no_next_hop,
                     DropReason::NoHeadroom => &mut c.drop_no_headroom,
                     DropReason::NoEncapSource => &mut c.drop_no_encap_source,
+                    DropReason::IcmpLimit => &mut c.drop_icmp_limit,
                     DropReason::TooBig => &mut c.drop_too_big,
                 } += 1
             }
@@ -384,7 +391,12 @@ impl<M: BucketMemory> Datapath<M> {
                     usize::from(out.mtu).saturating_sub(rewrite::ipip_overhead(target.backend));
                 if ip.l3_end.saturating_sub(p.l3_offset) > room {
                     let v = local::too_big(iface, frame, p.l3_offset, ip, room);
-                    self.counters.icmp_too_big_sent += u64::from(v == Verdict::Reply);
+                    if v == Verdict::Reply {
+                        if !self.icmp_budget.take(now) {
+                            return Verdict::Drop(DropReason::IcmpLimit);
+                        }
+                        self.counters.icmp_too_big_sent += 1;
+                    }
                     return v;
                 }
                 rewrite::ipip(

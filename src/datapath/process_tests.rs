@@ -1246,6 +1246,19 @@ fn ipip_over_the_port_mtu_answers_the_client_keeping_the_vlan_tag() {
         (c.icmp_too_big_sent, c.forwarded_ipip, c.drop_no_headroom),
         (1, 0, 1)
     );
+    // The ICMP budget: a burst of 50, then 1 per ms (the first reply took
+    // one token).
+    let mut sent = 1;
+    for port in 40010..40100 {
+        sent += u64::from(lab.send(&big(port)).0 == Verdict::Reply);
+    }
+    assert_eq!(sent, 50);
+    assert_eq!(lab.dp.counters.drop_icmp_limit, 90 - 49);
+    lab.now += 5_000_000;
+    let replies = (40100..40110)
+        .filter(|&p| lab.send(&big(p)).0 == Verdict::Reply)
+        .count();
+    assert_eq!(replies, 5);
     // Through L2 DSR nothing grows: no MTU check.
     let (v, _) = lab.send(&eth(
         0x0800,
