@@ -10,7 +10,7 @@
 //! to the VIP with token routing on and off. 6: 1 and 3 over IPv6. 7: a path
 //! that strips MPTCP options; the fallen-back connection is pinned. 8: a
 //! datagram too big for IP-in-IP gets the client's kernel ICMP
-//! "fragmentation needed" and a lower path MTU. See bench/lab/README.md.
+//! "fragmentation needed" (ICMPv6 "packet too big") and a lower path MTU. See bench/lab/README.md.
 //! Needs root; about 45 s.
 
 use std::process::Command;

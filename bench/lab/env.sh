@@ -111,7 +111,8 @@ $(backend_entries v4 "$LAB_V4_BACKENDS")
 
 # Scenario 8: UDP by IP-in-IP to be1 (which cannot decapsulate: no ipip
 # driver here). mplb's port MTU is 1500, so the largest packet it can
-# encapsulate is 1480; bigger ones get the client ICMP "fragmentation needed".
+# encapsulate is 1480 (IPv6 in IPv6: 1460); bigger ones get the client ICMP
+# "fragmentation needed" (ICMPv6 "packet too big").
 [[vip]]
 name = "tun"
 address = "$VIP"
@@ -124,6 +125,20 @@ forwarding = "ipip"
   [[vip.backend]]
   name = "be1-tun"
   address = "${BE_IP[be1]}"
+  mac = "$(lab_mac be1)"
+
+[[vip]]
+name = "tun6"
+address = "$VIP6"
+port = $TUN_PORT
+protocol = "udp"
+forwarding = "ipip"
+  [vip.health]
+  kind = "none"
+
+  [[vip.backend]]
+  name = "be1-tun6"
+  address = "${BE_IP6[be1]}"
   mac = "$(lab_mac be1)"
 
 [[vip]]

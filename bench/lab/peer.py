@@ -204,15 +204,19 @@ def lookup(a):
 
 
 def pmtu(a):
-    """UDP datagrams with DF to the VIP: first one filling a 1500-byte IP
-    packet, then, once an ICMP "fragmentation needed" has lowered the path
-    MTU, one that fits. Prints what the kernel learnt."""
-    ip_mtu_discover, ip_pmtudisc_do, ip_mtu = 10, 2, 14  # <linux/in.h>
-    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    s.setsockopt(socket.IPPROTO_IP, ip_mtu_discover, ip_pmtudisc_do)
-    s.bind((a.src or "0.0.0.0", a.sport))
+    """UDP datagrams without fragmentation to the VIP: first one filling a
+    1500-byte IP packet, then, once an ICMP "fragmentation needed" (ICMPv6
+    "packet too big") has lowered the path MTU, one that fits. Prints what
+    the kernel learnt."""
+    if ":" in a.addr:  # <linux/in6.h>: IPV6_MTU_DISCOVER, IPV6_PMTUDISC_DO, IPV6_MTU
+        family, level, discover, do, mtu_opt, headers = socket.AF_INET6, socket.IPPROTO_IPV6, 23, 2, 24, 48
+    else:  # <linux/in.h>: IP_MTU_DISCOVER, IP_PMTUDISC_DO, IP_MTU
+        family, level, discover, do, mtu_opt, headers = socket.AF_INET, socket.IPPROTO_IP, 10, 2, 14, 28
+    s = socket.socket(family, socket.SOCK_DGRAM)
+    s.setsockopt(level, discover, do)
+    s.bind((a.src or ("::" if family == socket.AF_INET6 else "0.0.0.0"), a.sport))
     s.connect((a.addr, a.port))
-    s.send(b"x" * (1500 - 28))
+    s.send(b"x" * (1500 - headers))
     # The ICMP error is reported on the connected socket as EMSGSIZE (and
     # the kernel's route to the VIP gets the new path MTU).
     deadline = time.monotonic() + a.timeout
@@ -220,18 +224,18 @@ def pmtu(a):
     while not err and time.monotonic() < deadline:
         time.sleep(0.02)
         err = s.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
-    mtu = s.getsockopt(socket.IPPROTO_IP, ip_mtu)
+    mtu = s.getsockopt(level, mtu_opt)
     try:
-        s.send(b"x" * (1500 - 28))
+        s.send(b"x" * (1500 - headers))
         big_refused = False
     except OSError as e:
         big_refused = e.errno == errno.EMSGSIZE
-    s.send(b"x" * (mtu - 28))
+    s.send(b"x" * (mtu - headers))
     print(json.dumps({
         "socket_error": errno.errorcode.get(err, err),
         "pmtu": mtu,
         "full_size_refused": big_refused,
-        "sent_fitting": mtu - 28,
+        "sent_fitting": mtu - headers,
     }))
     return 0
 

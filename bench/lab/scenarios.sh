@@ -12,7 +12,7 @@
 #   5  controls; joins to the VIP with token routing on and off     (s5_token_routing.sh)
 #   6  IPv6: ND for mplb and the VIP; scenarios 1 and 3 on the IPv6 VIP (s6_nd.sh; s1, s3)
 #   7  MPTCP options stripped on the path: fallback, pinned         (s7_fallback.sh)
-#   8  too big for IP-in-IP: ICMP frag needed, the client's PMTU    (s8_too_big.sh)
+#   8  too big for IP-in-IP: ICMP too big, the client's PMTU, v4+v6 (s8_too_big.sh)
 #
 # Exits non-zero on the first failed assertion, after printing mplb's
 # counters, its output, both sides' MPTCP counters, the servers' logs and a
