@@ -58,6 +58,26 @@ EOF
     done
 }
 
+# tunnel_vip <name> <address> <be1's address>: a UDP VIP on $TUN_PORT by
+# IP-in-IP to be1, without health checks (scenario 8)
+tunnel_vip() {
+    cat <<EOF
+[[vip]]
+name = "$1"
+address = "$2"
+port = $TUN_PORT
+protocol = "udp"
+forwarding = "ipip"
+  [vip.health]
+  kind = "none"
+
+  [[vip.backend]]
+  name = "be1-$1"
+  address = "$3"
+  mac = "$(lab_mac be1)"
+EOF
+}
+
 # lab_config: writes $LAB_DIR/mplb.toml for the current LAB_* settings.
 lab_config() {
     local tmp="$LAB_DIR/mplb.toml.tmp"
@@ -113,33 +133,9 @@ $(backend_entries v4 "$LAB_V4_BACKENDS")
 # driver here). mplb's port MTU is 1500, so the largest packet it can
 # encapsulate is 1480 (IPv6 in IPv6: 1460); bigger ones get the client ICMP
 # "fragmentation needed" (ICMPv6 "packet too big").
-[[vip]]
-name = "tun"
-address = "$VIP"
-port = $TUN_PORT
-protocol = "udp"
-forwarding = "ipip"
-  [vip.health]
-  kind = "none"
+$(tunnel_vip tun "$VIP" "${BE_IP[be1]}")
 
-  [[vip.backend]]
-  name = "be1-tun"
-  address = "${BE_IP[be1]}"
-  mac = "$(lab_mac be1)"
-
-[[vip]]
-name = "tun6"
-address = "$VIP6"
-port = $TUN_PORT
-protocol = "udp"
-forwarding = "ipip"
-  [vip.health]
-  kind = "none"
-
-  [[vip.backend]]
-  name = "be1-tun6"
-  address = "${BE_IP6[be1]}"
-  mac = "$(lab_mac be1)"
+$(tunnel_vip tun6 "$VIP6" "${BE_IP6[be1]}")
 
 [[vip]]
 name = "web6"
