@@ -13,7 +13,7 @@
 //! service is the backends', and a ping answered by the load balancer would
 //! say nothing about them. An 802.1Q tag on a request is kept on its answer.
 
-use std::net::{IpAddr, Ipv6Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use crate::wire::ethernet::MacAddr;
 use crate::wire::parse::{IpInfo, L4};
@@ -269,8 +269,9 @@ const QUOTE_V6: usize = 1280 - ipv6::HEADER_LEN - 8;
 /// `room` for IPv6 — from the VIP, quoting the packet, out the port it came
 /// in on; its path-MTU discovery then lowers the connection's segment size
 /// (RFC 1191, RFC 8201). Not fragmented and dropped (`drop_too_big`): IPv4
-/// without DF (rare: TCP sets DF) and ICMP errors (no error about an
-/// error). The caller spends one token of the worker's [`IcmpBudget`] per
+/// without DF (rare: TCP sets DF), ICMP errors (no error about an error),
+/// packets from a broadcast, multicast or unspecified source, and IPv4
+/// fragments other than the first. The caller spends one token of the worker's [`IcmpBudget`] per
 /// error sent. An IPv6 `room` below 1280 is sent as it is; hosts go no lower
 /// than 1280, so such a port MTU cannot carry those packets.
 pub(super) fn too_big<F: Frame>(
@@ -287,11 +288,25 @@ pub(super) fn too_big<F: Frame>(
         },
         _ => false,
     };
+    // RFC 1122 3.2.2 / RFC 4443 2.4: no error to a source that is not one
+    // host, nor (IPv4) about a fragment other than the first.
+    let unicast_source = match ip.version {
+        4 => {
+            let [.., a, b, c, d] = ip.src;
+            let a = Ipv4Addr::new(a, b, c, d);
+            !(a.is_unspecified() || a.is_broadcast() || a.is_multicast())
+        }
+        _ => {
+            let a = Ipv6Addr::from(ip.src);
+            !(a.is_unspecified() || a.is_multicast())
+        }
+    };
+    let later_fragment = ip.version == 4 && ip.fragment.is_some_and(|f| !f.is_first());
     let Some(&[s0, s1, s2, s3, s4, s5]) = frame.get(6..12) else {
         return Verdict::Drop(DropReason::Malformed);
     };
     let built = match ip.version {
-        _ if is_error => Err(DropReason::TooBig),
+        _ if is_error || !unicast_source || later_fragment => Err(DropReason::TooBig),
         4 => too_big_v4(frame, l3_offset, ip, room),
         _ => too_big_v6(frame, l3_offset, ip, room),
     };

@@ -1259,6 +1259,21 @@ fn ipip_over_the_port_mtu_answers_the_client_keeping_the_vlan_tag() {
         .filter(|&p| lab.send(&big(p)).0 == Verdict::Reply)
         .count();
     assert_eq!(replies, 5);
+    // No error to a source that is not one host.
+    let from = |src| {
+        eth(
+            0x0800,
+            &ip4(src, d, 6, 64, &tcp(40200, 80, ACK, &[], &[7; 560])),
+        )
+    };
+    for src in [v4("224.0.0.9"), v4("255.255.255.255"), v4("0.0.0.0")] {
+        lab.now += 1_000_000_000;
+        assert_eq!(
+            lab.send(&from(src)).0,
+            Verdict::Drop(DropReason::TooBig),
+            "{src}"
+        );
+    }
     // Through L2 DSR nothing grows: no MTU check.
     let (v, _) = lab.send(&eth(
         0x0800,
