@@ -678,7 +678,10 @@ impl Config {
                 return Err((
                     Some(v.name.span()),
                     f("address"),
-                    format!("{}:{} defined twice", v.address, v.port),
+                    format!(
+                        "{} defined twice",
+                        std::net::SocketAddr::new(v.address, v.port)
+                    ),
                 ));
             }
             let size = *v.table_size.get_ref();
@@ -815,25 +818,26 @@ impl Config {
         );
         for (i, p) in self.ports.iter().enumerate() {
             s += &format!(
-                "port {}: {} device {} rx queues {} addresses {:?} {:?}\n",
+                "port {}: {} device {} rx queues {} mtu {} addresses {:?} {:?}\n",
                 i,
                 p.name.get_ref(),
                 p.device,
                 self.rx_queues(i),
+                p.mtu
+                    .map_or("(the device's)".to_string(), |m| m.to_string()),
                 p.ipv4,
                 p.ipv6
             );
         }
         for v in &self.vips {
             s += &format!(
-                "vip {}: {} {}:{} ({:?}, {:?}) backends {}\n",
+                "vip {}: {} {} ({:?}, {:?}) backends {}\n",
                 v.name.get_ref(),
                 match v.protocol {
                     VipProtocol::Tcp => "tcp",
                     VipProtocol::Udp => "udp",
                 },
-                v.address,
-                v.port,
+                std::net::SocketAddr::new(v.address, v.port),
                 v.forwarding,
                 v.table_size.get_ref(),
                 v.backends

@@ -15,6 +15,15 @@ fn good_file_prints_summary_and_exits_zero() {
     assert!(stdout.contains("demo.toml: ok"), "{stdout}");
     assert!(stdout.contains("workers: 1 on lcores [1]"), "{stdout}");
     assert!(stdout.contains("port 0: lan device net_pcap0"), "{stdout}");
+    assert!(stdout.contains("mtu (the device's)"), "{stdout}");
+    let out = run(&[
+        "check-config",
+        concat!(env!("CARGO_MANIFEST_DIR"), "/configs/bare-metal.toml"),
+    ]);
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains(" mtu 1500 "), "{stdout}");
+    // IPv6 VIPs with their port in brackets.
+    assert!(stdout.contains("tcp [fd00:18::10]:443"), "{stdout}");
 }
 
 #[test]
