@@ -128,8 +128,8 @@ counters! {
     /// (1000 a second, bursts of 50).
     drop_icmp_limit,
     /// Dropped: too long for IP-in-IP on the out port, with no ICMP error
-    /// to send (IPv4 without DF, or itself an ICMP error), or over 65535
-    /// bytes encapsulated.
+    /// to send (IPv4 without DF, itself an ICMP error, a source that is not
+    /// one host, a later IPv4 fragment), or over 65535 bytes encapsulated.
     drop_too_big,
 }
 

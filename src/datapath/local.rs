@@ -282,10 +282,8 @@ pub(super) fn too_big<F: Frame>(
     room: usize,
 ) -> Verdict {
     let is_error = match ip.l4 {
-        L4::Icmp { ty, .. } => match ip.version {
-            4 => matches!(ty, 3..=5 | 11 | 12),
-            _ => ty < 128,
-        },
+        L4::Icmp { ty, .. } if ip.version == 4 => icmpv4::is_error_type(ty),
+        L4::Icmp { ty, .. } => icmpv6::is_error_type(ty),
         _ => false,
     };
     // RFC 1122 3.2.2 / RFC 4443 2.4: no error to a source that is not one
@@ -345,6 +343,16 @@ fn make_error_room<F: Frame>(
     Ok(quote)
 }
 
+/// Writes an ICMP / ICMPv6 header (type, code, zero checksum, the 4 bytes
+/// after it) at the front of `msg`.
+fn icmp_header(msg: &mut [u8], ty: u8, code: u8, rest: [u8; 4]) -> Result<(), DropReason> {
+    let [r0, r1, r2, r3] = rest;
+    msg.get_mut(..8)
+        .ok_or(DropReason::Malformed)?
+        .copy_from_slice(&[ty, code, 0, 0, r0, r1, r2, r3]);
+    Ok(())
+}
+
 fn too_big_v4<F: Frame>(
     frame: &mut F,
     l3: usize,
@@ -381,22 +389,16 @@ fn too_big_v4<F: Frame>(
     let msg = out
         .get_mut(ipv4::MIN_HEADER_LEN..)
         .ok_or(DropReason::Malformed)?;
-    let mtu = u16::try_from(room).unwrap_or(u16::MAX).to_be_bytes();
-    let head = msg.get_mut(..8).ok_or(DropReason::Malformed)?;
-    head.copy_from_slice(&[
+    let [m0, m1] = u16::try_from(room).unwrap_or(u16::MAX).to_be_bytes();
+    icmp_header(
+        msg,
         icmpv4::msg_type::DEST_UNREACHABLE,
         icmpv4::CODE_FRAG_NEEDED,
-        0,
-        0,
-        0,
-        0,
-        mtu[0],
-        mtu[1],
-    ]);
-    let c = checksum::checksum(msg).to_be_bytes();
-    if let Some(at) = msg.get_mut(2..4) {
-        at.copy_from_slice(&c);
-    }
+        [0, 0, m0, m1],
+    )?;
+    icmpv4::Packet::new_checked(msg)
+        .map_err(err)?
+        .fill_checksum();
     Ok(())
 }
 
@@ -419,17 +421,7 @@ fn too_big_v6<F: Frame>(
         .get_mut(ipv6::HEADER_LEN..)
         .ok_or(DropReason::Malformed)?;
     let mtu = u32::try_from(room).unwrap_or(u32::MAX).to_be_bytes();
-    let head = msg.get_mut(..8).ok_or(DropReason::Malformed)?;
-    head.copy_from_slice(&[
-        icmpv6::msg_type::PACKET_TOO_BIG,
-        0,
-        0,
-        0,
-        mtu[0],
-        mtu[1],
-        mtu[2],
-        mtu[3],
-    ]);
+    icmp_header(msg, icmpv6::msg_type::PACKET_TOO_BIG, 0, mtu)?;
     icmpv6::Packet::new_checked(msg)
         .map_err(err)?
         .fill_checksum(&vip, &client)

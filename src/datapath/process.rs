@@ -65,8 +65,8 @@ pub enum DropReason {
     /// An ICMP error was due but the worker's ICMP budget is spent (see
     /// [`local::IcmpBudget`]).
     IcmpLimit,
-    /// Too long for IP-in-IP on the out port and no ICMP error to send
-    /// (IPv4 without DF, an ICMP error), or over 65535 bytes encapsulated.
+    /// Too long for IP-in-IP on the out port and no ICMP error to send (see
+    /// [`local::too_big`]), or over 65535 bytes encapsulated.
     TooBig,
 }
 

@@ -29,6 +29,18 @@ pub mod msg_type {
     pub const PARAM_PROBLEM: u8 = 12;
 }
 
+/// True for the error types, which quote the offending packet.
+pub fn is_error_type(ty: u8) -> bool {
+    matches!(
+        ty,
+        msg_type::DEST_UNREACHABLE
+            | msg_type::SOURCE_QUENCH
+            | msg_type::REDIRECT
+            | msg_type::TIME_EXCEEDED
+            | msg_type::PARAM_PROBLEM
+    )
+}
+
 /// Destination unreachable code "fragmentation needed and DF set".
 pub const CODE_FRAG_NEEDED: u8 = 4;
 
@@ -95,14 +107,7 @@ impl<T: AsRef<[u8]>> Packet<T> {
 
     /// True for the error types that quote the offending packet.
     pub fn is_error(&self) -> bool {
-        matches!(
-            self.msg_type(),
-            msg_type::DEST_UNREACHABLE
-                | msg_type::SOURCE_QUENCH
-                | msg_type::REDIRECT
-                | msg_type::TIME_EXCEEDED
-                | msg_type::PARAM_PROBLEM
-        )
+        is_error_type(self.msg_type())
     }
 
     /// Bytes after the 8-byte header (echo data, or the quoted packet).

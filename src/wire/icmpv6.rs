@@ -37,6 +37,11 @@ pub mod msg_type {
     pub const NEIGHBOR_ADVERT: u8 = 136;
 }
 
+/// True for the error types: 0..=127 (RFC 4443 §2.1).
+pub fn is_error_type(ty: u8) -> bool {
+    ty < 128
+}
+
 /// Neighbour advertisement flags (first byte after the checksum).
 pub mod na_flags {
     pub const ROUTER: u8 = 0x80;
@@ -167,8 +172,7 @@ impl<T: AsRef<[u8]>> Packet<T> {
     }
 
     pub fn is_error(&self) -> bool {
-        // Types 0..=127 are errors (RFC 4443 §2.1).
-        self.msg_type() < 128
+        is_error_type(self.msg_type())
     }
 
     pub fn is_neighbor_discovery(&self) -> bool {
