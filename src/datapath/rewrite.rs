@@ -109,10 +109,10 @@ pub(super) fn ipip<F: Frame>(
         IpAddr::V4(_) => ethertype::IPV4,
         IpAddr::V6(_) => ethertype::IPV6,
     };
+    // Over 65535 bytes in all: the IPv6 payload length fails here, the
+    // IPv4 total length in `ipv4::emit_header`. (The caller's MTU check,
+    // see `super::local::too_big`, already keeps such packets away.)
     let payload_len = u16::try_from(inner_len).map_err(|_| DropReason::TooBig)?;
-    if backend.addr.is_ipv4() && inner_len + ipv4::MIN_HEADER_LEN > usize::from(u16::MAX) {
-        return Err(DropReason::TooBig);
-    }
     let front = ethernet::HEADER_LEN + outer_len;
 
     frame.truncate(inner.l3_end);
