@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The demo: installs what is missing, builds mplb, and runs it in a lab of
 # network namespaces with real Linux MPTCP clients and backends
-# (bench/lab/demo.sh): an MPTCP connection whose second path bypasses the
+# (lab/demo.sh): an MPTCP connection whose second path bypasses the
 # load balancer, then a download that survives the load balancer being
 # killed, explained step by step with live counters. No NIC needed; the lab
 # is removed at exit (also on Ctrl-C). Run as root.
@@ -12,4 +12,4 @@ cd "$(dirname "$0")/.."
 ./scripts/setup-host.sh
 echo "demo: building mplb (release)"
 cargo build --release --quiet
-MPLB="$(realpath "${CARGO_TARGET_DIR:-target}/release/mplb")" exec bench/lab/demo.sh
+MPLB="$(realpath "${CARGO_TARGET_DIR:-target}/release/mplb")" exec lab/demo.sh

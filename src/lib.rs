@@ -13,3 +13,5 @@ pub mod wire;
 
 #[cfg(feature = "dpdk")]
 pub mod dpdk;
+#[cfg(feature = "dpdk")]
+pub mod engine;

@@ -8,7 +8,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use mplb::config::Config;
 use mplb::control::socket;
-use mplb::dpdk::engine::{self, RunOptions};
+use mplb::engine::{self, RunOptions};
 
 #[derive(Parser)]
 #[command(

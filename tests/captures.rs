@@ -13,8 +13,9 @@ use mplb::datapath::flow_table::FlowTableConfig;
 use mplb::datapath::forwarding::Forwarding;
 use mplb::datapath::frame::TestFrame;
 use mplb::datapath::maglev::BackendId;
-use mplb::datapath::process::{Datapath, Verdict};
+use mplb::datapath::process::Datapath;
 use mplb::datapath::token_table::TokenTable;
+use mplb::datapath::verdict::Verdict;
 use mplb::wire::parse_frame;
 use pcap_file::pcap::PcapReader;
 

@@ -1,4 +1,4 @@
-//! Smoke runs of the packet generator (`mplb-gen`, bench/gen): a couple of
+//! Smoke runs of the packet generator (`mplb-gen`, gen): a couple of
 //! seconds against the real `mplb` binary over a memif link, and against
 //! `dpdk-testpmd --forward-mode=macswap`. They assert that what comes back
 //! is correct (backends, flow consistency, rewrites), not how fast it is.

@@ -23,8 +23,9 @@ use mplb::control::{StableIds, build_forwarding};
 use mplb::datapath::flow_table::FlowTableConfig;
 use mplb::datapath::forwarding::Forwarding;
 use mplb::datapath::frame::TestFrame;
-use mplb::datapath::process::{Datapath, DropReason, Verdict};
+use mplb::datapath::process::Datapath;
 use mplb::datapath::token_table::TokenTable;
+use mplb::datapath::verdict::{DropReason, Verdict};
 use xxhash_rust::xxh3::xxh3_64_with_seed;
 
 const PORT_MAC: [u8; 6] = [2, 0, 0, 0, 0, 0x10];

@@ -9,8 +9,9 @@ use mplb::config::Config;
 use mplb::control::datapath_tables;
 use mplb::control::manager::{Manager, Request};
 use mplb::datapath::frame::TestFrame;
-use mplb::datapath::process::{Datapath, Verdict};
+use mplb::datapath::process::Datapath;
 use mplb::datapath::token_table::TokenTable;
+use mplb::datapath::verdict::Verdict;
 
 const PORT_MAC: [u8; 6] = [2, 0, 0, 0, 0, 1];
 

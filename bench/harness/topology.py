@@ -83,7 +83,7 @@ class Layout:
 
 
 class Gen:
-    """How to run mplb-gen for one measurement (the CLI contract of bench/gen).
+    """How to run mplb-gen for one measurement (the CLI contract of gen).
 
     With N workers the link has N queue pairs, as a NIC with RSS would: mplb
     sends on its own tx queue per worker on every port, and a memif link only

@@ -31,7 +31,8 @@ use mplb::datapath::counters::Counters;
 use mplb::datapath::flow_table::FlowCounters;
 use mplb::datapath::forwarding::Forwarding;
 use mplb::datapath::frame::TestFrame;
-use mplb::datapath::process::{Datapath, DropReason, Verdict};
+use mplb::datapath::process::Datapath;
+use mplb::datapath::verdict::{DropReason, Verdict};
 use mplb::datapath::token_table::TokenTable;
 use mplb::wire::parse::parse_frame;
 

@@ -609,12 +609,12 @@ mod tests {
     use super::*;
 
     fn small() -> MetricsSnapshot {
-        let counters = Counters {
+        let mut counters = Counters {
             rx_packets: 10,
             rx_bytes: 1500,
-            drop_malformed: 7,
             ..Counters::default()
         };
+        counters.drops[crate::datapath::verdict::DropReason::Malformed] = 7;
         MetricsSnapshot {
             generation: 3,
             uptime: Duration::from_millis(12_345),

@@ -2,45 +2,120 @@
 //! the per-packet path) and copies it into its shared slot between bursts,
 //! where the management thread reads and aggregates it.
 
+use std::ops::{Index, IndexMut};
+
+use super::verdict::DropReason;
+
+/// Drops by reason: one counter per [`DropReason`] (named
+/// [`DropReason::COUNTER_NAMES`], documented by the reason itself).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Drops([u64; DropReason::COUNT]);
+
+impl Drops {
+    /// Every reason's count, in [`DropReason::ALL`] order.
+    pub fn values(&self) -> &[u64; DropReason::COUNT] {
+        &self.0
+    }
+
+    /// All drops, whatever the reason.
+    pub fn total(&self) -> u64 {
+        self.0.iter().fold(0, |a, v| a.wrapping_add(*v))
+    }
+}
+
+impl Index<DropReason> for Drops {
+    type Output = u64;
+    #[inline]
+    fn index(&self, r: DropReason) -> &u64 {
+        &self.0[r.index()]
+    }
+}
+
+impl IndexMut<DropReason> for Drops {
+    #[inline]
+    fn index_mut(&mut self, r: DropReason) -> &mut u64 {
+        &mut self.0[r.index()]
+    }
+}
+
+/// `a` then `b`, as one array of `N = a.len() + b.len()` names (in a const).
+const fn joined<const N: usize>(a: &[&'static str], b: &[&'static str]) -> [&'static str; N] {
+    let mut out = [""; N];
+    let mut i = 0;
+    while i < a.len() {
+        out[i] = a[i];
+        i += 1;
+    }
+    let mut j = 0;
+    while j < b.len() {
+        out[a.len() + j] = b[j];
+        j += 1;
+    }
+    out
+}
+
 macro_rules! counters {
     ($( $(#[doc = $doc:literal])* $name:ident ),* $(,)?) => {
         /// Plain per-worker counters; every field counts packets unless its
-        /// name says otherwise.
+        /// name says otherwise. The drop counters, one per [`DropReason`],
+        /// are in [`Counters::drops`].
         #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
         pub struct Counters {
             $( $(#[doc = $doc])* pub $name: u64, )*
+            /// Frames dropped, by reason.
+            pub drops: Drops,
         }
 
         impl Counters {
-            /// Counter names, in the order of [`Counters::values`].
-            pub const NAMES: &'static [&'static str] = &[$( stringify!($name) ),*];
-            /// How many counters there are.
-            pub const LEN: usize = Self::NAMES.len();
-            /// Each counter's doc comment, in [`Counters::NAMES`] order (the
-            /// help text of the exported metrics; see [`Counters::help`]).
+            const EVENT_NAMES: &'static [&'static str] = &[$( stringify!($name) ),*];
+            const EVENTS: usize = Self::EVENT_NAMES.len();
+            /// How many counters there are (drops included).
+            pub const LEN: usize = Self::EVENTS + DropReason::COUNT;
+            const ALL_NAMES: [&'static str; Self::LEN] =
+                joined(Self::EVENT_NAMES, &DropReason::COUNTER_NAMES);
+            /// Counter names, in the order of [`Counters::values`]: the events
+            /// above, then `drop_<reason>` for every [`DropReason`].
+            pub const NAMES: &'static [&'static str] = &Self::ALL_NAMES;
+            /// Each event counter's doc comment (the drops' help comes from
+            /// [`DropReason::help`]); see [`Counters::help`].
             const DOCS: &'static [&'static str] = &[$( concat!($($doc, "\n",)* "") ),*];
 
             /// The doc comment of counter `i` as one line of text (empty if
-            /// there is no such counter).
+            /// there is no such counter): the exported metric's help.
             pub fn help(i: usize) -> String {
+                if let Some(r) = i.checked_sub(Self::EVENTS).and_then(|d| DropReason::ALL.get(d)) {
+                    return r.help();
+                }
                 let doc = Self::DOCS.get(i).copied().unwrap_or("");
                 doc.split_whitespace().collect::<Vec<_>>().join(" ")
             }
 
             /// All values, in the order of [`Counters::NAMES`].
             pub fn values(&self) -> [u64; Self::LEN] {
-                [$( self.$name ),*]
+                let mut out = [0u64; Self::LEN];
+                let events = [$( self.$name ),*];
+                let (head, tail) = out.split_at_mut(Self::EVENTS);
+                head.copy_from_slice(&events);
+                tail.copy_from_slice(self.drops.values());
+                out
             }
 
             /// Builds counters back from [`Counters::values`] order.
             pub fn from_values(v: &[u64; Self::LEN]) -> Counters {
                 let mut it = v.iter().copied();
-                Counters { $( $name: it.next().unwrap_or(0), )* }
+                let mut c = Counters { $( $name: it.next().unwrap_or(0), )* drops: Drops::default() };
+                for (d, v) in c.drops.0.iter_mut().zip(it) {
+                    *d = v;
+                }
+                c
             }
 
             /// Adds another worker's counters to these.
             pub fn add(&mut self, other: &Counters) {
                 $( self.$name = self.$name.wrapping_add(other.$name); )*
+                for (d, o) in self.drops.0.iter_mut().zip(other.drops.0.iter()) {
+                    *d = d.wrapping_add(*o);
+                }
             }
         }
     };
@@ -102,35 +177,6 @@ counters! {
     fragments_forwarded,
     /// UDP datagrams to a VIP forwarded.
     udp_forwarded,
-    /// Dropped: malformed or truncated headers.
-    drop_malformed,
-    /// Dropped: not addressed to us or a VIP.
-    drop_not_for_us,
-    /// Dropped: a protocol or message type the load balancer does not handle
-    /// (e.g. echo to a VIP, ICMP redirects, non-ARP/IP EtherTypes).
-    drop_unsupported,
-    /// Dropped: to a VIP address, but no VIP for this port and protocol.
-    drop_no_vip,
-    /// Dropped: the VIP has no active backend.
-    drop_no_backend,
-    /// Dropped: a fragment that cannot be matched to exactly one VIP.
-    drop_fragment,
-    /// Dropped: TTL / hop limit of 0 or 1 on a packet to forward.
-    drop_ttl,
-    /// Dropped: no MAC to send to (backend MAC unknown and no gateway MAC).
-    drop_no_next_hop,
-    /// Dropped: no headroom in the buffer for the encapsulation headers.
-    drop_no_headroom,
-    /// Dropped: IP-in-IP without an outer source address of the backend's
-    /// family (no `encap.source_v4/v6` and no port address).
-    drop_no_encap_source,
-    /// Dropped: an ICMP error was due, but the worker had sent its budget
-    /// (1000 a second, bursts of 50).
-    drop_icmp_limit,
-    /// Dropped: too long for IP-in-IP on the out port, with no ICMP error
-    /// to send (IPv4 without DF, itself an ICMP error, a source that is not
-    /// one host, a later IPv4 fragment), or over 65535 bytes encapsulated.
-    drop_too_big,
 }
 
 #[cfg(test)]
@@ -146,7 +192,11 @@ mod tests {
         };
         let b = Counters::from_values(&a.values());
         assert_eq!(a, b);
+        a.drops[DropReason::Ttl] = 5;
+        let b = Counters::from_values(&a.values());
+        assert_eq!(a, b);
         a.add(&b);
+        assert_eq!(a.drops[DropReason::Ttl], 10);
         assert_eq!(a.rx_packets, 6);
         assert_eq!(a.tx_dropped, 4);
         assert_eq!(Counters::NAMES[0], "rx_packets");
@@ -173,5 +223,7 @@ mod tests {
             );
         }
         assert_eq!(Counters::help(Counters::LEN), "");
+        assert_eq!(Counters::NAMES[Counters::LEN - 1], "drop_too_big");
+        assert_eq!(Counters::help(Counters::LEN - 1), DropReason::TooBig.help());
     }
 }

@@ -62,8 +62,8 @@ use super::flow_table::{BucketMemory, FlowClass, FlowTable, InsertOutcome, Scope
 use super::forwarding::{Backend, BackendState, Forwarding, Protocol, Vip, VipAddr};
 use super::hash::{FlowKey, flow_hash, tuple3_hash};
 use super::maglev::BackendId;
-use super::process::DropReason;
 use super::token_table::TokenTable;
+use super::verdict::DropReason;
 use crate::wire::ip_proto;
 use crate::wire::mptcp;
 use crate::wire::parse::{IpInfo, L4, TcpInfo};

@@ -21,7 +21,7 @@ use crate::wire::{arp, checksum, icmpv4, icmpv6, ip_proto, ipv4, ipv6};
 
 use super::forwarding::{Forwarding, Interface};
 use super::frame::Frame;
-use super::process::{DropReason, Verdict};
+use super::verdict::{DropReason, Verdict};
 
 const ALL_NODES: Ipv6Addr = Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 0, 1);
 const ALL_NODES_MAC: [u8; 6] = [0x33, 0x33, 0, 0, 0, 1];

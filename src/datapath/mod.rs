@@ -14,3 +14,4 @@ pub mod process;
 mod rewrite;
 pub mod token_table;
 pub mod traffic;
+pub mod verdict;

@@ -34,53 +34,10 @@ use super::local;
 use super::rewrite::{self, Inner};
 use super::token_table::TokenTable;
 use super::traffic::Traffic;
+use super::verdict::{DropReason, Verdict};
 use crate::wire::ethernet::ethertype;
 use crate::wire::parse::{L4, Parsed, parse_frame_into};
 use crate::wire::{WireError, parse};
-
-/// Why a frame was dropped (each reason has its counter, `drop_<reason>`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum DropReason {
-    /// Malformed or truncated headers (or a bad ICMP checksum on a message
-    /// we would answer).
-    Malformed,
-    /// Not addressed to us or to a VIP.
-    NotForUs,
-    /// A protocol or message the load balancer does not handle.
-    Unsupported,
-    /// To a VIP address, but no VIP serves that port and protocol.
-    NoVip,
-    /// The VIP has no active backend.
-    NoBackend,
-    /// A fragment that matches no single VIP.
-    Fragment,
-    /// TTL / hop limit ≤ 1 on a packet to forward.
-    Ttl,
-    /// No destination MAC for the backend (no backend MAC, no gateway MAC).
-    NoNextHop,
-    /// No headroom for encapsulation (or for growing a reply).
-    NoHeadroom,
-    /// No outer source address for IP-in-IP.
-    NoEncapSource,
-    /// An ICMP error was due but the worker's ICMP budget is spent (see
-    /// [`local::IcmpBudget`]).
-    IcmpLimit,
-    /// Too long for IP-in-IP on the out port and no ICMP error to send (see
-    /// [`local::too_big`]), or over 65535 bytes encapsulated.
-    TooBig,
-}
-
-/// What the worker does with a frame after [`Datapath::process`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Verdict {
-    /// Rewritten for a backend: send out the backend-facing port.
-    Forward,
-    /// Rewritten as an answer (ARP, ND, ICMP echo): send out the port it came
-    /// in on.
-    Reply,
-    /// Free it; the reason's counter was incremented.
-    Drop(DropReason),
-}
 
 /// Frames classified per step of [`Datapath::process_burst`] (stack arrays).
 const CHUNK: usize = 32;
@@ -303,20 +260,7 @@ impl<M: BucketMemory> Datapath<M> {
             Verdict::Forward => c.forwarded += 1,
             Verdict::Reply => {}
             Verdict::Drop(r) => {
-                *match r {
-                    DropReason::Malformed => &mut c.drop_malformed,
-                    DropReason::NotForUs => &mut c.drop_not_for_us,
-                    DropReason::Unsupported => &mut c.drop_unsupported,
-                    DropReason::NoVip => &mut c.drop_no_vip,
-                    DropReason::NoBackend => &mut c.drop_no_backend,
-                    DropReason::Fragment => &mut c.drop_fragment,
-                    DropReason::Ttl => &mut c.drop_ttl,
-                    DropReason::NoNextHop => &mut c.drop_no_next_hop,
-                    DropReason::NoHeadroom => &mut c.drop_no_headroom,
-                    DropReason::NoEncapSource => &mut c.drop_no_encap_source,
-                    DropReason::IcmpLimit => &mut c.drop_icmp_limit,
-                    DropReason::TooBig => &mut c.drop_too_big,
-                } += 1
+                c.drops[r] += 1;
             }
         }
         v

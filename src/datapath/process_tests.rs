@@ -820,7 +820,7 @@ fn all_fragments_of_a_datagram_go_to_one_backend() {
         lab.send(&frag4(v4("198.18.0.50"), 6, 2, false, &[0; 8])).0,
         Verdict::Drop(DropReason::Fragment)
     );
-    assert_eq!(lab.dp.counters.drop_fragment, 1);
+    assert_eq!(lab.dp.counters.drops[DropReason::Fragment], 1);
 }
 
 #[test]
@@ -861,7 +861,7 @@ fn drops_are_counted_by_reason() {
         &ip6(c6(), vip6(), 6, 1, &tcp(1, 80, SYN, &[], &[])),
     );
     assert_eq!(lab.send(&hop1).0, Verdict::Drop(DropReason::Ttl));
-    assert_eq!(lab.dp.counters.drop_ttl, 2);
+    assert_eq!(lab.dp.counters.drops[DropReason::Ttl], 2);
     assert_eq!(
         lab.send(&tcp4(1, v4("198.18.9.9"), SYN, &[])).0,
         Verdict::Drop(DropReason::NotForUs)
@@ -896,11 +896,11 @@ fn drops_are_counted_by_reason() {
     let c = lab.dp.counters;
     assert_eq!(
         (
-            c.drop_not_for_us,
-            c.drop_no_vip,
-            c.drop_malformed,
-            c.drop_unsupported,
-            c.drop_no_backend
+            c.drops[DropReason::NotForUs],
+            c.drops[DropReason::NoVip],
+            c.drops[DropReason::Malformed],
+            c.drops[DropReason::Unsupported],
+            c.drops[DropReason::NoBackend]
         ),
         (1, 1, 1, 2, 1)
     );
@@ -1201,9 +1201,9 @@ fn ipip_drops_without_headroom_next_hop_or_source() {
     let c = lab.dp.counters;
     assert_eq!(
         (
-            c.drop_no_headroom,
-            c.drop_no_next_hop,
-            c.drop_no_encap_source
+            c.drops[DropReason::NoHeadroom],
+            c.drops[DropReason::NoNextHop],
+            c.drops[DropReason::NoEncapSource]
         ),
         (1, 1, 1)
     );
@@ -1243,7 +1243,11 @@ fn ipip_over_the_port_mtu_answers_the_client_keeping_the_vlan_tag() {
     );
     let c = lab.dp.counters;
     assert_eq!(
-        (c.icmp_too_big_sent, c.forwarded_ipip, c.drop_no_headroom),
+        (
+            c.icmp_too_big_sent,
+            c.forwarded_ipip,
+            c.drops[DropReason::NoHeadroom]
+        ),
         (1, 0, 1)
     );
     // The ICMP budget: a burst of 50, then 1 per ms (the first reply took
@@ -1253,7 +1257,7 @@ fn ipip_over_the_port_mtu_answers_the_client_keeping_the_vlan_tag() {
         sent += u64::from(lab.send(&big(port)).0 == Verdict::Reply);
     }
     assert_eq!(sent, 50);
-    assert_eq!(lab.dp.counters.drop_icmp_limit, 90 - 49);
+    assert_eq!(lab.dp.counters.drops[DropReason::IcmpLimit], 90 - 49);
     lab.now += 5_000_000;
     let replies = (40100..40110)
         .filter(|&p| lab.send(&big(p)).0 == Verdict::Reply)

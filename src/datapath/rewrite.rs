@@ -42,7 +42,7 @@ use std::net::IpAddr;
 
 use super::forwarding::{Backend, Encap, Interface};
 use super::frame::Frame;
-use super::process::DropReason;
+use super::verdict::DropReason;
 use crate::wire::ethernet::{self, MacAddr, ethertype};
 use crate::wire::{ipv4, ipv6};
 

@@ -15,7 +15,6 @@ use std::alloc::Layout;
 use std::ptr::NonNull;
 
 use super::{DpdkError, Eal};
-use crate::datapath::flow_table::{Bucket, BucketMemory};
 
 /// Transparent huge page size on x86-64: heap tables at least this large are
 /// aligned to it, so the kernel can back them with huge pages.
@@ -214,14 +213,6 @@ impl<T: Copy> Drop for TableMemory<T> {
             }
             Origin::Heap(_) => {}
         }
-    }
-}
-
-/// The engine's flow-table memory, with a real prefetch instruction.
-impl BucketMemory for TableMemory<Bucket> {
-    #[inline(always)]
-    fn prefetch(bytes: &[u8]) {
-        super::prefetch::prefetch(bytes);
     }
 }
 

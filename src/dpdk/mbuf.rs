@@ -107,21 +107,6 @@ impl Mbuf {
     }
 }
 
-impl crate::datapath::frame::Frame for Mbuf {
-    #[inline]
-    fn prepend(&mut self, n: usize) -> bool {
-        Mbuf::prepend(self, n)
-    }
-    #[inline]
-    fn trim_front(&mut self, n: usize) -> bool {
-        self.adj(n)
-    }
-    #[inline]
-    fn truncate(&mut self, len: usize) {
-        Mbuf::truncate(self, len)
-    }
-}
-
 impl Deref for Mbuf {
     type Target = [u8];
     fn deref(&self) -> &[u8] {

@@ -1,11 +1,11 @@
-//! The safe DPDK layer: EAL, mempools, mbufs, ports, lcores, and the
-//! poll-mode worker loop built on them.
+//! The safe DPDK layer: EAL, mempools, mbufs, ports, lcores. It imports
+//! nothing from the rest of the crate; the engine (`crate::engine`) builds
+//! mplb's workers on it.
 //!
 //! All `unsafe` of the main crate lives in this module; every block states why
 //! it is sound. Above this layer the code is safe Rust.
 
 mod eal;
-pub mod engine;
 mod error;
 mod hugemem;
 mod lcore;
@@ -13,7 +13,7 @@ mod mbuf;
 mod mempool;
 mod port;
 mod prefetch;
-pub mod worker;
+pub use prefetch::prefetch;
 
 pub use eal::Eal;
 pub use error::DpdkError;

@@ -2,7 +2,7 @@
 //!
 //! The datapath (`#![forbid(unsafe_code)]`) cannot issue one: the intrinsic
 //! (`_mm_prefetch`, DPDK's `rte_prefetch0`) is an `unsafe` function in Rust.
-//! Its memory is reached through [`crate::datapath::flow_table::BucketMemory`],
+//! Its memory is reached through the datapath's `BucketMemory` trait,
 //! whose engine implementation calls this.
 //!
 //! Unlike a plain load whose value is discarded, a prefetch retires at once:

@@ -470,8 +470,9 @@ mod tests {
     use mplb::control::{StableIds, build_forwarding, datapath_tables};
     use mplb::datapath::forwarding::Forwarding;
     use mplb::datapath::frame::TestFrame;
-    use mplb::datapath::process::{Datapath, Verdict as DpVerdict};
+    use mplb::datapath::process::Datapath;
     use mplb::datapath::token_table::TokenTable;
+    use mplb::datapath::verdict::Verdict as DpVerdict;
 
     use super::*;
     use crate::plan::Mix;

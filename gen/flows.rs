@@ -4,7 +4,7 @@
 //! [`FlowState`]: two bytes (which backend the flow reached, and for which
 //! connection).
 //!
-//! Layout (documented in bench/gen/README.md):
+//! Layout (documented in gen/README.md):
 //! * client address: IPv4 `198.19.H.M`, IPv6 `fd00:19::H:M00`-style — the
 //!   flow id's bits 8..24 (`H`, `M`), in the last bytes of the address;
 //! * client port: `1024 + (id & 0xff) + 256 × (epoch mod 120)`, bit 15 set for

@@ -9,8 +9,6 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use super::port::{RxQueue, TxQueue};
-use super::{BURST, Batch, TableMemory, tsc_now};
 use crate::config::WorkerMode;
 use crate::control::metrics::FlowTableMetrics;
 use crate::control::stats::StatsSlot;
@@ -18,7 +16,9 @@ use crate::datapath::counters::Counters;
 use crate::datapath::flow_table::Bucket;
 use crate::datapath::forwarding::Forwarding;
 use crate::datapath::frame::Frame;
-use crate::datapath::process::{Datapath, DropReason, Verdict};
+use crate::datapath::process::Datapath;
+use crate::datapath::verdict::{DropReason, Verdict};
+use crate::dpdk::{BURST, Batch, Mbuf, RxQueue, TableMemory, TxQueue, tsc_now};
 use crate::snapshot::Reader;
 
 /// A worker's datapath: its flow table in [`TableMemory`] (hugepages).
@@ -124,7 +124,7 @@ impl Worker {
 }
 
 #[inline]
-fn push(out: &mut [Batch], port: usize, m: super::Mbuf) {
+fn push(out: &mut [Batch], port: usize, m: Mbuf) {
     // Each rx burst yields at most BURST frames and out batches are flushed
     // after every rx burst, so a batch cannot be full here; if the port index
     // were ever wrong, the frame is freed rather than sent astray.

@@ -1,7 +1,7 @@
 //! mplb-gen: mplb's DPDK packet generator. Sends traffic mixes (MPTCP,
 //! plain TCP, joins, floods, malformed frames, UDP) on one DPDK port,
 //! receives what the device under test sends back on the same port, checks
-//! every returned frame and measures latency. See bench/gen/README.md.
+//! every returned frame and measures latency. See gen/README.md.
 
 mod check;
 mod flows;

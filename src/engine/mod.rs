@@ -2,6 +2,9 @@
 //! takes it down in the one order that is safe: workers joined → ports
 //! stopped and closed → mempool checked for leaks and freed → EAL cleaned up.
 
+mod datapath_on_dpdk;
+pub mod worker;
+
 use std::path::Path;
 use std::sync::Arc;
 
@@ -9,10 +12,6 @@ use crossbeam::channel::{Receiver, Sender};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use super::worker::Worker;
-use super::{
-    Eal, Mempool, Port, PortSetup, TableMemory, eal_has_hugepages, launch_on_lcore, tsc_hz,
-};
 use crate::config::Config;
 use crate::control::datapath_tables;
 use crate::control::log;
@@ -26,6 +25,10 @@ use crate::datapath::flow_table::{Bucket, FlowTableConfig};
 use crate::datapath::forwarding::PortFacts;
 use crate::datapath::process::Datapath;
 use crate::datapath::token_table::TokenTable;
+use crate::dpdk::{
+    Eal, Mempool, Port, PortSetup, TableMemory, eal_has_hugepages, launch_on_lcore, tsc_hz,
+};
+use worker::Worker;
 
 /// How `run` ends.
 #[derive(Debug, Default, Clone)]

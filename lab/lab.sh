@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # A lab of network namespaces around mplb with real Linux MPTCP stacks.
-# Run as root:   bench/lab/lab.sh up|down|status
+# Run as root:   lab/lab.sh up|down|status
 #
 #   mplblab-cli                 mplblab-rtr                  mplblab-seg (bridge br0)
 #   wifi 198.18.2.2  fd00:2::2 -- r-wifi .2.1  fd00:2::1

@@ -3,7 +3,7 @@
 # control socket, and the failure diagnostics.
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-ROOT="$(cd "$HERE/../.." && pwd)"
+ROOT="$(cd "$HERE/.." && pwd)"
 . "$HERE/env.sh"
 export LAB_DIR
 PY=/usr/bin/python3

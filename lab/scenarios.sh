@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Real Linux MPTCP and TCP through mplb, in the namespace lab of lab.sh. Run
-# as root from anywhere:   bench/lab/scenarios.sh
+# as root from anywhere:   lab/scenarios.sh
 #   MPLB=path/to/mplb   the binary (default: target/debug/mplb, built if missing)
-#   LAB_KEEP=1          leave the lab up afterwards (bench/lab/lab.sh down removes it)
+#   LAB_KEEP=1          leave the lab up afterwards (lab/lab.sh down removes it)
 #   LAB_SCENARIOS="1 5" run only these (default: all; 2 kills mplb, so it runs last)
 #
 #   1  MPTCP bypass: ADD_ADDR, a join straight to the backend      (s1_bypass.sh)

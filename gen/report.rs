@@ -1,5 +1,5 @@
 //! Counters of a run, the latency histogram, and the final report (table
-//! on stdout, JSON as agreed in /work/briefs/gen-cli.md → bench/gen/README.md).
+//! on stdout, JSON as agreed in /work/briefs/gen-cli.md → gen/README.md).
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;

@@ -3,7 +3,7 @@
 # a newcomer through scenarios 1 and 2 in plain words, with mplb's counters
 # refreshed while the traffic runs. Run as root (scripts/demo.sh builds mplb
 # and installs what is missing first):
-#   MPLB=target/release/mplb bench/lab/demo.sh
+#   MPLB=target/release/mplb lab/demo.sh
 # The lab is torn down at exit, also on Ctrl-C.
 set -uo pipefail
 
@@ -144,4 +144,4 @@ say "* All $total bytes arrived and their SHA-256 matches: the download never st
 need "data flowed over the direct subflow after the kill" test "$direct" -gt 0
 
 title "Done in $((SECONDS - T0)) s"
-say "The lab is torn down now. bench/lab/README.md describes it; bench/lab/scenarios.sh runs all seven scenarios as tests (./scripts/test.sh runs them with the rest of the suite)."
+say "The lab is torn down now. lab/README.md describes it; lab/scenarios.sh runs all seven scenarios as tests (./scripts/test.sh runs them with the rest of the suite)."
