@@ -417,7 +417,7 @@ fn from_config(c: &Config) -> Result<(Vec<VipPlan>, Vec<BackendPlan>, Lb), Strin
     for v in &c.vips {
         let mut members = Vec::new();
         for b in &v.backends {
-            let name = b.name.get_ref();
+            let name = &b.name;
             let idx = match backends.iter().position(|p| &p.name == name) {
                 // A backend under several VIPs: like mplb, the last entry's
                 // MAC is the backend's.
@@ -445,7 +445,7 @@ fn from_config(c: &Config) -> Result<(Vec<VipPlan>, Vec<BackendPlan>, Lb), Strin
             }
         }
         vips.push(VipPlan {
-            name: v.name.get_ref().clone(),
+            name: v.name.clone(),
             addr: v.address,
             port: v.port,
             udp: v.protocol == VipProtocol::Udp,

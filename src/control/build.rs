@@ -101,14 +101,10 @@ pub fn build_forwarding_with<P: Copy + Into<PortFacts>>(
     let names: Vec<&str> = config
         .vips
         .iter()
-        .flat_map(|v| v.backends.iter().map(|b| b.name.get_ref().as_str()))
+        .flat_map(|v| v.backends.iter().map(|b| b.name.as_str()))
         .collect();
     ids.backends.retain(&names);
-    let vip_names: Vec<&str> = config
-        .vips
-        .iter()
-        .map(|v| v.name.get_ref().as_str())
-        .collect();
+    let vip_names: Vec<&str> = config.vips.iter().map(|v| v.name.as_str()).collect();
     ids.vips.retain(&vip_names);
 
     let mut backends: Vec<Option<Backend>> = Vec::new();
@@ -117,7 +113,7 @@ pub fn build_forwarding_with<P: Copy + Into<PortFacts>>(
         let mut members = Vec::with_capacity(v.backends.len());
         let mut table_input = Vec::with_capacity(v.backends.len());
         for b in &v.backends {
-            let name = b.name.get_ref();
+            let name = &b.name;
             let id = BackendId(
                 ids.backends
                     .id_for(name)
@@ -148,15 +144,12 @@ pub fn build_forwarding_with<P: Copy + Into<PortFacts>>(
                 table_input.push(MaglevBackend::new(id, name.as_bytes(), b.weight));
             }
         }
-        let maglev = MaglevTable::build(*v.table_size.get_ref(), &table_input)
-            .map_err(|e| format!("vip {}: {e}", v.name.get_ref()))?;
-        let id = ids
-            .vips
-            .id_for(v.name.get_ref())
-            .ok_or("more than 65536 VIPs")?;
+        let maglev = MaglevTable::build(v.table_size, &table_input)
+            .map_err(|e| format!("vip {}: {e}", v.name))?;
+        let id = ids.vips.id_for(&v.name).ok_or("more than 65536 VIPs")?;
         vips.push(Vip {
             id,
-            name: v.name.get_ref().clone(),
+            name: v.name.clone(),
             addr: v.address,
             port: v.port,
             protocol: match v.protocol {
@@ -190,7 +183,7 @@ pub fn datapath_tables(config: &Config) -> (FlowTableConfig, usize, u64) {
     const S: u64 = 1_000_000_000;
     let f = &config.flow_table;
     let flow = FlowTableConfig {
-        capacity: *f.capacity.get_ref(),
+        capacity: f.capacity,
         timeouts: FlowTimeouts {
             untrusted: f.untrusted_timeout_secs.saturating_mul(S),
             established: f.established_timeout_secs.saturating_mul(S),
@@ -200,7 +193,7 @@ pub fn datapath_tables(config: &Config) -> (FlowTableConfig, usize, u64) {
         untrusted_quota_pct: f.untrusted_quota_pct,
     };
     let t = &config.token_table;
-    (flow, *t.capacity.get_ref(), t.ttl_secs.saturating_mul(S))
+    (flow, t.capacity, t.ttl_secs.saturating_mul(S))
 }
 
 #[cfg(test)]

@@ -141,7 +141,7 @@ pub fn targets_from_config(config: &Config) -> Vec<Target> {
         let port = health.port.unwrap_or(vip.port);
         for b in &vip.backends {
             let t = Target {
-                name: b.name.get_ref().clone(),
+                name: b.name.clone(),
                 addr: SocketAddr::new(b.address, port),
                 config: health.clone(),
             };

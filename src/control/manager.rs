@@ -254,7 +254,7 @@ impl Manager {
                     .iter()
                     .enumerate()
                     .filter(|(i, _)| checked && new.health_for(*i).kind != HealthKind::None)
-                    .flat_map(|(_, v)| v.backends.iter().map(|b| b.name.get_ref().clone()))
+                    .flat_map(|(_, v)| v.backends.iter().map(|b| b.name.clone()))
                     .filter(|n| self.ids.get(n).is_none())
                     .collect();
                 let retiring_before = self.retiring.len();
@@ -276,12 +276,8 @@ impl Manager {
                     .config
                     .vips
                     .iter()
-                    .flat_map(|v| v.backends.iter().map(|b| b.name.get_ref().clone()))
-                    .chain(
-                        self.retiring
-                            .iter()
-                            .map(|r| r.backend.name.get_ref().clone()),
-                    )
+                    .flat_map(|v| v.backends.iter().map(|b| b.name.clone()))
+                    .chain(self.retiring.iter().map(|r| r.backend.name.clone()))
                     .collect();
                 self.unhealthy.retain(|n, _| names.contains(n));
                 self.overrides.retain(|n, _| names.contains(n));
@@ -388,7 +384,7 @@ impl Manager {
     fn effective_config(&self) -> Config {
         let mut config = self.config.clone();
         for r in &self.retiring {
-            if let Some(v) = config.vips.iter_mut().find(|v| *v.name.get_ref() == r.vip) {
+            if let Some(v) = config.vips.iter_mut().find(|v| v.name == r.vip) {
                 let mut b = r.backend.clone();
                 b.state = BackendStateConfig::Draining;
                 v.backends.push(b);
@@ -405,19 +401,19 @@ impl Manager {
         let listed = |name: &str| {
             new.vips
                 .iter()
-                .any(|v| v.backends.iter().any(|b| b.name.get_ref() == name))
+                .any(|v| v.backends.iter().any(|b| b.name == name))
         };
-        let vip_stays = |vip: &str| new.vips.iter().any(|v| v.name.get_ref() == vip);
+        let vip_stays = |vip: &str| new.vips.iter().any(|v| v.name == vip);
         self.retiring
-            .retain(|r| !listed(r.backend.name.get_ref()) && vip_stays(&r.vip));
+            .retain(|r| !listed(&r.backend.name) && vip_stays(&r.vip));
         let fwd = self.publisher.current();
         let now = Instant::now();
         for v in &self.config.vips {
-            if !vip_stays(v.name.get_ref()) {
+            if !vip_stays(&v.name) {
                 continue;
             }
             for b in &v.backends {
-                let name = b.name.get_ref();
+                let name = &b.name;
                 let down = self
                     .ids
                     .get(name)
@@ -429,10 +425,10 @@ impl Manager {
                 log::event(
                     "info",
                     "backend_retiring",
-                    &[("backend", name), ("vip", v.name.get_ref())],
+                    &[("backend", name), ("vip", &v.name)],
                 );
                 self.retiring.push(Retiring {
-                    vip: v.name.get_ref().clone(),
+                    vip: v.name.clone(),
                     backend: b.clone(),
                     packets: self.backend_packets(name),
                     idle_since: now,
@@ -455,7 +451,7 @@ impl Manager {
         let idle_for = Duration::from_secs(self.config.flow_table.established_timeout_secs);
         let mut retired = Vec::new();
         for i in 0..self.retiring.len() {
-            let packets = self.backend_packets(self.retiring[i].backend.name.get_ref());
+            let packets = self.backend_packets(&self.retiring[i].backend.name);
             let r = &mut self.retiring[i];
             if packets != r.packets {
                 r.packets = packets;
@@ -472,19 +468,15 @@ impl Manager {
             log::event(
                 "info",
                 "backend_retired",
-                &[("backend", r.backend.name.get_ref()), ("vip", &r.vip)],
+                &[("backend", &r.backend.name), ("vip", &r.vip)],
             );
         }
         let names: Vec<String> = self
             .config
             .vips
             .iter()
-            .flat_map(|v| v.backends.iter().map(|b| b.name.get_ref().clone()))
-            .chain(
-                self.retiring
-                    .iter()
-                    .map(|r| r.backend.name.get_ref().clone()),
-            )
+            .flat_map(|v| v.backends.iter().map(|b| b.name.clone()))
+            .chain(self.retiring.iter().map(|r| r.backend.name.clone()))
             .collect();
         self.overrides.retain(|n, _| names.contains(n));
         if let Err(e) = self.republish("backend retired") {
@@ -597,10 +589,7 @@ impl Manager {
         for v in &fwd.vips {
             for id in &v.backends {
                 if let Some(b) = fwd.backend(*id) {
-                    let retiring = self
-                        .retiring
-                        .iter()
-                        .any(|r| r.backend.name.get_ref() == &b.name);
+                    let retiring = self.retiring.iter().any(|r| r.backend.name == b.name);
                     let state = match b.state {
                         BackendState::Active => "active",
                         BackendState::Draining if retiring => "retiring",

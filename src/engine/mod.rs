@@ -68,7 +68,7 @@ pub fn run(config_path: &Path, config: &Config, options: &RunOptions) -> Result<
         .map_err(|e| format!("installing signal handler: {e}"))?;
 
     let eal = Eal::init(&config.eal_command_line()).map_err(|e| e.to_string())?;
-    let lcores = config.workers.lcores.get_ref().clone();
+    let lcores = config.workers.lcores.clone();
     for &l in &lcores {
         if !eal.lcore_enabled(l) {
             return Err(format!("worker lcore {l} is not available to DPDK"));
@@ -147,7 +147,7 @@ fn configure_ports(config: &Config, pool: &Mempool, workers: usize) -> Result<Ve
             promiscuous: pc.promiscuous,
         };
         let port = Port::configure(id, &setup, pool)
-            .map_err(|e| format!("port {} ({}): {e}", pc.name.get_ref(), pc.device))?;
+            .map_err(|e| format!("port {} ({}): {e}", pc.name, pc.device))?;
         ports.push(port);
     }
     Ok(ports)
@@ -208,7 +208,7 @@ fn run_workers(
         .datapath
         .backend_port
         .as_ref()
-        .and_then(|n| config.port_index(n.get_ref()));
+        .and_then(|n| config.port_index(n));
 
     // Deal every (port, rx queue) to the workers round-robin; worker w sends
     // on tx queue w of every port.
