@@ -1,121 +1,31 @@
-//! Prometheus metrics: a renderer from a plain model of the numbers to the
-//! text exposition format 0.0.4, and a minimal HTTP server for `/metrics`.
-//!
-//! # Naming and labels
-//!
-//! Every metric is prefixed `mplb_`; counters end in `_total`. The datapath
-//! counters are exposed **per worker only**, with a `worker="N"` label and no
-//! unlabelled sum beside them (a sum next to its parts would be counted twice
-//! by `sum(...)`; aggregate with `sum without (worker) (...)`). The
-//! datapath's `drop_*` counters form one metric, `mplb_drops_total`, with a
-//! `reason` label (the counter's name without `drop_`). Backends and VIPs are
-//! labelled by name and address; a backend's administrative state is a state
-//! set (`mplb_backend_state{state="active|draining|down"}`, exactly one of
-//! them 1).
-//!
-//! # Server
-//!
-//! [`serve_metrics`] accepts on a non-blocking listener polled every few
-//! milliseconds and serves each connection on its own short-lived thread
-//! (at most [`MAX_CONNECTIONS`] at once; beyond that a connection gets 503),
-//! so a client that never sends cannot hold up others; each connection gets
-//! [`REQUEST_TIMEOUT`] to send its request. One request per connection.
+//! The text exposition format 0.0.4: one function per group of families.
 
 use std::fmt::{Display, Write as _};
-use std::io::{self, ErrorKind, Read, Write};
-use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
 
+use super::{BackendMetrics, FlowTableMetrics, MetricsSnapshot, VipMetrics};
 use crate::datapath::counters::Counters;
 use crate::datapath::forwarding::{BackendState, Protocol};
 
 /// The `Content-Type` of the text exposition format.
 pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
-/// Connections served at the same time; more are answered 503 and closed.
-pub const MAX_CONNECTIONS: usize = 16;
-
-/// Time a client has to send its request headers.
-pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(2);
-
-/// Time a client has to read the answer.
-const WRITE_TIMEOUT: Duration = Duration::from_secs(5);
-
-/// Longest request head (request line and headers) read.
-const MAX_REQUEST: usize = 8192;
-
-/// How often the accept loop looks for connections and the stop flag.
-const ACCEPT_POLL: Duration = Duration::from_millis(20);
-
-/// Everything the metrics page shows, collected by the management thread.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct MetricsSnapshot {
-    /// Generation of the forwarding snapshot the workers use.
-    pub generation: u64,
-    /// Time since the process started.
-    pub uptime: Duration,
-    /// One entry per worker, in worker order (`worker="0"` first).
-    pub workers: Vec<WorkerMetrics>,
-    pub vips: Vec<VipMetrics>,
-    pub backends: Vec<BackendMetrics>,
-}
-
-/// One worker's numbers.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct WorkerMetrics {
-    pub counters: Counters,
-    /// The worker's flow table; `None` if it has none (e.g. macswap mode).
-    pub flow_table: Option<FlowTableMetrics>,
-}
-
-/// A worker's plain-TCP flow table.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct FlowTableMetrics {
-    /// Entries in use.
-    pub len: u64,
-    pub capacity: u64,
-    pub inserts: u64,
-    pub evictions: u64,
-    pub timeouts: u64,
-}
-
-/// A virtual service's traffic.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct VipMetrics {
-    pub name: String,
-    pub address: IpAddr,
-    pub port: u16,
-    pub protocol: Protocol,
-    pub packets: u64,
-    pub bytes: u64,
-    pub new_flows: u64,
-}
-
-/// One backend of one VIP.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BackendMetrics {
-    /// The VIP's name.
-    pub vip: String,
-    pub name: String,
-    pub address: IpAddr,
-    /// The state the forwarding snapshot uses (configuration, operator and
-    /// health combined).
-    pub state: BackendState,
-    /// The health checks' verdict.
-    pub healthy: bool,
-    pub packets: u64,
-    pub bytes: u64,
-    pub new_flows: u64,
-}
-
 const DROP_PREFIX: &str = "drop_";
 
 /// Renders `m` in the Prometheus text format 0.0.4.
 pub fn render(m: &MetricsSnapshot) -> String {
     let mut out = Exposition::default();
+    process(&mut out, m);
+    let worker_ids: Vec<String> = (0..m.workers.len()).map(|w| w.to_string()).collect();
+    worker_counters(&mut out, m, &worker_ids);
+    drops(&mut out, m, &worker_ids);
+    flow_tables(&mut out, m, &worker_ids);
+    vips(&mut out, &m.vips);
+    backends(&mut out, &m.backends);
+    out.text
+}
+
+/// The process: version, uptime, snapshot generation, workers.
+fn process(out: &mut Exposition, m: &MetricsSnapshot) {
     out.family(
         "mplb_build_info",
         "gauge",
@@ -144,8 +54,10 @@ pub fn render(m: &MetricsSnapshot) -> String {
     out.sample("mplb_config_generation", &[], m.generation);
     out.family("mplb_workers", "gauge", "Poll-mode workers.");
     out.sample("mplb_workers", &[], m.workers.len());
+}
 
-    let worker_ids: Vec<String> = (0..m.workers.len()).map(|w| w.to_string()).collect();
+/// The datapath counters other than drops, one family each, per worker.
+fn worker_counters(out: &mut Exposition, m: &MetricsSnapshot, worker_ids: &[String]) {
     for (i, name) in Counters::NAMES.iter().enumerate() {
         if name.starts_with(DROP_PREFIX) {
             continue;
@@ -157,6 +69,10 @@ pub fn render(m: &MetricsSnapshot) -> String {
             out.sample(&metric, &[("worker", &worker_ids[w])], value);
         }
     }
+}
+
+/// The `drop_*` counters as one family with a `reason` label.
+fn drops(out: &mut Exposition, m: &MetricsSnapshot, worker_ids: &[String]) {
     out.family(
         "mplb_drops_total",
         "counter",
@@ -173,7 +89,10 @@ pub fn render(m: &MetricsSnapshot) -> String {
             }
         }
     }
+}
 
+/// Each worker's flow table (workers without one have no samples).
+fn flow_tables(out: &mut Exposition, m: &MetricsSnapshot, worker_ids: &[String]) {
     type FlowField = fn(&FlowTableMetrics) -> u64;
     let flow: [(&str, &str, &str, FlowField); 5] = [
         (
@@ -215,7 +134,10 @@ pub fn render(m: &MetricsSnapshot) -> String {
             }
         }
     }
+}
 
+/// Traffic per VIP.
+fn vips(out: &mut Exposition, vips: &[VipMetrics]) {
     type VipField = fn(&VipMetrics) -> u64;
     let vip: [(&str, &str, VipField); 3] = [
         (
@@ -234,8 +156,7 @@ pub fn render(m: &MetricsSnapshot) -> String {
             |v| v.new_flows,
         ),
     ];
-    let vip_labels: Vec<[String; 4]> = m
-        .vips
+    let vip_labels: Vec<[String; 4]> = vips
         .iter()
         .map(|v| {
             [
@@ -248,7 +169,7 @@ pub fn render(m: &MetricsSnapshot) -> String {
         .collect();
     for (metric, help, field) in vip {
         out.family(metric, "counter", help);
-        for (v, l) in m.vips.iter().zip(&vip_labels) {
+        for (v, l) in vips.iter().zip(&vip_labels) {
             out.sample(
                 metric,
                 &[
@@ -261,9 +182,11 @@ pub fn render(m: &MetricsSnapshot) -> String {
             );
         }
     }
+}
 
-    let backend_labels: Vec<[String; 3]> = m
-        .backends
+/// Per backend of each VIP: health, forwarding state (a state set) and traffic.
+fn backends(out: &mut Exposition, backends: &[BackendMetrics]) {
+    let backend_labels: Vec<[String; 3]> = backends
         .iter()
         .map(|b| [b.vip.clone(), b.name.clone(), b.address.to_string()])
         .collect();
@@ -279,7 +202,7 @@ pub fn render(m: &MetricsSnapshot) -> String {
         "gauge",
         "1 if the backend's health checks pass, else 0.",
     );
-    for (b, l) in m.backends.iter().zip(&backend_labels) {
+    for (b, l) in backends.iter().zip(&backend_labels) {
         let l = labels(l);
         out.sample(
             "mplb_backend_healthy",
@@ -292,7 +215,7 @@ pub fn render(m: &MetricsSnapshot) -> String {
         "gauge",
         "The backend's forwarding state: 1 for the current state, 0 for the others.",
     );
-    for (b, l) in m.backends.iter().zip(&backend_labels) {
+    for (b, l) in backends.iter().zip(&backend_labels) {
         let l = labels(l);
         for state in [
             BackendState::Active,
@@ -331,7 +254,7 @@ pub fn render(m: &MetricsSnapshot) -> String {
     ];
     for (metric, help, field) in backend {
         out.family(metric, "counter", help);
-        for (b, l) in m.backends.iter().zip(&backend_labels) {
+        for (b, l) in backends.iter().zip(&backend_labels) {
             let l = labels(l);
             out.sample(
                 metric,
@@ -340,7 +263,6 @@ pub fn render(m: &MetricsSnapshot) -> String {
             );
         }
     }
-    out.text
 }
 
 fn protocol_name(p: Protocol) -> &'static str {
@@ -405,208 +327,12 @@ fn escape_help(v: &str) -> String {
     v.replace('\\', "\\\\").replace('\n', "\\n")
 }
 
-/// Serves `GET /metrics` on `listen` with the text `source` returns, until
-/// `stop` is set (then the listener closes within ~20 ms; requests
-/// in progress finish on their own threads). Other paths get 404, other
-/// methods 405, malformed requests 400. `source` is called once per scrape,
-/// never concurrently. Returns the address actually bound (port 0 in
-/// `listen` picks a free port) and the server thread.
-pub fn serve_metrics(
-    listen: SocketAddr,
-    source: impl Fn() -> String + Send + 'static,
-    stop: Arc<AtomicBool>,
-) -> io::Result<(SocketAddr, JoinHandle<()>)> {
-    let listener = TcpListener::bind(listen)?;
-    let bound = listener.local_addr()?;
-    listener.set_nonblocking(true)?;
-    let source = Arc::new(Mutex::new(source));
-    let active = Arc::new(AtomicUsize::new(0));
-    std::thread::Builder::new()
-        .name("mplb-metrics".to_string())
-        .spawn(move || {
-            while !stop.load(Ordering::Relaxed) {
-                let stream = match listener.accept() {
-                    Ok((stream, _)) => stream,
-                    // WouldBlock, or a transient error (e.g. out of file
-                    // descriptors): try again shortly.
-                    Err(_) => {
-                        std::thread::sleep(ACCEPT_POLL);
-                        continue;
-                    }
-                };
-                if stream.set_nonblocking(false).is_err() {
-                    continue;
-                }
-                if active.fetch_add(1, Ordering::AcqRel) >= MAX_CONNECTIONS {
-                    active.fetch_sub(1, Ordering::AcqRel);
-                    busy(stream);
-                    continue;
-                }
-                let source = Arc::clone(&source);
-                let active_here = Arc::clone(&active);
-                let spawned = std::thread::Builder::new()
-                    .name("mplb-metrics-conn".to_string())
-                    .spawn(move || {
-                        handle_connection(stream, &|| {
-                            let f = source.lock().unwrap_or_else(|p| p.into_inner());
-                            f()
-                        });
-                        active_here.fetch_sub(1, Ordering::AcqRel);
-                    });
-                if spawned.is_err() {
-                    // The closure (and the stream) was dropped with it.
-                    active.fetch_sub(1, Ordering::AcqRel);
-                }
-            }
-        })
-        .map(|handle| (bound, handle))
-}
-
-fn busy(mut stream: TcpStream) {
-    let _ = stream.set_write_timeout(Some(Duration::from_millis(100)));
-    let _ = stream.write_all(&response(
-        "503 Service Unavailable",
-        &[],
-        b"too many connections\n",
-        true,
-    ));
-}
-
-/// Reads one request from `stream` and answers it.
-fn handle_connection(mut stream: TcpStream, source: &dyn Fn() -> String) {
-    let head = match read_head(&mut stream, Instant::now() + REQUEST_TIMEOUT) {
-        Ok(head) => head,
-        // Silent, closed early or too slow: nothing sensible to answer.
-        Err(Incomplete::Closed | Incomplete::TimedOut) => return,
-        Err(Incomplete::TooLarge) => {
-            answer(
-                &mut stream,
-                "431 Request Header Fields Too Large",
-                &[],
-                b"request too large\n",
-                true,
-            );
-            return;
-        }
-    };
-    match parse_request_line(&head) {
-        Some((method @ ("GET" | "HEAD"), "/metrics")) => {
-            let body = source();
-            answer(&mut stream, "200 OK", &[], body.as_bytes(), method == "GET");
-        }
-        Some(("GET" | "HEAD", _)) => answer(
-            &mut stream,
-            "404 Not Found",
-            &[],
-            b"not found; try /metrics\n",
-            true,
-        ),
-        Some(_) => answer(
-            &mut stream,
-            "405 Method Not Allowed",
-            &[("Allow", "GET, HEAD")],
-            b"method not allowed\n",
-            true,
-        ),
-        None => answer(&mut stream, "400 Bad Request", &[], b"bad request\n", true),
-    }
-}
-
-fn answer(
-    stream: &mut TcpStream,
-    status: &str,
-    headers: &[(&str, &str)],
-    body: &[u8],
-    with_body: bool,
-) {
-    let _ = stream.set_write_timeout(Some(WRITE_TIMEOUT));
-    let _ = stream.write_all(&response(status, headers, body, with_body));
-    let _ = stream.flush();
-}
-
-fn response(status: &str, headers: &[(&str, &str)], body: &[u8], with_body: bool) -> Vec<u8> {
-    let content_type = if status.starts_with("200") {
-        CONTENT_TYPE
-    } else {
-        "text/plain; charset=utf-8"
-    };
-    let mut out = format!(
-        "HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n",
-        body.len()
-    );
-    for (k, v) in headers {
-        let _ = write!(out, "{k}: {v}\r\n");
-    }
-    out.push_str("\r\n");
-    let mut bytes = out.into_bytes();
-    if with_body {
-        bytes.extend_from_slice(body);
-    }
-    bytes
-}
-
-#[derive(Debug, PartialEq, Eq)]
-enum Incomplete {
-    Closed,
-    TimedOut,
-    TooLarge,
-}
-
-/// Reads until the end of the request head (an empty line).
-fn read_head(stream: &mut TcpStream, deadline: Instant) -> Result<Vec<u8>, Incomplete> {
-    let mut buf = Vec::with_capacity(512);
-    let mut chunk = [0u8; 1024];
-    loop {
-        if head_complete(&buf) {
-            return Ok(buf);
-        }
-        if buf.len() >= MAX_REQUEST {
-            return Err(Incomplete::TooLarge);
-        }
-        let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() || stream.set_read_timeout(Some(left)).is_err() {
-            return Err(Incomplete::TimedOut);
-        }
-        match stream.read(&mut chunk) {
-            Ok(0) => return Err(Incomplete::Closed),
-            Ok(n) => buf.extend_from_slice(&chunk[..n]),
-            Err(e) if e.kind() == ErrorKind::Interrupted => {}
-            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
-                return Err(Incomplete::TimedOut);
-            }
-            Err(_) => return Err(Incomplete::Closed),
-        }
-    }
-}
-
-fn head_complete(buf: &[u8]) -> bool {
-    buf.windows(4).any(|w| w == b"\r\n\r\n") || buf.windows(2).any(|w| w == b"\n\n")
-}
-
-/// Method and path (without the query) of `METHOD SP TARGET SP HTTP/1.x`.
-fn parse_request_line(head: &[u8]) -> Option<(&str, &str)> {
-    let end = head.iter().position(|&b| b == b'\n')?;
-    let line = &head[..end];
-    let line = line.strip_suffix(b"\r").unwrap_or(line);
-    let line = std::str::from_utf8(line).ok()?;
-    let mut parts = line.split(' ');
-    let (method, target, version) = (parts.next()?, parts.next()?, parts.next()?);
-    if parts.next().is_some()
-        || method.is_empty()
-        || !method.bytes().all(|b| b.is_ascii_uppercase())
-        || !target.starts_with('/')
-        || target.bytes().any(|b| b.is_ascii_control())
-        || !matches!(version, "HTTP/1.0" | "HTTP/1.1")
-    {
-        return None;
-    }
-    let path = target.split('?').next().unwrap_or(target);
-    Some((method, path))
-}
-
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
+    use crate::control::metrics::WorkerMetrics;
 
     fn small() -> MetricsSnapshot {
         let mut counters = Counters {
@@ -739,41 +465,5 @@ mod tests {
         assert_eq!(escape_label_value("x\ny"), "x\\ny");
         assert_eq!(escape_label_value("plain é"), "plain é");
         assert_eq!(escape_help("a\\b\nc \"q\""), "a\\\\b\\nc \"q\"");
-    }
-
-    proptest::proptest! {
-        #[test]
-        fn any_request_bytes_parse_without_panic(bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..300)) {
-            if let Some((method, path)) = parse_request_line(&bytes) {
-                proptest::prop_assert!(path.starts_with('/'));
-                proptest::prop_assert!(!method.is_empty());
-            }
-            let _ = head_complete(&bytes);
-        }
-    }
-
-    #[test]
-    fn request_lines() {
-        assert_eq!(
-            parse_request_line(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n"),
-            Some(("GET", "/metrics"))
-        );
-        assert_eq!(
-            parse_request_line(b"HEAD /metrics?x=1 HTTP/1.0\n\n"),
-            Some(("HEAD", "/metrics"))
-        );
-        for bad in [
-            &b"\r\n\r\n"[..],
-            b"GET /metrics\r\n\r\n",
-            b"GET  /metrics HTTP/1.1\r\n\r\n",
-            b"GET metrics HTTP/1.1\r\n\r\n",
-            b"get /metrics HTTP/1.1\r\n\r\n",
-            b"GET /metrics HTTP/2\r\n\r\n",
-            b"GET /met\x01rics HTTP/1.1\r\n\r\n",
-            b"\xff\xfe /metrics HTTP/1.1\r\n\r\n",
-            b"no line end",
-        ] {
-            assert_eq!(parse_request_line(bad), None, "{bad:?}");
-        }
     }
 }

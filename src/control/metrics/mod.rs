@@ -1,0 +1,96 @@
+//! Prometheus metrics: a plain model of the numbers (here), its rendering
+//! in the text exposition format 0.0.4 ([`render`], in `render.rs`), and a
+//! minimal HTTP server for `/metrics` ([`serve_metrics`], in `http.rs`).
+//!
+//! # Naming and labels
+//!
+//! Every metric is prefixed `mplb_`; counters end in `_total`. The datapath
+//! counters are exposed **per worker only**, with a `worker="N"` label and no
+//! unlabelled sum beside them (a sum next to its parts would be counted twice
+//! by `sum(...)`; aggregate with `sum without (worker) (...)`). The
+//! datapath's `drop_*` counters form one metric, `mplb_drops_total`, with a
+//! `reason` label (the counter's name without `drop_`). Backends and VIPs are
+//! labelled by name and address; a backend's administrative state is a state
+//! set (`mplb_backend_state{state="active|draining|down"}`, exactly one of
+//! them 1).
+//!
+//! # Server
+//!
+//! [`serve_metrics`] accepts on a non-blocking listener polled every few
+//! milliseconds and serves each connection on its own short-lived thread
+//! (at most [`MAX_CONNECTIONS`] at once; beyond that a connection gets 503),
+//! so a client that never sends cannot hold up others; each connection gets
+//! [`REQUEST_TIMEOUT`] to send its request. One request per connection.
+
+mod http;
+mod render;
+
+use std::net::IpAddr;
+use std::time::Duration;
+
+use crate::datapath::counters::Counters;
+use crate::datapath::forwarding::{BackendState, Protocol};
+
+pub use http::{MAX_CONNECTIONS, REQUEST_TIMEOUT, serve_metrics};
+pub use render::{CONTENT_TYPE, escape_label_value, render};
+
+/// Everything the metrics page shows, collected by the management thread.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct MetricsSnapshot {
+    /// Generation of the forwarding snapshot the workers use.
+    pub generation: u64,
+    /// Time since the process started.
+    pub uptime: Duration,
+    /// One entry per worker, in worker order (`worker="0"` first).
+    pub workers: Vec<WorkerMetrics>,
+    pub vips: Vec<VipMetrics>,
+    pub backends: Vec<BackendMetrics>,
+}
+
+/// One worker's numbers.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct WorkerMetrics {
+    pub counters: Counters,
+    /// The worker's flow table; `None` if it has none (e.g. macswap mode).
+    pub flow_table: Option<FlowTableMetrics>,
+}
+
+/// A worker's plain-TCP flow table.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct FlowTableMetrics {
+    /// Entries in use.
+    pub len: u64,
+    pub capacity: u64,
+    pub inserts: u64,
+    pub evictions: u64,
+    pub timeouts: u64,
+}
+
+/// A virtual service's traffic.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VipMetrics {
+    pub name: String,
+    pub address: IpAddr,
+    pub port: u16,
+    pub protocol: Protocol,
+    pub packets: u64,
+    pub bytes: u64,
+    pub new_flows: u64,
+}
+
+/// One backend of one VIP.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BackendMetrics {
+    /// The VIP's name.
+    pub vip: String,
+    pub name: String,
+    pub address: IpAddr,
+    /// The state the forwarding snapshot uses (configuration, operator and
+    /// health combined).
+    pub state: BackendState,
+    /// The health checks' verdict.
+    pub healthy: bool,
+    pub packets: u64,
+    pub bytes: u64,
+    pub new_flows: u64,
+}
