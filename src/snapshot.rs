@@ -29,9 +29,10 @@ pub struct Publisher<T> {
 }
 
 impl<T> Publisher<T> {
-    pub fn new(initial: T) -> Self {
+    /// Publishes `initial` (a value or an `Arc` of one) as generation 0.
+    pub fn new(initial: impl Into<Arc<T>>) -> Self {
         Publisher {
-            current: Arc::new(ArcSwap::from_pointee(initial)),
+            current: Arc::new(ArcSwap::new(initial.into())),
             retired: Vec::new(),
             generation: 0,
         }
@@ -45,9 +46,10 @@ impl<T> Publisher<T> {
     }
 
     /// Makes `next` the snapshot every worker uses from its next burst on.
-    /// Returns the new generation number (1 for the first publish).
-    pub fn publish(&mut self, next: T) -> u64 {
-        let old = self.current.swap(Arc::new(next));
+    /// `next` is a value or an `Arc` of one. Returns the new generation
+    /// number (1 for the first publish).
+    pub fn publish(&mut self, next: impl Into<Arc<T>>) -> u64 {
+        let old = self.current.swap(next.into());
         self.retired.push(old);
         self.generation += 1;
         self.reap();

@@ -1,0 +1,503 @@
+//! The management core: the running config, backend health and operator
+//! overrides, and the forwarding snapshot they make. It reads no file, no
+//! clock and writes no log: the caller passes a parsed config, health
+//! verdicts, the workers' traffic counters and `now`; the core answers, and
+//! queues what to publish to the workers and what to log as [`Output`]s,
+//! which the caller takes with [`Core::drain`] and carries out in order.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::IpAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use super::request::Override;
+use crate::config::{BackendConfig, BackendStateConfig, Config, HealthKind};
+use crate::control::build::{StableIds, build_forwarding, build_forwarding_with};
+use crate::datapath::forwarding::{BackendState, Forwarding, PortFacts, Protocol};
+use crate::datapath::hash::{FlowKey, flow_hash};
+use crate::datapath::traffic::Traffic;
+
+/// What the core asks its caller to do, in order.
+#[derive(Debug)]
+pub enum Output {
+    /// Hand this snapshot to the workers; it becomes generation `generation`.
+    Publish {
+        generation: u64,
+        snapshot: Arc<Forwarding>,
+    },
+    /// Write this event to the log.
+    Log(Event),
+}
+
+/// Something worth a log line, as a value.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Event {
+    /// A reload was applied (`Ok`: the reply) or rejected (`Err`: why).
+    Reload(Result<String, String>),
+    /// A health check moved a backend up or down.
+    BackendHealth {
+        backend: String,
+        up: bool,
+        reason: String,
+    },
+    /// An operator drained, disabled or enabled a backend.
+    BackendOverride { backend: String, to: &'static str },
+    /// A reload removed a backend that may still have pinned flows.
+    BackendRetiring { backend: String, vip: String },
+    /// A retiring backend was idle long enough and is gone.
+    BackendRetired { backend: String, vip: String },
+    SnapshotPublished {
+        generation: u64,
+        cause: &'static str,
+    },
+    /// A new snapshot could not be built; the workers keep the last one.
+    SnapshotBuildFailed { error: String },
+}
+
+impl Event {
+    pub fn level(&self) -> &'static str {
+        match self {
+            Event::Reload(Err(_)) | Event::SnapshotBuildFailed { .. } => "error",
+            Event::BackendHealth { up: false, .. } => "warn",
+            _ => "info",
+        }
+    }
+
+    /// The `event=` of the log line.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Event::Reload(_) => "reload",
+            Event::BackendHealth { .. } => "backend_health",
+            Event::BackendOverride { .. } => "backend_override",
+            Event::BackendRetiring { .. } => "backend_retiring",
+            Event::BackendRetired { .. } => "backend_retired",
+            Event::SnapshotPublished { .. } => "snapshot_published",
+            Event::SnapshotBuildFailed { .. } => "snapshot_build",
+        }
+    }
+
+    /// The key/value fields of the log line, in order.
+    pub fn fields(&self) -> Vec<(&'static str, &dyn fmt::Display)> {
+        match self {
+            Event::Reload(Ok(detail)) => vec![("result", &"applied"), ("detail", detail)],
+            Event::Reload(Err(error)) => vec![("result", &"rejected"), ("error", error)],
+            Event::BackendHealth {
+                backend,
+                up,
+                reason,
+            } => vec![
+                ("backend", backend),
+                ("to", if *up { &"up" } else { &"down" }),
+                ("reason", reason),
+            ],
+            Event::BackendOverride { backend, to } => vec![("backend", backend), ("to", to)],
+            Event::BackendRetiring { backend, vip } | Event::BackendRetired { backend, vip } => {
+                vec![("backend", backend), ("vip", vip)]
+            }
+            Event::SnapshotPublished { generation, cause } => {
+                vec![("generation", generation), ("cause", cause)]
+            }
+            Event::SnapshotBuildFailed { error } => vec![("error", error)],
+        }
+    }
+}
+
+/// The management state, without I/O.
+pub struct Core {
+    config: Config,
+    ports: Vec<PortFacts>,
+    ids: StableIds,
+    /// The last snapshot built (the one the caller was told to publish).
+    current: Arc<Forwarding>,
+    generation: u64,
+    overrides: BTreeMap<String, Override>,
+    /// Backends whose health check says down (absent = up).
+    unhealthy: BTreeMap<String, String>,
+    /// Whether health checks run: a backend new to a reload then waits for
+    /// them before it gets traffic.
+    checking: bool,
+    /// Backends a reload removed while they may still have pinned flows.
+    retiring: Vec<Retiring>,
+    outputs: Vec<Output>,
+}
+
+/// A backend removed from the config by a reload. It stays in the snapshot
+/// as a draining member of its VIP (no new flows, pinned flows keep going)
+/// until no packet has gone to it for the flow table's established timeout,
+/// by which time every entry pinned to it has expired. Removing a backend
+/// from the file thus never resets its established connections; `backend
+/// disable` cuts them at once.
+struct Retiring {
+    vip: String,
+    backend: BackendConfig,
+    /// Packets forwarded to it (all workers) when last looked at.
+    packets: u64,
+    idle_since: Instant,
+}
+
+impl Core {
+    /// Builds the first snapshot (generation 0) from `config`. `ports`: the
+    /// started ports' MACs and MTUs, by index.
+    pub fn new(config: Config, ports: Vec<PortFacts>) -> Result<Core, String> {
+        let mut ids = StableIds::default();
+        let first = build_forwarding(&config, &ports, &mut ids)?;
+        Ok(Core {
+            config,
+            ports,
+            ids,
+            current: Arc::new(first),
+            generation: 0,
+            overrides: BTreeMap::new(),
+            unhealthy: BTreeMap::new(),
+            checking: false,
+            retiring: Vec::new(),
+            outputs: Vec::new(),
+        })
+    }
+
+    /// What to publish and log since the last call, in order.
+    pub fn drain(&mut self) -> Vec<Output> {
+        std::mem::take(&mut self.outputs)
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The last snapshot built.
+    pub fn current(&self) -> &Arc<Forwarding> {
+        &self.current
+    }
+
+    /// Generation of [`Core::current`] (0 = the first).
+    pub fn generation(&self) -> u64 {
+        self.generation
+    }
+
+    pub fn ids(&self) -> &StableIds {
+        &self.ids
+    }
+
+    /// Whether backend `name` passes its health checks.
+    pub fn is_healthy(&self, name: &str) -> bool {
+        !self.unhealthy.contains_key(name)
+    }
+
+    /// Whether backend `name` is retiring (removed by a reload, still draining).
+    pub fn is_retiring(&self, name: &str) -> bool {
+        self.retiring.iter().any(|r| r.backend.name == name)
+    }
+
+    /// Backends retiring now.
+    pub fn retiring_len(&self) -> usize {
+        self.retiring.len()
+    }
+
+    /// Health checks run from now on (see [`Core::reload`]).
+    pub fn set_checking(&mut self, checking: bool) {
+        self.checking = checking;
+    }
+
+    fn log(&mut self, e: Event) {
+        self.outputs.push(Output::Log(e));
+    }
+
+    /// Replaces the running config by `loaded`, the outcome of reading
+    /// `file` (named in the reply). A broken file, or one that changes what
+    /// needs a restart, is rejected and the running config stays.
+    pub fn reload(
+        &mut self,
+        file: &Path,
+        loaded: Result<Config, String>,
+        now: Instant,
+        traffic: &[Arc<Traffic>],
+    ) -> Result<String, String> {
+        let result = loaded.and_then(|new| self.apply(file, new, now, traffic));
+        self.log(Event::Reload(result.clone()));
+        result
+    }
+
+    fn apply(
+        &mut self,
+        file: &Path,
+        new: Config,
+        now: Instant,
+        traffic: &[Arc<Traffic>],
+    ) -> Result<String, String> {
+        if let Some(why) = self.config.reload_blocker(&new) {
+            return Err(format!("{}: {why}; that needs a restart", file.display()));
+        }
+        // A backend new to this instance gets traffic only once its
+        // health checks pass (the checker reports it up after `rise`).
+        let fresh: Vec<String> = new
+            .vips
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| self.checking && new.health_for(*i).kind != HealthKind::None)
+            .flat_map(|(_, v)| v.backends.iter().map(|b| b.name.clone()))
+            .filter(|n| self.ids.get(n).is_none())
+            .collect();
+        let retiring_before = self.retiring.len();
+        self.retire_removed(&new, now, traffic);
+        let old = std::mem::replace(&mut self.config, new);
+        let unhealthy_before = self.unhealthy.clone();
+        for n in fresh {
+            self.unhealthy
+                .insert(n, "new: awaiting health checks".to_string());
+        }
+        if let Err(e) = self.republish("reload") {
+            self.config = old;
+            self.unhealthy = unhealthy_before;
+            self.retiring.truncate(retiring_before);
+            return Err(e);
+        }
+        // Forget backends no longer configured.
+        let names = self.known_names();
+        self.unhealthy.retain(|n, _| names.contains(n));
+        self.overrides.retain(|n, _| names.contains(n));
+        Ok(format!(
+            "reloaded {} (generation {})",
+            file.display(),
+            self.generation
+        ))
+    }
+
+    /// Backends configured or retiring.
+    fn known_names(&self) -> Vec<String> {
+        self.config
+            .vips
+            .iter()
+            .flat_map(|v| v.backends.iter().map(|b| b.name.clone()))
+            .chain(self.retiring.iter().map(|r| r.backend.name.clone()))
+            .collect()
+    }
+
+    /// A health check's verdict on backend `name`; a failed snapshot build
+    /// is logged.
+    pub fn health_result(&mut self, name: &str, up: bool, reason: &str) {
+        if let Err(error) = self.set_health(name, up, reason) {
+            self.log(Event::SnapshotBuildFailed { error });
+        }
+    }
+
+    /// A health check's verdict on backend `name`.
+    pub fn set_health(&mut self, name: &str, up: bool, reason: &str) -> Result<(), String> {
+        let changed = if up {
+            self.unhealthy.remove(name).is_some()
+        } else {
+            self.unhealthy
+                .insert(name.to_string(), reason.to_string())
+                .is_none()
+        };
+        if changed {
+            self.log(Event::BackendHealth {
+                backend: name.to_string(),
+                up,
+                reason: reason.to_string(),
+            });
+            self.republish("health")?;
+        }
+        Ok(())
+    }
+
+    /// An operator's `backend drain|disable|enable NAME` (`None`: enable).
+    pub fn set_override(&mut self, name: &str, ov: Option<Override>) -> Result<String, String> {
+        if self.ids.get(name).is_none() {
+            return Err(format!("no backend named `{name}`"));
+        }
+        let before = self.overrides.get(name).copied();
+        match ov {
+            Some(o) => self.overrides.insert(name.to_string(), o),
+            None => self.overrides.remove(name),
+        };
+        if let Err(e) = self.republish("operator") {
+            match before {
+                Some(o) => self.overrides.insert(name.to_string(), o),
+                None => self.overrides.remove(name),
+            };
+            return Err(e);
+        }
+        let what = match ov {
+            Some(Override::Drain) => "draining",
+            Some(Override::Disable) => "disabled",
+            None => "enabled",
+        };
+        self.log(Event::BackendOverride {
+            backend: name.to_string(),
+            to: what,
+        });
+        Ok(format!("backend {name} {what}"))
+    }
+
+    /// The state a backend gets in the next snapshot.
+    fn state_of(&self, name: &str, configured: BackendState) -> BackendState {
+        let operator = match self.overrides.get(name) {
+            Some(Override::Disable) => BackendState::Down,
+            Some(Override::Drain) if configured != BackendState::Down => BackendState::Draining,
+            _ => configured,
+        };
+        if self.unhealthy.contains_key(name) {
+            BackendState::Down
+        } else {
+            operator
+        }
+    }
+
+    fn republish(&mut self, cause: &'static str) -> Result<(), String> {
+        let mut ids = self.ids.clone();
+        let config = self.effective_config();
+        let next =
+            build_forwarding_with(&config, &self.ports, &mut ids, &|n, s| self.state_of(n, s))?;
+        self.ids = ids;
+        self.current = Arc::new(next);
+        self.generation += 1;
+        self.outputs.push(Output::Publish {
+            generation: self.generation,
+            snapshot: Arc::clone(&self.current),
+        });
+        self.log(Event::SnapshotPublished {
+            generation: self.generation,
+            cause,
+        });
+        Ok(())
+    }
+
+    /// The config snapshots are built from: the file's, plus the retiring
+    /// backends as draining members of their VIPs.
+    fn effective_config(&self) -> Config {
+        let mut config = self.config.clone();
+        for r in &self.retiring {
+            if let Some(v) = config.vips.iter_mut().find(|v| v.name == r.vip) {
+                let mut b = r.backend.clone();
+                b.state = BackendStateConfig::Draining;
+                v.backends.push(b);
+            }
+        }
+        config
+    }
+
+    /// Before `new` replaces the running config: backends of VIPs that stay
+    /// but which `new` no longer lists anywhere start retiring (unless they
+    /// are down: their flows have moved already). Retiring backends that
+    /// `new` lists again, or whose VIP it drops, stop retiring.
+    fn retire_removed(&mut self, new: &Config, now: Instant, traffic: &[Arc<Traffic>]) {
+        let listed = |name: &str| {
+            new.vips
+                .iter()
+                .any(|v| v.backends.iter().any(|b| b.name == name))
+        };
+        let vip_stays = |vip: &str| new.vips.iter().any(|v| v.name == vip);
+        self.retiring
+            .retain(|r| !listed(&r.backend.name) && vip_stays(&r.vip));
+        let mut started = Vec::new();
+        for v in &self.config.vips {
+            if !vip_stays(&v.name) {
+                continue;
+            }
+            for b in &v.backends {
+                let name = &b.name;
+                let down = self
+                    .ids
+                    .get(name)
+                    .and_then(|id| self.current.backend(id))
+                    .is_none_or(|b| b.state == BackendState::Down);
+                if listed(name) || down {
+                    continue;
+                }
+                started.push(Retiring {
+                    vip: v.name.clone(),
+                    backend: b.clone(),
+                    packets: self.backend_packets(name, traffic),
+                    idle_since: now,
+                });
+            }
+        }
+        for r in started {
+            self.log(Event::BackendRetiring {
+                backend: r.backend.name.clone(),
+                vip: r.vip.clone(),
+            });
+            self.retiring.push(r);
+        }
+    }
+
+    /// Packets forwarded to backend `name` so far, all workers.
+    fn backend_packets(&self, name: &str, traffic: &[Arc<Traffic>]) -> u64 {
+        self.ids.get(name).map_or(0, |id| {
+            traffic.iter().map(|t| t.backend(id.0).packets).sum()
+        })
+    }
+
+    /// Periodic work: forgets retiring backends that have been idle for the
+    /// established timeout (as `traffic` shows at `now`).
+    pub fn housekeeping(&mut self, now: Instant, traffic: &[Arc<Traffic>]) {
+        let idle_for = Duration::from_secs(self.config.flow_table.established_timeout_secs);
+        let mut retired = Vec::new();
+        for i in 0..self.retiring.len() {
+            let packets = self.backend_packets(&self.retiring[i].backend.name, traffic);
+            let r = &mut self.retiring[i];
+            if packets != r.packets {
+                r.packets = packets;
+                r.idle_since = now;
+            } else if now.saturating_duration_since(r.idle_since) >= idle_for {
+                retired.push(i);
+            }
+        }
+        if retired.is_empty() {
+            return;
+        }
+        for i in retired.into_iter().rev() {
+            let r = self.retiring.remove(i);
+            self.log(Event::BackendRetired {
+                backend: r.backend.name,
+                vip: r.vip,
+            });
+        }
+        let names = self.known_names();
+        self.overrides.retain(|n, _| names.contains(n));
+        if let Err(error) = self.republish("backend retired") {
+            self.log(Event::SnapshotBuildFailed { error });
+        }
+    }
+
+    /// Which backend a new flow would get (an operator's simulator; pinned
+    /// plain-TCP flows keep the backend they already have).
+    pub fn lookup(
+        &self,
+        protocol: Protocol,
+        src: IpAddr,
+        sport: u16,
+        dst: IpAddr,
+        dport: u16,
+    ) -> Result<String, String> {
+        let fwd = &self.current;
+        let vip = fwd
+            .vip(dst, dport, protocol)
+            .ok_or_else(|| format!("no VIP serves {dst} port {dport}/{protocol:?}"))?;
+        let key = FlowKey::new(src, dst, sport, dport, protocol.number());
+        let id = vip
+            .maglev
+            .lookup(flow_hash(&key))
+            .ok_or_else(|| format!("vip {}: no backend is up", vip.name))?;
+        let b = fwd
+            .backend(id)
+            .ok_or("internal: backend missing from the snapshot")?;
+        Ok(format!(
+            "vip {} ({}:{}) -> backend {} ({}), by Maglev over {} active backend(s), generation {}",
+            vip.name,
+            vip.addr,
+            vip.port,
+            b.name,
+            b.addr,
+            vip.backends
+                .iter()
+                .filter(|id| fwd
+                    .backend(**id)
+                    .is_some_and(|b| b.state == BackendState::Active))
+                .count(),
+            self.generation
+        ))
+    }
+}

@@ -1,0 +1,418 @@
+//! The management thread's state: the running config, backend health and
+//! operator overrides, and the publisher of forwarding snapshots. Every change
+//! (reload, health transition, `mplb backend ...`) goes through here and ends
+//! in one new snapshot, published to the workers without stopping them.
+//!
+//! The decisions are made by [`Core`], which does no I/O; [`Manager`] is its
+//! edge: it reads the config file, the clock and the workers' counters,
+//! publishes the snapshots the core builds and writes the events it returns
+//! to the log.
+
+mod core;
+mod report;
+mod request;
+
+use std::fmt::Display;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use std::time::Instant;
+
+use super::health::{HealthEvent, HealthThread, spawn_health_thread, targets_from_config};
+use super::log;
+use super::metrics::{self, MetricsSnapshot};
+use super::stats::{StatsSlot, total};
+use crate::config::Config;
+use crate::datapath::counters::Counters;
+use crate::datapath::forwarding::{Forwarding, PortFacts};
+use crate::datapath::traffic::Traffic;
+use crate::snapshot::{Publisher, Reader};
+
+pub use self::core::{Core, Event, Output};
+pub use request::{Override, Request};
+
+/// The management thread's state: the [`Core`] and what it needs from the
+/// outside world.
+pub struct Manager {
+    path: PathBuf,
+    core: Core,
+    publisher: Publisher<Forwarding>,
+    slots: Vec<Arc<StatsSlot>>,
+    traffic: Vec<Arc<Traffic>>,
+    health: Option<HealthThread>,
+    started: Instant,
+}
+
+impl Manager {
+    /// Builds the first snapshot from `config` (loaded from `path`).
+    /// `ports`: the started ports' MACs and MTUs (or bare MACs), by index.
+    pub fn new<P: Into<PortFacts>>(
+        path: &Path,
+        config: Config,
+        ports: Vec<P>,
+    ) -> Result<Manager, String> {
+        let ports: Vec<PortFacts> = ports.into_iter().map(Into::into).collect();
+        let core = Core::new(config, ports)?;
+        let publisher = Publisher::new(Arc::clone(core.current()));
+        Ok(Manager {
+            path: path.to_path_buf(),
+            core,
+            publisher,
+            slots: Vec::new(),
+            traffic: Vec::new(),
+            health: None,
+            started: Instant::now(),
+        })
+    }
+
+    pub fn config(&self) -> &Config {
+        self.core.config()
+    }
+
+    /// A snapshot reader for a new worker.
+    pub fn reader(&self) -> Reader<Forwarding> {
+        self.publisher.reader()
+    }
+
+    /// The workers' counter slots and traffic counters, for stats.
+    pub fn set_workers(&mut self, slots: Vec<Arc<StatsSlot>>, traffic: Vec<Arc<Traffic>>) {
+        self.slots = slots;
+        self.traffic = traffic;
+    }
+
+    /// Starts health-checking the configured backends (until `stop`).
+    pub fn start_health(&mut self, stop: Arc<AtomicBool>) -> Result<(), String> {
+        let thread = spawn_health_thread(targets_from_config(self.core.config()), stop)
+            .map_err(|e| format!("starting health checks: {e}"))?;
+        self.health = Some(thread);
+        self.core.set_checking(true);
+        Ok(())
+    }
+
+    /// Applies the health transitions reported since the last call.
+    pub fn poll_health(&mut self) {
+        let events: Vec<HealthEvent> = match &self.health {
+            Some(h) => h.events().try_iter().collect(),
+            None => return,
+        };
+        for e in events {
+            self.core.health_result(&e.name, e.up, &e.reason);
+            self.carry_out();
+        }
+    }
+
+    /// Stops waiting for health checks (after the stop flag was set).
+    pub fn stop_health(&mut self) {
+        if let Some(h) = self.health.take() {
+            let _ = h.join();
+        }
+    }
+
+    pub fn counters(&self) -> Counters {
+        total(&self.slots)
+    }
+
+    /// The snapshot workers use now.
+    pub fn current(&self) -> Arc<Forwarding> {
+        self.publisher.current()
+    }
+
+    /// Publishes the snapshots and writes the log lines the core asked for.
+    fn carry_out(&mut self) {
+        for out in self.core.drain() {
+            match out {
+                Output::Publish {
+                    generation,
+                    snapshot,
+                } => {
+                    let published = self.publisher.publish(snapshot);
+                    debug_assert_eq!(published, generation, "core and publisher agree");
+                }
+                Output::Log(e) => write_log(&e),
+            }
+        }
+    }
+
+    /// Answers one request.
+    pub fn handle(&mut self, req: &Request) -> Result<String, String> {
+        let uptime = self.started.elapsed();
+        let answer = match req {
+            Request::Metrics => Ok(metrics::render(&self.metrics())),
+            Request::Stats { json: true } => {
+                Ok(report::stats_json(&self.core, &self.slots, uptime))
+            }
+            Request::Stats { json: false } => {
+                Ok(report::stats_text(&self.core, &self.slots, uptime))
+            }
+            Request::Reload => return self.reload(),
+            Request::Drain(n) => self.core.set_override(n, Some(Override::Drain)),
+            Request::Disable(n) => self.core.set_override(n, Some(Override::Disable)),
+            Request::Enable(n) => self.core.set_override(n, None),
+            Request::Lookup {
+                protocol,
+                src,
+                sport,
+                dst,
+                dport,
+            } => self.core.lookup(*protocol, *src, *sport, *dst, *dport),
+        };
+        self.carry_out();
+        answer
+    }
+
+    /// Re-reads the config file. A broken file, or one that changes what
+    /// needs a restart, is rejected and the running config stays.
+    pub fn reload(&mut self) -> Result<String, String> {
+        let loaded = Config::load(&self.path).map_err(|e| e.to_string());
+        let result = self
+            .core
+            .reload(&self.path, loaded, Instant::now(), &self.traffic);
+        if result.is_ok() {
+            // Re-aim the checks.
+            if let Some(h) = &self.health {
+                h.replace_targets(targets_from_config(self.core.config()));
+            }
+        }
+        self.carry_out();
+        result
+    }
+
+    /// A health check's verdict on backend `name`.
+    pub fn set_health(&mut self, name: &str, up: bool, reason: &str) -> Result<(), String> {
+        let result = self.core.set_health(name, up, reason);
+        self.carry_out();
+        result
+    }
+
+    /// Periodic work: frees snapshots no worker holds any more, and forgets
+    /// retiring backends that have been idle for the established timeout.
+    pub fn housekeeping(&mut self, now: Instant) {
+        self.publisher.reap();
+        self.core.housekeeping(now, &self.traffic);
+        self.carry_out();
+    }
+
+    /// Everything the metrics page shows.
+    pub fn metrics(&self) -> MetricsSnapshot {
+        report::metrics(
+            &self.core,
+            &self.slots,
+            &self.traffic,
+            self.started.elapsed(),
+        )
+    }
+}
+
+/// Writes one of the core's events as a log line.
+fn write_log(e: &Event) {
+    let fields: Vec<(&str, &dyn Display)> = e.fields();
+    log::event(e.level(), e.name(), &fields);
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::datapath::forwarding::BackendState;
+
+    const CFG: &str = r#"
+[dpdk]
+eal_args = []
+[workers]
+lcores = [1]
+[[port]]
+name = "lan"
+device = "net_null0"
+[[vip]]
+name = "web"
+address = "198.18.0.10"
+port = 80
+table_size = 251
+  [[vip.backend]]
+  name = "a"
+  address = "198.18.1.11"
+  mac = "02:00:00:00:01:11"
+  [[vip.backend]]
+  name = "b"
+  address = "198.18.1.12"
+  mac = "02:00:00:00:01:12"
+"#;
+
+    struct Tmp(PathBuf);
+    impl Drop for Tmp {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_file(&self.0);
+        }
+    }
+
+    fn manager(name: &str) -> (Manager, Tmp) {
+        let path =
+            std::env::temp_dir().join(format!("mplb-manager-{name}-{}.toml", std::process::id()));
+        std::fs::write(&path, CFG).expect("write config");
+        let config = Config::load(&path).expect("valid");
+        (
+            Manager::new(&path, config, vec![[2, 0, 0, 0, 0, 1]]).expect("builds"),
+            Tmp(path),
+        )
+    }
+
+    fn lookup_backend(m: &mut Manager, sport: u16) -> String {
+        let req = Request::parse(&format!("lookup tcp 198.18.2.2 {sport} 198.18.0.10 80"))
+            .expect("parses");
+        let out = m.handle(&req).expect("lookup");
+        out.split("-> backend ")
+            .nth(1)
+            .and_then(|s| s.split(' ').next())
+            .expect("backend name")
+            .to_string()
+    }
+
+    #[test]
+    fn health_and_operator_move_new_flows_away() {
+        let (mut m, _t) = manager("health");
+        let before: Vec<String> = (40000..40064).map(|p| lookup_backend(&mut m, p)).collect();
+        assert!(before.iter().any(|b| b == "a") && before.iter().any(|b| b == "b"));
+        m.set_health("a", false, "connect refused")
+            .expect("republish");
+        assert!((40000..40064).all(|p| lookup_backend(&mut m, p) == "b"));
+        m.set_health("a", true, "ok").expect("republish");
+        let after: Vec<String> = (40000..40064).map(|p| lookup_backend(&mut m, p)).collect();
+        assert_eq!(
+            before, after,
+            "Maglev gives the same answers once a is back"
+        );
+        m.handle(&Request::Drain("a".into())).expect("drain");
+        assert!((40000..40064).all(|p| lookup_backend(&mut m, p) == "b"));
+        let fwd = m.current();
+        let a = fwd
+            .backends
+            .iter()
+            .flatten()
+            .find(|b| b.name == "a")
+            .expect("a");
+        assert_eq!(
+            a.state,
+            BackendState::Draining,
+            "draining keeps pinned flows"
+        );
+        assert!(m.handle(&Request::Enable("nobody".into())).is_err());
+    }
+
+    #[test]
+    fn broken_reload_keeps_the_running_config() {
+        let (mut m, t) = manager("reload");
+        let gen_before = m.publisher.generation();
+        std::fs::write(&t.0, CFG.replace("port = 80", "port = \"eighty\"")).expect("write");
+        let e = m.handle(&Request::Reload).expect_err("broken file");
+        assert!(e.contains("field `vip[0].port`"), "{e}");
+        assert_eq!(m.publisher.generation(), gen_before);
+        // A change that needs a restart is refused too.
+        std::fs::write(&t.0, CFG.replace("lcores = [1]", "lcores = [2]")).expect("write");
+        assert!(
+            m.handle(&Request::Reload)
+                .expect_err("restart")
+                .contains("[workers] changed")
+        );
+        // A good change is applied.
+        std::fs::write(&t.0, CFG.replace("name = \"b\"", "name = \"c\"")).expect("write");
+        m.handle(&Request::Reload).expect("applied");
+        assert!(m.current().backends.iter().flatten().any(|b| b.name == "c"));
+        let stats = m.handle(&Request::Stats { json: true }).expect("stats");
+        let v: serde_json::Value = serde_json::from_str(&stats).expect("stats json parses");
+        let names: Vec<&str> = v["backends"]
+            .as_array()
+            .expect("backends")
+            .iter()
+            .filter_map(|b| b["name"].as_str())
+            .collect();
+        assert!(names.contains(&"c"), "{stats}");
+        assert!(v["counters"]["rx_packets"].is_u64(), "{stats}");
+        assert!(v["flow_table"]["capacity"].is_u64(), "{stats}");
+    }
+
+    #[test]
+    fn a_backend_removed_by_reload_retires_once_idle() {
+        let (mut m, t) = manager("retire");
+        let traffic = Arc::new(Traffic::new());
+        m.set_workers(Vec::new(), vec![Arc::clone(&traffic)]);
+        let b = m.core.ids().get("b").expect("id");
+        std::fs::write(
+            &t.0,
+            CFG.replace(
+                "  [[vip.backend]]\n  name = \"b\"\n  address = \"198.18.1.12\"\n  mac = \"02:00:00:00:01:12\"\n",
+                "",
+            ),
+        )
+        .expect("write");
+        m.handle(&Request::Reload).expect("reload");
+        // Still in the snapshot, as draining under its id: pinned flows go on.
+        let state = |m: &Manager| m.current().backend(b).map(|x| (x.state, x.name.clone()));
+        assert_eq!(state(&m), Some((BackendState::Draining, "b".to_string())));
+        assert!(m.current().vips[0].backends.contains(&b));
+        // No new flows, and the operator sees it retiring.
+        assert!((40000..40064).all(|p| lookup_backend(&mut m, p) == "a"));
+        let stats = m.handle(&Request::Stats { json: false }).expect("stats");
+        assert!(
+            stats
+                .lines()
+                .any(|l| l.contains(" b ") && l.contains("retiring")),
+            "{stats}"
+        );
+
+        // Traffic to it keeps it; idle for the established timeout retires it.
+        let idle = Duration::from_secs(m.config().flow_table.established_timeout_secs);
+        let t0 = Instant::now();
+        m.housekeeping(t0 + idle / 2);
+        traffic.record(0, b.0, 100, false);
+        m.housekeeping(t0 + idle + Duration::from_secs(1));
+        assert!(
+            m.current().backend(b).is_some(),
+            "a packet went to it: not idle"
+        );
+        m.housekeeping(t0 + idle + idle / 2);
+        assert!(m.current().backend(b).is_some());
+        m.housekeeping(t0 + 2 * idle + Duration::from_secs(2));
+        assert_eq!(state(&m), None, "idle for the established timeout: gone");
+        assert!(m.core.ids().get("b").is_none());
+
+        // Put back while retiring: it is simply configured again.
+        std::fs::write(&t.0, CFG).expect("write");
+        m.handle(&Request::Reload).expect("reload");
+        assert_eq!(m.core.retiring_len(), 0);
+    }
+
+    #[test]
+    fn a_backend_put_back_during_retirement_is_active_again() {
+        let (mut m, t) = manager("unretire");
+        let smaller = CFG.replace(
+            "  [[vip.backend]]\n  name = \"b\"\n  address = \"198.18.1.12\"\n  mac = \"02:00:00:00:01:12\"\n",
+            "",
+        );
+        std::fs::write(&t.0, smaller).expect("write");
+        m.handle(&Request::Reload).expect("reload");
+        assert_eq!(m.core.retiring_len(), 1);
+        std::fs::write(&t.0, CFG).expect("write");
+        m.handle(&Request::Reload).expect("reload");
+        assert_eq!(m.core.retiring_len(), 0);
+        let b = m.core.ids().get("b").expect("id");
+        assert_eq!(
+            m.current().backend(b).map(|x| x.state),
+            Some(BackendState::Active)
+        );
+        // A backend that is down when removed does not retire: its flows
+        // have moved already.
+        m.set_health("b", false, "refused").expect("republish");
+        std::fs::write(
+            &t.0,
+            CFG.replace(
+                "  [[vip.backend]]\n  name = \"b\"\n  address = \"198.18.1.12\"\n  mac = \"02:00:00:00:01:12\"\n",
+                "",
+            ),
+        )
+        .expect("write");
+        m.handle(&Request::Reload).expect("reload");
+        assert_eq!(m.core.retiring_len(), 0);
+        assert!(m.current().backend(b).is_none());
+    }
+}

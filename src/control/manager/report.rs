@@ -1,0 +1,184 @@
+//! What `mplb stats` and the metrics page show: the core's state next to
+//! the workers' counters.
+
+use std::fmt::Write as _;
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::core::Core;
+use crate::control::metrics::{
+    BackendMetrics, FlowTableMetrics, MetricsSnapshot, VipMetrics, WorkerMetrics,
+};
+use crate::control::stats::{StatsSlot, total};
+use crate::datapath::counters::Counters;
+use crate::datapath::forwarding::BackendState;
+use crate::datapath::traffic::{Traffic, TrafficTotals};
+
+/// Everything the metrics page shows.
+pub fn metrics(
+    core: &Core,
+    slots: &[Arc<StatsSlot>],
+    traffic: &[Arc<Traffic>],
+    uptime: Duration,
+) -> MetricsSnapshot {
+    let fwd = core.current();
+    let sum = |f: &dyn Fn(&Traffic) -> TrafficTotals| {
+        let mut t = TrafficTotals::default();
+        for w in traffic {
+            t += f(w);
+        }
+        t
+    };
+    let vips = fwd
+        .vips
+        .iter()
+        .map(|v| {
+            let t = sum(&|w| w.vip(v.id));
+            VipMetrics {
+                name: v.name.clone(),
+                address: v.addr,
+                port: v.port,
+                protocol: v.protocol,
+                packets: t.packets,
+                bytes: t.bytes,
+                new_flows: t.new_flows,
+            }
+        })
+        .collect();
+    let mut backends = Vec::new();
+    for v in &fwd.vips {
+        for id in &v.backends {
+            if let Some(b) = fwd.backend(*id) {
+                let t = sum(&|w| w.backend(id.0));
+                backends.push(BackendMetrics {
+                    vip: v.name.clone(),
+                    name: b.name.clone(),
+                    address: b.addr,
+                    state: b.state,
+                    healthy: core.is_healthy(&b.name),
+                    packets: t.packets,
+                    bytes: t.bytes,
+                    new_flows: t.new_flows,
+                });
+            }
+        }
+    }
+    MetricsSnapshot {
+        generation: core.generation(),
+        uptime,
+        workers: slots
+            .iter()
+            .map(|s| WorkerMetrics {
+                counters: s.read(),
+                flow_table: Some(s.read_flow_table()),
+            })
+            .collect(),
+        vips,
+        backends,
+    }
+}
+
+/// Per backend of each VIP: vip, name, address, state, healthy.
+fn backend_rows(core: &Core) -> Vec<(String, String, String, &'static str, bool)> {
+    let fwd = core.current();
+    let mut rows = Vec::new();
+    for v in &fwd.vips {
+        for id in &v.backends {
+            if let Some(b) = fwd.backend(*id) {
+                let state = match b.state {
+                    BackendState::Active => "active",
+                    BackendState::Draining if core.is_retiring(&b.name) => "retiring",
+                    BackendState::Draining => "draining",
+                    BackendState::Down => "down",
+                };
+                rows.push((
+                    v.name.clone(),
+                    b.name.clone(),
+                    b.addr.to_string(),
+                    state,
+                    core.is_healthy(&b.name),
+                ));
+            }
+        }
+    }
+    rows
+}
+
+/// `mplb stats`.
+pub fn stats_text(core: &Core, slots: &[Arc<StatsSlot>], uptime: Duration) -> String {
+    let c = total(slots);
+    let mut s = format!(
+        "uptime {:.0}s, snapshot generation {}, {} worker(s)\n\n",
+        uptime.as_secs_f64(),
+        core.generation(),
+        slots.len()
+    );
+    let f = flow_table_total(slots);
+    let _ = writeln!(
+        s,
+        "flow tables: {} of {} entries in use ({} inserted, {} evicted, {} timed out)\n",
+        f.len, f.capacity, f.inserts, f.evictions, f.timeouts
+    );
+    let _ = writeln!(s, "{:<28} {:>20}", "counter", "value");
+    for (name, v) in Counters::NAMES.iter().zip(c.values()) {
+        let _ = writeln!(s, "{name:<28} {v:>20}");
+    }
+    let _ = writeln!(
+        s,
+        "\n{:<16} {:<16} {:<40} {:<9} health",
+        "vip", "backend", "address", "state"
+    );
+    for (vip, name, addr, state, healthy) in backend_rows(core) {
+        let _ = writeln!(
+            s,
+            "{vip:<16} {name:<16} {addr:<40} {state:<9} {}",
+            if healthy { "up" } else { "down" }
+        );
+    }
+    s
+}
+
+/// `mplb stats --json`.
+pub fn stats_json(core: &Core, slots: &[Arc<StatsSlot>], uptime: Duration) -> String {
+    let c = total(slots);
+    let counters: serde_json::Map<String, serde_json::Value> = Counters::NAMES
+        .iter()
+        .zip(c.values())
+        .map(|(n, v)| ((*n).to_string(), v.into()))
+        .collect();
+    let backends: Vec<serde_json::Value> = backend_rows(core)
+        .into_iter()
+        .map(|(vip, name, addr, state, healthy)| {
+            serde_json::json!({
+                "vip": vip, "name": name, "address": addr, "state": state, "healthy": healthy,
+            })
+        })
+        .collect();
+    let f = flow_table_total(slots);
+    let report = serde_json::json!({
+        "uptime_seconds": uptime.as_secs_f64(),
+        "generation": core.generation(),
+        "workers": slots.len(),
+        "counters": counters,
+        "flow_table": {
+            "entries": f.len, "capacity": f.capacity, "inserts": f.inserts,
+            "evictions": f.evictions, "timeouts": f.timeouts,
+        },
+        "backends": backends,
+    });
+    format!("{report}\n")
+}
+
+/// The flow tables of all workers, summed.
+fn flow_table_total(slots: &[Arc<StatsSlot>]) -> FlowTableMetrics {
+    slots
+        .iter()
+        .map(|s| s.read_flow_table())
+        .fold(FlowTableMetrics::default(), |a, f| FlowTableMetrics {
+            len: a.len + f.len,
+            capacity: a.capacity + f.capacity,
+            inserts: a.inserts + f.inserts,
+            evictions: a.evictions + f.evictions,
+            timeouts: a.timeouts + f.timeouts,
+        })
+}
