@@ -501,3 +501,269 @@ impl Core {
         ))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const CFG: &str = r#"
+[dpdk]
+eal_args = []
+[workers]
+lcores = [1]
+[[port]]
+name = "lan"
+device = "net_null0"
+[[vip]]
+name = "web"
+address = "198.18.0.10"
+port = 80
+table_size = 251
+  [[vip.backend]]
+  name = "a"
+  address = "198.18.1.11"
+  mac = "02:00:00:00:01:11"
+  [[vip.backend]]
+  name = "b"
+  address = "198.18.1.12"
+  mac = "02:00:00:00:01:12"
+"#;
+
+    const B: &str = "  [[vip.backend]]\n  name = \"b\"\n  address = \"198.18.1.12\"\n  mac = \"02:00:00:00:01:12\"\n";
+
+    fn config(text: &str) -> Config {
+        Config::parse(text, Path::new("t.toml")).expect("valid")
+    }
+
+    fn core() -> Core {
+        Core::new(config(CFG), vec![PortFacts::from([2, 0, 0, 0, 0, 1])]).expect("builds")
+    }
+
+    /// The outputs as lines: `publish N`, or `LEVEL EVENT k=v ...`.
+    fn lines(core: &mut Core) -> Vec<String> {
+        core.drain()
+            .into_iter()
+            .map(|o| match o {
+                Output::Publish {
+                    generation,
+                    snapshot,
+                } => {
+                    assert!(
+                        Arc::ptr_eq(&snapshot, core.current()) || generation < core.generation()
+                    );
+                    format!("publish {generation}")
+                }
+                Output::Log(e) => {
+                    let mut l = format!("{} {}", e.level(), e.name());
+                    for (k, v) in e.fields() {
+                        l += &format!(" {k}={v}");
+                    }
+                    l
+                }
+            })
+            .collect()
+    }
+
+    fn state(core: &Core, name: &str) -> Option<BackendState> {
+        let id = core.ids().get(name)?;
+        core.current().backend(id).map(|b| b.state)
+    }
+
+    /// Which backend new flows from ports 40000..40064 get.
+    fn picks(core: &Core) -> Vec<String> {
+        (40000..40064)
+            .map(|sport| {
+                let out = core
+                    .lookup(
+                        Protocol::Tcp,
+                        "198.18.2.2".parse().expect("ip"),
+                        sport,
+                        "198.18.0.10".parse().expect("ip"),
+                        80,
+                    )
+                    .expect("lookup");
+                out.split("-> backend ")
+                    .nth(1)
+                    .and_then(|s| s.split(' ').next())
+                    .expect("backend name")
+                    .to_string()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_first_snapshot_is_generation_0_and_nothing_is_queued() {
+        let mut c = core();
+        assert_eq!(c.generation(), 0);
+        assert!(lines(&mut c).is_empty());
+        assert_eq!(state(&c, "a"), Some(BackendState::Active));
+    }
+
+    #[test]
+    fn reload_publishes_the_new_config_and_logs_in_order() {
+        let mut c = core();
+        let t0 = Instant::now();
+        let reply = c
+            .reload(
+                Path::new("t.toml"),
+                Ok(config(&CFG.replace("name = \"b\"", "name = \"c\""))),
+                t0,
+                &[],
+            )
+            .expect("applied");
+        assert_eq!(reply, "reloaded t.toml (generation 1)");
+        assert_eq!(
+            lines(&mut c),
+            [
+                "info backend_retiring backend=b vip=web",
+                "publish 1",
+                "info snapshot_published generation=1 cause=reload",
+                "info reload result=applied detail=reloaded t.toml (generation 1)",
+            ]
+        );
+        assert_eq!(state(&c, "c"), Some(BackendState::Active), "no checks run");
+        assert_eq!(state(&c, "b"), Some(BackendState::Draining), "retiring");
+        assert!(c.is_retiring("b"));
+    }
+
+    #[test]
+    fn a_rejected_reload_publishes_nothing() {
+        let mut c = core();
+        let e = c
+            .reload(
+                Path::new("t.toml"),
+                Err("t.toml:3:1: bad".into()),
+                Instant::now(),
+                &[],
+            )
+            .expect_err("broken");
+        assert_eq!(e, "t.toml:3:1: bad");
+        assert_eq!(
+            lines(&mut c),
+            ["error reload result=rejected error=t.toml:3:1: bad"]
+        );
+        let e = c
+            .reload(
+                Path::new("t.toml"),
+                Ok(config(&CFG.replace("lcores = [1]", "lcores = [2]"))),
+                Instant::now(),
+                &[],
+            )
+            .expect_err("restart");
+        assert_eq!(e, "t.toml: [workers] changed; that needs a restart");
+        assert_eq!(lines(&mut c).len(), 1, "only the log line");
+        assert_eq!(c.generation(), 0);
+        assert_eq!(c.config().workers.lcores, [1]);
+    }
+
+    #[test]
+    fn a_new_backend_waits_for_its_health_checks() {
+        let mut c = core();
+        c.set_checking(true);
+        let more = CFG.to_string()
+            + &B.replace("\"b\"", "\"c\"")
+                .replace("1.12", "1.13")
+                .replace(":12", ":13");
+        c.reload(Path::new("t.toml"), Ok(config(&more)), Instant::now(), &[])
+            .expect("applied");
+        lines(&mut c);
+        assert_eq!(state(&c, "c"), Some(BackendState::Down));
+        assert!(!c.is_healthy("c"));
+
+        c.health_result("c", true, "ok");
+        assert_eq!(
+            lines(&mut c),
+            [
+                "info backend_health backend=c to=up reason=ok",
+                "publish 2",
+                "info snapshot_published generation=2 cause=health",
+            ]
+        );
+        assert_eq!(state(&c, "c"), Some(BackendState::Active));
+        // The same verdict again changes nothing.
+        c.health_result("c", true, "ok");
+        assert!(lines(&mut c).is_empty());
+    }
+
+    #[test]
+    fn a_health_transition_moves_new_flows_and_back() {
+        let mut c = core();
+        let before = picks(&c);
+        assert!(before.iter().any(|b| b == "a") && before.iter().any(|b| b == "b"));
+        c.health_result("a", false, "connect refused");
+        assert_eq!(
+            lines(&mut c),
+            [
+                "warn backend_health backend=a to=down reason=connect refused",
+                "publish 1",
+                "info snapshot_published generation=1 cause=health",
+            ]
+        );
+        assert!(picks(&c).iter().all(|b| b == "b"));
+        c.health_result("a", true, "ok");
+        assert_eq!(lines(&mut c).len(), 3);
+        assert_eq!(picks(&c), before, "Maglev gives the same answers again");
+    }
+
+    #[test]
+    fn drain_keeps_the_backend_but_gives_it_no_new_flows() {
+        let mut c = core();
+        assert_eq!(
+            c.set_override("a", Some(Override::Drain)),
+            Ok("backend a draining".to_string())
+        );
+        assert_eq!(
+            lines(&mut c),
+            [
+                "publish 1",
+                "info snapshot_published generation=1 cause=operator",
+                "info backend_override backend=a to=draining",
+            ]
+        );
+        assert_eq!(state(&c, "a"), Some(BackendState::Draining));
+        assert!(picks(&c).iter().all(|b| b == "b"));
+        // The override outlives a reload; a health verdict of down wins.
+        c.reload(Path::new("t.toml"), Ok(config(CFG)), Instant::now(), &[])
+            .expect("applied");
+        assert_eq!(state(&c, "a"), Some(BackendState::Draining));
+        c.health_result("a", false, "refused");
+        assert_eq!(state(&c, "a"), Some(BackendState::Down));
+        lines(&mut c);
+
+        assert!(c.set_override("nobody", None).is_err());
+        assert!(lines(&mut c).is_empty());
+    }
+
+    #[test]
+    fn a_retiring_backend_goes_once_idle_for_the_established_timeout() {
+        let mut c = core();
+        let traffic = vec![Arc::new(Traffic::new())];
+        let b = c.ids().get("b").expect("id");
+        let t0 = Instant::now();
+        c.reload(
+            Path::new("t.toml"),
+            Ok(config(&CFG.replace(B, ""))),
+            t0,
+            &traffic,
+        )
+        .expect("applied");
+        lines(&mut c);
+        let idle = Duration::from_secs(c.config().flow_table.established_timeout_secs);
+
+        c.housekeeping(t0 + idle / 2, &traffic);
+        traffic[0].record(0, b.0, 100, false);
+        c.housekeeping(t0 + idle + Duration::from_secs(1), &traffic);
+        assert!(lines(&mut c).is_empty(), "a packet went to it: not idle");
+        c.housekeeping(t0 + 2 * idle + Duration::from_secs(2), &traffic);
+        assert_eq!(
+            lines(&mut c),
+            [
+                "info backend_retired backend=b vip=web",
+                "publish 2",
+                "info snapshot_published generation=2 cause=backend retired",
+            ]
+        );
+        assert_eq!(state(&c, "b"), None);
+        assert!(!c.is_retiring("b"));
+    }
+}
