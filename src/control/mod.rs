@@ -1,6 +1,8 @@
 //! The control plane: turns the configuration (and, later, health state and
 //! learnt addresses) into forwarding snapshots for the workers.
 
+#![forbid(unsafe_code)]
+
 mod build;
 pub mod health;
 pub mod log;
