@@ -4,10 +4,10 @@
 //! such as `port[0].rx_queues`), so an operator can fix it without guessing.
 //! Unknown keys are errors: a typo must not silently fall back to a default.
 //!
-//! Users see plain values only: [`parse`] deserializes into structs that keep
+//! Users see plain values only: `parse.rs` deserializes into structs that keep
 //! each value's place in the file (`toml::Spanned`), validates them there, so
 //! that an error can name line and column, and hands out the plain [`Config`]
-//! below. [`eal`] turns it into DPDK's command line.
+//! below. `eal.rs` turns it into DPDK's command line.
 
 #![forbid(unsafe_code)]
 
