@@ -243,6 +243,30 @@ fn default_token_capacity_spanned() -> Spanned<usize> {
 
 impl RawConfig {
     fn validate(&self) -> Result<(), Invalid> {
+        self.validate_lcores()?;
+        self.validate_ports()?;
+        self.validate_vips()?;
+        for (field, h) in std::iter::once(("health".to_string(), &self.health)).chain(
+            self.vips
+                .iter()
+                .enumerate()
+                .filter_map(|(i, v)| v.health.as_ref().map(|h| (format!("vip[{i}].health"), h))),
+        ) {
+            validate_health(&field, h)?;
+        }
+        self.validate_tables()?;
+        if self.dpdk.mempool_size < 1024 {
+            return Err((
+                None,
+                "dpdk.mempool_size".into(),
+                "at least 1024 buffers".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// `[workers]` lcores, and EAL arguments that would set them.
+    fn validate_lcores(&self) -> Result<(), Invalid> {
         let lcores = &self.workers.lcores;
         if lcores.get_ref().is_empty() {
             return Err((
@@ -279,6 +303,11 @@ impl RawConfig {
                 ),
             ));
         }
+        Ok(())
+    }
+
+    /// The `[[port]]`s and `datapath.backend_port`.
+    fn validate_ports(&self) -> Result<(), Invalid> {
         if self.ports.is_empty() {
             return Err((
                 None,
@@ -324,15 +353,11 @@ impl RawConfig {
                 ));
             }
         }
-        self.validate_vips()?;
-        for (field, h) in std::iter::once(("health".to_string(), &self.health)).chain(
-            self.vips
-                .iter()
-                .enumerate()
-                .filter_map(|(i, v)| v.health.as_ref().map(|h| (format!("vip[{i}].health"), h))),
-        ) {
-            validate_health(&field, h)?;
-        }
+        Ok(())
+    }
+
+    /// `[flow_table]` and `[token_table]`.
+    fn validate_tables(&self) -> Result<(), Invalid> {
         let cap = &self.flow_table.capacity;
         if !cap.get_ref().is_power_of_two() || *cap.get_ref() < 8 {
             return Err((
@@ -354,13 +379,6 @@ impl RawConfig {
                 Some(tcap.span()),
                 "token_table.capacity".into(),
                 "must be a power of two, at least 4".into(),
-            ));
-        }
-        if self.dpdk.mempool_size < 1024 {
-            return Err((
-                None,
-                "dpdk.mempool_size".into(),
-                "at least 1024 buffers".into(),
             ));
         }
         Ok(())
