@@ -1,5 +1,6 @@
 //! The `mplb` command line.
 
+use std::io::{ErrorKind, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
@@ -109,10 +110,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::CheckConfig { file } => match Config::load(&file) {
-            Ok(config) => {
-                print!("{}: ok\n{}", file.display(), config.summary());
-                ExitCode::SUCCESS
-            }
+            Ok(config) => output(&format!("{}: ok\n{}", file.display(), config.summary())),
             Err(e) => fail(&e.to_string()),
         },
         Command::Run {
@@ -156,8 +154,27 @@ fn main() -> ExitCode {
     }
 }
 
+/// Writes `text` to stdout. A reader that went away (`mplb stats | head -1`,
+/// `| true`) is not an error: there is nobody left to tell, so the command
+/// ends quietly with success. The Rust runtime ignores SIGPIPE, which stays
+/// so: a closed pipe must never kill `mplb run` (its workers, hugepage files
+/// and control socket would be left behind), and the CLI commands see it as
+/// this error instead.
+fn output(text: &str) -> ExitCode {
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) if e.kind() == ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+        Err(e) => {
+            drop(out);
+            fail(&format!("writing output: {e}"))
+        }
+    }
+}
+
 fn fail(message: &str) -> ExitCode {
-    eprintln!("error: {message}");
+    // Not `eprintln!`: it panics when stderr is closed.
+    let _ = writeln!(std::io::stderr(), "error: {message}");
     ExitCode::FAILURE
 }
 
@@ -182,10 +199,12 @@ fn run(path: &Path, duration: Option<f64>, stats_interval: Option<f64>) -> ExitC
         },
     ) {
         Ok(report) => {
-            println!(
-                "mbufs in use: {} at start, {} at end",
+            // Stdout gone (`mplb run | head`) does not turn a clean stop
+            // into a failure.
+            let _ = output(&format!(
+                "mbufs in use: {} at start, {} at end\n",
                 report.mbufs_in_use_at_start, report.mbufs_in_use_at_end
-            );
+            ));
             if report.leaked_mbufs() > 0 {
                 return fail(&format!("{} mbufs leaked", report.leaked_mbufs()));
             }
@@ -204,12 +223,11 @@ fn client(target: &Target, request: &str) -> ExitCode {
         None => target.socket.clone(),
     };
     match socket::call(&socket_path, request) {
-        Ok(body) => {
-            print!("{body}");
+        Ok(mut body) => {
             if !body.is_empty() && !body.ends_with('\n') {
-                println!();
+                body.push('\n');
             }
-            ExitCode::SUCCESS
+            output(&body)
         }
         Err(e) => fail(&e),
     }

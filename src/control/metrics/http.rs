@@ -1,9 +1,18 @@
 //! The HTTP server for `/metrics`: one request per connection, each on its
 //! own short-lived thread.
+//!
+//! A connection has [`REQUEST_TIMEOUT`] for its whole request head (not per
+//! read) and [`WRITE_TIMEOUT`] for its whole answer. At most
+//! [`MAX_CONNECTIONS`] are served at once; when that many are open, the one
+//! that has been sending its request head the longest is closed to make room
+//! for the new one, so slow or silent clients cannot keep an honest scraper
+//! out. Only when every connection is past its request head is a new one
+//! answered 503.
 
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::io::{self, ErrorKind, Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -11,14 +20,18 @@ use std::time::{Duration, Instant};
 
 use super::CONTENT_TYPE;
 
-/// Connections served at the same time; more are answered 503 and closed.
-pub const MAX_CONNECTIONS: usize = 16;
+/// Connections served at the same time (see the module's description for
+/// what happens to one more).
+pub const MAX_CONNECTIONS: usize = 256;
 
-/// Time a client has to send its request headers.
+/// Time a client has to send its whole request head.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(2);
 
-/// Time a client has to read the answer.
+/// Time a client has to read the whole answer.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Stack of a connection thread: it parses a head and copies a page.
+const CONNECTION_STACK: usize = 256 * 1024;
 
 /// Longest request head (request line and headers) read.
 const MAX_REQUEST: usize = 8192;
@@ -42,6 +55,7 @@ pub fn serve_metrics(
     listener.set_nonblocking(true)?;
     let source = Arc::new(Mutex::new(source));
     let active = Arc::new(AtomicUsize::new(0));
+    let reading = Arc::new(Reading::default());
     std::thread::Builder::new()
         .name("mplb-metrics".to_string())
         .spawn(move || {
@@ -58,24 +72,31 @@ pub fn serve_metrics(
                 if stream.set_nonblocking(false).is_err() {
                     continue;
                 }
-                if active.fetch_add(1, Ordering::AcqRel) >= MAX_CONNECTIONS {
-                    active.fetch_sub(1, Ordering::AcqRel);
+                if active.load(Ordering::Acquire) >= MAX_CONNECTIONS && !reading.shed_oldest() {
                     busy(stream);
                     continue;
                 }
+                let Ok(id) = reading.add(&stream) else {
+                    continue;
+                };
+                active.fetch_add(1, Ordering::AcqRel);
                 let source = Arc::clone(&source);
                 let active_here = Arc::clone(&active);
+                let reading_here = Arc::clone(&reading);
                 let spawned = std::thread::Builder::new()
                     .name("mplb-metrics-conn".to_string())
+                    .stack_size(CONNECTION_STACK)
                     .spawn(move || {
-                        handle_connection(stream, &|| {
+                        handle_connection(stream, &|| reading_here.remove(id), &|| {
                             let f = source.lock().unwrap_or_else(|p| p.into_inner());
                             f()
                         });
+                        reading_here.remove(id);
                         active_here.fetch_sub(1, Ordering::AcqRel);
                     });
                 if spawned.is_err() {
                     // The closure (and the stream) was dropped with it.
+                    reading.remove(id);
                     active.fetch_sub(1, Ordering::AcqRel);
                 }
             }
@@ -83,19 +104,62 @@ pub fn serve_metrics(
         .map(|handle| (bound, handle))
 }
 
-fn busy(mut stream: TcpStream) {
-    let _ = stream.set_write_timeout(Some(Duration::from_millis(100)));
-    let _ = stream.write_all(&response(
-        "503 Service Unavailable",
-        &[],
-        b"too many connections\n",
-        true,
-    ));
+/// The connections still sending their request head, oldest first (handles
+/// to them, to close one that must make room).
+#[derive(Default)]
+struct Reading {
+    inner: Mutex<(u64, BTreeMap<u64, TcpStream>)>,
 }
 
-/// Reads one request from `stream` and answers it.
-fn handle_connection(mut stream: TcpStream, source: &dyn Fn() -> String) {
-    let head = match read_head(&mut stream, Instant::now() + REQUEST_TIMEOUT) {
+impl Reading {
+    fn add(&self, stream: &TcpStream) -> io::Result<u64> {
+        let handle = stream.try_clone()?;
+        let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        let id = inner.0;
+        inner.0 += 1;
+        inner.1.insert(id, handle);
+        Ok(id)
+    }
+
+    fn remove(&self, id: u64) {
+        let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        inner.1.remove(&id);
+    }
+
+    /// Closes the connection that has been sending its head the longest:
+    /// its thread sees the end of the stream and ends. False when there is
+    /// none.
+    fn shed_oldest(&self) -> bool {
+        let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        match inner.1.pop_first() {
+            Some((_, stream)) => {
+                let _ = stream.shutdown(Shutdown::Both);
+                true
+            }
+            None => false,
+        }
+    }
+}
+
+fn busy(mut stream: TcpStream) {
+    write_by(
+        &mut stream,
+        &response(
+            "503 Service Unavailable",
+            &[],
+            b"too many connections\n",
+            true,
+        ),
+        Instant::now() + Duration::from_millis(100),
+    );
+}
+
+/// Reads one request from `stream` and answers it; `head_read` is called
+/// once the request head is in (or did not come).
+fn handle_connection(mut stream: TcpStream, head_read: &dyn Fn(), source: &dyn Fn() -> String) {
+    let head = read_head(&mut stream, Instant::now() + REQUEST_TIMEOUT);
+    head_read();
+    let head = match head {
         Ok(head) => head,
         // Silent, closed early or too slow: nothing sensible to answer.
         Err(Incomplete::Closed | Incomplete::TimedOut) => return,
@@ -140,9 +204,28 @@ fn answer(
     body: &[u8],
     with_body: bool,
 ) {
-    let _ = stream.set_write_timeout(Some(WRITE_TIMEOUT));
-    let _ = stream.write_all(&response(status, headers, body, with_body));
-    let _ = stream.flush();
+    write_by(
+        stream,
+        &response(status, headers, body, with_body),
+        Instant::now() + WRITE_TIMEOUT,
+    );
+}
+
+/// Writes `bytes`, giving up at `deadline` (a client that does not read
+/// holds only its own thread, and not for longer).
+fn write_by(stream: &mut TcpStream, mut bytes: &[u8], deadline: Instant) {
+    while !bytes.is_empty() {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() || stream.set_write_timeout(Some(left)).is_err() {
+            return;
+        }
+        match stream.write(bytes) {
+            Ok(0) => return,
+            Ok(n) => bytes = &bytes[n..],
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            Err(_) => return,
+        }
+    }
 }
 
 fn response(status: &str, headers: &[(&str, &str)], body: &[u8], with_body: bool) -> Vec<u8> {
