@@ -374,4 +374,44 @@ mod tests {
         handle.join().expect("server stops");
         assert!(!path.exists(), "socket removed on stop");
     }
+
+    #[test]
+    fn a_late_answer_is_reported_as_what_it_is() {
+        let (tx, rx) = channel();
+        // Queued, not answered in time: a reload is still going on and will
+        // be applied or rejected; a query changed nothing.
+        let e = ask_within(&tx, Request::Reload, Duration::from_millis(50)).expect_err("late");
+        assert!(
+            e.contains("reload still in progress") && e.contains("generation"),
+            "{e}"
+        );
+        let e = ask_within(&tx, Request::Drain("a".into()), Duration::from_millis(50))
+            .expect_err("late");
+        assert!(e.contains("will be carried out"), "{e}");
+        let e = ask_within(
+            &tx,
+            Request::Stats { json: false },
+            Duration::from_millis(50),
+        )
+        .expect_err("late");
+        assert!(e.contains("nothing changes"), "{e}");
+        assert_eq!(rx.len(), 3, "all three reached the management thread");
+        // An answer that comes in time, however slowly, is the answer.
+        let (tx, rx) = channel();
+        let answerer = std::thread::spawn(move || {
+            let p = rx.recv().expect("request");
+            std::thread::sleep(Duration::from_millis(200));
+            let _ = p.reply.send(Ok("reloaded\n".into()));
+        });
+        assert_eq!(
+            ask_within(&tx, Request::Reload, Duration::from_secs(10)),
+            Ok("reloaded\n".to_string())
+        );
+        answerer.join().expect("answerer");
+        let (tx, rx) = channel();
+        drop(rx);
+        let e = ask(&tx, Request::Reload).expect_err("nobody to answer");
+        assert!(e.contains("nothing was done"), "{e}");
+        assert!(answer_within(&Request::Reload) > QUERY_WAIT);
+    }
 }

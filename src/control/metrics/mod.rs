@@ -17,10 +17,12 @@
 //! # Server
 //!
 //! [`serve_metrics`] accepts on a non-blocking listener polled every few
-//! milliseconds and serves each connection on its own short-lived thread
-//! (at most [`MAX_CONNECTIONS`] at once; beyond that a connection gets 503),
+//! milliseconds and serves each connection on its own short-lived thread,
 //! so a client that never sends cannot hold up others; each connection gets
-//! [`REQUEST_TIMEOUT`] to send its request. One request per connection.
+//! [`REQUEST_TIMEOUT`] to send its whole request head. At most
+//! [`MAX_CONNECTIONS`] are served at once; one more closes the connection
+//! that has been sending its head the longest, and gets 503 only when none
+//! is. One request per connection.
 
 mod http;
 mod render;
