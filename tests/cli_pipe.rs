@@ -7,18 +7,22 @@ mod common;
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::net::UnixListener;
 use std::path::Path;
-use std::process::{Output, Stdio};
+use std::process::{Command, Output, Stdio};
 
 use common::{Scratch, mplb, text};
 
 /// Runs mplb with `args`, its stdout a pipe whose reading end is already
-/// closed.
+/// closed: `mplb ARGS | true`, with `true` sure to be gone first.
 fn run_into_closed_pipe(args: &[&str]) -> Output {
-    let (reader, writer) = std::io::pipe().expect("pipe");
-    drop(reader);
+    let mut reader = Command::new("true")
+        .stdin(Stdio::piped())
+        .spawn()
+        .expect("spawn true");
+    let writer = reader.stdin.take().expect("pipe to true");
+    reader.wait().expect("true ends");
     let out = mplb()
         .args(args)
-        .stdout(writer)
+        .stdout(Stdio::from(writer))
         .stderr(Stdio::piped())
         .output()
         .expect("spawn mplb");
