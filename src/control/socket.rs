@@ -414,4 +414,44 @@ mod tests {
         assert!(e.contains("nothing was done"), "{e}");
         assert!(answer_within(&Request::Reload) > QUERY_WAIT);
     }
+
+    #[test]
+    fn silent_clients_hold_up_no_one_and_are_told_why_they_are_closed() {
+        let path = std::env::temp_dir().join(format!(
+            "mplb-sock-idle-test-{}/ctl.sock",
+            std::process::id()
+        ));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (tx, rx) = channel();
+        let handle = serve(&path, tx, Arc::clone(&stop)).expect("serve");
+        let answerer = std::thread::spawn(move || {
+            while let Ok(p) = rx.recv_timeout(Duration::from_secs(10)) {
+                let _ = p.reply.send(Ok("stats\n".into()));
+            }
+        });
+        let silent: Vec<UnixStream> = (0..50)
+            .map(|_| UnixStream::connect(&path).expect("connect"))
+            .collect();
+        let t = Instant::now();
+        for _ in 0..10 {
+            assert_eq!(call(&path, "stats"), Ok("stats\n".to_string()));
+        }
+        assert!(
+            t.elapsed() < REQUEST_DEADLINE,
+            "answered beside silent clients"
+        );
+        let mut reply = String::new();
+        let mut first = &silent[0];
+        first
+            .set_read_timeout(Some(REQUEST_DEADLINE * 5))
+            .expect("timeout");
+        first.read_to_string(&mut reply).expect("reply, then close");
+        assert!(
+            reply.starts_with("error\nno complete request line"),
+            "{reply:?}"
+        );
+        stop.store(true, Ordering::SeqCst);
+        handle.join().expect("server stops");
+        answerer.join().expect("answerer");
+    }
 }
