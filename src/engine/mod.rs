@@ -75,6 +75,7 @@ pub fn run(config_path: &Path, config: &Config, options: &RunOptions) -> Result<
         }
     }
     let pool = Mempool::new(
+        &eal,
         "mplb_mbufs",
         config.dpdk.mempool_size,
         config.dpdk.mempool_cache,
@@ -298,7 +299,7 @@ fn run_workers(
     let mut launched = Vec::with_capacity(workers.len());
     for w in workers {
         let lcore = w.lcore;
-        match launch_on_lcore(lcore, move || w.run()) {
+        match launch_on_lcore(eal, lcore, move || w.run()) {
             Ok(l) => launched.push(l),
             Err(e) => {
                 stop.store(true, Ordering::SeqCst);
