@@ -252,6 +252,12 @@ impl Batch {
     }
 }
 
+impl Drop for Batch {
+    fn drop(&mut self) {
+        self.clear();
+    }
+}
+
 /// Iterator returned by [`Batch::drain`]; frees what it did not yield.
 pub struct Drain<'a> {
     ptrs: &'a [*mut dpdk_sys::rte_mbuf],
