@@ -47,6 +47,10 @@ fn handles_keep_teardown_order_whatever_the_drop_order() {
     let mut rx = port.rx_queue(0).expect("rx queue");
     let mut tx = port.tx_queue(0).expect("tx queue");
     assert!(port.rx_queue(0).is_none(), "a queue is handed out once");
+    assert!(
+        Port::configure(id, &setup, &pool).is_err(),
+        "one Port per device"
+    );
 
     // The port stays open while its queues live.
     drop(port);
@@ -71,8 +75,18 @@ fn handles_keep_teardown_order_whatever_the_drop_order() {
     let refused = std::thread::spawn(move || launch_on_lcore(&other, 1, || 0).is_err());
     assert!(refused.join().expect("thread"), "launch off the main lcore");
 
-    // Closing the port returns its rings' buffers.
-    drop((rx, tx));
+    // The port is closed (a vdev is released on close) with its last queue,
+    // and its rings' buffers are back in the pool.
+    drop(rx);
+    assert!(
+        Port::id_by_name("net_null0").is_ok(),
+        "open while a queue lives"
+    );
+    drop(tx);
+    assert!(
+        Port::id_by_name("net_null0").is_err(),
+        "closed with the last"
+    );
     assert_eq!(pool.in_use(), 0);
 
     // The last handle of a pool with nothing out frees it: its name is free

@@ -1,6 +1,7 @@
+use std::collections::BTreeSet;
 use std::ffi::{CStr, CString, c_char};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use super::{Batch, DpdkError, Mempool};
 
@@ -89,6 +90,35 @@ struct PortInner {
     /// The pool the rx rings take their mbufs from, kept alive while the
     /// port is (the pool holds the EAL in turn).
     _pool: Mempool,
+    /// Released after the port is closed.
+    _claim: Claim,
+}
+
+/// The devices a live [`Port`] (or one of its queues) holds: a second `Port`
+/// on the same device would hand out its queues a second time and close it
+/// twice.
+static CLAIMED: Mutex<BTreeSet<u16>> = Mutex::new(BTreeSet::new());
+
+/// One device's entry in [`CLAIMED`], removed on drop.
+struct Claim(u16);
+
+impl Claim {
+    fn take(id: u16) -> Option<Claim> {
+        let fresh = CLAIMED
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(id);
+        // Built only when fresh: a Claim dropped here would release the
+        // live Port's entry.
+        fresh.then(|| Claim(id))
+    }
+}
+
+impl Drop for Claim {
+    fn drop(&mut self) {
+        let mut claimed = CLAIMED.lock().unwrap_or_else(PoisonError::into_inner);
+        claimed.remove(&self.0);
+    }
 }
 
 /// Exclusive right to poll one rx queue. DPDK queues are not thread-safe,
@@ -133,10 +163,13 @@ impl Port {
 
     /// Configures queues, RSS and MTU and sets up the rings from `pool`; the
     /// port stays stopped (no link, nothing received) until
-    /// [`Port::start_traffic`].
+    /// [`Port::start_traffic`]. Fails if a `Port` on this device is still
+    /// alive (or a queue of it).
     pub fn configure(id: u16, setup: &PortSetup, pool: &Mempool) -> Result<Port, DpdkError> {
         let name = port_name(id);
         let op = |what: &str| format!("port {name}: {what}");
+        let claim = Claim::take(id)
+            .ok_or_else(|| DpdkError::other(op("configure"), "already in use by another Port"))?;
         let mut info = dpdk_sys::rte_eth_dev_info::default();
         // SAFETY: info is a valid out-structure; id is checked by DPDK.
         let rc = unsafe { dpdk_sys::rte_eth_dev_info_get(id, &mut info) };
@@ -258,6 +291,7 @@ impl Port {
                     .map(|_| AtomicBool::new(false))
                     .collect(),
                 _pool: pool.clone(),
+                _claim: claim,
             }),
         })
     }
