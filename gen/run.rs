@@ -82,7 +82,8 @@ pub fn run(
     let mut args = vec!["mplb-gen".to_string()];
     args.extend(settings.eal.iter().cloned());
     let eal = Eal::init(&args).map_err(|e| e.to_string())?;
-    let pool = Mempool::new("mplb_gen", settings.mbufs, 256, -1).map_err(|e| e.to_string())?;
+    let pool =
+        Mempool::new(&eal, "mplb_gen", settings.mbufs, 256, -1).map_err(|e| e.to_string())?;
     let report = {
         let id = Port::id_by_name(&settings.port).map_err(|e| e.to_string())?;
         let setup = PortSetup {

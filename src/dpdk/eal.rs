@@ -1,5 +1,7 @@
 use std::ffi::{CString, c_char};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::ThreadId;
 
 use super::DpdkError;
 
@@ -7,10 +9,18 @@ use super::DpdkError;
 /// programming error, reported instead of crashing inside DPDK.
 static EAL_STARTED: AtomicBool = AtomicBool::new(false);
 
-/// The initialised DPDK environment. Dropping it runs `rte_eal_cleanup`, so
-/// keep it alive until every port, mempool and worker is gone.
+/// A handle to the initialised DPDK environment. Cheap to clone: every
+/// mempool, port, DPDK table and launched lcore holds one, so the EAL is
+/// cleaned up (`rte_eal_cleanup`) only when the last of them is gone.
+#[derive(Clone)]
 pub struct Eal {
-    _not_send: std::marker::PhantomData<*const ()>,
+    inner: Arc<EalInner>,
+}
+
+struct EalInner {
+    /// The thread that ran `rte_eal_init`: the main lcore. Only it may
+    /// launch and wait for worker lcores, and only it cleans the EAL up.
+    main_thread: ThreadId,
 }
 
 impl Eal {
@@ -36,8 +46,15 @@ impl Eal {
             return Err(DpdkError::from_code("rte_eal_init", rc));
         }
         Ok(Eal {
-            _not_send: std::marker::PhantomData,
+            inner: Arc::new(EalInner {
+                main_thread: std::thread::current().id(),
+            }),
         })
+    }
+
+    /// Whether the calling thread is the main lcore (the one that ran init).
+    pub(super) fn on_main_thread(&self) -> bool {
+        std::thread::current().id() == self.inner.main_thread
     }
 
     /// The lcore the calling (main) thread runs on.
@@ -74,10 +91,19 @@ impl Eal {
     }
 }
 
-impl Drop for Eal {
+impl Drop for EalInner {
     fn drop(&mut self) {
-        // SAFETY: the Eal value is the last owner of DPDK state; ports,
-        // mempools and workers borrow it or were dropped before it.
+        if std::thread::current().id() != self.main_thread {
+            // The last handle went away on another thread (a job on a worker
+            // lcore whose LaunchedLcore was forgotten): cleaning up from there
+            // would pull memory from under the main lcore. Leave the EAL as
+            // it is; the process exit reclaims it.
+            return;
+        }
+        // SAFETY: this is the last handle to the EAL: every mempool, port,
+        // queue, DPDK table and launched lcore holds one, so all of them are
+        // gone (a pool with mbufs still out keeps its handle forever, see
+        // Mempool). We are on the main lcore (checked above).
         unsafe {
             dpdk_sys::rte_eal_cleanup();
         }

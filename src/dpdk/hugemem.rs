@@ -8,8 +8,8 @@
 //!
 //! [`TableMemory`] owns an array of `T` either way, so the datapath does not
 //! care where it came from. Memory from DPDK must be freed before the EAL is
-//! cleaned up: the engine drops its workers (and their tables) before the
-//! [`Eal`], and so must any other user.
+//! cleaned up: a table in DPDK memory holds an [`Eal`] handle, so the EAL
+//! outlives it.
 
 use std::alloc::Layout;
 use std::ptr::NonNull;
@@ -30,10 +30,10 @@ pub struct TableMemory<T: Copy> {
     origin: Origin,
 }
 
-#[derive(Clone, Copy, Debug)]
 enum Origin {
-    /// `rte_zmalloc_socket`; freed with `rte_free`.
-    Dpdk,
+    /// `rte_zmalloc_socket`; freed with `rte_free` before the EAL handle
+    /// goes.
+    Dpdk { _eal: Eal },
     /// `std::alloc::alloc` with this layout (not called for size 0).
     Heap(Layout),
 }
@@ -78,7 +78,7 @@ impl<T: Copy> TableMemory<T> {
     /// `len` elements set to `fill`, from DPDK's heap on NUMA `socket`
     /// (hugepages unless the EAL runs with `--no-huge`). Fails when DPDK has
     /// not that much memory left on the socket.
-    pub fn dpdk(_eal: &Eal, len: usize, fill: T, socket: u32) -> Result<Self, DpdkError> {
+    pub fn dpdk(eal: &Eal, len: usize, fill: T, socket: u32) -> Result<Self, DpdkError> {
         const OP: &str = "rte_zmalloc_socket";
         let size = len
             .checked_mul(std::mem::size_of::<T>())
@@ -104,7 +104,12 @@ impl<T: Copy> TableMemory<T> {
                 ),
             )
         })?;
-        Ok(TableMemory::filled(ptr, len, fill, Origin::Dpdk))
+        Ok(TableMemory::filled(
+            ptr,
+            len,
+            fill,
+            Origin::Dpdk { _eal: eal.clone() },
+        ))
     }
 
     /// `len` elements set to `fill`, in ordinary memory: aligned to 2 MiB and
@@ -160,7 +165,7 @@ impl<T: Copy> TableMemory<T> {
     pub fn placement(&self) -> Placement {
         match self.origin {
             Origin::Heap(_) => Placement::Heap,
-            Origin::Dpdk => {
+            Origin::Dpdk { .. } => {
                 // SAFETY: ptr is a live block from rte_zmalloc_socket; a null
                 // list asks DPDK to look the segment up itself. The returned
                 // memseg (if any) is DPDK's and is only read here.
@@ -168,7 +173,7 @@ impl<T: Copy> TableMemory<T> {
                     dpdk_sys::rte_mem_virt2memseg(self.ptr.as_ptr().cast(), std::ptr::null())
                 };
                 // SAFETY: a non-null memseg pointer stays valid while the EAL
-                // runs; we copy two plain fields.
+                // runs (self holds it); we copy two plain fields.
                 match unsafe { seg.as_ref() } {
                     Some(s) => Placement::Dpdk {
                         socket: s.socket_id,
@@ -204,8 +209,9 @@ impl<T: Copy> Drop for TableMemory<T> {
     fn drop(&mut self) {
         match self.origin {
             // SAFETY: the block came from rte_zmalloc_socket and is freed
-            // once; the EAL is still running (see the module doc).
-            Origin::Dpdk => unsafe { dpdk_sys::rte_free(self.ptr.as_ptr().cast()) },
+            // once; the EAL is still running (the origin holds a handle to
+            // it, dropped after this).
+            Origin::Dpdk { .. } => unsafe { dpdk_sys::rte_free(self.ptr.as_ptr().cast()) },
             Origin::Heap(layout) if layout.size() > 0 => {
                 // SAFETY: allocated by std::alloc::alloc with this layout,
                 // freed once.

@@ -10,7 +10,10 @@ pub const BURST: usize = 32;
 /// returns to its mempool when dropped.
 ///
 /// `repr(transparent)` over a non-null pointer: a run of owned mbuf pointers
-/// can be viewed as `[Mbuf]` (see [`Batch::frames_mut`]).
+/// can be viewed as `[Mbuf]` (see [`Batch::frames_mut`]). It holds no handle
+/// to its pool (no reference count per packet); instead a pool whose last
+/// handle goes while any of its mbufs is out is never freed (see
+/// [`super::Mempool`]), so an `Mbuf` cannot outlive its pool's memory.
 #[repr(transparent)]
 pub struct Mbuf {
     raw: NonNull<dpdk_sys::rte_mbuf>,
@@ -140,7 +143,8 @@ impl DerefMut for Mbuf {
 
 impl Drop for Mbuf {
     fn drop(&mut self) {
-        // SAFETY: self owns the mbuf; it is freed exactly once, here.
+        // SAFETY: self owns the mbuf; it is freed exactly once, here. Its
+        // pool is alive: a pool with mbufs out is never freed (Mempool).
         unsafe { dpdk_sys::rte_pktmbuf_free(self.raw.as_ptr()) }
     }
 }
@@ -215,7 +219,8 @@ impl Batch {
     pub fn clear(&mut self) {
         if self.len > 0 {
             // SAFETY: the first len pointers are valid mbufs owned by the
-            // batch; len fits in u32 (≤ BURST). They are forgotten right after.
+            // batch, whose pools are alive (a pool with mbufs out is never
+            // freed); len fits in u32 (≤ BURST). They are forgotten right after.
             unsafe { dpdk_sys::rte_pktmbuf_free_bulk(self.ptrs.as_mut_ptr(), self.len as u32) };
             self.len = 0;
         }
@@ -244,6 +249,12 @@ impl Batch {
         let sent = usize::from(sent).min(self.len);
         self.ptrs.copy_within(sent..self.len, 0);
         self.len -= sent;
+    }
+}
+
+impl Drop for Batch {
+    fn drop(&mut self) {
+        self.clear();
     }
 }
 

@@ -4,6 +4,15 @@
 //!
 //! All `unsafe` of the main crate lives in this module; every block states why
 //! it is sound. Above this layer the code is safe Rust.
+//!
+//! Teardown order is held by the types, not by the caller: [`Eal`],
+//! [`Mempool`] and a port's state are shared handles; a mempool holds the
+//! EAL, a [`Port`] and each of its [`RxQueue`]s and [`TxQueue`]s hold the
+//! port's state, which holds the pool its rx rings use; a DPDK
+//! [`TableMemory`] and a [`LaunchedLcore`] hold the EAL. So a port is closed
+//! after its last queue, a pool freed after its last port and the EAL
+//! cleaned up last, whatever order the handles are dropped in. An [`Mbuf`]
+//! stays a bare pointer: a pool is not freed while any of its mbufs is out.
 
 mod eal;
 mod error;

@@ -1,5 +1,7 @@
+use std::collections::BTreeSet;
 use std::ffi::{CStr, CString, c_char};
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use super::{Batch, DpdkError, Mempool};
 
@@ -65,8 +67,15 @@ pub struct PortStats {
     pub rx_nombuf: u64,
 }
 
-/// A configured and started ethdev port. Stopped and closed on drop.
+/// A configured ethdev port. It is stopped and closed when the `Port` and
+/// every queue taken from it are gone: the queues share its state.
 pub struct Port {
+    inner: Arc<PortInner>,
+}
+
+/// What a [`Port`] and its queues share; dropping it stops and closes the
+/// port.
+struct PortInner {
     id: u16,
     name: String,
     driver: String,
@@ -78,19 +87,54 @@ pub struct Port {
     promiscuous: bool,
     rx_taken: Vec<AtomicBool>,
     tx_taken: Vec<AtomicBool>,
+    /// The pool the rx rings take their mbufs from, kept alive while the
+    /// port is (the pool holds the EAL in turn).
+    _pool: Mempool,
+    /// Released after the port is closed.
+    _claim: Claim,
+}
+
+/// The devices a live [`Port`] (or one of its queues) holds: a second `Port`
+/// on the same device would hand out its queues a second time and close it
+/// twice.
+static CLAIMED: Mutex<BTreeSet<u16>> = Mutex::new(BTreeSet::new());
+
+/// One device's entry in [`CLAIMED`], removed on drop.
+struct Claim(u16);
+
+impl Claim {
+    fn take(id: u16) -> Option<Claim> {
+        let fresh = CLAIMED
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(id);
+        // Built only when fresh: a Claim dropped here would release the
+        // live Port's entry.
+        fresh.then(|| Claim(id))
+    }
+}
+
+impl Drop for Claim {
+    fn drop(&mut self) {
+        let mut claimed = CLAIMED.lock().unwrap_or_else(PoisonError::into_inner);
+        claimed.remove(&self.0);
+    }
 }
 
 /// Exclusive right to poll one rx queue. DPDK queues are not thread-safe,
-/// so [`Port::rx_queue`] hands each one out once.
+/// so [`Port::rx_queue`] hands each one out once. Keeps the port open.
 pub struct RxQueue {
     port: u16,
     queue: u16,
+    _owner: Arc<PortInner>,
 }
 
 /// Exclusive right to send on one tx queue; handed out once, like [`RxQueue`].
+/// Keeps the port open.
 pub struct TxQueue {
     port: u16,
     queue: u16,
+    _owner: Arc<PortInner>,
 }
 
 impl Port {
@@ -119,10 +163,13 @@ impl Port {
 
     /// Configures queues, RSS and MTU and sets up the rings from `pool`; the
     /// port stays stopped (no link, nothing received) until
-    /// [`Port::start_traffic`].
+    /// [`Port::start_traffic`]. Fails if a `Port` on this device is still
+    /// alive (or a queue of it).
     pub fn configure(id: u16, setup: &PortSetup, pool: &Mempool) -> Result<Port, DpdkError> {
         let name = port_name(id);
         let op = |what: &str| format!("port {name}: {what}");
+        let claim = Claim::take(id)
+            .ok_or_else(|| DpdkError::other(op("configure"), "already in use by another Port"))?;
         let mut info = dpdk_sys::rte_eth_dev_info::default();
         // SAFETY: info is a valid out-structure; id is checked by DPDK.
         let rc = unsafe { dpdk_sys::rte_eth_dev_info_get(id, &mut info) };
@@ -196,7 +243,8 @@ impl Port {
         let socket = u32::try_from(socket).unwrap_or(u32::MAX);
         for q in 0..setup.rx_queues {
             // SAFETY: the port is configured with rx_queues queues; a null
-            // rx_conf asks for the driver defaults; pool outlives the port.
+            // rx_conf asks for the driver defaults; the pool outlives the
+            // port (the port holds a handle to it, below).
             let rc = unsafe {
                 dpdk_sys::rte_eth_rx_queue_setup(
                     id,
@@ -226,21 +274,25 @@ impl Port {
         // SAFETY: valid out-pointer.
         unsafe { dpdk_sys::rte_eth_dev_get_mtu(id, &mut mtu) };
         Ok(Port {
-            id,
-            name,
-            driver,
-            mac: mac.addr_bytes,
-            rx_queues: setup.rx_queues,
-            tx_queues: setup.tx_queues,
-            rss_hf: conf.rx_adv_conf.rss_conf.rss_hf,
-            mtu,
-            promiscuous: setup.promiscuous,
-            rx_taken: (0..setup.rx_queues)
-                .map(|_| AtomicBool::new(false))
-                .collect(),
-            tx_taken: (0..setup.tx_queues)
-                .map(|_| AtomicBool::new(false))
-                .collect(),
+            inner: Arc::new(PortInner {
+                id,
+                name,
+                driver,
+                mac: mac.addr_bytes,
+                rx_queues: setup.rx_queues,
+                tx_queues: setup.tx_queues,
+                rss_hf: conf.rx_adv_conf.rss_conf.rss_hf,
+                mtu,
+                promiscuous: setup.promiscuous,
+                rx_taken: (0..setup.rx_queues)
+                    .map(|_| AtomicBool::new(false))
+                    .collect(),
+                tx_taken: (0..setup.tx_queues)
+                    .map(|_| AtomicBool::new(false))
+                    .collect(),
+                _pool: pool.clone(),
+                _claim: claim,
+            }),
         })
     }
 
@@ -249,70 +301,72 @@ impl Port {
     pub fn start_traffic(&self) -> Result<(), DpdkError> {
         // SAFETY: the port is configured and all its queues are set up
         // (`configure`); starting a started port is an error DPDK reports.
-        let rc = unsafe { dpdk_sys::rte_eth_dev_start(self.id) };
+        let rc = unsafe { dpdk_sys::rte_eth_dev_start(self.inner.id) };
         if rc != 0 {
             return Err(DpdkError::from_code(
-                format!("port {}: rte_eth_dev_start", self.name),
+                format!("port {}: rte_eth_dev_start", self.inner.name),
                 rc,
             ));
         }
-        if self.promiscuous {
+        if self.inner.promiscuous {
             // SAFETY: the port is started. Failure is not fatal (some vdevs
             // have no such mode); frames to our own MAC still arrive.
-            unsafe { dpdk_sys::rte_eth_promiscuous_enable(self.id) };
+            unsafe { dpdk_sys::rte_eth_promiscuous_enable(self.inner.id) };
         }
         Ok(())
     }
 
     pub fn id(&self) -> u16 {
-        self.id
+        self.inner.id
     }
     pub fn name(&self) -> &str {
-        &self.name
+        &self.inner.name
     }
     pub fn driver(&self) -> &str {
-        &self.driver
+        &self.inner.driver
     }
     pub fn mac(&self) -> [u8; 6] {
-        self.mac
+        self.inner.mac
     }
     pub fn rx_queues(&self) -> u16 {
-        self.rx_queues
+        self.inner.rx_queues
     }
     pub fn tx_queues(&self) -> u16 {
-        self.tx_queues
+        self.inner.tx_queues
     }
     pub fn mtu(&self) -> u16 {
-        self.mtu
+        self.inner.mtu
     }
     /// Whether RSS spreads flows over the rx queues (false with one queue or
     /// when the device hashes none of the wanted packet types).
     pub fn rss_enabled(&self) -> bool {
-        self.rss_hf != 0
+        self.inner.rss_hf != 0
     }
 
     /// The right to poll rx queue `q`; `None` if out of range or already taken.
     pub fn rx_queue(&self, q: u16) -> Option<RxQueue> {
-        let taken = self.rx_taken.get(usize::from(q))?;
-        (!taken.swap(true, Ordering::SeqCst)).then_some(RxQueue {
-            port: self.id,
+        let taken = self.inner.rx_taken.get(usize::from(q))?;
+        (!taken.swap(true, Ordering::SeqCst)).then(|| RxQueue {
+            port: self.inner.id,
             queue: q,
+            _owner: Arc::clone(&self.inner),
         })
     }
 
     /// The right to send on tx queue `q`; `None` if out of range or already taken.
     pub fn tx_queue(&self, q: u16) -> Option<TxQueue> {
-        let taken = self.tx_taken.get(usize::from(q))?;
-        (!taken.swap(true, Ordering::SeqCst)).then_some(TxQueue {
-            port: self.id,
+        let taken = self.inner.tx_taken.get(usize::from(q))?;
+        (!taken.swap(true, Ordering::SeqCst)).then(|| TxQueue {
+            port: self.inner.id,
             queue: q,
+            _owner: Arc::clone(&self.inner),
         })
     }
 
     pub fn link(&self) -> LinkStatus {
         let mut link = dpdk_sys::rte_eth_link::default();
         // SAFETY: valid out-structure; the nowait variant does not block.
-        unsafe { dpdk_sys::rte_eth_link_get_nowait(self.id, &mut link) };
+        unsafe { dpdk_sys::rte_eth_link_get_nowait(self.inner.id, &mut link) };
         LinkStatus {
             up: u32::from(link.link_status()) == dpdk_sys::RTE_ETH_LINK_UP,
             speed_mbps: link.link_speed,
@@ -323,7 +377,7 @@ impl Port {
     pub fn stats(&self) -> PortStats {
         let mut s = dpdk_sys::rte_eth_stats::default();
         // SAFETY: valid out-structure.
-        unsafe { dpdk_sys::rte_eth_stats_get(self.id, &mut s) };
+        unsafe { dpdk_sys::rte_eth_stats_get(self.inner.id, &mut s) };
         PortStats {
             rx_packets: s.ipackets,
             tx_packets: s.opackets,
@@ -339,7 +393,8 @@ impl Port {
     /// The driver's extended statistics, by name.
     pub fn xstats(&self) -> Vec<(String, u64)> {
         // SAFETY: a null array asks for the number of entries.
-        let n = unsafe { dpdk_sys::rte_eth_xstats_get_names(self.id, std::ptr::null_mut(), 0) };
+        let n =
+            unsafe { dpdk_sys::rte_eth_xstats_get_names(self.inner.id, std::ptr::null_mut(), 0) };
         let Ok(n) = u32::try_from(n) else {
             return Vec::new();
         };
@@ -347,9 +402,10 @@ impl Port {
         let mut values = vec![dpdk_sys::rte_eth_xstat::default(); n as usize];
         // SAFETY: both arrays hold n entries, as the calls are told.
         let got_names =
-            unsafe { dpdk_sys::rte_eth_xstats_get_names(self.id, names.as_mut_ptr(), n) };
+            unsafe { dpdk_sys::rte_eth_xstats_get_names(self.inner.id, names.as_mut_ptr(), n) };
         // SAFETY: as above.
-        let got_values = unsafe { dpdk_sys::rte_eth_xstats_get(self.id, values.as_mut_ptr(), n) };
+        let got_values =
+            unsafe { dpdk_sys::rte_eth_xstats_get(self.inner.id, values.as_mut_ptr(), n) };
         let valid = got_names.min(got_values).clamp(0, n as i32) as usize;
         values
             .iter()
@@ -362,10 +418,13 @@ impl Port {
     }
 }
 
-impl Drop for Port {
+impl Drop for PortInner {
     fn drop(&mut self) {
-        // SAFETY: workers using the port's queues have been joined before the
-        // port is dropped (the engine owns both and orders it).
+        // SAFETY: this is the last handle to the port: the Port and every
+        // RxQueue and TxQueue taken from it hold one, so nothing polls or
+        // sends on it any more. The pool its rx rings use is still alive
+        // (self._pool is dropped after this), so the driver can return the
+        // ring's mbufs to it.
         unsafe {
             dpdk_sys::rte_eth_dev_stop(self.id);
             dpdk_sys::rte_eth_dev_close(self.id);
@@ -386,7 +445,8 @@ impl RxQueue {
     pub fn rx_burst(&mut self, batch: &mut Batch) -> usize {
         let (ptr, room) = batch.spare();
         // SAFETY: ptr has room for `room` mbuf pointers; this RxQueue is the
-        // only poller of the queue (handed out once, used through &mut self).
+        // only poller of the queue (handed out once, used through &mut self),
+        // and the port is open (self holds it).
         let n = unsafe { dpdk_sys::rte_eth_rx_burst(self.port, self.queue, ptr, room) };
         batch.filled(n);
         usize::from(n)
@@ -403,7 +463,7 @@ impl TxQueue {
         }
         // SAFETY: ptr holds len owned mbufs; the driver takes ownership of the
         // first n it returns, which `sent` removes from the batch. This TxQueue
-        // is the queue's only user.
+        // is the queue's only user, and the port is open (self holds it).
         let n = unsafe { dpdk_sys::rte_eth_tx_burst(self.port, self.queue, ptr, len) };
         batch.sent(n);
         usize::from(n)
