@@ -1,5 +1,5 @@
-//! CLI commands whose stdout is a pipe nobody reads any more
-//! (`mplb check-config f | true`, `mplb stats | head -0`): they end with
+//! Commands whose stdout is a pipe nobody reads any more
+//! (`mplb check-config f | true`, `mplb stats | head -0`, `mplb run | head`): they end with
 //! success or a clean error, never a panic or a signal.
 
 mod common;
@@ -71,4 +71,21 @@ fn stats_into_a_closed_pipe_ends_cleanly() {
     let out = run_into_closed_pipe(&["stats", "--socket", sock.to_str().expect("utf-8")]);
     server.join().expect("stand-in server");
     assert_clean(&out);
+}
+
+#[test]
+fn run_into_a_closed_pipe_keeps_forwarding_and_ends_cleanly() {
+    // `mplb run … | head -1`: the engine prints its ports, workers and
+    // counters to a pipe nobody reads; it must run its duration and stop
+    // as usual (exit 0), not abort on the first line.
+    let demo = Path::new(env!("CARGO_MANIFEST_DIR")).join("configs/demo.toml");
+    let out = run_into_closed_pipe(&[
+        "run",
+        "--config",
+        demo.to_str().expect("utf-8"),
+        "--duration",
+        "1",
+    ]);
+    assert_clean(&out);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
 }

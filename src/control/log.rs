@@ -2,11 +2,13 @@
 //! `ts=1732450000.123 level=info event=backend_state backend=web-1 to=down`.
 
 use std::fmt::Display;
+use std::io::Write;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 /// Logs `event` with key/value fields at `level`.
+/// A closed stderr loses the line; it never panics (not `eprintln!`).
 pub fn event(level: &str, event: &str, fields: &[(&str, &dyn Display)]) {
-    eprintln!("{}", line(level, event, fields));
+    let _ = writeln!(std::io::stderr(), "{}", line(level, event, fields));
 }
 
 fn line(level: &str, event: &str, fields: &[(&str, &dyn Display)]) -> String {

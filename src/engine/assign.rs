@@ -88,7 +88,7 @@ fn build_worker(
         })
         .collect::<Result<Vec<_>, _>>()?;
     let memory = flow_table_memory(eal, &tables.flow, w, eal.lcore_socket(lcore))?;
-    println!(
+    say!(
         "worker {w}: flow table {} MiB in {}",
         tables.flow.memory_bytes().unwrap_or(0).div_ceil(1 << 20),
         memory.placement()

@@ -65,10 +65,10 @@ pub(super) fn print_counters(slots: &[Arc<StatsSlot>]) -> Counters {
     let mut total = Counters::default();
     for (w, slot) in slots.iter().enumerate() {
         let c = slot.read();
-        println!("worker {w}: {}", format_counters(&c));
+        say!("worker {w}: {}", format_counters(&c));
         total.add(&c);
     }
-    println!("total: {}", format_counters(&total));
+    say!("total: {}", format_counters(&total));
     total
 }
 

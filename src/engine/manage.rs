@@ -45,7 +45,7 @@ fn start_management(
     let sock = &config.management.socket;
     let control = socket::serve(sock, tx.clone(), Arc::clone(stop))
         .map_err(|e| format!("control socket {}: {e}", sock.display()))?;
-    println!("control socket {}", sock.display());
+    say!("control socket {}", sock.display());
     let listen = config.management.listen;
     let scrape = move || {
         socket::ask(&tx, Request::Metrics)
@@ -59,7 +59,7 @@ fn start_management(
             return Err(format!("metrics endpoint {listen}: {e}"));
         }
     };
-    println!("metrics at http://{bound}/metrics");
+    say!("metrics at http://{bound}/metrics");
     manager.start_health(Arc::clone(stop))?;
     Ok(vec![control, metrics])
 }
@@ -90,7 +90,7 @@ fn manage(
         manager.housekeeping(Instant::now());
         if let Some(every) = options.stats_interval {
             if let Some(line) = rates.line_if_due(slots, every) {
-                println!("{line}");
+                say!("{line}");
             }
         }
         if options.duration.is_some_and(|d| started.elapsed() >= d) {

@@ -12,6 +12,16 @@
 
 #![forbid(unsafe_code)]
 
+/// `println!` for what `mplb run` tells the operator, which must not panic
+/// when stdout is a pipe whose reader went away (`mplb run … | head`):
+/// losing a line of output is fine, stopping the forwarding is not.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout().lock(), $($arg)*);
+    }};
+}
+
 mod assign;
 mod datapath_on_dpdk;
 mod launch;
@@ -142,9 +152,9 @@ fn forward(context: &Context, ports: &[Port], lcores: &[u32]) -> Result<Counters
     let crew = assign::build_crew(context, ports, lcores, &manager)?;
     ports::start(ports)?;
     for w in &crew.workers {
-        println!("{}", assign::describe_worker(context.eal, ports, w));
+        say!("{}", assign::describe_worker(context.eal, ports, w));
     }
-    println!(
+    say!(
         "management on lcore {}; mode {:?}; {} worker(s) running. Ctrl-C stops.",
         context.eal.main_lcore(),
         config.workers.mode,
@@ -157,7 +167,7 @@ fn forward(context: &Context, ports: &[Port], lcores: &[u32]) -> Result<Counters
         manager.stop_health();
         return Err(e);
     }
-    println!("stopping: waiting for workers to drain");
+    say!("stopping: waiting for workers to drain");
     let failed = running.join();
     let total = launch::print_counters(&crew.slots);
     if !failed.is_empty() {

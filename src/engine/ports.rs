@@ -48,7 +48,7 @@ pub(super) fn facts(ports: &[Port]) -> Vec<PortFacts> {
 pub(super) fn start(ports: &[Port]) -> Result<(), String> {
     for p in ports {
         p.start_traffic().map_err(|e| e.to_string())?;
-        println!("{}", describe(p));
+        say!("{}", describe(p));
     }
     Ok(())
 }
@@ -83,7 +83,7 @@ fn describe(p: &Port) -> String {
 pub(super) fn print_stats(ports: &[Port]) {
     for p in ports {
         let s = p.stats();
-        println!(
+        say!(
             "port {}: rx {} tx {} missed {} rx-errors {} tx-errors {} no-mbuf {}",
             p.name(),
             s.rx_packets,
@@ -100,7 +100,7 @@ pub(super) fn print_stats(ports: &[Port]) {
             .map(|(n, v)| format!("{n}={v}"))
             .collect();
         if !xstats.is_empty() {
-            println!("port {} xstats: {}", p.name(), xstats.join(" "));
+            say!("port {} xstats: {}", p.name(), xstats.join(" "));
         }
     }
 }
