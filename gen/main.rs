@@ -3,6 +3,8 @@
 //! receives what the device under test sends back on the same port, checks
 //! every returned frame and measures latency. See gen/README.md.
 
+#![forbid(unsafe_code)]
+
 mod check;
 mod flows;
 mod frames;

@@ -1,5 +1,7 @@
 //! The `mplb` command line.
 
+#![forbid(unsafe_code)]
+
 use std::io::{ErrorKind, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;

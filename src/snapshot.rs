@@ -16,6 +16,8 @@
 //! longer published. The last reference is therefore always released on the
 //! management thread.
 
+#![forbid(unsafe_code)]
+
 use std::sync::Arc;
 
 use arc_swap::ArcSwap;
