@@ -11,6 +11,9 @@ pub mod datapath;
 pub mod snapshot;
 pub mod wire;
 
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
+
 #[cfg(feature = "dpdk")]
 pub mod dpdk;
 #[cfg(feature = "dpdk")]

@@ -254,6 +254,49 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
     }
 }
 
+/// The fields of a TCP header, for emitting one (smoltcp's `Repr` idea):
+/// the options are given as their bytes (see [`mptcp`]'s `emit_*` for
+/// MPTCP's), padded by the caller to a multiple of 4.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Repr<'a> {
+    pub src_port: u16,
+    pub dst_port: u16,
+    pub seq_number: u32,
+    pub ack_number: u32,
+    pub flags: Flags,
+    pub window: u16,
+    pub options: &'a [u8],
+}
+
+impl Repr<'_> {
+    /// The header's length, options included.
+    pub fn header_len(&self) -> usize {
+        MIN_HEADER_LEN + self.options.len()
+    }
+
+    /// Writes the header into the start of `buf`, checksum and urgent
+    /// pointer 0 (fill the checksum once the payload follows). `Malformed`
+    /// if the options are not a multiple of 4 or longer than 40 bytes.
+    pub fn emit(&self, buf: &mut [u8]) -> Result<()> {
+        let len = self.header_len();
+        if self.options.len() % 4 != 0 || len > MAX_HEADER_LEN {
+            return Err(WireError::Malformed);
+        }
+        let h = buf.get_mut(..len).ok_or(WireError::Truncated)?;
+        h.fill(0);
+        h[field::DATA_OFF] = ((len / 4) as u8) << 4;
+        h[MIN_HEADER_LEN..].copy_from_slice(self.options);
+        let mut p = Packet { buffer: h };
+        p.set_src_port(self.src_port);
+        p.set_dst_port(self.dst_port);
+        p.set_seq_number(self.seq_number);
+        p.set_ack_number(self.ack_number);
+        p.set_flags(self.flags);
+        p.set_window(self.window);
+        Ok(())
+    }
+}
+
 /// TCP option kinds this crate types.
 pub mod kind {
     pub const EOL: u8 = 0;

@@ -139,6 +139,21 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
     }
 }
 
+/// Writes an 8-byte UDP header into the start of `buf`, checksum 0 ("none";
+/// fill it once the payload follows); `payload_len` is what follows it.
+pub fn emit_header(buf: &mut [u8], src_port: u16, dst_port: u16, payload_len: u16) -> Result<()> {
+    let len = payload_len
+        .checked_add(HEADER_LEN as u16)
+        .ok_or(WireError::Malformed)?;
+    let h = buf.get_mut(..HEADER_LEN).ok_or(WireError::Truncated)?;
+    let mut p = Packet { buffer: h };
+    p.set_src_port(src_port);
+    p.set_dst_port(dst_port);
+    p.set_len(len);
+    p.set_checksum(0);
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
