@@ -1,12 +1,14 @@
 //! Golden packet fixtures for the datapath core, Katran-style: each fixture
-//! is a short sequence of steps; a step is a config (the real TOML, parsed
-//! by `Config::parse` and built by `control::build_forwarding`), an input
+//! is a short sequence of steps; a step is a config (the real TOML of
+//! tests/fixtures/golden.toml, parsed by `Config::parse` and built by
+//! `control::build_forwarding`, through the test kit), an input
 //! frame, and the expected verdict and output frame, compared byte for byte
 //! (plus, optionally, the worker's flow-table size afterwards).
 //!
-//! The expected frames are built here, by this file's own small builder and
-//! its own checksum code, from the documented behaviour — never by calling
-//! the code under test. Backend choice is made independent of hash values by
+//! The expected frames are built here from the documented behaviour, with
+//! the header emitters of `wire` (through `mplb::testing::frames`) — never by
+//! calling the datapath under test; the emitters are checked against
+//! hand-verified bytes below and in `wire`'s own tests. Backend choice is made independent of hash values by
 //! the configs: in each variant at most one backend of a VIP is active (the
 //! others draining or disabled), so Maglev has one answer, and rules that
 //! must *not* follow Maglev (tokens, pinned flows) are shown by switching
@@ -15,17 +17,14 @@
 //! published hash specification (XXH3-64, seed "mplbflow", 37-byte key).
 
 use std::net::{Ipv4Addr, Ipv6Addr};
-use std::path::Path;
-use std::sync::Arc;
 
-use mplb::config::Config;
-use mplb::control::{StableIds, build_forwarding};
-use mplb::datapath::flow_table::FlowTableConfig;
 use mplb::datapath::forwarding::Forwarding;
 use mplb::datapath::frame::TestFrame;
-use mplb::datapath::process::Datapath;
-use mplb::datapath::token_table::TokenTable;
 use mplb::datapath::verdict::{DropReason, Verdict};
+use mplb::testing::frames::flags::{ACK, PSH, RST, SYN};
+use mplb::testing::frames::{self, opt};
+use mplb::testing::{self, Tables, fixture};
+use mplb::wire::{icmpv4, icmpv6};
 use xxhash_rust::xxh3::xxh3_64_with_seed;
 
 const PORT_MAC: [u8; 6] = [2, 0, 0, 0, 0, 0x10];
@@ -37,141 +36,6 @@ const MAC_A6: [u8; 6] = [2, 0, 0, 0, 6, 0x11];
 const MAC_B6: [u8; 6] = [2, 0, 0, 0, 6, 0x12];
 const MAC_T1: [u8; 6] = [2, 0, 0, 0, 0x0a, 0x01];
 const MAC_U: [u8; 6] = [2, 0, 0, 0, 1, 0x21];
-
-/// The config; `{A}`, `{B}` are replaced with the states of backends a/a6
-/// and b/b6 in each variant.
-const CFG: &str = r#"
-[dpdk]
-[workers]
-lcores = [1]
-[[port]]
-name = "lan"
-device = "net_null0"
-ipv4 = ["198.18.0.1"]
-ipv6 = ["fd00:18::1"]
-gateway_mac = "02:00:00:00:00:fe"
-[encap]
-source_v4 = "198.18.0.2"
-[[vip]]
-name = "web4"
-address = "198.18.0.10"
-port = 80
-table_size = 251
-  [[vip.backend]]
-  name = "a"
-  address = "198.18.1.11"
-  mac = "02:00:00:00:01:11"
-  state = "{A}"
-  [[vip.backend]]
-  name = "b"
-  address = "198.18.1.12"
-  mac = "02:00:00:00:01:12"
-  state = "{B}"
-[[vip]]
-name = "web6"
-address = "fd00:18::10"
-port = 80
-table_size = 251
-  [[vip.backend]]
-  name = "a6"
-  address = "fd00:18:1::11"
-  mac = "02:00:00:00:06:11"
-  state = "{A}"
-  [[vip.backend]]
-  name = "b6"
-  address = "fd00:18:1::12"
-  mac = "02:00:00:00:06:12"
-  state = "{B}"
-[[vip]]
-name = "notoken"
-address = "198.18.0.40"
-port = 80
-token_routing = false
-table_size = 251
-  [[vip.backend]]
-  name = "a"
-  address = "198.18.1.11"
-  mac = "02:00:00:00:01:11"
-  state = "{A}"
-  [[vip.backend]]
-  name = "b"
-  address = "198.18.1.12"
-  mac = "02:00:00:00:01:12"
-  state = "{B}"
-[[vip]]
-name = "track"
-address = "198.18.0.30"
-port = 80
-mptcp_tracking = true
-table_size = 251
-  [[vip.backend]]
-  name = "a"
-  address = "198.18.1.11"
-  mac = "02:00:00:00:01:11"
-  state = "{A}"
-  [[vip.backend]]
-  name = "b"
-  address = "198.18.1.12"
-  mac = "02:00:00:00:01:12"
-  state = "{B}"
-[[vip]]
-name = "tun4"
-address = "198.18.0.20"
-port = 80
-forwarding = "ipip"
-table_size = 251
-  [[vip.backend]]
-  name = "t1"
-  address = "10.1.0.1"
-  mac = "02:00:00:00:0a:01"
-[[vip]]
-name = "tun6"
-address = "fd00:18::20"
-port = 80
-forwarding = "ipip"
-table_size = 251
-  [[vip.backend]]
-  name = "t61"
-  address = "fd00:10::1"
-[[vip]]
-name = "dns4"
-address = "198.18.0.10"
-port = 53
-protocol = "udp"
-table_size = 251
-  [[vip.backend]]
-  name = "u"
-  address = "198.18.1.21"
-  mac = "02:00:00:00:01:21"
-[[vip]]
-name = "dns6"
-address = "fd00:18::20"
-port = 53
-protocol = "udp"
-forwarding = "ipip"
-table_size = 251
-  [[vip.backend]]
-  name = "t61"
-  address = "fd00:10::1"
-[[vip]]
-name = "amb80"
-address = "198.18.0.50"
-port = 80
-table_size = 251
-  [[vip.backend]]
-  name = "u"
-  address = "198.18.1.21"
-  mac = "02:00:00:00:01:21"
-[[vip]]
-name = "amb443"
-address = "198.18.0.50"
-port = 443
-table_size = 251
-  [[vip.backend]]
-  name = "u"
-  address = "198.18.1.21"
-  mac = "02:00:00:00:01:21"
-"#;
 
 /// Which backends are active.
 #[derive(Clone, Copy, Debug)]
@@ -195,7 +59,9 @@ fn forwarding(c: Cfg) -> Forwarding {
         Cfg::B => ("draining", "active"),
         Cfg::ADown => ("disabled", "active"),
     };
-    let mut text = CFG.replace("{A}", a).replace("{B}", b);
+    // tests/fixtures/golden.toml; `{A}`, `{B}` stand for the states of a/a6
+    // and b/b6.
+    let mut text = fixture("golden").replace("{A}", a).replace("{B}", b);
     if matches!(c, Cfg::NoGateway) {
         text = text.replace("gateway_mac = \"02:00:00:00:00:fe\"\n", "");
     }
@@ -205,45 +71,19 @@ fn forwarding(c: Cfg) -> Forwarding {
             "device = \"net_null0\"\nmtu = 600\n",
         );
     }
-    let config = Config::parse(&text, Path::new("golden.toml")).expect("valid config");
-    let mut ids = StableIds::default();
-    build_forwarding(&config, &[PORT_MAC], &mut ids).expect("builds")
+    testing::forwarding(&testing::parse(&text), &[PORT_MAC])
 }
 
 // ------------------------------------------------------------------------
 // Independent frame builder.
 // ------------------------------------------------------------------------
 
-fn csum(parts: &[&[u8]]) -> u16 {
-    let mut sum: u32 = 0;
-    for p in parts {
-        for c in p.chunks(2) {
-            let w = if c.len() == 2 {
-                u16::from_be_bytes([c[0], c[1]])
-            } else {
-                u16::from_be_bytes([c[0], 0])
-            };
-            sum += u32::from(w);
-        }
-    }
-    while sum > 0xffff {
-        sum = (sum & 0xffff) + (sum >> 16);
-    }
-    !(sum as u16)
-}
-
 fn eth_hdr(dst: [u8; 6], src: [u8; 6], et: u16) -> Vec<u8> {
-    let mut v = Vec::with_capacity(14);
-    v.extend_from_slice(&dst);
-    v.extend_from_slice(&src);
-    v.extend_from_slice(&et.to_be_bytes());
-    v
+    frames::eth(dst, src, et, &[])
 }
 
 fn eth(et: u16, payload: &[u8]) -> Vec<u8> {
-    let mut v = eth_hdr(PORT_MAC, CLIENT_MAC, et);
-    v.extend_from_slice(payload);
-    v
+    frames::eth(PORT_MAC, CLIENT_MAC, et, payload)
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -256,18 +96,7 @@ fn ip4_full(
     flags_frag: u16,
     payload: &[u8],
 ) -> Vec<u8> {
-    let total = (20 + payload.len()) as u16;
-    let mut h = vec![0x45, 0];
-    h.extend_from_slice(&total.to_be_bytes());
-    h.extend_from_slice(&id.to_be_bytes());
-    h.extend_from_slice(&flags_frag.to_be_bytes());
-    h.extend_from_slice(&[ttl, proto, 0, 0]);
-    h.extend_from_slice(&src.octets());
-    h.extend_from_slice(&dst.octets());
-    let c = csum(&[&h]);
-    h[10..12].copy_from_slice(&c.to_be_bytes());
-    h.extend_from_slice(payload);
-    h
+    frames::ipv4_full(src, dst, (proto, ttl, id, flags_frag), payload)
 }
 
 fn ip4(src: Ipv4Addr, dst: Ipv4Addr, proto: u8, ttl: u8, payload: &[u8]) -> Vec<u8> {
@@ -275,13 +104,7 @@ fn ip4(src: Ipv4Addr, dst: Ipv4Addr, proto: u8, ttl: u8, payload: &[u8]) -> Vec<
 }
 
 fn ip6_full(src: Ipv6Addr, dst: Ipv6Addr, nh: u8, hop: u8, label: u32, payload: &[u8]) -> Vec<u8> {
-    let mut h = (0x6000_0000u32 | (label & 0xf_ffff)).to_be_bytes().to_vec();
-    h.extend_from_slice(&(payload.len() as u16).to_be_bytes());
-    h.extend_from_slice(&[nh, hop]);
-    h.extend_from_slice(&src.octets());
-    h.extend_from_slice(&dst.octets());
-    h.extend_from_slice(payload);
-    h
+    frames::ipv6_full(src, dst, (nh, hop, label), payload)
 }
 
 fn ip6(src: Ipv6Addr, dst: Ipv6Addr, nh: u8, hop: u8, payload: &[u8]) -> Vec<u8> {
@@ -289,36 +112,25 @@ fn ip6(src: Ipv6Addr, dst: Ipv6Addr, nh: u8, hop: u8, payload: &[u8]) -> Vec<u8>
 }
 
 fn tcp(sport: u16, dport: u16, flags: u8, opts: &[u8], data: &[u8]) -> Vec<u8> {
-    let mut v = Vec::new();
-    v.extend_from_slice(&sport.to_be_bytes());
-    v.extend_from_slice(&dport.to_be_bytes());
-    v.extend_from_slice(&0x1000_0000u32.to_be_bytes());
-    v.extend_from_slice(&0u32.to_be_bytes());
-    v.push((((20 + opts.len()) / 4) as u8) << 4);
-    v.push(flags);
-    v.extend_from_slice(&64240u16.to_be_bytes());
-    v.extend_from_slice(&[0xab, 0xcd, 0, 0]); // checksum: not looked at
-    v.extend_from_slice(opts);
-    v.extend_from_slice(data);
+    let mut v = frames::tcp(
+        &frames::tcp_repr(sport, dport, 0x1000_0000, flags, opts),
+        data,
+    );
+    v[16..18].copy_from_slice(&[0xab, 0xcd]); // checksum: not looked at
     v
 }
 
 fn udp(sport: u16, dport: u16, data: &[u8]) -> Vec<u8> {
-    let mut v = Vec::new();
-    v.extend_from_slice(&sport.to_be_bytes());
-    v.extend_from_slice(&dport.to_be_bytes());
-    v.extend_from_slice(&((8 + data.len()) as u16).to_be_bytes());
-    v.extend_from_slice(&[0, 0]);
-    v.extend_from_slice(data);
-    v
+    frames::udp(sport, dport, data)
 }
 
 fn icmp4(ty: u8, code: u8, rest: [u8; 4], data: &[u8]) -> Vec<u8> {
     let mut v = vec![ty, code, 0, 0];
     v.extend_from_slice(&rest);
     v.extend_from_slice(data);
-    let c = csum(&[&v]);
-    v[2..4].copy_from_slice(&c.to_be_bytes());
+    icmpv4::Packet::new_checked(&mut v[..])
+        .expect("icmp")
+        .fill_checksum();
     v
 }
 
@@ -326,33 +138,17 @@ fn icmp6(src: Ipv6Addr, dst: Ipv6Addr, ty: u8, code: u8, rest: [u8; 4], data: &[
     let mut v = vec![ty, code, 0, 0];
     v.extend_from_slice(&rest);
     v.extend_from_slice(data);
-    let mut ph = Vec::new();
-    ph.extend_from_slice(&src.octets());
-    ph.extend_from_slice(&dst.octets());
-    ph.extend_from_slice(&(v.len() as u32).to_be_bytes());
-    ph.extend_from_slice(&[0, 0, 0, 58]);
-    let c = csum(&[&ph, &v]);
-    v[2..4].copy_from_slice(&c.to_be_bytes());
+    icmpv6::Packet::new_checked(&mut v[..])
+        .expect("icmpv6")
+        .fill_checksum(&src, &dst)
+        .expect("fits");
     v
 }
 
 fn arp(op: u16, sha: [u8; 6], spa: Ipv4Addr, tha: [u8; 6], tpa: Ipv4Addr) -> Vec<u8> {
-    let mut v = vec![0, 1, 8, 0, 6, 4];
-    v.extend_from_slice(&op.to_be_bytes());
-    v.extend_from_slice(&sha);
-    v.extend_from_slice(&spa.octets());
-    v.extend_from_slice(&tha);
-    v.extend_from_slice(&tpa.octets());
-    v
+    frames::arp(op, (sha, spa), (tha, tpa))
 }
 
-const SYN: u8 = 0x02;
-const ACK: u8 = 0x10;
-const PSH: u8 = 0x08;
-const RST: u8 = 0x04;
-
-const MPC_SYN: [u8; 4] = [30, 4, 0x01, 0x01];
-const DSS: [u8; 8] = [30, 8, 0x20, 0x01, 0, 0, 0, 1];
 const CLIENT_KEY: u64 = 0x4644_b275_7431_7ce1;
 const SERVER_KEY: u64 = 0xd456_6925_ddf7_e962;
 /// Top 32 bits of SHA-256(SERVER_KEY) (tests/data/README.md, check_tokens.py).
@@ -366,13 +162,10 @@ fn keys_opt(len: u8, extra: &[u8]) -> Vec<u8> {
     o
 }
 fn third_ack() -> Vec<u8> {
-    keys_opt(20, &[])
+    opt::mp_capable(&[CLIENT_KEY, SERVER_KEY])
 }
 fn join(token: u32) -> Vec<u8> {
-    let mut o = vec![30, 12, 0x10, 1];
-    o.extend_from_slice(&token.to_be_bytes());
-    o.extend_from_slice(&[0x10, 0xad, 0x4e, 0x3c]);
-    o
+    opt::mp_join(token, 0x10ad_4e3c)
 }
 
 fn c4() -> Ipv4Addr {
@@ -529,21 +322,40 @@ fn fx(rule: &'static str, name: &'static str, steps: Vec<Step>) -> Fixture {
 
 fn fixtures() -> Vec<Fixture> {
     let mut v = Vec::new();
+    let groups: [fn(&mut Vec<Fixture>); 11] = [
+        rule1_mp_capable_syn,
+        rule2_plain_syn,
+        rule3_join_by_token,
+        rule4_other_mptcp,
+        rule5_plain_pinned,
+        local_answers,
+        icmp_errors,
+        fragments,
+        udp_flows,
+        drops,
+        too_big_for_the_tunnel,
+    ];
+    for g in groups {
+        g(&mut v);
+    }
+    v
+}
 
-    // ---- rule 1: MP_CAPABLE SYN → Maglev, stateless ----
-    let i = t4(c4(), "198.18.0.10", 40001, SYN, &MPC_SYN);
+/// Rule 1: MP_CAPABLE SYN → Maglev, stateless.
+fn rule1_mp_capable_syn(v: &mut Vec<Fixture>) {
+    let i = t4(c4(), "198.18.0.10", 40001, SYN, &opt::mp_capable_syn());
     v.push(fx(
         "rule1",
         "mpc syn v4 l2",
         vec![fwd(Cfg::A, i.clone(), l2(&i, MAC_A)).flows(0)],
     ));
-    let i = t6(c6(), "fd00:18::10", 40011, SYN, &MPC_SYN);
+    let i = t6(c6(), "fd00:18::10", 40011, SYN, &opt::mp_capable_syn());
     v.push(fx(
         "rule1",
         "mpc syn v6 l2",
         vec![fwd(Cfg::B, i.clone(), l2(&i, MAC_B6)).flows(0)],
     ));
-    let i = t4(c4(), "198.18.0.20", 40001, SYN, &MPC_SYN);
+    let i = t4(c4(), "198.18.0.20", 40001, SYN, &opt::mp_capable_syn());
     let h = spec_flow_hash(c4().into(), a4("198.18.0.20").into(), 40001, 80, 6);
     v.push(fx(
         "rule1",
@@ -557,7 +369,7 @@ fn fixtures() -> Vec<Fixture> {
             .flows(0),
         ],
     ));
-    let i = t6(c6(), "fd00:18::20", 40011, SYN, &MPC_SYN);
+    let i = t6(c6(), "fd00:18::20", 40011, SYN, &opt::mp_capable_syn());
     let h = spec_flow_hash(c6().into(), a6("fd00:18::20").into(), 40011, 80, 6);
     v.push(fx(
         "rule1",
@@ -571,8 +383,10 @@ fn fixtures() -> Vec<Fixture> {
             .flows(0),
         ],
     ));
+}
 
-    // ---- rule 2: plain SYN → Maglev, stateless ----
+/// Rule 2: plain SYN → Maglev, stateless.
+fn rule2_plain_syn(v: &mut Vec<Fixture>) {
     let i = t4(c4(), "198.18.0.10", 40003, SYN, &[2, 4, 5, 0xb4]);
     v.push(fx(
         "rule2",
@@ -585,8 +399,10 @@ fn fixtures() -> Vec<Fixture> {
         "plain syn v6",
         vec![fwd(Cfg::A, i.clone(), l2(&i, MAC_A6)).flows(0)],
     ));
+}
 
-    // ---- rule 3: MP_JOIN SYN → token ----
+/// Rule 3: MP_JOIN SYN → token.
+fn rule3_join_by_token(v: &mut Vec<Fixture>) {
     // Learn on a (the only active backend), then a drains and b is active:
     // the join still goes to a, and is pinned; its option-less last ACK too.
     let ack = t4(c4(), "198.18.0.10", 40002, ACK, &third_ack());
@@ -637,9 +453,11 @@ fn fixtures() -> Vec<Fixture> {
             fwd(Cfg::B, js.clone(), l2(&js, MAC_B)).flows(0),
         ],
     ));
+}
 
-    // ---- rule 4: other MPTCP segments ----
-    let d = t4(c4(), "198.18.0.10", 40001, ACK, &DSS);
+/// Rule 4: other MPTCP segments.
+fn rule4_other_mptcp(v: &mut Vec<Fixture>) {
+    let d = t4(c4(), "198.18.0.10", 40001, ACK, &opt::dss_ack(1));
     v.push(fx(
         "rule4",
         "dss without entry → maglev, stateless",
@@ -670,9 +488,9 @@ fn fixtures() -> Vec<Fixture> {
             fwd(Cfg::B, js.clone(), l2(&js, MAC_A)),
         ],
     ));
-    let s = t4(c4(), "198.18.0.30", 40021, SYN, &MPC_SYN);
+    let s = t4(c4(), "198.18.0.30", 40021, SYN, &opt::mp_capable_syn());
     let a = t4(c4(), "198.18.0.30", 40021, ACK, &third_ack());
-    let d = t4(c4(), "198.18.0.30", 40021, ACK, &DSS);
+    let d = t4(c4(), "198.18.0.30", 40021, ACK, &opt::dss_ack(1));
     v.push(fx(
         "rule4",
         "mptcp_tracking pins the initial subflow",
@@ -682,7 +500,7 @@ fn fixtures() -> Vec<Fixture> {
             fwd(Cfg::B, d.clone(), l2(&d, MAC_A)).flows(1),
         ],
     ));
-    let d6 = t6(c6(), "fd00:18::20", 40022, ACK, &DSS);
+    let d6 = t6(c6(), "fd00:18::20", 40022, ACK, &opt::dss_ack(1));
     let h = spec_flow_hash(c6().into(), a6("fd00:18::20").into(), 40022, 80, 6);
     v.push(fx(
         "rule4",
@@ -696,8 +514,10 @@ fn fixtures() -> Vec<Fixture> {
             .flows(0),
         ],
     ));
+}
 
-    // ---- rule 5: plain TCP pinned ----
+/// Rule 5: plain TCP pinned.
+fn rule5_plain_pinned(v: &mut Vec<Fixture>) {
     let p = t4(c4(), "198.18.0.10", 40003, ACK, &[]);
     v.push(fx(
         "rule5",
@@ -737,8 +557,10 @@ fn fixtures() -> Vec<Fixture> {
             fwd(Cfg::A, tagged, ipip4(&p[14..], MAC_T1, a4("10.1.0.1"), h)).flows(1)
         }],
     ));
+}
 
-    // ---- ARP / ND / echo ----
+/// ARP / ND / echo.
+fn local_answers(v: &mut Vec<Fixture>) {
     let bcast = |p: &[u8]| {
         let mut f = eth(0x0806, p);
         f[..6].copy_from_slice(&[0xff; 6]);
@@ -865,8 +687,10 @@ fn fixtures() -> Vec<Fixture> {
             vec![drop(Cfg::A, req, DropReason::Unsupported)],
         ));
     }
+}
 
-    // ---- ICMP errors ----
+/// ICMP errors.
+fn icmp_errors(v: &mut Vec<Fixture>) {
     {
         let vip = a4("198.18.0.10");
         let quoted = ip4(vip, c4(), 6, 63, &tcp(80, 40001, ACK, &[], &[]));
@@ -951,8 +775,10 @@ fn fixtures() -> Vec<Fixture> {
             vec![drop(Cfg::A, e, DropReason::Unsupported)],
         ));
     }
+}
 
-    // ---- fragments ----
+/// Fragments.
+fn fragments(v: &mut Vec<Fixture>) {
     {
         let vip = a4("198.18.0.10");
         let body = udp(5000, 53, &[7; 24]);
@@ -998,8 +824,10 @@ fn fixtures() -> Vec<Fixture> {
             vec![drop(Cfg::A, amb, DropReason::Fragment)],
         ));
     }
+}
 
-    // ---- UDP ----
+/// UDP.
+fn udp_flows(v: &mut Vec<Fixture>) {
     {
         let u = eth(
             0x0800,
@@ -1023,8 +851,10 @@ fn fixtures() -> Vec<Fixture> {
             )],
         ));
     }
+}
 
-    // ---- drops ----
+/// Drops.
+fn drops(v: &mut Vec<Fixture>) {
     {
         let ttl = eth(
             0x0800,
@@ -1078,7 +908,12 @@ fn fixtures() -> Vec<Fixture> {
                 DropReason::NoNextHop,
             )],
         ));
-        // ---- packets too long for IP-in-IP on the out port ----
+    }
+}
+
+/// Packets too long for IP-in-IP on the out port.
+fn too_big_for_the_tunnel(v: &mut Vec<Fixture>) {
+    {
         let vt = a4("198.18.0.20");
         let data = |ip_len: usize| vec![0x5a; ip_len - 40];
         let big = eth(
@@ -1176,7 +1011,6 @@ fn fixtures() -> Vec<Fixture> {
             vec![drop(Cfg::A, lldp, DropReason::Unsupported)],
         ));
     }
-    v
 }
 
 #[test]
@@ -1186,8 +1020,7 @@ fn golden_fixtures() {
     let mut per_rule = std::collections::BTreeMap::new();
     for f in &fixtures {
         *per_rule.entry(f.rule).or_insert(0) += 1;
-        let tokens = Arc::new(TokenTable::new(1024, 3600 * 1_000_000_000).unwrap());
-        let mut dp = Datapath::new(FlowTableConfig::with_capacity(1024), tokens).unwrap();
+        let mut dp = Tables::small(1024).datapath();
         let mut now = 1_000_000_000_000u64;
         for (n, s) in f.steps.iter().enumerate() {
             let fw = forwarding(s.cfg);
