@@ -7,10 +7,12 @@ mod common;
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
+use mplb::testing::{Backend, Vip};
+
 use common::{Running, Scratch, mplb, new_flow_backend, run, text, write_config};
 
 fn config(s: &Scratch, backends: &[&str]) -> String {
-    let mut c = format!(
+    let c = format!(
         r#"
 [dpdk]
 eal_args = ["--no-huge", "--no-shconf", "--no-pci", "--file-prefix={}", "--vdev=net_null0"]
@@ -28,22 +30,15 @@ kind = "none"
 [[port]]
 name = "lan"
 device = "net_null0"
-[[vip]]
-name = "web"
-address = "198.18.0.10"
-port = 80
 "#,
         s.file_prefix(),
         s.path("ctl.sock").display()
     );
-    for (i, b) in backends.iter().enumerate() {
-        c += &format!(
-            "  [[vip.backend]]\n  name = \"{b}\"\n  address = \"198.18.1.{}\"\n  mac = \"02:00:00:00:01:{:02x}\"\n",
-            11 + i,
-            0x11 + i
-        );
-    }
-    c
+    let vip = Vip::web().backends(backends.iter().enumerate().map(|(i, b)| {
+        Backend::new(*b, format!("198.18.1.{}", 11 + i))
+            .mac(format!("02:00:00:00:01:{:02x}", 0x11 + i))
+    }));
+    c + &vip.to_string()
 }
 
 fn ctl(s: &Scratch, args: &[&str]) -> (bool, String) {

@@ -8,6 +8,8 @@ mod common;
 
 use std::path::Path;
 
+use mplb::testing::{Backend, Vip};
+
 use common::{Scratch, counter, run, text, write_config};
 
 /// Free 2 MiB hugepages on this host.
@@ -48,15 +50,8 @@ ipv4 = ["198.18.0.1"]
 capacity = {capacity}
 [health]
 kind = "none"
-[[vip]]
-name = "web"
-address = "198.18.0.10"
-port = 80
-  [[vip.backend]]
-  name = "a"
-  address = "198.18.1.11"
-  mac = "02:00:00:00:01:11"
-"#,
+{vip}"#,
+            vip = Vip::web().backend(Backend::new("a", "198.18.1.11").mac("02:00:00:00:01:11")),
             prefix = s.file_prefix(),
             input = input.display(),
             output = s.path("out.pcap").display(),

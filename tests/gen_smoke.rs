@@ -10,6 +10,8 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use mplb::testing::fixture;
+
 use common::{Running, Scratch, counter, mplb, text, write_config};
 use serde_json::Value;
 
@@ -103,50 +105,6 @@ fn assert_checks_clean(r: &Value) {
     assert!(num(r, &["latency_ns", "p50"]) > 0, "{r}");
 }
 
-const BACKENDS: &str = r#"
-[[vip]]
-name = "web4"
-address = "198.18.0.10"
-port = 80
-  [[vip.backend]]
-  name = "a"
-  address = "198.18.1.11"
-  mac = "02:00:00:00:01:11"
-  [[vip.backend]]
-  name = "b"
-  address = "198.18.1.12"
-  mac = "02:00:00:00:01:12"
-  [[vip.backend]]
-  name = "c"
-  address = "198.18.1.13"
-  mac = "02:00:00:00:01:13"
-[[vip]]
-name = "web6"
-address = "fd00:18::10"
-port = 80
-forwarding = "ipip"
-  [[vip.backend]]
-  name = "a6"
-  address = "fd00:18:1::11"
-  mac = "02:00:00:00:06:11"
-  [[vip.backend]]
-  name = "b6"
-  address = "fd00:18:1::12"
-[[vip]]
-name = "dns4"
-address = "198.18.0.10"
-port = 53
-protocol = "udp"
-forwarding = "ipip"
-  [[vip.backend]]
-  name = "a"
-  address = "198.18.1.11"
-  mac = "02:00:00:00:01:11"
-  [[vip.backend]]
-  name = "d"
-  address = "198.18.1.14"
-"#;
-
 #[test]
 fn generator_against_mplb_over_memif_sees_correct_forwarding() {
     let _one = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
@@ -177,10 +135,12 @@ kind = "none"
 [management]
 socket = "{}"
 listen = "127.0.0.1:0"
-{BACKENDS}"#,
+{}"#,
             sock.display(),
             s.file_prefix(),
             s.path("ctl.sock").display(),
+            // The VIPs of tests/fixtures/gen_vips.toml.
+            fixture("gen_vips"),
         ),
     );
     // The generator first: it is the memif server and waits for mplb.

@@ -11,6 +11,8 @@ use std::net::TcpStream;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use mplb::testing::{Backend, Vip};
+
 use common::{Running, Scratch, mplb, new_flow_backend, run, text, write_config};
 
 const INTERVAL_MS: u64 = 200;
@@ -202,21 +204,12 @@ fall = {FALL}
 [[port]]
 name = "lan"
 device = "net_null0"
-[[vip]]
-name = "web"
-address = "198.18.0.10"
-port = 80
-  [[vip.backend]]
-  name = "be-a"
-  address = "198.18.200.2"
-  mac = "02:00:00:00:02:02"
-  [[vip.backend]]
-  name = "be-b"
-  address = "198.18.200.3"
-  mac = "02:00:00:00:02:03"
-"#,
+{}"#,
             s.file_prefix(),
-            s.path("ctl.sock").display()
+            s.path("ctl.sock").display(),
+            Vip::web()
+                .backend(Backend::new("be-a", "198.18.200.2").mac("02:00:00:00:02:02"))
+                .backend(Backend::new("be-b", "198.18.200.3").mac("02:00:00:00:02:03")),
         ),
     );
     let child = mplb()

@@ -58,6 +58,10 @@ impl Backend {
         self
     }
 
+    pub fn mac_bytes(self, m: [u8; 6]) -> Backend {
+        self.mac(crate::wire::MacAddr(m).to_string())
+    }
+
     pub fn state(mut self, state: impl Into<String>) -> Backend {
         self.state = Some(state.into());
         self
@@ -84,6 +88,11 @@ impl Vip {
             options: Vec::new(),
             backends: Vec::new(),
         }
+    }
+
+    /// The VIP most tests use: `web`, 198.18.0.10, port 80.
+    pub fn web() -> Vip {
+        Vip::new("web", "198.18.0.10", 80)
     }
 
     /// A `key = value` line; `value` is TOML (quote strings yourself).
