@@ -53,10 +53,9 @@ pub struct Embedded<'a> {
     pub l4: &'a [u8],
 }
 
-/// A view of an ICMPv4 message (the IPv4 payload).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Packet<T: AsRef<[u8]>> {
-    buffer: T,
+view! {
+    /// A view of an ICMPv4 message (the IPv4 payload).
+    Packet
 }
 
 impl<T: AsRef<[u8]>> Packet<T> {
@@ -66,19 +65,6 @@ impl<T: AsRef<[u8]>> Packet<T> {
             return Err(WireError::Truncated);
         }
         Ok(Packet { buffer })
-    }
-
-    pub fn into_inner(self) -> T {
-        self.buffer
-    }
-
-    fn b(&self) -> &[u8] {
-        self.buffer.as_ref()
-    }
-
-    fn u16_at(&self, r: core::ops::Range<usize>) -> u16 {
-        let s = &self.b()[r];
-        u16::from_be_bytes([s[0], s[1]])
     }
 
     pub fn msg_type(&self) -> u8 {

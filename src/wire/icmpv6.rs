@@ -110,10 +110,9 @@ impl<'a> Iterator for NdOptionIter<'a> {
     }
 }
 
-/// A view of an ICMPv6 message (the IPv6 upper-layer payload).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Packet<T: AsRef<[u8]>> {
-    buffer: T,
+view! {
+    /// A view of an ICMPv6 message (the IPv6 upper-layer payload).
+    Packet
 }
 
 impl<T: AsRef<[u8]>> Packet<T> {
@@ -132,19 +131,6 @@ impl<T: AsRef<[u8]>> Packet<T> {
             return Err(WireError::Truncated);
         }
         Ok(Packet { buffer })
-    }
-
-    pub fn into_inner(self) -> T {
-        self.buffer
-    }
-
-    fn b(&self) -> &[u8] {
-        self.buffer.as_ref()
-    }
-
-    fn u16_at(&self, r: core::ops::Range<usize>) -> u16 {
-        let s = &self.b()[r];
-        u16::from_be_bytes([s[0], s[1]])
     }
 
     pub fn msg_type(&self) -> u8 {

@@ -25,10 +25,9 @@ const FLAG_DF: u16 = 0x4000;
 const FLAG_MF: u16 = 0x2000;
 const FRAG_OFFSET_MASK: u16 = 0x1fff;
 
-/// A view of an IPv4 packet.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Packet<T: AsRef<[u8]>> {
-    buffer: T,
+view! {
+    /// A view of an IPv4 packet.
+    Packet
 }
 
 impl<T: AsRef<[u8]>> Packet<T> {
@@ -67,19 +66,6 @@ impl<T: AsRef<[u8]>> Packet<T> {
             return Err(WireError::Truncated);
         }
         Ok(Packet { buffer })
-    }
-
-    pub fn into_inner(self) -> T {
-        self.buffer
-    }
-
-    fn b(&self) -> &[u8] {
-        self.buffer.as_ref()
-    }
-
-    fn u16_at(&self, r: core::ops::Range<usize>) -> u16 {
-        let s = &self.b()[r];
-        u16::from_be_bytes([s[0], s[1]])
     }
 
     pub fn version(&self) -> u8 {
@@ -198,10 +184,6 @@ impl<T: AsRef<[u8]>> Packet<T> {
 }
 
 impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
-    fn bm(&mut self) -> &mut [u8] {
-        self.buffer.as_mut()
-    }
-
     pub fn set_dscp_ecn(&mut self, value: u8) {
         self.bm()[field::DSCP_ECN] = value;
     }
@@ -209,11 +191,11 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
     /// Sets the total length. Does not re-validate: keep it within the
     /// buffer or `payload()` is clamped to the buffer.
     pub fn set_total_len(&mut self, value: u16) {
-        self.bm()[field::TOTAL_LEN].copy_from_slice(&value.to_be_bytes());
+        self.set16(field::TOTAL_LEN, value);
     }
 
     pub fn set_ident(&mut self, value: u16) {
-        self.bm()[field::IDENT].copy_from_slice(&value.to_be_bytes());
+        self.set16(field::IDENT, value);
     }
 
     /// Sets DF/MF and the offset (in bytes; the low three bits are dropped).
@@ -225,7 +207,7 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
         if more_frags {
             v |= FLAG_MF;
         }
-        self.bm()[field::FLAGS_FRAG].copy_from_slice(&v.to_be_bytes());
+        self.set16(field::FLAGS_FRAG, v);
     }
 
     pub fn set_ttl(&mut self, value: u8) {
@@ -237,7 +219,7 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
     }
 
     pub fn set_checksum(&mut self, value: u16) {
-        self.bm()[field::CHECKSUM].copy_from_slice(&value.to_be_bytes());
+        self.set16(field::CHECKSUM, value);
     }
 
     pub fn set_src_addr(&mut self, a: Ipv4Addr) {

@@ -10,6 +10,57 @@
 //! every frame.
 #![forbid(unsafe_code)]
 
+/// Declares a zero-copy view `$name<T: AsRef<[u8]>>` over a byte buffer,
+/// with `into_inner` and the private readers and writers at `mod field`
+/// ranges that its accessors are written with. Its `new_checked` (which
+/// validates what the accessors index) is the view's own.
+macro_rules! view {
+    ($(#[$attr:meta])* $name:ident) => {
+        $(#[$attr])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub struct $name<T: AsRef<[u8]>> {
+            buffer: T,
+        }
+
+        #[allow(dead_code)]
+        impl<T: AsRef<[u8]>> $name<T> {
+            /// The buffer, given back.
+            pub fn into_inner(self) -> T {
+                self.buffer
+            }
+
+            fn b(&self) -> &[u8] {
+                self.buffer.as_ref()
+            }
+
+            fn u16_at(&self, r: core::ops::Range<usize>) -> u16 {
+                let s = &self.b()[r];
+                u16::from_be_bytes([s[0], s[1]])
+            }
+
+            fn u32_at(&self, r: core::ops::Range<usize>) -> u32 {
+                let s = &self.b()[r];
+                u32::from_be_bytes([s[0], s[1], s[2], s[3]])
+            }
+        }
+
+        #[allow(dead_code)]
+        impl<T: AsRef<[u8]> + AsMut<[u8]>> $name<T> {
+            fn bm(&mut self) -> &mut [u8] {
+                self.buffer.as_mut()
+            }
+
+            fn set16(&mut self, r: core::ops::Range<usize>, v: u16) {
+                self.bm()[r].copy_from_slice(&v.to_be_bytes());
+            }
+
+            fn set32(&mut self, r: core::ops::Range<usize>, v: u32) {
+                self.bm()[r].copy_from_slice(&v.to_be_bytes());
+            }
+        }
+    };
+}
+
 pub mod addr;
 pub mod arp;
 pub mod checksum;

@@ -67,11 +67,10 @@ impl Flags {
     }
 }
 
-/// A view of a TCP segment (header, options, payload). The buffer is the IP
-/// payload: its length is the segment length used by the checksum.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Packet<T: AsRef<[u8]>> {
-    buffer: T,
+view! {
+    /// A view of a TCP segment (header, options, payload). The buffer is the IP
+    /// payload: its length is the segment length used by the checksum.
+    Packet
 }
 
 impl<T: AsRef<[u8]>> Packet<T> {
@@ -90,24 +89,6 @@ impl<T: AsRef<[u8]>> Packet<T> {
             return Err(WireError::Truncated);
         }
         Ok(Packet { buffer })
-    }
-
-    pub fn into_inner(self) -> T {
-        self.buffer
-    }
-
-    fn b(&self) -> &[u8] {
-        self.buffer.as_ref()
-    }
-
-    fn u16_at(&self, r: core::ops::Range<usize>) -> u16 {
-        let s = &self.b()[r];
-        u16::from_be_bytes([s[0], s[1]])
-    }
-
-    fn u32_at(&self, r: core::ops::Range<usize>) -> u32 {
-        let s = &self.b()[r];
-        u32::from_be_bytes([s[0], s[1], s[2], s[3]])
     }
 
     pub fn src_port(&self) -> u16 {
@@ -198,32 +179,29 @@ impl<T: AsRef<[u8]>> Packet<T> {
 }
 
 impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
-    fn bm(&mut self) -> &mut [u8] {
-        self.buffer.as_mut()
-    }
     pub fn set_src_port(&mut self, v: u16) {
-        self.bm()[field::SRC_PORT].copy_from_slice(&v.to_be_bytes());
+        self.set16(field::SRC_PORT, v);
     }
     pub fn set_dst_port(&mut self, v: u16) {
-        self.bm()[field::DST_PORT].copy_from_slice(&v.to_be_bytes());
+        self.set16(field::DST_PORT, v);
     }
     pub fn set_seq_number(&mut self, v: u32) {
-        self.bm()[field::SEQ].copy_from_slice(&v.to_be_bytes());
+        self.set32(field::SEQ, v);
     }
     pub fn set_ack_number(&mut self, v: u32) {
-        self.bm()[field::ACK].copy_from_slice(&v.to_be_bytes());
+        self.set32(field::ACK, v);
     }
     pub fn set_flags(&mut self, f: Flags) {
         self.bm()[field::FLAGS] = f.0;
     }
     pub fn set_window(&mut self, v: u16) {
-        self.bm()[field::WINDOW].copy_from_slice(&v.to_be_bytes());
+        self.set16(field::WINDOW, v);
     }
     pub fn set_checksum(&mut self, v: u16) {
-        self.bm()[field::CHECKSUM].copy_from_slice(&v.to_be_bytes());
+        self.set16(field::CHECKSUM, v);
     }
     pub fn set_urgent_ptr(&mut self, v: u16) {
-        self.bm()[field::URGENT].copy_from_slice(&v.to_be_bytes());
+        self.set16(field::URGENT, v);
     }
 
     /// Mutable option bytes, e.g. to overwrite an option with NOPs.
