@@ -4,36 +4,18 @@
 
 mod common;
 
-use std::process::{Child, Stdio};
+use std::process::Child;
 use std::time::{Duration, Instant};
 
 use mplb::testing::{Backend, Vip};
 
-use common::{Running, Scratch, mplb, new_flow_backend, run, text, write_config};
+use common::{Running, Scratch, head, new_flow_backend, run, spawn, text, write_config};
 
 fn config(s: &Scratch, backends: &[&str]) -> String {
-    let c = format!(
-        r#"
-[dpdk]
-eal_args = ["--no-huge", "--no-shconf", "--no-pci", "--file-prefix={}", "--vdev=net_null0"]
-mempool_size = 2047
-mempool_cache = 32
-[workers]
-lcores = [1]
-[management]
-socket = "{}"
-listen = "127.0.0.1:0"
-[flow_table]
-capacity = 4096
-[health]
-kind = "none"
-[[port]]
-name = "lan"
-device = "net_null0"
-"#,
-        s.file_prefix(),
-        s.path("ctl.sock").display()
-    );
+    let eal = ["--no-huge", "--no-shconf", "--no-pci", "--vdev=net_null0"];
+    let c = head(s, &eal, (2047, 32), "", "127.0.0.1:0")
+        + "[flow_table]\ncapacity = 4096\n[health]\nkind = \"none\"\n\
+           [[port]]\nname = \"lan\"\ndevice = \"net_null0\"\n";
     let vip = Vip::web().backends(backends.iter().enumerate().map(|(i, b)| {
         Backend::new(*b, format!("198.18.1.{}", 11 + i))
             .mac(format!("02:00:00:00:01:{:02x}", 0x11 + i))
@@ -64,12 +46,7 @@ fn stats_lookup_drain_and_reload_over_the_socket() {
     let s = Scratch::new("control");
     let cfg = s.path("mplb.toml");
     write_config(&cfg, &config(&s, &["web-1", "web-2"]));
-    let child = mplb()
-        .args(["run", "--config", cfg.to_str().expect("utf-8")])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn");
+    let child = spawn(&cfg);
     let mut running = Running(Some(child));
     let pid = running
         .0

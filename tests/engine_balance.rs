@@ -11,7 +11,7 @@ use std::path::Path;
 
 use mplb::testing::{Backend, Vip};
 
-use common::{Scratch, counter, pcap_config, read_pcap, run, text, write_config, write_pcap};
+use common::{Scratch, counter, pcap_config, read_pcap, run_for, text, write_config, write_pcap};
 
 const VIP: [u8; 4] = [198, 18, 0, 10];
 const BACKEND_MACS: [[u8; 6]; 3] = [
@@ -52,13 +52,7 @@ fn real_captures_are_balanced_consistently_and_joins_follow_their_token() {
     }));
     let vip = format!("[flow_table]\ncapacity = 4096\n[health]\nkind = \"none\"\n{web}");
     write_config(&cfg, &pcap_config(&s, &inp, &outp, &vip));
-    let out = run(&[
-        "run",
-        "--config",
-        cfg.to_str().expect("utf-8"),
-        "--duration",
-        "1.5",
-    ]);
+    let out = run_for(&cfg, "1.5");
     let stdout = text(&out.stdout);
     assert!(out.status.success());
     assert!(stdout.contains("mbufs in use: 0 at start, 0 at end"));

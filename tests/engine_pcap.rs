@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{Scratch, counter, pcap_config, read_pcap, run, text, write_config, write_pcap};
+use common::{Scratch, counter, pcap_config, read_pcap, run_for, text, write_config, write_pcap};
 
 const CLIENT_MAC: [u8; 6] = [0x02, 0, 0, 0, 0, 0xc1];
 const LB_IP: [u8; 4] = [198, 18, 0, 1];
@@ -104,13 +104,7 @@ fn answers_arp_and_ping_and_drops_the_rest() {
     let (inp, outp, cfg) = (s.path("in.pcap"), s.path("out.pcap"), s.path("mplb.toml"));
     write_pcap(&inp, &input);
     write_config(&cfg, &pcap_config(&s, &inp, &outp, ""));
-    let out = run(&[
-        "run",
-        "--config",
-        cfg.to_str().expect("utf-8 path"),
-        "--duration",
-        "1.5",
-    ]);
+    let out = run_for(&cfg, "1.5");
     let stdout = text(&out.stdout);
     assert!(out.status.success(), "mplb failed");
     assert!(

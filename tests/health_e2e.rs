@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use mplb::testing::{Backend, Vip};
 
-use common::{Running, Scratch, mplb, new_flow_backend, run, text, write_config};
+use common::{Running, Scratch, head, new_flow_backend, run, spawn, text, write_config};
 
 const INTERVAL_MS: u64 = 200;
 const FALL: u64 = 3;
@@ -182,17 +182,7 @@ fn dead_backend_goes_down_within_interval_times_fall_and_comes_back() {
     write_config(
         &cfg,
         &format!(
-            r#"
-[dpdk]
-eal_args = ["--no-huge", "--no-shconf", "--no-pci", "--file-prefix={}", "--vdev=net_null0"]
-mempool_size = 2047
-mempool_cache = 32
-[workers]
-lcores = [1]
-[management]
-socket = "{}"
-listen = "127.0.0.1:{metrics_port}"
-[flow_table]
+            r#"{}[flow_table]
 capacity = 4096
 [health]
 kind = "tcp"
@@ -205,19 +195,19 @@ fall = {FALL}
 name = "lan"
 device = "net_null0"
 {}"#,
-            s.file_prefix(),
-            s.path("ctl.sock").display(),
+            head(
+                &s,
+                &["--no-huge", "--no-shconf", "--no-pci", "--vdev=net_null0"],
+                (2047, 32),
+                "",
+                &format!("127.0.0.1:{metrics_port}")
+            ),
             Vip::web()
                 .backend(Backend::new("be-a", "198.18.200.2").mac("02:00:00:00:02:02"))
                 .backend(Backend::new("be-b", "198.18.200.3").mac("02:00:00:00:02:03")),
         ),
     );
-    let child = mplb()
-        .args(["run", "--config", cfg.to_str().expect("utf-8")])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn");
+    let child = spawn(&cfg);
     let mut running = Running(Some(child));
     wait_until("control socket", Duration::from_secs(20), || {
         s.path("ctl.sock").exists()
