@@ -36,10 +36,8 @@ impl<T: AsRef<[u8]>> Packet<T> {
     /// (0x0800) form with address lengths 6 and 4; other forms are
     /// `Unsupported`.
     pub fn new_checked(buffer: T) -> Result<Self> {
-        let b = buffer.as_ref();
-        if b.len() < PACKET_LEN {
-            return Err(WireError::Truncated);
-        }
+        let p = Self::with_min_len(buffer, PACKET_LEN)?;
+        let b = p.b();
         if b[field::HTYPE] != [0, 1]
             || b[field::PTYPE] != [0x08, 0x00]
             || b[field::HLEN] != 6
@@ -47,7 +45,7 @@ impl<T: AsRef<[u8]>> Packet<T> {
         {
             return Err(WireError::Unsupported);
         }
-        Ok(Packet { buffer })
+        Ok(p)
     }
 
     fn mac(&self, r: core::ops::Range<usize>) -> MacAddr {

@@ -2,7 +2,7 @@
 
 use std::net::Ipv4Addr;
 
-use super::{FragInfo, Result, WireError, checksum};
+use super::{FragInfo, Result, WireError, check_announced_len, checksum};
 
 mod field {
     use core::ops::Range;
@@ -37,13 +37,7 @@ impl<T: AsRef<[u8]>> Packet<T> {
     /// stops at the total length.
     pub fn new_checked(buffer: T) -> Result<Self> {
         let p = Self::new_header_checked(buffer)?;
-        let total = usize::from(p.total_len());
-        if total < p.header_len() {
-            return Err(WireError::Malformed);
-        }
-        if total > p.buffer.as_ref().len() {
-            return Err(WireError::Truncated);
-        }
+        check_announced_len(usize::from(p.total_len()), p.header_len(), p.b().len())?;
         Ok(p)
     }
 
@@ -51,21 +45,14 @@ impl<T: AsRef<[u8]>> Packet<T> {
     /// not the total length: for the truncated copy of a packet that ICMP
     /// errors carry. [`Packet::payload`] then returns what the buffer holds.
     pub fn new_header_checked(buffer: T) -> Result<Self> {
-        let b = buffer.as_ref();
-        if b.len() < MIN_HEADER_LEN {
-            return Err(WireError::Truncated);
-        }
+        let p = Self::with_min_len(buffer, MIN_HEADER_LEN)?;
+        let b = p.b();
         if b[field::VER_IHL] >> 4 != 4 {
             return Err(WireError::Malformed);
         }
         let hl = usize::from(b[field::VER_IHL] & 0x0f) * 4;
-        if hl < MIN_HEADER_LEN {
-            return Err(WireError::Malformed);
-        }
-        if hl > b.len() {
-            return Err(WireError::Truncated);
-        }
-        Ok(Packet { buffer })
+        check_announced_len(hl, MIN_HEADER_LEN, b.len())?;
+        Ok(p)
     }
 
     pub fn version(&self) -> u8 {

@@ -53,14 +53,11 @@ impl<T: AsRef<[u8]>> Packet<T> {
     /// Validates only the fixed header: for the truncated copy inside an
     /// ICMPv6 error. [`Packet::payload`] then returns what the buffer holds.
     pub fn new_header_checked(buffer: T) -> Result<Self> {
-        let b = buffer.as_ref();
-        if b.len() < HEADER_LEN {
-            return Err(WireError::Truncated);
-        }
-        if b[0] >> 4 != 6 {
+        let p = Self::with_min_len(buffer, HEADER_LEN)?;
+        if p.b()[0] >> 4 != 6 {
             return Err(WireError::Malformed);
         }
-        Ok(Packet { buffer })
+        Ok(p)
     }
 
     fn word0(&self) -> u32 {

@@ -3,7 +3,7 @@
 use std::net::{Ipv4Addr, Ipv6Addr};
 
 use super::mptcp::{self, MptcpOption};
-use super::{Result, WireError, checksum, ip_proto};
+use super::{Result, WireError, check_announced_len, checksum, ip_proto};
 
 mod field {
     use core::ops::Range;
@@ -77,18 +77,10 @@ impl<T: AsRef<[u8]>> Packet<T> {
     /// Validates data offset >= 5 and the header (options included) within
     /// the buffer.
     pub fn new_checked(buffer: T) -> Result<Self> {
-        let b = buffer.as_ref();
-        if b.len() < MIN_HEADER_LEN {
-            return Err(WireError::Truncated);
-        }
-        let hl = usize::from(b[field::DATA_OFF] >> 4) * 4;
-        if hl < MIN_HEADER_LEN {
-            return Err(WireError::Malformed);
-        }
-        if hl > b.len() {
-            return Err(WireError::Truncated);
-        }
-        Ok(Packet { buffer })
+        let p = Self::with_min_len(buffer, MIN_HEADER_LEN)?;
+        let hl = usize::from(p.b()[field::DATA_OFF] >> 4) * 4;
+        check_announced_len(hl, MIN_HEADER_LEN, p.b().len())?;
+        Ok(p)
     }
 
     pub fn src_port(&self) -> u16 {

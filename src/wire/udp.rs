@@ -2,7 +2,7 @@
 
 use std::net::{Ipv4Addr, Ipv6Addr};
 
-use super::{Result, WireError, checksum, ip_proto};
+use super::{Result, WireError, check_announced_len, checksum, ip_proto};
 
 mod field {
     use core::ops::Range;
@@ -23,26 +23,14 @@ impl<T: AsRef<[u8]>> Packet<T> {
     /// Validates 8 <= length field <= buffer length. (Length 0, the IPv6
     /// jumbogram form, is refused as `Malformed`.)
     pub fn new_checked(buffer: T) -> Result<Self> {
-        let b = buffer.as_ref();
-        if b.len() < HEADER_LEN {
-            return Err(WireError::Truncated);
-        }
-        let len = usize::from(u16::from_be_bytes([b[4], b[5]]));
-        if len < HEADER_LEN {
-            return Err(WireError::Malformed);
-        }
-        if len > b.len() {
-            return Err(WireError::Truncated);
-        }
-        Ok(Packet { buffer })
+        let p = Self::with_min_len(buffer, HEADER_LEN)?;
+        check_announced_len(usize::from(p.len()), HEADER_LEN, p.b().len())?;
+        Ok(p)
     }
 
     /// Validates only the 8-byte header (for the copy in an ICMP error).
     pub fn new_header_checked(buffer: T) -> Result<Self> {
-        if buffer.as_ref().len() < HEADER_LEN {
-            return Err(WireError::Truncated);
-        }
-        Ok(Packet { buffer })
+        Self::with_min_len(buffer, HEADER_LEN)
     }
 
     pub fn src_port(&self) -> u16 {
