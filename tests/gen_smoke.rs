@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use mplb::testing::fixture;
 
-use common::{Running, Scratch, counter, mplb, text, write_config};
+use common::{Running, Scratch, counter, head, mplb, text, write_config};
 use serde_json::Value;
 
 /// One smoke run at a time: each busy-polls a core or two.
@@ -113,16 +113,7 @@ fn generator_against_mplb_over_memif_sees_correct_forwarding() {
     write_config(
         &cfg,
         &format!(
-            r#"
-[dpdk]
-eal_args = ["--vdev=net_memif0,role=client,socket={},socket-abstract=no", "--no-huge", "-m", "256",
-            "--no-shconf", "--no-pci",
-            "--file-prefix={}-lb", "--log-level=pmd.net.memif:warning"]
-mempool_size = 4095
-mempool_cache = 64
-[workers]
-lcores = [1]
-[[port]]
+            r#"{}[[port]]
 name = "lan"
 device = "net_memif0"
 ipv4 = ["198.18.0.2"]
@@ -132,13 +123,25 @@ gateway_mac = "02:00:00:00:00:fe"
 capacity = 65536
 [health]
 kind = "none"
-[management]
-socket = "{}"
-listen = "127.0.0.1:0"
 {}"#,
-            sock.display(),
-            s.file_prefix(),
-            s.path("ctl.sock").display(),
+            head(
+                &s,
+                &[
+                    &format!(
+                        "--vdev=net_memif0,role=client,socket={},socket-abstract=no",
+                        sock.display()
+                    ),
+                    "--no-huge",
+                    "-m",
+                    "256",
+                    "--no-shconf",
+                    "--no-pci",
+                    "--log-level=pmd.net.memif:warning",
+                ],
+                (4095, 64),
+                "",
+                "127.0.0.1:0",
+            ),
             // The VIPs of tests/fixtures/gen_vips.toml.
             fixture("gen_vips"),
         ),

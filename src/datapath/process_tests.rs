@@ -11,7 +11,7 @@ use crate::datapath::flow_table::FlowTimeouts;
 use crate::datapath::frame::TestFrame;
 use crate::datapath::hash::{flow_hash, tuple3_hash};
 use crate::datapath::maglev::BackendId;
-use crate::testing::config::with_backend_state;
+use crate::testing::config::{with_backend_state, without_backend};
 use crate::testing::frames::flags::{ACK, FIN, RST, SYN};
 use crate::testing::frames::{self, opt};
 use crate::testing::{self, Tables};
@@ -483,10 +483,7 @@ fn backend_removed_from_the_config_is_a_miss() {
         .find(|p| lab.maglev("web4", &key4(*p, vip4())) == "c")
         .unwrap();
     assert_eq!(lab.backend(&tcp4(port, vip4(), ACK, &[])), "c");
-    let text = cfg().replace(
-        "  [[vip.backend]]\n  name = \"c\"\n  address = \"198.18.1.13\"\n  mac = \"02:00:00:00:01:13\"\n",
-        "",
-    );
+    let text = without_backend(cfg(), "c");
     lab.fwd = forwarding(&text);
     assert_ne!(lab.backend(&tcp4(port, vip4(), ACK, &[])), "c");
     assert_eq!(lab.dp.counters.flow_backend_gone, 1);

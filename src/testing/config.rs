@@ -25,6 +25,28 @@ pub fn with_backend_state(text: &str, name: &str, state: &str) -> String {
     text.replace(&needle, &format!("{needle}  state = \"{state}\"\n"))
 }
 
+/// `text` without the backend sections called `name` (in every VIP).
+pub fn without_backend(text: &str, name: &str) -> String {
+    let named = format!("name = \"{name}\"");
+    let mut out = String::new();
+    let mut section = String::new();
+    let flush = |section: &mut String, out: &mut String| {
+        let is_backend = section.trim_start().starts_with("[[vip.backend]]");
+        if !(is_backend && section.lines().any(|l| l.trim() == named)) {
+            out.push_str(section);
+        }
+        section.clear();
+    };
+    for line in text.split_inclusive('\n') {
+        if line.trim_start().starts_with('[') {
+            flush(&mut section, &mut out);
+        }
+        section.push_str(line);
+    }
+    flush(&mut section, &mut out);
+    out
+}
+
 /// The head of a config with one worker and one `net_null0` port named
 /// `lan`, owning 198.18.0.1; `extra` lines follow the port's.
 pub fn null_port(extra: &str) -> String {
@@ -150,6 +172,23 @@ mod tests {
             .replace("{B}", "draining");
         crate::testing::parse(&golden);
         crate::testing::parse(&(null_port("") + fixture("gen_vips")));
+    }
+
+    #[test]
+    fn a_backend_is_removed_from_every_vip() {
+        let vip = |name: &str, port: u16| {
+            Vip::new(name, "198.18.0.10", port)
+                .backend(Backend::new("a", "198.18.1.11").mac_bytes([2, 0, 0, 0, 1, 0x11]))
+                .backend(Backend::new("b", "198.18.1.12").mac_bytes([2, 0, 0, 0, 1, 0x12]))
+                .to_string()
+        };
+        let text = null_port("") + &vip("one", 80) + &vip("two", 81);
+        let config = crate::testing::parse(&without_backend(&text, "a"));
+        assert_eq!(config.vips.len(), 2);
+        for v in &config.vips {
+            assert_eq!(v.backends.len(), 1);
+            assert_eq!(v.backends[0].name.get_ref(), "b");
+        }
     }
 
     #[test]
