@@ -4,7 +4,6 @@
 
 mod common;
 
-use std::process::Child;
 use std::time::{Duration, Instant};
 
 use mplb::testing::{Backend, Vip};
@@ -48,12 +47,6 @@ fn stats_lookup_drain_and_reload_over_the_socket() {
     write_config(&cfg, &config(&s, &["web-1", "web-2"]));
     let child = spawn(&cfg);
     let mut running = Running(Some(child));
-    let pid = running
-        .0
-        .as_ref()
-        .map(Child::id)
-        .expect("child")
-        .to_string();
     let started = Instant::now();
     while !s.path("ctl.sock").exists() {
         assert!(
@@ -102,11 +95,7 @@ fn stats_lookup_drain_and_reload_over_the_socket() {
         "{out}"
     );
     // ... and on SIGHUP; the old config keeps running.
-    let hup = std::process::Command::new("kill")
-        .args(["-s", "HUP", &pid])
-        .status()
-        .expect("kill");
-    assert!(hup.success());
+    running.signal("HUP");
     std::thread::sleep(Duration::from_millis(300));
     assert_eq!(lookups(&s), before, "still the old config");
 
@@ -120,17 +109,7 @@ fn stats_lookup_drain_and_reload_over_the_socket() {
     let moved = before.iter().zip(&after).filter(|(a, b)| a != b).count();
     assert!(moved <= 20, "{moved} of 32 flows moved");
 
-    let kill = std::process::Command::new("kill")
-        .args(["-s", "INT", &pid])
-        .status()
-        .expect("kill");
-    assert!(kill.success());
-    let out = running
-        .0
-        .take()
-        .expect("child")
-        .wait_with_output()
-        .expect("wait");
+    let out = running.interrupt();
     let stderr = text(&out.stderr);
     eprintln!("{}\n{stderr}", text(&out.stdout));
     assert!(out.status.success());

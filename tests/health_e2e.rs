@@ -265,19 +265,7 @@ device = "net_null0"
         "re-added: the same choices as before"
     );
 
-    let pid = running
-        .0
-        .as_ref()
-        .map(Child::id)
-        .expect("child")
-        .to_string();
-    sh(&["kill", "-s", "INT", &pid]);
-    let out = running
-        .0
-        .take()
-        .expect("child")
-        .wait_with_output()
-        .expect("wait");
+    let out = running.interrupt();
     let stderr = text(&out.stderr);
     assert!(out.status.success(), "{stderr}");
     assert!(

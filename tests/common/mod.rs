@@ -177,6 +177,25 @@ impl Drop for Running {
     }
 }
 
+impl Running {
+    /// Sends it `signal` (a name `kill -s` takes).
+    pub fn signal(&self, signal: &str) {
+        let pid = self.0.as_ref().expect("still running").id().to_string();
+        let st = Command::new("kill")
+            .args(["-s", signal, &pid])
+            .status()
+            .expect("run kill");
+        assert!(st.success(), "kill -s {signal} {pid}");
+    }
+
+    /// Stops it with SIGINT (a clean drain) and returns its output.
+    pub fn interrupt(&mut self) -> Output {
+        self.signal("INT");
+        let child = self.0.take().expect("still running");
+        child.wait_with_output().expect("wait")
+    }
+}
+
 /// Which backend the mplb behind `sock` would give a new TCP flow from
 /// 198.18.2.2:`sport` to the VIP 198.18.0.10:80 (`mplb lookup`).
 pub fn new_flow_backend(sock: &Path, sport: u16) -> Result<String, String> {
