@@ -320,6 +320,11 @@ fn fx(rule: &'static str, name: &'static str, steps: Vec<Step>) -> Fixture {
     Fixture { rule, name, steps }
 }
 
+/// Adds a fixture of one step.
+fn one(v: &mut Vec<Fixture>, rule: &'static str, name: &'static str, step: Step) {
+    v.push(fx(rule, name, vec![step]));
+}
+
 fn fixtures() -> Vec<Fixture> {
     let mut v = Vec::new();
     let groups: [fn(&mut Vec<Fixture>); 11] = [
@@ -344,61 +349,63 @@ fn fixtures() -> Vec<Fixture> {
 /// Rule 1: MP_CAPABLE SYN → Maglev, stateless.
 fn rule1_mp_capable_syn(v: &mut Vec<Fixture>) {
     let i = t4(c4(), "198.18.0.10", 40001, SYN, &opt::mp_capable_syn());
-    v.push(fx(
+    one(
+        v,
         "rule1",
         "mpc syn v4 l2",
-        vec![fwd(Cfg::A, i.clone(), l2(&i, MAC_A)).flows(0)],
-    ));
+        fwd(Cfg::A, i.clone(), l2(&i, MAC_A)).flows(0),
+    );
     let i = t6(c6(), "fd00:18::10", 40011, SYN, &opt::mp_capable_syn());
-    v.push(fx(
+    one(
+        v,
         "rule1",
         "mpc syn v6 l2",
-        vec![fwd(Cfg::B, i.clone(), l2(&i, MAC_B6)).flows(0)],
-    ));
+        fwd(Cfg::B, i.clone(), l2(&i, MAC_B6)).flows(0),
+    );
     let i = t4(c4(), "198.18.0.20", 40001, SYN, &opt::mp_capable_syn());
     let h = spec_flow_hash(c4().into(), a4("198.18.0.20").into(), 40001, 80, 6);
-    v.push(fx(
+    one(
+        v,
         "rule1",
         "mpc syn v4 ipip",
-        vec![
-            fwd(
-                Cfg::A,
-                i.clone(),
-                ipip4(&i[14..], MAC_T1, a4("10.1.0.1"), h),
-            )
-            .flows(0),
-        ],
-    ));
+        fwd(
+            Cfg::A,
+            i.clone(),
+            ipip4(&i[14..], MAC_T1, a4("10.1.0.1"), h),
+        )
+        .flows(0),
+    );
     let i = t6(c6(), "fd00:18::20", 40011, SYN, &opt::mp_capable_syn());
     let h = spec_flow_hash(c6().into(), a6("fd00:18::20").into(), 40011, 80, 6);
-    v.push(fx(
+    one(
+        v,
         "rule1",
         "mpc syn v6 ipip via gateway",
-        vec![
-            fwd(
-                Cfg::A,
-                i.clone(),
-                ipip6(&i[14..], GW_MAC, a6("fd00:10::1"), h),
-            )
-            .flows(0),
-        ],
-    ));
+        fwd(
+            Cfg::A,
+            i.clone(),
+            ipip6(&i[14..], GW_MAC, a6("fd00:10::1"), h),
+        )
+        .flows(0),
+    );
 }
 
 /// Rule 2: plain SYN → Maglev, stateless.
 fn rule2_plain_syn(v: &mut Vec<Fixture>) {
     let i = t4(c4(), "198.18.0.10", 40003, SYN, &[2, 4, 5, 0xb4]);
-    v.push(fx(
+    one(
+        v,
         "rule2",
         "plain syn v4",
-        vec![fwd(Cfg::B, i.clone(), l2(&i, MAC_B)).flows(0)],
-    ));
+        fwd(Cfg::B, i.clone(), l2(&i, MAC_B)).flows(0),
+    );
     let i = t6(c6(), "fd00:18::10", 40013, SYN, &[]);
-    v.push(fx(
+    one(
+        v,
         "rule2",
         "plain syn v6",
-        vec![fwd(Cfg::A, i.clone(), l2(&i, MAC_A6)).flows(0)],
-    ));
+        fwd(Cfg::A, i.clone(), l2(&i, MAC_A6)).flows(0),
+    );
 }
 
 /// Rule 3: MP_JOIN SYN → token.
@@ -428,11 +435,12 @@ fn rule3_join_by_token(v: &mut Vec<Fixture>) {
         ],
     ));
     let js = t4(c4b(), "198.18.0.10", 41315, SYN, &join(TOKEN ^ 0xffff));
-    v.push(fx(
+    one(
+        v,
         "rule3",
         "join unknown token → maglev",
-        vec![fwd(Cfg::B, js.clone(), l2(&js, MAC_B)).flows(0)],
-    ));
+        fwd(Cfg::B, js.clone(), l2(&js, MAC_B)).flows(0),
+    );
     let ack = t4(c4(), "198.18.0.10", 40002, ACK, &third_ack());
     let js = t4(c4b(), "198.18.0.10", 41316, SYN, &join(TOKEN));
     v.push(fx(
@@ -458,11 +466,12 @@ fn rule3_join_by_token(v: &mut Vec<Fixture>) {
 /// Rule 4: other MPTCP segments.
 fn rule4_other_mptcp(v: &mut Vec<Fixture>) {
     let d = t4(c4(), "198.18.0.10", 40001, ACK, &opt::dss_ack(1));
-    v.push(fx(
+    one(
+        v,
         "rule4",
         "dss without entry → maglev, stateless",
-        vec![fwd(Cfg::B, d.clone(), l2(&d, MAC_B)).flows(0)],
-    ));
+        fwd(Cfg::B, d.clone(), l2(&d, MAC_B)).flows(0),
+    );
     let data = eth(
         0x0800,
         &ip4(
@@ -502,18 +511,17 @@ fn rule4_other_mptcp(v: &mut Vec<Fixture>) {
     ));
     let d6 = t6(c6(), "fd00:18::20", 40022, ACK, &opt::dss_ack(1));
     let h = spec_flow_hash(c6().into(), a6("fd00:18::20").into(), 40022, 80, 6);
-    v.push(fx(
+    one(
+        v,
         "rule4",
         "dss v6 ipip",
-        vec![
-            fwd(
-                Cfg::A,
-                d6.clone(),
-                ipip6(&d6[14..], GW_MAC, a6("fd00:10::1"), h),
-            )
-            .flows(0),
-        ],
-    ));
+        fwd(
+            Cfg::A,
+            d6.clone(),
+            ipip6(&d6[14..], GW_MAC, a6("fd00:10::1"), h),
+        )
+        .flows(0),
+    );
 }
 
 /// Rule 5: plain TCP pinned.
@@ -540,11 +548,12 @@ fn rule5_plain_pinned(v: &mut Vec<Fixture>) {
         ],
     ));
     let r = t4(c4(), "198.18.0.10", 40004, RST | ACK, &[]);
-    v.push(fx(
+    one(
+        v,
         "rule5",
         "rst on a miss creates nothing",
-        vec![fwd(Cfg::A, r.clone(), l2(&r, MAC_A)).flows(0)],
-    ));
+        fwd(Cfg::A, r.clone(), l2(&r, MAC_A)).flows(0),
+    );
     let p = t4(c4(), "198.18.0.20", 40023, ACK, &[]);
     let h = spec_flow_hash(c4().into(), a4("198.18.0.20").into(), 40023, 80, 6);
     v.push(fx(
@@ -575,15 +584,16 @@ fn local_answers(v: &mut Vec<Fixture>) {
         rep.extend_from_slice(&arp(2, PORT_MAC, a4(t), CLIENT_MAC, c4()));
         v.push(fx("local", name, vec![reply(req, rep)]));
     }
-    v.push(fx(
+    one(
+        v,
         "local",
         "arp for someone else",
-        vec![drop(
+        drop(
             Cfg::A,
             bcast(&arp(1, CLIENT_MAC, c4(), [0; 6], a4("198.18.0.77"))),
             DropReason::NotForUs,
-        )],
-    ));
+        ),
+    );
     for (name, t) in [
         ("ns for a vip", "fd00:18::10"),
         ("ns for own address", "fd00:18::1"),
@@ -639,7 +649,7 @@ fn local_answers(v: &mut Vec<Fixture>) {
         let na = icmp6(target, all, 136, 0, [0x20, 0, 0, 0], &na_body);
         let mut rep = eth_hdr([0x33, 0x33, 0, 0, 0, 1], PORT_MAC, 0x86dd);
         rep.extend_from_slice(&ip6(target, all, 58, 255, &na));
-        v.push(fx("local", "ns dad probe for a vip", vec![reply(req, rep)]));
+        one(v, "local", "ns dad probe for a vip", reply(req, rep));
     }
     {
         let own = a4("198.18.0.1");
@@ -655,7 +665,7 @@ fn local_answers(v: &mut Vec<Fixture>) {
             64,
             &icmp4(0, 0, [0x12, 0x34, 0, 1], b"ping"),
         ));
-        v.push(fx("local", "echo v4 to own address", vec![reply(req, rep)]));
+        one(v, "local", "echo v4 to own address", reply(req, rep));
         let own = a6("fd00:18::1");
         let req = eth(
             0x86dd,
@@ -675,17 +685,18 @@ fn local_answers(v: &mut Vec<Fixture>) {
             64,
             &icmp6(own, c6(), 129, 0, [0x12, 0x34, 0, 1], b"ping"),
         ));
-        v.push(fx("local", "echo v6 to own address", vec![reply(req, rep)]));
+        one(v, "local", "echo v6 to own address", reply(req, rep));
         let vip = a4("198.18.0.10");
         let req = eth(
             0x0800,
             &ip4(c4(), vip, 1, 64, &icmp4(8, 0, [0x12, 0x34, 0, 1], b"ping")),
         );
-        v.push(fx(
+        one(
+            v,
             "local",
             "echo to a vip is not answered",
-            vec![drop(Cfg::A, req, DropReason::Unsupported)],
-        ));
+            drop(Cfg::A, req, DropReason::Unsupported),
+        );
     }
 }
 
@@ -704,11 +715,12 @@ fn icmp_errors(v: &mut Vec<Fixture>) {
                 &icmp4(3, 4, [0, 0, 0x05, 0x78], &quoted),
             ),
         );
-        v.push(fx(
+        one(
+            v,
             "icmp",
             "frag needed v4 → maglev on the reversed tuple",
-            vec![fwd(Cfg::B, e.clone(), l2(&e, MAC_B))],
-        ));
+            fwd(Cfg::B, e.clone(), l2(&e, MAC_B)),
+        );
         // About a pinned plain flow: follows the pin.
         let p = t4(c4(), "198.18.0.10", 40031, ACK, &[]);
         let quoted = ip4(vip, c4(), 6, 63, &tcp(80, 40031, ACK, &[], &[]));
@@ -743,11 +755,12 @@ fn icmp_errors(v: &mut Vec<Fixture>) {
                 &icmp6(src, vip6, 2, 0, [0, 0, 5, 0], &quoted),
             ),
         );
-        v.push(fx(
+        one(
+            v,
             "icmp",
             "packet too big v6",
-            vec![fwd(Cfg::A, e.clone(), l2(&e, MAC_A6))],
-        ));
+            fwd(Cfg::A, e.clone(), l2(&e, MAC_A6)),
+        );
         let vt = a6("fd00:18::20");
         let quoted = ip6(vt, c6(), 6, 63, &tcp(80, 40012, ACK, &[], &[]));
         let e = eth(
@@ -755,25 +768,27 @@ fn icmp_errors(v: &mut Vec<Fixture>) {
             &ip6(src, vt, 58, 60, &icmp6(src, vt, 1, 4, [0; 4], &quoted)),
         );
         let h = spec_flow_hash(c6().into(), vt.into(), 40012, 80, 6);
-        v.push(fx(
+        one(
+            v,
             "icmp",
             "dest unreachable v6 ipip (flow's label)",
-            vec![fwd(
+            fwd(
                 Cfg::A,
                 e.clone(),
                 ipip6(&e[14..], GW_MAC, a6("fd00:10::1"), h),
-            )],
-        ));
+            ),
+        );
         let quoted = ip4(vip, c4(), 6, 63, &tcp(80, 40001, ACK, &[], &[]));
         let e = eth(
             0x0800,
             &ip4(a4("203.0.113.1"), vip, 1, 60, &icmp4(5, 1, [0; 4], &quoted)),
         );
-        v.push(fx(
+        one(
+            v,
             "icmp",
             "redirect is not forwarded",
-            vec![drop(Cfg::A, e, DropReason::Unsupported)],
-        ));
+            drop(Cfg::A, e, DropReason::Unsupported),
+        );
     }
 }
 
@@ -818,11 +833,12 @@ fn fragments(v: &mut Vec<Fixture>) {
             0x0800,
             &ip4_full(c4(), a4("198.18.0.50"), 6, 64, 1, 0x0003, &[0; 8]),
         );
-        v.push(fx(
+        one(
+            v,
             "fragment",
             "ambiguous vip",
-            vec![drop(Cfg::A, amb, DropReason::Fragment)],
-        ));
+            drop(Cfg::A, amb, DropReason::Fragment),
+        );
     }
 }
 
@@ -833,23 +849,25 @@ fn udp_flows(v: &mut Vec<Fixture>) {
             0x0800,
             &ip4(c4(), a4("198.18.0.10"), 17, 64, &udp(5353, 53, b"query")),
         );
-        v.push(fx(
+        one(
+            v,
             "udp",
             "udp v4 l2",
-            vec![fwd(Cfg::A, u.clone(), l2(&u, MAC_U)).flows(0)],
-        ));
+            fwd(Cfg::A, u.clone(), l2(&u, MAC_U)).flows(0),
+        );
         let vt = a6("fd00:18::20");
         let u = eth(0x86dd, &ip6(c6(), vt, 17, 64, &udp(5353, 53, b"query")));
         let h = spec_flow_hash(c6().into(), vt.into(), 5353, 53, 17);
-        v.push(fx(
+        one(
+            v,
             "udp",
             "udp v6 ipip",
-            vec![fwd(
+            fwd(
                 Cfg::A,
                 u.clone(),
                 ipip6(&u[14..], GW_MAC, a6("fd00:10::1"), h),
-            )],
-        ));
+            ),
+        );
     }
 }
 
@@ -860,54 +878,50 @@ fn drops(v: &mut Vec<Fixture>) {
             0x0800,
             &ip4(c4(), a4("198.18.0.10"), 6, 1, &tcp(1, 80, SYN, &[], &[])),
         );
-        v.push(fx(
-            "drop",
-            "ttl 1",
-            vec![drop(Cfg::A, ttl, DropReason::Ttl)],
-        ));
+        one(v, "drop", "ttl 1", drop(Cfg::A, ttl, DropReason::Ttl));
         let hop = eth(
             0x86dd,
             &ip6(c6(), a6("fd00:18::10"), 6, 0, &tcp(1, 80, SYN, &[], &[])),
         );
-        v.push(fx(
-            "drop",
-            "hop limit 0",
-            vec![drop(Cfg::A, hop, DropReason::Ttl)],
-        ));
+        one(v, "drop", "hop limit 0", drop(Cfg::A, hop, DropReason::Ttl));
         let port = eth(
             0x0800,
             &ip4(c4(), a4("198.18.0.10"), 6, 64, &tcp(1, 8080, SYN, &[], &[])),
         );
-        v.push(fx(
+        one(
+            v,
             "drop",
             "no vip on that port",
-            vec![drop(Cfg::A, port, DropReason::NoVip)],
-        ));
-        v.push(fx(
+            drop(Cfg::A, port, DropReason::NoVip),
+        );
+        one(
+            v,
             "drop",
             "not for us",
-            vec![drop(
+            drop(
                 Cfg::A,
                 t4(c4(), "192.0.2.1", 1, SYN, &[]),
                 DropReason::NotForUs,
-            )],
-        ));
+            ),
+        );
         let mut bad = t4(c4(), "198.18.0.10", 1, SYN, &[]);
         bad[14 + 20 + 12] = 0x40; // TCP data offset 4
-        v.push(fx(
+        one(
+            v,
             "drop",
             "malformed tcp header",
-            vec![drop(Cfg::A, bad, DropReason::Malformed)],
-        ));
-        v.push(fx(
+            drop(Cfg::A, bad, DropReason::Malformed),
+        );
+        one(
+            v,
             "drop",
             "ipip without next hop",
-            vec![drop(
+            drop(
                 Cfg::NoGateway,
                 t6(c6(), "fd00:18::20", 1, SYN, &[]),
                 DropReason::NoNextHop,
-            )],
-        ));
+            ),
+        );
     }
 }
 
@@ -930,40 +944,43 @@ fn too_big_for_the_tunnel(v: &mut Vec<Fixture>) {
             a.extend_from_slice(&ip4_full(vt, c4(), 1, 64, 0, 0x4000, &msg));
             a
         };
-        v.push(fx(
+        one(
+            v,
             "mtu",
             "v4 with DF over the tunnel mtu: frag needed from the vip",
-            vec![Step {
+            Step {
                 cfg: Cfg::SmallMtu,
                 input: big,
                 verdict: Verdict::Reply,
                 output: Some(answer),
                 flows: Some(1),
-            }],
-        ));
+            },
+        );
         let fits = eth(
             0x0800,
             &ip4(c4(), vt, 6, 64, &tcp(40042, 80, ACK, &[], &data(580))),
         );
         let h = spec_flow_hash(c4().into(), vt.into(), 40042, 80, 6);
-        v.push(fx(
+        one(
+            v,
             "mtu",
             "v4 exactly at the tunnel mtu: forwarded",
-            vec![fwd(
+            fwd(
                 Cfg::SmallMtu,
                 fits.clone(),
                 ipip4(&fits[14..], MAC_T1, a4("10.1.0.1"), h),
-            )],
-        ));
+            ),
+        );
         let no_df = eth(
             0x0800,
             &ip4_full(c4(), vt, 6, 64, 1, 0, &tcp(40043, 80, ACK, &[], &data(581))),
         );
-        v.push(fx(
+        one(
+            v,
             "mtu",
             "v4 without DF over the tunnel mtu: dropped",
-            vec![drop(Cfg::SmallMtu, no_df, DropReason::TooBig)],
-        ));
+            drop(Cfg::SmallMtu, no_df, DropReason::TooBig),
+        );
         let quoted = ip4(vt, c4(), 6, 63, &tcp(80, 40044, ACK, &[], &data(600)));
         let error = eth(
             0x0800,
@@ -975,11 +992,12 @@ fn too_big_for_the_tunnel(v: &mut Vec<Fixture>) {
                 &icmp4(3, 4, [0, 0, 0x05, 0xdc], &quoted),
             ),
         );
-        v.push(fx(
+        one(
+            v,
             "mtu",
             "an icmp error over the tunnel mtu: dropped, no error about an error",
-            vec![drop(Cfg::SmallMtu, error, DropReason::TooBig)],
-        ));
+            drop(Cfg::SmallMtu, error, DropReason::TooBig),
+        );
         let vt6 = a6("fd00:18::20");
         let big6 = eth(
             0x86dd,
@@ -992,24 +1010,26 @@ fn too_big_for_the_tunnel(v: &mut Vec<Fixture>) {
             a.extend_from_slice(&ip6(vt6, c6(), 58, 64, &msg));
             a
         };
-        v.push(fx(
+        one(
+            v,
             "mtu",
             "v6 over the tunnel mtu: packet too big from the vip",
-            vec![Step {
+            Step {
                 cfg: Cfg::SmallMtu,
                 input: big6,
                 verdict: Verdict::Reply,
                 output: Some(answer6),
                 flows: Some(1),
-            }],
-        ));
+            },
+        );
 
         let lldp = eth(0x88cc, &[0; 46]);
-        v.push(fx(
+        one(
+            v,
             "drop",
             "other ethertype",
-            vec![drop(Cfg::A, lldp, DropReason::Unsupported)],
-        ));
+            drop(Cfg::A, lldp, DropReason::Unsupported),
+        );
     }
 }
 
