@@ -216,22 +216,15 @@ impl<T: AsRef<[u8]>> Packet<T> {
     /// Verifies the checksum with the IPv6 pseudo-header (the whole buffer
     /// is the message).
     pub fn verify_checksum(&self, src: &Ipv6Addr, dst: &Ipv6Addr) -> bool {
-        let Ok(len) = u32::try_from(self.b().len()) else {
-            return false;
-        };
-        let ph = checksum::pseudo_header_v6(src, dst, ip_proto::ICMPV6, len);
-        checksum::combine(&[ph, checksum::sum(self.b())]) == 0xffff
+        checksum::upper_layer_v6(src, dst, ip_proto::ICMPV6, self.b()) == Some(0xffff)
     }
 }
 
 impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
     pub fn fill_checksum(&mut self, src: &Ipv6Addr, dst: &Ipv6Addr) -> Result<()> {
-        let len = u32::try_from(self.b().len()).map_err(|_| WireError::Malformed)?;
-        self.set_checksum(0);
-        let ph = checksum::pseudo_header_v6(src, dst, ip_proto::ICMPV6, len);
-        let c = checksum::finish(checksum::combine(&[ph, checksum::sum(self.b())]));
-        self.set_checksum(c);
-        Ok(())
+        checksum::fill(self.bm(), field::CHECKSUM, |b| {
+            checksum::upper_layer_v6(src, dst, ip_proto::ICMPV6, b)
+        })
     }
 
     /// Echo request → reply in place, checksum patched incrementally. The

@@ -153,20 +153,12 @@ impl<T: AsRef<[u8]>> Packet<T> {
     /// Verifies the checksum over the whole buffer with an IPv4
     /// pseudo-header. Returns false if the segment is longer than 65535.
     pub fn verify_checksum_v4(&self, src: Ipv4Addr, dst: Ipv4Addr) -> bool {
-        let Ok(len) = u16::try_from(self.b().len()) else {
-            return false;
-        };
-        let ph = checksum::pseudo_header_v4(src, dst, ip_proto::TCP, len);
-        checksum::combine(&[ph, checksum::sum(self.b())]) == 0xffff
+        checksum::upper_layer_v4(src, dst, ip_proto::TCP, self.b()) == Some(0xffff)
     }
 
     /// Verifies the checksum with an IPv6 pseudo-header.
     pub fn verify_checksum_v6(&self, src: &Ipv6Addr, dst: &Ipv6Addr) -> bool {
-        let Ok(len) = u32::try_from(self.b().len()) else {
-            return false;
-        };
-        let ph = checksum::pseudo_header_v6(src, dst, ip_proto::TCP, len);
-        checksum::combine(&[ph, checksum::sum(self.b())]) == 0xffff
+        checksum::upper_layer_v6(src, dst, ip_proto::TCP, self.b()) == Some(0xffff)
     }
 }
 
@@ -205,22 +197,16 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
     /// Recomputes the checksum with an IPv4 pseudo-header. Returns
     /// `Malformed` (nothing written) if the segment exceeds 65535 bytes.
     pub fn fill_checksum_v4(&mut self, src: Ipv4Addr, dst: Ipv4Addr) -> Result<()> {
-        let len = u16::try_from(self.b().len()).map_err(|_| WireError::Malformed)?;
-        self.set_checksum(0);
-        let ph = checksum::pseudo_header_v4(src, dst, ip_proto::TCP, len);
-        let c = checksum::finish(checksum::combine(&[ph, checksum::sum(self.b())]));
-        self.set_checksum(c);
-        Ok(())
+        checksum::fill(self.bm(), field::CHECKSUM, |b| {
+            checksum::upper_layer_v4(src, dst, ip_proto::TCP, b)
+        })
     }
 
     /// Recomputes the checksum with an IPv6 pseudo-header.
     pub fn fill_checksum_v6(&mut self, src: &Ipv6Addr, dst: &Ipv6Addr) -> Result<()> {
-        let len = u32::try_from(self.b().len()).map_err(|_| WireError::Malformed)?;
-        self.set_checksum(0);
-        let ph = checksum::pseudo_header_v6(src, dst, ip_proto::TCP, len);
-        let c = checksum::finish(checksum::combine(&[ph, checksum::sum(self.b())]));
-        self.set_checksum(c);
-        Ok(())
+        checksum::fill(self.bm(), field::CHECKSUM, |b| {
+            checksum::upper_layer_v6(src, dst, ip_proto::TCP, b)
+        })
     }
 }
 

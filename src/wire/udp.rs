@@ -68,17 +68,13 @@ impl<T: AsRef<[u8]>> Packet<T> {
         if self.checksum() == 0 {
             return true;
         }
-        let d = self.datagram();
-        // datagram length <= length field, a u16.
-        let ph = checksum::pseudo_header_v4(src, dst, ip_proto::UDP, d.len() as u16);
-        checksum::combine(&[ph, checksum::sum(d)]) == 0xffff
+        checksum::upper_layer_v4(src, dst, ip_proto::UDP, self.datagram()) == Some(0xffff)
     }
 
     /// Verifies with an IPv6 pseudo-header; zero is invalid in IPv6.
     pub fn verify_checksum_v6(&self, src: &Ipv6Addr, dst: &Ipv6Addr) -> bool {
-        let d = self.datagram();
-        let ph = checksum::pseudo_header_v6(src, dst, ip_proto::UDP, d.len() as u32);
-        self.checksum() != 0 && checksum::combine(&[ph, checksum::sum(d)]) == 0xffff
+        self.checksum() != 0
+            && checksum::upper_layer_v6(src, dst, ip_proto::UDP, self.datagram()) == Some(0xffff)
     }
 }
 
