@@ -5,7 +5,6 @@
 mod common;
 
 use mplb::testing::frames::{self, ethertype};
-use mplb::wire::icmpv4;
 
 use common::{Scratch, counter, pcap_config, read_pcap, run_for, text, write_config, write_pcap};
 
@@ -32,12 +31,8 @@ fn icmp_echo(
     ttl: u8,
     seq: u16,
 ) -> Vec<u8> {
-    let mut icmp = vec![kind, 0, 0, 0, 0x12, 0x34];
-    icmp.extend_from_slice(&seq.to_be_bytes());
-    icmp.extend_from_slice(b"integration-test");
-    icmpv4::Packet::new_checked(&mut icmp[..])
-        .expect("icmp")
-        .fill_checksum();
+    let [s0, s1] = seq.to_be_bytes();
+    let icmp = frames::icmpv4(kind, 0, [0x12, 0x34, s0, s1], b"integration-test");
     let ip = frames::ipv4(src.into(), dst.into(), frames::ICMP, ttl, 7, &icmp);
     frames::eth(dst_mac, src_mac, ethertype::IPV4, &ip)
 }

@@ -24,7 +24,6 @@ use mplb::datapath::verdict::{DropReason, Verdict};
 use mplb::testing::frames::flags::{ACK, PSH, RST, SYN};
 use mplb::testing::frames::{self, opt};
 use mplb::testing::{self, Tables, fixture};
-use mplb::wire::{icmpv4, icmpv6};
 use xxhash_rust::xxh3::xxh3_64_with_seed;
 
 const PORT_MAC: [u8; 6] = [2, 0, 0, 0, 0, 0x10];
@@ -125,24 +124,11 @@ fn udp(sport: u16, dport: u16, data: &[u8]) -> Vec<u8> {
 }
 
 fn icmp4(ty: u8, code: u8, rest: [u8; 4], data: &[u8]) -> Vec<u8> {
-    let mut v = vec![ty, code, 0, 0];
-    v.extend_from_slice(&rest);
-    v.extend_from_slice(data);
-    icmpv4::Packet::new_checked(&mut v[..])
-        .expect("icmp")
-        .fill_checksum();
-    v
+    frames::icmpv4(ty, code, rest, data)
 }
 
 fn icmp6(src: Ipv6Addr, dst: Ipv6Addr, ty: u8, code: u8, rest: [u8; 4], data: &[u8]) -> Vec<u8> {
-    let mut v = vec![ty, code, 0, 0];
-    v.extend_from_slice(&rest);
-    v.extend_from_slice(data);
-    icmpv6::Packet::new_checked(&mut v[..])
-        .expect("icmpv6")
-        .fill_checksum(&src, &dst)
-        .expect("fits");
-    v
+    frames::icmpv6(&src, &dst, ty, code, rest, data)
 }
 
 fn arp(op: u16, sha: [u8; 6], spa: Ipv4Addr, tha: [u8; 6], tpa: Ipv4Addr) -> Vec<u8> {

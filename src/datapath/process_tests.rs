@@ -577,10 +577,7 @@ fn spoofed_non_syn_flood_does_not_push_out_established_flows() {
 fn frag_needed_v4(vip: Ipv4Addr, client: Ipv4Addr, vport: u16, cport: u16) -> Vec<u8> {
     let mut quoted = ip4(vip, client, 6, 63, &tcp(vport, cport, ACK, &[], &[0; 1400]));
     quoted.truncate(28);
-    let mut m = vec![3, 4, 0, 0, 0, 0, 0x05, 0x78];
-    m.extend_from_slice(&quoted);
-    let c = checksum::checksum(&m);
-    m[2..4].copy_from_slice(&c.to_be_bytes());
+    let m = frames::icmpv4(3, 4, [0, 0, 0x05, 0x78], &quoted);
     eth(ethertype::IPV4, &ip4(v4("203.0.113.1"), vip, 1, 60, &m))
 }
 
@@ -849,18 +846,12 @@ fn neighbour_solicitations_for_vips_and_own_addresses() {
 }
 
 fn echo4(dst: Ipv4Addr) -> Vec<u8> {
-    let mut m = vec![8, 0, 0, 0, 0x12, 0x34, 0, 1, b'h', b'i'];
-    let c = checksum::checksum(&m);
-    m[2..4].copy_from_slice(&c.to_be_bytes());
+    let m = frames::icmpv4(8, 0, [0x12, 0x34, 0, 1], b"hi");
     eth(ethertype::IPV4, &ip4(c4(), dst, 1, 64, &m))
 }
 
 fn echo6(dst: Ipv6Addr) -> Vec<u8> {
-    let mut m = vec![128, 0, 0, 0, 0x12, 0x34, 0, 1, b'h', b'i'];
-    icmpv6::Packet::new_checked(&mut m[..])
-        .unwrap()
-        .fill_checksum(&c6(), &dst)
-        .unwrap();
+    let m = frames::icmpv6(&c6(), &dst, 128, 0, [0x12, 0x34, 0, 1], b"hi");
     eth(ethertype::IPV6, &ip6(c6(), dst, 58, 64, &m))
 }
 

@@ -7,7 +7,7 @@
 use std::net::{Ipv4Addr, Ipv6Addr};
 
 use crate::wire::ethernet::{self, MacAddr};
-use crate::wire::{arp, ip_proto, ipv4, ipv6, mptcp, tcp, udp};
+use crate::wire::{arp, icmpv4, icmpv6, ip_proto, ipv4, ipv6, mptcp, tcp, udp};
 
 /// TCP flag bits, as `u8` (the same values as [`tcp::Flags`]' constants).
 pub mod flags {
@@ -151,6 +151,42 @@ pub fn udp(src_port: u16, dst_port: u16, payload: &[u8]) -> Vec<u8> {
     prepend(8, payload, |b| {
         udp::emit_header(b, src_port, dst_port, len16(payload)).expect("8 bytes")
     })
+}
+
+/// An ICMPv4 message: type, code, the four bytes after the checksum (echo
+/// identifier and sequence, next-hop MTU, ...), then `data`; checksum
+/// filled.
+pub fn icmpv4(msg_type: u8, code: u8, rest: [u8; 4], data: &[u8]) -> Vec<u8> {
+    let mut v = icmp_message(msg_type, code, rest, data);
+    icmpv4::Packet::new_checked(&mut v[..])
+        .expect("icmp header")
+        .fill_checksum();
+    v
+}
+
+/// An ICMPv6 message, checksum filled for the IPv6 addresses it travels
+/// between.
+pub fn icmpv6(
+    src: &Ipv6Addr,
+    dst: &Ipv6Addr,
+    msg_type: u8,
+    code: u8,
+    rest: [u8; 4],
+    data: &[u8],
+) -> Vec<u8> {
+    let mut v = icmp_message(msg_type, code, rest, data);
+    icmpv6::Packet::new_checked(&mut v[..])
+        .expect("icmpv6 header")
+        .fill_checksum(src, dst)
+        .expect("fits");
+    v
+}
+
+fn icmp_message(msg_type: u8, code: u8, rest: [u8; 4], data: &[u8]) -> Vec<u8> {
+    let mut v = vec![msg_type, code, 0, 0];
+    v.extend_from_slice(&rest);
+    v.extend_from_slice(data);
+    v
 }
 
 /// An Ethernet/IPv4 ARP packet (without the Ethernet header).
