@@ -4,6 +4,10 @@
 //! plane builds an immutable forwarding snapshot, workers in [`dpdk`] pick it up
 //! between bursts and run every frame through the I/O-free [`datapath`], which
 //! reads packets through the zero-copy views in [`wire`].
+//!
+//! `testing` (the `testing` feature) is the test kit the tests, benchmarks,
+//! fuzz target and mplb-gen's checks share: fixture configs, one datapath
+//! harness, frame emitters.
 
 pub mod config;
 pub mod control;
