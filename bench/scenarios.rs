@@ -14,22 +14,19 @@
 
 use std::net::Ipv4Addr;
 use std::path::Path;
-use std::sync::Arc;
 
-use mplb::config::Config;
-use mplb::control::{StableIds, build_forwarding, datapath_tables};
 use mplb::datapath::counters::Counters;
 use mplb::datapath::flow_table::Bucket;
 use mplb::datapath::forwarding::Forwarding;
 use mplb::datapath::frame::TestFrame;
 use mplb::datapath::process::Datapath;
-use mplb::datapath::token_table::TokenTable;
 use mplb::datapath::verdict::{DropReason, Verdict};
 use mplb::dpdk::{Eal, TableMemory};
 use mplb::engine::worker::WorkerDatapath;
-use mplb::wire::checksum;
+use mplb::testing::{self, Tables};
 use mplb::wire::mptcp;
 use mplb::wire::parse::{L4, parse_frame};
+use mplb::wire::{ipv4, tcp};
 
 /// Frames per burst, as the DPDK worker receives them.
 pub const BURST: usize = 32;
@@ -38,67 +35,6 @@ pub const BURST: usize = 32;
 const VIP_DSR: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 10);
 /// Same backends, IP-in-IP.
 const VIP_IPIP: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 11);
-
-const CONFIG: &str = r#"
-[dpdk]
-eal_args = []
-[workers]
-lcores = [1]
-
-[[port]]
-name = "lan"
-device = "net_null0"
-ipv4 = ["198.18.0.1"]
-
-[[vip]]
-name = "web-dsr"
-address = "198.18.0.10"
-port = 80
-  [[vip.backend]]
-  name = "a"
-  address = "198.18.1.11"
-  mac = "02:00:00:00:01:11"
-  [[vip.backend]]
-  name = "b"
-  address = "198.18.1.12"
-  mac = "02:00:00:00:01:12"
-  [[vip.backend]]
-  name = "c"
-  address = "198.18.1.13"
-  mac = "02:00:00:00:01:13"
-  [[vip.backend]]
-  name = "d"
-  address = "198.18.1.14"
-  mac = "02:00:00:00:01:14"
-
-[[vip]]
-name = "web-ipip"
-address = "198.18.0.11"
-port = 80
-forwarding = "ipip"
-  [[vip.backend]]
-  name = "a"
-  address = "198.18.1.11"
-  mac = "02:00:00:00:01:11"
-  [[vip.backend]]
-  name = "b"
-  address = "198.18.1.12"
-  mac = "02:00:00:00:01:12"
-  [[vip.backend]]
-  name = "c"
-  address = "198.18.1.13"
-  mac = "02:00:00:00:01:13"
-  [[vip.backend]]
-  name = "d"
-  address = "198.18.1.14"
-  mac = "02:00:00:00:01:14"
-
-[flow_table]
-capacity = @FLOW_CAPACITY@
-
-[token_table]
-capacity = @TOKEN_CAPACITY@
-"#;
 
 /// The measured paths. Names are the benchmark ids.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -430,30 +366,25 @@ fn mptcp_option(frame: &[u8]) -> usize {
 /// and recomputes both checksums.
 fn retarget(frame: &mut [u8], src: Ipv4Addr, dst: Ipv4Addr, sport: u16) {
     let (l4, _, l3_end) = offsets(frame);
-    let l3 = 14;
-    frame[l3 + 12..l3 + 16].copy_from_slice(&src.octets());
-    frame[l3 + 16..l3 + 20].copy_from_slice(&dst.octets());
-    frame[l4..l4 + 2].copy_from_slice(&sport.to_be_bytes());
+    let mut ip = ipv4::Packet::new_checked(&mut frame[14..l3_end]).expect("IPv4");
+    ip.set_src_addr(src);
+    ip.set_dst_addr(dst);
+    tcp::Packet::new_checked(&mut frame[l4..l3_end])
+        .expect("TCP")
+        .set_src_port(sport);
     fix_checksums(frame);
     debug_assert_eq!(offsets(frame).2, l3_end);
 }
 
 fn fix_checksums(frame: &mut [u8]) {
     let (l4, _, l3_end) = offsets(frame);
-    let l3 = 14;
-    frame[l3 + 10..l3 + 12].copy_from_slice(&[0, 0]);
-    let ip_sum = checksum::checksum(&frame[l3..l4]);
-    frame[l3 + 10..l3 + 12].copy_from_slice(&ip_sum.to_be_bytes());
-    let src = Ipv4Addr::from(<[u8; 4]>::try_from(&frame[l3 + 12..l3 + 16]).expect("4"));
-    let dst = Ipv4Addr::from(<[u8; 4]>::try_from(&frame[l3 + 16..l3 + 20]).expect("4"));
-    frame[l4 + 16..l4 + 18].copy_from_slice(&[0, 0]);
-    let len = u16::try_from(l3_end - l4).expect("segment length");
-    let pseudo = checksum::pseudo_header_v4(src, dst, 6, len);
-    let tcp_sum = checksum::finish(checksum::combine(&[
-        pseudo,
-        checksum::sum(&frame[l4..l3_end]),
-    ]));
-    frame[l4 + 16..l4 + 18].copy_from_slice(&tcp_sum.to_be_bytes());
+    let mut ip = ipv4::Packet::new_checked(&mut frame[14..l3_end]).expect("IPv4");
+    ip.fill_checksum();
+    let (src, dst) = (ip.src_addr(), ip.dst_addr());
+    tcp::Packet::new_checked(&mut frame[l4..l3_end])
+        .expect("TCP")
+        .fill_checksum_v4(src, dst)
+        .expect("segment length");
 }
 
 /// The client address and port of flow `i` of a workload; `space` keeps the
@@ -480,17 +411,17 @@ impl Bench {
     /// entry, the second promotes it). Flows whose bucket is already full
     /// are skipped, so exactly that many are in the table.
     pub fn new(sizes: Sizes, memory: Memory) -> Bench {
-        let text = CONFIG
-            .replace("@FLOW_CAPACITY@", &sizes.flow_capacity.to_string())
-            .replace(
-                "@TOKEN_CAPACITY@",
-                &(sizes.flows_per_path * 4).next_power_of_two().to_string(),
-            );
-        let config = Config::parse(&text, Path::new("bench.toml")).expect("bench config");
-        let fwd = build_forwarding(&config, &[[2, 0, 0, 0, 0, 1]], &mut StableIds::default())
-            .expect("bench snapshot");
-        let (flow, token_capacity, token_ttl) = datapath_tables(&config);
-        let tokens = Arc::new(TokenTable::new(token_capacity, token_ttl).expect("token table"));
+        // tests/fixtures/bench.toml: the VIPs of the captures, L2 DSR and
+        // IP-in-IP, with this run's table sizes.
+        let text = format!(
+            "{}[flow_table]\ncapacity = {}\n[token_table]\ncapacity = {}\n",
+            testing::fixture("bench"),
+            sizes.flow_capacity,
+            (sizes.flows_per_path * 4).next_power_of_two(),
+        );
+        let config = testing::parse(&text);
+        let fwd = testing::forwarding(&config, &[[2, 0, 0, 0, 0, 1]]);
+        let Tables { flow, tokens } = Tables::of(&config);
         let buckets = flow.buckets().expect("flow table config");
         let table = match memory {
             Memory::Dpdk(eal) => TableMemory::dpdk(

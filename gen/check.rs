@@ -463,16 +463,11 @@ fn ipv6_at(b: &[u8], at: usize) -> Option<Ipv6Addr> {
 mod tests {
     //! Frames from the generator's own source, through mplb's real datapath
     //! (the code the `mplb` binary runs), into the checker.
-    use std::path::Path;
-    use std::sync::Arc;
-
-    use mplb::config::Config;
-    use mplb::control::{StableIds, build_forwarding, datapath_tables};
     use mplb::datapath::forwarding::Forwarding;
     use mplb::datapath::frame::TestFrame;
     use mplb::datapath::process::Datapath;
-    use mplb::datapath::token_table::TokenTable;
     use mplb::datapath::verdict::Verdict as DpVerdict;
+    use mplb::testing::{self, Harness, Tables};
 
     use super::*;
     use crate::plan::Mix;
@@ -481,85 +476,15 @@ mod tests {
     const LB_MAC: [u8; 6] = [2, 0, 0, 0, 0, 0x10];
     const GEN_MAC: [u8; 6] = [2, 0, 0, 0, 0, 0x20];
 
-    const CFG: &str = r#"
-[dpdk]
-[workers]
-lcores = [1]
-[[port]]
-name = "lan"
-device = "net_null0"
-ipv4 = ["198.18.0.2"]
-ipv6 = ["fd00:18::2"]
-gateway_mac = "02:00:00:00:00:fe"
-[encap]
-ttl = 33
-[flow_table]
-capacity = 4096
-[health]
-kind = "none"
-[[vip]]
-name = "web4"
-address = "198.18.0.10"
-port = 80
-table_size = 251
-  [[vip.backend]]
-  name = "a"
-  address = "198.18.1.11"
-  mac = "02:00:00:00:01:11"
-  [[vip.backend]]
-  name = "b"
-  address = "198.18.1.12"
-  mac = "02:00:00:00:01:12"
-  [[vip.backend]]
-  name = "c"
-  address = "198.18.1.13"
-  mac = "02:00:00:00:01:13"
-  [[vip.backend]]
-  name = "off"
-  address = "198.18.1.14"
-  mac = "02:00:00:00:01:14"
-  state = "disabled"
-[[vip]]
-name = "web6"
-address = "fd00:18::10"
-port = 80
-table_size = 251
-forwarding = "ipip"
-  [[vip.backend]]
-  name = "a6"
-  address = "fd00:18:1::11"
-  mac = "02:00:00:00:06:11"
-  [[vip.backend]]
-  name = "b6"
-  address = "fd00:18:1::12"
-[[vip]]
-name = "dns4"
-address = "198.18.0.10"
-port = 53
-protocol = "udp"
-forwarding = "ipip"
-table_size = 251
-  [[vip.backend]]
-  name = "a"
-  address = "198.18.1.11"
-  mac = "02:00:00:00:01:11"
-  [[vip.backend]]
-  name = "b"
-  address = "198.18.1.12"
-  mac = "02:00:00:00:01:12"
-"#;
-
     struct Lb {
         fwd: Forwarding,
         dp: Datapath,
     }
 
     fn setup(mix: &str, flows: u32, ipv6: u8, conn: u64) -> (Plan, Source, Lb) {
-        let config = Config::parse(CFG, Path::new("t.toml")).expect("config");
-        let fwd = build_forwarding(&config, &[LB_MAC], &mut StableIds::default()).expect("fwd");
-        let (ft, cap, ttl) = datapath_tables(&config);
-        let dp =
-            Datapath::new(ft, Arc::new(TokenTable::new(cap, ttl).expect("tokens"))).expect("dp");
+        // tests/fixtures/gen.toml: L2 DSR and IP-in-IP VIPs, a disabled backend.
+        let config = testing::parse(testing::fixture("gen"));
+        let Harness { fwd, dp, .. } = Harness::build(&config, &[LB_MAC], Tables::of(&config));
         let plan =
             Plan::new(Some(&config), Mix::parse(mix).expect("mix"), flows, ipv6).expect("plan");
         let source = Source::new(plan.clone(), LB_MAC, GEN_MAC, 128, conn);

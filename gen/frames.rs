@@ -10,9 +10,12 @@
 //! of their payload. Malformed frames end with a 16-byte trailer
 //! ([`TRAILER_MAGIC`], then the TSC), see [`malformed`].
 
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use mplb::wire::checksum;
+use mplb::wire::ethernet::{self, MacAddr, ethertype};
+use mplb::wire::mptcp::{self, capable_flags, dss_flags};
+use mplb::wire::tcp::{self, Flags};
+use mplb::wire::{checksum, ip_proto, ipv4, ipv6, udp};
 
 use crate::plan::VipPlan;
 
@@ -37,12 +40,10 @@ pub const MIN_PAYLOAD: usize = 8;
 pub const TRAILER_MAGIC: [u8; 8] = *b"mplbGEN!";
 pub const TRAILER: usize = 16;
 
-const PROTO_TCP: u8 = 6;
-const PROTO_UDP: u8 = 17;
-const FIN: u8 = 0x01;
-const SYN: u8 = 0x02;
-const PSH: u8 = 0x08;
-const ACK: u8 = 0x10;
+const FIN: u8 = Flags::FIN;
+const SYN: u8 = Flags::SYN;
+const PSH: u8 = Flags::PSH;
+const ACK: u8 = Flags::ACK;
 
 /// The kinds of frame sent to a VIP.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -102,29 +103,47 @@ impl Kind {
         let mss: u16 = if v6 { 1440 } else { 1460 };
         let [m0, m1] = mss.to_be_bytes();
         let at = TCP_HDR + 12;
+        // Appends an MPTCP option written by `emit` (into at most 20 bytes).
+        let mptcp = |mut o: Vec<u8>, emit: &dyn Fn(&mut [u8]) -> mplb::wire::Result<usize>| {
+            let start = o.len();
+            o.resize(start + 20, 0);
+            let n = emit(&mut o[start..]).expect("option fits");
+            o.truncate(start + n);
+            o
+        };
         match self {
             // MSS, MP_CAPABLE v1 SYN (flags: H = HMAC-SHA256), NOP + WS 7.
-            Kind::MptcpSyn => (vec![2, 4, m0, m1, 30, 4, 0x01, 0x01, 1, 3, 3, 7], None),
+            Kind::MptcpSyn => {
+                let mut o = mptcp(vec![2, 4, m0, m1], &|b| {
+                    mptcp::emit_mp_capable(b, 1, capable_flags::H, &[])
+                });
+                o.extend_from_slice(&[1, 3, 3, 7]);
+                (o, None)
+            }
             Kind::PlainSyn | Kind::FloodSyn => (vec![2, 4, m0, m1, 1, 3, 3, 7], None),
             // MP_CAPABLE, 20 bytes: sender's (client) key, receiver's (server) key.
             Kind::MptcpKeys => {
-                let mut o = vec![30, 20, 0x01, 0x01];
-                o.resize(20, 0);
+                let o = mptcp(Vec::new(), &|b| {
+                    mptcp::emit_mp_capable(b, 1, capable_flags::H, &[0, 0])
+                });
                 (o, Some((at + 4, at + 20)))
             }
-            // DSS: A (4-byte data ACK), M (4-byte DSN, SSN, length), F for the FIN.
+            // DSS: A (4-byte data ACK), M (4-byte DSN, SSN, length), F for
+            // the FIN; then NOP NOP.
             Kind::MptcpData | Kind::MptcpFin => {
-                let flags = if self == Kind::MptcpFin { 0x15 } else { 0x05 };
-                let mut o = vec![30, 18, 0x20, flags];
-                o.resize(20, 0);
-                o[18] = 1;
-                o[19] = 1;
+                let mut flags = dss_flags::DATA_ACK | dss_flags::DSN;
+                if self == Kind::MptcpFin {
+                    flags |= dss_flags::DATA_FIN;
+                }
+                let mut o = mptcp(Vec::new(), &|b| mptcp::emit_dss(b, flags, &[0; 14]));
+                o.extend_from_slice(&[1, 1]);
                 (o, Some((at + 4, at + 16)))
             }
             // MSS, MP_JOIN SYN: address id 1, token, nonce.
             Kind::JoinSyn => {
-                let mut o = vec![2, 4, m0, m1, 30, 12, 0x10, 0x01];
-                o.resize(16, 0);
+                let o = mptcp(vec![2, 4, m0, m1], &|b| {
+                    mptcp::emit_mp_join_syn(b, false, 1, 0, 0)
+                });
                 (o, Some((at + 8, at + 16)))
             }
             Kind::PlainAck | Kind::PlainData | Kind::PlainFin | Kind::FloodAck | Kind::Udp => {
@@ -183,46 +202,46 @@ impl Template {
         };
         let seg_len = l4_hdr + payload;
         let mut b = vec![0u8; l4 + seg_len];
-        b[..6].copy_from_slice(&dst);
-        b[6..12].copy_from_slice(&src);
         let proto = if kind == Kind::Udp {
-            PROTO_UDP
+            ip_proto::UDP
         } else {
-            PROTO_TCP
+            ip_proto::TCP
         };
-        // IP header: source zero (variable), everything else final.
+        let (dst, src) = (MacAddr(dst), MacAddr(src));
+        let len = seg_len as u16;
+        // IP header: source zero (variable), checksum 0 (finished per
+        // packet), everything else final.
         match vip.addr {
             IpAddr::V4(d) => {
-                b[12..14].copy_from_slice(&[0x08, 0x00]);
-                let h = &mut b[ETH..ETH + V4_HDR];
-                h[0] = 0x45;
-                h[2..4].copy_from_slice(&((V4_HDR + seg_len) as u16).to_be_bytes());
-                h[6] = 0x40; // DF
-                h[8] = TTL;
-                h[9] = proto;
-                h[16..20].copy_from_slice(&d.octets());
+                ethernet::emit_header(&mut b, dst, src, ethertype::IPV4).expect("frame");
+                ipv4::emit_header(&mut b[ETH..], Ipv4Addr::UNSPECIFIED, d, proto, len, TTL, 0)
+                    .expect("frame");
+                b[ETH + 10..ETH + 12].fill(0);
             }
             IpAddr::V6(d) => {
-                b[12..14].copy_from_slice(&[0x86, 0xdd]);
-                let h = &mut b[ETH..ETH + V6_HDR];
-                h[0] = 0x60;
-                h[4..6].copy_from_slice(&(seg_len as u16).to_be_bytes());
-                h[6] = proto;
-                h[7] = TTL;
-                h[24..40].copy_from_slice(&d.octets());
+                ethernet::emit_header(&mut b, dst, src, ethertype::IPV6).expect("frame");
+                ipv6::emit_header(&mut b[ETH..], &Ipv6Addr::UNSPECIFIED, &d, proto, len, TTL)
+                    .expect("frame");
             }
         }
         let seg = &mut b[l4..];
-        seg[2..4].copy_from_slice(&vip.port.to_be_bytes());
         if kind == Kind::Udp {
-            seg[4..6].copy_from_slice(&(seg_len as u16).to_be_bytes());
+            udp::emit_header(seg, 0, vip.port, (seg_len - UDP_HDR) as u16).expect("frame");
             fill_pattern(&mut seg[UDP_HDR + 8..]);
         } else {
-            seg[12] = ((l4_hdr / 4) as u8) << 4;
-            seg[13] = kind.flags();
-            seg[14..16].copy_from_slice(&WINDOW.to_be_bytes());
-            seg[TCP_HDR..TCP_HDR + 4].copy_from_slice(&TS_LEAD);
-            seg[TCP_HDR + 12..TCP_HDR + 12 + opts.len()].copy_from_slice(&opts);
+            let mut all = TS_LEAD.to_vec();
+            all.resize(TS_LEAD.len() + 8, 0);
+            all.extend_from_slice(&opts);
+            let repr = tcp::Repr {
+                src_port: 0,
+                dst_port: vip.port,
+                seq_number: 0,
+                ack_number: 0,
+                flags: Flags(kind.flags()),
+                window: WINDOW,
+                options: &all,
+            };
+            repr.emit(seg).expect("frame");
             if matches!(kind, Kind::MptcpData | Kind::MptcpFin) {
                 // DSS data-level length: the payload (DATA_FIN counts one).
                 let dl = if kind == Kind::MptcpFin {

@@ -5,17 +5,14 @@
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::path::Path;
-use std::sync::Arc;
 
-use mplb::config::Config;
-use mplb::control::{StableIds, build_forwarding};
-use mplb::datapath::flow_table::FlowTableConfig;
 use mplb::datapath::forwarding::Forwarding;
 use mplb::datapath::frame::TestFrame;
 use mplb::datapath::maglev::BackendId;
 use mplb::datapath::process::Datapath;
-use mplb::datapath::token_table::TokenTable;
 use mplb::datapath::verdict::Verdict;
+use mplb::testing::config::{self, Backend, Vip};
+use mplb::testing::{self, Tables};
 use mplb::wire::parse_frame;
 use pcap_file::pcap::PcapReader;
 
@@ -25,14 +22,9 @@ const S: u64 = 1_000_000_000;
 /// Four backends per VIP; `draining` names backends (of both VIPs, by
 /// index) set to draining.
 fn config(token_routing: bool, draining: &[usize]) -> Forwarding {
-    let mut text = String::from(
-        "[dpdk]\n[workers]\nlcores = [1]\n[[port]]\nname = \"lan\"\ndevice = \"net_null0\"\nipv4 = [\"198.18.0.1\"]\n",
-    );
+    let mut text = config::null_port("");
     for (vip, fam) in [("198.18.0.10", 4), ("fd00:18::10", 6)] {
-        text += &format!(
-            "[[vip]]\nname = \"web{fam}\"\naddress = \"{vip}\"\nport = 80\ntoken_routing = {token_routing}\ntable_size = 1021\n"
-        );
-        for i in 0..4 {
+        let backends = (0..4).map(|i| {
             let addr = if fam == 4 {
                 format!("198.18.1.{}", 11 + i)
             } else {
@@ -43,18 +35,21 @@ fn config(token_routing: bool, draining: &[usize]) -> Forwarding {
             } else {
                 "active"
             };
-            text += &format!(
-                "  [[vip.backend]]\n  name = \"be{fam}{i}\"\n  address = \"{addr}\"\n  mac = \"02:00:00:00:0{fam}:1{i}\"\n  state = \"{state}\"\n"
-            );
-        }
+            Backend::new(format!("be{fam}{i}"), addr)
+                .mac(format!("02:00:00:00:0{fam}:1{i}"))
+                .state(state)
+        });
+        let v = Vip::new(format!("web{fam}"), vip, 80)
+            .option("token_routing", token_routing)
+            .option("table_size", 1021)
+            .backends(backends);
+        text += &v.to_string();
     }
-    let config = Config::parse(&text, Path::new("captures.toml")).expect("valid config");
-    build_forwarding(&config, &[PORT_MAC], &mut StableIds::default()).expect("builds")
+    testing::forwarding(&testing::parse(&text), &[PORT_MAC])
 }
 
 fn datapath() -> Datapath {
-    let tokens = Arc::new(TokenTable::new(1024, 3600 * S).unwrap());
-    Datapath::new(FlowTableConfig::with_capacity(1024), tokens).unwrap()
+    Tables::small(1024).datapath()
 }
 
 /// Client→VIP frames of a capture, in order, with their 1-based frame

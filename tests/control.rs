@@ -4,46 +4,22 @@
 
 mod common;
 
-use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{Running, Scratch, mplb, new_flow_backend, run, text, write_config};
+use mplb::testing::{Backend, Vip};
+
+use common::{Running, Scratch, head, new_flow_backend, run, spawn, text, write_config};
 
 fn config(s: &Scratch, backends: &[&str]) -> String {
-    let mut c = format!(
-        r#"
-[dpdk]
-eal_args = ["--no-huge", "--no-shconf", "--no-pci", "--file-prefix={}", "--vdev=net_null0"]
-mempool_size = 2047
-mempool_cache = 32
-[workers]
-lcores = [1]
-[management]
-socket = "{}"
-listen = "127.0.0.1:0"
-[flow_table]
-capacity = 4096
-[health]
-kind = "none"
-[[port]]
-name = "lan"
-device = "net_null0"
-[[vip]]
-name = "web"
-address = "198.18.0.10"
-port = 80
-"#,
-        s.file_prefix(),
-        s.path("ctl.sock").display()
-    );
-    for (i, b) in backends.iter().enumerate() {
-        c += &format!(
-            "  [[vip.backend]]\n  name = \"{b}\"\n  address = \"198.18.1.{}\"\n  mac = \"02:00:00:00:01:{:02x}\"\n",
-            11 + i,
-            0x11 + i
-        );
-    }
-    c
+    let eal = ["--no-huge", "--no-shconf", "--no-pci", "--vdev=net_null0"];
+    let c = head(s, &eal, (2047, 32), "", "127.0.0.1:0")
+        + "[flow_table]\ncapacity = 4096\n[health]\nkind = \"none\"\n\
+           [[port]]\nname = \"lan\"\ndevice = \"net_null0\"\n";
+    let vip = Vip::web().backends(backends.iter().enumerate().map(|(i, b)| {
+        Backend::new(*b, format!("198.18.1.{}", 11 + i))
+            .mac(format!("02:00:00:00:01:{:02x}", 0x11 + i))
+    }));
+    c + &vip.to_string()
 }
 
 fn ctl(s: &Scratch, args: &[&str]) -> (bool, String) {
@@ -69,19 +45,8 @@ fn stats_lookup_drain_and_reload_over_the_socket() {
     let s = Scratch::new("control");
     let cfg = s.path("mplb.toml");
     write_config(&cfg, &config(&s, &["web-1", "web-2"]));
-    let child = mplb()
-        .args(["run", "--config", cfg.to_str().expect("utf-8")])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn");
+    let child = spawn(&cfg);
     let mut running = Running(Some(child));
-    let pid = running
-        .0
-        .as_ref()
-        .map(Child::id)
-        .expect("child")
-        .to_string();
     let started = Instant::now();
     while !s.path("ctl.sock").exists() {
         assert!(
@@ -130,11 +95,7 @@ fn stats_lookup_drain_and_reload_over_the_socket() {
         "{out}"
     );
     // ... and on SIGHUP; the old config keeps running.
-    let hup = std::process::Command::new("kill")
-        .args(["-s", "HUP", &pid])
-        .status()
-        .expect("kill");
-    assert!(hup.success());
+    running.signal("HUP");
     std::thread::sleep(Duration::from_millis(300));
     assert_eq!(lookups(&s), before, "still the old config");
 
@@ -148,17 +109,7 @@ fn stats_lookup_drain_and_reload_over_the_socket() {
     let moved = before.iter().zip(&after).filter(|(a, b)| a != b).count();
     assert!(moved <= 20, "{moved} of 32 flows moved");
 
-    let kill = std::process::Command::new("kill")
-        .args(["-s", "INT", &pid])
-        .status()
-        .expect("kill");
-    assert!(kill.success());
-    let out = running
-        .0
-        .take()
-        .expect("child")
-        .wait_with_output()
-        .expect("wait");
+    let out = running.interrupt();
     let stderr = text(&out.stderr);
     eprintln!("{}\n{stderr}", text(&out.stdout));
     assert!(out.status.success());

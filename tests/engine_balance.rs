@@ -9,7 +9,9 @@ mod common;
 use std::collections::HashMap;
 use std::path::Path;
 
-use common::{Scratch, counter, pcap_config, read_pcap, run, text, write_config, write_pcap};
+use mplb::testing::{Backend, Vip};
+
+use common::{Scratch, counter, pcap_config, read_pcap, run_for, text, write_config, write_pcap};
 
 const VIP: [u8; 4] = [198, 18, 0, 10];
 const BACKEND_MACS: [[u8; 6]; 3] = [
@@ -45,28 +47,12 @@ fn real_captures_are_balanced_consistently_and_joins_follow_their_token() {
     let s = Scratch::new("balance");
     let (inp, outp, cfg) = (s.path("in.pcap"), s.path("out.pcap"), s.path("mplb.toml"));
     write_pcap(&inp, &input);
-    let backends: String = BACKEND_MACS
-        .iter()
-        .enumerate()
-        .map(|(i, m)| {
-            format!(
-                "  [[vip.backend]]\n  name = \"be{i}\"\n  address = \"198.18.1.{}\"\n  mac = \"{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}\"\n",
-                11 + i,
-                m[0], m[1], m[2], m[3], m[4], m[5]
-            )
-        })
-        .collect();
-    let vip = format!(
-        "[flow_table]\ncapacity = 4096\n[health]\nkind = \"none\"\n[[vip]]\nname = \"web\"\naddress = \"198.18.0.10\"\nport = 80\n{backends}"
-    );
+    let web = Vip::web().backends(BACKEND_MACS.iter().enumerate().map(|(i, m)| {
+        Backend::new(format!("be{i}"), format!("198.18.1.{}", 11 + i)).mac_bytes(*m)
+    }));
+    let vip = format!("[flow_table]\ncapacity = 4096\n[health]\nkind = \"none\"\n{web}");
     write_config(&cfg, &pcap_config(&s, &inp, &outp, &vip));
-    let out = run(&[
-        "run",
-        "--config",
-        cfg.to_str().expect("utf-8"),
-        "--duration",
-        "1.5",
-    ]);
+    let out = run_for(&cfg, "1.5");
     let stdout = text(&out.stdout);
     assert!(out.status.success());
     assert!(stdout.contains("mbufs in use: 0 at start, 0 at end"));

@@ -8,7 +8,9 @@ mod common;
 
 use std::path::Path;
 
-use common::{Scratch, counter, run, text, write_config};
+use mplb::testing::{Backend, Vip};
+
+use common::{Scratch, counter, head, run_for, text, write_config};
 
 /// Free 2 MiB hugepages on this host.
 fn free_hugepages() -> u64 {
@@ -22,25 +24,22 @@ fn free_hugepages() -> u64 {
 /// EAL arguments and a flow table of `capacity` entries; returns (stdout,
 /// stderr) after checking that the plain-TCP flow was forwarded through
 /// the flow table.
-fn run_with(name: &str, eal_extra: &str, capacity: usize) -> (String, String) {
+fn run_with(name: &str, eal_extra: &[&str], capacity: usize) -> (String, String) {
     let s = Scratch::new(name);
     let input = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/tcp_v4.pcap");
     let cfg = s.path("mplb.toml");
+    let vdev = format!(
+        "--vdev=net_pcap0,rx_pcap={},tx_pcap={}",
+        input.display(),
+        s.path("out.pcap").display()
+    );
+    let mut eal = vec!["--in-memory", "--no-pci"];
+    eal.extend_from_slice(eal_extra);
+    eal.push(&vdev);
     write_config(
         &cfg,
         &format!(
-            r#"
-[dpdk]
-eal_args = ["--in-memory", "--no-pci", "--file-prefix={prefix}", {eal_extra}
-            "--vdev=net_pcap0,rx_pcap={input},tx_pcap={output}"]
-mempool_size = 2047
-mempool_cache = 32
-[workers]
-lcores = [1]
-[management]
-socket = "{sock}"
-listen = "127.0.0.1:0"
-[[port]]
+            r#"{}[[port]]
 name = "lan"
 device = "net_pcap0"
 ipv4 = ["198.18.0.1"]
@@ -48,28 +47,12 @@ ipv4 = ["198.18.0.1"]
 capacity = {capacity}
 [health]
 kind = "none"
-[[vip]]
-name = "web"
-address = "198.18.0.10"
-port = 80
-  [[vip.backend]]
-  name = "a"
-  address = "198.18.1.11"
-  mac = "02:00:00:00:01:11"
-"#,
-            prefix = s.file_prefix(),
-            input = input.display(),
-            output = s.path("out.pcap").display(),
-            sock = s.path("ctl.sock").display(),
+{}"#,
+            head(&s, &eal, (2047, 32), "", "127.0.0.1:0"),
+            Vip::web().backend(Backend::new("a", "198.18.1.11").mac("02:00:00:00:01:11")),
         ),
     );
-    let out = run(&[
-        "run",
-        "--config",
-        cfg.to_str().expect("utf-8"),
-        "--duration",
-        "1",
-    ]);
+    let out = run_for(&cfg, "1");
     let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
     assert!(out.status.success());
     // The capture's client→VIP segments: the SYN by Maglev, the rest hit
@@ -104,7 +87,7 @@ fn flow_table_is_on_hugepages_when_the_eal_has_them() {
     if !enough_hugepages(64) {
         return;
     }
-    let (stdout, stderr) = run_with("hugemem", "", 1 << 16);
+    let (stdout, stderr) = run_with("hugemem", &[], 1 << 16);
     assert!(
         stdout.contains("worker 0: flow table 3 MiB in DPDK memory on socket 0, 2 MiB pages"),
         "{stdout}"
@@ -118,7 +101,7 @@ fn flow_table_falls_back_to_ordinary_memory_when_hugepages_are_short() {
         return;
     }
     // DPDK may use 32 MiB on the socket; the table alone needs 48.
-    let (stdout, stderr) = run_with("hugemem-short", "\"--socket-limit=32\",", 1 << 20);
+    let (stdout, stderr) = run_with("hugemem-short", &["--socket-limit=32"], 1 << 20);
     assert!(
         stderr.contains("level=warn event=flow_table_memory worker=0 mib=48"),
         "{stderr}"

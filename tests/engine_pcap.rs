@@ -4,33 +4,20 @@
 
 mod common;
 
-use common::{Scratch, counter, pcap_config, read_pcap, run, text, write_config, write_pcap};
+use mplb::testing::frames::{self, ethertype};
+
+use common::{Scratch, counter, pcap_config, read_pcap, run_for, text, write_config, write_pcap};
 
 const CLIENT_MAC: [u8; 6] = [0x02, 0, 0, 0, 0, 0xc1];
 const LB_IP: [u8; 4] = [198, 18, 0, 1];
 const CLIENT_IP: [u8; 4] = [198, 18, 0, 2];
 
-fn csum(data: &[u8]) -> u16 {
-    let mut s: u32 = data
-        .chunks(2)
-        .map(|c| u32::from(u16::from_be_bytes([c[0], *c.get(1).unwrap_or(&0)])))
-        .sum();
-    while s >> 16 != 0 {
-        s = (s & 0xffff) + (s >> 16);
-    }
-    !(s as u16)
-}
-
+/// An ARP packet in a minimum-size (60-byte) Ethernet frame; requests are
+/// broadcast.
 fn arp(op: u16, sha: [u8; 6], spa: [u8; 4], tha: [u8; 6], tpa: [u8; 4]) -> Vec<u8> {
-    let mut f = Vec::new();
-    f.extend_from_slice(&if op == 1 { [0xff; 6] } else { tha });
-    f.extend_from_slice(&sha);
-    f.extend_from_slice(&[0x08, 0x06, 0, 1, 0x08, 0, 6, 4]);
-    f.extend_from_slice(&op.to_be_bytes());
-    f.extend_from_slice(&sha);
-    f.extend_from_slice(&spa);
-    f.extend_from_slice(&tha);
-    f.extend_from_slice(&tpa);
+    let dst = if op == 1 { [0xff; 6] } else { tha };
+    let body = frames::arp(op, (sha, spa.into()), (tha, tpa.into()));
+    let mut f = frames::eth(dst, sha, ethertype::ARP, &body);
     f.resize(60, 0);
     f
 }
@@ -44,26 +31,10 @@ fn icmp_echo(
     ttl: u8,
     seq: u16,
 ) -> Vec<u8> {
-    let mut icmp = vec![kind, 0, 0, 0, 0x12, 0x34];
-    icmp.extend_from_slice(&seq.to_be_bytes());
-    icmp.extend_from_slice(b"integration-test");
-    let c = csum(&icmp);
-    icmp[2..4].copy_from_slice(&c.to_be_bytes());
-    let total = (20 + icmp.len()) as u16;
-    let mut ip = vec![0x45, 0];
-    ip.extend_from_slice(&total.to_be_bytes());
-    ip.extend_from_slice(&[0, 7, 0x40, 0, ttl, 1, 0, 0]);
-    ip.extend_from_slice(&src);
-    ip.extend_from_slice(&dst);
-    let c = csum(&ip);
-    ip[10..12].copy_from_slice(&c.to_be_bytes());
-    let mut f = Vec::new();
-    f.extend_from_slice(&dst_mac);
-    f.extend_from_slice(&src_mac);
-    f.extend_from_slice(&[0x08, 0x00]);
-    f.extend_from_slice(&ip);
-    f.extend_from_slice(&icmp);
-    f
+    let [s0, s1] = seq.to_be_bytes();
+    let icmp = frames::icmpv4(kind, 0, [0x12, 0x34, s0, s1], b"integration-test");
+    let ip = frames::ipv4(src.into(), dst.into(), frames::ICMP, ttl, 7, &icmp);
+    frames::eth(dst_mac, src_mac, ethertype::IPV4, &ip)
 }
 
 /// The MAC net_pcap gives port 0 (it is derived from the driver name).
@@ -104,13 +75,7 @@ fn answers_arp_and_ping_and_drops_the_rest() {
     let (inp, outp, cfg) = (s.path("in.pcap"), s.path("out.pcap"), s.path("mplb.toml"));
     write_pcap(&inp, &input);
     write_config(&cfg, &pcap_config(&s, &inp, &outp, ""));
-    let out = run(&[
-        "run",
-        "--config",
-        cfg.to_str().expect("utf-8 path"),
-        "--duration",
-        "1.5",
-    ]);
+    let out = run_for(&cfg, "1.5");
     let stdout = text(&out.stdout);
     assert!(out.status.success(), "mplb failed");
     assert!(

@@ -4,29 +4,16 @@
 
 mod common;
 
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use common::{Scratch, counter, mplb, text, write_config};
+use common::{Scratch, counter, head, spawn, text, write_config};
 
 fn config(s: &Scratch, mode: &str) -> std::path::PathBuf {
     let cfg = s.path("mplb.toml");
     write_config(
         &cfg,
         &format!(
-            r#"
-[dpdk]
-eal_args = ["--no-huge", "--no-shconf", "--no-pci", "--file-prefix={}",
-            "--vdev=net_null0,copy=1", "--vdev=net_null1"]
-mempool_size = 4095
-mempool_cache = 64
-[workers]
-lcores = [1]
-mode = "{mode}"
-[management]
-socket = "{}"
-listen = "127.0.0.1:0"
-[[port]]
+            r#"{}[[port]]
 name = "in"
 device = "net_null0"
 rx_queues = 2
@@ -36,8 +23,19 @@ device = "net_null1"
 [datapath]
 backend_port = "out"
 "#,
-            s.file_prefix(),
-            s.path("ctl.sock").display()
+            head(
+                s,
+                &[
+                    "--no-huge",
+                    "--no-shconf",
+                    "--no-pci",
+                    "--vdev=net_null0,copy=1",
+                    "--vdev=net_null1"
+                ],
+                (4095, 64),
+                &format!("mode = \"{mode}\"\n"),
+                "127.0.0.1:0"
+            )
         ),
     );
     cfg
@@ -46,12 +44,7 @@ backend_port = "out"
 fn run_until_signal(mode: &str, signal: &str) -> String {
     let s = Scratch::new(mode);
     let cfg = config(&s, mode);
-    let child = mplb()
-        .args(["run", "--config", cfg.to_str().expect("utf-8 path")])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn mplb");
+    let child = spawn(&cfg);
     // Let it start and forward for a moment.
     std::thread::sleep(Duration::from_millis(1500));
     let sent = std::process::Command::new("kill")

@@ -10,7 +10,9 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use common::{Running, Scratch, counter, mplb, text, write_config};
+use mplb::testing::fixture;
+
+use common::{Running, Scratch, counter, head, mplb, text, write_config};
 use serde_json::Value;
 
 /// One smoke run at a time: each busy-polls a core or two.
@@ -103,50 +105,6 @@ fn assert_checks_clean(r: &Value) {
     assert!(num(r, &["latency_ns", "p50"]) > 0, "{r}");
 }
 
-const BACKENDS: &str = r#"
-[[vip]]
-name = "web4"
-address = "198.18.0.10"
-port = 80
-  [[vip.backend]]
-  name = "a"
-  address = "198.18.1.11"
-  mac = "02:00:00:00:01:11"
-  [[vip.backend]]
-  name = "b"
-  address = "198.18.1.12"
-  mac = "02:00:00:00:01:12"
-  [[vip.backend]]
-  name = "c"
-  address = "198.18.1.13"
-  mac = "02:00:00:00:01:13"
-[[vip]]
-name = "web6"
-address = "fd00:18::10"
-port = 80
-forwarding = "ipip"
-  [[vip.backend]]
-  name = "a6"
-  address = "fd00:18:1::11"
-  mac = "02:00:00:00:06:11"
-  [[vip.backend]]
-  name = "b6"
-  address = "fd00:18:1::12"
-[[vip]]
-name = "dns4"
-address = "198.18.0.10"
-port = 53
-protocol = "udp"
-forwarding = "ipip"
-  [[vip.backend]]
-  name = "a"
-  address = "198.18.1.11"
-  mac = "02:00:00:00:01:11"
-  [[vip.backend]]
-  name = "d"
-  address = "198.18.1.14"
-"#;
-
 #[test]
 fn generator_against_mplb_over_memif_sees_correct_forwarding() {
     let _one = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
@@ -155,16 +113,7 @@ fn generator_against_mplb_over_memif_sees_correct_forwarding() {
     write_config(
         &cfg,
         &format!(
-            r#"
-[dpdk]
-eal_args = ["--vdev=net_memif0,role=client,socket={},socket-abstract=no", "--no-huge", "-m", "256",
-            "--no-shconf", "--no-pci",
-            "--file-prefix={}-lb", "--log-level=pmd.net.memif:warning"]
-mempool_size = 4095
-mempool_cache = 64
-[workers]
-lcores = [1]
-[[port]]
+            r#"{}[[port]]
 name = "lan"
 device = "net_memif0"
 ipv4 = ["198.18.0.2"]
@@ -174,13 +123,27 @@ gateway_mac = "02:00:00:00:00:fe"
 capacity = 65536
 [health]
 kind = "none"
-[management]
-socket = "{}"
-listen = "127.0.0.1:0"
-{BACKENDS}"#,
-            sock.display(),
-            s.file_prefix(),
-            s.path("ctl.sock").display(),
+{}"#,
+            head(
+                &s,
+                &[
+                    &format!(
+                        "--vdev=net_memif0,role=client,socket={},socket-abstract=no",
+                        sock.display()
+                    ),
+                    "--no-huge",
+                    "-m",
+                    "256",
+                    "--no-shconf",
+                    "--no-pci",
+                    "--log-level=pmd.net.memif:warning",
+                ],
+                (4095, 64),
+                "",
+                "127.0.0.1:0",
+            ),
+            // The VIPs of tests/fixtures/gen_vips.toml.
+            fixture("gen_vips"),
         ),
     );
     // The generator first: it is the memif server and waits for mplb.

@@ -1,12 +1,14 @@
 //! Golden packet fixtures for the datapath core, Katran-style: each fixture
-//! is a short sequence of steps; a step is a config (the real TOML, parsed
-//! by `Config::parse` and built by `control::build_forwarding`), an input
+//! is a short sequence of steps; a step is a config (the real TOML of
+//! tests/fixtures/golden.toml, parsed by `Config::parse` and built by
+//! `control::build_forwarding`, through the test kit), an input
 //! frame, and the expected verdict and output frame, compared byte for byte
 //! (plus, optionally, the worker's flow-table size afterwards).
 //!
-//! The expected frames are built here, by this file's own small builder and
-//! its own checksum code, from the documented behaviour — never by calling
-//! the code under test. Backend choice is made independent of hash values by
+//! The expected frames are built here from the documented behaviour, with
+//! the header emitters of `wire` (through `mplb::testing::frames`) — never by
+//! calling the datapath under test; the emitters are checked against
+//! hand-verified bytes below and in `wire`'s own tests. Backend choice is made independent of hash values by
 //! the configs: in each variant at most one backend of a VIP is active (the
 //! others draining or disabled), so Maglev has one answer, and rules that
 //! must *not* follow Maglev (tokens, pinned flows) are shown by switching
@@ -15,17 +17,13 @@
 //! published hash specification (XXH3-64, seed "mplbflow", 37-byte key).
 
 use std::net::{Ipv4Addr, Ipv6Addr};
-use std::path::Path;
-use std::sync::Arc;
 
-use mplb::config::Config;
-use mplb::control::{StableIds, build_forwarding};
-use mplb::datapath::flow_table::FlowTableConfig;
 use mplb::datapath::forwarding::Forwarding;
 use mplb::datapath::frame::TestFrame;
-use mplb::datapath::process::Datapath;
-use mplb::datapath::token_table::TokenTable;
 use mplb::datapath::verdict::{DropReason, Verdict};
+use mplb::testing::frames::flags::{ACK, PSH, RST, SYN};
+use mplb::testing::frames::{self, opt};
+use mplb::testing::{self, Tables, fixture};
 use xxhash_rust::xxh3::xxh3_64_with_seed;
 
 const PORT_MAC: [u8; 6] = [2, 0, 0, 0, 0, 0x10];
@@ -37,141 +35,6 @@ const MAC_A6: [u8; 6] = [2, 0, 0, 0, 6, 0x11];
 const MAC_B6: [u8; 6] = [2, 0, 0, 0, 6, 0x12];
 const MAC_T1: [u8; 6] = [2, 0, 0, 0, 0x0a, 0x01];
 const MAC_U: [u8; 6] = [2, 0, 0, 0, 1, 0x21];
-
-/// The config; `{A}`, `{B}` are replaced with the states of backends a/a6
-/// and b/b6 in each variant.
-const CFG: &str = r#"
-[dpdk]
-[workers]
-lcores = [1]
-[[port]]
-name = "lan"
-device = "net_null0"
-ipv4 = ["198.18.0.1"]
-ipv6 = ["fd00:18::1"]
-gateway_mac = "02:00:00:00:00:fe"
-[encap]
-source_v4 = "198.18.0.2"
-[[vip]]
-name = "web4"
-address = "198.18.0.10"
-port = 80
-table_size = 251
-  [[vip.backend]]
-  name = "a"
-  address = "198.18.1.11"
-  mac = "02:00:00:00:01:11"
-  state = "{A}"
-  [[vip.backend]]
-  name = "b"
-  address = "198.18.1.12"
-  mac = "02:00:00:00:01:12"
-  state = "{B}"
-[[vip]]
-name = "web6"
-address = "fd00:18::10"
-port = 80
-table_size = 251
-  [[vip.backend]]
-  name = "a6"
-  address = "fd00:18:1::11"
-  mac = "02:00:00:00:06:11"
-  state = "{A}"
-  [[vip.backend]]
-  name = "b6"
-  address = "fd00:18:1::12"
-  mac = "02:00:00:00:06:12"
-  state = "{B}"
-[[vip]]
-name = "notoken"
-address = "198.18.0.40"
-port = 80
-token_routing = false
-table_size = 251
-  [[vip.backend]]
-  name = "a"
-  address = "198.18.1.11"
-  mac = "02:00:00:00:01:11"
-  state = "{A}"
-  [[vip.backend]]
-  name = "b"
-  address = "198.18.1.12"
-  mac = "02:00:00:00:01:12"
-  state = "{B}"
-[[vip]]
-name = "track"
-address = "198.18.0.30"
-port = 80
-mptcp_tracking = true
-table_size = 251
-  [[vip.backend]]
-  name = "a"
-  address = "198.18.1.11"
-  mac = "02:00:00:00:01:11"
-  state = "{A}"
-  [[vip.backend]]
-  name = "b"
-  address = "198.18.1.12"
-  mac = "02:00:00:00:01:12"
-  state = "{B}"
-[[vip]]
-name = "tun4"
-address = "198.18.0.20"
-port = 80
-forwarding = "ipip"
-table_size = 251
-  [[vip.backend]]
-  name = "t1"
-  address = "10.1.0.1"
-  mac = "02:00:00:00:0a:01"
-[[vip]]
-name = "tun6"
-address = "fd00:18::20"
-port = 80
-forwarding = "ipip"
-table_size = 251
-  [[vip.backend]]
-  name = "t61"
-  address = "fd00:10::1"
-[[vip]]
-name = "dns4"
-address = "198.18.0.10"
-port = 53
-protocol = "udp"
-table_size = 251
-  [[vip.backend]]
-  name = "u"
-  address = "198.18.1.21"
-  mac = "02:00:00:00:01:21"
-[[vip]]
-name = "dns6"
-address = "fd00:18::20"
-port = 53
-protocol = "udp"
-forwarding = "ipip"
-table_size = 251
-  [[vip.backend]]
-  name = "t61"
-  address = "fd00:10::1"
-[[vip]]
-name = "amb80"
-address = "198.18.0.50"
-port = 80
-table_size = 251
-  [[vip.backend]]
-  name = "u"
-  address = "198.18.1.21"
-  mac = "02:00:00:00:01:21"
-[[vip]]
-name = "amb443"
-address = "198.18.0.50"
-port = 443
-table_size = 251
-  [[vip.backend]]
-  name = "u"
-  address = "198.18.1.21"
-  mac = "02:00:00:00:01:21"
-"#;
 
 /// Which backends are active.
 #[derive(Clone, Copy, Debug)]
@@ -195,7 +58,9 @@ fn forwarding(c: Cfg) -> Forwarding {
         Cfg::B => ("draining", "active"),
         Cfg::ADown => ("disabled", "active"),
     };
-    let mut text = CFG.replace("{A}", a).replace("{B}", b);
+    // tests/fixtures/golden.toml; `{A}`, `{B}` stand for the states of a/a6
+    // and b/b6.
+    let mut text = fixture("golden").replace("{A}", a).replace("{B}", b);
     if matches!(c, Cfg::NoGateway) {
         text = text.replace("gateway_mac = \"02:00:00:00:00:fe\"\n", "");
     }
@@ -205,45 +70,19 @@ fn forwarding(c: Cfg) -> Forwarding {
             "device = \"net_null0\"\nmtu = 600\n",
         );
     }
-    let config = Config::parse(&text, Path::new("golden.toml")).expect("valid config");
-    let mut ids = StableIds::default();
-    build_forwarding(&config, &[PORT_MAC], &mut ids).expect("builds")
+    testing::forwarding(&testing::parse(&text), &[PORT_MAC])
 }
 
 // ------------------------------------------------------------------------
 // Independent frame builder.
 // ------------------------------------------------------------------------
 
-fn csum(parts: &[&[u8]]) -> u16 {
-    let mut sum: u32 = 0;
-    for p in parts {
-        for c in p.chunks(2) {
-            let w = if c.len() == 2 {
-                u16::from_be_bytes([c[0], c[1]])
-            } else {
-                u16::from_be_bytes([c[0], 0])
-            };
-            sum += u32::from(w);
-        }
-    }
-    while sum > 0xffff {
-        sum = (sum & 0xffff) + (sum >> 16);
-    }
-    !(sum as u16)
-}
-
 fn eth_hdr(dst: [u8; 6], src: [u8; 6], et: u16) -> Vec<u8> {
-    let mut v = Vec::with_capacity(14);
-    v.extend_from_slice(&dst);
-    v.extend_from_slice(&src);
-    v.extend_from_slice(&et.to_be_bytes());
-    v
+    frames::eth(dst, src, et, &[])
 }
 
 fn eth(et: u16, payload: &[u8]) -> Vec<u8> {
-    let mut v = eth_hdr(PORT_MAC, CLIENT_MAC, et);
-    v.extend_from_slice(payload);
-    v
+    frames::eth(PORT_MAC, CLIENT_MAC, et, payload)
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -256,18 +95,7 @@ fn ip4_full(
     flags_frag: u16,
     payload: &[u8],
 ) -> Vec<u8> {
-    let total = (20 + payload.len()) as u16;
-    let mut h = vec![0x45, 0];
-    h.extend_from_slice(&total.to_be_bytes());
-    h.extend_from_slice(&id.to_be_bytes());
-    h.extend_from_slice(&flags_frag.to_be_bytes());
-    h.extend_from_slice(&[ttl, proto, 0, 0]);
-    h.extend_from_slice(&src.octets());
-    h.extend_from_slice(&dst.octets());
-    let c = csum(&[&h]);
-    h[10..12].copy_from_slice(&c.to_be_bytes());
-    h.extend_from_slice(payload);
-    h
+    frames::ipv4_full(src, dst, (proto, ttl, id, flags_frag), payload)
 }
 
 fn ip4(src: Ipv4Addr, dst: Ipv4Addr, proto: u8, ttl: u8, payload: &[u8]) -> Vec<u8> {
@@ -275,13 +103,7 @@ fn ip4(src: Ipv4Addr, dst: Ipv4Addr, proto: u8, ttl: u8, payload: &[u8]) -> Vec<
 }
 
 fn ip6_full(src: Ipv6Addr, dst: Ipv6Addr, nh: u8, hop: u8, label: u32, payload: &[u8]) -> Vec<u8> {
-    let mut h = (0x6000_0000u32 | (label & 0xf_ffff)).to_be_bytes().to_vec();
-    h.extend_from_slice(&(payload.len() as u16).to_be_bytes());
-    h.extend_from_slice(&[nh, hop]);
-    h.extend_from_slice(&src.octets());
-    h.extend_from_slice(&dst.octets());
-    h.extend_from_slice(payload);
-    h
+    frames::ipv6_full(src, dst, (nh, hop, label), payload)
 }
 
 fn ip6(src: Ipv6Addr, dst: Ipv6Addr, nh: u8, hop: u8, payload: &[u8]) -> Vec<u8> {
@@ -289,70 +111,30 @@ fn ip6(src: Ipv6Addr, dst: Ipv6Addr, nh: u8, hop: u8, payload: &[u8]) -> Vec<u8>
 }
 
 fn tcp(sport: u16, dport: u16, flags: u8, opts: &[u8], data: &[u8]) -> Vec<u8> {
-    let mut v = Vec::new();
-    v.extend_from_slice(&sport.to_be_bytes());
-    v.extend_from_slice(&dport.to_be_bytes());
-    v.extend_from_slice(&0x1000_0000u32.to_be_bytes());
-    v.extend_from_slice(&0u32.to_be_bytes());
-    v.push((((20 + opts.len()) / 4) as u8) << 4);
-    v.push(flags);
-    v.extend_from_slice(&64240u16.to_be_bytes());
-    v.extend_from_slice(&[0xab, 0xcd, 0, 0]); // checksum: not looked at
-    v.extend_from_slice(opts);
-    v.extend_from_slice(data);
+    let mut v = frames::tcp(
+        &frames::tcp_repr(sport, dport, 0x1000_0000, flags, opts),
+        data,
+    );
+    v[16..18].copy_from_slice(&[0xab, 0xcd]); // checksum: not looked at
     v
 }
 
 fn udp(sport: u16, dport: u16, data: &[u8]) -> Vec<u8> {
-    let mut v = Vec::new();
-    v.extend_from_slice(&sport.to_be_bytes());
-    v.extend_from_slice(&dport.to_be_bytes());
-    v.extend_from_slice(&((8 + data.len()) as u16).to_be_bytes());
-    v.extend_from_slice(&[0, 0]);
-    v.extend_from_slice(data);
-    v
+    frames::udp(sport, dport, data)
 }
 
 fn icmp4(ty: u8, code: u8, rest: [u8; 4], data: &[u8]) -> Vec<u8> {
-    let mut v = vec![ty, code, 0, 0];
-    v.extend_from_slice(&rest);
-    v.extend_from_slice(data);
-    let c = csum(&[&v]);
-    v[2..4].copy_from_slice(&c.to_be_bytes());
-    v
+    frames::icmpv4(ty, code, rest, data)
 }
 
 fn icmp6(src: Ipv6Addr, dst: Ipv6Addr, ty: u8, code: u8, rest: [u8; 4], data: &[u8]) -> Vec<u8> {
-    let mut v = vec![ty, code, 0, 0];
-    v.extend_from_slice(&rest);
-    v.extend_from_slice(data);
-    let mut ph = Vec::new();
-    ph.extend_from_slice(&src.octets());
-    ph.extend_from_slice(&dst.octets());
-    ph.extend_from_slice(&(v.len() as u32).to_be_bytes());
-    ph.extend_from_slice(&[0, 0, 0, 58]);
-    let c = csum(&[&ph, &v]);
-    v[2..4].copy_from_slice(&c.to_be_bytes());
-    v
+    frames::icmpv6(&src, &dst, ty, code, rest, data)
 }
 
 fn arp(op: u16, sha: [u8; 6], spa: Ipv4Addr, tha: [u8; 6], tpa: Ipv4Addr) -> Vec<u8> {
-    let mut v = vec![0, 1, 8, 0, 6, 4];
-    v.extend_from_slice(&op.to_be_bytes());
-    v.extend_from_slice(&sha);
-    v.extend_from_slice(&spa.octets());
-    v.extend_from_slice(&tha);
-    v.extend_from_slice(&tpa.octets());
-    v
+    frames::arp(op, (sha, spa), (tha, tpa))
 }
 
-const SYN: u8 = 0x02;
-const ACK: u8 = 0x10;
-const PSH: u8 = 0x08;
-const RST: u8 = 0x04;
-
-const MPC_SYN: [u8; 4] = [30, 4, 0x01, 0x01];
-const DSS: [u8; 8] = [30, 8, 0x20, 0x01, 0, 0, 0, 1];
 const CLIENT_KEY: u64 = 0x4644_b275_7431_7ce1;
 const SERVER_KEY: u64 = 0xd456_6925_ddf7_e962;
 /// Top 32 bits of SHA-256(SERVER_KEY) (tests/data/README.md, check_tokens.py).
@@ -366,13 +148,10 @@ fn keys_opt(len: u8, extra: &[u8]) -> Vec<u8> {
     o
 }
 fn third_ack() -> Vec<u8> {
-    keys_opt(20, &[])
+    opt::mp_capable(&[CLIENT_KEY, SERVER_KEY])
 }
 fn join(token: u32) -> Vec<u8> {
-    let mut o = vec![30, 12, 0x10, 1];
-    o.extend_from_slice(&token.to_be_bytes());
-    o.extend_from_slice(&[0x10, 0xad, 0x4e, 0x3c]);
-    o
+    opt::mp_join(token, 0x10ad_4e3c)
 }
 
 fn c4() -> Ipv4Addr {
@@ -527,66 +306,96 @@ fn fx(rule: &'static str, name: &'static str, steps: Vec<Step>) -> Fixture {
     Fixture { rule, name, steps }
 }
 
+/// Adds a fixture of one step.
+fn one(v: &mut Vec<Fixture>, rule: &'static str, name: &'static str, step: Step) {
+    v.push(fx(rule, name, vec![step]));
+}
+
 fn fixtures() -> Vec<Fixture> {
     let mut v = Vec::new();
+    let groups: [fn(&mut Vec<Fixture>); 11] = [
+        rule1_mp_capable_syn,
+        rule2_plain_syn,
+        rule3_join_by_token,
+        rule4_other_mptcp,
+        rule5_plain_pinned,
+        local_answers,
+        icmp_errors,
+        fragments,
+        udp_flows,
+        drops,
+        too_big_for_the_tunnel,
+    ];
+    for g in groups {
+        g(&mut v);
+    }
+    v
+}
 
-    // ---- rule 1: MP_CAPABLE SYN → Maglev, stateless ----
-    let i = t4(c4(), "198.18.0.10", 40001, SYN, &MPC_SYN);
-    v.push(fx(
+/// Rule 1: MP_CAPABLE SYN → Maglev, stateless.
+fn rule1_mp_capable_syn(v: &mut Vec<Fixture>) {
+    let i = t4(c4(), "198.18.0.10", 40001, SYN, &opt::mp_capable_syn());
+    one(
+        v,
         "rule1",
         "mpc syn v4 l2",
-        vec![fwd(Cfg::A, i.clone(), l2(&i, MAC_A)).flows(0)],
-    ));
-    let i = t6(c6(), "fd00:18::10", 40011, SYN, &MPC_SYN);
-    v.push(fx(
+        fwd(Cfg::A, i.clone(), l2(&i, MAC_A)).flows(0),
+    );
+    let i = t6(c6(), "fd00:18::10", 40011, SYN, &opt::mp_capable_syn());
+    one(
+        v,
         "rule1",
         "mpc syn v6 l2",
-        vec![fwd(Cfg::B, i.clone(), l2(&i, MAC_B6)).flows(0)],
-    ));
-    let i = t4(c4(), "198.18.0.20", 40001, SYN, &MPC_SYN);
+        fwd(Cfg::B, i.clone(), l2(&i, MAC_B6)).flows(0),
+    );
+    let i = t4(c4(), "198.18.0.20", 40001, SYN, &opt::mp_capable_syn());
     let h = spec_flow_hash(c4().into(), a4("198.18.0.20").into(), 40001, 80, 6);
-    v.push(fx(
+    one(
+        v,
         "rule1",
         "mpc syn v4 ipip",
-        vec![
-            fwd(
-                Cfg::A,
-                i.clone(),
-                ipip4(&i[14..], MAC_T1, a4("10.1.0.1"), h),
-            )
-            .flows(0),
-        ],
-    ));
-    let i = t6(c6(), "fd00:18::20", 40011, SYN, &MPC_SYN);
+        fwd(
+            Cfg::A,
+            i.clone(),
+            ipip4(&i[14..], MAC_T1, a4("10.1.0.1"), h),
+        )
+        .flows(0),
+    );
+    let i = t6(c6(), "fd00:18::20", 40011, SYN, &opt::mp_capable_syn());
     let h = spec_flow_hash(c6().into(), a6("fd00:18::20").into(), 40011, 80, 6);
-    v.push(fx(
+    one(
+        v,
         "rule1",
         "mpc syn v6 ipip via gateway",
-        vec![
-            fwd(
-                Cfg::A,
-                i.clone(),
-                ipip6(&i[14..], GW_MAC, a6("fd00:10::1"), h),
-            )
-            .flows(0),
-        ],
-    ));
+        fwd(
+            Cfg::A,
+            i.clone(),
+            ipip6(&i[14..], GW_MAC, a6("fd00:10::1"), h),
+        )
+        .flows(0),
+    );
+}
 
-    // ---- rule 2: plain SYN → Maglev, stateless ----
+/// Rule 2: plain SYN → Maglev, stateless.
+fn rule2_plain_syn(v: &mut Vec<Fixture>) {
     let i = t4(c4(), "198.18.0.10", 40003, SYN, &[2, 4, 5, 0xb4]);
-    v.push(fx(
+    one(
+        v,
         "rule2",
         "plain syn v4",
-        vec![fwd(Cfg::B, i.clone(), l2(&i, MAC_B)).flows(0)],
-    ));
+        fwd(Cfg::B, i.clone(), l2(&i, MAC_B)).flows(0),
+    );
     let i = t6(c6(), "fd00:18::10", 40013, SYN, &[]);
-    v.push(fx(
+    one(
+        v,
         "rule2",
         "plain syn v6",
-        vec![fwd(Cfg::A, i.clone(), l2(&i, MAC_A6)).flows(0)],
-    ));
+        fwd(Cfg::A, i.clone(), l2(&i, MAC_A6)).flows(0),
+    );
+}
 
-    // ---- rule 3: MP_JOIN SYN → token ----
+/// Rule 3: MP_JOIN SYN → token.
+fn rule3_join_by_token(v: &mut Vec<Fixture>) {
     // Learn on a (the only active backend), then a drains and b is active:
     // the join still goes to a, and is pinned; its option-less last ACK too.
     let ack = t4(c4(), "198.18.0.10", 40002, ACK, &third_ack());
@@ -612,11 +421,12 @@ fn fixtures() -> Vec<Fixture> {
         ],
     ));
     let js = t4(c4b(), "198.18.0.10", 41315, SYN, &join(TOKEN ^ 0xffff));
-    v.push(fx(
+    one(
+        v,
         "rule3",
         "join unknown token → maglev",
-        vec![fwd(Cfg::B, js.clone(), l2(&js, MAC_B)).flows(0)],
-    ));
+        fwd(Cfg::B, js.clone(), l2(&js, MAC_B)).flows(0),
+    );
     let ack = t4(c4(), "198.18.0.10", 40002, ACK, &third_ack());
     let js = t4(c4b(), "198.18.0.10", 41316, SYN, &join(TOKEN));
     v.push(fx(
@@ -637,14 +447,17 @@ fn fixtures() -> Vec<Fixture> {
             fwd(Cfg::B, js.clone(), l2(&js, MAC_B)).flows(0),
         ],
     ));
+}
 
-    // ---- rule 4: other MPTCP segments ----
-    let d = t4(c4(), "198.18.0.10", 40001, ACK, &DSS);
-    v.push(fx(
+/// Rule 4: other MPTCP segments.
+fn rule4_other_mptcp(v: &mut Vec<Fixture>) {
+    let d = t4(c4(), "198.18.0.10", 40001, ACK, &opt::dss_ack(1));
+    one(
+        v,
         "rule4",
         "dss without entry → maglev, stateless",
-        vec![fwd(Cfg::B, d.clone(), l2(&d, MAC_B)).flows(0)],
-    ));
+        fwd(Cfg::B, d.clone(), l2(&d, MAC_B)).flows(0),
+    );
     let data = eth(
         0x0800,
         &ip4(
@@ -670,9 +483,9 @@ fn fixtures() -> Vec<Fixture> {
             fwd(Cfg::B, js.clone(), l2(&js, MAC_A)),
         ],
     ));
-    let s = t4(c4(), "198.18.0.30", 40021, SYN, &MPC_SYN);
+    let s = t4(c4(), "198.18.0.30", 40021, SYN, &opt::mp_capable_syn());
     let a = t4(c4(), "198.18.0.30", 40021, ACK, &third_ack());
-    let d = t4(c4(), "198.18.0.30", 40021, ACK, &DSS);
+    let d = t4(c4(), "198.18.0.30", 40021, ACK, &opt::dss_ack(1));
     v.push(fx(
         "rule4",
         "mptcp_tracking pins the initial subflow",
@@ -682,22 +495,23 @@ fn fixtures() -> Vec<Fixture> {
             fwd(Cfg::B, d.clone(), l2(&d, MAC_A)).flows(1),
         ],
     ));
-    let d6 = t6(c6(), "fd00:18::20", 40022, ACK, &DSS);
+    let d6 = t6(c6(), "fd00:18::20", 40022, ACK, &opt::dss_ack(1));
     let h = spec_flow_hash(c6().into(), a6("fd00:18::20").into(), 40022, 80, 6);
-    v.push(fx(
+    one(
+        v,
         "rule4",
         "dss v6 ipip",
-        vec![
-            fwd(
-                Cfg::A,
-                d6.clone(),
-                ipip6(&d6[14..], GW_MAC, a6("fd00:10::1"), h),
-            )
-            .flows(0),
-        ],
-    ));
+        fwd(
+            Cfg::A,
+            d6.clone(),
+            ipip6(&d6[14..], GW_MAC, a6("fd00:10::1"), h),
+        )
+        .flows(0),
+    );
+}
 
-    // ---- rule 5: plain TCP pinned ----
+/// Rule 5: plain TCP pinned.
+fn rule5_plain_pinned(v: &mut Vec<Fixture>) {
     let p = t4(c4(), "198.18.0.10", 40003, ACK, &[]);
     v.push(fx(
         "rule5",
@@ -720,11 +534,12 @@ fn fixtures() -> Vec<Fixture> {
         ],
     ));
     let r = t4(c4(), "198.18.0.10", 40004, RST | ACK, &[]);
-    v.push(fx(
+    one(
+        v,
         "rule5",
         "rst on a miss creates nothing",
-        vec![fwd(Cfg::A, r.clone(), l2(&r, MAC_A)).flows(0)],
-    ));
+        fwd(Cfg::A, r.clone(), l2(&r, MAC_A)).flows(0),
+    );
     let p = t4(c4(), "198.18.0.20", 40023, ACK, &[]);
     let h = spec_flow_hash(c4().into(), a4("198.18.0.20").into(), 40023, 80, 6);
     v.push(fx(
@@ -737,8 +552,10 @@ fn fixtures() -> Vec<Fixture> {
             fwd(Cfg::A, tagged, ipip4(&p[14..], MAC_T1, a4("10.1.0.1"), h)).flows(1)
         }],
     ));
+}
 
-    // ---- ARP / ND / echo ----
+/// ARP / ND / echo.
+fn local_answers(v: &mut Vec<Fixture>) {
     let bcast = |p: &[u8]| {
         let mut f = eth(0x0806, p);
         f[..6].copy_from_slice(&[0xff; 6]);
@@ -753,15 +570,16 @@ fn fixtures() -> Vec<Fixture> {
         rep.extend_from_slice(&arp(2, PORT_MAC, a4(t), CLIENT_MAC, c4()));
         v.push(fx("local", name, vec![reply(req, rep)]));
     }
-    v.push(fx(
+    one(
+        v,
         "local",
         "arp for someone else",
-        vec![drop(
+        drop(
             Cfg::A,
             bcast(&arp(1, CLIENT_MAC, c4(), [0; 6], a4("198.18.0.77"))),
             DropReason::NotForUs,
-        )],
-    ));
+        ),
+    );
     for (name, t) in [
         ("ns for a vip", "fd00:18::10"),
         ("ns for own address", "fd00:18::1"),
@@ -817,7 +635,7 @@ fn fixtures() -> Vec<Fixture> {
         let na = icmp6(target, all, 136, 0, [0x20, 0, 0, 0], &na_body);
         let mut rep = eth_hdr([0x33, 0x33, 0, 0, 0, 1], PORT_MAC, 0x86dd);
         rep.extend_from_slice(&ip6(target, all, 58, 255, &na));
-        v.push(fx("local", "ns dad probe for a vip", vec![reply(req, rep)]));
+        one(v, "local", "ns dad probe for a vip", reply(req, rep));
     }
     {
         let own = a4("198.18.0.1");
@@ -833,7 +651,7 @@ fn fixtures() -> Vec<Fixture> {
             64,
             &icmp4(0, 0, [0x12, 0x34, 0, 1], b"ping"),
         ));
-        v.push(fx("local", "echo v4 to own address", vec![reply(req, rep)]));
+        one(v, "local", "echo v4 to own address", reply(req, rep));
         let own = a6("fd00:18::1");
         let req = eth(
             0x86dd,
@@ -853,20 +671,23 @@ fn fixtures() -> Vec<Fixture> {
             64,
             &icmp6(own, c6(), 129, 0, [0x12, 0x34, 0, 1], b"ping"),
         ));
-        v.push(fx("local", "echo v6 to own address", vec![reply(req, rep)]));
+        one(v, "local", "echo v6 to own address", reply(req, rep));
         let vip = a4("198.18.0.10");
         let req = eth(
             0x0800,
             &ip4(c4(), vip, 1, 64, &icmp4(8, 0, [0x12, 0x34, 0, 1], b"ping")),
         );
-        v.push(fx(
+        one(
+            v,
             "local",
             "echo to a vip is not answered",
-            vec![drop(Cfg::A, req, DropReason::Unsupported)],
-        ));
+            drop(Cfg::A, req, DropReason::Unsupported),
+        );
     }
+}
 
-    // ---- ICMP errors ----
+/// ICMP errors.
+fn icmp_errors(v: &mut Vec<Fixture>) {
     {
         let vip = a4("198.18.0.10");
         let quoted = ip4(vip, c4(), 6, 63, &tcp(80, 40001, ACK, &[], &[]));
@@ -880,11 +701,12 @@ fn fixtures() -> Vec<Fixture> {
                 &icmp4(3, 4, [0, 0, 0x05, 0x78], &quoted),
             ),
         );
-        v.push(fx(
+        one(
+            v,
             "icmp",
             "frag needed v4 → maglev on the reversed tuple",
-            vec![fwd(Cfg::B, e.clone(), l2(&e, MAC_B))],
-        ));
+            fwd(Cfg::B, e.clone(), l2(&e, MAC_B)),
+        );
         // About a pinned plain flow: follows the pin.
         let p = t4(c4(), "198.18.0.10", 40031, ACK, &[]);
         let quoted = ip4(vip, c4(), 6, 63, &tcp(80, 40031, ACK, &[], &[]));
@@ -919,11 +741,12 @@ fn fixtures() -> Vec<Fixture> {
                 &icmp6(src, vip6, 2, 0, [0, 0, 5, 0], &quoted),
             ),
         );
-        v.push(fx(
+        one(
+            v,
             "icmp",
             "packet too big v6",
-            vec![fwd(Cfg::A, e.clone(), l2(&e, MAC_A6))],
-        ));
+            fwd(Cfg::A, e.clone(), l2(&e, MAC_A6)),
+        );
         let vt = a6("fd00:18::20");
         let quoted = ip6(vt, c6(), 6, 63, &tcp(80, 40012, ACK, &[], &[]));
         let e = eth(
@@ -931,28 +754,32 @@ fn fixtures() -> Vec<Fixture> {
             &ip6(src, vt, 58, 60, &icmp6(src, vt, 1, 4, [0; 4], &quoted)),
         );
         let h = spec_flow_hash(c6().into(), vt.into(), 40012, 80, 6);
-        v.push(fx(
+        one(
+            v,
             "icmp",
             "dest unreachable v6 ipip (flow's label)",
-            vec![fwd(
+            fwd(
                 Cfg::A,
                 e.clone(),
                 ipip6(&e[14..], GW_MAC, a6("fd00:10::1"), h),
-            )],
-        ));
+            ),
+        );
         let quoted = ip4(vip, c4(), 6, 63, &tcp(80, 40001, ACK, &[], &[]));
         let e = eth(
             0x0800,
             &ip4(a4("203.0.113.1"), vip, 1, 60, &icmp4(5, 1, [0; 4], &quoted)),
         );
-        v.push(fx(
+        one(
+            v,
             "icmp",
             "redirect is not forwarded",
-            vec![drop(Cfg::A, e, DropReason::Unsupported)],
-        ));
+            drop(Cfg::A, e, DropReason::Unsupported),
+        );
     }
+}
 
-    // ---- fragments ----
+/// Fragments.
+fn fragments(v: &mut Vec<Fixture>) {
     {
         let vip = a4("198.18.0.10");
         let body = udp(5000, 53, &[7; 24]);
@@ -992,93 +819,101 @@ fn fixtures() -> Vec<Fixture> {
             0x0800,
             &ip4_full(c4(), a4("198.18.0.50"), 6, 64, 1, 0x0003, &[0; 8]),
         );
-        v.push(fx(
+        one(
+            v,
             "fragment",
             "ambiguous vip",
-            vec![drop(Cfg::A, amb, DropReason::Fragment)],
-        ));
+            drop(Cfg::A, amb, DropReason::Fragment),
+        );
     }
+}
 
-    // ---- UDP ----
+/// UDP.
+fn udp_flows(v: &mut Vec<Fixture>) {
     {
         let u = eth(
             0x0800,
             &ip4(c4(), a4("198.18.0.10"), 17, 64, &udp(5353, 53, b"query")),
         );
-        v.push(fx(
+        one(
+            v,
             "udp",
             "udp v4 l2",
-            vec![fwd(Cfg::A, u.clone(), l2(&u, MAC_U)).flows(0)],
-        ));
+            fwd(Cfg::A, u.clone(), l2(&u, MAC_U)).flows(0),
+        );
         let vt = a6("fd00:18::20");
         let u = eth(0x86dd, &ip6(c6(), vt, 17, 64, &udp(5353, 53, b"query")));
         let h = spec_flow_hash(c6().into(), vt.into(), 5353, 53, 17);
-        v.push(fx(
+        one(
+            v,
             "udp",
             "udp v6 ipip",
-            vec![fwd(
+            fwd(
                 Cfg::A,
                 u.clone(),
                 ipip6(&u[14..], GW_MAC, a6("fd00:10::1"), h),
-            )],
-        ));
+            ),
+        );
     }
+}
 
-    // ---- drops ----
+/// Drops.
+fn drops(v: &mut Vec<Fixture>) {
     {
         let ttl = eth(
             0x0800,
             &ip4(c4(), a4("198.18.0.10"), 6, 1, &tcp(1, 80, SYN, &[], &[])),
         );
-        v.push(fx(
-            "drop",
-            "ttl 1",
-            vec![drop(Cfg::A, ttl, DropReason::Ttl)],
-        ));
+        one(v, "drop", "ttl 1", drop(Cfg::A, ttl, DropReason::Ttl));
         let hop = eth(
             0x86dd,
             &ip6(c6(), a6("fd00:18::10"), 6, 0, &tcp(1, 80, SYN, &[], &[])),
         );
-        v.push(fx(
-            "drop",
-            "hop limit 0",
-            vec![drop(Cfg::A, hop, DropReason::Ttl)],
-        ));
+        one(v, "drop", "hop limit 0", drop(Cfg::A, hop, DropReason::Ttl));
         let port = eth(
             0x0800,
             &ip4(c4(), a4("198.18.0.10"), 6, 64, &tcp(1, 8080, SYN, &[], &[])),
         );
-        v.push(fx(
+        one(
+            v,
             "drop",
             "no vip on that port",
-            vec![drop(Cfg::A, port, DropReason::NoVip)],
-        ));
-        v.push(fx(
+            drop(Cfg::A, port, DropReason::NoVip),
+        );
+        one(
+            v,
             "drop",
             "not for us",
-            vec![drop(
+            drop(
                 Cfg::A,
                 t4(c4(), "192.0.2.1", 1, SYN, &[]),
                 DropReason::NotForUs,
-            )],
-        ));
+            ),
+        );
         let mut bad = t4(c4(), "198.18.0.10", 1, SYN, &[]);
         bad[14 + 20 + 12] = 0x40; // TCP data offset 4
-        v.push(fx(
+        one(
+            v,
             "drop",
             "malformed tcp header",
-            vec![drop(Cfg::A, bad, DropReason::Malformed)],
-        ));
-        v.push(fx(
+            drop(Cfg::A, bad, DropReason::Malformed),
+        );
+        one(
+            v,
             "drop",
             "ipip without next hop",
-            vec![drop(
+            drop(
                 Cfg::NoGateway,
                 t6(c6(), "fd00:18::20", 1, SYN, &[]),
                 DropReason::NoNextHop,
-            )],
-        ));
-        // ---- packets too long for IP-in-IP on the out port ----
+            ),
+        );
+    }
+}
+
+/// Packets too long for IP-in-IP on the out port.
+fn too_big_for_the_tunnel(v: &mut Vec<Fixture>) {
+    {
         let vt = a4("198.18.0.20");
         let data = |ip_len: usize| vec![0x5a; ip_len - 40];
         let big = eth(
@@ -1095,40 +930,43 @@ fn fixtures() -> Vec<Fixture> {
             a.extend_from_slice(&ip4_full(vt, c4(), 1, 64, 0, 0x4000, &msg));
             a
         };
-        v.push(fx(
+        one(
+            v,
             "mtu",
             "v4 with DF over the tunnel mtu: frag needed from the vip",
-            vec![Step {
+            Step {
                 cfg: Cfg::SmallMtu,
                 input: big,
                 verdict: Verdict::Reply,
                 output: Some(answer),
                 flows: Some(1),
-            }],
-        ));
+            },
+        );
         let fits = eth(
             0x0800,
             &ip4(c4(), vt, 6, 64, &tcp(40042, 80, ACK, &[], &data(580))),
         );
         let h = spec_flow_hash(c4().into(), vt.into(), 40042, 80, 6);
-        v.push(fx(
+        one(
+            v,
             "mtu",
             "v4 exactly at the tunnel mtu: forwarded",
-            vec![fwd(
+            fwd(
                 Cfg::SmallMtu,
                 fits.clone(),
                 ipip4(&fits[14..], MAC_T1, a4("10.1.0.1"), h),
-            )],
-        ));
+            ),
+        );
         let no_df = eth(
             0x0800,
             &ip4_full(c4(), vt, 6, 64, 1, 0, &tcp(40043, 80, ACK, &[], &data(581))),
         );
-        v.push(fx(
+        one(
+            v,
             "mtu",
             "v4 without DF over the tunnel mtu: dropped",
-            vec![drop(Cfg::SmallMtu, no_df, DropReason::TooBig)],
-        ));
+            drop(Cfg::SmallMtu, no_df, DropReason::TooBig),
+        );
         let quoted = ip4(vt, c4(), 6, 63, &tcp(80, 40044, ACK, &[], &data(600)));
         let error = eth(
             0x0800,
@@ -1140,11 +978,12 @@ fn fixtures() -> Vec<Fixture> {
                 &icmp4(3, 4, [0, 0, 0x05, 0xdc], &quoted),
             ),
         );
-        v.push(fx(
+        one(
+            v,
             "mtu",
             "an icmp error over the tunnel mtu: dropped, no error about an error",
-            vec![drop(Cfg::SmallMtu, error, DropReason::TooBig)],
-        ));
+            drop(Cfg::SmallMtu, error, DropReason::TooBig),
+        );
         let vt6 = a6("fd00:18::20");
         let big6 = eth(
             0x86dd,
@@ -1157,26 +996,27 @@ fn fixtures() -> Vec<Fixture> {
             a.extend_from_slice(&ip6(vt6, c6(), 58, 64, &msg));
             a
         };
-        v.push(fx(
+        one(
+            v,
             "mtu",
             "v6 over the tunnel mtu: packet too big from the vip",
-            vec![Step {
+            Step {
                 cfg: Cfg::SmallMtu,
                 input: big6,
                 verdict: Verdict::Reply,
                 output: Some(answer6),
                 flows: Some(1),
-            }],
-        ));
+            },
+        );
 
         let lldp = eth(0x88cc, &[0; 46]);
-        v.push(fx(
+        one(
+            v,
             "drop",
             "other ethertype",
-            vec![drop(Cfg::A, lldp, DropReason::Unsupported)],
-        ));
+            drop(Cfg::A, lldp, DropReason::Unsupported),
+        );
     }
-    v
 }
 
 #[test]
@@ -1186,8 +1026,7 @@ fn golden_fixtures() {
     let mut per_rule = std::collections::BTreeMap::new();
     for f in &fixtures {
         *per_rule.entry(f.rule).or_insert(0) += 1;
-        let tokens = Arc::new(TokenTable::new(1024, 3600 * 1_000_000_000).unwrap());
-        let mut dp = Datapath::new(FlowTableConfig::with_capacity(1024), tokens).unwrap();
+        let mut dp = Tables::small(1024).datapath();
         let mut now = 1_000_000_000_000u64;
         for (n, s) in f.steps.iter().enumerate() {
             let fw = forwarding(s.cfg);

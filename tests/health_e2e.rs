@@ -11,7 +11,9 @@ use std::net::TcpStream;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{Running, Scratch, mplb, new_flow_backend, run, text, write_config};
+use mplb::testing::{Backend, Vip};
+
+use common::{Running, Scratch, head, new_flow_backend, run, spawn, text, write_config};
 
 const INTERVAL_MS: u64 = 200;
 const FALL: u64 = 3;
@@ -180,17 +182,7 @@ fn dead_backend_goes_down_within_interval_times_fall_and_comes_back() {
     write_config(
         &cfg,
         &format!(
-            r#"
-[dpdk]
-eal_args = ["--no-huge", "--no-shconf", "--no-pci", "--file-prefix={}", "--vdev=net_null0"]
-mempool_size = 2047
-mempool_cache = 32
-[workers]
-lcores = [1]
-[management]
-socket = "{}"
-listen = "127.0.0.1:{metrics_port}"
-[flow_table]
+            r#"{}[flow_table]
 capacity = 4096
 [health]
 kind = "tcp"
@@ -202,29 +194,20 @@ fall = {FALL}
 [[port]]
 name = "lan"
 device = "net_null0"
-[[vip]]
-name = "web"
-address = "198.18.0.10"
-port = 80
-  [[vip.backend]]
-  name = "be-a"
-  address = "198.18.200.2"
-  mac = "02:00:00:00:02:02"
-  [[vip.backend]]
-  name = "be-b"
-  address = "198.18.200.3"
-  mac = "02:00:00:00:02:03"
-"#,
-            s.file_prefix(),
-            s.path("ctl.sock").display()
+{}"#,
+            head(
+                &s,
+                &["--no-huge", "--no-shconf", "--no-pci", "--vdev=net_null0"],
+                (2047, 32),
+                "",
+                &format!("127.0.0.1:{metrics_port}")
+            ),
+            Vip::web()
+                .backend(Backend::new("be-a", "198.18.200.2").mac("02:00:00:00:02:02"))
+                .backend(Backend::new("be-b", "198.18.200.3").mac("02:00:00:00:02:03")),
         ),
     );
-    let child = mplb()
-        .args(["run", "--config", cfg.to_str().expect("utf-8")])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn");
+    let child = spawn(&cfg);
     let mut running = Running(Some(child));
     wait_until("control socket", Duration::from_secs(20), || {
         s.path("ctl.sock").exists()
@@ -282,19 +265,7 @@ port = 80
         "re-added: the same choices as before"
     );
 
-    let pid = running
-        .0
-        .as_ref()
-        .map(Child::id)
-        .expect("child")
-        .to_string();
-    sh(&["kill", "-s", "INT", &pid]);
-    let out = running
-        .0
-        .take()
-        .expect("child")
-        .wait_with_output()
-        .expect("wait");
+    let out = running.interrupt();
     let stderr = text(&out.stderr);
     assert!(out.status.success(), "{stderr}");
     assert!(

@@ -2,59 +2,49 @@
 //! on the backend they were pinned to, while new flows follow the new Maglev
 //! table. Runs the real config → Manager → snapshot → Datapath path.
 
+use std::net::Ipv4Addr;
 use std::path::PathBuf;
-use std::sync::Arc;
 
 use mplb::config::Config;
-use mplb::control::datapath_tables;
 use mplb::control::manager::{Manager, Request};
 use mplb::datapath::frame::TestFrame;
 use mplb::datapath::process::Datapath;
-use mplb::datapath::token_table::TokenTable;
 use mplb::datapath::verdict::Verdict;
+use mplb::testing::frames::flags::{ACK, SYN};
+use mplb::testing::frames::{self, ethertype};
+use mplb::testing::{Backend, Tables, Vip};
+use mplb::wire::tcp;
 
 const PORT_MAC: [u8; 6] = [2, 0, 0, 0, 0, 1];
 
 fn config(backends: usize) -> String {
-    let mut c = String::from(
-        "[dpdk]\neal_args = []\n[workers]\nlcores = [1]\n[[port]]\nname = \"lan\"\ndevice = \"net_null0\"\n\
-         [flow_table]\ncapacity = 4096\n[[vip]]\nname = \"web\"\naddress = \"198.18.0.10\"\nport = 80\ntable_size = 1009\n",
-    );
-    for i in 0..backends {
-        c += &format!(
-            "  [[vip.backend]]\n  name = \"web-{i}\"\n  address = \"198.18.1.{}\"\n  mac = \"02:00:00:00:01:{:02x}\"\n",
-            11 + i,
-            i
-        );
-    }
-    c
+    let vip = Vip::new("web", "198.18.0.10", 80)
+        .option("table_size", 1009)
+        .backends((0..backends).map(|i| {
+            Backend::new(format!("web-{i}"), format!("198.18.1.{}", 11 + i))
+                .mac(format!("02:00:00:00:01:{i:02x}"))
+        }));
+    format!(
+        "[dpdk]\neal_args = []\n[workers]\nlcores = [1]\n[[port]]\nname = \"lan\"\n\
+         device = \"net_null0\"\n[flow_table]\ncapacity = 4096\n{vip}"
+    )
 }
 
 /// A client→VIP TCP segment (no options) as a minimal Ethernet frame.
 fn segment(sport: u16, flags: u8) -> Vec<u8> {
-    let mut f = Vec::new();
-    f.extend_from_slice(&PORT_MAC);
-    f.extend_from_slice(&[2, 0, 0, 0, 0, 0xc1]);
-    f.extend_from_slice(&[0x08, 0x00]);
-    let mut ip = vec![
-        0x45, 0, 0, 40, 0, 1, 0x40, 0, 64, 6, 0, 0, 198, 18, 2, 2, 198, 18, 0, 10,
-    ];
-    let sum = ip
-        .chunks(2)
-        .map(|c| u32::from(u16::from_be_bytes([c[0], c[1]])))
-        .sum::<u32>();
-    let sum = (sum & 0xffff) + (sum >> 16);
-    let check = !((sum & 0xffff) + (sum >> 16)) as u16;
-    ip[10..12].copy_from_slice(&check.to_be_bytes());
-    f.extend_from_slice(&ip);
-    f.extend_from_slice(&sport.to_be_bytes());
-    f.extend_from_slice(&80u16.to_be_bytes());
-    f.extend_from_slice(&[0, 0, 0, 1, 0, 0, 0, 1, 0x50, flags, 0xff, 0xff, 0, 0, 0, 0]);
-    f
+    let (client, vip) = (Ipv4Addr::new(198, 18, 2, 2), Ipv4Addr::new(198, 18, 0, 10));
+    let seg = tcp::Repr {
+        src_port: sport,
+        dst_port: 80,
+        seq_number: 1,
+        ack_number: 1,
+        flags: tcp::Flags(flags),
+        window: 0xffff,
+        options: &[],
+    };
+    let ip = frames::ipv4(client, vip, frames::TCP, 64, 1, &frames::tcp(&seg, &[]));
+    frames::eth(PORT_MAC, [2, 0, 0, 0, 0, 0xc1], ethertype::IPV4, &ip)
 }
-
-const SYN: u8 = 0x02;
-const ACK: u8 = 0x10;
 
 /// The backend (last MAC byte) a segment is sent to.
 fn send(dp: &mut Datapath, m: &Manager, sport: u16, flags: u8, now: u64) -> u8 {
@@ -76,10 +66,8 @@ fn reload_keeps_established_flows_and_moves_new_ones() {
     let _rm = Rm(path.clone());
     std::fs::write(&path, config(2)).expect("write");
     let cfg = Config::load(&path).expect("valid");
-    let (flow, cap, ttl) = datapath_tables(&cfg);
+    let mut dp = Tables::of(&cfg).datapath();
     let mut m = Manager::new(&path, cfg, vec![PORT_MAC]).expect("manager");
-    let tokens = Arc::new(TokenTable::new(cap, ttl).expect("tokens"));
-    let mut dp = Datapath::new(flow, tokens).expect("datapath");
 
     // 64 plain-TCP connections: SYN (stateless), then ACKs (pinned, trusted).
     let ports: Vec<u16> = (41000..41064).collect();

@@ -21,123 +21,16 @@
 #![no_main]
 
 use std::cell::RefCell;
-use std::path::Path;
-use std::sync::Arc;
 
 use libfuzzer_sys::fuzz_target;
-use mplb::config::Config;
-use mplb::control::{StableIds, build_forwarding, datapath_tables};
 use mplb::datapath::counters::Counters;
 use mplb::datapath::flow_table::FlowCounters;
 use mplb::datapath::forwarding::Forwarding;
 use mplb::datapath::frame::TestFrame;
 use mplb::datapath::process::Datapath;
 use mplb::datapath::verdict::{DropReason, Verdict};
-use mplb::datapath::token_table::TokenTable;
+use mplb::testing::{self, Tables};
 use mplb::wire::parse::parse_frame;
-
-/// Two ports (the capture router's wifi and cell sides), so the real captures
-/// hit the VIPs; see tests/data/README.md for the addresses.
-const CONFIG: &str = r#"
-[dpdk]
-eal_args = []
-[workers]
-lcores = [1]
-
-[[port]]
-name = "wifi"
-device = "net_null0"
-ipv4 = ["198.18.2.1", "198.18.0.1"]
-ipv6 = ["fd00:18:2::1", "fd00:18::1"]
-
-[[port]]
-name = "cell"
-device = "net_null1"
-# Small, so that IP-in-IP packets arriving here get ICMP "too big" answers.
-mtu = 576
-ipv4 = ["198.18.3.1"]
-ipv6 = ["fd00:18:3::1"]
-gateway_mac = "02:00:00:00:03:fe"
-
-[[vip]]
-name = "web4-dsr"
-address = "198.18.0.10"
-port = 80
-table_size = 251
-  [[vip.backend]]
-  name = "a"
-  address = "198.18.1.11"
-  mac = "02:00:00:00:01:11"
-  [[vip.backend]]
-  name = "b"
-  address = "198.18.1.12"
-  mac = "02:00:00:00:01:12"
-  weight = 2
-  [[vip.backend]]
-  name = "c"
-  address = "198.18.1.13"
-  mac = "02:00:00:00:01:13"
-  state = "draining"
-
-[[vip]]
-name = "web6-ipip"
-address = "fd00:18::10"
-port = 80
-forwarding = "ipip"
-table_size = 251
-  [[vip.backend]]
-  name = "a6"
-  address = "fd00:18:1::11"
-  mac = "02:00:00:00:01:11"
-  [[vip.backend]]
-  name = "b6"
-  address = "fd00:18:1::12"
-
-[[vip]]
-name = "web4-ipip-tracked"
-address = "198.18.0.11"
-port = 80
-forwarding = "ipip"
-mptcp_tracking = true
-table_size = 251
-  [[vip.backend]]
-  name = "a"
-  address = "198.18.1.11"
-  mac = "02:00:00:00:01:11"
-  [[vip.backend]]
-  name = "d"
-  address = "198.18.9.14"
-
-[[vip]]
-name = "web6-dsr"
-address = "fd00:18::11"
-port = 443
-table_size = 251
-token_routing = false
-  [[vip.backend]]
-  name = "a6"
-  address = "fd00:18:1::11"
-  mac = "02:00:00:00:01:11"
-
-[[vip]]
-name = "dns4"
-address = "198.18.0.10"
-port = 53
-protocol = "udp"
-table_size = 251
-  [[vip.backend]]
-  name = "b"
-  address = "198.18.1.12"
-  mac = "02:00:00:00:01:12"
-
-[flow_table]
-capacity = 256
-untrusted_quota_pct = 25
-
-[token_table]
-capacity = 64
-ttl_secs = 60
-"#;
 
 const PORT_MACS: [[u8; 6]; 2] = [[2, 0, 0, 0, 2, 1], [2, 0, 0, 0, 3, 1]];
 const MAX_FRAMES: usize = 32;
@@ -162,16 +55,11 @@ struct State {
     flow_counters: FlowCounters,
 }
 
-fn datapath(config: &Config) -> Datapath {
-    let (flow, token_capacity, token_ttl) = datapath_tables(config);
-    let tokens = Arc::new(TokenTable::new(token_capacity, token_ttl).expect("token table"));
-    Datapath::new(flow, tokens).expect("flow table")
-}
-
+/// Two ports (the capture router's wifi and cell sides), so the real
+/// captures hit the VIPs: tests/fixtures/fuzz.toml.
 fn setup() -> State {
-    let config = Config::parse(CONFIG, Path::new("fuzz.toml")).expect("fuzz config is valid");
-    let fwd = build_forwarding(&config, &PORT_MACS, &mut StableIds::default())
-        .expect("fuzz config builds");
+    let config = testing::parse(testing::fixture("fuzz"));
+    let fwd = testing::forwarding(&config, &PORT_MACS);
     let next_hops = fwd
         .backends
         .iter()
@@ -185,8 +73,8 @@ fn setup() -> State {
             .collect()
     };
     State {
-        dp: datapath(&config),
-        twin: datapath(&config),
+        dp: Tables::of(&config).datapath(),
+        twin: Tables::of(&config).datapath(),
         fwd,
         next_hops,
         // Not zero: the clock of a machine that has been up for a while.

@@ -2,19 +2,20 @@
 //! and the rewrites, over both IP versions and both forwarding modes.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
-use std::path::Path;
 use std::sync::Arc;
 
 use proptest::prelude::*;
 
 use super::*;
-use crate::config::Config;
-use crate::control::{StableIds, build_forwarding};
 use crate::datapath::flow_table::FlowTimeouts;
 use crate::datapath::frame::TestFrame;
 use crate::datapath::hash::{flow_hash, tuple3_hash};
 use crate::datapath::maglev::BackendId;
-use crate::wire::ethernet::{self, MacAddr};
+use crate::testing::config::{with_backend_state, without_backend};
+use crate::testing::frames::flags::{ACK, FIN, RST, SYN};
+use crate::testing::frames::{self, opt};
+use crate::testing::{self, Tables};
+use crate::wire::ethernet::MacAddr;
 use crate::wire::{arp, checksum, icmpv6, ipv4, ipv6, mptcp};
 
 const S: u64 = 1_000_000_000;
@@ -22,145 +23,18 @@ const PORT_MAC: [u8; 6] = [2, 0, 0, 0, 0, 0x10];
 const GW_MAC: [u8; 6] = [2, 0, 0, 0, 0, 0xfe];
 const CLIENT_MAC: [u8; 6] = [2, 0, 0, 0, 2, 2];
 
-const CFG: &str = r#"
-[dpdk]
-[workers]
-lcores = [1]
-[[port]]
-name = "lan"
-device = "net_null0"
-ipv4 = ["198.18.0.1"]
-ipv6 = ["fd00:18::1"]
-gateway_mac = "02:00:00:00:00:fe"
-[encap]
-source_v4 = "198.18.0.2"
-ttl = 33
-[[vip]]
-name = "web4"
-address = "198.18.0.10"
-port = 80
-table_size = 251
-  [[vip.backend]]
-  name = "a"
-  address = "198.18.1.11"
-  mac = "02:00:00:00:01:11"
-  [[vip.backend]]
-  name = "b"
-  address = "198.18.1.12"
-  mac = "02:00:00:00:01:12"
-  [[vip.backend]]
-  name = "c"
-  address = "198.18.1.13"
-  mac = "02:00:00:00:01:13"
-[[vip]]
-name = "dns4"
-address = "198.18.0.10"
-port = 53
-protocol = "udp"
-table_size = 251
-  [[vip.backend]]
-  name = "a"
-  address = "198.18.1.11"
-  mac = "02:00:00:00:01:11"
-  [[vip.backend]]
-  name = "b"
-  address = "198.18.1.12"
-  mac = "02:00:00:00:01:12"
-[[vip]]
-name = "web6"
-address = "fd00:18::10"
-port = 80
-table_size = 251
-  [[vip.backend]]
-  name = "a6"
-  address = "fd00:18:1::11"
-  mac = "02:00:00:00:06:11"
-  [[vip.backend]]
-  name = "b6"
-  address = "fd00:18:1::12"
-  mac = "02:00:00:00:06:12"
-[[vip]]
-name = "tun4"
-address = "198.18.0.20"
-port = 80
-forwarding = "ipip"
-table_size = 251
-  [[vip.backend]]
-  name = "t1"
-  address = "10.1.0.1"
-  mac = "02:00:00:00:0a:01"
-  [[vip.backend]]
-  name = "t2"
-  address = "10.1.0.2"
-[[vip]]
-name = "tun6"
-address = "fd00:18::20"
-port = 80
-forwarding = "ipip"
-table_size = 251
-  [[vip.backend]]
-  name = "t61"
-  address = "fd00:10::1"
-  mac = "02:00:00:00:0a:61"
-[[vip]]
-name = "track"
-address = "198.18.0.30"
-port = 80
-mptcp_tracking = true
-table_size = 251
-  [[vip.backend]]
-  name = "a"
-  address = "198.18.1.11"
-  mac = "02:00:00:00:01:11"
-  [[vip.backend]]
-  name = "b"
-  address = "198.18.1.12"
-  mac = "02:00:00:00:01:12"
-[[vip]]
-name = "notoken"
-address = "198.18.0.40"
-port = 80
-token_routing = false
-table_size = 251
-  [[vip.backend]]
-  name = "a"
-  address = "198.18.1.11"
-  mac = "02:00:00:00:01:11"
-  [[vip.backend]]
-  name = "b"
-  address = "198.18.1.12"
-  mac = "02:00:00:00:01:12"
-[[vip]]
-name = "amb80"
-address = "198.18.0.50"
-port = 80
-table_size = 251
-  [[vip.backend]]
-  name = "a"
-  address = "198.18.1.11"
-  mac = "02:00:00:00:01:11"
-[[vip]]
-name = "amb443"
-address = "198.18.0.50"
-port = 443
-table_size = 251
-  [[vip.backend]]
-  name = "b"
-  address = "198.18.1.12"
-  mac = "02:00:00:00:01:12"
-"#;
-
-fn forwarding(text: &str) -> Forwarding {
-    let config = Config::parse(text, Path::new("t.toml")).expect("valid config");
-    let mut ids = StableIds::default();
-    build_forwarding(&config, &[PORT_MAC], &mut ids).expect("builds")
+/// The config of these tests: tests/fixtures/datapath.toml.
+fn cfg() -> &'static str {
+    testing::fixture("datapath")
 }
 
-/// `CFG` with backend `name`'s state set (in every VIP it serves).
+fn forwarding(text: &str) -> Forwarding {
+    testing::forwarding(&testing::parse(text), &[PORT_MAC])
+}
+
+/// The config with backend `name`'s state set (in every VIP it serves).
 fn with_state(name: &str, state: &str) -> Forwarding {
-    let needle = format!("name = \"{name}\"\n");
-    let text = CFG.replace(&needle, &format!("{needle}  state = \"{state}\"\n"));
-    forwarding(&text)
+    forwarding(&with_backend_state(cfg(), name, state))
 }
 
 fn v4(s: &str) -> Ipv4Addr {
@@ -176,22 +50,14 @@ struct Lab {
     now: u64,
 }
 
-fn flow_config(capacity: usize) -> FlowTableConfig {
-    FlowTableConfig {
-        capacity,
-        timeouts: FlowTimeouts::default(),
-        untrusted_quota_pct: 25,
-    }
-}
-
 impl Lab {
     fn new() -> Lab {
-        Lab::with_tokens(Arc::new(TokenTable::new(1024, 3600 * S).unwrap()))
+        Lab::with_tokens(Tables::small(4096).tokens)
     }
     fn with_tokens(tokens: Arc<TokenTable>) -> Lab {
         Lab {
-            fwd: forwarding(CFG),
-            dp: Datapath::new(flow_config(4096), tokens).unwrap(),
+            fwd: forwarding(cfg()),
+            dp: Tables::with_tokens(4096, tokens).datapath(),
             now: 1_000 * S,
         }
     }
@@ -255,64 +121,41 @@ impl Lab {
     }
 }
 
-// ---- frame builders (wire emitters; the golden tests use their own) ----
+// ---- frames (the kit's wire emitters; the golden tests build their own) ----
 
 fn eth(et: u16, payload: &[u8]) -> Vec<u8> {
-    let mut v = vec![0u8; 14];
-    ethernet::emit_header(&mut v, MacAddr(PORT_MAC), MacAddr(CLIENT_MAC), et).unwrap();
-    v.extend_from_slice(payload);
-    v
+    frames::eth(PORT_MAC, CLIENT_MAC, et, payload)
 }
 
 fn ip4(src: Ipv4Addr, dst: Ipv4Addr, proto: u8, ttl: u8, l4: &[u8]) -> Vec<u8> {
-    let mut v = vec![0u8; 20];
-    ipv4::emit_header(&mut v, src, dst, proto, l4.len() as u16, ttl, 7).unwrap();
-    v.extend_from_slice(l4);
-    v
+    frames::ipv4(src, dst, proto, ttl, 7, l4)
 }
 
 fn ip6(src: Ipv6Addr, dst: Ipv6Addr, nh: u8, hop: u8, l4: &[u8]) -> Vec<u8> {
-    let mut v = vec![0u8; 40];
-    ipv6::emit_header(&mut v, &src, &dst, nh, l4.len() as u16, hop).unwrap();
-    v.extend_from_slice(l4);
-    v
+    frames::ipv6(src, dst, nh, hop, l4)
 }
 
 fn tcp(sport: u16, dport: u16, flags: u8, opts: &[u8], data: &[u8]) -> Vec<u8> {
-    assert_eq!(opts.len() % 4, 0);
-    let mut v = vec![0u8; 20];
-    v[..2].copy_from_slice(&sport.to_be_bytes());
-    v[2..4].copy_from_slice(&dport.to_be_bytes());
-    v[4..8].copy_from_slice(&1000u32.to_be_bytes());
-    v[12] = ((20 + opts.len()) as u8 / 4) << 4;
-    v[13] = flags;
-    v[14..16].copy_from_slice(&64240u16.to_be_bytes());
-    v.extend_from_slice(opts);
-    v.extend_from_slice(data);
-    v
+    frames::tcp(&frames::tcp_repr(sport, dport, 1000, flags, opts), data)
 }
 
-const SYN: u8 = 0x02;
-const ACK: u8 = 0x10;
-const FIN: u8 = 0x01;
-const RST: u8 = 0x04;
-const MPC_SYN: [u8; 4] = [30, 4, 0x01, 0x01];
-const DSS: [u8; 8] = [30, 8, 0x20, 0x01, 0, 0, 0, 1];
 const CLIENT_KEY: u64 = 0x4644_b275_7431_7ce1;
 const SERVER_KEY: u64 = 0xd456_6925_ddf7_e962;
 
+fn mpc_syn() -> Vec<u8> {
+    opt::mp_capable_syn()
+}
+
+fn dss() -> Vec<u8> {
+    opt::dss_ack(1)
+}
+
 fn third_ack_opts() -> Vec<u8> {
-    let mut o = vec![30, 20, 0x01, 0x01];
-    o.extend_from_slice(&CLIENT_KEY.to_be_bytes());
-    o.extend_from_slice(&SERVER_KEY.to_be_bytes());
-    o
+    opt::mp_capable(&[CLIENT_KEY, SERVER_KEY])
 }
 
 fn join_opts(token: u32) -> Vec<u8> {
-    let mut o = vec![30, 12, 0x10, 1];
-    o.extend_from_slice(&token.to_be_bytes());
-    o.extend_from_slice(&[9, 9, 9, 9]);
-    o
+    opt::mp_join(token, 0x0909_0909)
 }
 
 fn c4() -> Ipv4Addr {
@@ -368,7 +211,7 @@ fn port_away_from(lab: &Lab, vip: &str, dst: IpAddr, not: &str) -> u16 {
 fn mptcp_and_plain_syn_use_maglev_and_create_no_state() {
     for version in [4, 6] {
         let mut lab = Lab::new();
-        for (i, opts) in [&MPC_SYN[..], &[]].iter().enumerate() {
+        for (i, opts) in [&mpc_syn()[..], &[]].iter().enumerate() {
             for port in 40000..40050u16 {
                 let (f, k, vip) = if version == 4 {
                     (tcp4(port, vip4(), SYN, opts), key4(port, vip4()), "web4")
@@ -416,7 +259,7 @@ fn third_ack_teaches_the_token_and_the_join_follows_it() {
             IpAddr::V4(d) => tcp4(port, d, flags, opts),
             IpAddr::V6(d) => tcp6(port, d, flags, opts),
         };
-        let first = lab.backend(&mk(40002, SYN, &MPC_SYN));
+        let first = lab.backend(&mk(40002, SYN, &mpc_syn()));
         assert_eq!(lab.backend(&mk(40002, ACK, &third_ack_opts())), first);
         assert_eq!(lab.dp.counters.tokens_learnt, 1);
         assert_eq!(lab.dp.flow_table().len(), 0, "MPTCP stays stateless");
@@ -433,7 +276,7 @@ fn third_ack_teaches_the_token_and_the_join_follows_it() {
         assert_eq!(lab.dp.counters.join_token_hit, 1);
         assert_eq!(lab.dp.flow_table().len(), 1, "the join is pinned");
         // Its later packets follow it, with DSS or (TIME_WAIT ACK) without.
-        assert_eq!(lab.backend(&mk(jp, ACK, &DSS)), first);
+        assert_eq!(lab.backend(&mk(jp, ACK, &dss())), first);
         assert_eq!(lab.backend(&mk(jp, ACK, &[])), first);
         assert_eq!(lab.dp.counters.flow_hit, 2);
         // An unknown token: Maglev, counted.
@@ -466,7 +309,7 @@ fn first_data_with_two_keys_also_teaches_the_token() {
 
 #[test]
 fn join_to_a_draining_backend_is_honoured_but_not_to_a_down_one() {
-    let tokens = Arc::new(TokenTable::new(1024, 3600 * S).unwrap());
+    let tokens = Tables::small(1024).tokens;
     let mut lab = Lab::with_tokens(tokens.clone());
     let first = lab.backend(&tcp4(40002, vip4(), ACK, &third_ack_opts()));
     let token = mptcp::token_v1(SERVER_KEY);
@@ -543,7 +386,7 @@ fn a_pinned_join_keeps_its_dss_across_a_backend_change_until_it_expires() {
     lab.fwd = with_state(&first, "draining");
     assert_ne!(lab.maglev("web4", &key4(jp, vip4())), first);
     for _ in 0..3 {
-        assert_eq!(lab.backend(&tcp4(jp, vip4(), ACK, &DSS)), first);
+        assert_eq!(lab.backend(&tcp4(jp, vip4(), ACK, &dss())), first);
     }
     assert_eq!(lab.dp.counters.flow_hit, 3);
     // Idle past the established timeout: the sweep drops the pin, and the
@@ -554,7 +397,7 @@ fn a_pinned_join_keeps_its_dss_across_a_backend_change_until_it_expires() {
     }
     assert_eq!(lab.dp.flow_table().len(), 0);
     let want = lab.maglev("web4", &key4(jp, vip4()));
-    assert_eq!(lab.backend(&tcp4(jp, vip4(), ACK, &DSS)), want);
+    assert_eq!(lab.backend(&tcp4(jp, vip4(), ACK, &dss())), want);
     assert_eq!(lab.dp.flow_table().len(), 0, "a DSS creates no entry");
 }
 
@@ -570,7 +413,7 @@ fn a_segment_with_an_mptcp_option_does_not_find_a_plain_entry() {
     lab.fwd = with_state(&first, "draining");
     let want = lab.maglev("web4", &key4(p, vip4()));
     assert_ne!(want, first);
-    assert_eq!(lab.backend(&tcp4(p, vip4(), ACK, &DSS)), want);
+    assert_eq!(lab.backend(&tcp4(p, vip4(), ACK, &dss())), want);
     assert_eq!(lab.backend(&tcp4(p, vip4(), ACK, &[])), first);
 }
 
@@ -578,7 +421,7 @@ fn a_segment_with_an_mptcp_option_does_not_find_a_plain_entry() {
 fn dss_without_entry_goes_by_maglev_statelessly() {
     let mut lab = Lab::new();
     for p in 40000..40020 {
-        let b = lab.backend(&tcp6(p, vip6(), ACK, &DSS));
+        let b = lab.backend(&tcp6(p, vip6(), ACK, &dss()));
         assert_eq!(b, lab.maglev("web6", &key6(p, vip6())));
     }
     assert_eq!(lab.dp.flow_table().len(), 0);
@@ -589,7 +432,7 @@ fn dss_without_entry_goes_by_maglev_statelessly() {
 fn mptcp_tracking_pins_the_initial_subflow() {
     let mut lab = Lab::new();
     let d = v4("198.18.0.30");
-    let first = lab.backend(&tcp4(40001, d, SYN, &MPC_SYN));
+    let first = lab.backend(&tcp4(40001, d, SYN, &mpc_syn()));
     assert_eq!(lab.dp.flow_table().len(), 0);
     assert_eq!(lab.backend(&tcp4(40001, d, ACK, &third_ack_opts())), first);
     assert_eq!(lab.dp.flow_table().len(), 1);
@@ -597,7 +440,7 @@ fn mptcp_tracking_pins_the_initial_subflow() {
     let mut fwd = with_state(&first, "draining");
     std::mem::swap(&mut lab.fwd, &mut fwd);
     for _ in 0..3 {
-        assert_eq!(lab.backend(&tcp4(40001, d, ACK, &DSS)), first);
+        assert_eq!(lab.backend(&tcp4(40001, d, ACK, &dss())), first);
     }
     assert_eq!(lab.dp.counters.flow_hit, 3);
 }
@@ -640,10 +483,7 @@ fn backend_removed_from_the_config_is_a_miss() {
         .find(|p| lab.maglev("web4", &key4(*p, vip4())) == "c")
         .unwrap();
     assert_eq!(lab.backend(&tcp4(port, vip4(), ACK, &[])), "c");
-    let text = CFG.replace(
-        "  [[vip.backend]]\n  name = \"c\"\n  address = \"198.18.1.13\"\n  mac = \"02:00:00:00:01:13\"\n",
-        "",
-    );
+    let text = without_backend(cfg(), "c");
     lab.fwd = forwarding(&text);
     assert_ne!(lab.backend(&tcp4(port, vip4(), ACK, &[])), "c");
     assert_eq!(lab.dp.counters.flow_backend_gone, 1);
@@ -687,9 +527,9 @@ fn housekeeping_expires_idle_entries() {
 
 #[test]
 fn spoofed_non_syn_flood_does_not_push_out_established_flows() {
-    let tokens = Arc::new(TokenTable::new(1024, 3600 * S).unwrap());
+    let tokens = Tables::small(1024).tokens;
     let mut lab = Lab::with_tokens(tokens.clone());
-    lab.dp = Datapath::new(flow_config(1024), tokens).unwrap();
+    lab.dp = Tables::with_tokens(1024, tokens).datapath();
     // 200 real flows: two packets each (trusted).
     let mut real = Vec::new();
     for p in 20000..20200u16 {
@@ -737,10 +577,7 @@ fn spoofed_non_syn_flood_does_not_push_out_established_flows() {
 fn frag_needed_v4(vip: Ipv4Addr, client: Ipv4Addr, vport: u16, cport: u16) -> Vec<u8> {
     let mut quoted = ip4(vip, client, 6, 63, &tcp(vport, cport, ACK, &[], &[0; 1400]));
     quoted.truncate(28);
-    let mut m = vec![3, 4, 0, 0, 0, 0, 0x05, 0x78];
-    m.extend_from_slice(&quoted);
-    let c = checksum::checksum(&m);
-    m[2..4].copy_from_slice(&c.to_be_bytes());
+    let m = frames::icmpv4(3, 4, [0, 0, 0x05, 0x78], &quoted);
     eth(ethertype::IPV4, &ip4(v4("203.0.113.1"), vip, 1, 60, &m))
 }
 
@@ -757,9 +594,9 @@ fn icmp_errors_reach_the_flows_backend() {
     // Stateless flow (an MPTCP SYN): the error follows Maglev on the
     // reversed quoted tuple, i.e. where the SYN went.
     for p in 40000..40020 {
-        let syn = lab.backend(&tcp4(p, vip4(), SYN, &MPC_SYN));
+        let syn = lab.backend(&tcp4(p, vip4(), SYN, &mpc_syn()));
         assert_eq!(lab.backend(&frag_needed_v4(vip4(), c4(), 80, p)), syn);
-        let syn6 = lab.backend(&tcp6(p, vip6(), SYN, &MPC_SYN));
+        let syn6 = lab.backend(&tcp6(p, vip6(), SYN, &mpc_syn()));
         assert_eq!(lab.backend(&ptb_v6(vip6(), c6(), 80, p)), syn6);
     }
     // Pinned flow whose backend Maglev no longer picks.
@@ -883,7 +720,7 @@ fn drops_are_counted_by_reason() {
         Verdict::Drop(DropReason::Unsupported)
     );
     // All backends down.
-    let mut text = CFG.to_string();
+    let mut text = cfg().to_string();
     for n in ["a", "b", "c"] {
         let needle = format!("name = \"{n}\"\n");
         text = text.replace(&needle, &format!("{needle}  state = \"disabled\"\n"));
@@ -1009,18 +846,12 @@ fn neighbour_solicitations_for_vips_and_own_addresses() {
 }
 
 fn echo4(dst: Ipv4Addr) -> Vec<u8> {
-    let mut m = vec![8, 0, 0, 0, 0x12, 0x34, 0, 1, b'h', b'i'];
-    let c = checksum::checksum(&m);
-    m[2..4].copy_from_slice(&c.to_be_bytes());
+    let m = frames::icmpv4(8, 0, [0x12, 0x34, 0, 1], b"hi");
     eth(ethertype::IPV4, &ip4(c4(), dst, 1, 64, &m))
 }
 
 fn echo6(dst: Ipv6Addr) -> Vec<u8> {
-    let mut m = vec![128, 0, 0, 0, 0x12, 0x34, 0, 1, b'h', b'i'];
-    icmpv6::Packet::new_checked(&mut m[..])
-        .unwrap()
-        .fill_checksum(&c6(), &dst)
-        .unwrap();
+    let m = frames::icmpv6(&c6(), &dst, 128, 0, [0x12, 0x34, 0, 1], b"hi");
     eth(ethertype::IPV6, &ip6(c6(), dst, 58, 64, &m))
 }
 
@@ -1057,7 +888,7 @@ fn echo_to_own_addresses_only() {
 #[test]
 fn l2_dsr_changes_only_the_macs() {
     let mut lab = Lab::new();
-    let mut input = tcp4(40001, vip4(), SYN, &MPC_SYN);
+    let mut input = tcp4(40001, vip4(), SYN, &mpc_syn());
     input.extend_from_slice(&[0; 6]); // Ethernet padding stays too
     let (v, out) = lab.send(&input);
     assert_eq!(v, Verdict::Forward);
@@ -1085,7 +916,7 @@ fn ipip_v4_outer_header() {
     let mut lab = Lab::new();
     let d = v4("198.18.0.20");
     // VLAN-tagged input with padding: both removed.
-    let mut input = tcp4(40001, d, SYN, &MPC_SYN);
+    let mut input = tcp4(40001, d, SYN, &mpc_syn());
     let inner = input[14..].to_vec();
     input.splice(12..12, [0x81, 0x00, 0x00, 0x2a]);
     input.extend_from_slice(&[0; 8]);
@@ -1121,7 +952,7 @@ fn ipip_v4_outer_header() {
 fn ipip_v6_outer_header_and_flow_label() {
     let mut lab = Lab::new();
     let d = v6("fd00:18::20");
-    let input = tcp6(40001, d, ACK, &DSS);
+    let input = tcp6(40001, d, ACK, &dss());
     let (v, out) = lab.send(&input);
     assert_eq!(v, Verdict::Forward);
     assert_eq!(&out[..6], &[2, 0, 0, 0, 0x0a, 0x61]);
@@ -1141,7 +972,7 @@ fn ipip_v6_outer_header_and_flow_label() {
     assert_eq!(&again[15..18], &out[15..18]);
     let labels: std::collections::HashSet<[u8; 3]> = (40000..40032u16)
         .map(|p| {
-            let (_, o) = lab.send(&tcp6(p, d, ACK, &DSS));
+            let (_, o) = lab.send(&tcp6(p, d, ACK, &dss()));
             [o[15], o[16], o[17]]
         })
         .collect();
@@ -1291,7 +1122,7 @@ fn ipip_over_the_port_mtu_answers_the_client_keeping_the_vlan_tag() {
 fn mixed_frames() -> Vec<Vec<u8>> {
     let mut v = Vec::new();
     for p in 40000..40030u16 {
-        v.push(tcp4(p, vip4(), SYN, &MPC_SYN));
+        v.push(tcp4(p, vip4(), SYN, &mpc_syn()));
         v.push(tcp4(p, vip4(), ACK, &third_ack_opts()));
         v.push(tcp4(p + 1000, vip4(), ACK, &[]));
         v.push(tcp6(p, vip6(), ACK, &[]));

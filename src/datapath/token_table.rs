@@ -347,6 +347,14 @@ mod tests {
         }
     }
 
+    /// The next value of a xorshift32 sequence.
+    fn xorshift(x: &mut u32) -> u32 {
+        *x ^= *x << 13;
+        *x ^= *x >> 17;
+        *x ^= *x << 5;
+        *x
+    }
+
     #[test]
     fn concurrent_learn_lookup_never_invents_a_backend() {
         // A tiny table (4 sets) under heavy overwriting from several threads.
@@ -364,10 +372,7 @@ mod tests {
                 s.spawn(move || {
                     let mut x = 0x9e37_79b9u32.wrapping_mul(w + 1);
                     for i in 0..200_000u32 {
-                        x ^= x << 13;
-                        x ^= x >> 17;
-                        x ^= x << 5;
-                        let tok = x % 64;
+                        let tok = xorshift(&mut x) % 64;
                         let b = (tok % 1000) as u16 + if i % 2 == 0 { 0 } else { 1000 };
                         t.learn(tok, BackendId(b), u64::from(i % 3) * TICK_NS);
                     }
@@ -378,10 +383,7 @@ mod tests {
                 s.spawn(move || {
                     let mut x = 0x85eb_ca6bu32.wrapping_mul(r + 1);
                     for _ in 0..200_000u32 {
-                        x ^= x << 13;
-                        x ^= x >> 17;
-                        x ^= x << 5;
-                        let tok = x % 64;
+                        let tok = xorshift(&mut x) % 64;
                         if let Some(b) = t.lookup(tok, TICK_NS) {
                             assert!(allowed(tok, b), "token {tok} gave {b:?}");
                             hits.fetch_add(1, Ordering::Relaxed);

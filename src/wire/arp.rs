@@ -26,10 +26,9 @@ pub mod op {
     pub const REPLY: u16 = 2;
 }
 
-/// A view of an Ethernet/IPv4 ARP packet.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Packet<T: AsRef<[u8]>> {
-    buffer: T,
+view! {
+    /// A view of an Ethernet/IPv4 ARP packet.
+    Packet
 }
 
 impl<T: AsRef<[u8]>> Packet<T> {
@@ -37,10 +36,8 @@ impl<T: AsRef<[u8]>> Packet<T> {
     /// (0x0800) form with address lengths 6 and 4; other forms are
     /// `Unsupported`.
     pub fn new_checked(buffer: T) -> Result<Self> {
-        let b = buffer.as_ref();
-        if b.len() < PACKET_LEN {
-            return Err(WireError::Truncated);
-        }
+        let p = Self::with_min_len(buffer, PACKET_LEN)?;
+        let b = p.b();
         if b[field::HTYPE] != [0, 1]
             || b[field::PTYPE] != [0x08, 0x00]
             || b[field::HLEN] != 6
@@ -48,15 +45,7 @@ impl<T: AsRef<[u8]>> Packet<T> {
         {
             return Err(WireError::Unsupported);
         }
-        Ok(Packet { buffer })
-    }
-
-    pub fn into_inner(self) -> T {
-        self.buffer
-    }
-
-    fn b(&self) -> &[u8] {
-        self.buffer.as_ref()
+        Ok(p)
     }
 
     fn mac(&self, r: core::ops::Range<usize>) -> MacAddr {
@@ -92,11 +81,8 @@ impl<T: AsRef<[u8]>> Packet<T> {
 }
 
 impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
-    fn bm(&mut self) -> &mut [u8] {
-        self.buffer.as_mut()
-    }
     pub fn set_operation(&mut self, v: u16) {
-        self.bm()[field::OPER].copy_from_slice(&v.to_be_bytes());
+        self.set16(field::OPER, v);
     }
     pub fn set_sender(&mut self, mac: MacAddr, ip: Ipv4Addr) {
         self.bm()[field::SHA].copy_from_slice(&mac.0);

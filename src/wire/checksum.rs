@@ -81,6 +81,46 @@ pub fn pseudo_header_v4(src: Ipv4Addr, dst: Ipv4Addr, protocol: u8, length: u16)
     fold(acc)
 }
 
+/// The sum of an upper-layer message (TCP, UDP) and its IPv4
+/// pseudo-header: 0xffff when the message's checksum field is right; with
+/// that field zeroed, [`finish`] gives the value to write. `None` if the
+/// message is longer than 65535 bytes.
+pub fn upper_layer_v4(src: Ipv4Addr, dst: Ipv4Addr, protocol: u8, data: &[u8]) -> Option<u16> {
+    let len = u16::try_from(data.len()).ok()?;
+    Some(combine(&[
+        pseudo_header_v4(src, dst, protocol, len),
+        sum(data),
+    ]))
+}
+
+/// The same with an IPv6 pseudo-header (TCP, UDP, ICMPv6).
+pub fn upper_layer_v6(src: &Ipv6Addr, dst: &Ipv6Addr, next_header: u8, data: &[u8]) -> Option<u16> {
+    let len = u32::try_from(data.len()).ok()?;
+    Some(combine(&[
+        pseudo_header_v6(src, dst, next_header, len),
+        sum(data),
+    ]))
+}
+
+/// Writes into `message[at]` the checksum that `sum` gives (see
+/// [`upper_layer_v4`]) over the message with that field zeroed. `Malformed`,
+/// the field left as it was, when `sum` has none (a message too long for
+/// its pseudo-header).
+pub fn fill(
+    message: &mut [u8],
+    at: core::ops::Range<usize>,
+    sum: impl Fn(&[u8]) -> Option<u16>,
+) -> super::Result<()> {
+    let old = [message[at.start], message[at.start + 1]];
+    message[at.clone()].fill(0);
+    let Some(s) = sum(message) else {
+        message[at].copy_from_slice(&old);
+        return Err(super::WireError::Malformed);
+    };
+    message[at].copy_from_slice(&finish(s).to_be_bytes());
+    Ok(())
+}
+
 /// Partial sum of the IPv6 pseudo-header (RFC 8200 §8.1): source,
 /// destination, 32-bit upper-layer length, next header.
 #[inline]

@@ -53,50 +53,17 @@ pub struct Embedded<'a> {
     pub l4: &'a [u8],
 }
 
-/// A view of an ICMPv4 message (the IPv4 payload).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Packet<T: AsRef<[u8]>> {
-    buffer: T,
+view! {
+    /// A view of an ICMPv4 message (the IPv4 payload).
+    Packet
 }
+
+icmp_header!(Packet);
 
 impl<T: AsRef<[u8]>> Packet<T> {
     /// Validates the 8-byte header.
     pub fn new_checked(buffer: T) -> Result<Self> {
-        if buffer.as_ref().len() < HEADER_LEN {
-            return Err(WireError::Truncated);
-        }
-        Ok(Packet { buffer })
-    }
-
-    pub fn into_inner(self) -> T {
-        self.buffer
-    }
-
-    fn b(&self) -> &[u8] {
-        self.buffer.as_ref()
-    }
-
-    fn u16_at(&self, r: core::ops::Range<usize>) -> u16 {
-        let s = &self.b()[r];
-        u16::from_be_bytes([s[0], s[1]])
-    }
-
-    pub fn msg_type(&self) -> u8 {
-        self.b()[field::TYPE]
-    }
-    pub fn code(&self) -> u8 {
-        self.b()[field::CODE]
-    }
-    pub fn checksum(&self) -> u16 {
-        self.u16_at(field::CHECKSUM)
-    }
-    /// Echo identifier (meaningful for echo request/reply).
-    pub fn echo_ident(&self) -> u16 {
-        self.u16_at(field::IDENT)
-    }
-    /// Echo sequence number (meaningful for echo request/reply).
-    pub fn echo_seq(&self) -> u16 {
-        self.u16_at(field::SEQ)
+        Self::with_min_len(buffer, HEADER_LEN)
     }
 
     /// Next-hop MTU if this is "fragmentation needed".
@@ -133,15 +100,6 @@ impl<T: AsRef<[u8]>> Packet<T> {
 }
 
 impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
-    pub fn set_msg_type(&mut self, v: u8) {
-        self.buffer.as_mut()[field::TYPE] = v;
-    }
-    pub fn set_code(&mut self, v: u8) {
-        self.buffer.as_mut()[field::CODE] = v;
-    }
-    pub fn set_checksum(&mut self, v: u16) {
-        self.buffer.as_mut()[field::CHECKSUM].copy_from_slice(&v.to_be_bytes());
-    }
     pub fn fill_checksum(&mut self) {
         self.set_checksum(0);
         let c = checksum::checksum(self.b());

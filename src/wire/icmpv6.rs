@@ -110,57 +110,26 @@ impl<'a> Iterator for NdOptionIter<'a> {
     }
 }
 
-/// A view of an ICMPv6 message (the IPv6 upper-layer payload).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Packet<T: AsRef<[u8]>> {
-    buffer: T,
+view! {
+    /// A view of an ICMPv6 message (the IPv6 upper-layer payload).
+    Packet
 }
+
+icmp_header!(Packet);
 
 impl<T: AsRef<[u8]>> Packet<T> {
     /// Validates the 8-byte header, and 24 bytes for NS/NA (so the target
     /// address is there).
     pub fn new_checked(buffer: T) -> Result<Self> {
-        let b = buffer.as_ref();
-        if b.len() < HEADER_LEN {
-            return Err(WireError::Truncated);
-        }
+        let p = Self::with_min_len(buffer, HEADER_LEN)?;
         let nd = matches!(
-            b[field::TYPE],
+            p.b()[field::TYPE],
             msg_type::NEIGHBOR_SOLICIT | msg_type::NEIGHBOR_ADVERT
         );
-        if nd && b.len() < ND_LEN {
+        if nd && p.b().len() < ND_LEN {
             return Err(WireError::Truncated);
         }
-        Ok(Packet { buffer })
-    }
-
-    pub fn into_inner(self) -> T {
-        self.buffer
-    }
-
-    fn b(&self) -> &[u8] {
-        self.buffer.as_ref()
-    }
-
-    fn u16_at(&self, r: core::ops::Range<usize>) -> u16 {
-        let s = &self.b()[r];
-        u16::from_be_bytes([s[0], s[1]])
-    }
-
-    pub fn msg_type(&self) -> u8 {
-        self.b()[field::TYPE]
-    }
-    pub fn code(&self) -> u8 {
-        self.b()[field::CODE]
-    }
-    pub fn checksum(&self) -> u16 {
-        self.u16_at(field::CHECKSUM)
-    }
-    pub fn echo_ident(&self) -> u16 {
-        self.u16_at(field::IDENT)
-    }
-    pub fn echo_seq(&self) -> u16 {
-        self.u16_at(field::SEQ)
+        Ok(p)
     }
 
     /// The MTU of a packet-too-big message.
@@ -247,32 +216,15 @@ impl<T: AsRef<[u8]>> Packet<T> {
     /// Verifies the checksum with the IPv6 pseudo-header (the whole buffer
     /// is the message).
     pub fn verify_checksum(&self, src: &Ipv6Addr, dst: &Ipv6Addr) -> bool {
-        let Ok(len) = u32::try_from(self.b().len()) else {
-            return false;
-        };
-        let ph = checksum::pseudo_header_v6(src, dst, ip_proto::ICMPV6, len);
-        checksum::combine(&[ph, checksum::sum(self.b())]) == 0xffff
+        checksum::upper_layer_v6(src, dst, ip_proto::ICMPV6, self.b()) == Some(0xffff)
     }
 }
 
 impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
-    pub fn set_msg_type(&mut self, v: u8) {
-        self.buffer.as_mut()[field::TYPE] = v;
-    }
-    pub fn set_code(&mut self, v: u8) {
-        self.buffer.as_mut()[field::CODE] = v;
-    }
-    pub fn set_checksum(&mut self, v: u16) {
-        self.buffer.as_mut()[field::CHECKSUM].copy_from_slice(&v.to_be_bytes());
-    }
-
     pub fn fill_checksum(&mut self, src: &Ipv6Addr, dst: &Ipv6Addr) -> Result<()> {
-        let len = u32::try_from(self.b().len()).map_err(|_| WireError::Malformed)?;
-        self.set_checksum(0);
-        let ph = checksum::pseudo_header_v6(src, dst, ip_proto::ICMPV6, len);
-        let c = checksum::finish(checksum::combine(&[ph, checksum::sum(self.b())]));
-        self.set_checksum(c);
-        Ok(())
+        checksum::fill(self.bm(), field::CHECKSUM, |b| {
+            checksum::upper_layer_v6(src, dst, ip_proto::ICMPV6, b)
+        })
     }
 
     /// Echo request → reply in place, checksum patched incrementally. The

@@ -2,7 +2,7 @@
 
 use std::net::Ipv4Addr;
 
-use super::{FragInfo, Result, WireError, checksum};
+use super::{FragInfo, Result, WireError, check_announced_len, checksum};
 
 mod field {
     use core::ops::Range;
@@ -25,10 +25,9 @@ const FLAG_DF: u16 = 0x4000;
 const FLAG_MF: u16 = 0x2000;
 const FRAG_OFFSET_MASK: u16 = 0x1fff;
 
-/// A view of an IPv4 packet.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Packet<T: AsRef<[u8]>> {
-    buffer: T,
+view! {
+    /// A view of an IPv4 packet.
+    Packet
 }
 
 impl<T: AsRef<[u8]>> Packet<T> {
@@ -38,13 +37,7 @@ impl<T: AsRef<[u8]>> Packet<T> {
     /// stops at the total length.
     pub fn new_checked(buffer: T) -> Result<Self> {
         let p = Self::new_header_checked(buffer)?;
-        let total = usize::from(p.total_len());
-        if total < p.header_len() {
-            return Err(WireError::Malformed);
-        }
-        if total > p.buffer.as_ref().len() {
-            return Err(WireError::Truncated);
-        }
+        check_announced_len(usize::from(p.total_len()), p.header_len(), p.b().len())?;
         Ok(p)
     }
 
@@ -52,34 +45,14 @@ impl<T: AsRef<[u8]>> Packet<T> {
     /// not the total length: for the truncated copy of a packet that ICMP
     /// errors carry. [`Packet::payload`] then returns what the buffer holds.
     pub fn new_header_checked(buffer: T) -> Result<Self> {
-        let b = buffer.as_ref();
-        if b.len() < MIN_HEADER_LEN {
-            return Err(WireError::Truncated);
-        }
+        let p = Self::with_min_len(buffer, MIN_HEADER_LEN)?;
+        let b = p.b();
         if b[field::VER_IHL] >> 4 != 4 {
             return Err(WireError::Malformed);
         }
         let hl = usize::from(b[field::VER_IHL] & 0x0f) * 4;
-        if hl < MIN_HEADER_LEN {
-            return Err(WireError::Malformed);
-        }
-        if hl > b.len() {
-            return Err(WireError::Truncated);
-        }
-        Ok(Packet { buffer })
-    }
-
-    pub fn into_inner(self) -> T {
-        self.buffer
-    }
-
-    fn b(&self) -> &[u8] {
-        self.buffer.as_ref()
-    }
-
-    fn u16_at(&self, r: core::ops::Range<usize>) -> u16 {
-        let s = &self.b()[r];
-        u16::from_be_bytes([s[0], s[1]])
+        check_announced_len(hl, MIN_HEADER_LEN, b.len())?;
+        Ok(p)
     }
 
     pub fn version(&self) -> u8 {
@@ -198,10 +171,6 @@ impl<T: AsRef<[u8]>> Packet<T> {
 }
 
 impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
-    fn bm(&mut self) -> &mut [u8] {
-        self.buffer.as_mut()
-    }
-
     pub fn set_dscp_ecn(&mut self, value: u8) {
         self.bm()[field::DSCP_ECN] = value;
     }
@@ -209,11 +178,11 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
     /// Sets the total length. Does not re-validate: keep it within the
     /// buffer or `payload()` is clamped to the buffer.
     pub fn set_total_len(&mut self, value: u16) {
-        self.bm()[field::TOTAL_LEN].copy_from_slice(&value.to_be_bytes());
+        self.set16(field::TOTAL_LEN, value);
     }
 
     pub fn set_ident(&mut self, value: u16) {
-        self.bm()[field::IDENT].copy_from_slice(&value.to_be_bytes());
+        self.set16(field::IDENT, value);
     }
 
     /// Sets DF/MF and the offset (in bytes; the low three bits are dropped).
@@ -225,7 +194,7 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
         if more_frags {
             v |= FLAG_MF;
         }
-        self.bm()[field::FLAGS_FRAG].copy_from_slice(&v.to_be_bytes());
+        self.set16(field::FLAGS_FRAG, v);
     }
 
     pub fn set_ttl(&mut self, value: u8) {
@@ -237,7 +206,7 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
     }
 
     pub fn set_checksum(&mut self, value: u16) {
-        self.bm()[field::CHECKSUM].copy_from_slice(&value.to_be_bytes());
+        self.set16(field::CHECKSUM, value);
     }
 
     pub fn set_src_addr(&mut self, a: Ipv4Addr) {

@@ -34,10 +34,9 @@ pub struct UpperLayer {
     pub fragment: Option<FragInfo>,
 }
 
-/// A view of an IPv6 packet.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Packet<T: AsRef<[u8]>> {
-    buffer: T,
+view! {
+    /// A view of an IPv6 packet.
+    Packet
 }
 
 impl<T: AsRef<[u8]>> Packet<T> {
@@ -54,22 +53,11 @@ impl<T: AsRef<[u8]>> Packet<T> {
     /// Validates only the fixed header: for the truncated copy inside an
     /// ICMPv6 error. [`Packet::payload`] then returns what the buffer holds.
     pub fn new_header_checked(buffer: T) -> Result<Self> {
-        let b = buffer.as_ref();
-        if b.len() < HEADER_LEN {
-            return Err(WireError::Truncated);
-        }
-        if b[0] >> 4 != 6 {
+        let p = Self::with_min_len(buffer, HEADER_LEN)?;
+        if p.b()[0] >> 4 != 6 {
             return Err(WireError::Malformed);
         }
-        Ok(Packet { buffer })
-    }
-
-    pub fn into_inner(self) -> T {
-        self.buffer
-    }
-
-    fn b(&self) -> &[u8] {
-        self.buffer.as_ref()
+        Ok(p)
     }
 
     fn word0(&self) -> u32 {
@@ -203,20 +191,17 @@ pub(crate) fn walk_ext(b: &[u8], first: u8, end: usize) -> Result<UpperLayer> {
 }
 
 impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
-    fn bm(&mut self) -> &mut [u8] {
-        self.buffer.as_mut()
-    }
     pub fn set_traffic_class(&mut self, tc: u8) {
         let w = (self.word0() & !0x0ff0_0000) | (u32::from(tc) << 20);
-        self.bm()[field::VER_TC_FLOW].copy_from_slice(&w.to_be_bytes());
+        self.set32(field::VER_TC_FLOW, w);
     }
     pub fn set_flow_label(&mut self, label: u32) {
         let w = (self.word0() & !0x000f_ffff) | (label & 0x000f_ffff);
-        self.bm()[field::VER_TC_FLOW].copy_from_slice(&w.to_be_bytes());
+        self.set32(field::VER_TC_FLOW, w);
     }
     /// Sets the payload length; not re-validated (payload() clamps).
     pub fn set_payload_len(&mut self, v: u16) {
-        self.bm()[field::PAYLOAD_LEN].copy_from_slice(&v.to_be_bytes());
+        self.set16(field::PAYLOAD_LEN, v);
     }
     pub fn set_next_header(&mut self, v: u8) {
         self.bm()[field::NEXT_HEADER] = v;

@@ -10,6 +10,105 @@
 //! every frame.
 #![forbid(unsafe_code)]
 
+/// Declares a zero-copy view `$name<T: AsRef<[u8]>>` over a byte buffer,
+/// with `into_inner` and the private readers and writers at `mod field`
+/// ranges that its accessors are written with. Its `new_checked` (which
+/// validates what the accessors index) is the view's own.
+macro_rules! view {
+    ($(#[$attr:meta])* $name:ident) => {
+        $(#[$attr])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub struct $name<T: AsRef<[u8]>> {
+            buffer: T,
+        }
+
+        #[allow(dead_code)]
+        impl<T: AsRef<[u8]>> $name<T> {
+            /// `buffer` as a view if it holds at least `len` bytes (what
+            /// every `new_checked` validates first).
+            fn with_min_len(buffer: T, len: usize) -> $crate::wire::Result<Self> {
+                if buffer.as_ref().len() < len {
+                    return Err($crate::wire::WireError::Truncated);
+                }
+                Ok($name { buffer })
+            }
+
+            /// The buffer, given back.
+            pub fn into_inner(self) -> T {
+                self.buffer
+            }
+
+            fn b(&self) -> &[u8] {
+                self.buffer.as_ref()
+            }
+
+            fn u16_at(&self, r: core::ops::Range<usize>) -> u16 {
+                let s = &self.b()[r];
+                u16::from_be_bytes([s[0], s[1]])
+            }
+
+            fn u32_at(&self, r: core::ops::Range<usize>) -> u32 {
+                let s = &self.b()[r];
+                u32::from_be_bytes([s[0], s[1], s[2], s[3]])
+            }
+        }
+
+        #[allow(dead_code)]
+        impl<T: AsRef<[u8]> + AsMut<[u8]>> $name<T> {
+            fn bm(&mut self) -> &mut [u8] {
+                self.buffer.as_mut()
+            }
+
+            fn set16(&mut self, r: core::ops::Range<usize>, v: u16) {
+                self.bm()[r].copy_from_slice(&v.to_be_bytes());
+            }
+
+            fn set32(&mut self, r: core::ops::Range<usize>, v: u32) {
+                self.bm()[r].copy_from_slice(&v.to_be_bytes());
+            }
+        }
+    };
+}
+
+/// The header both ICMP versions share (type, code, checksum, and the echo
+/// identifier and sequence number), as methods of a [`view!`] type whose
+/// `mod field` names them `TYPE`, `CODE`, `CHECKSUM`, `IDENT` and `SEQ`.
+macro_rules! icmp_header {
+    ($name:ident) => {
+        impl<T: AsRef<[u8]>> $name<T> {
+            pub fn msg_type(&self) -> u8 {
+                self.b()[field::TYPE]
+            }
+            pub fn code(&self) -> u8 {
+                self.b()[field::CODE]
+            }
+            pub fn checksum(&self) -> u16 {
+                self.u16_at(field::CHECKSUM)
+            }
+            /// Echo identifier (meaningful for echo request/reply).
+            pub fn echo_ident(&self) -> u16 {
+                self.u16_at(field::IDENT)
+            }
+            /// Echo sequence number (meaningful for echo request/reply).
+            pub fn echo_seq(&self) -> u16 {
+                self.u16_at(field::SEQ)
+            }
+        }
+
+        impl<T: AsRef<[u8]> + AsMut<[u8]>> $name<T> {
+            pub fn set_msg_type(&mut self, v: u8) {
+                self.bm()[field::TYPE] = v;
+            }
+            pub fn set_code(&mut self, v: u8) {
+                self.bm()[field::CODE] = v;
+            }
+            pub fn set_checksum(&mut self, v: u16) {
+                self.set16(field::CHECKSUM, v);
+            }
+        }
+    };
+}
+
 pub mod addr;
 pub mod arp;
 pub mod checksum;
@@ -87,6 +186,19 @@ impl FragInfo {
     pub fn is_first(&self) -> bool {
         self.offset == 0
     }
+}
+
+/// Checks a length a header announces (its own, or its packet's): below
+/// `min` it is `Malformed`, beyond the `available` bytes `Truncated`.
+#[inline]
+pub(crate) fn check_announced_len(len: usize, min: usize, available: usize) -> Result<()> {
+    if len < min {
+        return Err(WireError::Malformed);
+    }
+    if len > available {
+        return Err(WireError::Truncated);
+    }
+    Ok(())
 }
 
 /// Reads a big-endian u16 at `at`; `None` if it does not fit. Used on paths

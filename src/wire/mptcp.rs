@@ -336,6 +336,59 @@ fn parse_inner(opt: &[u8]) -> Option<MptcpOption<'_>> {
     })
 }
 
+/// Writes an MP_CAPABLE option into the start of `buf`: no key (length 4,
+/// a v1 SYN), the sender's key (12), or both keys (20, the third ACK).
+/// Returns its length.
+pub fn emit_mp_capable(
+    buf: &mut [u8],
+    version: u8,
+    flags: u8,
+    keys: &[u64],
+) -> super::Result<usize> {
+    if keys.len() > 2 {
+        return Err(super::WireError::Malformed);
+    }
+    let len = 4 + 8 * keys.len();
+    let o = buf.get_mut(..len).ok_or(super::WireError::Truncated)?;
+    o[..4].copy_from_slice(&[
+        KIND,
+        len as u8,
+        subtype::MP_CAPABLE << 4 | version & 0x0f,
+        flags,
+    ]);
+    for (k, at) in keys.iter().zip([4, 12]) {
+        o[at..at + 8].copy_from_slice(&k.to_be_bytes());
+    }
+    Ok(len)
+}
+
+/// Writes an MP_JOIN option of a SYN (length 12) into the start of `buf`.
+pub fn emit_mp_join_syn(
+    buf: &mut [u8],
+    backup: bool,
+    addr_id: u8,
+    token: u32,
+    nonce: u32,
+) -> super::Result<usize> {
+    let o = buf.get_mut(..12).ok_or(super::WireError::Truncated)?;
+    o[..4].copy_from_slice(&[KIND, 12, subtype::MP_JOIN << 4 | u8::from(backup), addr_id]);
+    o[4..8].copy_from_slice(&token.to_be_bytes());
+    o[8..12].copy_from_slice(&nonce.to_be_bytes());
+    Ok(12)
+}
+
+/// Writes a DSS option into the start of `buf`: `flags` (see
+/// [`dss_flags`]), then `body` (data ACK, mapping, checksum as the flags
+/// say). Returns its length.
+pub fn emit_dss(buf: &mut [u8], flags: u8, body: &[u8]) -> super::Result<usize> {
+    let len = 4 + body.len();
+    let l = u8::try_from(len).map_err(|_| super::WireError::Malformed)?;
+    let o = buf.get_mut(..len).ok_or(super::WireError::Truncated)?;
+    o[..4].copy_from_slice(&[KIND, l, subtype::DSS << 4, flags]);
+    o[4..].copy_from_slice(body);
+    Ok(len)
+}
+
 /// MPTCP v1 token: the most significant 32 bits of SHA-256 over the key as
 /// 8 big-endian bytes (RFC 8684 §3.2).
 pub fn token_v1(key: u64) -> u32 {

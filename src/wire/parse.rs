@@ -403,7 +403,13 @@ fn summarize_mptcp(s: &mut MptcpSummary, opt: &[u8]) {
         }
         _ => {}
     }
-    match MptcpOption::parse(opt) {
+    note_option(s, MptcpOption::parse(opt));
+}
+
+/// What the summary keeps of a parsed MPTCP option: the first MP_CAPABLE,
+/// the first MP_JOIN SYN, and whether any was malformed.
+fn note_option(s: &mut MptcpSummary, o: MptcpOption<'_>) {
+    match o {
         MptcpOption::MpCapable(c) if s.capable.is_none() => s.capable = Some(c),
         MptcpOption::MpJoin(mptcp::MpJoin::Syn {
             backup,
@@ -788,23 +794,7 @@ mod tests {
                 return;
             }
         }
-        match MptcpOption::parse(opt) {
-            MptcpOption::MpCapable(c) if s.capable.is_none() => s.capable = Some(c),
-            MptcpOption::MpJoin(mptcp::MpJoin::Syn {
-                backup,
-                addr_id,
-                token,
-                ..
-            }) if s.join_syn.is_none() => {
-                s.join_syn = Some(JoinSyn {
-                    token,
-                    addr_id,
-                    backup,
-                })
-            }
-            MptcpOption::Malformed { .. } => s.malformed = true,
-            _ => {}
-        }
+        note_option(s, MptcpOption::parse(opt));
     }
 
     /// The walk of `split_option` items that `summarize_options` replaced:

@@ -3,7 +3,7 @@
 use std::net::{Ipv4Addr, Ipv6Addr};
 
 use super::mptcp::{self, MptcpOption};
-use super::{Result, WireError, checksum, ip_proto};
+use super::{Result, WireError, check_announced_len, checksum, ip_proto};
 
 mod field {
     use core::ops::Range;
@@ -67,47 +67,20 @@ impl Flags {
     }
 }
 
-/// A view of a TCP segment (header, options, payload). The buffer is the IP
-/// payload: its length is the segment length used by the checksum.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Packet<T: AsRef<[u8]>> {
-    buffer: T,
+view! {
+    /// A view of a TCP segment (header, options, payload). The buffer is the IP
+    /// payload: its length is the segment length used by the checksum.
+    Packet
 }
 
 impl<T: AsRef<[u8]>> Packet<T> {
     /// Validates data offset >= 5 and the header (options included) within
     /// the buffer.
     pub fn new_checked(buffer: T) -> Result<Self> {
-        let b = buffer.as_ref();
-        if b.len() < MIN_HEADER_LEN {
-            return Err(WireError::Truncated);
-        }
-        let hl = usize::from(b[field::DATA_OFF] >> 4) * 4;
-        if hl < MIN_HEADER_LEN {
-            return Err(WireError::Malformed);
-        }
-        if hl > b.len() {
-            return Err(WireError::Truncated);
-        }
-        Ok(Packet { buffer })
-    }
-
-    pub fn into_inner(self) -> T {
-        self.buffer
-    }
-
-    fn b(&self) -> &[u8] {
-        self.buffer.as_ref()
-    }
-
-    fn u16_at(&self, r: core::ops::Range<usize>) -> u16 {
-        let s = &self.b()[r];
-        u16::from_be_bytes([s[0], s[1]])
-    }
-
-    fn u32_at(&self, r: core::ops::Range<usize>) -> u32 {
-        let s = &self.b()[r];
-        u32::from_be_bytes([s[0], s[1], s[2], s[3]])
+        let p = Self::with_min_len(buffer, MIN_HEADER_LEN)?;
+        let hl = usize::from(p.b()[field::DATA_OFF] >> 4) * 4;
+        check_announced_len(hl, MIN_HEADER_LEN, p.b().len())?;
+        Ok(p)
     }
 
     pub fn src_port(&self) -> u16 {
@@ -180,50 +153,39 @@ impl<T: AsRef<[u8]>> Packet<T> {
     /// Verifies the checksum over the whole buffer with an IPv4
     /// pseudo-header. Returns false if the segment is longer than 65535.
     pub fn verify_checksum_v4(&self, src: Ipv4Addr, dst: Ipv4Addr) -> bool {
-        let Ok(len) = u16::try_from(self.b().len()) else {
-            return false;
-        };
-        let ph = checksum::pseudo_header_v4(src, dst, ip_proto::TCP, len);
-        checksum::combine(&[ph, checksum::sum(self.b())]) == 0xffff
+        checksum::upper_layer_v4(src, dst, ip_proto::TCP, self.b()) == Some(0xffff)
     }
 
     /// Verifies the checksum with an IPv6 pseudo-header.
     pub fn verify_checksum_v6(&self, src: &Ipv6Addr, dst: &Ipv6Addr) -> bool {
-        let Ok(len) = u32::try_from(self.b().len()) else {
-            return false;
-        };
-        let ph = checksum::pseudo_header_v6(src, dst, ip_proto::TCP, len);
-        checksum::combine(&[ph, checksum::sum(self.b())]) == 0xffff
+        checksum::upper_layer_v6(src, dst, ip_proto::TCP, self.b()) == Some(0xffff)
     }
 }
 
 impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
-    fn bm(&mut self) -> &mut [u8] {
-        self.buffer.as_mut()
-    }
     pub fn set_src_port(&mut self, v: u16) {
-        self.bm()[field::SRC_PORT].copy_from_slice(&v.to_be_bytes());
+        self.set16(field::SRC_PORT, v);
     }
     pub fn set_dst_port(&mut self, v: u16) {
-        self.bm()[field::DST_PORT].copy_from_slice(&v.to_be_bytes());
+        self.set16(field::DST_PORT, v);
     }
     pub fn set_seq_number(&mut self, v: u32) {
-        self.bm()[field::SEQ].copy_from_slice(&v.to_be_bytes());
+        self.set32(field::SEQ, v);
     }
     pub fn set_ack_number(&mut self, v: u32) {
-        self.bm()[field::ACK].copy_from_slice(&v.to_be_bytes());
+        self.set32(field::ACK, v);
     }
     pub fn set_flags(&mut self, f: Flags) {
         self.bm()[field::FLAGS] = f.0;
     }
     pub fn set_window(&mut self, v: u16) {
-        self.bm()[field::WINDOW].copy_from_slice(&v.to_be_bytes());
+        self.set16(field::WINDOW, v);
     }
     pub fn set_checksum(&mut self, v: u16) {
-        self.bm()[field::CHECKSUM].copy_from_slice(&v.to_be_bytes());
+        self.set16(field::CHECKSUM, v);
     }
     pub fn set_urgent_ptr(&mut self, v: u16) {
-        self.bm()[field::URGENT].copy_from_slice(&v.to_be_bytes());
+        self.set16(field::URGENT, v);
     }
 
     /// Mutable option bytes, e.g. to overwrite an option with NOPs.
@@ -235,21 +197,58 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
     /// Recomputes the checksum with an IPv4 pseudo-header. Returns
     /// `Malformed` (nothing written) if the segment exceeds 65535 bytes.
     pub fn fill_checksum_v4(&mut self, src: Ipv4Addr, dst: Ipv4Addr) -> Result<()> {
-        let len = u16::try_from(self.b().len()).map_err(|_| WireError::Malformed)?;
-        self.set_checksum(0);
-        let ph = checksum::pseudo_header_v4(src, dst, ip_proto::TCP, len);
-        let c = checksum::finish(checksum::combine(&[ph, checksum::sum(self.b())]));
-        self.set_checksum(c);
-        Ok(())
+        checksum::fill(self.bm(), field::CHECKSUM, |b| {
+            checksum::upper_layer_v4(src, dst, ip_proto::TCP, b)
+        })
     }
 
     /// Recomputes the checksum with an IPv6 pseudo-header.
     pub fn fill_checksum_v6(&mut self, src: &Ipv6Addr, dst: &Ipv6Addr) -> Result<()> {
-        let len = u32::try_from(self.b().len()).map_err(|_| WireError::Malformed)?;
-        self.set_checksum(0);
-        let ph = checksum::pseudo_header_v6(src, dst, ip_proto::TCP, len);
-        let c = checksum::finish(checksum::combine(&[ph, checksum::sum(self.b())]));
-        self.set_checksum(c);
+        checksum::fill(self.bm(), field::CHECKSUM, |b| {
+            checksum::upper_layer_v6(src, dst, ip_proto::TCP, b)
+        })
+    }
+}
+
+/// The fields of a TCP header, for emitting one (smoltcp's `Repr` idea):
+/// the options are given as their bytes (see [`mptcp`]'s `emit_*` for
+/// MPTCP's), padded by the caller to a multiple of 4.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Repr<'a> {
+    pub src_port: u16,
+    pub dst_port: u16,
+    pub seq_number: u32,
+    pub ack_number: u32,
+    pub flags: Flags,
+    pub window: u16,
+    pub options: &'a [u8],
+}
+
+impl Repr<'_> {
+    /// The header's length, options included.
+    pub fn header_len(&self) -> usize {
+        MIN_HEADER_LEN + self.options.len()
+    }
+
+    /// Writes the header into the start of `buf`, checksum and urgent
+    /// pointer 0 (fill the checksum once the payload follows). `Malformed`
+    /// if the options are not a multiple of 4 or longer than 40 bytes.
+    pub fn emit(&self, buf: &mut [u8]) -> Result<()> {
+        let len = self.header_len();
+        if self.options.len() % 4 != 0 || len > MAX_HEADER_LEN {
+            return Err(WireError::Malformed);
+        }
+        let h = buf.get_mut(..len).ok_or(WireError::Truncated)?;
+        h.fill(0);
+        h[field::DATA_OFF] = ((len / 4) as u8) << 4;
+        h[MIN_HEADER_LEN..].copy_from_slice(self.options);
+        let mut p = Packet { buffer: h };
+        p.set_src_port(self.src_port);
+        p.set_dst_port(self.dst_port);
+        p.set_seq_number(self.seq_number);
+        p.set_ack_number(self.ack_number);
+        p.set_flags(self.flags);
+        p.set_window(self.window);
         Ok(())
     }
 }

@@ -2,7 +2,7 @@
 
 use std::net::{Ipv4Addr, Ipv6Addr};
 
-use super::{Result, WireError, checksum, ip_proto};
+use super::{Result, WireError, check_announced_len, checksum, ip_proto};
 
 mod field {
     use core::ops::Range;
@@ -14,45 +14,23 @@ mod field {
 
 pub const HEADER_LEN: usize = 8;
 
-/// A view of a UDP datagram.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Packet<T: AsRef<[u8]>> {
-    buffer: T,
+view! {
+    /// A view of a UDP datagram.
+    Packet
 }
 
 impl<T: AsRef<[u8]>> Packet<T> {
     /// Validates 8 <= length field <= buffer length. (Length 0, the IPv6
     /// jumbogram form, is refused as `Malformed`.)
     pub fn new_checked(buffer: T) -> Result<Self> {
-        let b = buffer.as_ref();
-        if b.len() < HEADER_LEN {
-            return Err(WireError::Truncated);
-        }
-        let len = usize::from(u16::from_be_bytes([b[4], b[5]]));
-        if len < HEADER_LEN {
-            return Err(WireError::Malformed);
-        }
-        if len > b.len() {
-            return Err(WireError::Truncated);
-        }
-        Ok(Packet { buffer })
+        let p = Self::with_min_len(buffer, HEADER_LEN)?;
+        check_announced_len(usize::from(p.len()), HEADER_LEN, p.b().len())?;
+        Ok(p)
     }
 
     /// Validates only the 8-byte header (for the copy in an ICMP error).
     pub fn new_header_checked(buffer: T) -> Result<Self> {
-        if buffer.as_ref().len() < HEADER_LEN {
-            return Err(WireError::Truncated);
-        }
-        Ok(Packet { buffer })
-    }
-
-    pub fn into_inner(self) -> T {
-        self.buffer
-    }
-
-    fn u16_at(&self, r: core::ops::Range<usize>) -> u16 {
-        let s = &self.buffer.as_ref()[r];
-        u16::from_be_bytes([s[0], s[1]])
+        Self::with_min_len(buffer, HEADER_LEN)
     }
 
     pub fn src_port(&self) -> u16 {
@@ -90,24 +68,17 @@ impl<T: AsRef<[u8]>> Packet<T> {
         if self.checksum() == 0 {
             return true;
         }
-        let d = self.datagram();
-        // datagram length <= length field, a u16.
-        let ph = checksum::pseudo_header_v4(src, dst, ip_proto::UDP, d.len() as u16);
-        checksum::combine(&[ph, checksum::sum(d)]) == 0xffff
+        checksum::upper_layer_v4(src, dst, ip_proto::UDP, self.datagram()) == Some(0xffff)
     }
 
     /// Verifies with an IPv6 pseudo-header; zero is invalid in IPv6.
     pub fn verify_checksum_v6(&self, src: &Ipv6Addr, dst: &Ipv6Addr) -> bool {
-        let d = self.datagram();
-        let ph = checksum::pseudo_header_v6(src, dst, ip_proto::UDP, d.len() as u32);
-        self.checksum() != 0 && checksum::combine(&[ph, checksum::sum(d)]) == 0xffff
+        self.checksum() != 0
+            && checksum::upper_layer_v6(src, dst, ip_proto::UDP, self.datagram()) == Some(0xffff)
     }
 }
 
 impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
-    fn set16(&mut self, r: core::ops::Range<usize>, v: u16) {
-        self.buffer.as_mut()[r].copy_from_slice(&v.to_be_bytes());
-    }
     pub fn set_src_port(&mut self, v: u16) {
         self.set16(field::SRC_PORT, v);
     }
@@ -137,6 +108,21 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
         let len = self.datagram().len() as u32;
         self.fill_with(checksum::pseudo_header_v6(src, dst, ip_proto::UDP, len));
     }
+}
+
+/// Writes an 8-byte UDP header into the start of `buf`, checksum 0 ("none";
+/// fill it once the payload follows); `payload_len` is what follows it.
+pub fn emit_header(buf: &mut [u8], src_port: u16, dst_port: u16, payload_len: u16) -> Result<()> {
+    let len = payload_len
+        .checked_add(HEADER_LEN as u16)
+        .ok_or(WireError::Malformed)?;
+    let h = buf.get_mut(..HEADER_LEN).ok_or(WireError::Truncated)?;
+    let mut p = Packet { buffer: h };
+    p.set_src_port(src_port);
+    p.set_dst_port(dst_port);
+    p.set_len(len);
+    p.set_checksum(0);
+    Ok(())
 }
 
 #[cfg(test)]

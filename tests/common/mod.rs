@@ -4,7 +4,7 @@
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output};
+use std::process::{Child, Command, Output, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
@@ -115,32 +115,54 @@ pub fn read_pcap(path: &Path) -> Vec<Vec<u8>> {
     out
 }
 
+/// The sections every config of these tests starts with: `[dpdk]` with
+/// `eal_args` (then this scratch dir's `--file-prefix`) and a mempool of
+/// `mempool` mbufs (and cache), `[workers]` with one worker (plus `workers`
+/// lines), and `[management]` with the scratch dir's control socket and a
+/// metrics listener on `listen`.
+pub fn head(s: &Scratch, eal: &[&str], mempool: (u32, u32), workers: &str, listen: &str) -> String {
+    let mut args: Vec<String> = eal.iter().map(|a| format!("{a:?}")).collect();
+    args.push(format!("\"--file-prefix={}\"", s.file_prefix()));
+    format!(
+        "[dpdk]\neal_args = [{}]\nmempool_size = {}\nmempool_cache = {}\n\
+         [workers]\nlcores = [1]\n{workers}[management]\nsocket = \"{}\"\nlisten = \"{listen}\"\n",
+        args.join(", "),
+        mempool.0,
+        mempool.1,
+        s.path("ctl.sock").display(),
+    )
+}
+
 /// A config running one worker on a `net_pcap` port named `lan` (own address
 /// 198.18.0.1) that reads `input` and writes `output`, with this scratch
 /// dir's control socket; `extra` is appended (VIPs, tables).
 pub fn pcap_config(s: &Scratch, input: &Path, output: &Path, extra: &str) -> String {
-    format!(
-        r#"
-[dpdk]
-eal_args = ["--no-huge", "--no-shconf", "--no-pci", "--file-prefix={}",
-            "--vdev=net_pcap0,rx_pcap={},tx_pcap={}"]
-mempool_size = 2047
-mempool_cache = 32
-[workers]
-lcores = [1]
-[management]
-socket = "{}"
-listen = "127.0.0.1:0"
-[[port]]
-name = "lan"
-device = "net_pcap0"
-ipv4 = ["198.18.0.1"]
-{extra}"#,
-        s.file_prefix(),
+    let vdev = format!(
+        "--vdev=net_pcap0,rx_pcap={},tx_pcap={}",
         input.display(),
-        output.display(),
-        s.path("ctl.sock").display(),
+        output.display()
+    );
+    let eal = ["--no-huge", "--no-shconf", "--no-pci", &vdev];
+    format!(
+        "{}[[port]]\nname = \"lan\"\ndevice = \"net_pcap0\"\nipv4 = [\"198.18.0.1\"]\n{extra}",
+        head(s, &eal, (2047, 32), "", "127.0.0.1:0")
     )
+}
+
+/// Runs `mplb run` on `cfg` for `seconds` and returns its output.
+pub fn run_for(cfg: &Path, seconds: &str) -> Output {
+    let cfg = cfg.to_str().expect("utf-8 path");
+    run(&["run", "--config", cfg, "--duration", seconds])
+}
+
+/// Starts `mplb run` on `cfg`, its output piped.
+pub fn spawn(cfg: &Path) -> Child {
+    mplb()
+        .args(["run", "--config", cfg.to_str().expect("utf-8 path")])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn mplb")
 }
 
 /// A running `mplb`, killed if the test fails before stopping it.
@@ -152,6 +174,25 @@ impl Drop for Running {
             let _ = c.kill();
             let _ = c.wait();
         }
+    }
+}
+
+impl Running {
+    /// Sends it `signal` (a name `kill -s` takes).
+    pub fn signal(&self, signal: &str) {
+        let pid = self.0.as_ref().expect("still running").id().to_string();
+        let st = Command::new("kill")
+            .args(["-s", signal, &pid])
+            .status()
+            .expect("run kill");
+        assert!(st.success(), "kill -s {signal} {pid}");
+    }
+
+    /// Stops it with SIGINT (a clean drain) and returns its output.
+    pub fn interrupt(&mut self) -> Output {
+        self.signal("INT");
+        let child = self.0.take().expect("still running");
+        child.wait_with_output().expect("wait")
     }
 }
 
