@@ -187,7 +187,7 @@ mod tests {
         assert_eq!(config.vips.len(), 2);
         for v in &config.vips {
             assert_eq!(v.backends.len(), 1);
-            assert_eq!(v.backends[0].name.get_ref(), "b");
+            assert_eq!(v.backends[0].name, "b");
         }
     }
 
