@@ -376,7 +376,7 @@ fn flow_table_memory(
                 ("reason", &"EAL runs without hugepages (--no-huge)"),
             ],
         );
-        return Ok(TableMemory::heap(buckets, Bucket::EMPTY));
+        return TableMemory::heap(buckets, Bucket::EMPTY).map_err(|e| format!("flow table: {e}"));
     }
     match TableMemory::dpdk(eal, buckets, Bucket::EMPTY, socket) {
         Ok(m) => Ok(m),
@@ -395,7 +395,7 @@ fn flow_table_memory(
                     ),
                 ],
             );
-            Ok(TableMemory::heap(buckets, Bucket::EMPTY))
+            TableMemory::heap(buckets, Bucket::EMPTY).map_err(|e| format!("flow table: {e}"))
         }
     }
 }
