@@ -891,10 +891,15 @@ fn validate_weights(i: usize, v: &RawVip) -> Result<(), Invalid> {
     let serving =
         |b: &&RawBackend| *b.weight.get_ref() > 0 && b.state != BackendStateConfig::Disabled;
     if !v.backends.iter().any(|b| serving(&b)) {
-        let first = v.backends.first().map(|b| b.weight.span());
+        // Name what keeps the first backend out: its weight or its state.
+        let (span, field) = match v.backends.first() {
+            Some(b) if *b.weight.get_ref() > 0 => (None, "state"),
+            Some(b) => (Some(b.weight.span()), "weight"),
+            None => (None, "weight"),
+        };
         return Err((
-            first,
-            format!("vip[{i}].backend[0].weight"),
+            span,
+            format!("vip[{i}].backend[0].{field}"),
             format!(
                 "VIP `{}`: no backend can take traffic (each has weight 0 or state \"disabled\")",
                 v.name.get_ref()
@@ -924,7 +929,7 @@ fn validate_health(field: &str, h: &HealthConfig) -> Result<(), Invalid> {
     if h.rise == 0 || h.fall == 0 {
         return Err((
             None,
-            format!("{field}.rise"),
+            format!("{field}.{}", if h.rise == 0 { "rise" } else { "fall" }),
             "rise and fall must be at least 1".into(),
         ));
     }
