@@ -149,12 +149,22 @@ fn a_vip_no_backend_can_serve_is_refused() {
         16,
         "vip[0].backend[0].weight",
     );
-    assert!(e.contains("no backend can take traffic"), "{e}");
-    refused_at(
-        &d,
-        &format!("{BASE}{}", vip("state = \"disabled\"")),
-        16,
-        "vip[0].backend[0].state",
+    assert!(e.contains("every backend has weight 0"), "{e}");
+    // Every backend disabled: an operator's choice, accepted with a warning
+    // that says what `mplb lookup` will say.
+    let file = d.0.join("disabled.toml");
+    std::fs::write(&file, format!("{BASE}{}", vip("state = \"disabled\""))).expect("write");
+    let (out, _) = check(&file, Stdio::null(), Duration::from_secs(60));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("a (disabled), b (disabled)"), "{stdout}");
+    assert!(
+        stdout.contains("warning: vip web: no backend takes new flows"),
+        "{stdout}"
     );
     // One backend with weight 0 beside a weighted one is fine, and shown so.
     let text = format!("{BASE}{}", vip("weight = 1")).replacen("weight = 1", "weight = 0", 1);

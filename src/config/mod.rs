@@ -20,8 +20,8 @@
 //! * `dpdk.mempool_cache` ≤ 512 and ≤ `mempool_size` / 1.5 (DPDK's limits);
 //! * at most 65535 distinct backends (16-bit ids), and no more weighted
 //!   backends in a VIP than its Maglev `table_size`;
-//! * a VIP needs a backend that can take new flows: one with weight > 0
-//!   that is not disabled;
+//! * a VIP needs a backend of weight > 0 (one whose backends are all
+//!   disabled or draining is accepted, with a warning from `check-config`);
 //! * the memory all of it needs must fit the host ([`Config::load`] only;
 //!   [`Config::parse`] does not look at the host): see `memory.rs`.
 
@@ -600,6 +600,18 @@ impl Config {
         }
         s += &format!("mempool: {} buffers\n", self.dpdk.mempool_size);
         s += &self.memory_report(HostMemory::probe().as_ref());
+        for v in &self.vips {
+            let serving = v
+                .backends
+                .iter()
+                .any(|b| b.weight > 0 && b.state == BackendStateConfig::Active);
+            if !serving {
+                s += &format!(
+                    "warning: vip {}: no backend takes new flows (each is disabled, draining or of weight 0): `mplb lookup` finds none\n",
+                    v.name
+                );
+            }
+        }
         s
     }
 }

@@ -883,25 +883,18 @@ impl RawConfig {
     }
 }
 
-/// A VIP's weights: some backend must be able to take traffic (weight > 0
-/// and not disabled), or the VIP answers nothing while every backend looks
-/// configured; and its Maglev table must have a slot for each weighted
-/// backend.
+/// A VIP's weights: some backend must have weight > 0, or the VIP answers
+/// nothing while every backend looks configured and up (no command raises a
+/// weight; a VIP whose weighted backends are all disabled or draining is an
+/// operator's choice, which `check-config` warns about); and its Maglev table
+/// must have a slot for each weighted backend.
 fn validate_weights(i: usize, v: &RawVip) -> Result<(), Invalid> {
-    let serving =
-        |b: &&RawBackend| *b.weight.get_ref() > 0 && b.state != BackendStateConfig::Disabled;
-    if !v.backends.iter().any(|b| serving(&b)) {
-        // Name what keeps the first backend out: its weight or its state.
-        let (span, field) = match v.backends.first() {
-            Some(b) if *b.weight.get_ref() > 0 => (None, "state"),
-            Some(b) => (Some(b.weight.span()), "weight"),
-            None => (None, "weight"),
-        };
+    if v.backends.iter().all(|b| *b.weight.get_ref() == 0) {
         return Err((
-            span,
-            format!("vip[{i}].backend[0].{field}"),
+            v.backends.first().map(|b| b.weight.span()),
+            format!("vip[{i}].backend[0].weight"),
             format!(
-                "VIP `{}`: no backend can take traffic (each has weight 0 or state \"disabled\")",
+                "VIP `{}`: every backend has weight 0, so none can take traffic",
                 v.name.get_ref()
             ),
         ));
