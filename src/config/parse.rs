@@ -53,6 +53,7 @@ pub(super) fn parse(
             (Some(s), true) => field_at(text, s.start),
             _ => field,
         };
+        let field = missing_field(inner.message(), field);
         let message = inner
             .message()
             .lines()
@@ -66,6 +67,24 @@ pub(super) fn parse(
         .validate(host)
         .map_err(|(span, field, message)| located(span, field, message))?;
     Ok(config.into_plain())
+}
+
+/// For "missing field `x`", the missing field's own path: under the table
+/// serde was in, or at the top for a section (serde's path then still names
+/// the last section it read).
+fn missing_field(message: &str, path: String) -> String {
+    let Some(name) = message
+        .strip_prefix("missing field `")
+        .and_then(|m| m.split('`').next())
+    else {
+        return path;
+    };
+    let top = ["dpdk", "workers", "port"];
+    if path.is_empty() || (!path.contains(['.', '[']) && top.contains(&name)) {
+        name.to_string()
+    } else {
+        format!("{path}.{name}")
+    }
 }
 
 /// serde's path, without its root `.` and the private field `Spanned`
@@ -657,8 +676,12 @@ impl RawConfig {
                 "at least one [[port]] is needed".into(),
             ));
         }
-        if self.ports.len() > 64 {
-            return Err((None, "port".into(), "at most 64 ports".into()));
+        if let Some(p) = self.ports.get(64) {
+            return Err((
+                Some(p.name.span()),
+                "port[64]".into(),
+                "at most 64 ports".into(),
+            ));
         }
         for (i, p) in self.ports.iter().enumerate() {
             if self.ports[..i]
