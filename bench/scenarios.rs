@@ -433,7 +433,9 @@ impl Bench {
             .expect(
                 "hugepage memory for the flow table (reserve hugepages, or MPLB_BENCH_MEMORY=heap)",
             ),
-            Memory::Heap => TableMemory::heap(buckets, Bucket::EMPTY),
+            Memory::Heap => {
+                TableMemory::heap(buckets, Bucket::EMPTY).expect("heap memory for the flow table")
+            }
         };
         let dp = Datapath::with_memory(flow, table, tokens).expect("flow table");
         let mut b = Bench {

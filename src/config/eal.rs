@@ -27,3 +27,64 @@ pub(super) fn sets_lcores(arg: &str) -> bool {
     matches!(flag, "-l" | "-c" | "--lcores" | "--main-lcore")
         || arg.starts_with("-l") && arg.len() > 2 && !arg.starts_with("--")
 }
+
+/// Where DPDK's memory comes from, from the EAL arguments: `--no-huge`, and
+/// the amount `-m MB` or `--socket-mem MB,MB,...` fixes (DPDK's default of
+/// 64 MiB with `--no-huge` and neither).
+pub(super) fn eal_memory(args: &[String]) -> super::memory::EalMemory {
+    let mut no_huge = false;
+    let mut fixed: Option<u64> = None;
+    let mib = |v: &str| -> Option<u64> {
+        v.split(',')
+            .map(|p| p.trim().parse::<u64>().ok())
+            .try_fold(0u64, |a, p| Some(a.saturating_add(p?)))
+            .map(|m| m.saturating_mul(1 << 20))
+    };
+    let mut it = args.iter().peekable();
+    while let Some(a) = it.next() {
+        let value = |flag: &str, it: &mut std::iter::Peekable<std::slice::Iter<'_, String>>| {
+            if a == flag {
+                it.next().cloned()
+            } else {
+                a.strip_prefix(flag)
+                    .map(|v| v.strip_prefix('=').unwrap_or(v).to_string())
+            }
+        };
+        if a == "--no-huge" {
+            no_huge = true;
+        } else if a.starts_with("--socket-mem") {
+            if let Some(v) = value("--socket-mem", &mut it) {
+                fixed = mib(&v).or(fixed);
+            }
+        } else if a.starts_with("-m") && !a.starts_with("--") {
+            if let Some(v) = value("-m", &mut it) {
+                fixed = mib(&v).or(fixed);
+            }
+        }
+    }
+    if no_huge && fixed.is_none() {
+        fixed = Some(super::memory::NO_HUGE_DEFAULT_BYTES);
+    }
+    super::memory::EalMemory { no_huge, fixed }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn mem(args: &[&str]) -> (bool, Option<u64>) {
+        let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+        let m = eal_memory(&args);
+        (m.no_huge, m.fixed)
+    }
+
+    #[test]
+    fn eal_memory_from_the_arguments() {
+        assert_eq!(mem(&["--no-pci"]), (false, None));
+        assert_eq!(mem(&["--no-huge"]), (true, Some(64 << 20)));
+        assert_eq!(mem(&["--no-huge", "-m", "512"]), (true, Some(512 << 20)));
+        assert_eq!(mem(&["-m512", "--no-huge"]), (true, Some(512 << 20)));
+        assert_eq!(mem(&["--socket-mem=1024,1024"]), (false, Some(2048 << 20)));
+        assert_eq!(mem(&["--socket-mem", "256"]), (false, Some(256 << 20)));
+    }
+}

@@ -7,12 +7,31 @@
 //! Users see plain values only: `parse.rs` deserializes into structs that keep
 //! each value's place in the file (`toml::Spanned`), validates them there, so
 //! that an error can name line and column, and hands out the plain [`Config`]
-//! below. `eal.rs` turns it into DPDK's command line.
+//! below. `eal.rs` turns it into DPDK's command line; `memory.rs` says what
+//! memory a config needs and what the host has.
+//!
+//! Validation covers every limit `mplb run` depends on, so that a config
+//! `check-config` accepts does not fail later at an allocation. Bounds:
+//! * `flow_table.capacity` ≤ 2^35 per worker: a bucket (8 entries) is chosen
+//!   by the flow hash's low 32 bits, whose bits 32..40 are the entries' tags;
+//! * `token_table.capacity` ≤ 2^32: a token is 32 bits, so a larger table
+//!   has sets no token maps to;
+//! * `token_table.ttl_secs` within the table's 15-bit clock (~19.5 hours);
+//! * `dpdk.mempool_cache` ≤ 512 and ≤ `mempool_size` / 1.5 (DPDK's limits);
+//! * at most 65535 distinct backends (16-bit ids), and no more weighted
+//!   backends in a VIP than its Maglev `table_size`;
+//! * a VIP needs a backend of weight > 0 (one whose backends are all
+//!   disabled or draining is accepted, with a warning from `check-config`);
+//! * the memory all of it needs must fit the host ([`Config::load`] only;
+//!   [`Config::parse`] does not look at the host): see `memory.rs`.
 
 #![forbid(unsafe_code)]
 
 mod eal;
+mod memory;
 mod parse;
+
+pub use memory::{EalMemory, HostMemory, MemoryNeed};
 
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
@@ -375,6 +394,68 @@ fn default_descriptors() -> u16 {
     1024
 }
 
+/// The largest config file read: far above any real one (65535 backends
+/// take about 6 MiB).
+pub const MAX_FILE_BYTES: u64 = 64 << 20;
+
+/// The text of a config file: a regular file of at most [`MAX_FILE_BYTES`].
+/// The type is checked before the file is opened, and again on the open file
+/// (opened non-blocking, so a path swapped for a FIFO in between does not
+/// block either).
+fn read_file(path: &Path) -> Result<String, String> {
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+
+    let regular = |meta: &std::fs::Metadata| {
+        if meta.is_file() {
+            Ok(())
+        } else {
+            Err(format!(
+                "cannot read: not a regular file ({})",
+                file_kind(&meta.file_type())
+            ))
+        }
+    };
+    let meta = std::fs::metadata(path).map_err(|e| format!("cannot read: {e}"))?;
+    regular(&meta)?;
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)
+        .map_err(|e| format!("cannot read: {e}"))?;
+    let meta = file.metadata().map_err(|e| format!("cannot read: {e}"))?;
+    regular(&meta)?;
+    let too_big = || format!("cannot read: larger than {MAX_FILE_BYTES} bytes");
+    if meta.len() > MAX_FILE_BYTES {
+        return Err(too_big());
+    }
+    let mut bytes = Vec::new();
+    file.take(MAX_FILE_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| format!("cannot read: {e}"))?;
+    if bytes.len() as u64 > MAX_FILE_BYTES {
+        return Err(too_big());
+    }
+    String::from_utf8(bytes).map_err(|e| format!("cannot read: not UTF-8 text ({e})"))
+}
+
+fn file_kind(t: &std::fs::FileType) -> &'static str {
+    use std::os::unix::fs::FileTypeExt;
+    if t.is_dir() {
+        "a directory"
+    } else if t.is_fifo() {
+        "a FIFO"
+    } else if t.is_socket() {
+        "a socket"
+    } else if t.is_char_device() {
+        "a character device"
+    } else if t.is_block_device() {
+        "a block device"
+    } else {
+        "not a file"
+    }
+}
+
 /// A configuration error, located in its file.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConfigError {
@@ -403,21 +484,35 @@ impl fmt::Display for ConfigError {
 impl std::error::Error for ConfigError {}
 
 impl Config {
-    /// Reads, parses and validates a config file.
+    /// Reads, parses and validates a config file, and checks that the
+    /// memory it needs fits this host. Only regular files are read (a FIFO
+    /// or a device could block or never end), of at most
+    /// [`MAX_FILE_BYTES`].
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+        let text = read_file(path).map_err(|message| ConfigError {
             file: path.to_path_buf(),
             line: 0,
             column: 0,
             field: String::new(),
-            message: format!("cannot read: {e}"),
+            message,
         })?;
-        Config::parse(&text, path)
+        parse::parse(&text, path, HostMemory::probe().as_ref())
     }
 
-    /// Parses and validates config text; `path` is used in errors only.
+    /// Parses and validates config text; `path` is used in errors only. The
+    /// host's memory is not looked at (see [`Config::parse_for_host`]).
     pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
-        parse::parse(text, path)
+        parse::parse(text, path, None)
+    }
+
+    /// [`Config::parse`], and the memory the config needs checked against
+    /// `host`.
+    pub fn parse_for_host(
+        text: &str,
+        path: &Path,
+        host: &HostMemory,
+    ) -> Result<Config, ConfigError> {
+        parse::parse(text, path, Some(host))
     }
 
     /// Why `new` cannot replace `self` by a reload (sections that shape the
@@ -498,13 +593,37 @@ impl Config {
                 v.table_size,
                 v.backends
                     .iter()
-                    .map(|b| b.name.as_str())
+                    .map(backend_summary)
                     .collect::<Vec<_>>()
                     .join(", ")
             );
         }
         s += &format!("mempool: {} buffers\n", self.dpdk.mempool_size);
+        s += &self.memory_report(HostMemory::probe().as_ref());
+        for v in &self.vips {
+            let serving = v
+                .backends
+                .iter()
+                .any(|b| b.weight > 0 && b.state == BackendStateConfig::Active);
+            if !serving {
+                s += &format!(
+                    "warning: vip {}: no backend takes new flows (each is disabled, draining or of weight 0): `mplb lookup` finds none\n",
+                    v.name
+                );
+            }
+        }
         s
+    }
+}
+
+/// A backend's name, and what keeps it from new flows if anything: the
+/// same view as `mplb lookup`, which only picks active backends of weight > 0.
+fn backend_summary(b: &BackendConfig) -> String {
+    match (b.state, b.weight) {
+        (BackendStateConfig::Disabled, _) => format!("{} (disabled)", b.name),
+        (BackendStateConfig::Draining, _) => format!("{} (draining: no new flows)", b.name),
+        (BackendStateConfig::Active, 0) => format!("{} (weight 0: no new flows)", b.name),
+        (BackendStateConfig::Active, _) => b.name.clone(),
     }
 }
 

@@ -14,15 +14,27 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use super::eal::sets_lcores;
+use super::memory::{self, HostMemory, size};
 use super::*;
+use crate::datapath::token_table::{MAX_TTL_TICKS, TICK_NS};
 
 /// What validation reports: where (if known), which field, what is wrong.
 type Invalid = (Option<Range<usize>>, String, String);
 
-/// Parses and validates config text; `path` is used in errors only.
-pub(super) fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
+/// Parses and validates config text; `path` is used in errors only. With
+/// `host`, also checks that the memory the config needs fits it.
+pub(super) fn parse(
+    text: &str,
+    path: &Path,
+    host: Option<&HostMemory>,
+) -> Result<Config, ConfigError> {
     let located = |span: Option<Range<usize>>, field: String, message: String| {
-        let (line, column) = span.map(|s| line_col(text, s.start)).unwrap_or((0, 0));
+        // A value's own place; else the line that names the field, or its
+        // section (values left at their default have the place 0..0, none).
+        let (line, column) = match span.filter(|s| *s != (0..0)) {
+            Some(s) => line_col(text, s.start),
+            None => place_of_field(text, &field).map_or((0, 0), |o| line_col(text, o)),
+        };
         ConfigError {
             file: path.to_path_buf(),
             line,
@@ -33,15 +45,58 @@ pub(super) fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
     };
     let de = toml::Deserializer::new(text);
     let config: RawConfig = serde_path_to_error::deserialize(de).map_err(|e| {
-        let field = e.path().to_string();
+        let field = field_path(&e.path().to_string());
         let inner = e.into_inner();
-        let field = if field == "." { String::new() } else { field };
-        located(inner.span(), field, inner.message().trim().to_string())
+        let span = inner.span();
+        // A syntax error has no path: name the field written where it is.
+        let field = match (&span, field.is_empty()) {
+            (Some(s), true) => field_at(text, s.start),
+            _ => field,
+        };
+        let field = missing_field(inner.message(), field);
+        let message = inner
+            .message()
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .collect::<Vec<_>>()
+            .join("; ");
+        located(span, field, message)
     })?;
     config
-        .validate()
+        .validate(host)
         .map_err(|(span, field, message)| located(span, field, message))?;
     Ok(config.into_plain())
+}
+
+/// For "missing field `x`", the missing field's own path: under the table
+/// serde was in, or at the top for a section (serde's path then still names
+/// the last section it read).
+fn missing_field(message: &str, path: String) -> String {
+    let Some(name) = message
+        .strip_prefix("missing field `")
+        .and_then(|m| m.split('`').next())
+    else {
+        return path;
+    };
+    let top = ["dpdk", "workers", "port"];
+    if path.is_empty() || (!path.contains(['.', '[']) && top.contains(&name)) {
+        name.to_string()
+    } else {
+        format!("{path}.{name}")
+    }
+}
+
+/// serde's path, without its root `.` and the private field `Spanned`
+/// deserializes through (`workers.lcores.$__serde_spanned_private_value`).
+fn field_path(path: &str) -> String {
+    if path == "." {
+        return String::new();
+    }
+    path.split('.')
+        .filter(|seg| !seg.starts_with("$__"))
+        .collect::<Vec<_>>()
+        .join(".")
 }
 
 fn line_col(text: &str, offset: usize) -> (usize, usize) {
@@ -49,6 +104,185 @@ fn line_col(text: &str, offset: usize) -> (usize, usize) {
     let line = before.matches('\n').count() + 1;
     let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
     (line, column)
+}
+
+/// A table header or `key = value` line of the text (or a continuation
+/// line of a multi-line value).
+struct Place {
+    /// Byte offset where the line's text starts.
+    at: usize,
+    /// The field the line defines (`vip[0].backend[1].weight`, `port[0]`).
+    path: String,
+    /// The table in effect there.
+    table: String,
+    /// A multi-line value continues after this line.
+    open: bool,
+}
+
+/// Each table header and `key = value` line of the text, in order. A plain
+/// line scan, for errors only: it is what places syntax errors (which have
+/// no path) and errors on values without a place of their own.
+fn places(text: &str) -> Vec<Place> {
+    let mut out = Vec::new();
+    // Elements so far of each array of tables, by its indexed path.
+    let mut arrays: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+    let mut table = String::new();
+    let mut offset = 0;
+    let mut depth = 0i32;
+    let mut key_path = String::new();
+    for raw in text.split_inclusive('\n') {
+        let start = offset;
+        offset += raw.len();
+        let line = raw.trim_start();
+        let at = start + (raw.len() - line.len());
+        let line = line.trim_end();
+        if depth > 0 {
+            depth += bracket_balance(line);
+            out.push(Place {
+                at,
+                path: key_path.clone(),
+                table: table.clone(),
+                open: depth > 0,
+            });
+            continue;
+        }
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        if let Some(header) = line.strip_prefix('[') {
+            let (array, header) = match header.strip_prefix('[') {
+                Some(h) => (true, h.split("]]").next().unwrap_or(h)),
+                None => (false, header.split(']').next().unwrap_or(header)),
+            };
+            let segs = key_segments(header);
+            let mut path = String::new();
+            for (i, seg) in segs.iter().enumerate() {
+                if !path.is_empty() {
+                    path.push('.');
+                }
+                path.push_str(seg);
+                let count = arrays.get(&path).copied();
+                if array && i + 1 == segs.len() {
+                    let n = count.unwrap_or(0);
+                    arrays.insert(path.clone(), n + 1);
+                    path = format!("{path}[{n}]");
+                } else if let Some(n) = count {
+                    path = format!("{path}[{}]", n.saturating_sub(1));
+                }
+            }
+            table = path;
+            out.push(Place {
+                at,
+                path: table.clone(),
+                table: table.clone(),
+                open: false,
+            });
+            continue;
+        }
+        let Some((key, value)) = line.split_once('=') else {
+            continue;
+        };
+        if !is_key(key) {
+            continue;
+        }
+        let key = key_segments(key).join(".");
+        key_path = if table.is_empty() {
+            key
+        } else {
+            format!("{table}.{key}")
+        };
+        depth = bracket_balance(value).max(0);
+        out.push(Place {
+            at,
+            path: key_path.clone(),
+            table: table.clone(),
+            open: depth > 0,
+        });
+    }
+    out
+}
+
+/// `[` minus `]` outside strings and comments.
+fn bracket_balance(s: &str) -> i32 {
+    let mut n = 0;
+    let mut quote = None;
+    for c in s.chars() {
+        match (quote, c) {
+            (None, '"' | '\'') => quote = Some(c),
+            (Some(q), c) if c == q => quote = None,
+            (None, '#') => break,
+            (None, '[') => n += 1,
+            (None, ']') => n -= 1,
+            _ => {}
+        }
+    }
+    n
+}
+
+/// A bare or quoted (dotted) key, as written before `=`.
+fn is_key(key: &str) -> bool {
+    let key = key.trim();
+    !key.is_empty()
+        && key.matches('"').count() % 2 == 0
+        && key.matches('\'').count() % 2 == 0
+        && key
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | ' ' | '"' | '\''))
+}
+
+fn key_segments(key: &str) -> Vec<String> {
+    key.split('.')
+        .map(|s| s.trim().trim_matches(|c| c == '"' || c == '\'').to_string())
+        .collect()
+}
+
+/// The field written at `offset` (a syntax error's place): the key or table
+/// header on its line, the key of a multi-line value it is in, or else the
+/// table it is in; a broken header names what it says.
+fn field_at(text: &str, offset: usize) -> String {
+    let line_start = text
+        .get(..offset)
+        .and_then(|b| b.rfind('\n'))
+        .map_or(0, |i| i + 1);
+    let line = text
+        .get(line_start..)
+        .and_then(|l| l.lines().next())
+        .unwrap_or("")
+        .trim();
+    let places = places(text);
+    let last = places.iter().rev().find(|p| p.at <= offset);
+    match last {
+        Some(p) if p.at >= line_start => p.path.clone(),
+        _ if line.starts_with('[') => line
+            .trim_start_matches('[')
+            .split(']')
+            .next()
+            .map_or(String::new(), |h| key_segments(h).join(".")),
+        Some(p) if p.open => p.path.clone(),
+        Some(p) => p.table.clone(),
+        None => String::new(),
+    }
+}
+
+/// Where the text names `field`, or else the nearest enclosing table (for a
+/// value left at its default): a byte offset.
+fn place_of_field(text: &str, field: &str) -> Option<usize> {
+    if field.is_empty() {
+        return None;
+    }
+    let places = places(text);
+    if let Some(p) = places.iter().find(|p| p.path == field) {
+        return Some(p.at);
+    }
+    places
+        .iter()
+        .filter(|p| {
+            field
+                .strip_prefix(p.path.as_str())
+                .is_some_and(|rest| rest.starts_with('.') || rest.starts_with('['))
+        })
+        .max_by_key(|p| p.path.len())
+        .map(|p| p.at)
 }
 
 #[derive(Deserialize)]
@@ -101,8 +335,8 @@ struct RawBackend {
     name: Spanned<String>,
     address: IpAddr,
     mac: Option<Mac>,
-    #[serde(default = "default_weight")]
-    weight: u32,
+    #[serde(default = "default_weight_spanned")]
+    weight: Spanned<u32>,
     #[serde(default)]
     state: BackendStateConfig,
 }
@@ -228,8 +462,21 @@ struct RawDatapath {
     backend_port: Option<Spanned<String>>,
 }
 
+/// Largest `flow_table.capacity`: 2^32 buckets of 8 entries (the bucket
+/// index is the flow hash's low 32 bits; bits 32..40 are the entries' tags).
+const MAX_FLOW_CAPACITY: u64 = 1 << 35;
+/// Largest `token_table.capacity`: a token is 32 bits.
+const MAX_TOKEN_CAPACITY: u64 = 1 << 32;
+/// DPDK's `RTE_MEMPOOL_CACHE_MAX_SIZE`.
+const MAX_MEMPOOL_CACHE: u32 = 512;
+/// Distinct backends: ids are 16 bits.
+const MAX_BACKENDS: usize = u16::MAX as usize;
+
 fn no_eal_args() -> Spanned<Vec<String>> {
     Spanned::new(0..0, Vec::new())
+}
+fn default_weight_spanned() -> Spanned<u32> {
+    Spanned::new(0..0, default_weight())
 }
 fn default_table_size_spanned() -> Spanned<u32> {
     Spanned::new(0..0, default_table_size())
@@ -242,7 +489,7 @@ fn default_token_capacity_spanned() -> Spanned<usize> {
 }
 
 impl RawConfig {
-    fn validate(&self) -> Result<(), Invalid> {
+    fn validate(&self, host: Option<&HostMemory>) -> Result<(), Invalid> {
         self.validate_lcores()?;
         self.validate_ports()?;
         self.validate_vips()?;
@@ -255,14 +502,128 @@ impl RawConfig {
             validate_health(&field, h)?;
         }
         self.validate_tables()?;
-        if self.dpdk.mempool_size < 1024 {
+        self.validate_mempool()?;
+        if let Some(host) = host {
+            self.validate_memory(host)?;
+        }
+        Ok(())
+    }
+
+    /// `dpdk.mempool_size` and `dpdk.mempool_cache`, as DPDK checks them
+    /// (`rte_mempool_create`), and against the DPDK memory the EAL arguments
+    /// fix.
+    fn validate_mempool(&self) -> Result<(), Invalid> {
+        let n = self.dpdk.mempool_size;
+        if n < 1024 {
             return Err((
                 None,
                 "dpdk.mempool_size".into(),
                 "at least 1024 buffers".into(),
             ));
         }
-        Ok(())
+        let cache = self.dpdk.mempool_cache;
+        if cache > MAX_MEMPOOL_CACHE || u64::from(cache) * 3 / 2 > u64::from(n) {
+            return Err((
+                None,
+                "dpdk.mempool_cache".into(),
+                format!(
+                    "{cache}: DPDK takes at most {MAX_MEMPOOL_CACHE}, and at most mempool_size / 1.5 ({})",
+                    u64::from(n) * 2 / 3
+                ),
+            ));
+        }
+        let eal = super::eal::eal_memory(self.dpdk.eal_args.get_ref());
+        let need = u64::from(n).saturating_mul(memory::MBUF_BYTES);
+        match eal.fixed {
+            Some(fixed) if need > fixed => Err((
+                None,
+                "dpdk.mempool_size".into(),
+                format!(
+                    "{n} buffers need {} of DPDK memory (about {} each), but the EAL arguments give DPDK {}{}",
+                    size(need),
+                    size(memory::MBUF_BYTES),
+                    size(fixed),
+                    if eal.no_huge {
+                        " (--no-huge: `-m MB` sets it, 64 MiB by default)"
+                    } else {
+                        " (-m or --socket-mem)"
+                    }
+                ),
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    /// The memory the whole config needs against what `host` has: see
+    /// `memory.rs`. The error names the largest consumer.
+    fn validate_memory(&self, host: &HostMemory) -> Result<(), Invalid> {
+        let workers = self.workers.lcores.get_ref().len();
+        let need = memory::memory_need(
+            workers,
+            *self.flow_table.capacity.get_ref(),
+            *self.token_table.capacity.get_ref(),
+            self.dpdk.mempool_size,
+            self.vips.iter().map(|v| *v.table_size.get_ref()),
+        );
+        let eal = super::eal::eal_memory(self.dpdk.eal_args.get_ref());
+        let total = memory::total_need(&need, eal);
+        let have = memory::usable(host, eal);
+        if total <= have {
+            return Ok(());
+        }
+        let biggest_vip = self
+            .vips
+            .iter()
+            .enumerate()
+            .max_by_key(|(_, v)| *v.table_size.get_ref());
+        let mut candidates: Vec<(u64, Option<Range<usize>>, String)> = vec![
+            (
+                need.flow_tables,
+                Some(self.flow_table.capacity.span()),
+                "flow_table.capacity".into(),
+            ),
+            (
+                need.token_table,
+                Some(self.token_table.capacity.span()),
+                "token_table.capacity".into(),
+            ),
+            (need.mempool, None, "dpdk.mempool_size".into()),
+        ];
+        if let Some((i, v)) = biggest_vip {
+            candidates.push((
+                need.maglev,
+                Some(v.table_size.span()),
+                format!("vip[{i}].table_size"),
+            ));
+        }
+        let (_, span, field) = candidates
+            .into_iter()
+            .max_by_key(|(b, _, _)| *b)
+            .unwrap_or((0, None, String::new()));
+        Err((
+            span,
+            field,
+            format!(
+                "the config needs {} of memory (flow tables {} = {workers} workers x {} entries x {} B, token table {}, mempool {}, maglev tables {}), but this host has {}{}",
+                size(total),
+                size(need.flow_tables),
+                self.flow_table.capacity.get_ref(),
+                memory::FLOW_ENTRY_BYTES,
+                size(need.token_table),
+                size(need.mempool),
+                size(need.maglev),
+                size(have),
+                if eal.no_huge {
+                    format!(
+                        " (MemTotal {} less {} of hugepages, which --no-huge does not use)",
+                        size(host.total),
+                        size(host.hugetlb)
+                    )
+                } else {
+                    " (MemTotal)".to_string()
+                }
+            ),
+        ))
     }
 
     /// `[workers]` lcores, and EAL arguments that would set them.
@@ -315,8 +676,12 @@ impl RawConfig {
                 "at least one [[port]] is needed".into(),
             ));
         }
-        if self.ports.len() > 64 {
-            return Err((None, "port".into(), "at most 64 ports".into()));
+        if let Some(p) = self.ports.get(64) {
+            return Err((
+                Some(p.name.span()),
+                "port[64]".into(),
+                "at most 64 ports".into(),
+            ));
         }
         for (i, p) in self.ports.iter().enumerate() {
             if self.ports[..i]
@@ -359,11 +724,14 @@ impl RawConfig {
     /// `[flow_table]` and `[token_table]`.
     fn validate_tables(&self) -> Result<(), Invalid> {
         let cap = &self.flow_table.capacity;
-        if !cap.get_ref().is_power_of_two() || *cap.get_ref() < 8 {
+        let c = *cap.get_ref() as u64;
+        if !c.is_power_of_two() || !(8..=MAX_FLOW_CAPACITY).contains(&c) {
             return Err((
                 Some(cap.span()),
                 "flow_table.capacity".into(),
-                "must be a power of two, at least 8".into(),
+                format!(
+                    "{c}: must be a power of two from 8 to 2^35 = {MAX_FLOW_CAPACITY} (a bucket is chosen by 32 bits of the flow hash)"
+                ),
             ));
         }
         if !(1..=100).contains(&self.flow_table.untrusted_quota_pct) {
@@ -374,35 +742,49 @@ impl RawConfig {
             ));
         }
         let tcap = &self.token_table.capacity;
-        if !tcap.get_ref().is_power_of_two() || *tcap.get_ref() < 4 {
+        let t = *tcap.get_ref() as u64;
+        if !t.is_power_of_two() || !(4..=MAX_TOKEN_CAPACITY).contains(&t) {
             return Err((
                 Some(tcap.span()),
                 "token_table.capacity".into(),
-                "must be a power of two, at least 4".into(),
+                format!(
+                    "{t}: must be a power of two from 4 to 2^32 = {MAX_TOKEN_CAPACITY} (tokens are 32 bits)"
+                ),
+            ));
+        }
+        let ttl = self.token_table.ttl_secs;
+        let ticks = ttl.saturating_mul(1_000_000_000).div_ceil(TICK_NS);
+        if ticks == 0 || ticks > MAX_TTL_TICKS {
+            return Err((
+                None,
+                "token_table.ttl_secs".into(),
+                format!(
+                    "{ttl}: must be 1 to {} seconds (the table's clock)",
+                    MAX_TTL_TICKS * TICK_NS / 1_000_000_000
+                ),
             ));
         }
         Ok(())
     }
 
+    /// The `[[vip]]`s and their backends. Linear in their number (sets by
+    /// name), so that a huge file is judged in moments.
     fn validate_vips(&self) -> Result<(), Invalid> {
+        use std::collections::{HashMap, HashSet};
         // A backend name means one server: same address wherever it appears.
-        let mut seen: Vec<(&str, IpAddr)> = Vec::new();
+        let mut seen: HashMap<&str, IpAddr> = HashMap::new();
+        let mut vip_names: HashSet<&str> = HashSet::new();
+        let mut services: HashSet<(IpAddr, u16, bool)> = HashSet::new();
         for (i, v) in self.vips.iter().enumerate() {
             let f = |field: &str| format!("vip[{i}].{field}");
-            if self.vips[..i]
-                .iter()
-                .any(|o| o.name.get_ref() == v.name.get_ref())
-            {
+            if !vip_names.insert(v.name.get_ref()) {
                 return Err((
                     Some(v.name.span()),
                     f("name"),
                     format!("VIP name `{}` used twice", v.name.get_ref()),
                 ));
             }
-            if self.vips[..i]
-                .iter()
-                .any(|o| o.address == v.address && o.port == v.port && o.protocol == v.protocol)
-            {
+            if !services.insert((v.address, v.port, v.protocol == VipProtocol::Tcp)) {
                 return Err((
                     Some(v.name.span()),
                     f("address"),
@@ -432,18 +814,19 @@ impl RawConfig {
                     "a VIP needs at least one backend".into(),
                 ));
             }
+            let mut names: HashSet<&str> = HashSet::with_capacity(v.backends.len());
             for (j, b) in v.backends.iter().enumerate() {
                 let bf = |field: &str| format!("vip[{i}].backend[{j}].{field}");
                 let name = b.name.get_ref().as_str();
-                if v.backends[..j].iter().any(|o| o.name.get_ref() == name) {
+                if !names.insert(name) {
                     return Err((
                         Some(b.name.span()),
                         bf("name"),
                         format!("backend `{name}` listed twice in this VIP"),
                     ));
                 }
-                match seen.iter().find(|(n, _)| *n == name) {
-                    Some((_, addr)) if *addr != b.address => {
+                match seen.get(name) {
+                    Some(addr) if *addr != b.address => {
                         return Err((
                             Some(b.name.span()),
                             bf("address"),
@@ -451,7 +834,19 @@ impl RawConfig {
                         ));
                     }
                     Some(_) => {}
-                    None => seen.push((name, b.address)),
+                    None => {
+                        if seen.len() == MAX_BACKENDS {
+                            return Err((
+                                Some(b.name.span()),
+                                bf("name"),
+                                format!(
+                                    "too many backends: `{name}` would be number {}, at most {MAX_BACKENDS} distinct backends (16-bit ids)",
+                                    MAX_BACKENDS + 1
+                                ),
+                            ));
+                        }
+                        seen.insert(name, b.address);
+                    }
                 }
                 if v.forwarding == VipForwarding::L2Dsr && b.mac.is_none() {
                     return Err((
@@ -469,9 +864,7 @@ impl RawConfig {
                     ));
                 }
             }
-        }
-        if seen.len() > usize::from(u16::MAX) {
-            return Err((None, "vip".into(), "too many backends".into()));
+            validate_weights(i, v)?;
         }
         Ok(())
     }
@@ -513,12 +906,46 @@ impl RawConfig {
     }
 }
 
+/// A VIP's weights: some backend must have weight > 0, or the VIP answers
+/// nothing while every backend looks configured and up (no command raises a
+/// weight; a VIP whose weighted backends are all disabled or draining is an
+/// operator's choice, which `check-config` warns about); and its Maglev table
+/// must have a slot for each weighted backend.
+fn validate_weights(i: usize, v: &RawVip) -> Result<(), Invalid> {
+    if v.backends.iter().all(|b| *b.weight.get_ref() == 0) {
+        return Err((
+            v.backends.first().map(|b| b.weight.span()),
+            format!("vip[{i}].backend[0].weight"),
+            format!(
+                "VIP `{}`: every backend has weight 0, so none can take traffic",
+                v.name.get_ref()
+            ),
+        ));
+    }
+    let weighted = v
+        .backends
+        .iter()
+        .filter(|b| *b.weight.get_ref() > 0)
+        .count();
+    let size = *v.table_size.get_ref();
+    if weighted > size as usize {
+        return Err((
+            Some(v.table_size.span()),
+            format!("vip[{i}].table_size"),
+            format!(
+                "{weighted} backends with weight > 0 do not fit a Maglev table of {size} slots (a prime > 100 x backends is advised)"
+            ),
+        ));
+    }
+    Ok(())
+}
+
 /// Checks one `[health]` section (`field` names it: `health` or `vip[i].health`).
 fn validate_health(field: &str, h: &HealthConfig) -> Result<(), Invalid> {
     if h.rise == 0 || h.fall == 0 {
         return Err((
             None,
-            format!("{field}.rise"),
+            format!("{field}.{}", if h.rise == 0 { "rise" } else { "fall" }),
             "rise and fall must be at least 1".into(),
         ));
     }
@@ -575,7 +1002,7 @@ impl RawVip {
                     name: b.name.into_inner(),
                     address: b.address,
                     mac: b.mac,
-                    weight: b.weight,
+                    weight: b.weight.into_inner(),
                     state: b.state,
                 })
                 .collect(),

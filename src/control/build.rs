@@ -1,6 +1,6 @@
 //! Builds a [`Forwarding`] snapshot from the config.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 
 use crate::config::{BackendStateConfig, Config, VipForwarding, VipProtocol};
 use crate::datapath::flow_table::{FlowTableConfig, FlowTimeouts};
@@ -18,6 +18,8 @@ use crate::datapath::maglev::{BackendId, MaglevBackend, MaglevTable};
 #[derive(Debug, Default, Clone)]
 struct NameIds {
     by_name: BTreeMap<String, u16>,
+    /// The ids in `by_name`, to find a free one without a scan.
+    used: HashSet<u16>,
     next: u16,
 }
 
@@ -29,19 +31,27 @@ impl NameIds {
         if self.by_name.len() > usize::from(u16::MAX) {
             return None;
         }
-        let in_use = |c: u16| self.by_name.values().any(|&b| b == c);
         let mut candidate = self.next;
-        while in_use(candidate) {
+        while self.used.contains(&candidate) {
             candidate = candidate.wrapping_add(1);
         }
         self.next = candidate.wrapping_add(1);
         self.by_name.insert(name.to_string(), candidate);
+        self.used.insert(candidate);
         Some(candidate)
     }
 
     /// Forgets names that are no longer configured.
     fn retain(&mut self, names: &[&str]) {
-        self.by_name.retain(|n, _| names.contains(&n.as_str()));
+        let names: HashSet<&str> = names.iter().copied().collect();
+        let used = &mut self.used;
+        self.by_name.retain(|n, id| {
+            let keep = names.contains(n.as_str());
+            if !keep {
+                used.remove(id);
+            }
+            keep
+        });
     }
 }
 
@@ -347,6 +357,24 @@ table_size = 251
                 .iter()
                 .all(|(id, n)| *id != a || *n == 0)
         );
+    }
+
+    #[test]
+    fn every_one_of_65535_backends_gets_its_own_id() {
+        let mut ids = NameIds::default();
+        let names: Vec<String> = (0..65535).map(|i| format!("b{i}")).collect();
+        let mut got: Vec<u16> = names.iter().map(|n| ids.id_for(n).expect("id")).collect();
+        got.sort_unstable();
+        got.dedup();
+        assert_eq!(got.len(), 65535);
+        // Half of them go; the others keep their ids; new names get free ones.
+        let kept: Vec<&str> = names.iter().step_by(2).map(String::as_str).collect();
+        let before: Vec<u16> = kept.iter().map(|n| ids.id_for(n).expect("id")).collect();
+        ids.retain(&kept);
+        let after: Vec<u16> = kept.iter().map(|n| ids.id_for(n).expect("id")).collect();
+        assert_eq!(before, after);
+        let fresh = ids.id_for("new").expect("a free id");
+        assert!(!after.contains(&fresh));
     }
 
     #[test]

@@ -113,9 +113,10 @@ impl<T: Copy> TableMemory<T> {
     }
 
     /// `len` elements set to `fill`, in ordinary memory: aligned to 2 MiB and
-    /// advised for transparent huge pages when at least that large. Aborts
-    /// like any allocation if memory is exhausted.
-    pub fn heap(len: usize, fill: T) -> Self {
+    /// advised for transparent huge pages when at least that large. Fails,
+    /// without aborting, when the size overflows or the allocation is refused.
+    pub fn heap(len: usize, fill: T) -> Result<Self, DpdkError> {
+        const OP: &str = "table allocation";
         let layout = Layout::array::<T>(len)
             .and_then(|l| {
                 let align = if l.size() >= THP_SIZE {
@@ -125,19 +126,27 @@ impl<T: Copy> TableMemory<T> {
                 };
                 l.align_to(align)
             })
-            .unwrap_or_else(|_| panic!("table of {len} elements overflows the address space"));
+            .map_err(|_| {
+                DpdkError::other(OP, format!("{len} elements overflow the address space"))
+            })?;
         if layout.size() == 0 {
-            return TableMemory {
+            return Ok(TableMemory {
                 ptr: NonNull::dangling(),
                 len,
                 origin: Origin::Heap(layout),
-            };
+            });
         }
         // SAFETY: the layout has a non-zero size (checked above).
         let raw = unsafe { std::alloc::alloc(layout) };
-        let Some(ptr) = NonNull::new(raw.cast::<T>()) else {
-            std::alloc::handle_alloc_error(layout);
-        };
+        let ptr = NonNull::new(raw.cast::<T>()).ok_or_else(|| {
+            DpdkError::other(
+                OP,
+                format!(
+                    "no {} MiB of ordinary memory for {len} elements",
+                    layout.size().div_ceil(1 << 20)
+                ),
+            )
+        })?;
         if layout.align() == THP_SIZE {
             // SAFETY: advice on a range we own, page aligned (2 MiB); it
             // changes how the kernel backs the pages, not their contents.
@@ -146,7 +155,7 @@ impl<T: Copy> TableMemory<T> {
                 libc::madvise(raw.cast(), layout.size(), libc::MADV_HUGEPAGE);
             }
         }
-        TableMemory::filled(ptr, len, fill, Origin::Heap(layout))
+        Ok(TableMemory::filled(ptr, len, fill, Origin::Heap(layout)))
     }
 
     // Writes `fill` into each of the `len` elements at `ptr` (a fresh block
@@ -234,18 +243,21 @@ mod tests {
 
     #[test]
     fn heap_memory_is_filled_aligned_and_writable() {
-        let mut m = TableMemory::heap(3, 7u64);
+        let mut m = TableMemory::heap(3, 7u64).expect("3 elements");
         assert_eq!(&*m, &[7, 7, 7]);
         assert_eq!(m.as_ptr() as usize % CACHE_LINE, 0);
         m[1] = 9;
         assert_eq!(&*m, &[7, 9, 7]);
         assert_eq!(m.placement(), Placement::Heap);
 
-        let big = TableMemory::heap(THP_SIZE / 8 + 1, 1u64);
+        let big = TableMemory::heap(THP_SIZE / 8 + 1, 1u64).expect("2 MiB");
         assert_eq!(big.as_ptr() as usize % THP_SIZE, 0);
         assert!(big.iter().all(|&x| x == 1));
 
-        let empty = TableMemory::heap(0, 0u8);
+        let empty = TableMemory::heap(0, 0u8).expect("empty");
         assert!(empty.is_empty());
+
+        // Too large for the address space: an error, not a panic.
+        assert!(TableMemory::heap(usize::MAX / 8, 0u64).is_err());
     }
 }

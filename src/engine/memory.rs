@@ -31,7 +31,7 @@ pub(super) fn flow_table_memory(
                 ("reason", &"EAL runs without hugepages (--no-huge)"),
             ],
         );
-        return Ok(TableMemory::heap(buckets, Bucket::EMPTY));
+        return TableMemory::heap(buckets, Bucket::EMPTY).map_err(|e| format!("flow table: {e}"));
     }
     match TableMemory::dpdk(eal, buckets, Bucket::EMPTY, socket) {
         Ok(m) => Ok(m),
@@ -50,7 +50,7 @@ pub(super) fn flow_table_memory(
                     ),
                 ],
             );
-            Ok(TableMemory::heap(buckets, Bucket::EMPTY))
+            TableMemory::heap(buckets, Bucket::EMPTY).map_err(|e| format!("flow table: {e}"))
         }
     }
 }
