@@ -5,98 +5,23 @@
 
 mod common;
 
-use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use mplb::testing::fixture;
 
-use common::{Running, Scratch, counter, head, mplb, text, write_config};
+use common::generator::{
+    assert_forwarding_correct, memif_lb_head, num, report, spawn_gen, wait_bounded, wait_for_file,
+};
+use common::{Running, Scratch, counter, mplb, text, write_config};
 use serde_json::Value;
 
 /// One smoke run at a time: each busy-polls a core or two.
 static SERIAL: Mutex<()> = Mutex::new(());
 
-fn gen_command() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_mplb-gen"))
-}
-
-/// The generator as memif server on `sock`, lcore 0, no hugepages.
-fn spawn_gen(s: &Scratch, sock: &Path, json: &Path, args: &[&str]) -> Child {
-    let eal = format!(
-        "--vdev=net_memif0,role=server,socket={},socket-abstract=no --no-huge -m 256 --no-shconf --no-pci --file-prefix={}-gen -l 0 --log-level=pmd.net.memif:warning",
-        sock.display(),
-        s.file_prefix()
-    );
-    gen_command()
-        .args(["--port", "net_memif0", "--eal", &eal, "--progress", "0"])
-        .args(["--json", json.to_str().expect("utf-8 path")])
-        .args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn mplb-gen")
-}
-
-/// Waits for a child at most `limit`, killing it after that.
-fn wait_bounded(mut child: Child, limit: Duration, what: &str) -> Output {
-    let until = Instant::now() + limit;
-    while child.try_wait().expect("wait").is_none() {
-        if Instant::now() > until {
-            let _ = child.kill();
-            let out = child.wait_with_output().expect("output");
-            panic!(
-                "{what} still running after {limit:?}\n{}\n{}",
-                text(&out.stdout),
-                text(&out.stderr)
-            );
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let out = child.wait_with_output().expect("output");
-    eprintln!(
-        "--- {what} exit {:?}\n{}\n{}",
-        out.status,
-        text(&out.stdout),
-        text(&out.stderr)
-    );
-    out
-}
-
-/// Waits until `path` exists: a memif client that starts before its
-/// server's socket is there never connects (DPDK 22.11 does not retry).
-fn wait_for_file(path: &Path, what: &str) {
-    let until = Instant::now() + Duration::from_secs(30);
-    while !path.exists() {
-        assert!(
-            Instant::now() < until,
-            "{what} never appeared: {}",
-            path.display()
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-fn report(json: &Path) -> Value {
-    let t = std::fs::read_to_string(json).expect("the generator wrote its JSON report");
-    serde_json::from_str(&t).expect("valid JSON")
-}
-
-fn num(v: &Value, path: &[&str]) -> u64 {
-    let mut x = v;
-    for p in path {
-        x = &x[*p];
-    }
-    x.as_u64()
-        .unwrap_or_else(|| panic!("report field {path:?} is not a count: {x}"))
-}
-
 fn assert_checks_clean(r: &Value) {
-    assert!(num(r, &["check", "ok"]) > 1000, "frames came back: {r}");
-    for f in ["wrong_backend", "flow_moved", "bad_rewrite", "unexpected"] {
-        assert_eq!(num(r, &["check", f]), 0, "check.{f}: {r}");
-    }
+    assert_forwarding_correct(r, 1000);
     // memif under a shared machine may drop a few frames; not more.
     let (tx, lost) = (num(r, &["tx_packets"]), num(r, &["lost"]));
     assert!(tx > 10_000, "{r}");
@@ -112,39 +37,8 @@ fn generator_against_mplb_over_memif_sees_correct_forwarding() {
     let (sock, json, cfg) = (s.path("memif.sock"), s.path("gen.json"), s.path("lb.toml"));
     write_config(
         &cfg,
-        &format!(
-            r#"{}[[port]]
-name = "lan"
-device = "net_memif0"
-ipv4 = ["198.18.0.2"]
-ipv6 = ["fd00:18::2"]
-gateway_mac = "02:00:00:00:00:fe"
-[flow_table]
-capacity = 65536
-[health]
-kind = "none"
-{}"#,
-            head(
-                &s,
-                &[
-                    &format!(
-                        "--vdev=net_memif0,role=client,socket={},socket-abstract=no",
-                        sock.display()
-                    ),
-                    "--no-huge",
-                    "-m",
-                    "256",
-                    "--no-shconf",
-                    "--no-pci",
-                    "--log-level=pmd.net.memif:warning",
-                ],
-                (4095, 64),
-                "",
-                "127.0.0.1:0",
-            ),
-            // The VIPs of tests/fixtures/gen_vips.toml.
-            fixture("gen_vips"),
-        ),
+        // The VIPs of tests/fixtures/gen_vips.toml.
+        &format!("{}{}", memif_lb_head(&s, &sock, 65536), fixture("gen_vips")),
     );
     // The generator first: it is the memif server and waits for mplb.
     let generator = spawn_gen(

@@ -62,6 +62,7 @@ pub struct Backend {
     name: String,
     address: String,
     mac: Option<String>,
+    weight: Option<u32>,
     state: Option<String>,
 }
 
@@ -71,6 +72,7 @@ impl Backend {
             name: name.into(),
             address: address.into(),
             mac: None,
+            weight: None,
             state: None,
         }
     }
@@ -82,6 +84,16 @@ impl Backend {
 
     pub fn mac_bytes(self, m: [u8; 6]) -> Backend {
         self.mac(crate::wire::MacAddr(m).to_string())
+    }
+
+    /// Whether this is the backend named `name`.
+    pub fn is(&self, name: &str) -> bool {
+        self.name == name
+    }
+
+    pub fn weight(mut self, weight: u32) -> Backend {
+        self.weight = Some(weight);
+        self
     }
 
     pub fn state(mut self, state: impl Into<String>) -> Backend {
@@ -149,6 +161,9 @@ impl fmt::Display for Vip {
             writeln!(f, "  address = \"{}\"", b.address)?;
             if let Some(m) = &b.mac {
                 writeln!(f, "  mac = \"{m}\"")?;
+            }
+            if let Some(w) = b.weight {
+                writeln!(f, "  weight = {w}")?;
             }
             if let Some(s) = &b.state {
                 writeln!(f, "  state = \"{s}\"")?;

@@ -2,6 +2,8 @@
 //! DPDK virtual devices.
 #![allow(dead_code)]
 
+pub mod generator;
+
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
