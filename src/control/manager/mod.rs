@@ -415,4 +415,29 @@ table_size = 251
         assert_eq!(m.core.retiring_len(), 0);
         assert!(m.current().backend(b).is_none());
     }
+
+    #[test]
+    fn stats_show_a_weight_0_backend_takes_no_new_flows() {
+        let (mut m, t) = manager("weight0");
+        let weighted = CFG.replace(
+            "  mac = \"02:00:00:00:01:12\"\n",
+            "  mac = \"02:00:00:00:01:12\"\n  weight = 0\n",
+        );
+        std::fs::write(&t.0, weighted).expect("write");
+        m.handle(&Request::Reload).expect("reload");
+        assert!((40000..40064).all(|p| lookup_backend(&mut m, p) == "a"));
+        let stats = m.handle(&Request::Stats { json: false }).expect("stats");
+        let row = |name: &str| {
+            stats
+                .lines()
+                .find(|l| l.split_whitespace().nth(1) == Some(name))
+                .unwrap_or_else(|| panic!("no row for {name}: {stats}"))
+                .to_string()
+        };
+        assert!(row("b").ends_with("0 (no new flows)"), "{stats}");
+        assert!(row("a").ends_with(" 1"), "{stats}");
+        let json = m.handle(&Request::Stats { json: true }).expect("stats");
+        let v: serde_json::Value = serde_json::from_str(&json).expect("stats json parses");
+        assert_eq!(v["backends"][1]["weight"], 0, "{json}");
+    }
 }

@@ -78,8 +78,19 @@ pub fn metrics(
     }
 }
 
-/// Per backend of each VIP: vip, name, address, state, healthy.
-fn backend_rows(core: &Core) -> Vec<(String, String, String, &'static str, bool)> {
+/// One backend of one VIP, as `stats` shows it.
+struct BackendRow {
+    vip: String,
+    name: String,
+    addr: String,
+    state: &'static str,
+    healthy: bool,
+    /// 0: up and active, yet given no new flows (Maglev skips it).
+    weight: u32,
+}
+
+/// Per backend of each VIP.
+fn backend_rows(core: &Core) -> Vec<BackendRow> {
     let fwd = core.current();
     let mut rows = Vec::new();
     for v in &fwd.vips {
@@ -91,13 +102,14 @@ fn backend_rows(core: &Core) -> Vec<(String, String, String, &'static str, bool)
                     BackendState::Draining => "draining",
                     BackendState::Down => "down",
                 };
-                rows.push((
-                    v.name.clone(),
-                    b.name.clone(),
-                    b.addr.to_string(),
+                rows.push(BackendRow {
+                    vip: v.name.clone(),
+                    name: b.name.clone(),
+                    addr: b.addr.to_string(),
                     state,
-                    core.is_healthy(&b.name),
-                ));
+                    healthy: core.is_healthy(&b.name),
+                    weight: b.weight,
+                });
             }
         }
     }
@@ -125,14 +137,20 @@ pub fn stats_text(core: &Core, slots: &[Arc<StatsSlot>], uptime: Duration) -> St
     }
     let _ = writeln!(
         s,
-        "\n{:<16} {:<16} {:<40} {:<9} health",
-        "vip", "backend", "address", "state"
+        "\n{:<16} {:<16} {:<40} {:<9} {:<6} weight",
+        "vip", "backend", "address", "state", "health"
     );
-    for (vip, name, addr, state, healthy) in backend_rows(core) {
+    for r in backend_rows(core) {
         let _ = writeln!(
             s,
-            "{vip:<16} {name:<16} {addr:<40} {state:<9} {}",
-            if healthy { "up" } else { "down" }
+            "{:<16} {:<16} {:<40} {:<9} {:<6} {}{}",
+            r.vip,
+            r.name,
+            r.addr,
+            r.state,
+            if r.healthy { "up" } else { "down" },
+            r.weight,
+            if r.weight == 0 { " (no new flows)" } else { "" }
         );
     }
     s
@@ -148,9 +166,10 @@ pub fn stats_json(core: &Core, slots: &[Arc<StatsSlot>], uptime: Duration) -> St
         .collect();
     let backends: Vec<serde_json::Value> = backend_rows(core)
         .into_iter()
-        .map(|(vip, name, addr, state, healthy)| {
+        .map(|r| {
             serde_json::json!({
-                "vip": vip, "name": name, "address": addr, "state": state, "healthy": healthy,
+                "vip": r.vip, "name": r.name, "address": r.addr, "state": r.state,
+                "healthy": r.healthy, "weight": r.weight,
             })
         })
         .collect();
