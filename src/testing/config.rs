@@ -56,12 +56,20 @@ pub fn null_port(extra: &str) -> String {
     )
 }
 
+/// The config the control unit tests share: [`null_port`], then the VIP
+/// `web` (Maglev table of 251) with backends `a` (198.18.1.11) and `b`
+/// (198.18.1.12), each with a MAC.
+pub fn web_a_b() -> String {
+    null_port("") + &Vip::web_a_b().to_string()
+}
+
 /// A backend section (`[[vip.backend]]`).
 #[derive(Clone, Debug)]
 pub struct Backend {
     name: String,
     address: String,
     mac: Option<String>,
+    weight: Option<u32>,
     state: Option<String>,
 }
 
@@ -71,6 +79,7 @@ impl Backend {
             name: name.into(),
             address: address.into(),
             mac: None,
+            weight: None,
             state: None,
         }
     }
@@ -82,6 +91,11 @@ impl Backend {
 
     pub fn mac_bytes(self, m: [u8; 6]) -> Backend {
         self.mac(crate::wire::MacAddr(m).to_string())
+    }
+
+    pub fn weight(mut self, weight: u32) -> Backend {
+        self.weight = Some(weight);
+        self
     }
 
     pub fn state(mut self, state: impl Into<String>) -> Backend {
@@ -117,6 +131,15 @@ impl Vip {
         Vip::new("web", "198.18.0.10", 80)
     }
 
+    /// [`Vip::web`] with a Maglev table of 251 and backends `a`
+    /// (198.18.1.11) and `b` (198.18.1.12), each with a MAC.
+    pub fn web_a_b() -> Vip {
+        Vip::web()
+            .option("table_size", 251)
+            .backend(Backend::new("a", "198.18.1.11").mac("02:00:00:00:01:11"))
+            .backend(Backend::new("b", "198.18.1.12").mac("02:00:00:00:01:12"))
+    }
+
     /// A `key = value` line; `value` is TOML (quote strings yourself).
     pub fn option(mut self, key: &str, value: impl fmt::Display) -> Vip {
         self.options.push((key.into(), value.to_string()));
@@ -150,6 +173,9 @@ impl fmt::Display for Vip {
             if let Some(m) = &b.mac {
                 writeln!(f, "  mac = \"{m}\"")?;
             }
+            if let Some(w) = b.weight {
+                writeln!(f, "  weight = {w}")?;
+            }
             if let Some(s) = &b.state {
                 writeln!(f, "  state = \"{s}\"")?;
             }
@@ -172,6 +198,7 @@ mod tests {
             .replace("{B}", "draining");
         crate::testing::parse(&golden);
         crate::testing::parse(&(null_port("") + fixture("gen_vips")));
+        crate::testing::parse(&web_a_b());
     }
 
     #[test]
@@ -197,10 +224,11 @@ mod tests {
             .option("table_size", 251)
             .option("forwarding", "\"ipip\"")
             .backend(Backend::new("a", "198.18.1.11").mac("02:00:00:00:01:11"))
-            .backend(Backend::new("b", "198.18.1.12").state("draining"));
+            .backend(Backend::new("b", "198.18.1.12").weight(3).state("draining"));
         let config = crate::testing::parse(&(null_port("") + &vip.to_string()));
         assert_eq!(config.vips.len(), 1);
         assert_eq!(config.vips[0].backends.len(), 2);
+        assert_eq!(config.vips[0].backends[1].weight, 3);
         assert_eq!(config.vips[0].port, 80);
     }
 }
