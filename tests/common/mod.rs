@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 use std::fs::File;
+use std::io::{ErrorKind, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -218,4 +219,34 @@ pub fn new_flow_backend(sock: &Path, sport: u16) -> Result<String, String> {
         .and_then(|r| r.split(' ').next())
         .map(str::to_string)
         .ok_or(all)
+}
+
+/// Runs `promtool check metrics` on `page`: whether it passed, and what it
+/// said (stdout then stderr; empty when the page has no lint complaints).
+pub fn promtool_check(page: &str) -> (bool, String) {
+    let child = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn();
+    let mut child = match child {
+        Ok(c) => c,
+        Err(e) if e.kind() == ErrorKind::NotFound => panic!(
+            "promtool is not installed; this test needs it. Install it with: \
+             DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends prometheus"
+        ),
+        Err(e) => panic!("running promtool: {e}"),
+    };
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(page.as_bytes())
+        .expect("write to promtool");
+    let out = child.wait_with_output().expect("promtool");
+    (
+        out.status.success(),
+        format!("{}{}", text(&out.stdout), text(&out.stderr)),
+    )
 }
