@@ -14,7 +14,66 @@
 /// with `into_inner` and the private readers and writers at `mod field`
 /// ranges that its accessors are written with. Its `new_checked` (which
 /// validates what the accessors index) is the view's own.
+///
+/// With a field table, the view states its layout once: each line
+/// `NAME: kind = place => getter / setter;` declares `field::NAME` (a byte
+/// index for `u8`, a range for `u16`, `u32` and `bytes`) and, where named,
+/// the big-endian getter and setter. Fields read in other ways (bits, addresses,
+/// options) are listed without `=>` and get their accessors by hand.
 macro_rules! view {
+    (@const u8 $f:ident = $at:expr) => {
+        pub const $f: usize = $at;
+    };
+    (@const $kind:tt $f:ident = $at:expr) => {
+        pub const $f: core::ops::Range<usize> = $at;
+    };
+    (@get u8 $get:ident $f:ident) => {
+        pub fn $get(&self) -> u8 {
+            self.b()[field::$f]
+        }
+    };
+    (@get u16 $get:ident $f:ident) => {
+        pub fn $get(&self) -> u16 {
+            self.u16_at(field::$f)
+        }
+    };
+    (@get u32 $get:ident $f:ident) => {
+        pub fn $get(&self) -> u32 {
+            self.u32_at(field::$f)
+        }
+    };
+    (@set u8 $set:ident $f:ident) => {
+        pub fn $set(&mut self, v: u8) {
+            self.bm()[field::$f] = v;
+        }
+    };
+    (@set u16 $set:ident $f:ident) => {
+        pub fn $set(&mut self, v: u16) {
+            self.set16(field::$f, v);
+        }
+    };
+    (@set u32 $set:ident $f:ident) => {
+        pub fn $set(&mut self, v: u32) {
+            self.set32(field::$f, v);
+        }
+    };
+    ($(#[$attr:meta])* $name:ident {
+        $($f:ident : $kind:tt = $at:expr $(=> $get:ident $(/ $set:ident)?)?;)*
+    }) => {
+        view!($(#[$attr])* $name);
+
+        mod field {
+            $(view!(@const $kind $f = $at);)*
+        }
+
+        impl<T: AsRef<[u8]>> $name<T> {
+            $($(view!(@get $kind $get $f);)?)*
+        }
+
+        impl<T: AsRef<[u8]> + AsMut<[u8]>> $name<T> {
+            $($($(view!(@set $kind $set $f);)?)?)*
+        }
+    };
     ($(#[$attr:meta])* $name:ident) => {
         $(#[$attr])*
         #[derive(Debug, Clone, Copy, PartialEq, Eq)]
