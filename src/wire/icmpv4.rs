@@ -4,18 +4,6 @@
 
 use super::{Result, WireError, checksum, ipv4};
 
-mod field {
-    use core::ops::Range;
-    pub const TYPE: usize = 0;
-    pub const CODE: usize = 1;
-    pub const CHECKSUM: Range<usize> = 2..4;
-    pub const IDENT: Range<usize> = 4..6;
-    pub const SEQ: Range<usize> = 6..8;
-    /// Next-hop MTU of "fragmentation needed" (RFC 1191).
-    pub const MTU: Range<usize> = 6..8;
-    pub const DATA: usize = 8;
-}
-
 pub const HEADER_LEN: usize = 8;
 
 /// ICMPv4 message types used here.
@@ -55,7 +43,16 @@ pub struct Embedded<'a> {
 
 view! {
     /// A view of an ICMPv4 message (the IPv4 payload).
-    Packet
+    Packet {
+        TYPE: u8 = 0;
+        CODE: u8 = 1;
+        CHECKSUM: u16 = 2..4;
+        IDENT: u16 = 4..6;
+        SEQ: u16 = 6..8;
+        /// Next-hop MTU of "fragmentation needed" (RFC 1191).
+        MTU: u16 = 6..8;
+        DATA: at = 8;
+    }
 }
 
 icmp_header!(Packet);

@@ -17,14 +17,20 @@
 ///
 /// With a field table, the view states its layout once: each line
 /// `NAME: kind = place => getter / setter;` declares `field::NAME` (a byte
-/// index for `u8`, a range for `u16`, `u32` and `bytes`) and, where named,
-/// the big-endian getter and setter. Fields read in other ways (bits, addresses,
+/// index for `u8`, an offset for `at`, a range for `u16`, `u32` and `bytes`)
+/// and, where named, the big-endian getter and setter. Fields read in other ways (bits, addresses,
 /// options) are listed without `=>` and get their accessors by hand.
 macro_rules! view {
-    (@const u8 $f:ident = $at:expr) => {
+    (@const [$(#[$m:meta])*] u8 $f:ident = $at:expr) => {
+        $(#[$m])*
         pub const $f: usize = $at;
     };
-    (@const $kind:tt $f:ident = $at:expr) => {
+    (@const [$(#[$m:meta])*] at $f:ident = $at:expr) => {
+        $(#[$m])*
+        pub const $f: usize = $at;
+    };
+    (@const [$(#[$m:meta])*] $kind:tt $f:ident = $at:expr) => {
+        $(#[$m])*
         pub const $f: core::ops::Range<usize> = $at;
     };
     (@get u8 $get:ident $f:ident) => {
@@ -58,12 +64,12 @@ macro_rules! view {
         }
     };
     ($(#[$attr:meta])* $name:ident {
-        $($f:ident : $kind:tt = $at:expr $(=> $get:ident $(/ $set:ident)?)?;)*
+        $($(#[$fattr:meta])* $f:ident : $kind:tt = $at:expr $(=> $get:ident $(/ $set:ident)?)?;)*
     }) => {
         view!($(#[$attr])* $name);
 
         mod field {
-            $(view!(@const $kind $f = $at);)*
+            $(view!(@const [$(#[$fattr])*] $kind $f = $at);)*
         }
 
         impl<T: AsRef<[u8]>> $name<T> {
