@@ -12,7 +12,7 @@ use std::path::Path;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use common::{Running, Scratch, head, mplb, run, text, write_config};
+use common::{Running, Scratch, head, mplb, port, run, text, write_config};
 use mplb::control::socket::{self, MAX_CLIENTS, REQUEST_DEADLINE};
 use mplb::testing::{Backend, Vip};
 
@@ -33,9 +33,9 @@ fn config(s: &Scratch, backends: u8) -> String {
         ])
     }));
     format!(
-        "{}[flow_table]\ncapacity = 4096\n[health]\nkind = \"none\"\n\
-         [[port]]\nname = \"lan\"\ndevice = \"net_null0\"\n{web}",
+        "{}[flow_table]\ncapacity = 4096\n[health]\nkind = \"none\"\n{}{web}",
         head(s, &eal, (2047, 32), "", "127.0.0.1:0"),
+        port("lan", "net_null0", ""),
     )
 }
 

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use mplb::testing::fixture;
 
-use common::{Running, Scratch, counter, head, mplb, text, write_config};
+use common::{Running, Scratch, counter, head, mplb, port, text, write_config};
 use serde_json::Value;
 
 /// One smoke run at a time: each busy-polls a core or two.
@@ -113,13 +113,7 @@ fn generator_against_mplb_over_memif_sees_correct_forwarding() {
     write_config(
         &cfg,
         &format!(
-            r#"{}[[port]]
-name = "lan"
-device = "net_memif0"
-ipv4 = ["198.18.0.2"]
-ipv6 = ["fd00:18::2"]
-gateway_mac = "02:00:00:00:00:fe"
-[flow_table]
+            r#"{}{}[flow_table]
 capacity = 65536
 [health]
 kind = "none"
@@ -141,6 +135,11 @@ kind = "none"
                 (4095, 64),
                 "",
                 "127.0.0.1:0",
+            ),
+            port(
+                "lan",
+                "net_memif0",
+                "ipv4 = [\"198.18.0.2\"]\nipv6 = [\"fd00:18::2\"]\ngateway_mac = \"02:00:00:00:00:fe\"\n",
             ),
             // The VIPs of tests/fixtures/gen_vips.toml.
             fixture("gen_vips"),

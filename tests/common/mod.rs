@@ -134,6 +134,11 @@ pub fn head(s: &Scratch, eal: &[&str], mempool: (u32, u32), workers: &str, liste
     )
 }
 
+/// A `[[port]]` section: its `name` and `device`, then `lines` (TOML).
+pub fn port(name: &str, device: &str, lines: &str) -> String {
+    format!("[[port]]\nname = \"{name}\"\ndevice = \"{device}\"\n{lines}")
+}
+
 /// A config running one worker on a `net_pcap` port named `lan` (own address
 /// 198.18.0.1) that reads `input` and writes `output`, with this scratch
 /// dir's control socket; `extra` is appended (VIPs, tables).
@@ -145,8 +150,9 @@ pub fn pcap_config(s: &Scratch, input: &Path, output: &Path, extra: &str) -> Str
     );
     let eal = ["--no-huge", "--no-shconf", "--no-pci", &vdev];
     format!(
-        "{}[[port]]\nname = \"lan\"\ndevice = \"net_pcap0\"\nipv4 = [\"198.18.0.1\"]\n{extra}",
-        head(s, &eal, (2047, 32), "", "127.0.0.1:0")
+        "{}{}{extra}",
+        head(s, &eal, (2047, 32), "", "127.0.0.1:0"),
+        port("lan", "net_pcap0", "ipv4 = [\"198.18.0.1\"]\n"),
     )
 }
 
