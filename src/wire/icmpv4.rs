@@ -41,21 +41,14 @@ pub struct Embedded<'a> {
     pub l4: &'a [u8],
 }
 
-view! {
+icmp_view! {
     /// A view of an ICMPv4 message (the IPv4 payload).
     Packet {
-        TYPE: u8 = 0;
-        CODE: u8 = 1;
-        CHECKSUM: u16 = 2..4;
-        IDENT: u16 = 4..6;
-        SEQ: u16 = 6..8;
         /// Next-hop MTU of "fragmentation needed" (RFC 1191).
         MTU: u16 = 6..8;
         DATA: at = 8;
     }
 }
-
-icmp_header!(Packet);
 
 impl<T: AsRef<[u8]>> Packet<T> {
     /// Validates the 8-byte header.

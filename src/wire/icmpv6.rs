@@ -96,14 +96,9 @@ impl<'a> Iterator for NdOptionIter<'a> {
     }
 }
 
-view! {
+icmp_view! {
     /// A view of an ICMPv6 message (the IPv6 upper-layer payload).
     Packet {
-        TYPE: u8 = 0;
-        CODE: u8 = 1;
-        CHECKSUM: u16 = 2..4;
-        IDENT: u16 = 4..6;
-        SEQ: u16 = 6..8;
         MTU: u32 = 4..8;
         NA_FLAGS: u8 = 4;
         DATA: at = 8;
@@ -111,8 +106,6 @@ view! {
         ND_OPTIONS: at = 24;
     }
 }
-
-icmp_header!(Packet);
 
 impl<T: AsRef<[u8]>> Packet<T> {
     /// Validates the 8-byte header, and 24 bytes for NS/NA (so the target

@@ -135,21 +135,24 @@ macro_rules! view {
     };
 }
 
-/// The header both ICMP versions share (type, code, checksum, and the echo
-/// identifier and sequence number), as methods of a [`view!`] type whose
-/// `mod field` names them `TYPE`, `CODE`, `CHECKSUM`, `IDENT` and `SEQ`.
-macro_rules! icmp_header {
-    ($name:ident) => {
+/// Declares an ICMP view (both versions) with [`view!`]: the header both
+/// share (type, code, checksum, and the echo identifier and sequence
+/// number), then the version's own fields.
+macro_rules! icmp_view {
+    ($(#[$attr:meta])* $name:ident { $($own:tt)* }) => {
+        view! {
+            $(#[$attr])*
+            $name {
+                TYPE: u8 = 0 => msg_type / set_msg_type;
+                CODE: u8 = 1 => code / set_code;
+                CHECKSUM: u16 = 2..4 => checksum / set_checksum;
+                IDENT: u16 = 4..6;
+                SEQ: u16 = 6..8;
+                $($own)*
+            }
+        }
+
         impl<T: AsRef<[u8]>> $name<T> {
-            pub fn msg_type(&self) -> u8 {
-                self.b()[field::TYPE]
-            }
-            pub fn code(&self) -> u8 {
-                self.b()[field::CODE]
-            }
-            pub fn checksum(&self) -> u16 {
-                self.u16_at(field::CHECKSUM)
-            }
             /// Echo identifier (meaningful for echo request/reply).
             pub fn echo_ident(&self) -> u16 {
                 self.u16_at(field::IDENT)
@@ -157,18 +160,6 @@ macro_rules! icmp_header {
             /// Echo sequence number (meaningful for echo request/reply).
             pub fn echo_seq(&self) -> u16 {
                 self.u16_at(field::SEQ)
-            }
-        }
-
-        impl<T: AsRef<[u8]> + AsMut<[u8]>> $name<T> {
-            pub fn set_msg_type(&mut self, v: u8) {
-                self.bm()[field::TYPE] = v;
-            }
-            pub fn set_code(&mut self, v: u8) {
-                self.bm()[field::CODE] = v;
-            }
-            pub fn set_checksum(&mut self, v: u16) {
-                self.set16(field::CHECKSUM, v);
             }
         }
     };
