@@ -223,6 +223,22 @@ backend_of() {
     for b in "${BACKENDS[@]}"; do [ "$mac" = "${BE_MAC[$b]}" ] && echo "$b"; done
 }
 
+# paced_download <src> <port range> <backend> <out> <bytes> <seed> <pace ms> <timeout s>:
+# a plain download of <bytes> from the VIP, paced, in the background, from the
+# first source port of <port range> that mplb sends to <backend>; checks that
+# such a port exists and that the download is transferring. Sets PACED_SPORT
+# and PACED_PID.
+paced_download() {
+    local src=$1 range=$2 be=$3 out=$4
+    PACED_SPORT=$(lookup "$src" $VIP "$range" | awk -v be="$be" '$2 == be { print $1; exit }')
+    check "found a source port mplb sends to $be ($PACED_SPORT)" test -n "$PACED_SPORT"
+    ip netns exec $CLI timeout 40 $PY -u "$PEER" client --plain --addr $VIP --src "$src" --sport "$PACED_SPORT" \
+        --bytes "$5" --seed "$6" --pace-ms "$7" --timeout "$8" >"$out" 2>&1 9>&- &
+    PACED_PID=$!
+    for _ in $(seq 60); do grep -q first_bytes "$out" 2>/dev/null && break; sleep 0.05; done
+    check "the download from $be is transferring" grep -q first_bytes "$out"
+}
+
 # family v4|v6: the addresses a scenario uses for that IP version:
 # FVIP, FWIFI, FCELL, F (tshark's ip/ipv6), FADDR (tshark's name of an
 # ADD_ADDR's address: ipv4/ipv6), FVIPNAME (mplb's VIP name),

@@ -120,13 +120,9 @@ s3() {
 # completes, and both are forgotten once idle for the established timeout.
 s3_remove_live() {
     local s before after out="$LAB_DIR/client-s3-v4-removed.out"
-    s=$(lookup $FWIFI $VIP "41700-41760" | awk '$2 == "be3" { print $1; exit }')
-    check "found a source port mplb sends to be3 ($s)" test -n "$s"
-    ip netns exec $CLI timeout 40 $PY -u "$PEER" client --plain --addr $VIP --src $WIFI --sport "$s" \
-        --bytes $((2 * 1024 * 1024)) --seed 4 --pace-ms 100 --timeout 10 >"$out" 2>&1 9>&- &
-    local cpid=$!
-    for _ in $(seq 60); do grep -q first_bytes "$out" 2>/dev/null && break; sleep 0.05; done
-    check "a connection on be3 is transferring" grep -q first_bytes "$out"
+    paced_download $WIFI "41700-41760" be3 "$out" $((2 * 1024 * 1024)) 4 100 10
+    s=$PACED_SPORT
+    local cpid=$PACED_PID
     before=$(stats)
     LAB_V4_BACKENDS="be2:2"
     echo "  reload to: be2:2 (be1 removed once drained; be3 removed with a live connection)"

@@ -17,13 +17,9 @@ s4() {
     capture_start $id
     check "both backends up and healthy" test "$(be_row web be1) $(be_row web be2)" = "active up active up"
     # a download on be1 that lasts through the outage (~5 s)
-    s=$(lookup $WIFI $VIP "43000-43040" | awk '$2 == "be1" { print $1; exit }')
-    check "found a source port mplb sends to be1 ($s)" test -n "$s"
-    ip netns exec $CLI timeout 40 $PY -u "$PEER" client --plain --addr $VIP --src $WIFI --sport "$s" \
-        --bytes $((4 * 1024 * 1024)) --seed 5 --pace-ms 80 --timeout 30 >"$out" 2>&1 9>&- &
-    local cpid=$!
-    for _ in $(seq 60); do grep -q first_bytes "$out" 2>/dev/null && break; sleep 0.05; done
-    check "the download from be1 is transferring" grep -q first_bytes "$out"
+    paced_download $WIFI "43000-43040" be1 "$out" $((4 * 1024 * 1024)) 5 80 30
+    s=$PACED_SPORT
+    local cpid=$PACED_PID
     local range_d="43100-43159" would
     would=$(lookup $WIFI $VIP "$range_d" | awk '$2 == "be2"' | wc -l)
     check "while be2 is up, $would of the 60 ports of the next batch would go to be2" test "$would" -ge 1

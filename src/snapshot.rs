@@ -118,12 +118,18 @@ mod tests {
         }
     }
 
+    /// A publisher of snapshot 1 and a reader that has loaded it.
+    fn one_read(live: &Arc<AtomicUsize>) -> (Publisher<Snap>, Reader<Snap>) {
+        let p = Publisher::new(Snap::new(1, live));
+        let mut r = p.reader();
+        assert_eq!(r.load().value, 1);
+        (p, r)
+    }
+
     #[test]
     fn reader_sees_published_snapshot() {
         let live = Arc::new(AtomicUsize::new(0));
-        let mut p = Publisher::new(Snap::new(1, &live));
-        let mut r = p.reader();
-        assert_eq!(r.load().value, 1);
+        let (mut p, mut r) = one_read(&live);
         assert_eq!(p.publish(Snap::new(2, &live)), 1);
         assert_eq!(r.load().value, 2);
     }
@@ -131,9 +137,7 @@ mod tests {
     #[test]
     fn retired_snapshot_freed_only_after_reader_moves_on() {
         let live = Arc::new(AtomicUsize::new(0));
-        let mut p = Publisher::new(Snap::new(1, &live));
-        let mut r = p.reader();
-        assert_eq!(r.load().value, 1);
+        let (mut p, mut r) = one_read(&live);
         p.publish(Snap::new(2, &live));
         // The reader still caches snapshot 1: it must stay alive.
         assert_eq!(p.reap(), 1);

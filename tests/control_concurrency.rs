@@ -12,48 +12,36 @@ use std::path::Path;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use common::{Running, Scratch, mplb, run, text, write_config};
+use common::{Running, Scratch, head, mplb, port, run, text, write_config};
 use mplb::control::socket::{self, MAX_CLIENTS, REQUEST_DEADLINE};
+use mplb::testing::{Backend, Vip};
 
 /// The bound this test holds `mplb stats` to while idle clients are open.
 const STATS_WITHIN: Duration = Duration::from_secs(1);
 
-fn config(s: &Scratch) -> String {
+/// The config with `backends` backends, `web-1` (198.18.1.11) onwards.
+fn config(s: &Scratch, backends: u8) -> String {
+    let eal = ["--no-huge", "--no-shconf", "--no-pci", "--vdev=net_null0"];
+    let web = Vip::web().backends((1..=backends).map(|i| {
+        Backend::new(format!("web-{i}"), format!("198.18.1.{}", 10 + i)).mac_bytes([
+            2,
+            0,
+            0,
+            0,
+            1,
+            0x10 + i,
+        ])
+    }));
     format!(
-        r#"
-[dpdk]
-eal_args = ["--no-huge", "--no-shconf", "--no-pci", "--file-prefix={}", "--vdev=net_null0"]
-mempool_size = 2047
-mempool_cache = 32
-[workers]
-lcores = [1]
-[management]
-socket = "{}"
-listen = "127.0.0.1:0"
-[flow_table]
-capacity = 4096
-[health]
-kind = "none"
-[[port]]
-name = "lan"
-device = "net_null0"
-[[vip]]
-name = "web"
-address = "198.18.0.10"
-port = 80
-  [[vip.backend]]
-  name = "web-1"
-  address = "198.18.1.11"
-  mac = "02:00:00:00:01:11"
-"#,
-        s.file_prefix(),
-        s.path("ctl.sock").display()
+        "{}[flow_table]\ncapacity = 4096\n[health]\nkind = \"none\"\n{}{web}",
+        head(s, &eal, (2047, 32), "", "127.0.0.1:0"),
+        port("lan", "net_null0", ""),
     )
 }
 
 fn start(s: &Scratch) -> Running {
     let cfg = s.path("mplb.toml");
-    write_config(&cfg, &config(s));
+    write_config(&cfg, &config(s, 1));
     let child = mplb()
         .args(["run", "--config", cfg.to_str().expect("utf-8")])
         .stdout(Stdio::null())
@@ -175,10 +163,7 @@ fn a_reload_answers_with_what_happened() {
     let sock = s.path("ctl.sock");
     // Applied: the answer comes after the new snapshot is published.
     let cfg = s.path("mplb.toml");
-    write_config(
-        &cfg,
-        &config(&s).replace("port = 80\n", "port = 80\n  [[vip.backend]]\n  name = \"web-2\"\n  address = \"198.18.1.12\"\n  mac = \"02:00:00:00:01:12\"\n"),
-    );
+    write_config(&cfg, &config(&s, 2));
     let idle = open_idle(&sock, 10);
     let applied = socket::call(&sock, "reload").expect("applied");
     assert!(applied.contains("reloaded"), "{applied}");

@@ -10,7 +10,7 @@ use std::path::Path;
 
 use mplb::testing::{Backend, Vip};
 
-use common::{Scratch, counter, head, run_for, text, write_config};
+use common::{Scratch, counter, head, port, run_for, text, write_config};
 
 /// Free 2 MiB hugepages on this host.
 fn free_hugepages() -> u64 {
@@ -39,16 +39,13 @@ fn run_with(name: &str, eal_extra: &[&str], capacity: usize) -> (String, String)
     write_config(
         &cfg,
         &format!(
-            r#"{}[[port]]
-name = "lan"
-device = "net_pcap0"
-ipv4 = ["198.18.0.1"]
-[flow_table]
+            r#"{}{}[flow_table]
 capacity = {capacity}
 [health]
 kind = "none"
 {}"#,
             head(&s, &eal, (2047, 32), "", "127.0.0.1:0"),
+            port("lan", "net_pcap0", "ipv4 = [\"198.18.0.1\"]\n"),
             Vip::web().backend(Backend::new("a", "198.18.1.11").mac("02:00:00:00:01:11")),
         ),
     );

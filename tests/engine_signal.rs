@@ -6,23 +6,14 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{Scratch, counter, head, spawn, text, write_config};
+use common::{Scratch, counter, head, port, spawn, text, write_config};
 
 fn config(s: &Scratch, mode: &str) -> std::path::PathBuf {
     let cfg = s.path("mplb.toml");
     write_config(
         &cfg,
         &format!(
-            r#"{}[[port]]
-name = "in"
-device = "net_null0"
-rx_queues = 2
-[[port]]
-name = "out"
-device = "net_null1"
-[datapath]
-backend_port = "out"
-"#,
+            "{}{}{}[datapath]\nbackend_port = \"out\"\n",
             head(
                 s,
                 &[
@@ -35,7 +26,9 @@ backend_port = "out"
                 (4095, 64),
                 &format!("mode = \"{mode}\"\n"),
                 "127.0.0.1:0"
-            )
+            ),
+            port("in", "net_null0", "rx_queues = 2\n"),
+            port("out", "net_null1", ""),
         ),
     );
     cfg

@@ -8,12 +8,14 @@ mod common;
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 use mplb::testing::{Backend, Vip};
 
-use common::{Running, Scratch, head, new_flow_backend, run, spawn, text, write_config};
+use common::{
+    Running, Scratch, head, new_flow_backend, promtool_check, run, spawn, text, write_config,
+};
 
 const INTERVAL_MS: u64 = 200;
 const FALL: u64 = 3;
@@ -234,26 +236,8 @@ device = "net_null0"
         page.contains("mplb_backend_healthy{vip=\"web\",backend=\"be-a\""),
         "{page}"
     );
-    let mut promtool = Command::new("promtool")
-        .args(["check", "metrics"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("promtool (installed by scripts/setup-host.sh)");
-    promtool
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(page.as_bytes())
-        .expect("feed promtool");
-    let checked = promtool.wait_with_output().expect("promtool");
-    assert!(
-        checked.status.success(),
-        "promtool: {}{}",
-        text(&checked.stdout),
-        text(&checked.stderr)
-    );
+    let (ok, report) = promtool_check(&page);
+    assert!(ok, "promtool: {report}");
 
     lab.listen(0);
     wait_until("be-a back up", Duration::from_secs(5), || {

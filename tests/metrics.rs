@@ -1,9 +1,10 @@
 //! The metrics page: validated by Prometheus' own parser and linter
 //! (`promtool check metrics`), and served over real HTTP on 127.0.0.1.
 
+mod common;
+
 use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
@@ -14,6 +15,8 @@ use mplb::control::metrics::{
 };
 use mplb::datapath::counters::Counters;
 use mplb::datapath::forwarding::{BackendState, Protocol};
+
+use common::promtool_check;
 
 fn model() -> MetricsSnapshot {
     let mut values = [0u64; Counters::LEN];
@@ -82,33 +85,8 @@ fn model() -> MetricsSnapshot {
 #[test]
 fn promtool_accepts_the_page_without_lint_complaints() {
     let text = render(&model());
-    let child = Command::new("promtool")
-        .args(["check", "metrics"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn();
-    let mut child = match child {
-        Ok(c) => c,
-        Err(e) if e.kind() == ErrorKind::NotFound => panic!(
-            "promtool is not installed; this test needs it. Install it with: \
-             DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends prometheus"
-        ),
-        Err(e) => panic!("running promtool: {e}"),
-    };
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(text.as_bytes())
-        .expect("write to promtool");
-    let out = child.wait_with_output().expect("promtool");
-    let report = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(out.status.success(), "promtool: {report}\n---\n{text}");
+    let (ok, report) = promtool_check(&text);
+    assert!(ok, "promtool: {report}\n---\n{text}");
     assert_eq!(report.trim(), "", "promtool lint:\n{report}");
 }
 
@@ -116,26 +94,8 @@ fn promtool_accepts_the_page_without_lint_complaints() {
 fn promtool_rejects_a_broken_page() {
     // Guards the test above: promtool is really parsing what it is given.
     let broken = render(&model()).replace("mplb_workers 3", "mplb_workers three");
-    let mut child = match Command::new("promtool")
-        .args(["check", "metrics"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-    {
-        Ok(c) => c,
-        Err(e) => panic!(
-            "promtool unavailable ({e}); install it with: \
-             DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends prometheus"
-        ),
-    };
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(broken.as_bytes())
-        .expect("write to promtool");
-    assert!(!child.wait().expect("promtool").success());
+    let (ok, report) = promtool_check(&broken);
+    assert!(!ok, "{report}");
 }
 
 /// Sends `request` and reads the whole answer (the server closes).

@@ -209,44 +209,42 @@ pub fn datapath_tables(config: &Config) -> (FlowTableConfig, usize, u64) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testing::config::{Backend, Vip, null_port, without_backend};
     use std::path::Path;
 
     /// No started ports: every interface gets a zero MAC.
     const NO_PORTS: &[PortFacts] = &[];
 
-    const CFG: &str = r#"
-[dpdk]
-eal_args = []
-[workers]
-lcores = [1]
-[[port]]
-name = "lan"
-device = "net_null0"
-ipv4 = ["198.18.0.1"]
-[[vip]]
-name = "web"
-address = "198.18.0.10"
-port = 80
-table_size = 251
-  [[vip.backend]]
-  name = "b"
-  address = "198.18.1.12"
-  mac = "02:00:00:00:01:12"
-  [[vip.backend]]
-  name = "a"
-  address = "198.18.1.11"
-  mac = "02:00:00:00:01:11"
-  weight = 2
-  [[vip.backend]]
-  name = "c"
-  address = "198.18.1.13"
-  mac = "02:00:00:00:01:13"
-  state = "draining"
-"#;
+    /// VIP `web` with `b`, `a` (weight 2) and `c` (draining); `b` has a MAC
+    /// only when `b_mac`.
+    fn config_text(b_mac: bool) -> String {
+        let mut b = Backend::new("b", "198.18.1.12");
+        if b_mac {
+            b = b.mac("02:00:00:00:01:12");
+        }
+        let vip = Vip::web()
+            .option("table_size", 251)
+            .backend(b)
+            .backend(
+                Backend::new("a", "198.18.1.11")
+                    .mac("02:00:00:00:01:11")
+                    .weight(2),
+            )
+            .backend(
+                Backend::new("c", "198.18.1.13")
+                    .mac("02:00:00:00:01:13")
+                    .state("draining"),
+            );
+        null_port("") + &vip.to_string()
+    }
+
+    fn parse(text: &str) -> Config {
+        Config::parse(text, Path::new("t.toml")).expect("valid")
+    }
 
     #[test]
     fn interface_mtu_from_the_config_else_the_port_else_1500() {
-        let config = Config::parse(CFG, Path::new("t.toml")).expect("valid");
+        let config = parse(&config_text(true));
         let mut ids = StableIds::default();
         let mtu = |f: Forwarding| f.interfaces[0].mtu;
         let facts = PortFacts {
@@ -261,11 +259,11 @@ table_size = 251
             mtu(build_forwarding(&config, &[[2, 0, 0, 0, 0, 1]], &mut ids).unwrap()),
             1500
         );
-        let text = CFG.replace(
+        let text = config_text(true).replace(
             "device = \"net_null0\"",
             "device = \"net_null0\"\nmtu = 1400",
         );
-        let config = Config::parse(&text, Path::new("t.toml")).expect("valid");
+        let config = parse(&text);
         assert_eq!(
             mtu(build_forwarding(&config, &[facts], &mut ids).unwrap()),
             1400
@@ -274,7 +272,7 @@ table_size = 251
 
     #[test]
     fn builds_vips_backends_and_tables() {
-        let config = Config::parse(CFG, Path::new("t.toml")).expect("valid");
+        let config = parse(&config_text(true));
         let mut ids = StableIds::default();
         let f = build_forwarding(&config, &[[2, 0, 0, 0, 0, 1]], &mut ids).expect("builds");
         assert_eq!(f.interfaces[0].mac, [2, 0, 0, 0, 0, 1]);
@@ -307,15 +305,11 @@ table_size = 251
 
     #[test]
     fn backend_ids_are_stable_across_rebuilds() {
-        let config = Config::parse(CFG, Path::new("t.toml")).expect("valid");
+        let config = parse(&config_text(true));
         let mut ids = StableIds::default();
         let f1 = build_forwarding(&config, NO_PORTS, &mut ids).expect("builds");
         // Remove backend "b": "a" and "c" keep their ids.
-        let smaller = CFG.replace(
-            "  [[vip.backend]]\n  name = \"b\"\n  address = \"198.18.1.12\"\n  mac = \"02:00:00:00:01:12\"\n",
-            "",
-        );
-        let config2 = Config::parse(&smaller, Path::new("t.toml")).expect("valid");
+        let config2 = parse(&without_backend(&config_text(true), "b"));
         let f2 = build_forwarding(&config2, NO_PORTS, &mut ids).expect("builds");
         for name in ["a", "c"] {
             let id = |f: &Forwarding| {
@@ -342,7 +336,7 @@ table_size = 251
 
     #[test]
     fn state_hook_takes_backends_out_of_the_table() {
-        let config = Config::parse(CFG, Path::new("t.toml")).expect("valid");
+        let config = parse(&config_text(true));
         let mut ids = StableIds::default();
         let f = build_forwarding_with(&config, NO_PORTS, &mut ids, &|name, s| {
             if name == "a" { BackendState::Down } else { s }
@@ -379,9 +373,11 @@ table_size = 251
 
     #[test]
     fn l2_dsr_without_mac_is_rejected_with_location() {
-        let text = CFG.replace("  mac = \"02:00:00:00:01:12\"\n", "");
+        let text = config_text(false);
         let e = Config::parse(&text, Path::new("t.toml")).expect_err("no mac");
         assert_eq!(e.field, "vip[0].backend[0].mac", "{e}");
-        assert_eq!(e.line, 16, "{e}");
+        // The line of the backend's first key.
+        let name_line = text.lines().position(|l| l == "  name = \"b\"").expect("b") + 1;
+        assert_eq!(e.line, name_line, "{e}");
     }
 }

@@ -646,6 +646,7 @@ pub fn spawn_health_thread(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testing::config::{Backend, Vip, null_port};
 
     fn cfg(kind: HealthKind, rise: u32, fall: u32) -> HealthConfig {
         HealthConfig {
@@ -986,46 +987,16 @@ mod tests {
 
     #[test]
     fn targets_from_config_use_vip_port_and_overrides() {
-        let text = r#"
-[dpdk]
-[workers]
-lcores = [1]
-[[port]]
-name = "lan"
-device = "net_null0"
-ipv4 = ["198.18.0.1"]
-[health]
-kind = "tcp"
-[[vip]]
-name = "web"
-address = "198.18.0.10"
-port = 80
-  [[vip.backend]]
-  name = "a"
-  address = "198.18.1.11"
-  mac = "02:00:00:00:01:11"
-[[vip]]
-name = "web2"
-address = "198.18.0.11"
-port = 80
-  [[vip.backend]]
-  name = "a"
-  address = "198.18.1.11"
-  mac = "02:00:00:00:01:11"
-[[vip]]
-name = "api"
-address = "198.18.0.12"
-port = 443
-  [vip.health]
-  kind = "http"
-  port = 8080
-  path = "/healthz"
-  [[vip.backend]]
-  name = "a"
-  address = "198.18.1.11"
-  mac = "02:00:00:00:01:11"
-"#;
-        let config = Config::parse(text, std::path::Path::new("t.toml")).expect("valid");
+        let a = || Backend::new("a", "198.18.1.11").mac("02:00:00:00:01:11");
+        let health = r#"{ kind = "http", port = 8080, path = "/healthz" }"#;
+        let text = null_port("[health]\nkind = \"tcp\"\n")
+            + &Vip::web().backend(a()).to_string()
+            + &Vip::new("web2", "198.18.0.11", 80).backend(a()).to_string()
+            + &Vip::new("api", "198.18.0.12", 443)
+                .option("health", health)
+                .backend(a())
+                .to_string();
+        let config = Config::parse(&text, std::path::Path::new("t.toml")).expect("valid");
         let t = targets_from_config(&config);
         assert_eq!(t.len(), 2, "{t:?}");
         assert_eq!(t[0].addr, "198.18.1.11:80".parse().expect("addr"));

@@ -184,24 +184,15 @@ impl Port {
                 .to_string_lossy()
                 .into_owned()
         };
-        if setup.rx_queues == 0 || setup.rx_queues > info.max_rx_queues {
-            return Err(DpdkError::other(
-                op("rx queues"),
-                format!(
-                    "{} requested, device supports 1..={}",
-                    setup.rx_queues, info.max_rx_queues
-                ),
-            ));
-        }
-        if setup.tx_queues == 0 || setup.tx_queues > info.max_tx_queues {
-            return Err(DpdkError::other(
-                op("tx queues"),
-                format!(
-                    "{} requested, device supports 1..={}",
-                    setup.tx_queues, info.max_tx_queues
-                ),
-            ));
-        }
+        let queues = |what: &str, requested: u16, max: u16| {
+            if requested == 0 || requested > max {
+                let detail = format!("{requested} requested, device supports 1..={max}");
+                return Err(DpdkError::other(op(what), detail));
+            }
+            Ok(())
+        };
+        queues("rx queues", setup.rx_queues, info.max_rx_queues)?;
+        queues("tx queues", setup.tx_queues, info.max_tx_queues)?;
 
         let mut conf = dpdk_sys::rte_eth_conf::default();
         let rss_hf = RSS_WANTED & info.flow_type_rss_offloads;

@@ -56,6 +56,13 @@ pub fn null_port(extra: &str) -> String {
     )
 }
 
+/// The config the control unit tests share: [`null_port`], then the VIP
+/// `web` (Maglev table of 251) with backends `a` (198.18.1.11) and `b`
+/// (198.18.1.12), each with a MAC.
+pub fn web_a_b() -> String {
+    null_port("") + &Vip::web_a_b().to_string()
+}
+
 /// A backend section (`[[vip.backend]]`).
 #[derive(Clone, Debug)]
 pub struct Backend {
@@ -129,6 +136,15 @@ impl Vip {
         Vip::new("web", "198.18.0.10", 80)
     }
 
+    /// [`Vip::web`] with a Maglev table of 251 and backends `a`
+    /// (198.18.1.11) and `b` (198.18.1.12), each with a MAC.
+    pub fn web_a_b() -> Vip {
+        Vip::web()
+            .option("table_size", 251)
+            .backend(Backend::new("a", "198.18.1.11").mac("02:00:00:00:01:11"))
+            .backend(Backend::new("b", "198.18.1.12").mac("02:00:00:00:01:12"))
+    }
+
     /// A `key = value` line; `value` is TOML (quote strings yourself).
     pub fn option(mut self, key: &str, value: impl fmt::Display) -> Vip {
         self.options.push((key.into(), value.to_string()));
@@ -187,6 +203,7 @@ mod tests {
             .replace("{B}", "draining");
         crate::testing::parse(&golden);
         crate::testing::parse(&(null_port("") + fixture("gen_vips")));
+        crate::testing::parse(&web_a_b());
     }
 
     #[test]
@@ -212,10 +229,11 @@ mod tests {
             .option("table_size", 251)
             .option("forwarding", "\"ipip\"")
             .backend(Backend::new("a", "198.18.1.11").mac("02:00:00:00:01:11"))
-            .backend(Backend::new("b", "198.18.1.12").state("draining"));
+            .backend(Backend::new("b", "198.18.1.12").weight(3).state("draining"));
         let config = crate::testing::parse(&(null_port("") + &vip.to_string()));
         assert_eq!(config.vips.len(), 1);
         assert_eq!(config.vips[0].backends.len(), 2);
+        assert_eq!(config.vips[0].backends[1].weight, 3);
         assert_eq!(config.vips[0].port, 80);
     }
 }

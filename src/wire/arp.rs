@@ -5,19 +5,6 @@ use std::net::Ipv4Addr;
 use super::ethernet::MacAddr;
 use super::{Result, WireError};
 
-mod field {
-    use core::ops::Range;
-    pub const HTYPE: Range<usize> = 0..2;
-    pub const PTYPE: Range<usize> = 2..4;
-    pub const HLEN: usize = 4;
-    pub const PLEN: usize = 5;
-    pub const OPER: Range<usize> = 6..8;
-    pub const SHA: Range<usize> = 8..14;
-    pub const SPA: Range<usize> = 14..18;
-    pub const THA: Range<usize> = 18..24;
-    pub const TPA: Range<usize> = 24..28;
-}
-
 pub const PACKET_LEN: usize = 28;
 
 /// ARP operation codes.
@@ -28,7 +15,17 @@ pub mod op {
 
 view! {
     /// A view of an Ethernet/IPv4 ARP packet.
-    Packet
+    Packet {
+        HTYPE: bytes = 0..2;
+        PTYPE: bytes = 2..4;
+        HLEN: u8 = 4;
+        PLEN: u8 = 5;
+        OPER: u16 = 6..8 => operation / set_operation;
+        SHA: bytes = 8..14;
+        SPA: bytes = 14..18;
+        THA: bytes = 18..24;
+        TPA: bytes = 24..28;
+    }
 }
 
 impl<T: AsRef<[u8]>> Packet<T> {
@@ -59,10 +56,6 @@ impl<T: AsRef<[u8]>> Packet<T> {
         Ipv4Addr::new(s[0], s[1], s[2], s[3])
     }
 
-    pub fn operation(&self) -> u16 {
-        let s = &self.b()[field::OPER];
-        u16::from_be_bytes([s[0], s[1]])
-    }
     pub fn is_request(&self) -> bool {
         self.operation() == op::REQUEST
     }
@@ -81,9 +74,6 @@ impl<T: AsRef<[u8]>> Packet<T> {
 }
 
 impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
-    pub fn set_operation(&mut self, v: u16) {
-        self.set16(field::OPER, v);
-    }
     pub fn set_sender(&mut self, mac: MacAddr, ip: Ipv4Addr) {
         self.bm()[field::SHA].copy_from_slice(&mac.0);
         self.bm()[field::SPA].copy_from_slice(&ip.octets());

@@ -4,18 +4,6 @@
 
 use super::{Result, WireError, checksum, ipv4};
 
-mod field {
-    use core::ops::Range;
-    pub const TYPE: usize = 0;
-    pub const CODE: usize = 1;
-    pub const CHECKSUM: Range<usize> = 2..4;
-    pub const IDENT: Range<usize> = 4..6;
-    pub const SEQ: Range<usize> = 6..8;
-    /// Next-hop MTU of "fragmentation needed" (RFC 1191).
-    pub const MTU: Range<usize> = 6..8;
-    pub const DATA: usize = 8;
-}
-
 pub const HEADER_LEN: usize = 8;
 
 /// ICMPv4 message types used here.
@@ -53,12 +41,14 @@ pub struct Embedded<'a> {
     pub l4: &'a [u8],
 }
 
-view! {
+icmp_view! {
     /// A view of an ICMPv4 message (the IPv4 payload).
-    Packet
+    Packet {
+        /// Next-hop MTU of "fragmentation needed" (RFC 1191).
+        MTU: u16 = 6..8;
+        DATA: at = 8;
+    }
 }
-
-icmp_header!(Packet);
 
 impl<T: AsRef<[u8]>> Packet<T> {
     /// Validates the 8-byte header.

@@ -7,20 +7,6 @@ use super::ethernet::MacAddr;
 use super::ipv6::{self, UpperLayer};
 use super::{Result, WireError, checksum, ip_proto};
 
-mod field {
-    use core::ops::Range;
-    pub const TYPE: usize = 0;
-    pub const CODE: usize = 1;
-    pub const CHECKSUM: Range<usize> = 2..4;
-    pub const IDENT: Range<usize> = 4..6;
-    pub const SEQ: Range<usize> = 6..8;
-    pub const MTU: Range<usize> = 4..8;
-    pub const NA_FLAGS: usize = 4;
-    pub const DATA: usize = 8;
-    pub const TARGET: Range<usize> = 8..24;
-    pub const ND_OPTIONS: usize = 24;
-}
-
 pub const HEADER_LEN: usize = 8;
 /// NS/NA without options.
 pub const ND_LEN: usize = 24;
@@ -110,12 +96,16 @@ impl<'a> Iterator for NdOptionIter<'a> {
     }
 }
 
-view! {
+icmp_view! {
     /// A view of an ICMPv6 message (the IPv6 upper-layer payload).
-    Packet
+    Packet {
+        MTU: u32 = 4..8;
+        NA_FLAGS: u8 = 4;
+        DATA: at = 8;
+        TARGET: bytes = 8..24;
+        ND_OPTIONS: at = 24;
+    }
 }
-
-icmp_header!(Packet);
 
 impl<T: AsRef<[u8]>> Packet<T> {
     /// Validates the 8-byte header, and 24 bytes for NS/NA (so the target

@@ -4,20 +4,6 @@ use std::net::Ipv4Addr;
 
 use super::{FragInfo, Result, WireError, check_announced_len, checksum};
 
-mod field {
-    use core::ops::Range;
-    pub const VER_IHL: usize = 0;
-    pub const DSCP_ECN: usize = 1;
-    pub const TOTAL_LEN: Range<usize> = 2..4;
-    pub const IDENT: Range<usize> = 4..6;
-    pub const FLAGS_FRAG: Range<usize> = 6..8;
-    pub const TTL: usize = 8;
-    pub const PROTOCOL: usize = 9;
-    pub const CHECKSUM: Range<usize> = 10..12;
-    pub const SRC: Range<usize> = 12..16;
-    pub const DST: Range<usize> = 16..20;
-}
-
 /// Length of an IPv4 header without options.
 pub const MIN_HEADER_LEN: usize = 20;
 
@@ -27,7 +13,18 @@ const FRAG_OFFSET_MASK: u16 = 0x1fff;
 
 view! {
     /// A view of an IPv4 packet.
-    Packet
+    Packet {
+        VER_IHL: u8 = 0;
+        DSCP_ECN: u8 = 1;
+        TOTAL_LEN: u16 = 2..4 => total_len;
+        IDENT: u16 = 4..6 => ident / set_ident;
+        FLAGS_FRAG: u16 = 6..8;
+        TTL: u8 = 8 => ttl / set_ttl;
+        PROTOCOL: u8 = 9 => protocol / set_protocol;
+        CHECKSUM: u16 = 10..12 => checksum / set_checksum;
+        SRC: bytes = 12..16;
+        DST: bytes = 16..20;
+    }
 }
 
 impl<T: AsRef<[u8]>> Packet<T> {
@@ -72,14 +69,6 @@ impl<T: AsRef<[u8]>> Packet<T> {
         self.b()[field::DSCP_ECN] & 0x03
     }
 
-    pub fn total_len(&self) -> u16 {
-        self.u16_at(field::TOTAL_LEN)
-    }
-
-    pub fn ident(&self) -> u16 {
-        self.u16_at(field::IDENT)
-    }
-
     pub fn dont_frag(&self) -> bool {
         self.u16_at(field::FLAGS_FRAG) & FLAG_DF != 0
     }
@@ -106,18 +95,6 @@ impl<T: AsRef<[u8]>> Packet<T> {
             more: self.more_frags(),
             id: u32::from(self.ident()),
         })
-    }
-
-    pub fn ttl(&self) -> u8 {
-        self.b()[field::TTL]
-    }
-
-    pub fn protocol(&self) -> u8 {
-        self.b()[field::PROTOCOL]
-    }
-
-    pub fn checksum(&self) -> u16 {
-        self.u16_at(field::CHECKSUM)
     }
 
     pub fn src_addr(&self) -> Ipv4Addr {
@@ -181,10 +158,6 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
         self.set16(field::TOTAL_LEN, value);
     }
 
-    pub fn set_ident(&mut self, value: u16) {
-        self.set16(field::IDENT, value);
-    }
-
     /// Sets DF/MF and the offset (in bytes; the low three bits are dropped).
     pub fn set_flags_frag(&mut self, dont_frag: bool, more_frags: bool, offset_bytes: u16) {
         let mut v = (offset_bytes / 8) & FRAG_OFFSET_MASK;
@@ -195,18 +168,6 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
             v |= FLAG_MF;
         }
         self.set16(field::FLAGS_FRAG, v);
-    }
-
-    pub fn set_ttl(&mut self, value: u8) {
-        self.bm()[field::TTL] = value;
-    }
-
-    pub fn set_protocol(&mut self, value: u8) {
-        self.bm()[field::PROTOCOL] = value;
-    }
-
-    pub fn set_checksum(&mut self, value: u16) {
-        self.set16(field::CHECKSUM, value);
     }
 
     pub fn set_src_addr(&mut self, a: Ipv4Addr) {

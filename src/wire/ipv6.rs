@@ -4,16 +4,6 @@ use std::net::Ipv6Addr;
 
 use super::{FragInfo, Result, WireError, checksum, ip_proto};
 
-mod field {
-    use core::ops::Range;
-    pub const VER_TC_FLOW: Range<usize> = 0..4;
-    pub const PAYLOAD_LEN: Range<usize> = 4..6;
-    pub const NEXT_HEADER: usize = 6;
-    pub const HOP_LIMIT: usize = 7;
-    pub const SRC: Range<usize> = 8..24;
-    pub const DST: Range<usize> = 24..40;
-}
-
 /// Length of the fixed IPv6 header.
 pub const HEADER_LEN: usize = 40;
 
@@ -36,7 +26,14 @@ pub struct UpperLayer {
 
 view! {
     /// A view of an IPv6 packet.
-    Packet
+    Packet {
+        VER_TC_FLOW: u32 = 0..4;
+        PAYLOAD_LEN: u16 = 4..6 => payload_len;
+        NEXT_HEADER: u8 = 6 => next_header / set_next_header;
+        HOP_LIMIT: u8 = 7 => hop_limit / set_hop_limit;
+        SRC: bytes = 8..24;
+        DST: bytes = 24..40;
+    }
 }
 
 impl<T: AsRef<[u8]>> Packet<T> {
@@ -73,16 +70,6 @@ impl<T: AsRef<[u8]>> Packet<T> {
     }
     pub fn flow_label(&self) -> u32 {
         self.word0() & 0x000f_ffff
-    }
-    pub fn payload_len(&self) -> u16 {
-        let s = &self.b()[field::PAYLOAD_LEN];
-        u16::from_be_bytes([s[0], s[1]])
-    }
-    pub fn next_header(&self) -> u8 {
-        self.b()[field::NEXT_HEADER]
-    }
-    pub fn hop_limit(&self) -> u8 {
-        self.b()[field::HOP_LIMIT]
     }
     pub fn src_addr(&self) -> Ipv6Addr {
         let mut a = [0u8; 16];
@@ -202,12 +189,6 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
     /// Sets the payload length; not re-validated (payload() clamps).
     pub fn set_payload_len(&mut self, v: u16) {
         self.set16(field::PAYLOAD_LEN, v);
-    }
-    pub fn set_next_header(&mut self, v: u8) {
-        self.bm()[field::NEXT_HEADER] = v;
-    }
-    pub fn set_hop_limit(&mut self, v: u8) {
-        self.bm()[field::HOP_LIMIT] = v;
     }
     pub fn set_src_addr(&mut self, a: &Ipv6Addr) {
         self.bm()[field::SRC].copy_from_slice(&a.octets());

@@ -14,7 +14,72 @@
 /// with `into_inner` and the private readers and writers at `mod field`
 /// ranges that its accessors are written with. Its `new_checked` (which
 /// validates what the accessors index) is the view's own.
+///
+/// With a field table, the view states its layout once: each line
+/// `NAME: kind = place => getter / setter;` declares `field::NAME` (a byte
+/// index for `u8`, an offset for `at`, a range for `u16`, `u32` and `bytes`)
+/// and, where named, the big-endian getter and setter. Fields read in other ways (bits, addresses,
+/// options) are listed without `=>` and get their accessors by hand.
 macro_rules! view {
+    (@const [$(#[$m:meta])*] u8 $f:ident = $at:expr) => {
+        $(#[$m])*
+        pub const $f: usize = $at;
+    };
+    (@const [$(#[$m:meta])*] at $f:ident = $at:expr) => {
+        $(#[$m])*
+        pub const $f: usize = $at;
+    };
+    (@const [$(#[$m:meta])*] $kind:tt $f:ident = $at:expr) => {
+        $(#[$m])*
+        pub const $f: core::ops::Range<usize> = $at;
+    };
+    (@get u8 $get:ident $f:ident) => {
+        pub fn $get(&self) -> u8 {
+            self.b()[field::$f]
+        }
+    };
+    (@get u16 $get:ident $f:ident) => {
+        pub fn $get(&self) -> u16 {
+            self.u16_at(field::$f)
+        }
+    };
+    (@get u32 $get:ident $f:ident) => {
+        pub fn $get(&self) -> u32 {
+            self.u32_at(field::$f)
+        }
+    };
+    (@set u8 $set:ident $f:ident) => {
+        pub fn $set(&mut self, v: u8) {
+            self.bm()[field::$f] = v;
+        }
+    };
+    (@set u16 $set:ident $f:ident) => {
+        pub fn $set(&mut self, v: u16) {
+            self.set16(field::$f, v);
+        }
+    };
+    (@set u32 $set:ident $f:ident) => {
+        pub fn $set(&mut self, v: u32) {
+            self.set32(field::$f, v);
+        }
+    };
+    ($(#[$attr:meta])* $name:ident {
+        $($(#[$fattr:meta])* $f:ident : $kind:tt = $at:expr $(=> $get:ident $(/ $set:ident)?)?;)*
+    }) => {
+        view!($(#[$attr])* $name);
+
+        mod field {
+            $(view!(@const [$(#[$fattr])*] $kind $f = $at);)*
+        }
+
+        impl<T: AsRef<[u8]>> $name<T> {
+            $($(view!(@get $kind $get $f);)?)*
+        }
+
+        impl<T: AsRef<[u8]> + AsMut<[u8]>> $name<T> {
+            $($($(view!(@set $kind $set $f);)?)?)*
+        }
+    };
     ($(#[$attr:meta])* $name:ident) => {
         $(#[$attr])*
         #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -70,21 +135,24 @@ macro_rules! view {
     };
 }
 
-/// The header both ICMP versions share (type, code, checksum, and the echo
-/// identifier and sequence number), as methods of a [`view!`] type whose
-/// `mod field` names them `TYPE`, `CODE`, `CHECKSUM`, `IDENT` and `SEQ`.
-macro_rules! icmp_header {
-    ($name:ident) => {
+/// Declares an ICMP view (both versions) with [`view!`]: the header both
+/// share (type, code, checksum, and the echo identifier and sequence
+/// number), then the version's own fields.
+macro_rules! icmp_view {
+    ($(#[$attr:meta])* $name:ident { $($own:tt)* }) => {
+        view! {
+            $(#[$attr])*
+            $name {
+                TYPE: u8 = 0 => msg_type / set_msg_type;
+                CODE: u8 = 1 => code / set_code;
+                CHECKSUM: u16 = 2..4 => checksum / set_checksum;
+                IDENT: u16 = 4..6;
+                SEQ: u16 = 6..8;
+                $($own)*
+            }
+        }
+
         impl<T: AsRef<[u8]>> $name<T> {
-            pub fn msg_type(&self) -> u8 {
-                self.b()[field::TYPE]
-            }
-            pub fn code(&self) -> u8 {
-                self.b()[field::CODE]
-            }
-            pub fn checksum(&self) -> u16 {
-                self.u16_at(field::CHECKSUM)
-            }
             /// Echo identifier (meaningful for echo request/reply).
             pub fn echo_ident(&self) -> u16 {
                 self.u16_at(field::IDENT)
@@ -92,18 +160,6 @@ macro_rules! icmp_header {
             /// Echo sequence number (meaningful for echo request/reply).
             pub fn echo_seq(&self) -> u16 {
                 self.u16_at(field::SEQ)
-            }
-        }
-
-        impl<T: AsRef<[u8]> + AsMut<[u8]>> $name<T> {
-            pub fn set_msg_type(&mut self, v: u8) {
-                self.bm()[field::TYPE] = v;
-            }
-            pub fn set_code(&mut self, v: u8) {
-                self.bm()[field::CODE] = v;
-            }
-            pub fn set_checksum(&mut self, v: u16) {
-                self.set16(field::CHECKSUM, v);
             }
         }
     };

@@ -5,19 +5,6 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 use super::mptcp::{self, MptcpOption};
 use super::{Result, WireError, check_announced_len, checksum, ip_proto};
 
-mod field {
-    use core::ops::Range;
-    pub const SRC_PORT: Range<usize> = 0..2;
-    pub const DST_PORT: Range<usize> = 2..4;
-    pub const SEQ: Range<usize> = 4..8;
-    pub const ACK: Range<usize> = 8..12;
-    pub const DATA_OFF: usize = 12;
-    pub const FLAGS: usize = 13;
-    pub const WINDOW: Range<usize> = 14..16;
-    pub const CHECKSUM: Range<usize> = 16..18;
-    pub const URGENT: Range<usize> = 18..20;
-}
-
 /// Length of a TCP header without options.
 pub const MIN_HEADER_LEN: usize = 20;
 /// Longest possible TCP header (data offset 15).
@@ -70,7 +57,17 @@ impl Flags {
 view! {
     /// A view of a TCP segment (header, options, payload). The buffer is the IP
     /// payload: its length is the segment length used by the checksum.
-    Packet
+    Packet {
+        SRC_PORT: u16 = 0..2 => src_port / set_src_port;
+        DST_PORT: u16 = 2..4 => dst_port / set_dst_port;
+        SEQ: u32 = 4..8 => seq_number / set_seq_number;
+        ACK: u32 = 8..12 => ack_number / set_ack_number;
+        DATA_OFF: u8 = 12;
+        FLAGS: u8 = 13;
+        WINDOW: u16 = 14..16 => window / set_window;
+        CHECKSUM: u16 = 16..18 => checksum / set_checksum;
+        URGENT: u16 = 18..20 => urgent_ptr / set_urgent_ptr;
+    }
 }
 
 impl<T: AsRef<[u8]>> Packet<T> {
@@ -83,18 +80,6 @@ impl<T: AsRef<[u8]>> Packet<T> {
         Ok(p)
     }
 
-    pub fn src_port(&self) -> u16 {
-        self.u16_at(field::SRC_PORT)
-    }
-    pub fn dst_port(&self) -> u16 {
-        self.u16_at(field::DST_PORT)
-    }
-    pub fn seq_number(&self) -> u32 {
-        self.u32_at(field::SEQ)
-    }
-    pub fn ack_number(&self) -> u32 {
-        self.u32_at(field::ACK)
-    }
     /// Header length in bytes (20..=60).
     pub fn header_len(&self) -> usize {
         usize::from(self.b()[field::DATA_OFF] >> 4) * 4
@@ -126,15 +111,6 @@ impl<T: AsRef<[u8]>> Packet<T> {
     pub fn cwr(&self) -> bool {
         self.flags().cwr()
     }
-    pub fn window(&self) -> u16 {
-        self.u16_at(field::WINDOW)
-    }
-    pub fn checksum(&self) -> u16 {
-        self.u16_at(field::CHECKSUM)
-    }
-    pub fn urgent_ptr(&self) -> u16 {
-        self.u16_at(field::URGENT)
-    }
 
     /// Raw option bytes (between the fixed header and the data offset).
     pub fn options(&self) -> &[u8] {
@@ -163,29 +139,8 @@ impl<T: AsRef<[u8]>> Packet<T> {
 }
 
 impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
-    pub fn set_src_port(&mut self, v: u16) {
-        self.set16(field::SRC_PORT, v);
-    }
-    pub fn set_dst_port(&mut self, v: u16) {
-        self.set16(field::DST_PORT, v);
-    }
-    pub fn set_seq_number(&mut self, v: u32) {
-        self.set32(field::SEQ, v);
-    }
-    pub fn set_ack_number(&mut self, v: u32) {
-        self.set32(field::ACK, v);
-    }
     pub fn set_flags(&mut self, f: Flags) {
         self.bm()[field::FLAGS] = f.0;
-    }
-    pub fn set_window(&mut self, v: u16) {
-        self.set16(field::WINDOW, v);
-    }
-    pub fn set_checksum(&mut self, v: u16) {
-        self.set16(field::CHECKSUM, v);
-    }
-    pub fn set_urgent_ptr(&mut self, v: u16) {
-        self.set16(field::URGENT, v);
     }
 
     /// Mutable option bytes, e.g. to overwrite an option with NOPs.

@@ -4,19 +4,16 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 
 use super::{Result, WireError, check_announced_len, checksum, ip_proto};
 
-mod field {
-    use core::ops::Range;
-    pub const SRC_PORT: Range<usize> = 0..2;
-    pub const DST_PORT: Range<usize> = 2..4;
-    pub const LENGTH: Range<usize> = 4..6;
-    pub const CHECKSUM: Range<usize> = 6..8;
-}
-
 pub const HEADER_LEN: usize = 8;
 
 view! {
     /// A view of a UDP datagram.
-    Packet
+    Packet {
+        SRC_PORT: u16 = 0..2 => src_port / set_src_port;
+        DST_PORT: u16 = 2..4 => dst_port / set_dst_port;
+        LENGTH: u16 = 4..6 => len / set_len;
+        CHECKSUM: u16 = 6..8 => checksum / set_checksum;
+    }
 }
 
 impl<T: AsRef<[u8]>> Packet<T> {
@@ -33,21 +30,9 @@ impl<T: AsRef<[u8]>> Packet<T> {
         Self::with_min_len(buffer, HEADER_LEN)
     }
 
-    pub fn src_port(&self) -> u16 {
-        self.u16_at(field::SRC_PORT)
-    }
-    pub fn dst_port(&self) -> u16 {
-        self.u16_at(field::DST_PORT)
-    }
-    pub fn len(&self) -> u16 {
-        self.u16_at(field::LENGTH)
-    }
     /// True if the length field says there is no payload.
     pub fn is_empty(&self) -> bool {
         usize::from(self.len()) <= HEADER_LEN
-    }
-    pub fn checksum(&self) -> u16 {
-        self.u16_at(field::CHECKSUM)
     }
 
     /// The datagram (header + payload) as the length field bounds it,
@@ -79,19 +64,6 @@ impl<T: AsRef<[u8]>> Packet<T> {
 }
 
 impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
-    pub fn set_src_port(&mut self, v: u16) {
-        self.set16(field::SRC_PORT, v);
-    }
-    pub fn set_dst_port(&mut self, v: u16) {
-        self.set16(field::DST_PORT, v);
-    }
-    pub fn set_len(&mut self, v: u16) {
-        self.set16(field::LENGTH, v);
-    }
-    pub fn set_checksum(&mut self, v: u16) {
-        self.set16(field::CHECKSUM, v);
-    }
-
     fn fill_with(&mut self, ph: u16) {
         self.set_checksum(0);
         let c = checksum::finish(checksum::combine(&[ph, checksum::sum(self.datagram())]));

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use super::{Scratch, head, text};
+use super::{Scratch, head, port, text};
 
 fn gen_command() -> Command {
     Command::new(env!("CARGO_BIN_EXE_mplb-gen"))
@@ -48,10 +48,13 @@ pub fn memif_lb_head(s: &Scratch, sock: &Path, capacity: u64) -> String {
         "--log-level=pmd.net.memif:warning",
     ];
     format!(
-        "{}[[port]]\nname = \"lan\"\ndevice = \"net_memif0\"\nipv4 = [\"198.18.0.2\"]\n\
-         ipv6 = [\"fd00:18::2\"]\ngateway_mac = \"02:00:00:00:00:fe\"\n\
-         [flow_table]\ncapacity = {capacity}\n[health]\nkind = \"none\"\n",
+        "{}{}[flow_table]\ncapacity = {capacity}\n[health]\nkind = \"none\"\n",
         head(s, &eal, (4095, 64), "", "127.0.0.1:0"),
+        port(
+            "lan",
+            "net_memif0",
+            "ipv4 = [\"198.18.0.2\"]\nipv6 = [\"fd00:18::2\"]\ngateway_mac = \"02:00:00:00:00:fe\"\n",
+        ),
     )
 }
 

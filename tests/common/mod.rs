@@ -5,6 +5,7 @@
 pub mod generator;
 
 use std::fs::File;
+use std::io::{ErrorKind, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -135,6 +136,11 @@ pub fn head(s: &Scratch, eal: &[&str], mempool: (u32, u32), workers: &str, liste
     )
 }
 
+/// A `[[port]]` section: its `name` and `device`, then `lines` (TOML).
+pub fn port(name: &str, device: &str, lines: &str) -> String {
+    format!("[[port]]\nname = \"{name}\"\ndevice = \"{device}\"\n{lines}")
+}
+
 /// A config running one worker on a `net_pcap` port named `lan` (own address
 /// 198.18.0.1) that reads `input` and writes `output`, with this scratch
 /// dir's control socket; `extra` is appended (VIPs, tables).
@@ -146,8 +152,9 @@ pub fn pcap_config(s: &Scratch, input: &Path, output: &Path, extra: &str) -> Str
     );
     let eal = ["--no-huge", "--no-shconf", "--no-pci", &vdev];
     format!(
-        "{}[[port]]\nname = \"lan\"\ndevice = \"net_pcap0\"\nipv4 = [\"198.18.0.1\"]\n{extra}",
-        head(s, &eal, (2047, 32), "", "127.0.0.1:0")
+        "{}{}{extra}",
+        head(s, &eal, (2047, 32), "", "127.0.0.1:0"),
+        port("lan", "net_pcap0", "ipv4 = [\"198.18.0.1\"]\n"),
     )
 }
 
@@ -220,4 +227,34 @@ pub fn new_flow_backend(sock: &Path, sport: u16) -> Result<String, String> {
         .and_then(|r| r.split(' ').next())
         .map(str::to_string)
         .ok_or(all)
+}
+
+/// Runs `promtool check metrics` on `page`: whether it passed, and what it
+/// said (stdout then stderr; empty when the page has no lint complaints).
+pub fn promtool_check(page: &str) -> (bool, String) {
+    let child = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn();
+    let mut child = match child {
+        Ok(c) => c,
+        Err(e) if e.kind() == ErrorKind::NotFound => panic!(
+            "promtool is not installed; this test needs it. Install it with: \
+             DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends prometheus"
+        ),
+        Err(e) => panic!("running promtool: {e}"),
+    };
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(page.as_bytes())
+        .expect("write to promtool");
+    let out = child.wait_with_output().expect("promtool");
+    (
+        out.status.success(),
+        format!("{}{}", text(&out.stdout), text(&out.stderr)),
+    )
 }

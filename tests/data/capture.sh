@@ -190,6 +190,21 @@ finish() {
 
 CAP_PIDS=()
 
+# plain_tcp <capture> <server address> <vip> <client address> <sport>: two
+# plain TCP connections to the VIP from <sport> and <sport>+1, the second
+# ended by a reset, captured on wifi as <capture>.
+plain_tcp() {
+    local name=$1 server=$2 vip=$3 src=$4 sport=$5
+    mptcp_config none none
+    start_capture "$name" wifi "tcp port 80"
+    start_server --addr "$server" --port 80 --req 300 --reply 3000 --count 2
+    client --addr "$vip" --port 80 --src "$src" --sport "$sport" --req 300 --reply 3000
+    client --addr "$vip" --port 80 --src "$src" --sport $((sport + 1)) --req 100 --reply 500 --rst
+    stop_server
+    stop_captures
+    finish "$name" wifi
+}
+
 # ---------------------------------------------------------------- 1. MPTCP over IPv4
 # Backend announces its own address (ADD_ADDR, id 1); the client ignores announcements.
 mptcp_config signal none
@@ -213,14 +228,7 @@ stop_captures
 finish mptcp_join_v4 wifi cell
 
 # ---------------------------------------------------------------- 3. plain TCP over IPv4
-mptcp_config none none
-start_capture tcp_v4 wifi "tcp port 80"
-start_server --addr 0.0.0.0 --port 80 --req 300 --reply 3000 --count 2
-client --addr $VIP4 --port 80 --src $WIFI4 --sport 40003 --req 300 --reply 3000
-client --addr $VIP4 --port 80 --src $WIFI4 --sport 40004 --req 100 --reply 500 --rst
-stop_server
-stop_captures
-finish tcp_v4 wifi
+plain_tcp tcp_v4 0.0.0.0 $VIP4 $WIFI4 40003
 
 # ---------------------------------------------------------------- 4. MPTCP and TCP over IPv6
 mptcp_config signal none
@@ -231,14 +239,7 @@ stop_server
 stop_captures
 finish mptcp_v6 wifi
 
-mptcp_config none none
-start_capture tcp_v6 wifi "tcp port 80"
-start_server --addr :: --port 80 --req 300 --reply 3000 --count 2
-client --addr $VIP6 --port 80 --src $WIFI6 --sport 40013 --req 300 --reply 3000
-client --addr $VIP6 --port 80 --src $WIFI6 --sport 40014 --req 100 --reply 500 --rst
-stop_server
-stop_captures
-finish tcp_v6 wifi
+plain_tcp tcp_v6 :: $VIP6 $WIFI6 40013
 
 # ---------------------------------------------------------------- 5. MPTCP client, plain server
 mptcp_config none none

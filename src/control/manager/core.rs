@@ -505,38 +505,18 @@ impl Core {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    const CFG: &str = r#"
-[dpdk]
-eal_args = []
-[workers]
-lcores = [1]
-[[port]]
-name = "lan"
-device = "net_null0"
-[[vip]]
-name = "web"
-address = "198.18.0.10"
-port = 80
-table_size = 251
-  [[vip.backend]]
-  name = "a"
-  address = "198.18.1.11"
-  mac = "02:00:00:00:01:11"
-  [[vip.backend]]
-  name = "b"
-  address = "198.18.1.12"
-  mac = "02:00:00:00:01:12"
-"#;
-
-    const B: &str = "  [[vip.backend]]\n  name = \"b\"\n  address = \"198.18.1.12\"\n  mac = \"02:00:00:00:01:12\"\n";
+    use crate::testing::config::{Backend, Vip, null_port, web_a_b, without_backend};
 
     fn config(text: &str) -> Config {
         Config::parse(text, Path::new("t.toml")).expect("valid")
     }
 
     fn core() -> Core {
-        Core::new(config(CFG), vec![PortFacts::from([2, 0, 0, 0, 0, 1])]).expect("builds")
+        Core::new(
+            config(&web_a_b()),
+            vec![PortFacts::from([2, 0, 0, 0, 0, 1])],
+        )
+        .expect("builds")
     }
 
     /// The outputs as lines: `publish N`, or `LEVEL EVENT k=v ...`.
@@ -609,7 +589,7 @@ table_size = 251
         let reply = c
             .reload(
                 Path::new("t.toml"),
-                Ok(config(&CFG.replace("name = \"b\"", "name = \"c\""))),
+                Ok(config(&web_a_b().replace("name = \"b\"", "name = \"c\""))),
                 t0,
                 &[],
             )
@@ -648,7 +628,7 @@ table_size = 251
         let e = c
             .reload(
                 Path::new("t.toml"),
-                Ok(config(&CFG.replace("lcores = [1]", "lcores = [2]"))),
+                Ok(config(&web_a_b().replace("lcores = [1]", "lcores = [2]"))),
                 Instant::now(),
                 &[],
             )
@@ -663,10 +643,8 @@ table_size = 251
     fn a_new_backend_waits_for_its_health_checks() {
         let mut c = core();
         c.set_checking(true);
-        let more = CFG.to_string()
-            + &B.replace("\"b\"", "\"c\"")
-                .replace("1.12", "1.13")
-                .replace(":12", ":13");
+        let c_backend = Backend::new("c", "198.18.1.13").mac("02:00:00:00:01:13");
+        let more = null_port("") + &Vip::web_a_b().backend(c_backend).to_string();
         c.reload(Path::new("t.toml"), Ok(config(&more)), Instant::now(), &[])
             .expect("applied");
         lines(&mut c);
@@ -726,8 +704,13 @@ table_size = 251
         assert_eq!(state(&c, "a"), Some(BackendState::Draining));
         assert!(picks(&c).iter().all(|b| b == "b"));
         // The override outlives a reload; a health verdict of down wins.
-        c.reload(Path::new("t.toml"), Ok(config(CFG)), Instant::now(), &[])
-            .expect("applied");
+        c.reload(
+            Path::new("t.toml"),
+            Ok(config(&web_a_b())),
+            Instant::now(),
+            &[],
+        )
+        .expect("applied");
         assert_eq!(state(&c, "a"), Some(BackendState::Draining));
         c.health_result("a", false, "refused");
         assert_eq!(state(&c, "a"), Some(BackendState::Down));
@@ -745,7 +728,7 @@ table_size = 251
         let t0 = Instant::now();
         c.reload(
             Path::new("t.toml"),
-            Ok(config(&CFG.replace(B, ""))),
+            Ok(config(&without_backend(&web_a_b(), "b"))),
             t0,
             &traffic,
         )

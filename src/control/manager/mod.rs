@@ -211,33 +211,11 @@ fn write_log(e: &Event) {
 
 #[cfg(test)]
 mod tests {
+    use crate::testing::config::{Backend, Vip, null_port, web_a_b, without_backend};
     use std::time::Duration;
 
     use super::*;
     use crate::datapath::forwarding::BackendState;
-
-    const CFG: &str = r#"
-[dpdk]
-eal_args = []
-[workers]
-lcores = [1]
-[[port]]
-name = "lan"
-device = "net_null0"
-[[vip]]
-name = "web"
-address = "198.18.0.10"
-port = 80
-table_size = 251
-  [[vip.backend]]
-  name = "a"
-  address = "198.18.1.11"
-  mac = "02:00:00:00:01:11"
-  [[vip.backend]]
-  name = "b"
-  address = "198.18.1.12"
-  mac = "02:00:00:00:01:12"
-"#;
 
     struct Tmp(PathBuf);
     impl Drop for Tmp {
@@ -249,7 +227,7 @@ table_size = 251
     fn manager(name: &str) -> (Manager, Tmp) {
         let path =
             std::env::temp_dir().join(format!("mplb-manager-{name}-{}.toml", std::process::id()));
-        std::fs::write(&path, CFG).expect("write config");
+        std::fs::write(&path, web_a_b()).expect("write config");
         let config = Config::load(&path).expect("valid");
         (
             Manager::new(&path, config, vec![[2, 0, 0, 0, 0, 1]]).expect("builds"),
@@ -303,19 +281,19 @@ table_size = 251
     fn broken_reload_keeps_the_running_config() {
         let (mut m, t) = manager("reload");
         let gen_before = m.publisher.generation();
-        std::fs::write(&t.0, CFG.replace("port = 80", "port = \"eighty\"")).expect("write");
+        std::fs::write(&t.0, web_a_b().replace("port = 80", "port = \"eighty\"")).expect("write");
         let e = m.handle(&Request::Reload).expect_err("broken file");
         assert!(e.contains("field `vip[0].port`"), "{e}");
         assert_eq!(m.publisher.generation(), gen_before);
         // A change that needs a restart is refused too.
-        std::fs::write(&t.0, CFG.replace("lcores = [1]", "lcores = [2]")).expect("write");
+        std::fs::write(&t.0, web_a_b().replace("lcores = [1]", "lcores = [2]")).expect("write");
         assert!(
             m.handle(&Request::Reload)
                 .expect_err("restart")
                 .contains("[workers] changed")
         );
         // A good change is applied.
-        std::fs::write(&t.0, CFG.replace("name = \"b\"", "name = \"c\"")).expect("write");
+        std::fs::write(&t.0, web_a_b().replace("name = \"b\"", "name = \"c\"")).expect("write");
         m.handle(&Request::Reload).expect("applied");
         assert!(m.current().backends.iter().flatten().any(|b| b.name == "c"));
         let stats = m.handle(&Request::Stats { json: true }).expect("stats");
@@ -337,14 +315,7 @@ table_size = 251
         let traffic = Arc::new(Traffic::new());
         m.set_workers(Vec::new(), vec![Arc::clone(&traffic)]);
         let b = m.core.ids().get("b").expect("id");
-        std::fs::write(
-            &t.0,
-            CFG.replace(
-                "  [[vip.backend]]\n  name = \"b\"\n  address = \"198.18.1.12\"\n  mac = \"02:00:00:00:01:12\"\n",
-                "",
-            ),
-        )
-        .expect("write");
+        std::fs::write(&t.0, without_backend(&web_a_b(), "b")).expect("write");
         m.handle(&Request::Reload).expect("reload");
         // Still in the snapshot, as draining under its id: pinned flows go on.
         let state = |m: &Manager| m.current().backend(b).map(|x| (x.state, x.name.clone()));
@@ -377,7 +348,7 @@ table_size = 251
         assert!(m.core.ids().get("b").is_none());
 
         // Put back while retiring: it is simply configured again.
-        std::fs::write(&t.0, CFG).expect("write");
+        std::fs::write(&t.0, web_a_b()).expect("write");
         m.handle(&Request::Reload).expect("reload");
         assert_eq!(m.core.retiring_len(), 0);
     }
@@ -385,14 +356,11 @@ table_size = 251
     #[test]
     fn a_backend_put_back_during_retirement_is_active_again() {
         let (mut m, t) = manager("unretire");
-        let smaller = CFG.replace(
-            "  [[vip.backend]]\n  name = \"b\"\n  address = \"198.18.1.12\"\n  mac = \"02:00:00:00:01:12\"\n",
-            "",
-        );
+        let smaller = without_backend(&web_a_b(), "b");
         std::fs::write(&t.0, smaller).expect("write");
         m.handle(&Request::Reload).expect("reload");
         assert_eq!(m.core.retiring_len(), 1);
-        std::fs::write(&t.0, CFG).expect("write");
+        std::fs::write(&t.0, web_a_b()).expect("write");
         m.handle(&Request::Reload).expect("reload");
         assert_eq!(m.core.retiring_len(), 0);
         let b = m.core.ids().get("b").expect("id");
@@ -403,14 +371,7 @@ table_size = 251
         // A backend that is down when removed does not retire: its flows
         // have moved already.
         m.set_health("b", false, "refused").expect("republish");
-        std::fs::write(
-            &t.0,
-            CFG.replace(
-                "  [[vip.backend]]\n  name = \"b\"\n  address = \"198.18.1.12\"\n  mac = \"02:00:00:00:01:12\"\n",
-                "",
-            ),
-        )
-        .expect("write");
+        std::fs::write(&t.0, without_backend(&web_a_b(), "b")).expect("write");
         m.handle(&Request::Reload).expect("reload");
         assert_eq!(m.core.retiring_len(), 0);
         assert!(m.current().backend(b).is_none());
@@ -419,10 +380,16 @@ table_size = 251
     #[test]
     fn stats_show_a_weight_0_backend_takes_no_new_flows() {
         let (mut m, t) = manager("weight0");
-        let weighted = CFG.replace(
-            "  mac = \"02:00:00:00:01:12\"\n",
-            "  mac = \"02:00:00:00:01:12\"\n  weight = 0\n",
-        );
+        let weighted = null_port("")
+            + &Vip::web()
+                .option("table_size", 251)
+                .backend(Backend::new("a", "198.18.1.11").mac("02:00:00:00:01:11"))
+                .backend(
+                    Backend::new("b", "198.18.1.12")
+                        .mac("02:00:00:00:01:12")
+                        .weight(0),
+                )
+                .to_string();
         std::fs::write(&t.0, weighted).expect("write");
         m.handle(&Request::Reload).expect("reload");
         assert!((40000..40064).all(|p| lookup_backend(&mut m, p) == "a"));
