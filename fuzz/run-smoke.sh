@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Short fuzzing runs for the test suite: the datapath (`process_frame`, from
 # fuzz/seeds, the real captures) and the config parser (`parse_config`, from
-# fuzz/seeds-config, the shipped configs and test fixtures).
+# the shipped configs and the test fixtures: configs/, tests/fixtures/).
 #
 # Installs cargo-fuzz when missing, then fuzzes each target from its
 # committed seeds with AddressSanitizer, debug assertions and overflow
@@ -26,7 +26,10 @@ if ! cargo fuzz --version >/dev/null 2>&1; then
 fi
 export RUSTC_BOOTSTRAP=1
 log="$(mktemp -t mplb-fuzz.XXXXXX)"
-trap 'rm -f "$log"' EXIT
+config_seeds="$(mktemp -d -t mplb-fuzz-configs.XXXXXX)"
+trap 'rm -rf "$log" "$config_seeds"' EXIT
+cp configs/*.toml "$config_seeds/"
+for f in tests/fixtures/*.toml; do cp "$f" "$config_seeds/fixture-$(basename "$f")"; done
 
 # smoke TARGET SEEDS SECONDS
 smoke() {
@@ -60,4 +63,4 @@ smoke() {
 }
 
 smoke process_frame fuzz/seeds "${FUZZ_SECONDS:-45}"
-smoke parse_config fuzz/seeds-config "${FUZZ_CONFIG_SECONDS:-15}"
+smoke parse_config "$config_seeds" "${FUZZ_CONFIG_SECONDS:-15}"

@@ -10,6 +10,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+use mplb::testing::config::{Backend, Vip};
+
 /// The start of every config below: lines 1 to 7.
 const BASE: &str = "[dpdk]
 eal_args = [\"--no-huge\"]
@@ -20,25 +22,17 @@ name = \"lan\"
 device = \"net_null0\"
 ";
 
-/// A VIP from line 8; its first backend's last line (16) is `last`.
-fn vip(last: &str) -> String {
-    format!(
-        "[[vip]]
-name = \"web\"
-address = \"198.18.0.10\"
-port = 80
-  [[vip.backend]]
-  name = \"a\"
-  address = \"198.18.1.11\"
-  mac = \"02:00:00:00:01:11\"
-  {last}
-  [[vip.backend]]
-  name = \"b\"
-  address = \"198.18.1.12\"
-  mac = \"02:00:00:00:01:12\"
-  {last}
-"
-    )
+/// The VIP `web` from line 8, backends `a` and `b` each changed by `edit`
+/// (its first backend's last line, 16, is the key `edit` adds).
+fn vip(edit: impl Fn(Backend) -> Backend) -> String {
+    Vip::web()
+        .backend(edit(
+            Backend::new("a", "198.18.1.11").mac("02:00:00:00:01:11"),
+        ))
+        .backend(edit(
+            Backend::new("b", "198.18.1.12").mac("02:00:00:00:01:12"),
+        ))
+        .to_string()
 }
 
 struct Dir(PathBuf);
@@ -145,7 +139,7 @@ fn a_vip_no_backend_can_serve_is_refused() {
     let d = Dir::new("weights");
     let e = refused_at(
         &d,
-        &format!("{BASE}{}", vip("weight = 0")),
+        &format!("{BASE}{}", vip(|b| b.weight(0))),
         16,
         "vip[0].backend[0].weight",
     );
@@ -153,7 +147,7 @@ fn a_vip_no_backend_can_serve_is_refused() {
     // Every backend disabled: an operator's choice, accepted with a warning
     // that says what `mplb lookup` will say.
     let file = d.0.join("disabled.toml");
-    std::fs::write(&file, format!("{BASE}{}", vip("state = \"disabled\""))).expect("write");
+    std::fs::write(&file, format!("{BASE}{}", vip(|b| b.state("disabled")))).expect("write");
     let (out, _) = check(&file, Stdio::null(), Duration::from_secs(60));
     assert!(
         out.status.success(),
@@ -167,7 +161,10 @@ fn a_vip_no_backend_can_serve_is_refused() {
         "{stdout}"
     );
     // One backend with weight 0 beside a weighted one is fine, and shown so.
-    let text = format!("{BASE}{}", vip("weight = 1")).replacen("weight = 1", "weight = 0", 1);
+    let text = format!(
+        "{BASE}{}",
+        vip(|b| if b.is("a") { b.weight(0) } else { b.weight(1) })
+    );
     let file = d.0.join("ok.toml");
     std::fs::write(&file, text).expect("write");
     let (out, _) = check(&file, Stdio::null(), Duration::from_secs(60));
@@ -205,7 +202,7 @@ fn errors_in_values_name_their_line() {
     refused_at(&d, &text, 3, "dpdk.mempool_size");
     let text = format!(
         "{BASE}{}",
-        vip("weight = 1").replace("port = 80\n", "port = 80\n  [vip.health]\n  fall = 0\n")
+        vip(|b| b.weight(1)).replace("port = 80\n", "port = 80\n  [vip.health]\n  fall = 0\n")
     );
     refused_at(&d, &text, 13, "vip[0].health.fall");
 }
@@ -256,13 +253,13 @@ fn too_many_backends_names_the_first_one_too_many() {
     let mut text = String::from(BASE);
     // 66 VIPs of 1000 backends: 66000 distinct backends, 65535 allowed.
     for v in 0..66 {
-        text += &format!("[[vip]]\nname = \"v{v}\"\naddress = \"10.0.{v}.1\"\nport = 80\n");
-        for b in 0..1000 {
-            text += &format!(
-                "[[vip.backend]]\nname = \"b{v}-{b}\"\naddress = \"10.1.{v}.{}\"\nmac = \"02:00:00:00:00:01\"\n",
-                b % 250
-            );
-        }
+        let backends = (0..1000).map(|b| {
+            Backend::new(format!("b{v}-{b}"), format!("10.1.{v}.{}", b % 250))
+                .mac("02:00:00:00:00:01")
+        });
+        text += &Vip::new(format!("v{v}"), format!("10.0.{v}.1"), 80)
+            .backends(backends)
+            .to_string();
     }
     let file = d.0.join("many.toml");
     std::fs::write(&file, &text).expect("write");

@@ -7,8 +7,8 @@
 //! Invariants, for any bytes: no panic and no hang; parsing is deterministic;
 //! every rejection names the file; an accepted config reloads onto itself
 //! without a blocker; and a forwarding snapshot is built or refused with an
-//! error, never a panic. `fuzz/seeds-config/` holds the shipped configs and
-//! the test fixtures as seeds.
+//! error, never a panic. Seeds: the shipped configs and the test fixtures
+//! (see fuzz/run-smoke.sh).
 #![no_main]
 
 use std::path::Path;
