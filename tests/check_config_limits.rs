@@ -85,6 +85,19 @@ fn check(file: &Path, stdin: Stdio, limit: Duration) -> (Output, Duration) {
 }
 
 /// `text` is refused, and the error starts `FILE:LINE:` and names `field`.
+/// Checks `text` as `name` in `dir`; it must be accepted. Returns stdout.
+fn accepted(dir: &Dir, name: &str, text: &str) -> String {
+    let file = dir.0.join(name);
+    std::fs::write(&file, text).expect("write config");
+    let (out, _) = check(&file, Stdio::null(), Duration::from_secs(60));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
 fn refused_at(dir: &Dir, text: &str, line: usize, field: &str) -> String {
     let file = dir.0.join("c.toml");
     std::fs::write(&file, text).expect("write config");
@@ -146,15 +159,11 @@ fn a_vip_no_backend_can_serve_is_refused() {
     assert!(e.contains("every backend has weight 0"), "{e}");
     // Every backend disabled: an operator's choice, accepted with a warning
     // that says what `mplb lookup` will say.
-    let file = d.0.join("disabled.toml");
-    std::fs::write(&file, format!("{BASE}{}", vip(|b| b.state("disabled")))).expect("write");
-    let (out, _) = check(&file, Stdio::null(), Duration::from_secs(60));
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let stdout = accepted(
+        &d,
+        "disabled.toml",
+        &format!("{BASE}{}", vip(|b| b.state("disabled"))),
     );
-    let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("a (disabled), b (disabled)"), "{stdout}");
     assert!(
         stdout.contains("warning: vip web: no backend takes new flows"),
@@ -165,15 +174,7 @@ fn a_vip_no_backend_can_serve_is_refused() {
         "{BASE}{}",
         vip(|b| if b.is("a") { b.weight(0) } else { b.weight(1) })
     );
-    let file = d.0.join("ok.toml");
-    std::fs::write(&file, text).expect("write");
-    let (out, _) = check(&file, Stdio::null(), Duration::from_secs(60));
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stdout = accepted(&d, "ok.toml", &text);
     assert!(stdout.contains("a (weight 0: no new flows), b"), "{stdout}");
 }
 

@@ -12,9 +12,10 @@ use std::time::Duration;
 use mplb::testing::fixture;
 
 use common::generator::{
-    assert_forwarding_correct, memif_lb_head, num, report, spawn_gen, wait_bounded, wait_for_file,
+    assert_forwarding_correct, memif_lb_head, num, report, spawn_gen, spawn_gen_for_mplb,
+    wait_bounded, wait_for_file,
 };
-use common::{Running, Scratch, counter, mplb, text, write_config};
+use common::{Running, Scratch, counter, spawn_with, text, write_config};
 use serde_json::Value;
 
 /// One smoke run at a time: each busy-polls a core or two.
@@ -41,46 +42,18 @@ fn generator_against_mplb_over_memif_sees_correct_forwarding() {
         &format!("{}{}", memif_lb_head(&s, &sock, 65536), fixture("gen_vips")),
     );
     // The generator first: it is the memif server and waits for mplb.
-    let generator = spawn_gen(
+    let generator = spawn_gen_for_mplb(
         &s,
         &sock,
         &json,
-        &[
-            "--lb-config",
-            cfg.to_str().expect("utf-8 path"),
-            "--expect",
-            "mplb",
-            "--mix",
-            "mptcp=3,plain=2,join=1,flood=1,malformed=1,udp=1",
-            "--flows",
-            "5000",
-            "--ipv6",
-            "25",
-            "--conn-packets",
-            "40",
-            "--rate",
-            "30000",
-            "--warmup",
-            "0.5",
-            "--duration",
-            "2",
-            "--strict",
-            "--linger",
-            "15",
-        ],
+        &cfg,
+        "--mix mptcp=3,plain=2,join=1,flood=1,malformed=1,udp=1 --flows 5000 --ipv6 25 \
+         --conn-packets 40 --rate 30000 --warmup 0.5 --duration 2 --strict --linger 15",
     );
     wait_for_file(&sock, "the generator's memif socket");
     // mplb stops first (while the generator lingers, idle): a memif peer
     // that disconnects under a polling side can crash it.
-    let lb = Running(Some(
-        mplb()
-            .args(["run", "--config", cfg.to_str().expect("utf-8 path")])
-            .args(["--duration", "8"])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn mplb"),
-    ));
+    let lb = Running(Some(spawn_with(&cfg, &["--duration", "8"])));
     let out = wait_bounded(generator, Duration::from_secs(30), "mplb-gen");
     let mut lb = lb;
     let lb_out = wait_bounded(

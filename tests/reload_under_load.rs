@@ -12,14 +12,14 @@
 mod common;
 
 use std::path::Path;
-use std::process::Stdio;
 use std::sync::Mutex;
 use std::time::Duration;
 
 use common::generator::{
-    assert_forwarding_correct, memif_lb_head, report, spawn_gen, wait_bounded, wait_for_file,
+    assert_forwarding_correct, memif_lb_head, report, spawn_gen_for_mplb, wait_bounded,
+    wait_for_file,
 };
-use common::{Running, Scratch, mplb, text, write_config};
+use common::{Running, Scratch, control, spawn_with, text, write_config};
 use mplb::testing::config::{Backend, Vip};
 
 /// One run at a time: each busy-polls both CPUs of a small machine.
@@ -78,14 +78,7 @@ fn reload_config(head: &str, i: usize) -> (String, &'static str) {
 /// (through its control socket: a broken file must reach mplb, not the CLI).
 fn reload(s: &Scratch, cfg: &Path, text_of_config: &str, expect: &str) {
     write_config(cfg, text_of_config);
-    let out = mplb()
-        .args([
-            "reload",
-            "--socket",
-            s.path("ctl.sock").to_str().expect("utf-8 path"),
-        ])
-        .output()
-        .expect("spawn mplb reload");
+    let out = control(s, "reload");
     let all = format!("{}{}", text(&out.stdout), text(&out.stderr));
     assert!(
         all.contains(expect),
@@ -102,39 +95,17 @@ fn reloads_under_load(capacity: u64) {
     write_config(&cfg, &(head.clone() + &vip(|bs| bs)));
     // One packet per flow a second: SYN, third ACK, data, ...; the first
     // ACKs refused by the untrusted quota get in a second later.
-    let generator = spawn_gen(
+    let generator = spawn_gen_for_mplb(
         &s,
         &sock,
         &json,
-        &[
-            "--lb-config",
-            cfg.to_str().expect("utf-8 path"),
-            "--expect",
-            "mplb",
-            "--mix",
-            "plain",
-            "--flows",
-            FLOWS,
-            "--rate",
-            FLOWS,
-            "--warmup",
-            "0.5",
-            "--duration",
-            "10",
-            "--linger",
-            "15",
-        ],
+        &cfg,
+        &format!(
+            "--mix plain --flows {FLOWS} --rate {FLOWS} --warmup 0.5 --duration 10 --linger 15"
+        ),
     );
     wait_for_file(&sock, "the generator's memif socket");
-    let mut lb = Running(Some(
-        mplb()
-            .args(["run", "--config", cfg.to_str().expect("utf-8 path")])
-            .args(["--duration", "13"])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn mplb"),
-    ));
+    let mut lb = Running(Some(spawn_with(&cfg, &["--duration", "13"])));
     // Every flow has had its SYN, ACK and a data segment: all pinned.
     std::thread::sleep(Duration::from_secs(5));
     for i in 0..20 {
@@ -142,14 +113,7 @@ fn reloads_under_load(capacity: u64) {
         reload(&s, &cfg, &config, expect);
         std::thread::sleep(Duration::from_millis(150));
     }
-    let stats = mplb()
-        .args([
-            "stats",
-            "--socket",
-            s.path("ctl.sock").to_str().expect("utf-8 path"),
-        ])
-        .output()
-        .expect("spawn mplb stats");
+    let stats = control(&s, "stats");
     let stats = text(&stats.stdout);
     let lb_out = wait_bounded(
         lb.0.take().expect("mplb child"),

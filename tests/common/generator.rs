@@ -30,6 +30,20 @@ pub fn spawn_gen(s: &Scratch, sock: &Path, json: &Path, args: &[&str]) -> Child 
         .expect("spawn mplb-gen")
 }
 
+/// The generator against the `mplb` running `cfg`: it reads the VIPs and
+/// backends from `cfg` and checks every frame that comes back. `args`: the
+/// rest of its command line (mix, flows, rate, times), split at spaces.
+pub fn spawn_gen_for_mplb(s: &Scratch, sock: &Path, json: &Path, cfg: &Path, args: &str) -> Child {
+    let mut all = vec![
+        "--lb-config",
+        cfg.to_str().expect("utf-8 path"),
+        "--expect",
+        "mplb",
+    ];
+    all.extend(args.split_whitespace());
+    spawn_gen(s, sock, json, &all)
+}
+
 /// The head of an mplb config facing the generator: the memif client on
 /// `sock`, one worker, a port `lan` (198.18.0.2, fd00:18::2), a flow table
 /// of `capacity` entries, no health checks. VIPs follow.

@@ -166,12 +166,30 @@ pub fn run_for(cfg: &Path, seconds: &str) -> Output {
 
 /// Starts `mplb run` on `cfg`, its output piped.
 pub fn spawn(cfg: &Path) -> Child {
+    spawn_with(cfg, &[])
+}
+
+/// Starts `mplb run` on `cfg` with more `args` (e.g. `--duration`), its
+/// output piped.
+pub fn spawn_with(cfg: &Path, args: &[&str]) -> Child {
     mplb()
         .args(["run", "--config", cfg.to_str().expect("utf-8 path")])
+        .args(args)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .expect("spawn mplb")
+}
+
+/// `mplb COMMAND --socket` the scratch dir's control socket (`reload`,
+/// `stats`): the CLI does not read the config, so a broken file on disk
+/// reaches the running mplb.
+pub fn control(s: &Scratch, command: &str) -> Output {
+    run(&[
+        command,
+        "--socket",
+        s.path("ctl.sock").to_str().expect("utf-8 path"),
+    ])
 }
 
 /// A running `mplb`, killed if the test fails before stopping it.
