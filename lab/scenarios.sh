@@ -3,6 +3,8 @@
 # as root from anywhere:   lab/scenarios.sh
 #   MPLB=path/to/mplb   the binary (default: target/debug/mplb, built if missing)
 #   LAB_KEEP=1          leave the lab up afterwards (lab/lab.sh down removes it)
+#   LAB_WORKERS=2       mplb's workers (default 1), in test mode on CPUs 1, 0, 1, ...,
+#                       with as many af_packet queue pairs (rx_queues = workers)
 #   LAB_SCENARIOS="1 5" run only these (default: all; 2 kills mplb, so it runs last)
 #
 #   1  MPTCP bypass: ADD_ADDR, a join straight to the backend      (s1_bypass.sh)

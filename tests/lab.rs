@@ -11,21 +11,35 @@
 //! that strips MPTCP options; the fallen-back connection is pinned. 8: a
 //! datagram too big for IP-in-IP gets the client's kernel ICMP
 //! "fragmentation needed" (ICMPv6 "packet too big") and a lower path MTU. See lab/README.md.
-//! Needs root; about 45 s.
+//! Then scenarios 1, 4, 3 and 2 again with two workers sharing the CPUs
+//! (`workers.cpus`, test mode) on a two-queue port: bypass, health, plain
+//! TCP spread over both workers with reloads, the kill. (Scenario 5 with two
+//! workers passed in 2 of 3 runs: once, a join correctly sent by its token
+//! did not come up; not in the suite until that is understood.)
+//! Needs root; about 2 + 1.5 minutes.
 
 use std::process::Command;
+use std::sync::Mutex;
 
-#[test]
-fn real_mptcp_and_tcp_through_mplb_in_the_namespace_lab() {
+/// One lab at a time: both tests use the same namespaces.
+static LAB: Mutex<()> = Mutex::new(());
+
+/// Runs lab/scenarios.sh with `workers` workers and the `scenarios` listed
+/// (all when `None`) and requires every one to pass.
+fn lab(workers: u32, scenarios: Option<&str>) {
+    let _one = LAB.lock().unwrap_or_else(|e| e.into_inner());
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/lab/scenarios.sh");
-    let out = Command::new("timeout")
-        .args(["300", "bash", script])
+    let mut cmd = Command::new("timeout");
+    cmd.args(["300", "bash", script])
         .env("MPLB", env!("CARGO_BIN_EXE_mplb"))
         .env("LAB_DIR", std::env::temp_dir().join("mplblab"))
+        .env("LAB_WORKERS", workers.to_string())
         .env_remove("LAB_SCENARIOS")
-        .env_remove("LAB_KEEP")
-        .output()
-        .expect("run lab/scenarios.sh");
+        .env_remove("LAB_KEEP");
+    if let Some(s) = scenarios {
+        cmd.env("LAB_SCENARIOS", s);
+    }
+    let out = cmd.output().expect("run lab/scenarios.sh");
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
@@ -37,4 +51,14 @@ fn real_mptcp_and_tcp_through_mplb_in_the_namespace_lab() {
         stdout.contains("lab: all scenarios passed"),
         "{stdout}\n{stderr}"
     );
+}
+
+#[test]
+fn real_mptcp_and_tcp_through_mplb_in_the_namespace_lab() {
+    lab(1, None);
+}
+
+#[test]
+fn two_workers_sharing_cpus_bypass_health_spread_reload_and_kill() {
+    lab(2, Some("1 4 3 2"));
 }

@@ -3,15 +3,30 @@
 use super::Config;
 
 impl Config {
-    /// The full EAL command line: program name, lcores, then the configured args.
+    /// The full EAL command line: program name, lcores, then the configured
+    /// args. Production: `-l main,workers...`, each lcore on the CPU of its
+    /// number. Test mode (`workers.cpus`): `--lcores=main@main,l@cpu,...`,
+    /// which lets several worker lcores share a CPU.
     pub fn eal_command_line(&self) -> Vec<String> {
-        let mut lcores = vec![self.dpdk.main_lcore];
-        lcores.extend(self.workers.lcores.iter().copied());
-        let list: Vec<String> = lcores.iter().map(u32::to_string).collect();
+        let main = self.dpdk.main_lcore;
+        let (flag, list) = if self.workers.cpus.is_empty() {
+            let mut lcores = vec![main];
+            lcores.extend(self.workers.lcores.iter().copied());
+            let list: Vec<String> = lcores.iter().map(u32::to_string).collect();
+            ("-l".to_string(), list.join(","))
+        } else {
+            let mut list = vec![format!("{main}@{main}")];
+            list.extend(
+                (self.workers.lcores.iter())
+                    .zip(&self.workers.cpus)
+                    .map(|(l, c)| format!("{l}@{c}")),
+            );
+            ("--lcores".to_string(), list.join(","))
+        };
         let mut args = vec![
             "mplb".to_string(),
-            "-l".to_string(),
-            list.join(","),
+            flag,
+            list,
             "--main-lcore".to_string(),
             self.dpdk.main_lcore.to_string(),
         ];

@@ -291,7 +291,29 @@ pub struct WorkersConfig {
     /// One worker per lcore, each pinned; (port, rx queue) pairs are dealt
     /// to them round-robin.
     pub lcores: Vec<u32>,
+    /// Test mode: the CPU each worker lcore runs on (parallel to `lcores`),
+    /// so that several workers can share a CPU (EAL `--lcores=l@cpu,...`).
+    /// Empty in production: each lcore runs on the CPU of its own number.
+    pub cpus: Vec<u32>,
     pub mode: WorkerMode,
+}
+
+impl WorkersConfig {
+    /// Whether two workers, or a worker and the main lcore (on CPU
+    /// `main_lcore`), share a CPU: the test mode that `cpus` allows.
+    pub fn share_cpus(&self, main_lcore: u32) -> bool {
+        if self.cpus.is_empty() {
+            return false;
+        }
+        let mut seen = vec![main_lcore];
+        for &c in &self.cpus {
+            if seen.contains(&c) {
+                return true;
+            }
+            seen.push(c);
+        }
+        false
+    }
 }
 
 /// One DPDK port.
@@ -561,9 +583,22 @@ impl Config {
     /// A few lines describing the configuration, for `check-config`.
     pub fn summary(&self) -> String {
         let mut s = format!(
-            "workers: {} on lcores {:?} (mode {:?}), main lcore {}\n",
+            "workers: {} on lcores {:?}{} (mode {:?}), main lcore {}\n",
             self.workers.lcores.len(),
             self.workers.lcores,
+            if self.workers.cpus.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    " on CPUs {:?} (test mode{})",
+                    self.workers.cpus,
+                    if self.workers.share_cpus(self.dpdk.main_lcore) {
+                        ": workers share CPUs"
+                    } else {
+                        ""
+                    }
+                )
+            },
             self.workers.mode,
             self.dpdk.main_lcore
         );
@@ -666,6 +701,28 @@ ipv4 = ["198.18.0.1"]
                 "--vdev=net_null0"
             ]
         );
+    }
+
+    #[test]
+    fn test_mode_maps_several_worker_lcores_onto_one_cpu() {
+        let c = parse(&GOOD.replace("lcores = [1]", "lcores = [1, 2, 3]\ncpus = [1, 1, 0]"))
+            .expect("valid");
+        assert_eq!(c.rx_queues(0), 3);
+        assert!(c.workers.share_cpus(0));
+        assert_eq!(
+            c.eal_command_line()[1..5],
+            ["--lcores", "0@0,1@1,2@1,3@0", "--main-lcore", "0"]
+        );
+        let own =
+            parse(&GOOD.replace("lcores = [1]", "lcores = [1, 2]\ncpus = [2, 1]")).expect("valid");
+        assert!(!own.workers.share_cpus(0), "each on a CPU of its own");
+        assert!(!parse(GOOD).expect("valid").workers.share_cpus(0));
+        let e = parse(&GOOD.replace("lcores = [1]", "lcores = [1, 2]\ncpus = [1]"))
+            .expect_err("one CPU per lcore");
+        assert_eq!((e.line, e.field.as_str()), (7, "workers.cpus"), "{e}");
+        let e = parse(&GOOD.replace("lcores = [1]", "lcores = [1]\ncpus = [4096]"))
+            .expect_err("no such CPU");
+        assert_eq!((e.line, e.field.as_str()), (7, "workers.cpus"), "{e}");
     }
 
     #[test]

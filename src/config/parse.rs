@@ -432,6 +432,7 @@ struct RawDpdk {
 #[serde(deny_unknown_fields, expecting = "struct WorkersConfig")]
 struct RawWorkers {
     lcores: Spanned<Vec<u32>>,
+    cpus: Option<Spanned<Vec<u32>>>,
     #[serde(default)]
     mode: WorkerMode,
 }
@@ -464,6 +465,8 @@ struct RawDatapath {
 
 /// Largest `flow_table.capacity`: 2^32 buckets of 8 entries (the bucket
 /// index is the flow hash's low 32 bits; bits 32..40 are the entries' tags).
+/// The CPUs EAL's `--lcores` can name (glibc's `CPU_SETSIZE`).
+const MAX_CPU: u32 = 1024;
 const MAX_FLOW_CAPACITY: u64 = 1 << 35;
 /// Largest `token_table.capacity`: a token is 32 bits.
 const MAX_TOKEN_CAPACITY: u64 = 1 << 32;
@@ -626,7 +629,7 @@ impl RawConfig {
         ))
     }
 
-    /// `[workers]` lcores, and EAL arguments that would set them.
+    /// `[workers]` lcores and cpus, and EAL arguments that would set them.
     fn validate_lcores(&self) -> Result<(), Invalid> {
         let lcores = &self.workers.lcores;
         if lcores.get_ref().is_empty() {
@@ -653,6 +656,26 @@ impl RawConfig {
                 ));
             }
             seen.push(l);
+        }
+        if let Some(cpus) = &self.workers.cpus {
+            let n = lcores.get_ref().len();
+            if cpus.get_ref().len() != n {
+                return Err((
+                    Some(cpus.span()),
+                    "workers.cpus".into(),
+                    format!(
+                        "{} CPUs for {n} worker lcores: give one CPU per entry of workers.lcores",
+                        cpus.get_ref().len()
+                    ),
+                ));
+            }
+            if let Some(&c) = cpus.get_ref().iter().find(|&&c| c >= MAX_CPU) {
+                return Err((
+                    Some(cpus.span()),
+                    "workers.cpus".into(),
+                    format!("CPU {c}: EAL --lcores names CPUs 0 to {}", MAX_CPU - 1),
+                ));
+            }
         }
         let eal = &self.dpdk.eal_args;
         if let Some(a) = eal.get_ref().iter().find(|a| sets_lcores(a)) {
@@ -880,6 +903,11 @@ impl RawConfig {
             },
             workers: WorkersConfig {
                 lcores: self.workers.lcores.into_inner(),
+                cpus: self
+                    .workers
+                    .cpus
+                    .map(Spanned::into_inner)
+                    .unwrap_or_default(),
                 mode: self.workers.mode,
             },
             ports: self.ports.into_iter().map(RawPort::into_plain).collect(),

@@ -399,3 +399,7 @@ mod tests {
         }
     }
 }
+
+#[cfg(test)]
+#[path = "token_table_concurrency.rs"]
+mod concurrency;

@@ -102,6 +102,20 @@ impl Signals {
 
 pub fn run(config_path: &Path, config: &Config, options: &RunOptions) -> Result<RunReport, String> {
     let signals = Signals::install()?;
+    if config.workers.share_cpus(config.dpdk.main_lcore) {
+        crate::control::log::event(
+            "warn",
+            "workers_share_cpus",
+            &[
+                ("lcores", &format!("{:?}", config.workers.lcores)),
+                ("cpus", &format!("{:?}", config.workers.cpus)),
+                (
+                    "message",
+                    &"test mode: workers share CPUs; production wants one dedicated core per worker",
+                ),
+            ],
+        );
+    }
     let eal = Eal::init(&config.eal_command_line()).map_err(|e| e.to_string())?;
     let lcores = config.workers.lcores.clone();
     for &l in &lcores {
