@@ -19,6 +19,8 @@ flows="${FLOWS:-20000}" rate="${RATE:-200000}" cap="${CAPACITY:-65536}" secs="${
 out="${OUT:-/tmp/flow-pinning}" reloads="${RELOADS:-0}"
 rm -rf "$out" && mkdir -p "$out"
 sock="$out/memif.sock" ctl="$out/ctl.sock"
+# The VIPs are those of the generator smoke test (tests/fixtures/gen_vips.toml),
+# backend a given weight $1.
 write_config() {
 cat >"$out/lb.toml" <<TOML
 [dpdk]
@@ -30,6 +32,7 @@ lcores = [1]
 name = "lan"
 device = "net_memif0"
 ipv4 = ["198.18.0.2"]
+ipv6 = ["fd00:18::2"]
 gateway_mac = "02:00:00:00:00:fe"
 [flow_table]
 capacity = $cap
@@ -38,24 +41,9 @@ kind = "none"
 [management]
 socket = "$ctl"
 listen = "127.0.0.1:0"
-[[vip]]
-name = "web4"
-address = "198.18.0.10"
-port = 80
-  [[vip.backend]]
-  name = "a"
-  address = "198.18.1.11"
-  mac = "02:00:00:00:01:11"
-  weight = $1
-  [[vip.backend]]
-  name = "b"
-  address = "198.18.1.12"
-  mac = "02:00:00:00:01:12"
-  [[vip.backend]]
-  name = "c"
-  address = "198.18.1.13"
-  mac = "02:00:00:00:01:13"
 TOML
+awk -v w="$1" '{ print } /mac = "02:00:00:00:01:11"/ { print "  weight = " w }' \
+    tests/fixtures/gen_vips.toml >>"$out/lb.toml"
 }
 write_config 1
 "$bin/mplb-gen" --port net_memif0 \

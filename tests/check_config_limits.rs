@@ -84,12 +84,17 @@ fn check(file: &Path, stdin: Stdio, limit: Duration) -> (Output, Duration) {
     (child.wait_with_output().expect("output"), start.elapsed())
 }
 
-/// `text` is refused, and the error starts `FILE:LINE:` and names `field`.
-/// Checks `text` as `name` in `dir`; it must be accepted. Returns stdout.
-fn accepted(dir: &Dir, name: &str, text: &str) -> String {
+/// `mplb check-config` on `text`, written as `name` in `dir`.
+fn checked(dir: &Dir, name: &str, text: &str) -> (PathBuf, Output) {
     let file = dir.0.join(name);
     std::fs::write(&file, text).expect("write config");
     let (out, _) = check(&file, Stdio::null(), Duration::from_secs(60));
+    (file, out)
+}
+
+/// `text` (as `name`) is accepted. Returns stdout.
+fn accepted(dir: &Dir, name: &str, text: &str) -> String {
+    let (_, out) = checked(dir, name, text);
     assert!(
         out.status.success(),
         "{}",
@@ -98,10 +103,9 @@ fn accepted(dir: &Dir, name: &str, text: &str) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+/// `text` is refused, and the error starts `FILE:LINE:` and names `field`.
 fn refused_at(dir: &Dir, text: &str, line: usize, field: &str) -> String {
-    let file = dir.0.join("c.toml");
-    std::fs::write(&file, text).expect("write config");
-    let (out, _) = check(&file, Stdio::null(), Duration::from_secs(60));
+    let (file, out) = checked(dir, "c.toml", text);
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
     assert!(
         !out.status.success(),
