@@ -72,6 +72,13 @@ fail() {
     diagnose
     exit 1
 }
+# check_frames <description> <-ge|-eq> <count> <display filter>: the capture
+# holds that many frames matching the filter (the count is shown).
+check_frames() {
+    local n
+    n=$(tsh "$4" -e frame.number | wc -l)
+    check "$1 ($n)" test "$n" "$2" "$3"
+}
 check() { # check <description> <condition...>
     local what=$1; shift
     if "$@"; then echo "  ok: $what"; else fail "$what"; fi

@@ -38,20 +38,14 @@ s1() {
     check "the SYN crossed mplb (router -> mplb -> a backend's MAC)" test -n "$be"
     b=$(bip "$be")
     echo "  backend chosen by mplb: $be ($b, ${BE_MAC[$be]})"
-    n=$(tsh "eth.src == $RTR_MAC and eth.dst == $MPLB_MAC and $F.src == $FWIFI and tcp.srcport == $sport and tcp.flags.syn == 1 and tcp.flags.ack == 0 and tcp.options.mptcp.subtype == 0" -e frame.number | wc -l)
-    check "client's MP_CAPABLE SYN to the VIP was sent to mplb's MAC by the router ($n)" test "$n" -ge 1
-    n=$(tsh "eth.src == ${BE_MAC[$be]} and $F.src == $FVIP and tcp.srcport == 80 and $F.dst == $FWIFI and tcp.dstport == $sport and tcp.flags.syn == 1 and tcp.flags.ack == 1 and tcp.options.mptcp.subtype == 0" -e frame.number | wc -l)
-    check "$be answered with an MP_CAPABLE SYN-ACK from the VIP, straight to the router ($n)" test "$n" -ge 1
-    n=$(tsh "$F.src == $FVIP and $F.dst == $FWIFI and tcp.dstport == $sport and tcp.options.mptcp.subtype == 3 and tcp.options.mptcp.$FADDR == $b" -e frame.number | wc -l)
-    check "$be sent ADD_ADDR $b to the client ($n)" test "$n" -ge 1
+    check_frames "client's MP_CAPABLE SYN to the VIP was sent to mplb's MAC by the router" -ge 1 "eth.src == $RTR_MAC and eth.dst == $MPLB_MAC and $F.src == $FWIFI and tcp.srcport == $sport and tcp.flags.syn == 1 and tcp.flags.ack == 0 and tcp.options.mptcp.subtype == 0"
+    check_frames "$be answered with an MP_CAPABLE SYN-ACK from the VIP, straight to the router" -ge 1 "eth.src == ${BE_MAC[$be]} and $F.src == $FVIP and tcp.srcport == 80 and $F.dst == $FWIFI and tcp.dstport == $sport and tcp.flags.syn == 1 and tcp.flags.ack == 1 and tcp.options.mptcp.subtype == 0"
+    check_frames "$be sent ADD_ADDR $b to the client" -ge 1 "$F.src == $FVIP and $F.dst == $FWIFI and tcp.dstport == $sport and tcp.options.mptcp.subtype == 3 and tcp.options.mptcp.$FADDR == $b"
     n=$(( $(nstat_of $CLI MPTcpExtAddAddr) - addaddr0 ))
     check "the client received the ADD_ADDR (MPTcpExtAddAddr +$n)" test "$n" -ge 1
-    n=$(tsh "eth.src == $RTR_MAC and eth.dst == ${BE_MAC[$be]} and $F.src == $FCELL and $F.dst == $b and tcp.dstport == 80 and tcp.flags.syn == 1 and tcp.flags.ack == 0 and tcp.options.mptcp.subtype == 1" -e frame.number | wc -l)
-    check "the client's MP_JOIN SYN from cell reached $b straight from the router ($n)" test "$n" -ge 1
-    n=$(tsh "eth.src == $MPLB_MAC and ($F.dst == $b or $F.src == $FCELL)" -e frame.number | wc -l)
-    check "mplb forwarded none of the direct subflow's frames ($n)" test "$n" -eq 0
-    n=$(tsh "$F.src == $b and $F.dst == $FCELL and tcp.flags.syn == 1 and tcp.flags.ack == 1 and tcp.options.mptcp.subtype == 1" -e frame.number | wc -l)
-    check "$be accepted the join (MP_JOIN SYN-ACK from $b) ($n)" test "$n" -ge 1
+    check_frames "the client's MP_JOIN SYN from cell reached $b straight from the router" -ge 1 "eth.src == $RTR_MAC and eth.dst == ${BE_MAC[$be]} and $F.src == $FCELL and $F.dst == $b and tcp.dstport == 80 and tcp.flags.syn == 1 and tcp.flags.ack == 0 and tcp.options.mptcp.subtype == 1"
+    check_frames "mplb forwarded none of the direct subflow's frames" -eq 0 "eth.src == $MPLB_MAC and ($F.dst == $b or $F.src == $FCELL)"
+    check_frames "$be accepted the join (MP_JOIN SYN-ACK from $b)" -ge 1 "$F.src == $b and $F.dst == $FCELL and tcp.flags.syn == 1 and tcp.flags.ack == 1 and tcp.options.mptcp.subtype == 1"
     n=$(( $(nstat_of $CLI MPTcpExtMPJoinSynAckRx) - joins0 ))
     check "the client established the join (MPTcpExtMPJoinSynAckRx +$n)" test "$n" -ge 1
     local d=daddr4 s=saddr4
