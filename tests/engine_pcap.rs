@@ -6,7 +6,9 @@ mod common;
 
 use mplb::testing::frames::{self, ethertype};
 
-use common::{Scratch, counter, pcap_config, read_pcap, run_for, text, write_config, write_pcap};
+use common::{
+    Scratch, counter, pcap_config, read_pcap, run_for, stopped_cleanly, write_config, write_pcap,
+};
 
 const CLIENT_MAC: [u8; 6] = [0x02, 0, 0, 0, 0, 0xc1];
 const LB_IP: [u8; 4] = [198, 18, 0, 1];
@@ -75,13 +77,7 @@ fn answers_arp_and_ping_and_drops_the_rest() {
     let (inp, outp, cfg) = (s.path("in.pcap"), s.path("out.pcap"), s.path("mplb.toml"));
     write_pcap(&inp, &input);
     write_config(&cfg, &pcap_config(&s, &inp, &outp, ""));
-    let out = run_for(&cfg, "1.5");
-    let stdout = text(&out.stdout);
-    assert!(out.status.success(), "mplb failed");
-    assert!(
-        stdout.contains("mbufs in use: 0 at start, 0 at end"),
-        "leak check line missing"
-    );
+    let (stdout, _) = stopped_cleanly(&run_for(&cfg, "1.5"));
     assert!(
         stdout.contains("port net_pcap0 (id 0, driver net_pcap)"),
         "port line missing"

@@ -14,7 +14,8 @@ use std::time::{Duration, Instant};
 use mplb::testing::{Backend, Vip};
 
 use common::{
-    Running, Scratch, head, new_flow_backend, promtool_check, run, spawn, text, write_config,
+    Running, Scratch, head, new_flow_backend, promtool_check, run, spawn, stopped_cleanly, text,
+    write_config,
 };
 
 const INTERVAL_MS: u64 = 200;
@@ -249,9 +250,7 @@ device = "net_null0"
         "re-added: the same choices as before"
     );
 
-    let out = running.interrupt();
-    let stderr = text(&out.stderr);
-    assert!(out.status.success(), "{stderr}");
+    let (_, stderr) = stopped_cleanly(&running.interrupt());
     assert!(
         stderr.contains("event=backend_health backend=be-a to=down"),
         "{stderr}"

@@ -164,6 +164,19 @@ pub fn run_for(cfg: &Path, seconds: &str) -> Output {
     run(&["run", "--config", cfg, "--duration", seconds])
 }
 
+/// `mplb run` exited 0 and freed every mbuf it took; its (stdout, stderr).
+pub fn stopped_cleanly(out: &Output) -> (String, String) {
+    const NO_LEAK: &str = "mbufs in use: 0 at start, 0 at end";
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    let clean = out.status.success() && stdout.contains(NO_LEAK);
+    let status = out.status;
+    assert!(
+        clean,
+        "mplb: {status:?}, wanted 0 and `{NO_LEAK}`:\n{stdout}\n{stderr}"
+    );
+    (stdout, stderr)
+}
+
 /// Starts `mplb run` on `cfg`, its output piped.
 pub fn spawn(cfg: &Path) -> Child {
     spawn_with(cfg, &[])
