@@ -46,7 +46,28 @@ pub(super) fn sets_lcores(arg: &str) -> bool {
 /// Where DPDK's memory comes from, from the EAL arguments: `--no-huge`, and
 /// the amount `-m MB` or `--socket-mem MB,MB,...` fixes (DPDK's default of
 /// 64 MiB with `--no-huge` and neither).
-pub(super) fn eal_memory(args: &[String]) -> super::memory::EalMemory {
+/// DPDK memory of an EAL started with `--no-huge` and no `-m` (DPDK's
+/// `MEMSIZE_IF_NO_HUGE_PAGE`).
+pub const NO_HUGE_DEFAULT_BYTES: u64 = 64 << 20;
+
+/// Where DPDK's memory comes from, as the EAL arguments say.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EalMemory {
+    /// `--no-huge`: ordinary memory, a fixed amount.
+    pub no_huge: bool,
+    /// Bytes fixed by `-m` or `--socket-mem` (or DPDK's default with
+    /// `--no-huge`); `None`: as many free hugepages as there are.
+    pub fixed: Option<u64>,
+}
+
+impl Config {
+    /// Where DPDK's memory comes from.
+    pub fn eal_memory(&self) -> EalMemory {
+        eal_memory(&self.dpdk.eal_args)
+    }
+}
+
+pub(super) fn eal_memory(args: &[String]) -> EalMemory {
     let mut no_huge = false;
     let mut fixed: Option<u64> = None;
     let mib = |v: &str| -> Option<u64> {
@@ -78,9 +99,9 @@ pub(super) fn eal_memory(args: &[String]) -> super::memory::EalMemory {
         }
     }
     if no_huge && fixed.is_none() {
-        fixed = Some(super::memory::NO_HUGE_DEFAULT_BYTES);
+        fixed = Some(NO_HUGE_DEFAULT_BYTES);
     }
-    super::memory::EalMemory { no_huge, fixed }
+    EalMemory { no_huge, fixed }
 }
 
 #[cfg(test)]

@@ -18,6 +18,7 @@
 //!   and flow tables fall back to ordinary memory (with a `warn` log line).
 
 use super::Config;
+use super::eal::EalMemory;
 
 /// Bytes per flow-table entry (a 384-byte bucket holds 8).
 pub const FLOW_ENTRY_BYTES: u64 = 48;
@@ -28,9 +29,6 @@ pub const TOKEN_ENTRY_BYTES: u64 = 8;
 pub const MBUF_BYTES: u64 = 2368;
 /// Bytes per Maglev table slot (a backend id).
 pub const MAGLEV_SLOT_BYTES: u64 = 2;
-/// DPDK memory of an EAL started with `--no-huge` and no `-m` (DPDK's
-/// `MEMSIZE_IF_NO_HUGE_PAGE`).
-pub const NO_HUGE_DEFAULT_BYTES: u64 = 64 << 20;
 
 /// Memory a configuration needs, in bytes, by consumer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -99,16 +97,6 @@ impl HostMemory {
     }
 }
 
-/// Where DPDK's memory comes from, as the EAL arguments say.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct EalMemory {
-    /// `--no-huge`: ordinary memory, a fixed amount.
-    pub no_huge: bool,
-    /// Bytes fixed by `-m` or `--socket-mem` (or DPDK's default with
-    /// `--no-huge`); `None`: as many free hugepages as there are.
-    pub fixed: Option<u64>,
-}
-
 impl Config {
     /// The memory this configuration needs (see the module doc of
     /// `memory.rs` for the sizes).
@@ -120,11 +108,6 @@ impl Config {
             self.dpdk.mempool_size,
             self.vips.iter().map(|v| v.table_size),
         )
-    }
-
-    /// Where DPDK's memory comes from.
-    pub fn eal_memory(&self) -> EalMemory {
-        super::eal::eal_memory(&self.dpdk.eal_args)
     }
 
     /// Need against what this host has, for `check-config`: one line of

@@ -31,7 +31,8 @@ mod eal;
 mod memory;
 mod parse;
 
-pub use memory::{EalMemory, HostMemory, MemoryNeed};
+pub use eal::EalMemory;
+pub use memory::{HostMemory, MemoryNeed};
 
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
