@@ -143,7 +143,11 @@ pub struct VipConfig {
     pub forwarding: VipForwarding,
     /// Maglev lookup table size: a prime, > 100 × the number of backends.
     pub table_size: u32,
-    /// Also pin initial MPTCP subflows in the flow table (default: stateless).
+    /// Pin each initial MPTCP subflow in the flow table once its handshake
+    /// completes (the ACK carrying both keys), so that it keeps its backend
+    /// when the backend set changes (default: on). Off: those subflows are
+    /// re-hashed on every packet, and a change of the backend set moves
+    /// (resets) the connections that have no other subflow.
     pub mptcp_tracking: bool,
     /// Route MP_JOIN SYNs that reach the VIP by their token.
     pub token_routing: bool,
@@ -771,6 +775,26 @@ ipv4 = ["198.18.0.1"]
             (14, "datapath.backend_port"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn one_backend_name_is_one_address_across_vips() {
+        let vip = |name: &str, addr: &str, backend: &str| {
+            format!(
+                "\n[[vip]]\nname = \"{name}\"\naddress = \"{addr}\"\nport = 80\nforwarding = \"ipip\"\n  [[vip.backend]]\n  name = \"be1\"\n  address = \"{backend}\"\n"
+            )
+        };
+        let text = format!(
+            "{GOOD}{}{}",
+            vip("web", "198.18.0.10", "198.18.1.11"),
+            vip("web6", "fd00:18::10", "fd00:18:1::11")
+        );
+        let e = parse(&text).expect_err("one name, two addresses");
+        assert_eq!(e.field, "vip[1].backend[0].address", "{e}");
+        assert!(e.message.contains("its own name"), "{e}");
+        // Under two names it is fine.
+        parse(&text.replacen("name = \"be1\"\n  address = \"fd00", "name = \"be1-v6\"\n  address = \"fd00", 1))
+            .expect("two names");
     }
 
     #[test]

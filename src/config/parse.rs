@@ -320,7 +320,7 @@ struct RawVip {
     forwarding: VipForwarding,
     #[serde(default = "default_table_size_spanned")]
     table_size: Spanned<u32>,
-    #[serde(default)]
+    #[serde(default = "yes")]
     mptcp_tracking: bool,
     #[serde(default = "yes")]
     token_routing: bool,
@@ -853,7 +853,9 @@ impl RawConfig {
                         return Err((
                             Some(b.name.span()),
                             bf("address"),
-                            format!("backend `{name}` has address {addr} elsewhere"),
+                            format!(
+                                "backend `{name}` has address {addr} elsewhere: a backend name is one server address across all VIPs (its health, state and flows go by name); give this address its own name, e.g. `{name}-v6` for an IPv6 VIP"
+                            ),
                         ));
                     }
                     Some(_) => {}

@@ -281,7 +281,8 @@ mod tests {
             .expect("vip");
         assert_eq!(vip.backends.len(), 3);
         assert_eq!(vip.mode, ForwardingMode::L2Dsr);
-        assert!(vip.token_routing && !vip.mptcp_tracking);
+        // Both MPTCP options are on by default.
+        assert!(vip.token_routing && vip.mptcp_tracking);
         // The draining backend is out of the table; weights are honoured.
         let shares = vip.maglev.shares();
         let share = |n: &str| {

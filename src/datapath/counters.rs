@@ -166,6 +166,15 @@ counters! {
     flow_backend_gone,
     /// New flow-table entries.
     flow_inserted,
+    /// New entries stored in place of an untrusted entry that never saw a
+    /// second packet (the first victims: likely spoofed flows).
+    flow_evicted_untrusted,
+    /// New entries stored in place of a flow closed by RST.
+    flow_evicted_reset,
+    /// New entries stored in place of a tracked initial MPTCP subflow (the
+    /// last victims, only in a table full of trusted entries: that
+    /// connection moves if its backend set then changes).
+    flow_evicted_tracked,
     /// Flow-table inserts refused (untrusted quota or bucket full of
     /// protected entries); the packet still goes out by Maglev.
     flow_insert_rejected,

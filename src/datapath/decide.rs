@@ -16,8 +16,12 @@
 //!    says it holds one), else Maglev. An
 //!    MP_CAPABLE carrying both keys (third ACK, or first data of length
 //!    22/24) teaches the token table: token(receiver's key) → the chosen
-//!    backend. With the VIP's `mptcp_tracking` the initial subflow is also
-//!    pinned, as [`FlowClass::MptcpPinned`] (evicted first).
+//!    backend. With the VIP's `mptcp_tracking` (the default) it also pins
+//!    the initial subflow, as [`FlowClass::MptcpPinned`]: the handshake is
+//!    complete, so a spoofed SYN never gets that far, and the connection then
+//!    keeps its backend when the backend set changes. A single-path client
+//!    (one that never joins the backend's announced address) sends its whole
+//!    connection this way, and a re-hash would reset it.
 //!    Such a segment does not find a plain entry of its 5-tuple (one made by
 //!    a segment without MPTCP option, rule 5): a live MPTCP subflow puts an
 //!    MPTCP option on its segments and one that fell back never again (see
@@ -58,7 +62,7 @@
 //! Maglev on the 5-tuple, stateless.
 
 use super::counters::Counters;
-use super::flow_table::{BucketMemory, FlowClass, FlowTable, InsertOutcome, Scope};
+use super::flow_table::{BucketMemory, Evicted, FlowClass, FlowTable, InsertOutcome, Scope};
 use super::forwarding::{Backend, BackendState, Forwarding, Protocol, Vip, VipAddr};
 use super::hash::{FlowKey, flow_hash, tuple3_hash};
 use super::maglev::BackendId;
@@ -284,8 +288,14 @@ impl<M: BucketMemory> Decider<'_, M> {
 
     fn pin(&mut self, key: &FlowKey, hash: u64, backend: BackendId, class: FlowClass) {
         match self.flows.insert(key, hash, backend, class, self.now) {
-            InsertOutcome::Inserted | InsertOutcome::InsertedEvicting => {
-                self.counters.flow_inserted += 1
+            InsertOutcome::Inserted => self.counters.flow_inserted += 1,
+            InsertOutcome::InsertedEvicting(evicted) => {
+                self.counters.flow_inserted += 1;
+                match evicted {
+                    Evicted::Untrusted => self.counters.flow_evicted_untrusted += 1,
+                    Evicted::Reset => self.counters.flow_evicted_reset += 1,
+                    Evicted::Tracked => self.counters.flow_evicted_tracked += 1,
+                }
             }
             InsertOutcome::AlreadyPresent(_) => {}
             InsertOutcome::RejectedQuota | InsertOutcome::RejectedFull => {

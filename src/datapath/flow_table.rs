@@ -1,16 +1,21 @@
-//! Per-worker connection table for plain TCP (and UDP) flows.
+//! Per-worker connection table: plain TCP (and UDP) flows, and MPTCP
+//! subflows once their handshake has completed.
 //!
-//! MPTCP connections are routed statelessly (Maglev) and need no entry; plain
-//! TCP flows get one so they stay on their backend when the backend set
-//! changes. Each worker owns its table (`&mut self`, no sharing, no atomics).
+//! MPTCP SYNs are routed statelessly (Maglev) and create no entry. A plain
+//! TCP flow gets one on its second packet, an initial MPTCP subflow on the
+//! ACK carrying both keys (VIP option `mptcp_tracking`, on by default), an
+//! MP_JOIN routed by token on its SYN; each then stays on its backend when
+//! the backend set changes. Each worker owns its table (`&mut self`, no
+//! sharing, no atomics).
 //!
 //! # MPTCP entries and the MPTCP summary
 //!
-//! A few entries are *MPTCP entries* ([`FlowClass::is_mptcp`]): MP_JOIN
+//! Some entries are *MPTCP entries* ([`FlowClass::is_mptcp`]): MP_JOIN
 //! subflows pinned by token routing and initial subflows pinned by
 //! `mptcp_tracking`. They are the only entries a packet carrying MPTCP
-//! options looks for ([`FlowTable::lookup_mptcp`]), and they are rare, so
-//! the table keeps a summary of them: one bit per bucket, set iff the bucket
+//! options looks for ([`FlowTable::lookup_mptcp`]). They were rare before
+//! tracking was on by default, and still are for VIPs without it, so the
+//! table keeps a summary of them: one bit per bucket, set iff the bucket
 //! holds an MPTCP entry or has flows displaced to their second bucket (see
 //! Layout; recomputed from the bucket's flags and displaced count whenever an
 //! entry enters or leaves it, while the bucket is in the cache). An MPTCP
@@ -113,16 +118,20 @@
 //! * below the quota a new entry takes a free slot of its first bucket, else
 //!   of its second, else one made by moving an entry (see Layout). If there
 //!   is none it evicts, in this order, the coldest untrusted entry past its
-//!   promotion window, the coldest entry closed by RST, the coldest
-//!   MPTCP-pinned entry ([`FlowClass::MptcpPinned`], the "evict first"
-//!   class), in either bucket; if none exists the insert is refused
-//!   ([`InsertOutcome::RejectedFull`], counted in `full_drops`). A live
-//!   trusted plain flow or MP_JOIN subflow, and an untrusted entry within its
-//!   promotion window, are never evicted.
+//!   promotion window, the coldest entry closed by RST, the coldest tracked
+//!   initial MPTCP subflow ([`FlowClass::MptcpPinned`]), in either bucket
+//!   ([`Evicted`] says which; the datapath counts each kind); if none exists
+//!   the insert is refused ([`InsertOutcome::RejectedFull`], counted in
+//!   `full_drops`). A live trusted plain flow or MP_JOIN subflow, and an
+//!   untrusted entry within its promotion window, are never evicted.
+//!   Tracked MPTCP subflows go before plain flows because a connection with
+//!   a second subflow (the bypass, straight to the backend) survives losing
+//!   the initial one, a plain TCP connection does not; for a single-path
+//!   MPTCP client the two are equal, and the table cannot tell them apart.
 //!
-//! A refused insert is not a dropped packet: the caller forwards it by Maglev,
-//! which is what happens to every MPTCP flow anyway; the flow only loses
-//! stickiness across backend-set changes.
+//! A refused insert or an evicted entry is not a dropped packet: the caller
+//! forwards it by Maglev; the flow only loses stickiness across
+//! backend-set changes.
 use std::ops::DerefMut;
 
 use super::hash::FlowKey;
@@ -238,8 +247,9 @@ pub enum Scope {
 pub enum InsertOutcome {
     /// Stored in a free slot.
     Inserted,
-    /// Stored in place of an evicted entry (counted in `evictions`).
-    InsertedEvicting,
+    /// Stored in place of an evicted entry (counted in `evictions`), of the
+    /// kind given: the eviction order, first to last.
+    InsertedEvicting(Evicted),
     /// The key already has a live entry, with this backend; nothing changed.
     AlreadyPresent(BackendId),
     /// The untrusted quota is used up and neither of the key's buckets holds
@@ -248,6 +258,32 @@ pub enum InsertOutcome {
     /// Both of the key's buckets hold only live entries that a newcomer may
     /// not evict, and none of them could move.
     RejectedFull,
+}
+
+/// What a newcomer evicted, in the order the table picks victims (see the
+/// module doc): an entry of a later kind goes only when no earlier kind is
+/// in either of the newcomer's buckets.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Evicted {
+    /// An untrusted entry past its promotion window: a flow that never sent
+    /// a second packet, likely spoofed.
+    Untrusted,
+    /// A flow closed by RST.
+    Reset,
+    /// A tracked initial MPTCP subflow ([`FlowClass::MptcpPinned`]): the only
+    /// kind of live connection the table gives up, and only when full of
+    /// trusted entries. It keeps its backend until the backend set changes.
+    Tracked,
+}
+
+impl Evicted {
+    fn from_rank(rank: u8) -> Evicted {
+        match rank {
+            0 => Evicted::Untrusted,
+            1 => Evicted::Reset,
+            _ => Evicted::Tracked,
+        }
+    }
 }
 
 /// Event counters, cumulative since construction.
@@ -783,7 +819,7 @@ impl<M: BucketMemory> FlowTable<M> {
                 })
         };
         let target = match free {
-            Some((idx, i)) => Some((idx, i, false)),
+            Some((idx, i)) => Some((idx, i, None)),
             None => {
                 let h = self.victim(home, at_quota, tick);
                 let a = if may_displace {
@@ -794,13 +830,13 @@ impl<M: BucketMemory> FlowTable<M> {
                 match (h, a) {
                     (Some((i, r, ag)), Some((j, ra, aa))) => {
                         if ra < r || (ra == r && aa > ag) {
-                            Some((alt, j, true))
+                            Some((alt, j, Some(ra)))
                         } else {
-                            Some((home, i, true))
+                            Some((home, i, Some(r)))
                         }
                     }
-                    (Some((i, _, _)), None) => Some((home, i, true)),
-                    (None, Some((j, _, _))) => Some((alt, j, true)),
+                    (Some((i, r, _)), None) => Some((home, i, Some(r))),
+                    (None, Some((j, ra, _))) => Some((alt, j, Some(ra))),
                     (None, None) => None,
                 }
             }
@@ -813,7 +849,7 @@ impl<M: BucketMemory> FlowTable<M> {
             self.counters.full_drops += 1;
             return InsertOutcome::RejectedFull;
         };
-        if evicting {
+        if evicting.is_some() {
             self.release(idx, i);
             self.counters.evictions += 1;
         } else {
@@ -839,10 +875,9 @@ impl<M: BucketMemory> FlowTable<M> {
         self.sync_summary(idx);
         self.untrusted_len += 1;
         self.counters.inserts += 1;
-        if evicting {
-            InsertOutcome::InsertedEvicting
-        } else {
-            InsertOutcome::Inserted
+        match evicting {
+            Some(rank) => InsertOutcome::InsertedEvicting(Evicted::from_rank(rank)),
+            None => InsertOutcome::Inserted,
         }
     }
 
@@ -1294,7 +1329,7 @@ mod tests {
         let k8 = key(8);
         assert_eq!(
             t.insert(&k8, flow_hash(&k8), BackendId(3), FlowClass::Plain, now),
-            InsertOutcome::InsertedEvicting
+            InsertOutcome::InsertedEvicting(Evicted::Tracked)
         );
         assert_eq!(
             t.lookup(&key(6), flow_hash(&key(6)), now),
@@ -1308,7 +1343,7 @@ mod tests {
         let now = now + 500 * MS;
         assert_eq!(
             t.insert(&k9, flow_hash(&k9), BackendId(3), FlowClass::Plain, now),
-            InsertOutcome::InsertedEvicting
+            InsertOutcome::InsertedEvicting(Evicted::Tracked)
         );
         assert_eq!(t.lookup(&key(4), flow_hash(&key(4)), now), None);
         // Once it has had its chance it is the next victim, before any
@@ -1317,7 +1352,7 @@ mod tests {
         let k10 = key(10);
         assert_eq!(
             t.insert(&k10, flow_hash(&k10), BackendId(4), FlowClass::Plain, now),
-            InsertOutcome::InsertedEvicting
+            InsertOutcome::InsertedEvicting(Evicted::Untrusted)
         );
         assert_eq!(t.lookup(&k8, flow_hash(&k8), now), None);
         for i in [5, 7] {
@@ -1333,7 +1368,7 @@ mod tests {
             let k = key(i);
             assert_eq!(
                 t.insert(&k, flow_hash(&k), BackendId(4), FlowClass::Plain, now),
-                InsertOutcome::InsertedEvicting
+                InsertOutcome::InsertedEvicting(Evicted::Tracked)
             );
             assert_eq!(t.lookup(&k, flow_hash(&k), now), Some(BackendId(4)));
         }
@@ -1355,7 +1390,7 @@ mod tests {
         assert!(t.note_rst(&key(0), flow_hash(&key(0)), now));
         assert_eq!(
             t.insert(&k, flow_hash(&k), BackendId(4), FlowClass::Plain, now),
-            InsertOutcome::InsertedEvicting
+            InsertOutcome::InsertedEvicting(Evicted::Reset)
         );
         assert_eq!(t.lookup(&key(0), flow_hash(&key(0)), now), None);
     }
@@ -1405,7 +1440,7 @@ mod tests {
         // ... past it, it replaces the coldest untrusted entry.
         assert_eq!(
             t.insert(&k, h, BackendId(2), FlowClass::Plain, at(1300)),
-            InsertOutcome::InsertedEvicting
+            InsertOutcome::InsertedEvicting(Evicted::Untrusted)
         );
         assert_eq!(t.counters().evictions, 1);
 
@@ -1638,7 +1673,7 @@ mod tests {
         let k = key(7);
         assert_eq!(
             t.insert(&k, flow_hash(&k), BackendId(1), FlowClass::Plain, 2 * MS),
-            InsertOutcome::InsertedEvicting
+            InsertOutcome::InsertedEvicting(Evicted::Tracked)
         );
         assert!(!t.may_hold(hp, Scope::Mptcp));
         assert_eq!(t.lookup_mptcp(&pinned, hp, 2 * MS), None);
@@ -1711,7 +1746,7 @@ mod tests {
                         let kk = key(u32::from(k));
                         let class = classes[usize::from(ci)];
                         match t.insert(&kk, flow_hash(&kk), BackendId(k.into()), class, now) {
-                            InsertOutcome::Inserted | InsertOutcome::InsertedEvicting => {
+                            InsertOutcome::Inserted | InsertOutcome::InsertedEvicting(_) => {
                                 class_of.insert(k, class);
                             }
                             _ => {}

@@ -262,7 +262,11 @@ fn third_ack_teaches_the_token_and_the_join_follows_it() {
         let first = lab.backend(&mk(40002, SYN, &mpc_syn()));
         assert_eq!(lab.backend(&mk(40002, ACK, &third_ack_opts())), first);
         assert_eq!(lab.dp.counters.tokens_learnt, 1);
-        assert_eq!(lab.dp.flow_table().len(), 0, "MPTCP stays stateless");
+        assert_eq!(
+            lab.dp.flow_table().len(),
+            1,
+            "the SYN made no entry; the third ACK tracks the initial subflow"
+        );
         let token = mptcp::token_v1(SERVER_KEY);
         assert_eq!(token, 0xa119_08e9);
         assert_eq!(
@@ -274,7 +278,7 @@ fn third_ack_teaches_the_token_and_the_join_follows_it() {
         let jp = port_away_from(&lab, vip, vip_addr, &first);
         assert_eq!(lab.backend(&mk(jp, SYN, &join_opts(token))), first);
         assert_eq!(lab.dp.counters.join_token_hit, 1);
-        assert_eq!(lab.dp.flow_table().len(), 1, "the join is pinned");
+        assert_eq!(lab.dp.flow_table().len(), 2, "the join is pinned");
         // Its later packets follow it, with DSS or (TIME_WAIT ACK) without.
         assert_eq!(lab.backend(&mk(jp, ACK, &dss())), first);
         assert_eq!(lab.backend(&mk(jp, ACK, &[])), first);
@@ -288,7 +292,7 @@ fn third_ack_teaches_the_token_and_the_join_follows_it() {
         };
         assert_eq!(lab.backend_of(&out), lab.maglev(vip, &k));
         assert_eq!(lab.dp.counters.join_token_miss, 1);
-        assert_eq!(lab.dp.flow_table().len(), 1, "a miss creates no state");
+        assert_eq!(lab.dp.flow_table().len(), 2, "a miss creates no state");
     }
 }
 
@@ -344,7 +348,11 @@ fn token_routing_off_sends_joins_by_maglev() {
         ),
         (0, 1)
     );
-    assert_eq!(lab.dp.flow_table().len(), 0);
+    assert_eq!(
+        lab.dp.flow_table().len(),
+        1,
+        "the tracked initial subflow; the join routed by Maglev made no entry"
+    );
 }
 
 #[test]
@@ -443,6 +451,43 @@ fn mptcp_tracking_pins_the_initial_subflow() {
         assert_eq!(lab.backend(&tcp4(40001, d, ACK, &dss())), first);
     }
     assert_eq!(lab.dp.counters.flow_hit, 3);
+}
+
+/// The case of issue 12: single-path MPTCP connections (a client that never
+/// joins the announced address) under the default config, then a reload
+/// that adds a backend. Maglev moves about a third of the flows to the new
+/// backend; the tracked connections all stay.
+#[test]
+fn by_default_mptcp_connections_keep_their_backend_when_one_is_added() {
+    use crate::control::{StableIds, build_forwarding};
+    let mut ids = StableIds::default();
+    let mut snapshot = |text: &str| {
+        build_forwarding(&testing::parse(text), &[PORT_MAC], &mut ids).expect("snapshot")
+    };
+    let before = snapshot(&without_backend(cfg(), "c"));
+    let after = snapshot(cfg());
+    let mut lab = Lab::new();
+    lab.fwd = before;
+    let ports = 40000..40300;
+    let mut first = Vec::new();
+    for p in ports.clone() {
+        let b = lab.backend(&tcp4(p, vip4(), SYN, &mpc_syn()));
+        assert_eq!(lab.backend(&tcp4(p, vip4(), ACK, &third_ack_opts())), b);
+        first.push(b);
+    }
+    assert_eq!(lab.dp.flow_table().len(), 300, "one tracked entry each");
+    lab.fwd = after;
+    let moved_by_maglev = ports
+        .clone()
+        .zip(&first)
+        .filter(|(p, b)| lab.maglev("web4", &key4(*p, vip4())) != **b)
+        .count();
+    assert!(moved_by_maglev > 50, "the new backend takes a share ({moved_by_maglev})");
+    for (p, b) in ports.zip(&first) {
+        assert_eq!(&lab.backend(&tcp4(p, vip4(), ACK, &dss())), b, "port {p}");
+    }
+    assert_eq!(lab.dp.counters.flow_hit, 300);
+    assert_eq!(lab.dp.counters.flow_backend_gone, 0);
 }
 
 // ---- rule 5: plain TCP ----
