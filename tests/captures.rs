@@ -134,19 +134,31 @@ impl Run {
     }
 }
 
+/// The real connections' SYN creates nothing; their third ACK teaches the
+/// token and, with `mptcp_tracking` (the default), pins the initial subflow:
+/// with its backend draining from the next frame on (Maglev then sends new
+/// flows elsewhere), every later segment still reaches it.
 #[test]
-fn mptcp_is_stateless_and_the_token_is_learnt_from_the_third_ack() {
+fn the_syn_is_stateless_and_the_third_ack_tracks_the_connection() {
     for (name, token) in [
         ("mptcp_v4.pcap", 0x71b0_d4bfu32),
         ("mptcp_v6.pcap", 0x773d_50b6),
     ] {
         let frames = client_frames(name);
         let fwd = config(true, &[]);
+        let mut probe = datapath();
+        let first = Run::feed(&mut probe, &frames[..1], |_| &fwd, |_, _| {}).sent[0].2;
+        let idx = fwd
+            .vips
+            .iter()
+            .find_map(|v| v.backends.iter().position(|b| *b == first))
+            .unwrap();
+        let drained = config(true, &[idx]);
         let mut dp = datapath();
         let run = Run::feed(
             &mut dp,
             &frames,
-            |_| &fwd,
+            |n| if n > 3 { &drained } else { &fwd },
             |n, dp| {
                 match n {
                     // The MP_CAPABLE SYN: no state, nothing learnt.
@@ -155,30 +167,33 @@ fn mptcp_is_stateless_and_the_token_is_learnt_from_the_third_ack() {
                         assert_eq!(dp.counters.mptcp_syn, 1, "{name}");
                         assert_eq!(dp.counters.tokens_learnt, 0, "{name}");
                     }
-                    // The third ACK (both keys).
-                    3 => assert_eq!(dp.counters.tokens_learnt, 1, "{name}"),
+                    // The third ACK (both keys): learnt and tracked.
+                    3 => {
+                        assert_eq!(dp.counters.tokens_learnt, 1, "{name}");
+                        assert_eq!(dp.flow_table().len(), 1, "{name}");
+                    }
                     _ => {}
                 }
             },
         );
+        // per_subflow: every frame of the subflow reached one backend.
         let subflows = run.per_subflow();
         assert_eq!(subflows.len(), 1, "{name}");
-        let backend = *subflows.values().next().unwrap();
+        assert_eq!(*subflows.values().next().unwrap(), first, "{name}");
+        assert!(run.sent.len() > 4, "{name}: frames after the drain");
         assert_eq!(
             dp.token_table().lookup(token, 11 * S),
-            Some(backend),
+            Some(first),
             "{name}: token → the connection's backend"
         );
-        // Every later segment carries an MPTCP option: still no state.
-        assert_eq!(dp.flow_table().len(), 0, "{name}");
-        assert_eq!(dp.counters.flow_inserted, 0, "{name}");
+        assert_eq!(dp.counters.flow_inserted, 1, "{name}");
+        assert!(dp.counters.flow_hit >= 1, "{name}");
     }
 }
 
 /// mptcp_join_v4.pcap with the initial subflow's backend draining while the
 /// join SYN (frame 12) arrives, so that Maglev cannot pick it for the join:
-/// only the token can. (Draining only then: the initial subflow's MPTCP
-/// segments are stateless and would move with Maglev otherwise.)
+/// only the token can.
 fn join_run(token_routing: bool) -> (Datapath, Run, BackendId) {
     let frames = client_frames("mptcp_join_v4.pcap");
     let fwd = config(token_routing, &[]);
@@ -225,10 +240,10 @@ fn join_follows_its_token_to_the_initial_backend() {
     );
     assert_eq!(dp.counters.join_token_hit, 1);
     assert_eq!(dp.counters.join_token_miss, 0);
-    // Only the join (a known token) created state; its option-less last ACK
-    // (frame 36) was among the hits.
-    assert_eq!(dp.counters.flow_inserted, 1);
-    assert_eq!(dp.flow_table().len(), 1);
+    // The tracked initial subflow and the join (a known token) created
+    // state; the join's option-less last ACK (frame 36) was among the hits.
+    assert_eq!(dp.counters.flow_inserted, 2);
+    assert_eq!(dp.flow_table().len(), 2);
     assert!(run.sent.iter().any(|(n, sf, _)| *n == 36 && *sf == join.0));
     assert!(dp.counters.flow_hit >= 4);
 }
@@ -251,10 +266,11 @@ fn without_token_routing_the_join_goes_by_maglev() {
             .filter(|(_, sf, _)| *sf == initial)
             .all(|(_, _, b)| *b == first)
     );
-    // No known token: the join SYN created no state; only the join's
-    // option-less TIME_WAIT ACK (frame 36, plain TCP to the LB) did.
-    assert_eq!(dp.counters.flow_inserted, 1);
-    assert_eq!(dp.counters.flow_hit, 0);
+    // No known token: the join SYN created no state; the tracked initial
+    // subflow did (its later segments are hits), and so did the join's
+    // option-less TIME_WAIT ACK (frame 36, plain TCP to the LB).
+    assert_eq!(dp.counters.flow_inserted, 2);
+    assert!(dp.counters.flow_hit >= 1);
 }
 
 #[test]

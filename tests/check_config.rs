@@ -73,7 +73,8 @@ fn bare_metal_values_are_defaults_unless_marked_example() {
     }
     assert!(removed.len() > 30, "the defaults shown: {removed:?}");
     let parse = |text: &str| {
-        Config::parse(text, std::path::Path::new("bare-metal.toml")).unwrap_or_else(|e| panic!("{e}"))
+        Config::parse(text, std::path::Path::new("bare-metal.toml"))
+            .unwrap_or_else(|e| panic!("{e}"))
     };
     assert_eq!(
         parse(&full),

@@ -405,9 +405,10 @@ fn rule3_join_by_token(v: &mut Vec<Fixture>) {
         "rule3",
         "join v4 hit on draining backend, pinned",
         vec![
-            fwd(Cfg::A, ack.clone(), l2(&ack, MAC_A)).flows(0),
-            fwd(Cfg::B, js.clone(), l2(&js, MAC_A)).flows(1),
-            fwd(Cfg::B, jl.clone(), l2(&jl, MAC_A)).flows(1),
+            // The third ACK tracks the initial subflow (the default).
+            fwd(Cfg::A, ack.clone(), l2(&ack, MAC_A)).flows(1),
+            fwd(Cfg::B, js.clone(), l2(&js, MAC_A)).flows(2),
+            fwd(Cfg::B, jl.clone(), l2(&jl, MAC_A)).flows(2),
         ],
     ));
     let ack = t6(c6(), "fd00:18::10", 40012, ACK, &third_ack());
@@ -417,7 +418,7 @@ fn rule3_join_by_token(v: &mut Vec<Fixture>) {
         "join v6 hit",
         vec![
             fwd(Cfg::A, ack.clone(), l2(&ack, MAC_A6)),
-            fwd(Cfg::B, js.clone(), l2(&js, MAC_A6)).flows(1),
+            fwd(Cfg::B, js.clone(), l2(&js, MAC_A6)).flows(2),
         ],
     ));
     let js = t4(c4b(), "198.18.0.10", 41315, SYN, &join(TOKEN ^ 0xffff));
@@ -434,7 +435,7 @@ fn rule3_join_by_token(v: &mut Vec<Fixture>) {
         "join to a down backend → maglev",
         vec![
             fwd(Cfg::A, ack.clone(), l2(&ack, MAC_A)),
-            fwd(Cfg::ADown, js.clone(), l2(&js, MAC_B)).flows(0),
+            fwd(Cfg::ADown, js.clone(), l2(&js, MAC_B)).flows(1),
         ],
     ));
     let ack = t4(c4(), "198.18.0.40", 40002, ACK, &third_ack());
@@ -444,7 +445,7 @@ fn rule3_join_by_token(v: &mut Vec<Fixture>) {
         "join with token_routing off → maglev",
         vec![
             fwd(Cfg::A, ack.clone(), l2(&ack, MAC_A)),
-            fwd(Cfg::B, js.clone(), l2(&js, MAC_B)).flows(0),
+            fwd(Cfg::B, js.clone(), l2(&js, MAC_B)).flows(1),
         ],
     ));
 }
@@ -479,7 +480,7 @@ fn rule4_other_mptcp(v: &mut Vec<Fixture>) {
         "rule4",
         "first data MP_CAPABLE len 22 teaches the token",
         vec![
-            fwd(Cfg::A, data.clone(), l2(&data, MAC_A)).flows(0),
+            fwd(Cfg::A, data.clone(), l2(&data, MAC_A)).flows(1),
             fwd(Cfg::B, js.clone(), l2(&js, MAC_A)),
         ],
     ));

@@ -793,8 +793,12 @@ ipv4 = ["198.18.0.1"]
         assert_eq!(e.field, "vip[1].backend[0].address", "{e}");
         assert!(e.message.contains("its own name"), "{e}");
         // Under two names it is fine.
-        parse(&text.replacen("name = \"be1\"\n  address = \"fd00", "name = \"be1-v6\"\n  address = \"fd00", 1))
-            .expect("two names");
+        parse(&text.replacen(
+            "name = \"be1\"\n  address = \"fd00",
+            "name = \"be1-v6\"\n  address = \"fd00",
+            1,
+        ))
+        .expect("two names");
     }
 
     #[test]

@@ -482,7 +482,10 @@ fn by_default_mptcp_connections_keep_their_backend_when_one_is_added() {
         .zip(&first)
         .filter(|(p, b)| lab.maglev("web4", &key4(*p, vip4())) != **b)
         .count();
-    assert!(moved_by_maglev > 50, "the new backend takes a share ({moved_by_maglev})");
+    assert!(
+        moved_by_maglev > 50,
+        "the new backend takes a share ({moved_by_maglev})"
+    );
     for (p, b) in ports.zip(&first) {
         assert_eq!(&lab.backend(&tcp4(p, vip4(), ACK, &dss())), b, "port {p}");
     }
