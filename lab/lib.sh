@@ -153,11 +153,12 @@ start_mplb() {
     stats >/dev/null || fail "mplb did not start (no answer on $SOCK)"
 }
 
-# capture_start <name>: capture the segment (with MACs) into $LAB_DIR/<name>.pcap
+# capture_start <name> [filter]: capture the segment (with MACs) into
+# $LAB_DIR/<name>.pcap (default filter: tcp)
 capture_start() {
     capture_stop
     CAP="$LAB_DIR/$1.pcap"
-    ip netns exec $SEG timeout 300 tcpdump --immediate-mode -U -n -e -s 160 -i br0 -w "$CAP" tcp >"$LAB_DIR/tcpdump-$1.log" 2>&1 9>&- &
+    ip netns exec $SEG timeout 300 tcpdump --immediate-mode -U -n -e -s 160 -i br0 -w "$CAP" ${2:-tcp} >"$LAB_DIR/tcpdump-$1.log" 2>&1 9>&- &
     CAP_PID=$!
     local i
     for i in $(seq 50); do grep -q "listening on" "$LAB_DIR/tcpdump-$1.log" 2>/dev/null && return 0; sleep 0.1; done

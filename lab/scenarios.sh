@@ -15,6 +15,8 @@
 #   6  IPv6: ND for mplb and the VIP; scenarios 1 and 3 on the IPv6 VIP (s6_nd.sh; s1, s3)
 #   7  MPTCP options stripped on the path: fallback, pinned         (s7_fallback.sh)
 #   8  too big for IP-in-IP: ICMP too big, the client's PMTU, v4+v6 (s8_too_big.sh)
+#   9  default-limit MPTCP clients through add, drain, re-weight and a health
+#      failure, also under a spoofed-SYN flood; v4+v6, 0 resets     (s9_default_limits.sh)
 #
 # Exits non-zero on the first failed assertion, after printing mplb's
 # counters, its output, both sides' MPTCP counters, the servers' logs and a
@@ -22,11 +24,11 @@
 set -uo pipefail
 
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
-for f in s1_bypass s2_kill s3_weights_reload s4_health s5_token_routing s6_nd s7_fallback s8_too_big; do
+for f in s1_bypass s2_kill s3_weights_reload s4_health s5_token_routing s6_nd s7_fallback s8_too_big s9_default_limits; do
     . "$HERE/$f.sh"
 done
 
-want() { [[ " ${LAB_SCENARIOS:-1 2 3 4 5 6 7 8} " == *" $1 "* ]]; }
+want() { [[ " ${LAB_SCENARIOS:-1 2 3 4 5 6 7 8 9} " == *" $1 "* ]]; }
 
 T0=$SECONDS
 lab_start
@@ -40,6 +42,9 @@ want 5 && s5
 want 7 && s7
 want 8 && s8
 want 4 && s4
+want 9 && s9 v4 46000
+want 9 && s9 v4 46200 flood
+want 9 && s9 v6 46400 flood
 want 6 && s6_nd
 want 6 && s1 v6 40061
 want 6 && s3 v6 45000

@@ -1,8 +1,8 @@
 //! Real Linux MPTCP and TCP stacks through the real `mplb` binary: runs
 //! `lab/scenarios.sh` (network namespaces: a client with two uplinks, a
 //! router, mplb on `net_af_packet`, three backends) and requires every
-//! scenario to pass. 1: the client's connection crosses mplb without a flow
-//! entry, the backend's ADD_ADDR reaches the client and the client joins the
+//! scenario to pass. 1: the client's connection crosses mplb (its initial
+//! subflow tracked in one flow entry), the backend's ADD_ADDR reaches the client and the client joins the
 //! backend directly. 2: mplb is killed mid-download and the 8 MiB still
 //! arrive, byte for byte, over the direct subflow. 3: plain TCP spreads by
 //! weight; a reload adds and drains backends under live transfers. 4: a
@@ -10,7 +10,10 @@
 //! to the VIP with token routing on and off. 6: 1 and 3 over IPv6. 7: a path
 //! that strips MPTCP options; the fallen-back connection is pinned. 8: a
 //! datagram too big for IP-in-IP gets the client's kernel ICMP
-//! "fragmentation needed" (ICMPv6 "packet too big") and a lower path MTU. See lab/README.md.
+//! "fragmentation needed" (ICMPv6 "packet too big") and a lower path MTU.
+//! 9: twelve single-path MPTCP downloads (default client limits) through a
+//! reload that adds, one that drains, one that re-weights and a health
+//! failure, also under a spoofed-SYN flood: none reset. See lab/README.md.
 //! Then scenarios 1, 4, 3 and 2 again with two workers sharing the CPUs
 //! (`workers.cpus`, test mode) on a two-queue port: bypass, health, plain
 //! TCP spread over both workers with reloads, the kill. (Scenario 5 with two
