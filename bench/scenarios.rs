@@ -44,8 +44,13 @@ pub enum Scenario {
     /// The same SYNs to the IP-in-IP VIP: Maglev, IPv4-in-IPv4.
     MptcpSynIpip,
     /// MPTCP data (DSS) of connections the table does not hold: a flow-table
-    /// miss, then Maglev; nothing inserted.
+    /// miss, then Maglev; nothing inserted (a VIP with `mptcp_tracking =
+    /// false`, or a connection whose third ACK mplb did not see).
     MptcpDss,
+    /// MPTCP data (DSS) of connections whose third ACK was seen, so their
+    /// initial subflow is tracked (the default): a flow-table hit on an MPTCP
+    /// entry.
+    MptcpDssTracked,
     /// Plain-TCP ACKs of established flows: a flow-table hit.
     PlainHit,
     /// Plain-TCP hit to the IP-in-IP VIP.
@@ -58,10 +63,11 @@ pub enum Scenario {
 }
 
 impl Scenario {
-    pub const ALL: [Scenario; 7] = [
+    pub const ALL: [Scenario; 8] = [
         Scenario::MptcpSynL2,
         Scenario::MptcpSynIpip,
         Scenario::MptcpDss,
+        Scenario::MptcpDssTracked,
         Scenario::PlainHit,
         Scenario::PlainHitIpip,
         Scenario::TokenLearn,
@@ -73,6 +79,7 @@ impl Scenario {
             Scenario::MptcpSynL2 => "mptcp_syn_l2dsr",
             Scenario::MptcpSynIpip => "mptcp_syn_ipip",
             Scenario::MptcpDss => "mptcp_dss_miss",
+            Scenario::MptcpDssTracked => "mptcp_dss_tracked",
             Scenario::PlainHit => "plain_hit_l2dsr",
             Scenario::PlainHitIpip => "plain_hit_ipip",
             Scenario::TokenLearn => "token_learn",
@@ -499,6 +506,11 @@ impl Bench {
             _ => (0..n).collect(),
         };
         rng.shuffle(&mut order);
+        if scenario == Scenario::MptcpDssTracked {
+            // The third ACKs of these connections (the token-learn workload,
+            // sent once when built) track them.
+            self.workload(Scenario::TokenLearn);
+        }
         if scenario == Scenario::JoinByToken {
             // Learn every connection's token, then keep the joins whose token
             // the table kept (a full 4-way set overwrites its oldest entry).
@@ -516,6 +528,7 @@ impl Bench {
             Scenario::MptcpSynL2 => (&t.mptcp_syn, 1, VIP_DSR),
             Scenario::MptcpSynIpip => (&t.mptcp_syn, 1, VIP_IPIP),
             Scenario::MptcpDss => (&t.dss_data, 2, VIP_DSR),
+            Scenario::MptcpDssTracked => (&t.dss_data, 3, VIP_DSR),
             Scenario::PlainHit => (&t.plain_ack, 0, VIP_DSR),
             Scenario::PlainHitIpip => (&t.plain_ack, 0, VIP_IPIP),
             Scenario::TokenLearn => (&t.third_ack, 3, VIP_DSR),
@@ -586,7 +599,7 @@ impl Bench {
                     "{name}: no insert"
                 );
             }
-            Scenario::PlainHit | Scenario::PlainHitIpip => {
+            Scenario::PlainHit | Scenario::PlainHitIpip | Scenario::MptcpDssTracked => {
                 assert_eq!(d(|c| c.flow_hit), sent, "{name}");
             }
             Scenario::TokenLearn => assert_eq!(d(|c| c.tokens_learnt), sent, "{name}"),

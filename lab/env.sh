@@ -131,6 +131,10 @@ interval_ms = 500
 timeout_ms = 300
 rise = 2
 fall = 3
+# out of mplb's kernel leg, by name and source (the DPDK port has no kernel address)
+interface = "mgmt"
+source_v4 = "$MGMT_IP"
+source_v6 = "$MGMT_IP6"
 
 [management]
 socket = "$LAB_DIR/mplb.sock"

@@ -83,6 +83,67 @@ fn bare_metal_values_are_defaults_unless_marked_example() {
     );
 }
 
+/// `[health] interface` / `source_v4` / `source_v6` must exist on the host
+/// that runs the config: check-config (and `mplb run`, and a reload, which
+/// load the file the same way) refuse a way out that is not there, with
+/// file:line:field.
+#[test]
+fn a_health_egress_that_does_not_exist_is_an_error() {
+    let dir = Scratch::new("health-egress");
+    let base = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/configs/demo.toml"))
+        .expect("demo.toml");
+    let with = |keys: &str| {
+        base.replacen(
+            "kind = \"none\"\n",
+            &format!("kind = \"none\"\n{keys}\n"),
+            1,
+        )
+    };
+    for (key, value, want) in [
+        (
+            "interface",
+            "\"mplbnone0\"",
+            "no interface `mplbnone0` on this host",
+        ),
+        (
+            "source_v4",
+            "\"198.18.255.254\"",
+            "198.18.255.254 is not an address of this host",
+        ),
+        (
+            "source_v6",
+            "\"fd00:18::ffff\"",
+            "fd00:18::ffff is not an address of this host",
+        ),
+    ] {
+        let config = with(&format!("{key} = {value}"));
+        let line = config
+            .lines()
+            .position(|l| l.starts_with(key))
+            .expect("the key's line")
+            + 1;
+        let path = dir.path("egress.toml");
+        write_config(&path, &config);
+        let out = run(&["check-config", path.to_str().expect("utf-8")]);
+        let stderr = text(&out.stderr);
+        assert!(!out.status.success(), "{key}: {stderr}");
+        assert!(stderr.contains(want), "{key}: {stderr}");
+        assert!(
+            stderr.contains(&format!("egress.toml:{line}:")),
+            "{key}: {stderr}"
+        );
+        assert!(stderr.contains(&format!("health.{key}")), "{key}: {stderr}");
+    }
+    // What exists is fine: loopback, and a local address.
+    let path = dir.path("egress-ok.toml");
+    write_config(
+        &path,
+        &with("interface = \"lo\"\nsource_v4 = \"127.0.0.1\""),
+    );
+    let out = run(&["check-config", path.to_str().expect("utf-8")]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+}
+
 #[test]
 fn broken_file_names_file_line_and_field() {
     let s = Scratch::new("badcfg");

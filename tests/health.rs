@@ -9,7 +9,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use mplb::config::{HealthConfig, HealthKind};
-use mplb::control::health::{Target, check_http, check_tcp, spawn_health_thread};
+use mplb::control::health::{Egress, Target, check_http, check_tcp, spawn_health_thread};
 
 /// A port on 127.0.0.1 with nothing listening (bound, then released).
 fn closed_port() -> SocketAddr {
@@ -60,15 +60,41 @@ const T: Duration = Duration::from_millis(300);
 fn tcp_check_against_a_listener_and_a_closed_port() {
     let l = TcpListener::bind("127.0.0.1:0").expect("bind");
     let open = l.local_addr().expect("addr");
-    assert_eq!(check_tcp(open, T), Ok(()));
-    let err = check_tcp(closed_port(), T).expect_err("refused");
+    assert_eq!(check_tcp(open, Egress::default(), T), Ok(()));
+    let err = check_tcp(closed_port(), Egress::default(), T).expect_err("refused");
     assert!(err.starts_with("connect:"), "{err}");
+}
+
+/// `[health] source_v4` and `interface`: the listener sees the check come
+/// from the configured source (127.0.0.2, a local address that the kernel
+/// would not pick by itself), over the configured interface; an interface
+/// that does not exist fails the check with a reason that names it.
+#[test]
+fn tcp_check_leaves_from_the_configured_source_and_interface() {
+    let l = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let open = l.local_addr().expect("addr");
+    let from = Egress {
+        interface: Some("lo"),
+        source: Some("127.0.0.2".parse().expect("address")),
+    };
+    assert_eq!(check_tcp(open, from, T), Ok(()));
+    let (_, peer) = l.accept().expect("the check's connection");
+    assert_eq!(peer.ip().to_string(), "127.0.0.2");
+    let nowhere = Egress {
+        interface: Some("mplbnone0"),
+        source: None,
+    };
+    let err = check_tcp(open, nowhere, T).expect_err("no such interface");
+    assert!(err.contains("interface mplbnone0"), "{err}");
 }
 
 #[test]
 fn http_200_is_healthy_and_the_request_is_well_formed() {
     let (addr, h) = server(Some(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"), 1);
-    assert_eq!(check_http(addr, "/healthz", 200, T), Ok(()));
+    assert_eq!(
+        check_http(addr, Egress::default(), "/healthz", 200, T),
+        Ok(())
+    );
     let request = h.join().expect("server");
     assert_eq!(
         request,
@@ -81,12 +107,12 @@ fn http_200_is_healthy_and_the_request_is_well_formed() {
 #[test]
 fn http_wrong_status_is_unhealthy() {
     let (addr, h) = server(Some(b"HTTP/1.1 503 Service Unavailable\r\n\r\n"), 1);
-    let err = check_http(addr, "/", 200, T).expect_err("503");
+    let err = check_http(addr, Egress::default(), "/", 200, T).expect_err("503");
     assert!(err.contains("503"), "{err}");
     h.join().expect("server");
     // And an expected 503 is healthy.
     let (addr, h) = server(Some(b"HTTP/1.0 503 Service Unavailable\r\n\r\n"), 1);
-    assert_eq!(check_http(addr, "/", 503, T), Ok(()));
+    assert_eq!(check_http(addr, Egress::default(), "/", 503, T), Ok(()));
     h.join().expect("server");
 }
 
@@ -102,7 +128,7 @@ fn http_garbage_and_early_close_are_unhealthy() {
     ];
     for bytes in garbage {
         let (addr, h) = server(Some(bytes), 1);
-        let r = check_http(addr, "/", 200, T);
+        let r = check_http(addr, Egress::default(), "/", 200, T);
         h.join().expect("server");
         if bytes == b"HTTP/1.1 200" {
             // A status line cut short by the close is still a status line.
@@ -117,7 +143,7 @@ fn http_garbage_and_early_close_are_unhealthy() {
 fn http_silence_times_out_within_the_timeout() {
     let (addr, h) = server(None, 1);
     let started = Instant::now();
-    let err = check_http(addr, "/", 200, T).expect_err("silent");
+    let err = check_http(addr, Egress::default(), "/", 200, T).expect_err("silent");
     let took = started.elapsed();
     assert!(err.contains("timed out"), "{err}");
     // Bounded by the timeout, with generous slack for a loaded machine.
@@ -128,12 +154,12 @@ fn http_silence_times_out_within_the_timeout() {
 #[test]
 fn http_bad_path_and_closed_port_are_unhealthy() {
     let (addr, h) = server(Some(b"HTTP/1.1 200 OK\r\n\r\n"), 1);
-    let err = check_http(addr, "/a b\r\nX: y", 200, T).expect_err("injection");
+    let err = check_http(addr, Egress::default(), "/a b\r\nX: y", 200, T).expect_err("injection");
     assert!(err.contains("invalid HTTP path"), "{err}");
     // Unblock the server's accept.
-    assert_eq!(check_http(addr, "/", 200, T), Ok(()));
+    assert_eq!(check_http(addr, Egress::default(), "/", 200, T), Ok(()));
     h.join().expect("server");
-    assert!(check_http(closed_port(), "/", 200, T).is_err());
+    assert!(check_http(closed_port(), Egress::default(), "/", 200, T).is_err());
 }
 
 fn health(kind: HealthKind) -> HealthConfig {

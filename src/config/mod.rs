@@ -81,6 +81,15 @@ pub struct HealthConfig {
     /// Consecutive failures that take an up backend down.
     #[serde(default = "default_fall")]
     pub fall: u32,
+    /// The interface checks leave from (SO_BINDTODEVICE); default: the one
+    /// the kernel's routing table picks. On a host whose NIC DPDK owns,
+    /// this is the management interface (or the exception path).
+    pub interface: Option<String>,
+    /// The source address of checks to IPv4 backends; default: the kernel's
+    /// choice. Must be an address of this host.
+    pub source_v4: Option<Ipv4Addr>,
+    /// The same for IPv6 backends.
+    pub source_v6: Option<Ipv6Addr>,
 }
 
 impl Default for HealthConfig {
@@ -94,6 +103,9 @@ impl Default for HealthConfig {
             timeout_ms: default_health_timeout_ms(),
             rise: default_rise(),
             fall: default_fall(),
+            interface: None,
+            source_v4: None,
+            source_v6: None,
         }
     }
 }

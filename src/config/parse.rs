@@ -496,20 +496,28 @@ impl RawConfig {
         self.validate_lcores()?;
         self.validate_ports()?;
         self.validate_vips()?;
-        for (field, h) in std::iter::once(("health".to_string(), &self.health)).chain(
-            self.vips
-                .iter()
-                .enumerate()
-                .filter_map(|(i, v)| v.health.as_ref().map(|h| (format!("vip[{i}].health"), h))),
-        ) {
+        for (field, h) in self.health_sections() {
             validate_health(&field, h)?;
         }
         self.validate_tables()?;
         self.validate_mempool()?;
         if let Some(host) = host {
             self.validate_memory(host)?;
+            for (field, h) in self.health_sections() {
+                validate_health_path(&field, h)?;
+            }
         }
         Ok(())
+    }
+
+    /// `[health]` and every `[vip.health]`, with their field names.
+    fn health_sections(&self) -> impl Iterator<Item = (String, &HealthConfig)> {
+        std::iter::once(("health".to_string(), &self.health)).chain(
+            self.vips
+                .iter()
+                .enumerate()
+                .filter_map(|(i, v)| v.health.as_ref().map(|h| (format!("vip[{i}].health"), h))),
+        )
     }
 
     /// `dpdk.mempool_size` and `dpdk.mempool_cache`, as DPDK checks them
@@ -992,6 +1000,50 @@ fn validate_health(field: &str, h: &HealthConfig) -> Result<(), Invalid> {
             format!("{field}.path"),
             "an HTTP path starts with /".into(),
         ));
+    }
+    if let Some(name) = &h.interface {
+        // IFNAMSIZ is 16 with the terminating NUL.
+        if name.is_empty() || name.len() > 15 || name.contains(['/', ' ', '\0']) {
+            return Err((
+                None,
+                format!("{field}.interface"),
+                format!("{name:?} is not an interface name (1 to 15 bytes, no '/' or space)"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Whether the way out a section's checks name exists on this host: the
+/// interface, and the source addresses as local addresses (a bind to them
+/// succeeds). Checked when a config is loaded to run (and by check-config),
+/// so a typo is an error at start or reload, not a backend silently down.
+fn validate_health_path(field: &str, h: &HealthConfig) -> Result<(), Invalid> {
+    if let Some(name) = &h.interface {
+        if !Path::new("/sys/class/net").join(name).exists() {
+            return Err((
+                None,
+                format!("{field}.interface"),
+                format!(
+                    "no interface `{name}` on this host (`ip link` lists them): health checks could not leave from it"
+                ),
+            ));
+        }
+    }
+    let sources = [
+        h.source_v4.map(|a| ("source_v4", IpAddr::V4(a))),
+        h.source_v6.map(|a| ("source_v6", IpAddr::V6(a))),
+    ];
+    for (key, addr) in sources.into_iter().flatten() {
+        if let Err(e) = std::net::UdpSocket::bind((addr, 0)) {
+            return Err((
+                None,
+                format!("{field}.{key}"),
+                format!(
+                    "{addr} is not an address of this host ({e}): health checks could not leave from it"
+                ),
+            ));
+        }
     }
     Ok(())
 }

@@ -41,13 +41,14 @@
 
 use std::collections::BTreeMap;
 use std::io::{self, ErrorKind, Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::{IpAddr, SocketAddr, TcpStream};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crossbeam::channel::{Receiver, RecvTimeoutError, Sender, unbounded};
+use socket2::{Domain, Protocol, Socket, Type};
 
 use crate::config::{Config, HealthConfig, HealthKind};
 
@@ -414,25 +415,64 @@ fn remaining(deadline: Instant) -> Result<Duration, String> {
     }
 }
 
-fn connect(addr: SocketAddr, timeout: Duration) -> Result<TcpStream, String> {
-    TcpStream::connect_timeout(&addr, timeout.max(Duration::from_millis(1))).map_err(|e| {
-        if matches!(e.kind(), ErrorKind::TimedOut | ErrorKind::WouldBlock) {
-            "connect: timed out".to_string()
-        } else {
-            format!("connect: {e}")
-        }
-    })
+/// Where a check leaves from: `[health] interface`, and the source address
+/// for the target's address family (`source_v4` / `source_v6`). Default:
+/// wherever the kernel's routing table says.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Egress<'a> {
+    pub interface: Option<&'a str>,
+    pub source: Option<IpAddr>,
 }
 
-/// Healthy iff a TCP connection to `addr` completes within `timeout`.
-pub fn check_tcp(addr: SocketAddr, timeout: Duration) -> Result<(), String> {
-    connect(addr, timeout).map(drop)
+impl<'a> Egress<'a> {
+    /// The way out `config` gives for checks to `addr`.
+    pub fn of(config: &'a HealthConfig, addr: SocketAddr) -> Egress<'a> {
+        Egress {
+            interface: config.interface.as_deref(),
+            source: match addr {
+                SocketAddr::V4(_) => config.source_v4.map(IpAddr::V4),
+                SocketAddr::V6(_) => config.source_v6.map(IpAddr::V6),
+            },
+        }
+    }
+}
+
+fn connect(addr: SocketAddr, from: Egress, timeout: Duration) -> Result<TcpStream, String> {
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))
+        .map_err(|e| format!("socket: {e}"))?;
+    if let Some(name) = from.interface {
+        socket
+            .bind_device(Some(name.as_bytes()))
+            .map_err(|e| format!("leave from interface {name}: {e}"))?;
+    }
+    if let Some(source) = from.source {
+        socket
+            .bind(&SocketAddr::new(source, 0).into())
+            .map_err(|e| format!("leave from {source}: {e}"))?;
+    }
+    socket
+        .connect_timeout(&addr.into(), timeout.max(Duration::from_millis(1)))
+        .map_err(|e| {
+            if matches!(e.kind(), ErrorKind::TimedOut | ErrorKind::WouldBlock) {
+                "connect: timed out".to_string()
+            } else {
+                format!("connect: {e}")
+            }
+        })?;
+    Ok(socket.into())
+}
+
+/// Healthy iff a TCP connection to `addr`, leaving as `from` says,
+/// completes within `timeout`.
+pub fn check_tcp(addr: SocketAddr, from: Egress, timeout: Duration) -> Result<(), String> {
+    connect(addr, from, timeout).map(drop)
 }
 
 /// Healthy iff `GET path` on `addr` is answered with status `expect_status`
 /// within `timeout` (connect, request and status line together).
 pub fn check_http(
     addr: SocketAddr,
+    from: Egress,
     path: &str,
     expect_status: u16,
     timeout: Duration,
@@ -441,7 +481,7 @@ pub fn check_http(
         return Err(format!("invalid HTTP path {path:?}"));
     }
     let deadline = Instant::now() + timeout;
-    let mut stream = connect(addr, timeout)?;
+    let mut stream = connect(addr, from, timeout)?;
     let request = format!(
         "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nUser-Agent: mplb-health\r\n\r\n"
     );
@@ -521,10 +561,11 @@ fn parse_status_line(line: &[u8]) -> Option<u16> {
 pub fn run_check(target: &Target) -> Result<(), String> {
     let c = &target.config;
     let timeout = Duration::from_millis(c.timeout_ms.max(1));
+    let from = Egress::of(c, target.addr);
     match c.kind {
         HealthKind::None => Ok(()),
-        HealthKind::Tcp => check_tcp(target.addr, timeout),
-        HealthKind::Http => check_http(target.addr, &c.path, c.expect_status, timeout),
+        HealthKind::Tcp => check_tcp(target.addr, from, timeout),
+        HealthKind::Http => check_http(target.addr, from, &c.path, c.expect_status, timeout),
     }
 }
 
