@@ -104,10 +104,9 @@ up() {
     veth "$CLI" cell "$RTR" r-cell
     veth "$RTR" r-seg "$SEG" s-rtr
     x "$LB" ip link add lb0 type veth peer s-lb netns "$SEG"
-    x "$LB" sysctl -qw net.ipv6.conf.lb0.disable_ipv6=1
-    x "$LB" ethtool -K lb0 tx off tso off gso off >/dev/null
+    # the kernel kept off mplb's port, as configs/vm-af-packet.toml says
+    x "$LB" "$(dirname "${BASH_SOURCE[0]}")/../scripts/af-packet-port.sh" lb0 >/dev/null
     x "$SEG" ethtool -K s-lb tx off tso off gso off >/dev/null
-    x "$LB" ip link set lb0 up
     x "$SEG" ip link set s-lb up
     veth "$LB" mgmt "$SEG" s-mgmt
     local b

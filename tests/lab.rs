@@ -33,7 +33,7 @@ fn lab(workers: u32, scenarios: Option<&str>) {
     let _one = LAB.lock().unwrap_or_else(|e| e.into_inner());
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/lab/scenarios.sh");
     let mut cmd = Command::new("timeout");
-    cmd.args(["300", "bash", script])
+    cmd.args(["420", "bash", script])
         .env("MPLB", env!("CARGO_BIN_EXE_mplb"))
         .env("LAB_DIR", std::env::temp_dir().join("mplblab"))
         .env("LAB_WORKERS", workers.to_string())
