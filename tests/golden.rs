@@ -456,8 +456,8 @@ fn rule4_other_mptcp(v: &mut Vec<Fixture>) {
     one(
         v,
         "rule4",
-        "dss without entry → maglev, stateless",
-        fwd(Cfg::B, d.clone(), l2(&d, MAC_B)).flows(0),
+        "dss without entry → maglev, tracked from then on",
+        fwd(Cfg::B, d.clone(), l2(&d, MAC_B)).flows(1),
     );
     let data = eth(
         0x0800,
@@ -507,7 +507,7 @@ fn rule4_other_mptcp(v: &mut Vec<Fixture>) {
             d6.clone(),
             ipip6(&d6[14..], GW_MAC, a6("fd00:10::1"), h),
         )
-        .flows(0),
+        .flows(1),
     );
 }
 

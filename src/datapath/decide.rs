@@ -16,12 +16,17 @@
 //!    says it holds one), else Maglev. An
 //!    MP_CAPABLE carrying both keys (third ACK, or first data of length
 //!    22/24) teaches the token table: token(receiver's key) → the chosen
-//!    backend. With the VIP's `mptcp_tracking` (the default) it also pins
-//!    the initial subflow, as [`FlowClass::MptcpPinned`]: the handshake is
-//!    complete, so a spoofed SYN never gets that far, and the connection then
-//!    keeps its backend when the backend set changes. A single-path client
-//!    (one that never joins the backend's announced address) sends its whole
-//!    connection this way, and a re-hash would reset it.
+//!    backend. With the VIP's `mptcp_tracking` (the default) a miss also
+//!    pins the subflow, as [`FlowClass::MptcpPinned`] — the first segment
+//!    after the SYN, normally the third ACK, and again on later segments
+//!    until an entry is stored (as rule 5 does for plain TCP: a third ACK
+//!    refused by the untrusted quota or lost does not leave the connection
+//!    untracked). A SYN never gets that far, so a SYN flood still creates
+//!    nothing; a spoofed non-SYN segment gets an untrusted entry, like a
+//!    spoofed plain ACK. The connection then keeps its backend when the
+//!    backend set changes. A single-path client (one that never joins the
+//!    backend's announced address) sends its whole connection this way, and
+//!    a re-hash would reset it.
 //!    Such a segment does not find a plain entry of its 5-tuple (one made by
 //!    a segment without MPTCP option, rule 5): a live MPTCP subflow puts an
 //!    MPTCP option on its segments and one that fell back never again (see
@@ -354,18 +359,23 @@ impl<M: BucketMemory> Decider<'_, M> {
                 Some(b) => (b, true),
                 None => (self.maglev(fwd, vip, hash)?, false),
             };
-            if let Some(c) = m.capable {
-                if let Some(k) = c.receiver_key() {
-                    self.tokens
-                        .learn(mptcp::token(c.version, k), b.id, self.now);
-                    self.counters.tokens_learnt += 1;
-                    if vip.mptcp_tracking && !hit {
-                        self.pin(key, hash, b.id, FlowClass::MptcpPinned);
-                    }
-                }
+            if let Some(k) = m
+                .capable
+                .and_then(|c| c.receiver_key().map(|k| (c.version, k)))
+            {
+                self.tokens.learn(mptcp::token(k.0, k.1), b.id, self.now);
+                self.counters.tokens_learnt += 1;
             }
             if hit {
                 self.note_close(key, hash, t);
+            } else if vip.mptcp_tracking && !t.flags.rst() {
+                // Tracked from the first segment after the SYN — the third
+                // ACK, normally — and, like a plain flow, again on every
+                // later segment until an entry is stored: a third ACK
+                // refused by the untrusted quota or lost on the way does
+                // not leave the connection untracked. A spoofed segment
+                // gets an untrusted entry, as a plain one does.
+                self.pin(key, hash, b.id, FlowClass::MptcpPinned);
             }
             return Ok(b);
         }

@@ -398,7 +398,8 @@ fn a_pinned_join_keeps_its_dss_across_a_backend_change_until_it_expires() {
     }
     assert_eq!(lab.dp.counters.flow_hit, 3);
     // Idle past the established timeout: the sweep drops the pin, and the
-    // join's DSS goes by Maglev (the summary bit went with the entry).
+    // join's DSS goes by Maglev (the summary bit went with the entry), which
+    // pins it again there (tracking, the default).
     lab.now += FlowTimeouts::default().established + S;
     for _ in 0..lab.dp.flow_table().capacity() / 8 / 64 {
         lab.dp.housekeeping(lab.now);
@@ -406,7 +407,7 @@ fn a_pinned_join_keeps_its_dss_across_a_backend_change_until_it_expires() {
     assert_eq!(lab.dp.flow_table().len(), 0);
     let want = lab.maglev("web4", &key4(jp, vip4()));
     assert_eq!(lab.backend(&tcp4(jp, vip4(), ACK, &dss())), want);
-    assert_eq!(lab.dp.flow_table().len(), 0, "a DSS creates no entry");
+    assert_eq!(lab.dp.flow_table().len(), 1, "re-pinned where it went");
 }
 
 #[test]
@@ -425,15 +426,42 @@ fn a_segment_with_an_mptcp_option_does_not_find_a_plain_entry() {
     assert_eq!(lab.backend(&tcp4(p, vip4(), ACK, &[])), first);
 }
 
+/// A DSS segment whose connection has no entry (its third ACK was refused
+/// by the untrusted quota, or lost, or mplb restarted): Maglev, and tracked
+/// from then on, as a plain flow is from its second packet. A VIP with
+/// `mptcp_tracking = false` stays stateless.
 #[test]
-fn dss_without_entry_goes_by_maglev_statelessly() {
+fn dss_without_entry_goes_by_maglev_and_is_tracked_unless_the_vip_is_stateless() {
     let mut lab = Lab::new();
-    for p in 40000..40020 {
-        let b = lab.backend(&tcp6(p, vip6(), ACK, &dss()));
-        assert_eq!(b, lab.maglev("web6", &key6(p, vip6())));
-    }
-    assert_eq!(lab.dp.flow_table().len(), 0);
+    let ports = 40000..40020;
+    let first: Vec<String> = ports
+        .clone()
+        .map(|p| {
+            let b = lab.backend(&tcp6(p, vip6(), ACK, &dss()));
+            assert_eq!(b, lab.maglev("web6", &key6(p, vip6())));
+            b
+        })
+        .collect();
+    assert_eq!(lab.dp.flow_table().len(), 20);
+    assert_eq!(lab.dp.flow_table().untrusted_len(), 20);
     assert_eq!(lab.dp.counters.flow_miss, 20);
+    // The next segments hit (and promote) the entries.
+    for (p, b) in ports.zip(&first) {
+        assert_eq!(&lab.backend(&tcp6(p, vip6(), ACK, &dss())), b);
+    }
+    assert_eq!(lab.dp.counters.flow_hit, 20);
+    assert_eq!(lab.dp.flow_table().untrusted_len(), 0);
+    // An RST on a miss creates nothing.
+    lab.backend(&tcp6(40100, vip6(), RST | ACK, &dss()));
+    assert_eq!(lab.dp.flow_table().len(), 20);
+
+    let d = v4("198.18.0.31");
+    for p in 41000..41020 {
+        let b = lab.backend(&tcp4(p, d, ACK, &dss()));
+        assert_eq!(b, lab.maglev("stateless", &key4(p, d)));
+    }
+    lab.backend(&tcp4(41000, d, ACK, &third_ack_opts()));
+    assert_eq!(lab.dp.flow_table().len(), 20, "stateless VIP: no entry");
 }
 
 #[test]
