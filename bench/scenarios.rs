@@ -35,6 +35,8 @@ pub const BURST: usize = 32;
 const VIP_DSR: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 10);
 /// Same backends, IP-in-IP.
 const VIP_IPIP: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 11);
+/// Same backends, L2 DSR, `mptcp_tracking = false`.
+const VIP_STATELESS: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 12);
 
 /// The measured paths. Names are the benchmark ids.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -43,9 +45,8 @@ pub enum Scenario {
     MptcpSynL2,
     /// The same SYNs to the IP-in-IP VIP: Maglev, IPv4-in-IPv4.
     MptcpSynIpip,
-    /// MPTCP data (DSS) of connections the table does not hold: a flow-table
-    /// miss, then Maglev; nothing inserted (a VIP with `mptcp_tracking =
-    /// false`, or a connection whose third ACK mplb did not see).
+    /// MPTCP data (DSS) to a VIP with `mptcp_tracking = false`: a flow-table
+    /// miss, then Maglev; nothing inserted.
     MptcpDss,
     /// MPTCP data (DSS) of connections whose third ACK was seen, so their
     /// initial subflow is tracked (the default): a flow-table hit on an MPTCP
@@ -527,7 +528,7 @@ impl Bench {
         let (template, space, vip) = match scenario {
             Scenario::MptcpSynL2 => (&t.mptcp_syn, 1, VIP_DSR),
             Scenario::MptcpSynIpip => (&t.mptcp_syn, 1, VIP_IPIP),
-            Scenario::MptcpDss => (&t.dss_data, 2, VIP_DSR),
+            Scenario::MptcpDss => (&t.dss_data, 2, VIP_STATELESS),
             Scenario::MptcpDssTracked => (&t.dss_data, 3, VIP_DSR),
             Scenario::PlainHit => (&t.plain_ack, 0, VIP_DSR),
             Scenario::PlainHitIpip => (&t.plain_ack, 0, VIP_IPIP),

@@ -79,6 +79,14 @@ check_frames() {
     n=$(tsh "$4" -e frame.number | wc -l)
     check "$1 ($n)" test "$n" "$2" "$3"
 }
+# within <seconds> <scenario> <start>: the scenario took less than its
+# bound, times LAB_SLOW (default 1; 3 with more than two workers, which
+# busy-poll CPUs they share with everything else in test mode)
+LAB_SLOW="${LAB_SLOW:-$([ "${LAB_WORKERS:-1}" -gt 2 ] && echo 3 || echo 1)}"
+within() {
+    local limit=$(($1 * LAB_SLOW))
+    check "scenario $2 within $limit s ($((SECONDS - $3)) s)" test $((SECONDS - $3)) -lt $limit
+}
 check() { # check <description> <condition...>
     local what=$1; shift
     if "$@"; then echo "  ok: $what"; else fail "$what"; fi

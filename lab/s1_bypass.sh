@@ -55,6 +55,6 @@ s1() {
     check "ip mptcp monitor: subflow $FCELL -> $b:80 established" \
         grep -Eq "SF_ESTABLISHED\].* $s=$FCELL $d=$b .*dport=80" "$LAB_DIR/monitor.log"
     announce v4
-    check "scenario $id within 30 s ($((SECONDS - t0)) s)" test $((SECONDS - t0)) -lt 30
+    within 30 "$id" "$t0"
     log "scenario $id passed ($((SECONDS - t0)) s)"
 }

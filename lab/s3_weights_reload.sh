@@ -111,7 +111,7 @@ s3() {
     else
         s3_remove_live
     fi
-    check "scenario $id within 40 s ($((SECONDS - t0)) s)" test $((SECONDS - t0)) -lt 40
+    within 40 "$id" "$t0"
     log "scenario $id passed ($((SECONDS - t0)) s)"
 }
 

@@ -56,6 +56,6 @@ s4() {
 
     wait $cpid
     check "the download from be1 went on through be2's outage: 4 MiB, right SHA-256" grep -q '"ok": true' "$out"
-    check "scenario 4 within 30 s ($((SECONDS - t0)) s)" test $((SECONDS - t0)) -lt 30
+    within 30 "4" "$t0"
     log "scenario 4 passed ($((SECONDS - t0)) s)"
 }

@@ -93,6 +93,6 @@ s5() {
     printf '    %-4s %-15s %-9s %-9s %-20s %-14s %-10s\n' "" "mplb sent it to" "token hit" "miss" "subflow to VIP up" "client joins" "NoToken at the Maglev pick"
     echo "    ${S5_ROW[on]}"
     echo "    ${S5_ROW[off]}"
-    check "scenario 5 within 30 s ($((SECONDS - t0)) s)" test $((SECONDS - t0)) -lt 30
+    within 30 "5" "$t0"
     log "scenario 5 passed ($((SECONDS - t0)) s)"
 }

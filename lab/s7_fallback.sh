@@ -51,6 +51,6 @@ s7() {
     want=$(lookup $WIFI $VIP "$sport-$sport" | awk '{ print $2 }')
     got=$(served_by $WIFI $sport | tr -d '\n')
     check "served by $want, mplb's choice ($got)" test "$got" = "$want"
-    check "scenario 7 within 20 s ($((SECONDS - t0)) s)" test $((SECONDS - t0)) -lt 20
+    within 20 "7" "$t0"
     log "scenario 7 passed ($((SECONDS - t0)) s)"
 }

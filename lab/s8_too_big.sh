@@ -36,7 +36,7 @@ s8_family() {
     echo "  mplb deltas: icmp_too_big_sent=$d_big forwarded_ipip=$d_ipip udp_forwarded=$d_udp"
     check "mplb answered the full-size datagram (icmp_too_big_sent +1)" test "$d_big" -eq 1
     check "and encapsulated the $want-byte one to be1 (forwarded_ipip +1)" test "$d_ipip" -eq 1
-    check "scenario 8 ($1) within 10 s ($((SECONDS - t0)) s)" test $((SECONDS - t0)) -lt 10
+    within 10 "8 ($1)" "$t0"
     log "scenario 8 ($1) passed ($((SECONDS - t0)) s)"
 }
 
