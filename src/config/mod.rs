@@ -20,6 +20,8 @@
 //! * `dpdk.mempool_cache` ≤ 512 and ≤ `mempool_size` / 1.5 (DPDK's limits);
 //! * at most 65535 distinct backends (16-bit ids), and no more weighted
 //!   backends in a VIP than its Maglev `table_size`;
+//! * a backend whose MAC is learnt (no `mac`, see [`Config::learns_mac`])
+//!   needs an address of its family on the port it is resolved from;
 //! * a VIP needs a backend of weight > 0 (one whose backends are all
 //!   disabled or draining is accepted, with a warning from `check-config`);
 //! * the memory all of it needs must fit the host ([`Config::load`] only;
@@ -175,7 +177,9 @@ pub struct BackendConfig {
     pub name: String,
     /// The backend's own address (not the VIP).
     pub address: IpAddr,
-    /// Needed for `l2-dsr`; for `ipip`, the next hop's MAC if on-link.
+    /// Static MAC: for `l2-dsr` the backend's, for `ipip` the next hop's if
+    /// on-link. `None`: learnt by ARP / ND (see [`Config::learns_mac`]), or
+    /// for `ipip` the port's `gateway_mac`.
     pub mac: Option<Mac>,
     pub weight: u32,
     pub state: BackendStateConfig,
@@ -570,6 +574,30 @@ impl Config {
 
     pub fn port_index(&self, name: &str) -> Option<usize> {
         self.ports.iter().position(|p| p.name == name)
+    }
+
+    /// The port backends are reached from, where their MACs are learnt:
+    /// `[datapath] backend_port`, else the first port (one-armed).
+    pub fn neighbour_port(&self) -> usize {
+        self.datapath
+            .backend_port
+            .as_ref()
+            .and_then(|n| self.port_index(n))
+            .unwrap_or(0)
+    }
+
+    /// Whether backend `b` of `vip` has its MAC learnt by ARP / ND: no
+    /// `mac` in the file, and either L2 DSR or IP-in-IP with no
+    /// `gateway_mac` on the port (the backend is then the on-link next hop).
+    pub fn learns_mac(&self, vip: &VipConfig, b: &BackendConfig) -> bool {
+        b.mac.is_none()
+            && match vip.forwarding {
+                VipForwarding::L2Dsr => true,
+                VipForwarding::Ipip => self
+                    .ports
+                    .get(self.neighbour_port())
+                    .is_none_or(|p| p.gateway_mac.is_none()),
+            }
     }
 
     /// Rx queues of port `i` (default: one per worker).
