@@ -657,9 +657,23 @@ impl Config {
                 v.table_size,
                 v.backends
                     .iter()
-                    .map(backend_summary)
+                    .map(|b| backend_summary(b, self.learns_mac(v, b)))
                     .collect::<Vec<_>>()
                     .join(", ")
+            );
+        }
+        let learnt: std::collections::BTreeSet<IpAddr> = self
+            .vips
+            .iter()
+            .flat_map(|v| v.backends.iter().filter(|b| self.learns_mac(v, b)))
+            .map(|b| b.address)
+            .collect();
+        if !learnt.is_empty() {
+            let port = self.neighbour_port();
+            s += &format!(
+                "backend MACs: {} address(es) learnt by ARP / ND on port {} (each backend without `mac`; no traffic to one until it answers)\n",
+                learnt.len(),
+                self.ports.get(port).map_or("?", |p| p.name.as_str()),
             );
         }
         s += &format!("mempool: {} buffers\n", self.dpdk.mempool_size);
@@ -681,14 +695,23 @@ impl Config {
 }
 
 /// A backend's name, and what keeps it from new flows if anything: the
-/// same view as `mplb lookup`, which only picks active backends of weight > 0.
-fn backend_summary(b: &BackendConfig) -> String {
-    match (b.state, b.weight) {
+/// same view as `mplb lookup`, which only picks active backends of weight > 0;
+/// then how its MAC is found when it is `learnt`.
+fn backend_summary(b: &BackendConfig, learnt: bool) -> String {
+    let mut s = match (b.state, b.weight) {
         (BackendStateConfig::Disabled, _) => format!("{} (disabled)", b.name),
         (BackendStateConfig::Draining, _) => format!("{} (draining: no new flows)", b.name),
         (BackendStateConfig::Active, 0) => format!("{} (weight 0: no new flows)", b.name),
         (BackendStateConfig::Active, _) => b.name.clone(),
+    };
+    if learnt {
+        s += if b.address.is_ipv4() {
+            " (MAC by ARP)"
+        } else {
+            " (MAC by ND)"
+        };
     }
+    s
 }
 
 #[cfg(test)]
