@@ -10,7 +10,9 @@
 //! to the VIP with token routing on and off. 6: 1 and 3 over IPv6. 7: a path
 //! that strips MPTCP options; the fallen-back connection is pinned. 8: a
 //! datagram too big for IP-in-IP gets the client's kernel ICMP
-//! "fragmentation needed" (ICMPv6 "packet too big") and a lower path MTU. See lab/README.md.
+//! "fragmentation needed" (ICMPv6 "packet too big") and a lower path MTU.
+//! mplb's config gives no backend MAC: it learns them by ARP and ND, and the
+//! lab checks them against the backends' interfaces. See lab/README.md.
 //! Then scenarios 1, 4, 3 and 2 again with two workers sharing the CPUs
 //! (`workers.cpus`, test mode) on a two-queue port: bypass, health, plain
 //! TCP spread over both workers with reloads, the kill. (Scenario 5 with two

@@ -5,6 +5,9 @@
 //! No allocation, no locks and no syscalls inside the loop; counters are plain
 //! integers owned by the worker and copied to a shared slot every
 //! [`PUBLISH_EVERY`] iterations, where the management thread reads them.
+//! At the same turn worker 0 sends the ARP requests / neighbour
+//! solicitations the management thread queued (a lock-free queue; buffers
+//! from the mempool), to learn backends' MACs.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
