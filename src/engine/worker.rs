@@ -12,6 +12,8 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use crossbeam::channel::Receiver;
+
 use crate::config::WorkerMode;
 use crate::control::metrics::FlowTableMetrics;
 use crate::control::stats::StatsSlot;
@@ -24,7 +26,6 @@ use crate::datapath::process::Datapath;
 use crate::datapath::verdict::{DropReason, Verdict};
 use crate::dpdk::{BURST, Batch, Mbuf, Mempool, RxQueue, TableMemory, TxQueue, tsc_now};
 use crate::snapshot::Reader;
-use crossbeam::channel::Receiver;
 
 /// A worker's datapath: its flow table in [`TableMemory`] (hugepages).
 pub type WorkerDatapath = Datapath<TableMemory<Bucket>>;

@@ -18,12 +18,12 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 use std::time::Instant;
 
+use crossbeam::channel::Sender;
+
 use super::health::{HealthEvent, HealthThread, spawn_health_thread, targets_from_config};
 use super::log;
 use super::metrics::{self, MetricsSnapshot};
 use super::stats::{StatsSlot, total};
-use crossbeam::channel::Sender;
-
 use crate::config::Config;
 use crate::datapath::counters::Counters;
 use crate::datapath::forwarding::{Forwarding, PortFacts};
