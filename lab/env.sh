@@ -55,7 +55,8 @@ lab_workers() {
 
 lab_mac() { ip netns exec "$P-$1" cat "/sys/class/net/$1/address"; }
 
-# backend_entries <v4|v6> <list>: the [[vip.backend]] tables
+# backend_entries <v4|v6> <list>: the [[vip.backend]] tables, without `mac`:
+# mplb learns the backends' MACs by ARP / neighbour discovery on its port
 backend_entries() {
     local fam=$1 spec name weight state addr suffix=""
     [ "$fam" = v6 ] && suffix=-v6
@@ -67,7 +68,6 @@ backend_entries() {
   [[vip.backend]]
   name = "$name$suffix"
   address = "$addr"
-  mac = "$(lab_mac "$name")"
   weight = $weight
   state = "${state:-active}"
 EOF
@@ -90,7 +90,6 @@ forwarding = "ipip"
   [[vip.backend]]
   name = "be1-$1"
   address = "$3"
-  mac = "$(lab_mac be1)"
 EOF
 }
 

@@ -159,6 +159,19 @@ start_mplb() {
     local i
     for i in $(seq 200); do stats >/dev/null && break; sleep 0.1; done
     stats >/dev/null || fail "mplb did not start (no answer on $SOCK)"
+    wait_resolved
+}
+
+# wait_resolved: until mplb has learnt the MAC of every backend of its
+# config (by ARP / ND: the lab's config gives none); fails after 10 s
+wait_resolved() {
+    local i left
+    for i in $(seq 100); do
+        left=$(stats | awk '$4 == "unresolved" { print $2 }')
+        [ -z "$left" ] && return 0
+        sleep 0.1
+    done
+    fail "mplb did not learn the MACs of: $left"
 }
 
 # capture_start <name> [filter]: capture the segment (with MACs) into
@@ -185,6 +198,7 @@ reload() {
     local out
     out=$(timeout 10 "$MPLB" reload --socket "$SOCK" 2>&1) || fail "mplb reload: $out"
     echo "  mplb reload: $out"
+    wait_resolved
 }
 
 # wait_backend <vip> <backend> <"state health"|absent> <seconds> [start ms]:

@@ -36,6 +36,15 @@ log "lab up, mplb running ($((SECONDS - T0)) s)"
 for b in web/be1 web/be2 web6/be1-v6 web6/be2-v6; do
     [ "$(be_row "${b%/*}" "${b#*/}")" = "active up" ] || fail "$b is not active and up in mplb's view"
 done
+# The config gives no MAC: mplb learnt each backend's by ARP (IPv4) or
+# neighbour discovery (IPv6) from the backend's own kernel.
+for b in web/be1 web/be2 web6/be1-v6 web6/be2-v6; do
+    name=${b#*/}
+    got=$(stats | awk -v v="${b%/*}" -v n="$name" '$1 == v && $2 == n { print $6, $7 }')
+    [ "$got" = "${BE_MAC[${name%-v6}]} reachable" ] ||
+        fail "$b: mplb's MAC for it is \"$got\", not \"${BE_MAC[${name%-v6}]} reachable\" (learnt)"
+done
+log "backend MACs learnt by ARP and ND: $(stats | awk '/^backend MACs/ { sub(/^backend MACs by ARP \/ ND: /, ""); print }')"
 
 want 1 && s1 v4 40001
 want 5 && s5

@@ -24,6 +24,46 @@ fn good_file_prints_summary_and_exits_zero() {
     assert!(out.status.success(), "{stdout}");
     // IPv6 VIPs with their port in brackets.
     assert!(stdout.contains("tcp [fd00:18::10]:443"), "{stdout}");
+    // web-2 has no `mac`: learnt; the IP-in-IP backends go via the gateway.
+    assert!(
+        stdout.contains("backends web-1, web-2 (MAC by ARP)\n"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("backend MACs: 1 address(es) learnt by ARP / ND on port uplink"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn a_backend_without_mac_needs_an_address_to_ask_from() {
+    let s = Scratch::new("learntmac");
+    let cfg = s.path("learnt.toml");
+    let body = "[dpdk]\neal_args = []\n[workers]\nlcores = [1]\n\
+                [[port]]\nname = \"lan\"\ndevice = \"net_null0\"\nipv4 = [\"198.18.0.1\"]\n\
+                [[vip]]\nname = \"web6\"\naddress = \"fd00::10\"\nport = 80\n\
+                [[vip.backend]]\nname = \"b\"\naddress = \"fd00:1::12\"\n";
+    write_config(&cfg, body);
+    let out = run(&["check-config", cfg.to_str().expect("utf-8 path")]);
+    assert!(!out.status.success());
+    let stderr = text(&out.stderr);
+    let expected = format!("{}:14:8: field `vip[0].backend[0].mac`", cfg.display());
+    assert!(
+        stderr.contains(&expected),
+        "wanted `{expected}` in: {stderr}"
+    );
+    assert!(
+        stderr.contains("no IPv6 address to ask from; add one to port[0].ipv6"),
+        "{stderr}"
+    );
+    // With an IPv6 address on the port it is learnt by ND.
+    write_config(
+        &cfg,
+        &body.replace("ipv4 = [\"198.18.0.1\"]", "ipv6 = [\"fd00:1::2\"]"),
+    );
+    let out = run(&["check-config", cfg.to_str().expect("utf-8 path")]);
+    assert!(out.status.success());
+    assert!(text(&out.stdout).contains("backends b (MAC by ND)"));
 }
 
 #[test]

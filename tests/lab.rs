@@ -13,7 +13,9 @@
 //! "fragmentation needed" (ICMPv6 "packet too big") and a lower path MTU.
 //! 9: twelve single-path MPTCP downloads (default client limits) through a
 //! reload that adds, one that drains, one that re-weights and a health
-//! failure, also under a spoofed-SYN flood: none reset. See lab/README.md.
+//! failure, also under a spoofed-SYN flood: none reset.
+//! mplb's config gives no backend MAC: it learns them by ARP and ND, and the
+//! lab checks them against the backends' interfaces. See lab/README.md.
 //! Then scenarios 1, 4, 3 and 2 again with two workers sharing the CPUs
 //! (`workers.cpus`, test mode) on a two-queue port: bypass, health, plain
 //! TCP spread over both workers with reloads, the kill. (Scenario 5 with two

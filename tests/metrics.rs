@@ -10,8 +10,8 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use mplb::control::metrics::{
-    BackendMetrics, CONTENT_TYPE, FlowTableMetrics, MetricsSnapshot, VipMetrics, WorkerMetrics,
-    render, serve_metrics,
+    BackendMetrics, CONTENT_TYPE, FlowTableMetrics, MetricsSnapshot, ResolverCounters, VipMetrics,
+    WorkerMetrics, render, serve_metrics,
 };
 use mplb::datapath::counters::Counters;
 use mplb::datapath::forwarding::{BackendState, Protocol};
@@ -40,6 +40,7 @@ fn model() -> MetricsSnapshot {
         address: addr.parse().expect("ip"),
         state,
         healthy,
+        neighbour: "static",
         packets: 5,
         bytes: u64::MAX,
         new_flows: 1,
@@ -79,6 +80,12 @@ fn model() -> MetricsSnapshot {
                 true,
             ),
         ],
+        neighbours: ResolverCounters {
+            requested: 4,
+            resolved: 2,
+            mac_changes: 0,
+            failures: 1,
+        },
     }
 }
 

@@ -20,6 +20,8 @@
 //! * `dpdk.mempool_cache` ≤ 512 and ≤ `mempool_size` / 1.5 (DPDK's limits);
 //! * at most 65535 distinct backends (16-bit ids), and no more weighted
 //!   backends in a VIP than its Maglev `table_size`;
+//! * a backend whose MAC is learnt (no `mac`, see [`Config::learns_mac`])
+//!   needs an address of its family on the port it is resolved from;
 //! * a VIP needs a backend of weight > 0 (one whose backends are all
 //!   disabled or draining is accepted, with a warning from `check-config`);
 //! * the memory all of it needs must fit the host ([`Config::load`] only;
@@ -191,7 +193,9 @@ pub struct BackendConfig {
     pub name: String,
     /// The backend's own address (not the VIP).
     pub address: IpAddr,
-    /// Needed for `l2-dsr`; for `ipip`, the next hop's MAC if on-link.
+    /// Static MAC: for `l2-dsr` the backend's, for `ipip` the next hop's if
+    /// on-link. `None`: learnt by ARP / ND (see [`Config::learns_mac`]), or
+    /// for `ipip` the port's `gateway_mac`.
     pub mac: Option<Mac>,
     pub weight: u32,
     pub state: BackendStateConfig,
@@ -588,6 +592,30 @@ impl Config {
         self.ports.iter().position(|p| p.name == name)
     }
 
+    /// The port backends are reached from, where their MACs are learnt:
+    /// `[datapath] backend_port`, else the first port (one-armed).
+    pub fn neighbour_port(&self) -> usize {
+        self.datapath
+            .backend_port
+            .as_ref()
+            .and_then(|n| self.port_index(n))
+            .unwrap_or(0)
+    }
+
+    /// Whether backend `b` of `vip` has its MAC learnt by ARP / ND: no
+    /// `mac` in the file, and either L2 DSR or IP-in-IP with no
+    /// `gateway_mac` on the port (the backend is then the on-link next hop).
+    pub fn learns_mac(&self, vip: &VipConfig, b: &BackendConfig) -> bool {
+        b.mac.is_none()
+            && match vip.forwarding {
+                VipForwarding::L2Dsr => true,
+                VipForwarding::Ipip => self
+                    .ports
+                    .get(self.neighbour_port())
+                    .is_none_or(|p| p.gateway_mac.is_none()),
+            }
+    }
+
     /// Rx queues of port `i` (default: one per worker).
     pub fn rx_queues(&self, i: usize) -> u16 {
         let workers = u16::try_from(self.workers.lcores.len()).unwrap_or(u16::MAX);
@@ -645,9 +673,23 @@ impl Config {
                 v.table_size,
                 v.backends
                     .iter()
-                    .map(backend_summary)
+                    .map(|b| backend_summary(b, self.learns_mac(v, b)))
                     .collect::<Vec<_>>()
                     .join(", ")
+            );
+        }
+        let learnt: std::collections::BTreeSet<IpAddr> = self
+            .vips
+            .iter()
+            .flat_map(|v| v.backends.iter().filter(|b| self.learns_mac(v, b)))
+            .map(|b| b.address)
+            .collect();
+        if !learnt.is_empty() {
+            let port = self.neighbour_port();
+            s += &format!(
+                "backend MACs: {} address(es) learnt by ARP / ND on port {} (each backend without `mac`; no traffic to one until it answers)\n",
+                learnt.len(),
+                self.ports.get(port).map_or("?", |p| p.name.as_str()),
             );
         }
         s += &format!("mempool: {} buffers\n", self.dpdk.mempool_size);
@@ -669,14 +711,23 @@ impl Config {
 }
 
 /// A backend's name, and what keeps it from new flows if anything: the
-/// same view as `mplb lookup`, which only picks active backends of weight > 0.
-fn backend_summary(b: &BackendConfig) -> String {
-    match (b.state, b.weight) {
+/// same view as `mplb lookup`, which only picks active backends of weight > 0;
+/// then how its MAC is found when it is `learnt`.
+fn backend_summary(b: &BackendConfig, learnt: bool) -> String {
+    let mut s = match (b.state, b.weight) {
         (BackendStateConfig::Disabled, _) => format!("{} (disabled)", b.name),
         (BackendStateConfig::Draining, _) => format!("{} (draining: no new flows)", b.name),
         (BackendStateConfig::Active, 0) => format!("{} (weight 0: no new flows)", b.name),
         (BackendStateConfig::Active, _) => b.name.clone(),
+    };
+    if learnt {
+        s += if b.address.is_ipv4() {
+            " (MAC by ARP)"
+        } else {
+            " (MAC by ND)"
+        };
     }
+    s
 }
 
 #[cfg(test)]

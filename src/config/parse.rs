@@ -881,12 +881,8 @@ impl RawConfig {
                         seen.insert(name, b.address);
                     }
                 }
-                if v.forwarding == VipForwarding::L2Dsr && b.mac.is_none() {
-                    return Err((
-                        Some(b.name.span()),
-                        bf("mac"),
-                        "l2-dsr forwarding needs the backend's MAC".into(),
-                    ));
+                if b.mac.is_none() {
+                    self.validate_learnt_mac(v, b, &bf("mac"))?;
                 }
                 if v.forwarding == VipForwarding::Ipip && b.address.is_ipv4() != v.address.is_ipv4()
                 {
@@ -900,6 +896,48 @@ impl RawConfig {
             validate_weights(i, v)?;
         }
         Ok(())
+    }
+
+    /// A backend without `mac` whose MAC is learnt (L2 DSR, or IP-in-IP
+    /// with no gateway MAC) is asked for from the backend-facing port, from
+    /// an address of the backend's family: the port must have one.
+    fn validate_learnt_mac(&self, v: &RawVip, b: &RawBackend, field: &str) -> Result<(), Invalid> {
+        let index = self
+            .datapath
+            .backend_port
+            .as_ref()
+            .and_then(|n| {
+                self.ports
+                    .iter()
+                    .position(|p| p.name.get_ref() == n.get_ref())
+            })
+            .unwrap_or(0);
+        let Some(port) = self.ports.get(index) else {
+            return Ok(());
+        };
+        if v.forwarding == VipForwarding::Ipip && port.gateway_mac.is_some() {
+            return Ok(());
+        }
+        let (has, family, key) = match b.address {
+            IpAddr::V4(_) => (!port.ipv4.is_empty(), "IPv4", "ipv4"),
+            IpAddr::V6(_) => (!port.ipv6.is_empty(), "IPv6", "ipv6"),
+        };
+        if has {
+            return Ok(());
+        }
+        let how = if family == "IPv4" {
+            "ARP"
+        } else {
+            "neighbour discovery"
+        };
+        Err((
+            Some(b.name.span()),
+            field.to_string(),
+            format!(
+                "no `mac`: mplb learns it by {how} on port `{}` (port[{index}]), which has no {family} address to ask from; add one to port[{index}].{key} or give the backend's `mac`",
+                port.name.get_ref()
+            ),
+        ))
     }
 
     /// The validated values without their places in the file.

@@ -373,12 +373,41 @@ mod tests {
     }
 
     #[test]
-    fn l2_dsr_without_mac_is_rejected_with_location() {
-        let text = config_text(false);
-        let e = Config::parse(&text, Path::new("t.toml")).expect_err("no mac");
+    fn a_learnt_mac_needs_an_address_of_its_family_on_the_port() {
+        // null_port owns 198.18.0.1: an IPv4 backend without `mac` is learnt.
+        parse(&config_text(false));
+        let v6 = null_port("")
+            + &Vip::new("web6", "fd00::10", 80)
+                .backend(Backend::new("b", "fd00:1::12"))
+                .to_string();
+        let e = Config::parse(&v6, Path::new("t.toml")).expect_err("no IPv6 on the port");
         assert_eq!(e.field, "vip[0].backend[0].mac", "{e}");
-        // The line of the backend's first key.
-        let name_line = text.lines().position(|l| l == "  name = \"b\"").expect("b") + 1;
+        let name_line = v6.lines().position(|l| l == "  name = \"b\"").expect("b") + 1;
         assert_eq!(e.line, name_line, "{e}");
+        assert!(
+            e.to_string()
+                .contains("neighbour discovery on port `lan` (port[0])")
+                && e.to_string().contains("port[0].ipv6"),
+            "{e}"
+        );
+        // With a static MAC, or an IPv6 address on the port, it is fine.
+        parse(&v6.replace(
+            "  address = \"fd00:1::12\"",
+            "  address = \"fd00:1::12\"\n  mac = \"02:00:00:00:01:12\"",
+        ));
+        parse(&v6.replace(
+            "ipv4 = [\"198.18.0.1\"]",
+            "ipv4 = [\"198.18.0.1\"]\nipv6 = [\"fd00::1\"]",
+        ));
+        // IP-in-IP through a gateway needs nothing learnt.
+        let ipip = v6.replace("port = 80", "port = 80\nforwarding = \"ipip\"");
+        assert!(
+            Config::parse(&ipip, Path::new("t.toml")).is_err(),
+            "on-link: learnt"
+        );
+        parse(&ipip.replace(
+            "ipv4 = [\"198.18.0.1\"]",
+            "ipv4 = [\"198.18.0.1\"]\ngateway_mac = \"02:00:00:00:00:fe\"",
+        ));
     }
 }

@@ -1,5 +1,5 @@
-//! The control plane: turns the configuration (and, later, health state and
-//! learnt addresses) into forwarding snapshots for the workers.
+//! The control plane: turns the configuration (with health state, operator
+//! overrides and backend MACs learnt by ARP / ND) into forwarding snapshots for the workers.
 
 #![forbid(unsafe_code)]
 
@@ -8,6 +8,7 @@ pub mod health;
 pub mod log;
 pub mod manager;
 pub mod metrics;
+pub mod resolver;
 pub mod socket;
 pub mod stats;
 

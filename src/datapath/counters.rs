@@ -134,6 +134,12 @@ counters! {
     arp_replies,
     /// IPv6 neighbour solicitations answered.
     nd_replies,
+    /// ARP requests and IPv6 neighbour solicitations sent to resolve
+    /// backends configured without `mac`.
+    neighbour_solicits_sent,
+    /// ARP packets and neighbour advertisements from a backend being
+    /// resolved whose MAC was recorded.
+    neighbour_learnt,
     /// ICMP/ICMPv6 echo requests to our addresses answered.
     icmp_echo_replies,
     /// Packets to an IP-in-IP VIP too long for the out port's MTU once

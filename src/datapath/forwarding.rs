@@ -4,8 +4,10 @@
 //! between bursts. Workers never see a partial update.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::sync::Arc;
 
 use super::maglev::{BackendId, MaglevTable};
+use super::neighbours::Neighbours;
 use crate::wire::addr::{self, Addr16};
 
 /// What the engine knows of a started port that the config need not say.
@@ -162,6 +164,10 @@ pub struct Forwarding {
     /// Indexed by `BackendId.0`; `None` for unused ids.
     pub backends: Vec<Option<Backend>>,
     pub encap: Encap,
+    /// The backend addresses being resolved by ARP / ND, where workers
+    /// record the answers (the same table across snapshots while the set of
+    /// addresses stays; see [`super::neighbours`]).
+    pub neighbours: Arc<Neighbours>,
     /// The VIP addresses, for one lookup per packet.
     by_addr: Vec<VipAddrEntry>,
     /// Indexes into `vips`, grouped by address (see `VipAddrEntry`).
@@ -224,9 +230,16 @@ impl Forwarding {
             vips,
             backends,
             encap,
+            neighbours: Arc::default(),
             by_addr,
             by_addr_vips: order,
         }
+    }
+
+    /// This snapshot with `table` as its neighbour table.
+    pub fn with_neighbours(mut self, table: Arc<Neighbours>) -> Forwarding {
+        self.neighbours = table;
+        self
     }
 
     /// Whether `addr` (16-byte form, IP `version`) is the address of a VIP:

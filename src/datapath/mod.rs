@@ -10,6 +10,7 @@ pub mod frame;
 pub mod hash;
 mod local;
 pub mod maglev;
+pub mod neighbours;
 pub mod process;
 mod rewrite;
 pub mod token_table;

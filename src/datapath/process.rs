@@ -5,6 +5,8 @@
 //! Per frame: [`parse_frame`] (one pass over the headers), then
 //! * ARP request for an own address or a VIP → ARP reply;
 //! * IPv6 neighbour solicitation for an own address or a VIP → NA;
+//! * ARP or neighbour advertisement from a backend being resolved → its MAC
+//!   recorded (see [`super::neighbours`]) → `Absorbed`;
 //! * to an own address: ICMP/ICMPv6 echo → echo reply, anything else dropped;
 //! * to a VIP address: TTL / hop limit ≤ 1 → dropped (no time-exceeded is
 //!   generated); else the backend is decided (see [`super::decide`]) and
@@ -31,6 +33,7 @@ use super::forwarding::{Forwarding, ForwardingMode, Interface};
 use super::frame::Frame;
 use super::hash::FlowKey;
 use super::local;
+use super::neighbours;
 use super::rewrite::{self, Inner};
 use super::token_table::TokenTable;
 use super::traffic::Traffic;
@@ -258,7 +261,7 @@ impl<M: BucketMemory> Datapath<M> {
         let c = &mut self.counters;
         match v {
             Verdict::Forward => c.forwarded += 1,
-            Verdict::Reply => {}
+            Verdict::Reply | Verdict::Absorbed => {}
             Verdict::Drop(r) => {
                 c.drops[r] += 1;
             }
@@ -284,13 +287,25 @@ impl<M: BucketMemory> Datapath<M> {
         };
         let Some(ip) = &p.ip else {
             if p.ethertype == ethertype::ARP {
-                let v = local::arp(iface, fwd, frame, p.l3_offset);
+                let learnt = neighbours::learn_arp(&fwd.neighbours, port, frame, p.l3_offset);
+                self.counters.neighbour_learnt += u64::from(learnt);
+                let v = match local::arp(iface, fwd, frame, p.l3_offset) {
+                    // A backend's answer or announcement, taken in.
+                    Verdict::Drop(_) if learnt => Verdict::Absorbed,
+                    v => v,
+                };
                 self.counters.arp_replies += u64::from(v == Verdict::Reply);
                 return v;
             }
             return Verdict::Drop(DropReason::Unsupported);
         };
+        if neighbours::is_neighbor_advert(ip) {
+            let v = neighbours::learn_na(&fwd.neighbours, port, frame, ip);
+            self.counters.neighbour_learnt += u64::from(v == Verdict::Absorbed);
+            return v;
+        }
         if local::is_neighbor_solicit(ip) {
+            neighbours::learn_ns(&fwd.neighbours, port, frame, ip);
             let v = local::neighbor_solicit(iface, fwd, frame, p.l3_offset, ip);
             self.counters.nd_replies += u64::from(v == Verdict::Reply);
             return v;

@@ -12,6 +12,10 @@ pub enum Verdict {
     /// Rewritten as an answer (ARP, ND, ICMP echo): send out the port it came
     /// in on.
     Reply,
+    /// Taken in by the load balancer (a neighbour's ARP or neighbour
+    /// advertisement whose MAC was recorded, see [`super::neighbours`]):
+    /// free it, nothing is wrong with it.
+    Absorbed,
     /// Free it; the reason's counter was incremented.
     Drop(DropReason),
 }

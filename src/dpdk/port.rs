@@ -316,6 +316,10 @@ impl Port {
     pub fn driver(&self) -> &str {
         &self.inner.driver
     }
+    /// The pool the port's rx rings take their mbufs from.
+    pub fn pool(&self) -> &Mempool {
+        &self.inner._pool
+    }
     pub fn mac(&self) -> [u8; 6] {
         self.inner.mac
     }

@@ -4,10 +4,13 @@
 
 use std::sync::Arc;
 
+use crossbeam::channel::{Sender, bounded};
+
 use crate::control::datapath_tables;
 use crate::control::manager::Manager;
 use crate::control::stats::StatsSlot;
 use crate::datapath::flow_table::FlowTableConfig;
+use crate::datapath::neighbours::Solicit;
 use crate::datapath::process::Datapath;
 use crate::datapath::token_table::TokenTable;
 use crate::datapath::traffic::Traffic;
@@ -21,9 +24,17 @@ use super::worker::Worker;
 /// them (in worker order).
 pub(super) struct Crew {
     pub workers: Vec<Worker>,
+    /// Where the management thread queues ARP requests / neighbour
+    /// solicitations for worker 0 to send.
+    pub solicits: Sender<Solicit>,
     pub slots: Vec<Arc<StatsSlot>>,
     pub traffic: Vec<Arc<Traffic>>,
 }
+
+/// Questions the management thread may have queued for worker 0 before it
+/// sends them (it takes some every few microseconds; the resolver asks at
+/// most 16 per 20 ms poll).
+const SOLICIT_QUEUE: usize = 1024;
 
 /// What every worker's datapath is built from.
 struct Tables {
@@ -55,13 +66,21 @@ pub(super) fn build_crew(
             .as_ref()
             .and_then(|n| config.port_index(n)),
     };
+    let (solicits, solicit_queue) = bounded(SOLICIT_QUEUE);
     let mut crew = Crew {
+        solicits,
         workers: Vec::with_capacity(lcores.len()),
         slots: Vec::with_capacity(lcores.len()),
         traffic: Vec::with_capacity(lcores.len()),
     };
     for (w, &lcore) in lcores.iter().enumerate() {
-        let worker = build_worker(context, &tables, ports, (w, lcore), manager)?;
+        let mut worker = build_worker(context, &tables, ports, (w, lcore), manager)?;
+        if w == 0 {
+            // Any port's pool: they share one.
+            worker.solicits = ports
+                .first()
+                .map(|p| (solicit_queue.clone(), p.pool().clone()));
+        }
         crew.slots.push(Arc::clone(&worker.stats));
         crew.traffic.push(Arc::clone(worker.datapath.traffic()));
         crew.workers.push(worker);
@@ -108,6 +127,7 @@ fn build_worker(
         stats: Arc::new(StatsSlot::default()),
         stop: Arc::clone(&context.signals.stop),
         tsc_hz: tsc_hz(),
+        solicits: None,
     })
 }
 

@@ -176,6 +176,7 @@ fn forward(context: &Context, ports: &[Port], lcores: &[u32]) -> Result<Counters
     );
     let running = launch::launch(context, crew.workers)?;
     manager.set_workers(crew.slots.clone(), crew.traffic);
+    manager.set_solicit_queue(crew.solicits);
     if let Err(e) = manage::run(context, &mut manager, &crew.slots) {
         drop(running);
         manager.stop_health();

@@ -5,9 +5,14 @@
 //! No allocation, no locks and no syscalls inside the loop; counters are plain
 //! integers owned by the worker and copied to a shared slot every
 //! [`PUBLISH_EVERY`] iterations, where the management thread reads them.
+//! At the same turn worker 0 sends the ARP requests / neighbour
+//! solicitations the management thread queued (a lock-free queue; buffers
+//! from the mempool), to learn backends' MACs.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+
+use crossbeam::channel::Receiver;
 
 use crate::config::WorkerMode;
 use crate::control::metrics::FlowTableMetrics;
@@ -16,9 +21,10 @@ use crate::datapath::counters::Counters;
 use crate::datapath::flow_table::Bucket;
 use crate::datapath::forwarding::Forwarding;
 use crate::datapath::frame::Frame;
+use crate::datapath::neighbours::{SOLICIT_MAX_LEN, Solicit, write_solicit};
 use crate::datapath::process::Datapath;
 use crate::datapath::verdict::{DropReason, Verdict};
-use crate::dpdk::{BURST, Batch, Mbuf, RxQueue, TableMemory, TxQueue, tsc_now};
+use crate::dpdk::{BURST, Batch, Mbuf, Mempool, RxQueue, TableMemory, TxQueue, tsc_now};
 use crate::snapshot::Reader;
 
 /// A worker's datapath: its flow table in [`TableMemory`] (hugepages).
@@ -26,6 +32,8 @@ pub type WorkerDatapath = Datapath<TableMemory<Bucket>>;
 
 /// Loop iterations between two counter publications (~µs apart when busy).
 const PUBLISH_EVERY: u32 = 256;
+/// ARP requests / neighbour solicitations sent per publication at most.
+const SOLICITS_PER_TURN: usize = 8;
 
 /// Everything one worker owns.
 pub struct Worker {
@@ -44,6 +52,9 @@ pub struct Worker {
     pub stop: Arc<AtomicBool>,
     /// TSC ticks per second, to turn the TSC into nanoseconds.
     pub tsc_hz: u64,
+    /// Worker 0 only: the management thread's ARP requests / neighbour
+    /// solicitations to send, and the pool their buffers come from.
+    pub solicits: Option<(Receiver<Solicit>, Mempool)>,
 }
 
 impl Worker {
@@ -87,7 +98,7 @@ impl Worker {
                                 Verdict::Forward => {
                                     push(&mut out, self.backend_port.unwrap_or(*port), m)
                                 }
-                                Verdict::Drop(_) => drop(m),
+                                Verdict::Absorbed | Verdict::Drop(_) => drop(m),
                             }
                         }
                     }
@@ -99,6 +110,11 @@ impl Worker {
             }
             iterations = iterations.wrapping_add(1);
             if iterations % PUBLISH_EVERY == 0 {
+                if let Some((queue, pool)) = &self.solicits {
+                    let c = &mut self.datapath.counters;
+                    send_solicits(queue, pool, fwd, &mut out, c);
+                    flush(&mut self.tx, &mut out, c);
+                }
                 self.publish();
             }
         }
@@ -130,6 +146,41 @@ fn push(out: &mut [Batch], port: usize, m: Mbuf) {
     // were ever wrong, the frame is freed rather than sent astray.
     if let Some(b) = out.get_mut(port) {
         let _ = b.push(m);
+    }
+}
+
+/// Builds up to [`SOLICITS_PER_TURN`] of the queued questions in fresh
+/// buffers and adds them to their ports' outgoing batches (sent by the next
+/// flush). Off the per-packet path: once per [`PUBLISH_EVERY`] iterations.
+fn send_solicits(
+    queue: &Receiver<Solicit>,
+    pool: &Mempool,
+    fwd: &Forwarding,
+    out: &mut [Batch],
+    c: &mut Counters,
+) {
+    for _ in 0..SOLICITS_PER_TURN {
+        let Ok(s) = queue.try_recv() else {
+            return;
+        };
+        let (Some(iface), Some(batch)) = (fwd.interfaces.get(s.port), out.get_mut(s.port)) else {
+            continue;
+        };
+        let mut fresh = Batch::new();
+        if !pool.alloc_into(&mut fresh, 1) {
+            return;
+        }
+        for mut m in fresh.drain() {
+            if !m.set_len(SOLICIT_MAX_LEN) {
+                continue;
+            }
+            let Some(len) = write_solicit(&mut m, &s, iface) else {
+                continue;
+            };
+            m.truncate(len);
+            c.neighbour_solicits_sent += 1;
+            let _ = batch.push(m);
+        }
     }
 }
 

@@ -202,7 +202,10 @@ mod tests {
             .replace("{A}", "active")
             .replace("{B}", "draining");
         crate::testing::parse(&golden);
-        crate::testing::parse(&(null_port("") + fixture("gen_vips")));
+        // As the generator tests use it: IP-in-IP backends without `mac` go
+        // through the gateway.
+        let gateway = null_port("gateway_mac = \"02:00:00:00:00:fe\"\n");
+        crate::testing::parse(&(gateway + fixture("gen_vips")));
         crate::testing::parse(&web_a_b());
     }
 

@@ -258,6 +258,46 @@ pub fn emit_neighbor_advert(
     Ok(NA_WITH_TLL_LEN)
 }
 
+/// Length of what [`emit_neighbor_solicit`] writes.
+pub const NS_WITH_SLL_LEN: usize = ND_LEN + 8;
+
+/// Writes a neighbour solicitation for `target` with a source link-layer
+/// address option (32 bytes) into `buf`, checksum filled for the given IPv6
+/// source and destination (RFC 4861 §4.3). Returns the length written.
+pub fn emit_neighbor_solicit(
+    buf: &mut [u8],
+    target: &Ipv6Addr,
+    mac: MacAddr,
+    src: &Ipv6Addr,
+    dst: &Ipv6Addr,
+) -> Result<usize> {
+    let b = buf.get_mut(..NS_WITH_SLL_LEN).ok_or(WireError::Truncated)?;
+    b.fill(0);
+    b[field::TYPE] = msg_type::NEIGHBOR_SOLICIT;
+    b[field::TARGET].copy_from_slice(&target.octets());
+    b[ND_LEN] = 1; // source link-layer address
+    b[ND_LEN + 1] = 1; // 8 bytes
+    b[ND_LEN + 2..].copy_from_slice(&mac.0);
+    Packet { buffer: b }.fill_checksum(src, dst)?;
+    Ok(NS_WITH_SLL_LEN)
+}
+
+/// The solicited-node multicast address of `target` (ff02::1:ffXX:XXXX,
+/// RFC 4291 §2.7.1): where a neighbour solicitation for it is sent.
+pub fn solicited_node(target: &Ipv6Addr) -> Ipv6Addr {
+    let t = target.octets();
+    Ipv6Addr::from([
+        0xff, 0x02, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0xff, t[13], t[14], t[15],
+    ])
+}
+
+/// The Ethernet multicast address of an IPv6 multicast address (33:33 and
+/// its last 32 bits, RFC 2464 §7).
+pub fn multicast_mac(group: &Ipv6Addr) -> MacAddr {
+    let g = group.octets();
+    MacAddr([0x33, 0x33, g[12], g[13], g[14], g[15]])
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -265,6 +305,34 @@ mod tests {
 
     fn a(s: &str) -> Ipv6Addr {
         s.parse().unwrap()
+    }
+
+    #[test]
+    fn neighbor_solicit_parses_back() {
+        let (us, target) = (a("fd00:1::2"), a("fd00:1::11"));
+        let mac = MacAddr([2, 0, 0, 0, 0, 0x10]);
+        let group = solicited_node(&target);
+        assert_eq!(group, a("ff02::1:ff00:11"));
+        assert_eq!(
+            multicast_mac(&group),
+            MacAddr([0x33, 0x33, 0xff, 0, 0, 0x11])
+        );
+        let mut buf = [0xaau8; 40];
+        assert_eq!(
+            emit_neighbor_solicit(&mut buf, &target, mac, &us, &group),
+            Ok(NS_WITH_SLL_LEN)
+        );
+        let p = Packet::new_checked(&buf[..NS_WITH_SLL_LEN]).unwrap();
+        assert_eq!((p.msg_type(), p.code()), (msg_type::NEIGHBOR_SOLICIT, 0));
+        assert!(p.verify_checksum(&us, &group));
+        assert_eq!(p.target_addr(), Some(target));
+        assert_eq!(p.source_link_addr(), Some(mac));
+        assert_eq!(p.target_link_addr(), None);
+        assert_eq!(&buf[NS_WITH_SLL_LEN..], &[0xaa; 8], "nothing past its end");
+        assert_eq!(
+            emit_neighbor_solicit(&mut [0u8; 31], &target, mac, &us, &group),
+            Err(WireError::Truncated)
+        );
     }
 
     #[test]

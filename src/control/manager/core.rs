@@ -13,10 +13,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::request::Override;
-use crate::config::{BackendConfig, BackendStateConfig, Config, HealthKind};
-use crate::control::build::{StableIds, build_forwarding, build_forwarding_with};
+use crate::config::{BackendConfig, BackendStateConfig, Config, HealthKind, Mac};
+use crate::control::build::{StableIds, build_forwarding_with};
+use crate::control::resolver::{Happened, Report, Resolution, Resolver, ResolverCounters, Want};
 use crate::datapath::forwarding::{BackendState, Forwarding, PortFacts, Protocol};
 use crate::datapath::hash::{FlowKey, flow_hash};
+use crate::datapath::neighbours::Solicit;
 use crate::datapath::traffic::Traffic;
 
 /// What the core asks its caller to do, in order.
@@ -29,6 +31,8 @@ pub enum Output {
     },
     /// Write this event to the log.
     Log(Event),
+    /// Have a worker send this ARP request / neighbour solicitation.
+    Solicit(Solicit),
 }
 
 /// Something worth a log line, as a value.
@@ -54,6 +58,8 @@ pub enum Event {
     },
     /// A new snapshot could not be built; the workers keep the last one.
     SnapshotBuildFailed { error: String },
+    /// The resolution of a backend's MAC by ARP / ND moved on.
+    Neighbour(Report),
 }
 
 impl Event {
@@ -61,6 +67,11 @@ impl Event {
         match self {
             Event::Reload(Err(_)) | Event::SnapshotBuildFailed { .. } => "error",
             Event::BackendHealth { up: false, .. } => "warn",
+            Event::Neighbour(r)
+                if matches!(r.what, Happened::NoAnswer { .. } | Happened::Stale { .. }) =>
+            {
+                "warn"
+            }
             _ => "info",
         }
     }
@@ -75,6 +86,13 @@ impl Event {
             Event::BackendRetired { .. } => "backend_retired",
             Event::SnapshotPublished { .. } => "snapshot_published",
             Event::SnapshotBuildFailed { .. } => "snapshot_build",
+            Event::Neighbour(r) => match r.what {
+                Happened::Resolved { .. } => "neighbour_resolved",
+                Happened::Reachable { .. } => "neighbour_reachable",
+                Happened::Changed { .. } => "neighbour_changed",
+                Happened::NoAnswer { .. } => "neighbour_unresolved",
+                Happened::Stale { .. } => "neighbour_stale",
+            },
         }
     }
 
@@ -100,8 +118,42 @@ impl Event {
                 vec![("generation", generation), ("cause", cause)]
             }
             Event::SnapshotBuildFailed { error } => vec![("error", error)],
+            Event::Neighbour(r) => neighbour_fields(r),
         }
     }
+}
+
+/// The fields of a [`Event::Neighbour`] line: the backends, their address
+/// and port, then what happened in words.
+fn neighbour_fields(r: &Report) -> Vec<(&'static str, &dyn fmt::Display)> {
+    let mut f: Vec<(&'static str, &dyn fmt::Display)> = vec![
+        ("backend", &r.backends),
+        ("address", &r.addr),
+        ("port", &r.port_name),
+    ];
+    match &r.what {
+        Happened::Resolved { mac, .. } | Happened::Reachable { mac } | Happened::Stale { mac } => {
+            f.push(("mac", mac));
+        }
+        Happened::Changed { from, to } => {
+            f.push(("from", from));
+            f.push(("to", to));
+        }
+        Happened::NoAnswer { .. } => {}
+    }
+    let message: &dyn fmt::Display = match r.what {
+        Happened::Resolved { .. } => &"MAC learnt; the backend can take traffic",
+        Happened::Reachable { .. } => &"answers again",
+        Happened::Changed { .. } => &"MAC changed; traffic follows it",
+        Happened::NoAnswer { .. } => {
+            &"no answer to ARP / neighbour solicitation; the backend gets no traffic until it answers (still asking, less often)"
+        }
+        Happened::Stale { .. } => {
+            &"stopped answering ARP / neighbour solicitation; still sending to its last MAC while asking"
+        }
+    };
+    f.push(("message", message));
+    f
 }
 
 /// The management state, without I/O.
@@ -120,6 +172,10 @@ pub struct Core {
     checking: bool,
     /// Backends a reload removed while they may still have pinned flows.
     retiring: Vec<Retiring>,
+    /// Resolves the MACs of backends configured without one.
+    resolver: Resolver,
+    /// Backends whose MAC is learnt: name → (port, address) resolved.
+    learnt: BTreeMap<String, (usize, IpAddr)>,
     outputs: Vec<Output>,
 }
 
@@ -141,20 +197,24 @@ impl Core {
     /// Builds the first snapshot (generation 0) from `config`. `ports`: the
     /// started ports' MACs and MTUs, by index.
     pub fn new(config: Config, ports: Vec<PortFacts>) -> Result<Core, String> {
-        let mut ids = StableIds::default();
-        let first = build_forwarding(&config, &ports, &mut ids)?;
-        Ok(Core {
+        let mut core = Core {
             config,
             ports,
-            ids,
-            current: Arc::new(first),
+            ids: StableIds::default(),
+            current: Arc::new(Forwarding::default()),
             generation: 0,
             overrides: BTreeMap::new(),
             unhealthy: BTreeMap::new(),
             checking: false,
             retiring: Vec::new(),
+            resolver: Resolver::default(),
+            learnt: BTreeMap::new(),
             outputs: Vec::new(),
-        })
+        };
+        let mut ids = StableIds::default();
+        core.current = Arc::new(core.build(&mut ids)?);
+        core.ids = ids;
+        Ok(core)
     }
 
     /// What to publish and log since the last call, in order.
@@ -347,9 +407,7 @@ impl Core {
 
     fn republish(&mut self, cause: &'static str) -> Result<(), String> {
         let mut ids = self.ids.clone();
-        let config = self.effective_config();
-        let next =
-            build_forwarding_with(&config, &self.ports, &mut ids, &|n, s| self.state_of(n, s))?;
+        let next = self.build(&mut ids)?;
         self.ids = ids;
         self.current = Arc::new(next);
         self.generation += 1;
@@ -362,6 +420,93 @@ impl Core {
             cause,
         });
         Ok(())
+    }
+
+    /// The next snapshot: the effective config with the MACs learnt so far
+    /// filled in; a backend whose MAC is learnt but not known yet is down
+    /// (out of the Maglev tables). Points the resolver at the addresses of
+    /// these backends.
+    fn build(&mut self, ids: &mut StableIds) -> Result<Forwarding, String> {
+        let mut config = self.effective_config();
+        let port = config.neighbour_port();
+        let port_name = config
+            .ports
+            .get(port)
+            .map_or_else(String::new, |p| p.name.clone());
+        let mut wants: BTreeMap<IpAddr, Vec<String>> = BTreeMap::new();
+        let mut learnt = BTreeMap::new();
+        for v in &config.vips {
+            for b in &v.backends {
+                if config.learns_mac(v, b) {
+                    let names = wants.entry(b.address).or_default();
+                    if !names.contains(&b.name) {
+                        names.push(b.name.clone());
+                    }
+                    learnt.insert(b.name.clone(), (port, b.address));
+                }
+            }
+        }
+        self.resolver.watch(
+            wants
+                .into_iter()
+                .map(|(addr, backends)| Want {
+                    port,
+                    port_name: port_name.clone(),
+                    addr,
+                    backends,
+                })
+                .collect(),
+        );
+        let mut unresolved = std::collections::BTreeSet::new();
+        for v in &mut config.vips {
+            for b in &mut v.backends {
+                if let Some(&(port, addr)) = learnt.get(&b.name) {
+                    b.mac = self.resolver.mac(port, addr).map(Mac);
+                    if b.mac.is_none() {
+                        unresolved.insert(b.name.clone());
+                    }
+                }
+            }
+        }
+        self.learnt = learnt;
+        let state = |n: &str, s| {
+            if unresolved.contains(n) {
+                BackendState::Down
+            } else {
+                self.state_of(n, s)
+            }
+        };
+        let next = build_forwarding_with(&config, &self.ports, ids, &state)?;
+        Ok(next.with_neighbours(Arc::clone(self.resolver.table())))
+    }
+
+    /// Takes in the ARP / ND answers the workers recorded and asks for the
+    /// MACs due at `now` ([`Output::Solicit`]); a MAC learnt or changed is
+    /// published in a new snapshot.
+    pub fn poll_neighbours(&mut self, now: Instant) {
+        let (mut ask, mut reports) = (Vec::new(), Vec::new());
+        let changed = self.resolver.poll(now, &mut ask, &mut reports);
+        self.outputs.extend(ask.into_iter().map(Output::Solicit));
+        for r in reports {
+            self.log(Event::Neighbour(r));
+        }
+        if changed {
+            if let Err(error) = self.republish("neighbour") {
+                self.log(Event::SnapshotBuildFailed { error });
+            }
+        }
+    }
+
+    /// How backend `name`'s MAC is known: `None` if it is static (from the
+    /// config, or the gateway's for IP-in-IP), else the resolution's state.
+    pub fn resolution(&self, name: &str) -> Option<Resolution> {
+        let &(port, addr) = self.learnt.get(name)?;
+        self.resolver.resolution(port, addr)
+    }
+
+    /// The resolver's totals.
+    pub fn resolver_counters(&self) -> ResolverCounters {
+        self.resolver.counters()
     }
 
     /// The config snapshots are built from: the file's, plus the retiring
@@ -506,6 +651,7 @@ impl Core {
 mod tests {
     use super::*;
     use crate::testing::config::{Backend, Vip, null_port, web_a_b, without_backend};
+    use crate::wire::MacAddr;
 
     fn config(text: &str) -> Config {
         Config::parse(text, Path::new("t.toml")).expect("valid")
@@ -536,6 +682,7 @@ mod tests {
                     }
                     format!("publish {generation}")
                 }
+                Output::Solicit(q) => format!("ask {} {:?}", q.target, q.unicast.map(MacAddr)),
                 Output::Log(e) => {
                     let mut l = format!("{} {}", e.level(), e.name());
                     for (k, v) in e.fields() {
@@ -751,5 +898,92 @@ mod tests {
         );
         assert_eq!(state(&c, "b"), None);
         assert!(!c.is_retiring("b"));
+    }
+
+    /// `web` with `a` (static MAC) and `b` learnt by ARP.
+    fn learnt_b() -> Core {
+        let text = null_port("")
+            + &Vip::web()
+                .option("table_size", 251)
+                .backend(Backend::new("a", "198.18.1.11").mac("02:00:00:00:01:11"))
+                .backend(Backend::new("b", "198.18.1.12"))
+                .to_string();
+        Core::new(config(&text), vec![PortFacts::from([2, 0, 0, 0, 0, 1])]).expect("builds")
+    }
+
+    #[test]
+    fn a_backend_without_mac_gets_traffic_once_it_answers() {
+        let mut c = learnt_b();
+        let b = c.ids().get("b").expect("id");
+        let b_addr: IpAddr = "198.18.1.12".parse().expect("ip");
+        assert_eq!(state(&c, "b"), Some(BackendState::Down), "unresolved");
+        assert_eq!(c.resolution("b"), Some(Resolution::Unresolved));
+        assert_eq!(c.resolution("a"), None, "static");
+        assert!(picks(&c).iter().all(|n| n == "a"));
+        let watched: Vec<_> = c.current().neighbours.watched().collect();
+        assert_eq!(watched, [(0, b_addr)], "only b is resolved, on port 0");
+
+        let t0 = Instant::now();
+        c.poll_neighbours(t0);
+        assert_eq!(lines(&mut c), ["ask 198.18.1.12 None"]);
+        // A worker records b's answer in the snapshot's table.
+        assert!(
+            c.current()
+                .neighbours
+                .record(0, b_addr, [2, 0, 0, 0, 1, 0x12])
+        );
+        c.poll_neighbours(t0 + Duration::from_millis(20));
+        assert_eq!(
+            lines(&mut c),
+            [
+                "info neighbour_resolved backend=b address=198.18.1.12 port=lan mac=02:00:00:00:01:12 \
+                 message=MAC learnt; the backend can take traffic",
+                "publish 1",
+                "info snapshot_published generation=1 cause=neighbour",
+            ]
+        );
+        assert_eq!(state(&c, "b"), Some(BackendState::Active));
+        assert_eq!(
+            c.current().backend(b).and_then(|x| x.mac),
+            Some([2, 0, 0, 0, 1, 0x12])
+        );
+        assert!(picks(&c).iter().any(|n| n == "b"));
+
+        // A reload keeps what was learnt: no new question, same table.
+        let table = Arc::clone(&c.current().neighbours);
+        let text = null_port("")
+            + &Vip::web()
+                .option("table_size", 251)
+                .backend(Backend::new("b", "198.18.1.12").weight(2))
+                .backend(Backend::new("a", "198.18.1.11").mac("02:00:00:00:01:11"))
+                .to_string();
+        c.reload(Path::new("t.toml"), Ok(config(&text)), t0, &[])
+            .expect("applied");
+        assert!(Arc::ptr_eq(&table, &c.current().neighbours));
+        assert_eq!(state(&c, "b"), Some(BackendState::Active));
+        lines(&mut c);
+        c.poll_neighbours(t0 + Duration::from_secs(1));
+        assert!(lines(&mut c).is_empty());
+    }
+
+    #[test]
+    fn a_backend_that_never_answers_is_logged_once_by_name_address_and_port() {
+        let mut c = learnt_b();
+        let t0 = Instant::now();
+        let mut warns = Vec::new();
+        for tick in 0..(120 * 50) {
+            c.poll_neighbours(t0 + Duration::from_millis(20 * tick));
+            warns.extend(lines(&mut c).into_iter().filter(|l| l.starts_with("warn")));
+        }
+        assert_eq!(
+            warns,
+            [
+                "warn neighbour_unresolved backend=b address=198.18.1.12 port=lan \
+              message=no answer to ARP / neighbour solicitation; the backend gets no traffic \
+              until it answers (still asking, less often)"
+            ]
+        );
+        assert_eq!(c.resolver_counters().failures, 1);
+        assert_eq!(state(&c, "b"), Some(BackendState::Down));
     }
 }

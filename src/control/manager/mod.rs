@@ -18,6 +18,8 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 use std::time::Instant;
 
+use crossbeam::channel::Sender;
+
 use super::health::{HealthEvent, HealthThread, spawn_health_thread, targets_from_config};
 use super::log;
 use super::metrics::{self, MetricsSnapshot};
@@ -25,6 +27,7 @@ use super::stats::{StatsSlot, total};
 use crate::config::Config;
 use crate::datapath::counters::Counters;
 use crate::datapath::forwarding::{Forwarding, PortFacts};
+use crate::datapath::neighbours::Solicit;
 use crate::datapath::traffic::Traffic;
 use crate::snapshot::{Publisher, Reader};
 
@@ -40,6 +43,8 @@ pub struct Manager {
     slots: Vec<Arc<StatsSlot>>,
     traffic: Vec<Arc<Traffic>>,
     health: Option<HealthThread>,
+    /// Where ARP requests / neighbour solicitations go for a worker to send.
+    solicits: Option<Sender<Solicit>>,
     started: Instant,
 }
 
@@ -61,6 +66,7 @@ impl Manager {
             slots: Vec::new(),
             traffic: Vec::new(),
             health: None,
+            solicits: None,
             started: Instant::now(),
         })
     }
@@ -78,6 +84,12 @@ impl Manager {
     pub fn set_workers(&mut self, slots: Vec<Arc<StatsSlot>>, traffic: Vec<Arc<Traffic>>) {
         self.slots = slots;
         self.traffic = traffic;
+    }
+
+    /// The queue a worker takes ARP requests / neighbour solicitations from;
+    /// without one (tests) the core's questions are not sent.
+    pub fn set_solicit_queue(&mut self, queue: Sender<Solicit>) {
+        self.solicits = Some(queue);
     }
 
     /// Starts health-checking the configured backends (until `stop`).
@@ -129,6 +141,13 @@ impl Manager {
                     debug_assert_eq!(published, generation, "core and publisher agree");
                 }
                 Output::Log(e) => write_log(&e),
+                Output::Solicit(q) => {
+                    // A full queue (a burst of questions the worker has not
+                    // sent yet): the resolver asks again on its next retry.
+                    if let Some(tx) = &self.solicits {
+                        let _ = tx.try_send(q);
+                    }
+                }
             }
         }
     }
@@ -184,11 +203,13 @@ impl Manager {
         result
     }
 
-    /// Periodic work: frees snapshots no worker holds any more, and forgets
-    /// retiring backends that have been idle for the established timeout.
+    /// Periodic work: frees snapshots no worker holds any more, forgets
+    /// retiring backends that have been idle for the established timeout,
+    /// takes in learnt MACs and asks for those due.
     pub fn housekeeping(&mut self, now: Instant) {
         self.publisher.reap();
         self.core.housekeeping(now, &self.traffic);
+        self.core.poll_neighbours(now);
         self.carry_out();
     }
 

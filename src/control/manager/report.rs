@@ -9,10 +9,12 @@ use super::core::Core;
 use crate::control::metrics::{
     BackendMetrics, FlowTableMetrics, MetricsSnapshot, VipMetrics, WorkerMetrics,
 };
+use crate::control::resolver::Resolution;
 use crate::control::stats::{StatsSlot, total};
 use crate::datapath::counters::Counters;
 use crate::datapath::forwarding::BackendState;
 use crate::datapath::traffic::{Traffic, TrafficTotals};
+use crate::wire::MacAddr;
 
 /// Everything the metrics page shows.
 pub fn metrics(
@@ -56,6 +58,7 @@ pub fn metrics(
                     address: b.addr,
                     state: b.state,
                     healthy: core.is_healthy(&b.name),
+                    neighbour: neighbour_state(core, &b.name),
                     packets: t.packets,
                     bytes: t.bytes,
                     new_flows: t.new_flows,
@@ -75,7 +78,14 @@ pub fn metrics(
             .collect(),
         vips,
         backends,
+        neighbours: core.resolver_counters(),
     }
+}
+
+/// How backend `name`'s MAC is known: `static` (from the config, or the
+/// gateway's for IP-in-IP), or its resolution's state.
+fn neighbour_state(core: &Core, name: &str) -> &'static str {
+    core.resolution(name).map_or("static", Resolution::name)
 }
 
 /// One backend of one VIP, as `stats` shows it.
@@ -85,6 +95,10 @@ struct BackendRow {
     addr: String,
     state: &'static str,
     healthy: bool,
+    /// The MAC frames to it are sent to (`-`: none, or the gateway's).
+    mac: String,
+    /// How that MAC is known, see [`neighbour_state`].
+    neighbour: &'static str,
     /// 0: up and active, yet given no new flows (Maglev skips it).
     weight: u32,
 }
@@ -96,7 +110,9 @@ fn backend_rows(core: &Core) -> Vec<BackendRow> {
     for v in &fwd.vips {
         for id in &v.backends {
             if let Some(b) = fwd.backend(*id) {
+                let unresolved = core.resolution(&b.name) == Some(Resolution::Unresolved);
                 let state = match b.state {
+                    BackendState::Down if unresolved => "unresolved",
                     BackendState::Active => "active",
                     BackendState::Draining if core.is_retiring(&b.name) => "retiring",
                     BackendState::Draining => "draining",
@@ -108,6 +124,10 @@ fn backend_rows(core: &Core) -> Vec<BackendRow> {
                     addr: b.addr.to_string(),
                     state,
                     healthy: core.is_healthy(&b.name),
+                    mac: b
+                        .mac
+                        .map_or_else(|| "-".to_string(), |m| MacAddr(m).to_string()),
+                    neighbour: neighbour_state(core, &b.name),
                     weight: b.weight,
                 });
             }
@@ -135,20 +155,28 @@ pub fn stats_text(core: &Core, slots: &[Arc<StatsSlot>], uptime: Duration) -> St
     for (name, v) in Counters::NAMES.iter().zip(c.values()) {
         let _ = writeln!(s, "{name:<28} {v:>20}");
     }
+    let n = core.resolver_counters();
     let _ = writeln!(
         s,
-        "\n{:<16} {:<16} {:<40} {:<9} {:<6} weight",
-        "vip", "backend", "address", "state", "health"
+        "\nbackend MACs by ARP / ND: {} asked, {} resolved, {} changed, {} failed",
+        n.requested, n.resolved, n.mac_changes, n.failures
+    );
+    let _ = writeln!(
+        s,
+        "\n{:<16} {:<16} {:<40} {:<10} {:<6} {:<17} {:<10} weight",
+        "vip", "backend", "address", "state", "health", "mac", "mac from"
     );
     for r in backend_rows(core) {
         let _ = writeln!(
             s,
-            "{:<16} {:<16} {:<40} {:<9} {:<6} {}{}",
+            "{:<16} {:<16} {:<40} {:<10} {:<6} {:<17} {:<10} {}{}",
             r.vip,
             r.name,
             r.addr,
             r.state,
             if r.healthy { "up" } else { "down" },
+            r.mac,
+            r.neighbour,
             r.weight,
             if r.weight == 0 { " (no new flows)" } else { "" }
         );
@@ -170,6 +198,7 @@ pub fn stats_json(core: &Core, slots: &[Arc<StatsSlot>], uptime: Duration) -> St
             serde_json::json!({
                 "vip": r.vip, "name": r.name, "address": r.addr, "state": r.state,
                 "healthy": r.healthy, "weight": r.weight,
+                "mac": r.mac, "mac_from": r.neighbour,
             })
         })
         .collect();
@@ -184,8 +213,19 @@ pub fn stats_json(core: &Core, slots: &[Arc<StatsSlot>], uptime: Duration) -> St
             "evictions": f.evictions, "timeouts": f.timeouts,
         },
         "backends": backends,
+        "neighbours": neighbours_json(core),
     });
     format!("{report}\n")
+}
+
+/// The resolver's totals (the workers' `neighbour_*` counters are with the
+/// other counters).
+fn neighbours_json(core: &Core) -> serde_json::Value {
+    let n = core.resolver_counters();
+    serde_json::json!({
+        "requested": n.requested, "resolved": n.resolved,
+        "mac_changes": n.mac_changes, "failures": n.failures,
+    })
 }
 
 /// The flow tables of all workers, summed.

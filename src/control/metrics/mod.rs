@@ -33,8 +33,12 @@ use std::time::Duration;
 use crate::datapath::counters::Counters;
 use crate::datapath::forwarding::{BackendState, Protocol};
 
+pub use crate::control::resolver::ResolverCounters;
 pub use http::{MAX_CONNECTIONS, REQUEST_TIMEOUT, serve_metrics};
 pub use render::{CONTENT_TYPE, escape_label_value, render};
+
+/// The values of `mplb_backend_neighbour_state`'s `state` label.
+pub const NEIGHBOUR_STATES: [&str; 4] = ["static", "reachable", "stale", "unresolved"];
 
 /// Everything the metrics page shows, collected by the management thread.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -47,6 +51,8 @@ pub struct MetricsSnapshot {
     pub workers: Vec<WorkerMetrics>,
     pub vips: Vec<VipMetrics>,
     pub backends: Vec<BackendMetrics>,
+    /// The management thread's resolution of backend MACs by ARP / ND.
+    pub neighbours: ResolverCounters,
 }
 
 /// One worker's numbers.
@@ -92,6 +98,9 @@ pub struct BackendMetrics {
     pub state: BackendState,
     /// The health checks' verdict.
     pub healthy: bool,
+    /// How its MAC is known: `static`, or `unresolved`, `reachable`,
+    /// `stale` when learnt by ARP / ND (see [`NEIGHBOUR_STATES`]).
+    pub neighbour: &'static str,
     pub packets: u64,
     pub bytes: u64,
     pub new_flows: u64,

@@ -2,7 +2,7 @@
 
 use std::fmt::{Display, Write as _};
 
-use super::{BackendMetrics, FlowTableMetrics, MetricsSnapshot, VipMetrics};
+use super::{BackendMetrics, FlowTableMetrics, MetricsSnapshot, NEIGHBOUR_STATES, VipMetrics};
 use crate::datapath::counters::Counters;
 use crate::datapath::forwarding::{BackendState, Protocol};
 
@@ -21,7 +21,60 @@ pub fn render(m: &MetricsSnapshot) -> String {
     flow_tables(&mut out, m, &worker_ids);
     vips(&mut out, &m.vips);
     backends(&mut out, &m.backends);
+    neighbours(&mut out, m);
     out.text
+}
+
+/// The resolution of backend MACs by ARP / ND: the management thread's
+/// totals, and each backend's state (a state set).
+fn neighbours(out: &mut Exposition, m: &MetricsSnapshot) {
+    let n = &m.neighbours;
+    let totals = [
+        (
+            "mplb_neighbour_requests_total",
+            "ARP requests / neighbour solicitations the management thread asked a worker to send.",
+            n.requested,
+        ),
+        (
+            "mplb_neighbour_resolved_total",
+            "Backend addresses whose MAC was learnt (first answer).",
+            n.resolved,
+        ),
+        (
+            "mplb_neighbour_mac_changes_total",
+            "Answers that changed a backend's known MAC.",
+            n.mac_changes,
+        ),
+        (
+            "mplb_neighbour_failures_total",
+            "Resolutions or refreshes of a backend's MAC left unanswered 3 times.",
+            n.failures,
+        ),
+    ];
+    for (metric, help, value) in totals {
+        out.family(metric, "counter", help);
+        out.sample(metric, &[], value);
+    }
+    out.family(
+        "mplb_backend_neighbour_state",
+        "gauge",
+        "How the backend's MAC is known (static: from the config or the gateway; else learnt by ARP / ND): 1 for the current state, 0 for the others.",
+    );
+    for b in &m.backends {
+        let address = b.address.to_string();
+        for state in NEIGHBOUR_STATES {
+            out.sample(
+                "mplb_backend_neighbour_state",
+                &[
+                    ("vip", b.vip.as_str()),
+                    ("backend", b.name.as_str()),
+                    ("address", address.as_str()),
+                    ("state", state),
+                ],
+                u8::from(b.neighbour == state),
+            );
+        }
+    }
 }
 
 /// The process: version, uptime, snapshot generation, workers.
@@ -332,7 +385,7 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
-    use crate::control::metrics::WorkerMetrics;
+    use crate::control::metrics::{ResolverCounters, WorkerMetrics};
 
     fn small() -> MetricsSnapshot {
         let mut counters = Counters {
@@ -372,10 +425,17 @@ mod tests {
                 address: "198.18.1.11".parse().expect("ip"),
                 state: BackendState::Draining,
                 healthy: true,
+                neighbour: "stale",
                 packets: 60,
                 bytes: 3600,
                 new_flows: 2,
             }],
+            neighbours: ResolverCounters {
+                requested: 9,
+                resolved: 2,
+                mac_changes: 1,
+                failures: 3,
+            },
         }
     }
 
@@ -436,6 +496,18 @@ mod tests {
             ]
         );
         assert!(text.contains(&format!("\nmplb_backend_healthy{{{labels}}} 1\n")));
+        assert_eq!(
+            block(&text, "mplb_backend_neighbour_state")[2..],
+            [
+                format!("mplb_backend_neighbour_state{{{labels},state=\"static\"}} 0"),
+                format!("mplb_backend_neighbour_state{{{labels},state=\"reachable\"}} 0"),
+                format!("mplb_backend_neighbour_state{{{labels},state=\"stale\"}} 1"),
+                format!("mplb_backend_neighbour_state{{{labels},state=\"unresolved\"}} 0"),
+            ]
+        );
+        assert!(text.contains("\nmplb_neighbour_requests_total 9\n"));
+        assert!(text.contains("\nmplb_neighbour_mac_changes_total 1\n"));
+        assert!(text.contains("\nmplb_neighbour_failures_total 3\n"));
         assert!(text.contains(&format!("\nmplb_backend_new_flows_total{{{labels}}} 2\n")));
         assert!(text.ends_with('\n'));
     }
