@@ -8,6 +8,7 @@ pub mod health;
 pub mod log;
 pub mod manager;
 pub mod metrics;
+pub mod sd_notify;
 pub mod socket;
 pub mod stats;
 
