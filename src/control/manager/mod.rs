@@ -20,7 +20,7 @@ use std::time::Instant;
 
 use super::health::{HealthEvent, HealthThread, spawn_health_thread, targets_from_config};
 use super::log;
-use super::metrics::{self, MetricsSnapshot};
+use super::metrics::{self, DeviceProbe, MetricsSnapshot};
 use super::stats::{StatsSlot, total};
 use crate::config::Config;
 use crate::datapath::counters::Counters;
@@ -40,6 +40,7 @@ pub struct Manager {
     slots: Vec<Arc<StatsSlot>>,
     traffic: Vec<Arc<Traffic>>,
     health: Option<HealthThread>,
+    devices: Option<DeviceProbe>,
     started: Instant,
 }
 
@@ -61,6 +62,7 @@ impl Manager {
             slots: Vec::new(),
             traffic: Vec::new(),
             health: None,
+            devices: None,
             started: Instant::now(),
         })
     }
@@ -78,6 +80,11 @@ impl Manager {
     pub fn set_workers(&mut self, slots: Vec<Arc<StatsSlot>>, traffic: Vec<Arc<Traffic>>) {
         self.slots = slots;
         self.traffic = traffic;
+    }
+
+    /// Where the metrics page reads the mempool and the ports from.
+    pub fn set_device_probe(&mut self, probe: DeviceProbe) {
+        self.devices = Some(probe);
     }
 
     /// Starts health-checking the configured backends (until `stop`).
@@ -199,6 +206,7 @@ impl Manager {
             &self.slots,
             &self.traffic,
             self.started.elapsed(),
+            self.devices.as_ref().map(|probe| probe()),
         )
     }
 }

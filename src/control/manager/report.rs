@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use super::core::Core;
 use crate::control::metrics::{
-    BackendMetrics, FlowTableMetrics, MetricsSnapshot, VipMetrics, WorkerMetrics,
+    BackendMetrics, DeviceMetrics, FlowTableMetrics, MetricsSnapshot, VipMetrics, WorkerMetrics,
 };
 use crate::control::stats::{StatsSlot, total};
 use crate::datapath::counters::Counters;
@@ -20,6 +20,7 @@ pub fn metrics(
     slots: &[Arc<StatsSlot>],
     traffic: &[Arc<Traffic>],
     uptime: Duration,
+    devices: Option<DeviceMetrics>,
 ) -> MetricsSnapshot {
     let fwd = core.current();
     let sum = |f: &dyn Fn(&Traffic) -> TrafficTotals| {
@@ -75,6 +76,7 @@ pub fn metrics(
             .collect(),
         vips,
         backends,
+        devices,
     }
 }
 

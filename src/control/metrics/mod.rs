@@ -36,6 +36,10 @@ use crate::datapath::forwarding::{BackendState, Protocol};
 pub use http::{MAX_CONNECTIONS, REQUEST_TIMEOUT, serve_metrics};
 pub use render::{CONTENT_TYPE, escape_label_value, render};
 
+/// Reads [`DeviceMetrics`] when a page is rendered (the engine's closure
+/// over its mempool and ports).
+pub type DeviceProbe = Box<dyn Fn() -> DeviceMetrics + Send>;
+
 /// Everything the metrics page shows, collected by the management thread.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct MetricsSnapshot {
@@ -47,6 +51,35 @@ pub struct MetricsSnapshot {
     pub workers: Vec<WorkerMetrics>,
     pub vips: Vec<VipMetrics>,
     pub backends: Vec<BackendMetrics>,
+    /// The packet-buffer pool and the NIC ports, read from DPDK by the
+    /// engine; `None` where there is none (the control plane's own tests).
+    pub devices: Option<DeviceMetrics>,
+}
+
+/// What DPDK itself counts: the mempool's fill and each port's drops
+/// before the datapath (no rx descriptor, no mbuf), which an operator needs
+/// to see pool exhaustion and overload.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DeviceMetrics {
+    /// Mbufs out of the pool: in rx rings, in flight, in per-lcore caches.
+    pub mempool_in_use: u64,
+    /// Mbufs in the pool in all (`dpdk.mempool_size`).
+    pub mempool_size: u64,
+    pub ports: Vec<PortMetrics>,
+}
+
+/// One port's `rte_eth_stats`, by its config name.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PortMetrics {
+    pub name: String,
+    pub rx_packets: u64,
+    pub tx_packets: u64,
+    /// Dropped by the NIC: no free rx descriptor (workers too slow).
+    pub rx_missed: u64,
+    /// Receive failures for want of an mbuf (the pool ran dry).
+    pub rx_nombuf: u64,
+    pub rx_errors: u64,
+    pub tx_errors: u64,
 }
 
 /// One worker's numbers.
