@@ -34,17 +34,20 @@ done
 install -m 0755 deploy/debian/postinst deploy/debian/prerm deploy/debian/postrm "$stage/DEBIAN/"
 echo /etc/mplb/mplb.toml >"$stage/DEBIAN/conffiles"
 
-# Depends: the packages that hold the shared libraries the binary still
-# links (libc, libnuma, libpcap, libbsd, ...), found as dpkg-shlibdeps
-# would, from the libraries ldd resolves on this build host.
-libs=$(ldd "$bin" | awk '$3 ~ /^\// {print $3} $1 ~ /^\// {print $1}' | sort -u)
-depends=$(for l in $libs; do
-    real=$(readlink -f "$l")
-    dpkg -S "$real" 2>/dev/null || dpkg -S "$l" 2>/dev/null || {
-        echo "build-deb: no package holds $l" >&2
+# Depends: the packages that hold the shared libraries the binary links
+# directly (its NEEDED entries: libc, libnuma, libpcap, libbsd, ...), as
+# dpkg-shlibdeps would find them, resolved by ldd on this build host.
+needed=$(objdump -p "$bin" | awk '$1 == "NEEDED" {print $2}')
+depends=$(for n in $needed; do
+    # "libx.so => /path (addr)", or "/path/ld-linux.so (addr)" for the loader.
+    path=$(ldd "$bin" | awk -v n="$n" '$1 == n && $3 ~ /^\// {print $3} $1 ~ ("/" n "$") {print $1}')
+    [ -n "$path" ] || { echo "build-deb: ldd does not resolve $n" >&2; exit 1; }
+    dpkg -S "$(readlink -f "$path")" 2>/dev/null || dpkg -S "$path" 2>/dev/null || {
+        echo "build-deb: no package holds $path" >&2
         exit 1
     }
 done | cut -d: -f1 | sort -u | paste -sd, | sed 's/,/, /g')
+[ -n "$depends" ] || { echo "build-deb: no dependencies found" >&2; exit 1; }
 
 installed_kib=$(du -sk --exclude=DEBIAN "$stage" | cut -f1)
 cat >"$stage/DEBIAN/control" <<EOF
