@@ -24,4 +24,6 @@ if ldd target/static/release/mplb | grep -q librte_; then
     exit 1
 fi
 target/static/release/mplb run --config configs/demo.toml --duration 1 | grep -q "mbufs in use: 0 at start, 0 at end"
+echo "== Debian package: builds, installs, its unit verifies, check-config, removes cleanly"
+./scripts/test-package.sh
 echo "== all tests passed"

@@ -12,6 +12,7 @@
 pub mod config;
 pub mod control;
 pub mod datapath;
+pub mod host;
 pub mod snapshot;
 pub mod wire;
 

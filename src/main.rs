@@ -12,6 +12,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use mplb::config::Config;
 use mplb::control::socket;
 use mplb::engine::{self, RunOptions};
+use mplb::host;
 
 #[derive(Parser)]
 #[command(
@@ -42,6 +43,18 @@ enum Command {
     CheckConfig {
         /// The configuration file (TOML).
         file: PathBuf,
+    },
+    /// Say what this host lacks to run a config: hugepages, NICs bound to a
+    /// DPDK driver, IOMMU, online and isolated worker CPUs, NUMA placement
+    /// of ports and workers; each with the commands that fix it. Exits
+    /// non-zero when something mplb needs to start is missing.
+    CheckHost {
+        /// The configuration file (TOML).
+        file: PathBuf,
+        /// Reserve the hugepages found missing (writes nr_hugepages; root),
+        /// then check again.
+        #[arg(long)]
+        reserve_hugepages: bool,
     },
     /// Show a running mplb's counters and backend states.
     Stats {
@@ -115,6 +128,10 @@ fn main() -> ExitCode {
             Ok(config) => output(&format!("{}: ok\n{}", file.display(), config.summary())),
             Err(e) => fail(&e.to_string()),
         },
+        Command::CheckHost {
+            file,
+            reserve_hugepages,
+        } => check_host(&file, reserve_hugepages),
         Command::Run {
             config,
             duration,
@@ -213,6 +230,29 @@ fn run(path: &Path, duration: Option<f64>, stats_interval: Option<f64>) -> ExitC
             ExitCode::SUCCESS
         }
         Err(e) => fail(&e),
+    }
+}
+
+fn check_host(path: &Path, reserve: bool) -> ExitCode {
+    let config = match Config::load(path) {
+        Ok(c) => c,
+        Err(e) => return fail(&e.to_string()),
+    };
+    let mut findings = host::check_this_host(&config);
+    let mut text = String::new();
+    if reserve {
+        let done = host::reserve_hugepages(&findings);
+        if !done.is_empty() {
+            text = done.join("\n") + "\n";
+            findings = host::check_this_host(&config);
+        }
+    }
+    text += &host::report(&findings);
+    let status = output(&text);
+    if host::count(&findings, host::Severity::Missing) > 0 {
+        ExitCode::FAILURE
+    } else {
+        status
     }
 }
 

@@ -10,8 +10,8 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use mplb::control::metrics::{
-    BackendMetrics, CONTENT_TYPE, FlowTableMetrics, MetricsSnapshot, ResolverCounters, VipMetrics,
-    WorkerMetrics, render, serve_metrics,
+    BackendMetrics, CONTENT_TYPE, DeviceMetrics, FlowTableMetrics, MetricsSnapshot, PortMetrics,
+    ResolverCounters, VipMetrics, WorkerMetrics, render, serve_metrics,
 };
 use mplb::datapath::counters::Counters;
 use mplb::datapath::forwarding::{BackendState, Protocol};
@@ -86,6 +86,15 @@ fn model() -> MetricsSnapshot {
             mac_changes: 0,
             failures: 1,
         },
+        devices: Some(DeviceMetrics {
+            mempool_in_use: 1100,
+            mempool_size: 4095,
+            ports: vec![PortMetrics {
+                name: "uplink".into(),
+                rx_nombuf: 2,
+                ..PortMetrics::default()
+            }],
+        }),
     }
 }
 

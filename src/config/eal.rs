@@ -65,6 +65,36 @@ impl Config {
     pub fn eal_memory(&self) -> EalMemory {
         eal_memory(&self.dpdk.eal_args)
     }
+
+    /// The hugepage memory `--socket-mem` asks of each NUMA node, in bytes,
+    /// node 0 first; empty without `--socket-mem`.
+    pub fn socket_mem(&self) -> Vec<u64> {
+        socket_mem(&self.dpdk.eal_args)
+    }
+}
+
+pub(super) fn socket_mem(args: &[String]) -> Vec<u64> {
+    let mut out = Vec::new();
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        let value = if a == "--socket-mem" {
+            it.next().map(String::as_str)
+        } else {
+            a.strip_prefix("--socket-mem=")
+        };
+        if let Some(v) = value {
+            out = v
+                .split(',')
+                .map(|mb| {
+                    mb.trim()
+                        .parse::<u64>()
+                        .unwrap_or(0)
+                        .saturating_mul(1 << 20)
+                })
+                .collect();
+        }
+    }
+    out
 }
 
 pub(super) fn eal_memory(args: &[String]) -> EalMemory {
@@ -122,5 +152,13 @@ mod tests {
         assert_eq!(mem(&["-m512", "--no-huge"]), (true, Some(512 << 20)));
         assert_eq!(mem(&["--socket-mem=1024,1024"]), (false, Some(2048 << 20)));
         assert_eq!(mem(&["--socket-mem", "256"]), (false, Some(256 << 20)));
+    }
+
+    #[test]
+    fn socket_mem_per_node() {
+        let args = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(socket_mem(&args(&["--socket-mem=0,2048"])), [0, 2048 << 20]);
+        assert_eq!(socket_mem(&args(&["--socket-mem", "512"])), [512 << 20]);
+        assert_eq!(socket_mem(&args(&["-m", "512"])), Vec::<u64>::new());
     }
 }

@@ -34,7 +34,7 @@ mod memory;
 mod parse;
 
 pub use eal::EalMemory;
-pub use memory::{HostMemory, MemoryNeed};
+pub use memory::{HostMemory, MemoryNeed, size};
 
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};

@@ -1,5 +1,10 @@
 //! Structured logs: one `logfmt` line per event on stderr, e.g.
 //! `ts=1732450000.123 level=info event=backend_state backend=web-1 to=down`.
+//!
+//! Under systemd, when stderr goes to the journal (`JOURNAL_STREAM` names
+//! it), each line starts with its syslog priority (`<4>` for `warn`), which
+//! journald takes as the entry's priority and strips: `journalctl -u mplb
+//! -p warning` then shows the warnings and errors only.
 
 use std::fmt::Display;
 use std::io::Write;
@@ -8,7 +13,35 @@ use std::time::{SystemTime, UNIX_EPOCH};
 /// Logs `event` with key/value fields at `level`.
 /// A closed stderr loses the line; it never panics (not `eprintln!`).
 pub fn event(level: &str, event: &str, fields: &[(&str, &dyn Display)]) {
-    let _ = writeln!(std::io::stderr(), "{}", line(level, event, fields));
+    let prefix = if to_journal() { priority(level) } else { "" };
+    let _ = writeln!(std::io::stderr(), "{prefix}{}", line(level, event, fields));
+}
+
+/// Whether stderr is the journal stream systemd names in `JOURNAL_STREAM`
+/// (`device:inode`; checked once). Not just the variable's presence: a
+/// child of a service inherits it while its stderr may go elsewhere.
+fn to_journal() -> bool {
+    use std::os::unix::fs::MetadataExt;
+    static JOURNAL: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *JOURNAL.get_or_init(|| {
+        let Some(stream) = std::env::var_os("JOURNAL_STREAM") else {
+            return false;
+        };
+        let Ok(stderr) = std::fs::metadata("/proc/self/fd/2") else {
+            return false;
+        };
+        stream.to_string_lossy() == format!("{}:{}", stderr.dev(), stderr.ino())
+    })
+}
+
+/// The `sd-daemon` priority prefix journald reads for `level`.
+fn priority(level: &str) -> &'static str {
+    match level {
+        "error" => "<3>",
+        "warn" => "<4>",
+        "info" => "<6>",
+        _ => "<7>",
+    }
 }
 
 fn line(level: &str, event: &str, fields: &[(&str, &dyn Display)]) -> String {
@@ -61,5 +94,13 @@ mod tests {
             "{l}"
         );
         assert!(l.starts_with("ts="));
+    }
+
+    #[test]
+    fn journal_priorities_follow_the_level() {
+        assert_eq!(priority("error"), "<3>");
+        assert_eq!(priority("warn"), "<4>");
+        assert_eq!(priority("info"), "<6>");
+        assert_eq!(priority("debug"), "<7>");
     }
 }

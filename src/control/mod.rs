@@ -9,6 +9,7 @@ pub mod log;
 pub mod manager;
 pub mod metrics;
 pub mod resolver;
+pub mod sd_notify;
 pub mod socket;
 pub mod stats;
 

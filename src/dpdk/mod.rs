@@ -30,4 +30,4 @@ pub use hugemem::{Placement, TableMemory, eal_has_hugepages};
 pub use lcore::{LaunchedLcore, launch_on_lcore, tsc_hz, tsc_now};
 pub use mbuf::{BURST, Batch, Mbuf};
 pub use mempool::Mempool;
-pub use port::{LinkStatus, Port, PortSetup, PortStats, RxQueue, TxQueue};
+pub use port::{LinkStatus, Port, PortSetup, PortStats, PortStatsReader, RxQueue, TxQueue};

@@ -370,18 +370,14 @@ impl Port {
     }
 
     pub fn stats(&self) -> PortStats {
-        let mut s = dpdk_sys::rte_eth_stats::default();
-        // SAFETY: valid out-structure.
-        unsafe { dpdk_sys::rte_eth_stats_get(self.inner.id, &mut s) };
-        PortStats {
-            rx_packets: s.ipackets,
-            tx_packets: s.opackets,
-            rx_bytes: s.ibytes,
-            tx_bytes: s.obytes,
-            rx_missed: s.imissed,
-            rx_errors: s.ierrors,
-            tx_errors: s.oerrors,
-            rx_nombuf: s.rx_nombuf,
+        stats_of(self.inner.id)
+    }
+
+    /// A handle that reads this port's counters from another thread (the
+    /// metrics page). It keeps the port open, like a queue.
+    pub fn stats_reader(&self) -> PortStatsReader {
+        PortStatsReader {
+            inner: Arc::clone(&self.inner),
         }
     }
 
@@ -410,6 +406,35 @@ impl Port {
                 Some((c_name(&name.name), v.value))
             })
             .collect()
+    }
+}
+
+/// Reads a port's counters from any thread; see [`Port::stats_reader`].
+#[derive(Clone)]
+pub struct PortStatsReader {
+    inner: Arc<PortInner>,
+}
+
+impl PortStatsReader {
+    pub fn stats(&self) -> PortStats {
+        stats_of(self.inner.id)
+    }
+}
+
+fn stats_of(id: u16) -> PortStats {
+    let mut s = dpdk_sys::rte_eth_stats::default();
+    // SAFETY: valid out-structure; reading a port's counters is safe
+    // from any thread while its queues are polled.
+    unsafe { dpdk_sys::rte_eth_stats_get(id, &mut s) };
+    PortStats {
+        rx_packets: s.ipackets,
+        tx_packets: s.opackets,
+        rx_bytes: s.ibytes,
+        tx_bytes: s.obytes,
+        rx_missed: s.imissed,
+        rx_errors: s.ierrors,
+        tx_errors: s.oerrors,
+        rx_nombuf: s.rx_nombuf,
     }
 }
 

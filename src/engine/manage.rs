@@ -11,6 +11,7 @@ use crossbeam::channel::{Receiver, Sender};
 use crate::config::Config;
 use crate::control::manager::{Manager, Request};
 use crate::control::metrics::serve_metrics;
+use crate::control::sd_notify::Notifier;
 use crate::control::socket::{self, Pending};
 use crate::control::stats::{StatsSlot, total};
 use crate::datapath::counters::Counters;
@@ -27,7 +28,15 @@ pub(super) fn run(
     let signals = context.signals;
     let (tx, requests) = socket::channel();
     let threads = start_management(context.config, manager, tx, &signals.stop)?;
-    manage(manager, context, slots, &requests);
+    // Ports started, workers launched, control socket and metrics served:
+    // mplb forwards now, and a service manager may consider it started.
+    let notify = Notifier::from_env();
+    notify.send(&format!(
+        "READY=1\nSTATUS=forwarding with {} worker(s)",
+        slots.len()
+    ));
+    manage(manager, context, slots, &requests, &notify);
+    notify.send("STOPPING=1\nSTATUS=stopping: draining workers");
     manager.stop_health();
     for t in threads {
         let _ = t.join();
@@ -72,6 +81,7 @@ fn manage(
     context: &Context,
     slots: &[Arc<StatsSlot>],
     requests: &Receiver<Pending>,
+    notify: &Notifier,
 ) {
     let options: &RunOptions = context.options;
     let (stop, reload): (&AtomicBool, &AtomicBool) =
@@ -81,11 +91,16 @@ fn manage(
     let tick = Duration::from_millis(20);
     while !stop.load(Ordering::SeqCst) {
         if let Ok(p) = requests.recv_timeout(tick) {
-            let _ = p.reply.send(manager.handle(&p.request));
+            let answer = if matches!(p.request, Request::Reload) {
+                reloading(notify, || manager.handle(&p.request))
+            } else {
+                manager.handle(&p.request)
+            };
+            let _ = p.reply.send(answer);
         }
         manager.poll_health();
         if reload.swap(false, Ordering::SeqCst) {
-            let _ = manager.reload();
+            let _ = reloading(notify, || manager.reload());
         }
         manager.housekeeping(Instant::now());
         if let Some(every) = options.stats_interval {
@@ -97,6 +112,23 @@ fn manage(
             stop.store(true, Ordering::SeqCst);
         }
     }
+}
+
+/// Runs a reload between `RELOADING=1` and `READY=1`, so `systemctl reload`
+/// (and a SIGHUP the service manager sent) shows the service reloading.
+/// A rejected file leaves the running config, still ready.
+fn reloading(
+    notify: &Notifier,
+    reload: impl FnOnce() -> Result<String, String>,
+) -> Result<String, String> {
+    notify.send("RELOADING=1");
+    let result = reload();
+    let status = match &result {
+        Ok(_) => "reload applied".to_string(),
+        Err(e) => format!("reload rejected: {}", e.lines().next().unwrap_or("")),
+    };
+    notify.send(&format!("READY=1\nSTATUS={status}"));
+    result
 }
 
 /// Packet rates between two readings of the workers' counters.

@@ -141,7 +141,7 @@ pub fn run(config_path: &Path, config: &Config, options: &RunOptions) -> Result<
     };
     let counters = {
         let ports = ports::configure(config, &pool, lcores.len())?;
-        let counters = forward(&context, &ports, &lcores)?;
+        let counters = forward(&context, &ports, &pool, &lcores)?;
         ports::print_stats(&ports);
         counters
         // The last handles to the ports go here (the workers took their
@@ -160,7 +160,12 @@ pub fn run(config_path: &Path, config: &Config, options: &RunOptions) -> Result<
 /// Builds the workers, starts the ports and the workers, runs the management
 /// loop until told to stop, then joins the workers and prints their
 /// counters. Any early return stops and joins the workers already launched.
-fn forward(context: &Context, ports: &[Port], lcores: &[u32]) -> Result<Counters, String> {
+fn forward(
+    context: &Context,
+    ports: &[Port],
+    pool: &Mempool,
+    lcores: &[u32],
+) -> Result<Counters, String> {
     let config = context.config;
     let mut manager = Manager::new(context.config_path, config.clone(), ports::facts(ports))?;
     let crew = assign::build_crew(context, ports, lcores, &manager)?;
@@ -177,6 +182,7 @@ fn forward(context: &Context, ports: &[Port], lcores: &[u32]) -> Result<Counters
     let running = launch::launch(context, crew.workers)?;
     manager.set_workers(crew.slots.clone(), crew.traffic);
     manager.set_solicit_queue(crew.solicits);
+    manager.set_device_probe(ports::device_probe(config, ports, pool));
     if let Err(e) = manage::run(context, &mut manager, &crew.slots) {
         drop(running);
         manager.stop_health();

@@ -2,6 +2,7 @@
 //! ready, described at start and summed up at the end.
 
 use crate::config::Config;
+use crate::control::metrics::{DeviceMetrics, DeviceProbe, PortMetrics};
 use crate::datapath::forwarding::PortFacts;
 use crate::dpdk::{Mempool, Port, PortSetup};
 
@@ -42,6 +43,35 @@ pub(super) fn facts(ports: &[Port]) -> Vec<PortFacts> {
             mtu: p.mtu(),
         })
         .collect()
+}
+
+/// What the metrics page reads from DPDK: the pool's fill and each port's
+/// counters, under the port's name in the config.
+pub(super) fn device_probe(config: &Config, ports: &[Port], pool: &Mempool) -> DeviceProbe {
+    let pool = pool.clone();
+    let readers: Vec<(String, _)> = (config.ports.iter())
+        .zip(ports)
+        .map(|(pc, p)| (pc.name.clone(), p.stats_reader()))
+        .collect();
+    Box::new(move || DeviceMetrics {
+        mempool_in_use: u64::from(pool.in_use()),
+        mempool_size: u64::from(pool.capacity()),
+        ports: readers
+            .iter()
+            .map(|(name, r)| {
+                let s = r.stats();
+                PortMetrics {
+                    name: name.clone(),
+                    rx_packets: s.rx_packets,
+                    tx_packets: s.tx_packets,
+                    rx_missed: s.rx_missed,
+                    rx_nombuf: s.rx_nombuf,
+                    rx_errors: s.rx_errors,
+                    tx_errors: s.tx_errors,
+                }
+            })
+            .collect(),
+    })
 }
 
 /// Starts every port (the link comes up) and prints what it is.

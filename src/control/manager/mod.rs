@@ -22,7 +22,7 @@ use crossbeam::channel::Sender;
 
 use super::health::{HealthEvent, HealthThread, spawn_health_thread, targets_from_config};
 use super::log;
-use super::metrics::{self, MetricsSnapshot};
+use super::metrics::{self, DeviceProbe, MetricsSnapshot};
 use super::stats::{StatsSlot, total};
 use crate::config::Config;
 use crate::datapath::counters::Counters;
@@ -45,6 +45,7 @@ pub struct Manager {
     health: Option<HealthThread>,
     /// Where ARP requests / neighbour solicitations go for a worker to send.
     solicits: Option<Sender<Solicit>>,
+    devices: Option<DeviceProbe>,
     started: Instant,
 }
 
@@ -67,6 +68,7 @@ impl Manager {
             traffic: Vec::new(),
             health: None,
             solicits: None,
+            devices: None,
             started: Instant::now(),
         })
     }
@@ -90,6 +92,11 @@ impl Manager {
     /// without one (tests) the core's questions are not sent.
     pub fn set_solicit_queue(&mut self, queue: Sender<Solicit>) {
         self.solicits = Some(queue);
+    }
+
+    /// Where the metrics page reads the mempool and the ports from.
+    pub fn set_device_probe(&mut self, probe: DeviceProbe) {
+        self.devices = Some(probe);
     }
 
     /// Starts health-checking the configured backends (until `stop`).
@@ -220,6 +227,7 @@ impl Manager {
             &self.slots,
             &self.traffic,
             self.started.elapsed(),
+            self.devices.as_ref().map(|probe| probe()),
         )
     }
 }

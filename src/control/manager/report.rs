@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use super::core::Core;
 use crate::control::metrics::{
-    BackendMetrics, FlowTableMetrics, MetricsSnapshot, VipMetrics, WorkerMetrics,
+    BackendMetrics, DeviceMetrics, FlowTableMetrics, MetricsSnapshot, VipMetrics, WorkerMetrics,
 };
 use crate::control::resolver::Resolution;
 use crate::control::stats::{StatsSlot, total};
@@ -22,6 +22,7 @@ pub fn metrics(
     slots: &[Arc<StatsSlot>],
     traffic: &[Arc<Traffic>],
     uptime: Duration,
+    devices: Option<DeviceMetrics>,
 ) -> MetricsSnapshot {
     let fwd = core.current();
     let sum = |f: &dyn Fn(&Traffic) -> TrafficTotals| {
@@ -79,6 +80,7 @@ pub fn metrics(
         vips,
         backends,
         neighbours: core.resolver_counters(),
+        devices,
     }
 }
 

@@ -39,6 +39,9 @@ pub use render::{CONTENT_TYPE, escape_label_value, render};
 
 /// The values of `mplb_backend_neighbour_state`'s `state` label.
 pub const NEIGHBOUR_STATES: [&str; 4] = ["static", "reachable", "stale", "unresolved"];
+/// Reads [`DeviceMetrics`] when a page is rendered (the engine's closure
+/// over its mempool and ports).
+pub type DeviceProbe = Box<dyn Fn() -> DeviceMetrics + Send>;
 
 /// Everything the metrics page shows, collected by the management thread.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -53,6 +56,35 @@ pub struct MetricsSnapshot {
     pub backends: Vec<BackendMetrics>,
     /// The management thread's resolution of backend MACs by ARP / ND.
     pub neighbours: ResolverCounters,
+    /// The packet-buffer pool and the NIC ports, read from DPDK by the
+    /// engine; `None` where there is none (the control plane's own tests).
+    pub devices: Option<DeviceMetrics>,
+}
+
+/// What DPDK itself counts: the mempool's fill and each port's drops
+/// before the datapath (no rx descriptor, no mbuf), which an operator needs
+/// to see pool exhaustion and overload.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DeviceMetrics {
+    /// Mbufs out of the pool: in rx rings, in flight, in per-lcore caches.
+    pub mempool_in_use: u64,
+    /// Mbufs in the pool in all (`dpdk.mempool_size`).
+    pub mempool_size: u64,
+    pub ports: Vec<PortMetrics>,
+}
+
+/// One port's `rte_eth_stats`, by its config name.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PortMetrics {
+    pub name: String,
+    pub rx_packets: u64,
+    pub tx_packets: u64,
+    /// Dropped by the NIC: no free rx descriptor (workers too slow).
+    pub rx_missed: u64,
+    /// Receive failures for want of an mbuf (the pool ran dry).
+    pub rx_nombuf: u64,
+    pub rx_errors: u64,
+    pub tx_errors: u64,
 }
 
 /// One worker's numbers.

@@ -2,7 +2,9 @@
 
 use std::fmt::{Display, Write as _};
 
-use super::{BackendMetrics, FlowTableMetrics, MetricsSnapshot, NEIGHBOUR_STATES, VipMetrics};
+use super::{
+    BackendMetrics, DeviceMetrics, FlowTableMetrics, MetricsSnapshot, NEIGHBOUR_STATES, VipMetrics,
+};
 use crate::datapath::counters::Counters;
 use crate::datapath::forwarding::{BackendState, Protocol};
 
@@ -22,6 +24,9 @@ pub fn render(m: &MetricsSnapshot) -> String {
     vips(&mut out, &m.vips);
     backends(&mut out, &m.backends);
     neighbours(&mut out, m);
+    if let Some(d) = &m.devices {
+        devices(&mut out, d);
+    }
     out.text
 }
 
@@ -73,6 +78,61 @@ fn neighbours(out: &mut Exposition, m: &MetricsSnapshot) {
                 ],
                 u8::from(b.neighbour == state),
             );
+        }
+    }
+}
+
+/// The mempool's fill and the ports' counters from DPDK.
+fn devices(out: &mut Exposition, d: &DeviceMetrics) {
+    out.family(
+        "mplb_mempool_mbufs_in_use",
+        "gauge",
+        "Packet buffers out of the pool (rx rings, in flight, lcore caches).",
+    );
+    out.sample("mplb_mempool_mbufs_in_use", &[], d.mempool_in_use);
+    out.family(
+        "mplb_mempool_mbufs",
+        "gauge",
+        "Packet buffers in the pool in all (dpdk.mempool_size).",
+    );
+    out.sample("mplb_mempool_mbufs", &[], d.mempool_size);
+    type PortField = fn(&super::PortMetrics) -> u64;
+    let fields: [(&str, &str, PortField); 6] = [
+        (
+            "mplb_port_rx_packets_total",
+            "Frames the port received (NIC count).",
+            |p| p.rx_packets,
+        ),
+        (
+            "mplb_port_tx_packets_total",
+            "Frames the port sent (NIC count).",
+            |p| p.tx_packets,
+        ),
+        (
+            "mplb_port_rx_missed_total",
+            "Frames the NIC dropped for want of a free rx descriptor (workers too slow).",
+            |p| p.rx_missed,
+        ),
+        (
+            "mplb_port_rx_nombuf_total",
+            "Receive failures for want of a packet buffer (mempool exhausted).",
+            |p| p.rx_nombuf,
+        ),
+        (
+            "mplb_port_rx_errors_total",
+            "Erroneous frames received.",
+            |p| p.rx_errors,
+        ),
+        (
+            "mplb_port_tx_errors_total",
+            "Frames the port failed to send.",
+            |p| p.tx_errors,
+        ),
+    ];
+    for (metric, help, field) in fields {
+        out.family(metric, "counter", help);
+        for p in &d.ports {
+            out.sample(metric, &[("port", p.name.as_str())], field(p));
         }
     }
 }
@@ -436,6 +496,16 @@ mod tests {
                 mac_changes: 1,
                 failures: 3,
             },
+            devices: Some(DeviceMetrics {
+                mempool_in_use: 600,
+                mempool_size: 4095,
+                ports: vec![super::super::PortMetrics {
+                    name: "uplink".into(),
+                    rx_nombuf: 12,
+                    rx_missed: 3,
+                    ..Default::default()
+                }],
+            }),
         }
     }
 
@@ -466,6 +536,10 @@ mod tests {
             ]
         );
         assert!(text.contains("\nmplb_uptime_seconds 12.345\n"), "{text}");
+        assert!(text.contains("\nmplb_mempool_mbufs_in_use 600\n"));
+        assert!(text.contains("\nmplb_mempool_mbufs 4095\n"));
+        assert!(text.contains("\nmplb_port_rx_nombuf_total{port=\"uplink\"} 12\n"));
+        assert!(text.contains("\nmplb_port_rx_missed_total{port=\"uplink\"} 3\n"));
         assert!(text.contains("\nmplb_config_generation 3\n"));
         assert!(text.contains("\nmplb_workers 2\n"));
         assert!(text.contains("\nmplb_drops_total{worker=\"0\",reason=\"malformed\"} 7\n"));
