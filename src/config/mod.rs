@@ -844,7 +844,7 @@ ipv4 = ["198.18.0.1"]
     fn one_backend_name_is_one_address_across_vips() {
         let vip = |name: &str, addr: &str, backend: &str| {
             format!(
-                "\n[[vip]]\nname = \"{name}\"\naddress = \"{addr}\"\nport = 80\nforwarding = \"ipip\"\n  [[vip.backend]]\n  name = \"be1\"\n  address = \"{backend}\"\n"
+                "\n[[vip]]\nname = \"{name}\"\naddress = \"{addr}\"\nport = 80\nforwarding = \"ipip\"\n  [[vip.backend]]\n  name = \"be1\"\n  address = \"{backend}\"\n  mac = \"02:00:00:00:01:11\"\n"
             )
         };
         let text = format!(
