@@ -606,20 +606,31 @@ fn spoofed_non_syn_flood_does_not_push_out_established_flows() {
     let tokens = Tables::small(1024).tokens;
     let mut lab = Lab::with_tokens(tokens.clone());
     lab.dp = Tables::with_tokens(1024, tokens).datapath();
-    // 200 real flows: two packets each (trusted).
+    // 200 real flows, two packets each (trusted): 100 plain, 100 MPTCP
+    // connections tracked from their third ACK, then a DSS.
     let mut real = Vec::new();
     for p in 20000..20200u16 {
-        let f = tcp4(p, vip4(), ACK, &[]);
-        let b = lab.backend(&f);
-        lab.backend(&f);
-        real.push((f, b));
+        let (first, later) = if p % 2 == 0 {
+            (tcp4(p, vip4(), ACK, &[]), tcp4(p, vip4(), ACK, &[]))
+        } else {
+            (
+                tcp4(p, vip4(), ACK, &third_ack_opts()),
+                tcp4(p, vip4(), ACK, &dss()),
+            )
+        };
+        let b = lab.backend(&first);
+        assert_eq!(lab.backend(&later), b);
+        real.push((later, b));
     }
-    // 20 000 spoofed one-packet flows from random sources.
+    assert_eq!(lab.dp.flow_table().untrusted_len(), 0);
+    // 20 000 spoofed one-packet flows from random sources: plain ACKs and
+    // MPTCP DSS segments, each of which a tracked VIP pins (untrusted).
     let mut x = 0x1234_5678u32;
-    for _ in 0..20_000 {
+    for n in 0..20_000 {
         x ^= x << 13;
         x ^= x >> 17;
         x ^= x << 5;
+        let opts = if n % 2 == 0 { Vec::new() } else { dss() };
         let f = eth(
             ethertype::IPV4,
             &ip4(
@@ -627,7 +638,7 @@ fn spoofed_non_syn_flood_does_not_push_out_established_flows() {
                 vip4(),
                 6,
                 64,
-                &tcp(x as u16, 80, ACK, &[], &[]),
+                &tcp(x as u16, 80, ACK, &opts, &[]),
             ),
         );
         assert_eq!(lab.send(&f).0, Verdict::Forward);
