@@ -119,9 +119,11 @@ pub fn run(
         let report = traffic(
             settings,
             plan,
-            &eal,
-            &port,
-            &pool,
+            Dpdk {
+                eal: &eal,
+                port: &port,
+                pool: &pool,
+            },
             lanes,
             macs,
             &interrupted,
@@ -230,12 +232,17 @@ fn generator_lcores(eal: &Eal, queues: u16) -> Vec<u32> {
     all
 }
 
+/// The DPDK handles a run uses.
+struct Dpdk<'a> {
+    eal: &'a Eal,
+    port: &'a Port,
+    pool: &'a Mempool,
+}
+
 fn traffic(
     settings: &Settings,
     plan: Plan,
-    eal: &Eal,
-    port: &Port,
-    pool: &Mempool,
+    Dpdk { eal, port, pool }: Dpdk,
     lanes: Vec<Lane>,
     macs: Macs,
     interrupted: &Arc<AtomicBool>,
