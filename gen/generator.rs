@@ -41,6 +41,9 @@ impl Lane {
 const IN_WINDOW: u8 = 0x10;
 const EXPECT_BACK: u8 = 0x20;
 const CLASS_MASK: u8 = 0x0f;
+/// The error of an lcore stopped because another one failed (whose error
+/// is the one to report).
+pub const STOPPED: &str = "stopped: another generator lcore failed";
 /// Rx bursts per loop iteration at most (one tx burst each).
 const RX_BURSTS: usize = 4;
 
@@ -294,7 +297,7 @@ impl Generator {
                 next_check = now + check_every;
                 self.publish(&s);
                 if self.shared.abort.load(Ordering::Relaxed) {
-                    return Err("stopped: another generator lcore failed".into());
+                    return Err(STOPPED.into());
                 }
                 if let Some(m) = main {
                     if !m.port.link().up {

@@ -15,7 +15,7 @@ use mplb::dpdk::{Batch, Eal, Mempool, Port, PortSetup, launch_on_lcore, tsc_hz, 
 use crate::check::Expect;
 use crate::flows::FlowState;
 use crate::frames::{arp_reply_from, arp_request};
-use crate::generator::{Finished, Generator, Lane, Macs, MainDuties, Shared, Timing};
+use crate::generator::{Finished, Generator, Lane, Macs, MainDuties, STOPPED, Shared, Timing};
 use crate::plan::Plan;
 use crate::report::{LcoreCounts, Meta, Report};
 use crate::source::Source;
@@ -318,7 +318,7 @@ fn traffic(
     // The other lcores first, each reporting back through the channel.
     let (done_tx, done_rx) = mpsc::channel();
     let mut launched = Vec::new();
-    let mut others = Vec::new();
+    let mut others: Vec<Vec<u16>> = Vec::new();
     for (g, &lcore) in generators.zip(lcores.iter().skip(1)) {
         let queues = queues_of(&g);
         let done = done_tx.clone();
@@ -336,7 +336,7 @@ fn traffic(
                 return Err(format!("launching the generator on lcore {lcore}: {e}"));
             }
         }
-        others.push((lcore, queues));
+        others.push(queues);
     }
     drop(done_tx);
     let duties = MainDuties {
@@ -347,9 +347,19 @@ fn traffic(
     for l in launched {
         l.wait();
     }
-    let first = main_result?;
     let mut results: Vec<(usize, Result<Finished, String>)> = done_rx.try_iter().collect();
     results.sort_by_key(|(i, _)| *i);
+    // The first real failure, not an lcore that stopped because of it.
+    // `others` holds the queues of generator i (i ≥ 1) at i - 1.
+    let lcore_of = |i: usize| lcores.get(i).copied().unwrap_or(0);
+    let cause = results.iter().find_map(|(i, r)| match r {
+        Err(e) if e != STOPPED => Some(format!("generator lcore {}: {e}", lcore_of(*i))),
+        _ => None,
+    });
+    let first = match main_result {
+        Ok(f) => f,
+        Err(e) => return Err(cause.unwrap_or(e)),
+    };
 
     let mut per_lcore = vec![LcoreCounts::new(
         lcores.first().copied().unwrap_or(0),
@@ -357,9 +367,14 @@ fn traffic(
         &first.stats,
     )];
     let mut total = first.stats;
-    for ((_, r), (lcore, queues)) in results.into_iter().zip(others) {
-        let f = r.map_err(|e| format!("generator lcore {lcore}: {e}"))?;
-        per_lcore.push(LcoreCounts::new(lcore, queues, &f.stats));
+    for (i, r) in results {
+        let f = r.map_err(|e| format!("generator lcore {}: {e}", lcore_of(i)))?;
+        let queues = i
+            .checked_sub(1)
+            .and_then(|o| others.get(o))
+            .cloned()
+            .unwrap_or_default();
+        per_lcore.push(LcoreCounts::new(lcore_of(i), queues, &f.stats));
         total.merge(&f.stats)?;
     }
     if per_lcore.len() != lcores.len() {
