@@ -73,6 +73,8 @@ pub fn run(
     let mut args = vec!["mplb-gen".to_string()];
     args.extend(settings.eal.iter().cloned());
     let eal = Eal::init(&args).map_err(|e| e.to_string())?;
+    // Before the port waits for its peer: every lcore must have flows.
+    plan.check_parts(generator_lcores(&eal, settings.queues).len() as u32)?;
     let pool =
         Mempool::new(&eal, "mplb_gen", settings.mbufs, 256, -1).map_err(|e| e.to_string())?;
     let report = {
@@ -249,7 +251,6 @@ fn traffic(
 ) -> Result<Report, String> {
     let lcores = generator_lcores(eal, settings.queues);
     let parts = lcores.len() as u32;
-    plan.check_parts(parts)?;
     if lcores.len() < eal.worker_lcores().len() + 1 {
         eprintln!(
             "mplb-gen: {} queue(s) on {} lcore(s) {:?}; other EAL lcores stay idle (the lcore count must divide --queues)",

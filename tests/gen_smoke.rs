@@ -174,6 +174,28 @@ fn two_generator_lcores_against_two_mplb_workers() {
 }
 
 #[test]
+fn too_few_flows_for_the_generator_lcores_is_a_clear_error() {
+    let s = Scratch::new("gen-parts");
+    let (sock, json) = (s.path("memif.sock"), s.path("gen.json"));
+    // Two lcores (sharing CPU 0), two queues, but one plain flow: refused
+    // before the port waits for a peer.
+    let generator = spawn_gen_on(
+        &s,
+        &sock,
+        &json,
+        "--lcores=0@0,1@0",
+        &[
+            "--expect", "none", "--mix", "plain", "--flows", "1", "--queues", "2",
+        ],
+    );
+    let out = wait_bounded(generator, Duration::from_secs(30), "mplb-gen");
+    assert_eq!(out.status.code(), Some(2));
+    let err = text(&out.stderr);
+    assert!(err.contains("fewer than the 2 generator lcores"), "{err}");
+    assert!(!json.exists());
+}
+
+#[test]
 fn generator_against_testpmd_macswap() {
     let _one = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let s = Scratch::new("gen-testpmd");
