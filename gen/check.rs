@@ -103,7 +103,7 @@ impl<'a> Checker<'a> {
     }
 
     /// Judges one returned frame; `state` learns which backend each flow reached.
-    pub fn check(&mut self, frame: &[u8], state: &mut FlowState) -> Outcome {
+    pub fn check(&mut self, frame: &[u8], state: &FlowState) -> Outcome {
         match self.expect {
             Expect::None => {
                 let (class, tsc) = match self.inner(frame.get(ETH..).unwrap_or(&[])) {
@@ -151,7 +151,7 @@ impl<'a> Checker<'a> {
         }
     }
 
-    fn check_mplb(&mut self, frame: &[u8], state: &mut FlowState) -> Outcome {
+    fn check_mplb(&mut self, frame: &[u8], state: &FlowState) -> Outcome {
         let Some(et) = frame.get(12..14).map(|b| u16::from_be_bytes([b[0], b[1]])) else {
             return Outcome::new(Verdict::Unexpected, None, None);
         };
@@ -268,7 +268,7 @@ impl<'a> Checker<'a> {
         &self,
         inner: &[u8],
         frame: &[u8],
-        state: &mut FlowState,
+        state: &FlowState,
         backend: impl FnOnce(usize) -> Result<u8, Verdict>,
     ) -> Outcome {
         let i = match self.inner(inner) {
@@ -518,7 +518,7 @@ mod tests {
             30,
             7,
         );
-        let mut state = FlowState::new(plan.flows);
+        let state = FlowState::new(plan.flows);
         let mut checker = Checker::new(&plan, Expect::Mplb, GEN_MAC, LB_MAC, Some(LB_MAC));
         let mut seen = [0u64; 7];
         let mut joins = 0;
@@ -529,7 +529,7 @@ mod tests {
                     continue;
                 };
                 assert_ne!(class, Class::Malformed, "mplb forwarded a malformed frame");
-                let o = checker.check(&out, &mut state);
+                let o = checker.check(&out, &state);
                 assert_eq!(o.verdict, Verdict::Ok, "{class:?}: {o:?}");
                 assert_eq!(o.class, Some(class));
                 assert!(o.tsc.is_some_and(|t| (1000..11_000).contains(&t)));
@@ -558,14 +558,14 @@ mod tests {
     #[test]
     fn alterations_are_caught() {
         let (plan, mut source, mut lb) = setup("mptcp=1,udp=1", 300, 50, 0);
-        let mut state = FlowState::new(plan.flows);
+        let state = FlowState::new(plan.flows);
         let mut checker = Checker::new(&plan, Expect::Mplb, GEN_MAC, LB_MAC, Some(LB_MAC));
         let frames: Vec<Vec<u8>> = pass(&mut source, &mut lb, &state, 1200)
             .into_iter()
             .filter_map(|(_, f)| f)
             .collect();
         for f in &frames {
-            assert_eq!(checker.check(f, &mut state).verdict, Verdict::Ok);
+            assert_eq!(checker.check(f, &state).verdict, Verdict::Ok);
         }
         let l2 = frames
             .iter()
@@ -579,7 +579,7 @@ mod tests {
             .iter()
             .find(|f| f[12..14] == [0x86, 0xdd])
             .expect("a 6in6 frame");
-        let mut check = |f: &[u8]| checker.check(f, &mut state).verdict;
+        let mut check = |f: &[u8]| checker.check(f, &state).verdict;
         let edit = |f: &Vec<u8>, at: usize, v: u8| {
             let mut g = f.clone();
             g[at] = v;
@@ -629,13 +629,13 @@ mod tests {
     #[test]
     fn a_join_at_another_backend_is_a_moved_flow() {
         let (plan, mut source, mut lb) = setup("mptcp=1,join=1", 50, 0, 0);
-        let mut state = FlowState::new(plan.flows);
+        let state = FlowState::new(plan.flows);
         let mut checker = Checker::new(&plan, Expect::Mplb, GEN_MAC, LB_MAC, Some(LB_MAC));
         let mut join = None;
         for _ in 0..10 {
             for (class, f) in pass(&mut source, &mut lb, &state, 100) {
                 let f = f.expect("forwarded");
-                assert_eq!(checker.check(&f, &mut state).verdict, Verdict::Ok);
+                assert_eq!(checker.check(&f, &state).verdict, Verdict::Ok);
                 if class == Class::Join {
                     join = Some(f);
                 }
@@ -643,13 +643,13 @@ mod tests {
         }
         let mut j = join.expect("a join was sent");
         j[5] = if j[5] == 0x11 { 0x12 } else { 0x11 };
-        assert_eq!(checker.check(&j, &mut state).verdict, Verdict::FlowMoved);
+        assert_eq!(checker.check(&j, &state).verdict, Verdict::FlowMoved);
     }
 
     #[test]
     fn macswap_expectations() {
         let (plan, mut source, _) = setup("plain=1,malformed=1", 10, 0, 0);
-        let mut state = FlowState::new(plan.flows);
+        let state = FlowState::new(plan.flows);
         let mut checker = Checker::new(&plan, Expect::Macswap, GEN_MAC, LB_MAC, None);
         for k in 0..40u64 {
             let n = source.next(&state).expect("next");
@@ -658,13 +658,13 @@ mod tests {
             let mut swapped = b.clone();
             swapped[..6].copy_from_slice(&b[6..12]);
             swapped[6..12].copy_from_slice(&b[..6]);
-            let o = checker.check(&swapped, &mut state);
+            let o = checker.check(&swapped, &state);
             assert_eq!(
                 (o.verdict, o.class, o.tsc),
                 (Verdict::Ok, Some(n.class), Some(k))
             );
             assert_eq!(
-                checker.check(&b, &mut state).verdict,
+                checker.check(&b, &state).verdict,
                 Verdict::BadRewrite,
                 "not swapped"
             );

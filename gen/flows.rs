@@ -14,6 +14,7 @@
 //! * spoofed flood sources: `198.18.128.0/17` and `fd00:1a::/64`, random.
 
 use std::net::{Ipv4Addr, Ipv6Addr};
+use std::sync::atomic::{AtomicU16, Ordering};
 
 /// Client addresses of generated flows: 198.19.0.0/16.
 pub const V4_CLIENT: [u8; 2] = [198, 19];
@@ -125,13 +126,15 @@ pub fn mix(id: u32, epoch: u64, purpose: u64) -> u64 {
     z ^ (z >> 31)
 }
 
-/// What the checker learnt about flow slots: per flow, the backend its
+/// What the checkers learnt about flow slots: per flow, the backend its
 /// current connection reached and whether that connection's keys (the third
-/// ACK's MP_CAPABLE) came back through the load balancer. Two bytes a flow.
+/// ACK's MP_CAPABLE) came back through the load balancer. Two bytes a flow,
+/// shared by the generator's lcores: each lcore sends its own flows, but
+/// with RSS on a NIC a frame may come back on another lcore's queue.
 pub struct FlowState {
-    /// Per flow, in one cache line access: [0 = no frame back yet, else
-    /// 1 + backend index; the connection's epoch (mod [`EPOCHS`]) | [`LEARNT`]].
-    slots: Vec<[u8; 2]>,
+    /// Per flow: low byte 0 = no frame back yet, else 1 + backend index;
+    /// high byte the connection's epoch (mod [`EPOCHS`]) | [`LEARNT`].
+    slots: Vec<AtomicU16>,
 }
 
 /// Tag bit: the connection's keys went through the load balancer.
@@ -148,10 +151,19 @@ pub enum Seen {
     Stale,
 }
 
+fn unpack(v: u16) -> (u8, u8) {
+    let [b, t] = v.to_le_bytes();
+    (b, t)
+}
+
+fn pack(b: u8, t: u8) -> u16 {
+    u16::from_le_bytes([b, t])
+}
+
 impl FlowState {
     pub fn new(flows: u32) -> FlowState {
         FlowState {
-            slots: vec![[0, 0]; flows as usize],
+            slots: (0..flows).map(|_| AtomicU16::new(0)).collect(),
         }
     }
 
@@ -162,41 +174,54 @@ impl FlowState {
         self.slots.len()
     }
 
-    /// Records that connection `epoch` of flow `id` reached `backend`.
-    pub fn record(&mut self, id: u32, epoch: u8, backend: u8) -> Seen {
-        let Some([b, t]) = self.slots.get_mut(id as usize) else {
+    /// Records that connection `epoch` of flow `id` reached `backend`. The
+    /// common case (the same backend again) only reads; a change is a
+    /// compare-and-swap, so two lcores racing on one slot lose nothing.
+    pub fn record(&self, id: u32, epoch: u8, backend: u8) -> Seen {
+        let Some(slot) = self.slots.get(id as usize) else {
             return Seen::Stale;
         };
         let want = backend.saturating_add(1);
-        let current = *t & !LEARNT;
-        if *b == 0 || newer(epoch, current) {
-            *b = want;
-            *t = epoch;
-            return Seen::Consistent;
-        }
-        if epoch != current {
-            return Seen::Stale;
-        }
-        if *b == want {
-            Seen::Consistent
-        } else {
-            Seen::Moved
+        let mut v = slot.load(Ordering::Relaxed);
+        loop {
+            let (b, t) = unpack(v);
+            let current = t & !LEARNT;
+            if b != 0 && !newer(epoch, current) {
+                return if epoch != current {
+                    Seen::Stale
+                } else if b == want {
+                    Seen::Consistent
+                } else {
+                    Seen::Moved
+                };
+            }
+            match slot.compare_exchange_weak(
+                v,
+                pack(want, epoch),
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => return Seen::Consistent,
+                Err(now) => v = now,
+            }
         }
     }
 
     /// The backend connection `epoch` of flow `id` reached, if known.
     pub fn backend_of(&self, id: u32, epoch: u8) -> Option<u8> {
-        let [b, t] = *self.slots.get(id as usize)?;
+        let (b, t) = unpack(self.slots.get(id as usize)?.load(Ordering::Relaxed));
         (b != 0 && t & !LEARNT == epoch).then(|| b - 1)
     }
 
     /// Marks that connection `epoch`'s keys came back (the load balancer has
     /// seen them, so it knows the connection's token).
-    pub fn set_learnt(&mut self, id: u32, epoch: u8) {
-        if let Some([b, t]) = self.slots.get_mut(id as usize) {
-            if *b != 0 && *t & !LEARNT == epoch {
-                *t |= LEARNT;
-            }
+    pub fn set_learnt(&self, id: u32, epoch: u8) {
+        if let Some(slot) = self.slots.get(id as usize) {
+            // Only while the slot still holds that connection.
+            let _ = slot.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |v| {
+                let (b, t) = unpack(v);
+                (b != 0 && t & !LEARNT == epoch).then(|| pack(b, t | LEARNT))
+            });
         }
     }
 
@@ -204,7 +229,7 @@ impl FlowState {
     pub fn learnt(&self, id: u32, epoch: u8) -> bool {
         self.slots
             .get(id as usize)
-            .is_some_and(|&[_, t]| t == epoch | LEARNT)
+            .is_some_and(|s| unpack(s.load(Ordering::Relaxed)).1 == epoch | LEARNT)
     }
 }
 
@@ -263,7 +288,7 @@ mod tests {
 
     #[test]
     fn state_detects_a_moved_connection_and_forgets_old_ones() {
-        let mut s = FlowState::new(4);
+        let s = FlowState::new(4);
         assert_eq!(s.record(1, 0, 3), Seen::Consistent);
         assert_eq!(s.record(1, 0, 3), Seen::Consistent);
         assert_eq!(s.record(1, 0, 2), Seen::Moved);
@@ -286,7 +311,7 @@ mod tests {
 
     #[test]
     fn learnt_is_per_connection() {
-        let mut s = FlowState::new(2);
+        let s = FlowState::new(2);
         s.set_learnt(0, 0);
         assert!(!s.learnt(0, 0), "nothing recorded yet");
         s.record(0, 0, 1);

@@ -8,6 +8,7 @@
 mod check;
 mod flows;
 mod frames;
+mod generator;
 mod plan;
 mod report;
 mod run;
@@ -94,14 +95,15 @@ struct Args {
     /// the other disconnects.
     #[arg(long, default_value_t = 0.0)]
     linger: f64,
-    /// Rx/tx queue pairs on the port, all polled by the one lcore; a flow
-    /// keeps to one queue. A memif peer with N queues (mplb with N workers)
-    /// needs N here
+    /// Rx/tx queue pairs on the port; a flow keeps to one queue. They are
+    /// dealt to the EAL's lcores (main first; as many lcores as divide N),
+    /// each generating its own flows on its own queues. A memif peer with N
+    /// queues (mplb with N workers) needs N here
     #[arg(long, default_value_t = 1)]
     queues: u16,
-    /// Packet buffers in the generator's pool
-    #[arg(long, default_value_t = 8191)]
-    mbufs: u32,
+    /// Packet buffers in the generator's pool [default: 4096 × queues + 4095]
+    #[arg(long)]
+    mbufs: Option<u32>,
     /// Seconds to wait for the link (a memif server waits for its client),
     /// and then for the load balancer to answer ARP (at least 2)
     #[arg(long, default_value_t = 10.0)]
@@ -175,7 +177,9 @@ fn settings(a: &Args) -> Result<run::Settings, String> {
     if !(1..=64).contains(&a.queues) {
         return Err("--queues must be 1..=64".into());
     }
-    if a.mbufs < 1024 {
+    // Each queue pair can hold a ring of rx and one of tx buffers.
+    let mbufs = a.mbufs.unwrap_or(4096 * u32::from(a.queues) + 4095);
+    if mbufs < 1024 {
         return Err("--mbufs must be at least 1024".into());
     }
     let dut_mac = a.dut_mac.as_deref().map(parse_mac).transpose()?;
@@ -193,7 +197,7 @@ fn settings(a: &Args) -> Result<run::Settings, String> {
         warmup: a.warmup,
         progress: a.progress,
         conn_packets: a.conn_packets,
-        mbufs: a.mbufs,
+        mbufs,
         link_timeout: a.link_timeout,
         dut_mac,
         linger: a.linger,

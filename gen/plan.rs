@@ -313,6 +313,27 @@ impl Plan {
         .any(|c| self.mix.has(*c))
     }
 
+    /// Checks that each of `parts` generator lcores has flows of every
+    /// flow class in the mix (a class with fewer flows than lcores leaves
+    /// some lcore nothing to send).
+    pub fn check_parts(&self, parts: u32) -> Result<(), String> {
+        for c in Class::ALL
+            .iter()
+            .filter(|c| c.has_flows() && self.mix.has(**c))
+        {
+            let n = self.ranges[c.index()].count;
+            if n < parts {
+                return Err(format!(
+                    "--flows {} leaves {} flow(s) of class {}, fewer than the {parts} generator lcores: give more flows",
+                    self.flows,
+                    n,
+                    c.name()
+                ));
+            }
+        }
+        Ok(())
+    }
+
     /// Where `--ipv6` cannot be followed because a family has no VIP of a
     /// protocol (its flows then go to the other family).
     pub fn warnings(&self) -> Vec<String> {

@@ -81,6 +81,69 @@ impl Stats {
     pub fn lost(&self) -> u64 {
         self.tx_expected.saturating_sub(self.rx_expected)
     }
+
+    /// Adds another lcore's counts and latencies to these.
+    pub fn merge(&mut self, o: &Stats) -> Result<(), String> {
+        self.tx_all += o.tx_all;
+        self.tx_window += o.tx_window;
+        self.tx_expected += o.tx_expected;
+        self.expected_drops += o.expected_drops;
+        self.rx_all += o.rx_all;
+        self.rx_window += o.rx_window;
+        self.rx_expected += o.rx_expected;
+        self.rx_bytes_window += o.rx_bytes_window;
+        for (a, b) in self.tx_class.iter_mut().zip(o.tx_class) {
+            *a += b;
+        }
+        for (a, b) in self.rx_class.iter_mut().zip(o.rx_class) {
+            *a += b;
+        }
+        for (a, b) in self.verdicts.iter_mut().zip(o.verdicts) {
+            *a += b;
+        }
+        self.frame_min = self.frame_min.min(o.frame_min);
+        self.frame_max = self.frame_max.max(o.frame_max);
+        self.latency
+            .add(&o.latency)
+            .map_err(|e| format!("merging latency histograms: {e}"))?;
+        self.alloc_failures += o.alloc_failures;
+        self.arp_ignored += o.arp_ignored;
+        self.tx_full_bursts += o.tx_full_bursts;
+        Ok(())
+    }
+}
+
+/// One generator lcore's share of the run (a `per_lcore` entry).
+#[derive(Serialize, Clone, Debug)]
+pub struct LcoreCounts {
+    pub lcore: u32,
+    /// The port's queue pairs it polled.
+    pub queues: Vec<u16>,
+    /// Sent / received in the window.
+    pub tx_packets: u64,
+    pub rx_packets: u64,
+    /// Sent / received in the whole run.
+    pub tx_all: u64,
+    pub rx_all: u64,
+    pub latency_p99_ns: u64,
+}
+
+impl LcoreCounts {
+    pub fn new(lcore: u32, queues: Vec<u16>, s: &Stats) -> LcoreCounts {
+        LcoreCounts {
+            lcore,
+            queues,
+            tx_packets: s.tx_window,
+            rx_packets: s.rx_window,
+            tx_all: s.tx_all,
+            rx_all: s.rx_all,
+            latency_p99_ns: if s.latency.is_empty() {
+                0
+            } else {
+                s.latency.value_at_quantile(0.99)
+            },
+        }
+    }
 }
 
 #[derive(Serialize)]
@@ -145,6 +208,8 @@ pub struct Report {
     pub arp_ignored: u64,
     /// Tx bursts not taken whole (the DUT was the bottleneck).
     pub tx_full_bursts: u64,
+    /// Each generator lcore: its queues and what it sent and received.
+    pub per_lcore: Vec<LcoreCounts>,
 }
 
 pub struct Meta {
@@ -226,6 +291,7 @@ impl Report {
             alloc_failures: s.alloc_failures,
             arp_ignored: s.arp_ignored,
             tx_full_bursts: s.tx_full_bursts,
+            per_lcore: Vec::new(),
         }
     }
 
@@ -281,6 +347,19 @@ impl Report {
             us(l.max),
             l.samples
         );
+        if self.per_lcore.len() > 1 {
+            for l in &self.per_lcore {
+                let _ = writeln!(
+                    t,
+                    "{:<16} {:>14} {:>14}  queues {:?}  p99 {}",
+                    format!("  lcore {}", l.lcore),
+                    l.tx_packets,
+                    l.rx_packets,
+                    l.queues,
+                    us(l.latency_p99_ns)
+                );
+            }
+        }
         let c = &self.check;
         let _ = writeln!(
             t,

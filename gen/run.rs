@@ -1,18 +1,23 @@
-//! The DPDK side: one port, one rx and one tx queue, polled by one loop on
-//! the main lcore: build a burst from the templates, send it, receive what
-//! came back and check it, repeat.
+//! The DPDK side: one port with `--queues` rx/tx queue pairs, dealt to the
+//! generator lcores (see [`crate::generator`]): each builds bursts from the
+//! templates, sends them, receives what came back and checks it, repeat.
+//! The main lcore also watches the link and prints progress; their stats
+//! are merged into one report.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use mplb::dpdk::{BURST, Batch, Eal, Mempool, Port, PortSetup, RxQueue, TxQueue, tsc_hz, tsc_now};
+use std::sync::mpsc;
 
-use crate::check::{Checker, Expect};
+use mplb::dpdk::{Batch, Eal, Mempool, Port, PortSetup, launch_on_lcore, tsc_hz, tsc_now};
+
+use crate::check::Expect;
 use crate::flows::FlowState;
 use crate::frames::{arp_reply_from, arp_request};
-use crate::plan::{Class, Plan};
-use crate::report::{Meta, Report, Stats, verdict_index};
+use crate::generator::{Finished, Generator, Lane, Macs, MainDuties, STOPPED, Shared, Timing};
+use crate::plan::Plan;
+use crate::report::{LcoreCounts, Meta, Report};
 use crate::source::Source;
 
 /// How to run (the command line, validated).
@@ -40,25 +45,11 @@ pub struct Settings {
     pub linger: f64,
 }
 
-/// One rx/tx queue pair and the frames waiting to be sent on it (with
-/// their [`IN_WINDOW`] | [`EXPECT_BACK`] | class attributes, in order).
-struct Lane {
-    rx: RxQueue,
-    tx: TxQueue,
-    out: Batch,
-    attrs: [u8; BURST],
-}
-
-/// Attribute bits of a frame waiting in the tx batch.
-const IN_WINDOW: u8 = 0x10;
-const EXPECT_BACK: u8 = 0x20;
-const CLASS_MASK: u8 = 0x0f;
 /// Placeholder destination MAC for reflectors that do not care.
 const DEFAULT_DUT_MAC: [u8; 6] = [0x02, 0, 0, 0, 0, 0x02];
-/// How often the run checks that the link is still up.
+/// How often each lcore publishes its progress and checks the stop flags
+/// (the main lcore: the link).
 const LINK_CHECK: Duration = Duration::from_millis(10);
-/// Rx bursts per loop iteration at most (one tx burst each).
-const RX_BURSTS: usize = 4;
 /// After the run, wait this long for the last frames (at most).
 const DRAIN: Duration = Duration::from_millis(500);
 /// ... or until nothing arrived for this long.
@@ -82,6 +73,8 @@ pub fn run(
     let mut args = vec!["mplb-gen".to_string()];
     args.extend(settings.eal.iter().cloned());
     let eal = Eal::init(&args).map_err(|e| e.to_string())?;
+    // Before the port waits for its peer: every lcore must have flows.
+    plan.check_parts(generator_lcores(&eal, settings.queues).len() as u32)?;
     let pool =
         Mempool::new(&eal, "mplb_gen", settings.mbufs, 256, -1).map_err(|e| e.to_string())?;
     let report = {
@@ -96,14 +89,7 @@ pub fn run(
         };
         let port = Port::start(id, &setup, &pool).map_err(|e| e.to_string())?;
         let mut lanes = (0..settings.queues)
-            .map(|q| {
-                Some(Lane {
-                    rx: port.rx_queue(q)?,
-                    tx: port.tx_queue(q)?,
-                    out: Batch::new(),
-                    attrs: [0; BURST],
-                })
-            })
+            .map(|q| Some(Lane::new(q, port.rx_queue(q)?, port.tx_queue(q)?)))
             .collect::<Option<Vec<_>>>()
             .ok_or("queues unavailable")?;
         wait_for_link(&port, settings.link_timeout)?;
@@ -127,19 +113,23 @@ pub fn run(
             },
             (None, _) => (DEFAULT_DUT_MAC, None),
         };
+        let macs = Macs {
+            ours: our_mac,
+            dut: dut_mac,
+            lb: lb_mac,
+        };
         let report = traffic(
             settings,
             plan,
-            &port,
-            &pool,
-            &mut lanes,
-            (our_mac, dut_mac, lb_mac),
+            Dpdk {
+                eal: &eal,
+                port: &port,
+                pool: &pool,
+            },
+            lanes,
+            macs,
             &interrupted,
-        );
-        for l in &mut lanes {
-            l.out.clear();
-        }
-        let report = report?;
+        )?;
         publish(&report)?;
         linger(&port, settings.linger);
         Ok(report)
@@ -229,247 +219,181 @@ fn arp(
     ))
 }
 
+/// The lcores that generate: the main lcore first, then the EAL's worker
+/// lcores, as many as divide the queue count evenly (each lcore polls
+/// queues ≡ its index mod the lcore count, and sends the flows whose id is
+/// ≡ its index as well, so a flow keeps to one lcore and one queue).
+fn generator_lcores(eal: &Eal, queues: u16) -> Vec<u32> {
+    let mut all = vec![eal.main_lcore()];
+    all.extend(eal.worker_lcores());
+    let n = (1..=all.len().min(usize::from(queues)))
+        .rev()
+        .find(|n| usize::from(queues) % n == 0)
+        .unwrap_or(1);
+    all.truncate(n);
+    all
+}
+
+/// The DPDK handles a run uses.
+struct Dpdk<'a> {
+    eal: &'a Eal,
+    port: &'a Port,
+    pool: &'a Mempool,
+}
+
 fn traffic(
     settings: &Settings,
     plan: Plan,
-    port: &Port,
-    pool: &Mempool,
-    lanes: &mut [Lane],
-    (our_mac, dut_mac, lb_mac): ([u8; 6], [u8; 6], Option<[u8; 6]>),
-    interrupted: &AtomicBool,
+    Dpdk { eal, port, pool }: Dpdk,
+    lanes: Vec<Lane>,
+    macs: Macs,
+    interrupted: &Arc<AtomicBool>,
 ) -> Result<Report, String> {
+    let lcores = generator_lcores(eal, settings.queues);
+    let parts = lcores.len() as u32;
+    if lcores.len() < eal.worker_lcores().len() + 1 {
+        eprintln!(
+            "mplb-gen: {} queue(s) on {} lcore(s) {:?}; other EAL lcores stay idle (the lcore count must divide --queues)",
+            settings.queues,
+            lcores.len(),
+            lcores
+        );
+    }
     let hz = tsc_hz().max(1);
     let secs = |s: f64| (s * hz as f64) as u64;
-    let ns_per_tick = 1e9 / hz as f64;
-    let expect = settings.expect;
-    let mut state = FlowState::new(plan.flows);
-    let mut meta = Meta {
+    let state = Arc::new(FlowState::new(plan.flows));
+    let shared = Arc::new(Shared::new(Arc::clone(interrupted), lcores.len()));
+    let t0 = tsc_now();
+    let warm_end = t0 + secs(settings.warmup);
+    let timing = Timing {
+        hz,
+        t0,
+        warm_end,
+        end: warm_end + secs(settings.duration),
+        drain: secs(DRAIN.as_secs_f64()),
+        quiet: secs(DRAIN_QUIET.as_secs_f64()),
+        check_every: secs(LINK_CHECK.as_secs_f64()),
+    };
+    // Deal the lanes: queue q to lcore q mod parts, in queue order.
+    let mut dealt: Vec<Vec<Lane>> = (0..lcores.len()).map(|_| Vec::new()).collect();
+    for lane in lanes {
+        if let Some(d) = dealt.get_mut(usize::from(lane.queue) % lcores.len()) {
+            d.push(lane);
+        }
+    }
+    let mut generators = Vec::with_capacity(lcores.len());
+    for (index, lanes) in dealt.into_iter().enumerate() {
+        let part = index as u32;
+        // The offered rate is split evenly (the remainder to the first lcores).
+        let rate = settings.rate / u64::from(parts)
+            + u64::from(u64::from(part) < settings.rate % u64::from(parts));
+        let source = Source::new(
+            plan.clone(),
+            macs.dut,
+            macs.ours,
+            settings.size,
+            settings.conn_packets,
+        )
+        .for_part(part, parts);
+        generators.push(Generator {
+            index,
+            lanes,
+            queues: u32::from(settings.queues),
+            lcores: parts,
+            plan: plan.clone(),
+            source,
+            expect: settings.expect,
+            macs,
+            rate,
+            pool: pool.clone(),
+            state: Arc::clone(&state),
+            shared: Arc::clone(&shared),
+            timing,
+        });
+    }
+    let queues_of = |g: &Generator| g.lanes.iter().map(|l| l.queue).collect::<Vec<u16>>();
+    let mut generators = generators.into_iter();
+    let main_gen = generators.next().ok_or("no generator lcore")?;
+    let main_queues = queues_of(&main_gen);
+
+    // The other lcores first, each reporting back through the channel.
+    let (done_tx, done_rx) = mpsc::channel();
+    let mut launched = Vec::new();
+    let mut others: Vec<Vec<u16>> = Vec::new();
+    for (g, &lcore) in generators.zip(lcores.iter().skip(1)) {
+        let queues = queues_of(&g);
+        let done = done_tx.clone();
+        let index = g.index;
+        let job = move || {
+            let r = g.run(None);
+            let rc = i32::from(r.is_err());
+            let _ = done.send((index, r));
+            rc
+        };
+        match launch_on_lcore(eal, lcore, job) {
+            Ok(l) => launched.push(l),
+            Err(e) => {
+                shared.abort.store(true, Ordering::SeqCst);
+                return Err(format!("launching the generator on lcore {lcore}: {e}"));
+            }
+        }
+        others.push(queues);
+    }
+    drop(done_tx);
+    let duties = MainDuties {
+        port,
+        progress_every: secs(settings.progress),
+    };
+    let main_result = main_gen.run(Some(&duties));
+    for l in launched {
+        l.wait();
+    }
+    let mut results: Vec<(usize, Result<Finished, String>)> = done_rx.try_iter().collect();
+    results.sort_by_key(|(i, _)| *i);
+    // The first real failure, not an lcore that stopped because of it.
+    // `others` holds the queues of generator i (i ≥ 1) at i - 1.
+    let lcore_of = |i: usize| lcores.get(i).copied().unwrap_or(0);
+    let cause = results.iter().find_map(|(i, r)| match r {
+        Err(e) if e != STOPPED => Some(format!("generator lcore {}: {e}", lcore_of(*i))),
+        _ => None,
+    });
+    let first = match main_result {
+        Ok(f) => f,
+        Err(e) => return Err(cause.unwrap_or(e)),
+    };
+
+    let mut per_lcore = vec![LcoreCounts::new(
+        lcores.first().copied().unwrap_or(0),
+        main_queues,
+        &first.stats,
+    )];
+    let mut total = first.stats;
+    for (i, r) in results {
+        let f = r.map_err(|e| format!("generator lcore {}: {e}", lcore_of(i)))?;
+        let queues = i
+            .checked_sub(1)
+            .and_then(|o| others.get(o))
+            .cloned()
+            .unwrap_or_default();
+        per_lcore.push(LcoreCounts::new(lcore_of(i), queues, &f.stats));
+        total.merge(&f.stats)?;
+    }
+    if per_lcore.len() != lcores.len() {
+        return Err("a generator lcore ended without a report".into());
+    }
+    let meta = Meta {
         mix: plan.mix.spec(),
         flows: plan.flows,
         ipv6_percent: plan.ipv6_percent,
-        duration_s: settings.duration,
+        duration_s: first.measured_s,
         offered_pps: settings.rate,
         tsc_hz: hz,
-        expect: format!("{expect:?}").to_lowercase(),
+        expect: format!("{:?}", settings.expect).to_lowercase(),
         flow_state_bytes: (state.len() * FlowState::BYTES_PER_FLOW) as u64,
     };
-    let mut source = Source::new(
-        plan.clone(),
-        dut_mac,
-        our_mac,
-        settings.size,
-        settings.conn_packets,
-    );
-    let mut checker = Checker::new(&plan, expect, our_mac, dut_mac, lb_mac);
-    let mut s = Stats::new()?;
-    let expected_back = |c: Class| c != Class::Malformed || expect != Expect::Mplb;
-
-    let t0 = tsc_now();
-    let warm_end = t0 + secs(settings.warmup);
-    let mut end = warm_end + secs(settings.duration);
-    let mut drain_end = end + secs(DRAIN.as_secs_f64());
-
-    let quiet = secs(DRAIN_QUIET.as_secs_f64());
-    let every = secs(settings.progress);
-    let mut next_progress = t0 + every;
-    let link_every = secs(LINK_CHECK.as_secs_f64());
-    let mut next_link_check = t0 + link_every;
-    let mut last = (t0, 0u64, 0u64);
-    let mut last_rx = t0;
-    let mut built: u64 = 0;
-
-    let mut staging = Batch::new();
-    let mut rxb = Batch::new();
-    let queues = lanes.len().max(1);
-    loop {
-        let now = tsc_now();
-        if now < end && interrupted.load(Ordering::Relaxed) {
-            eprintln!("mplb-gen: interrupted; draining and reporting");
-            end = now;
-            drain_end = end + secs(DRAIN.as_secs_f64());
-            meta.duration_s = end.saturating_sub(warm_end) as f64 / hz as f64;
-        }
-        if now < end {
-            // The fullest queue bounds the burst: each frame may go to any.
-            let room = lanes.iter().map(|l| BURST - l.out.len()).min().unwrap_or(0);
-            let want = if settings.rate == 0 {
-                room
-            } else {
-                let due =
-                    (u128::from(now - t0) * u128::from(settings.rate) / u128::from(hz)) as u64;
-                (due.saturating_sub(built) as usize).min(room)
-            };
-            if want > 0 {
-                if pool.alloc_into(&mut staging, want) {
-                    let window = if now >= warm_end { IN_WINDOW } else { 0 };
-                    for mut m in staging.drain() {
-                        let n = source.next(&state).ok_or("the mix produced no frame")?;
-                        let len = source.len(&n.build);
-                        if !m.set_len(len) || !source.write(&n.build, &mut m, now) {
-                            return Err(format!("cannot build a {len}-byte frame in an mbuf"));
-                        }
-                        let back = if expected_back(n.class) {
-                            EXPECT_BACK
-                        } else {
-                            0
-                        };
-                        if window != 0 {
-                            s.frame_min = s.frame_min.min(len);
-                            s.frame_max = s.frame_max.max(len);
-                        }
-                        let Some(lane) = lanes.get_mut(n.lane as usize % queues) else {
-                            continue;
-                        };
-                        if let Some(a) = lane.attrs.get_mut(lane.out.len()) {
-                            *a = n.class.index() as u8 | window | back;
-                        }
-                        // Cannot be full: every lane had room for the whole burst.
-                        let _ = lane.out.push(m);
-                    }
-                    built += want as u64;
-                } else {
-                    s.alloc_failures += 1;
-                }
-            }
-        }
-        for lane in lanes.iter_mut() {
-            if lane.out.is_empty() {
-                continue;
-            }
-            let len = lane.out.len();
-            let sent = lane.tx.tx_burst(&mut lane.out);
-            if sent < len {
-                s.tx_full_bursts += 1;
-            }
-            for &a in &lane.attrs[..sent] {
-                s.tx_all += 1;
-                if a & IN_WINDOW != 0 {
-                    s.tx_window += 1;
-                    if let Some(c) = s.tx_class.get_mut(usize::from(a & CLASS_MASK)) {
-                        *c += 1;
-                    }
-                    if a & EXPECT_BACK != 0 {
-                        s.tx_expected += 1;
-                    } else {
-                        s.expected_drops += 1;
-                    }
-                }
-            }
-            lane.attrs.copy_within(sent..len, 0);
-        }
-
-        // Receive before sending more, up to a few bursts per queue: a
-        // reflector whose return ring is full drops frames.
-        for lane in lanes.iter_mut() {
-            for _ in 0..RX_BURSTS {
-                if lane.rx.rx_burst(&mut rxb) == 0 {
-                    break;
-                }
-                let now = tsc_now();
-                last_rx = now;
-                for m in rxb.frames_mut().iter() {
-                    // ARP answers to the address probe can still arrive: not traffic.
-                    if m.get(12..14) == Some(&[0x08, 0x06]) {
-                        s.arp_ignored += 1;
-                        continue;
-                    }
-                    s.rx_all += 1;
-                    let o = checker.check(m, &mut state);
-                    s.verdicts[verdict_index(o.verdict)] += 1;
-                    let Some(t) = o.tsc.filter(|t| *t >= warm_end && *t < end) else {
-                        continue;
-                    };
-                    s.rx_window += 1;
-                    s.rx_bytes_window += m.len() as u64;
-                    if let Some(c) = o.class {
-                        s.rx_class[c.index()] += 1;
-                        if expected_back(c) {
-                            s.rx_expected += 1;
-                        }
-                    }
-                    if o.verdict != crate::check::Verdict::BadRewrite && t <= now {
-                        s.latency
-                            .saturating_record(((now - t) as f64 * ns_per_tick) as u64);
-                    }
-                }
-                rxb.clear();
-            }
-        }
-
-        if now >= next_link_check {
-            next_link_check = now + link_every;
-            if !port.link().up {
-                if now >= end {
-                    eprintln!("mplb-gen: link down while draining; frames still out count as lost");
-                    break;
-                }
-                return Err(format!(
-                    "link down after {:.2} s: the device under test went away (stop it after mplb-gen, see --linger)",
-                    (now - t0) as f64 / hz as f64
-                ));
-            }
-        }
-        if every > 0 && now >= next_progress {
-            next_progress = now + every;
-            eprintln!("{}", progress(&s, now, t0, warm_end, end, hz, &mut last));
-        }
-        if now >= end {
-            let all_back = lanes.iter().all(|l| l.out.is_empty()) && s.rx_expected >= s.tx_expected;
-            // last_rx may be a little after `now` (read later in the iteration).
-            let quiet_for = now.saturating_sub(last_rx);
-            if all_back || now >= drain_end || (quiet_for > quiet && now - end > quiet) {
-                break;
-            }
-        }
-    }
-    rxb.clear();
-    Ok(Report::new(meta, &s))
-}
-
-fn progress(
-    s: &Stats,
-    now: u64,
-    t0: u64,
-    warm_end: u64,
-    end: u64,
-    hz: u64,
-    last: &mut (u64, u64, u64),
-) -> String {
-    let dt = (now - last.0) as f64 / hz as f64;
-    let rate = |a: u64, b: u64| {
-        if dt > 0.0 {
-            (a - b) as f64 / dt / 1e6
-        } else {
-            0.0
-        }
-    };
-    let phase = if now < warm_end {
-        "warmup"
-    } else if now < end {
-        "run"
-    } else {
-        "drain"
-    };
-    let h = &s.latency;
-    let p99 = if h.is_empty() {
-        0.0
-    } else {
-        h.value_at_quantile(0.99) as f64 / 1000.0
-    };
-    let line = format!(
-        "[{:6.1}s {phase:>6}] tx {:7.3} Mpps  rx {:7.3} Mpps  lost {}  ok {}  wrong_backend {}  flow_moved {}  bad_rewrite {}  unexpected {}  p99 {p99:.1} µs",
-        (now - t0) as f64 / hz as f64,
-        rate(s.tx_all, last.1),
-        rate(s.rx_all, last.2),
-        s.lost(),
-        s.verdicts[0],
-        s.verdicts[1],
-        s.verdicts[2],
-        s.verdicts[3],
-        s.verdicts[4],
-    );
-    *last = (now, s.tx_all, s.rx_all);
-    line
+    let mut report = Report::new(meta, &total);
+    report.per_lcore = per_lcore;
+    Ok(report)
 }
 
 pub fn fmt_mac(m: [u8; 6]) -> String {

@@ -48,6 +48,10 @@ pub struct Source {
     rng: u64,
     malformed_next: usize,
     conn_packets: u64,
+    /// This source sends the flows with id mod `parts` = `part` (one
+    /// source per generator lcore); 0 of 1 = all flows.
+    part: u32,
+    parts: u32,
 }
 
 impl Source {
@@ -81,7 +85,39 @@ impl Source {
             rng: 0x853c_49e6_748f_ea9b,
             malformed_next: 0,
             conn_packets,
+            part: 0,
+            parts: 1,
         }
+    }
+
+    /// Restricts the source to the flows with id mod `parts` = `part`, so
+    /// that `parts` sources (one per lcore) send disjoint flows between
+    /// them; the lanes it picks are ≡ `part` (mod `parts`) as well. Its
+    /// random choices (flood sources, malformed lanes) get their own seed.
+    pub fn for_part(mut self, part: u32, parts: u32) -> Source {
+        self.parts = parts.max(1);
+        self.part = part % self.parts;
+        for class in Class::ALL {
+            self.cursors[class.index()].next = self.first_of(class);
+        }
+        self.join_next = self.first_of(Class::Mptcp);
+        self.rng ^= u64::from(self.part).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        if self.rng == 0 {
+            self.rng = 1;
+        }
+        self
+    }
+
+    /// The first class-local index of this part's flows of `class` (at or
+    /// beyond the class's count if the part has none).
+    fn first_of(&self, class: Class) -> u32 {
+        let start = self.plan.ranges[class.index()].start;
+        (self.part + self.parts - start % self.parts) % self.parts
+    }
+
+    /// A lane for a frame of no flow: random, within this part's lanes.
+    fn random_lane(&mut self) -> u32 {
+        (self.random() >> 40) as u32 * self.parts + self.part
     }
 
     /// The next frame to send. `state` says which connections' keys went
@@ -106,7 +142,7 @@ impl Source {
             Class::Malformed => {
                 let n = self.malformed.len();
                 self.malformed_next = (self.malformed_next + 1) % n.max(1);
-                let lane = self.random() as u32;
+                let lane = self.random_lane();
                 (n > 0).then_some((Build::Malformed(self.malformed_next), lane))
             }
         }?;
@@ -161,11 +197,16 @@ impl Source {
 
     fn flow_packet(&mut self, class: Class) -> Option<(Build, u32)> {
         let range = self.plan.ranges[class.index()];
+        let first = self.first_of(class);
+        let parts = self.parts;
         let c = &mut self.cursors[class.index()];
         let (i, round) = (c.next, c.round);
-        c.next += 1;
+        if i >= range.count {
+            return None; // this part has no flow of the class
+        }
+        c.next += parts;
         if c.next >= range.count {
-            c.next = 0;
+            c.next = first;
             c.round += 1;
         }
         let id = range.start + i;
@@ -241,9 +282,16 @@ impl Source {
     fn join_packet(&mut self, state: &FlowState) -> Option<(Build, u32)> {
         let range = self.plan.ranges[Class::Mptcp.index()];
         let cursor = self.cursors[Class::Mptcp.index()];
+        let first = self.first_of(Class::Mptcp);
         for _ in 0..8 {
             let i = self.join_next;
-            self.join_next = (self.join_next + 1) % range.count.max(1);
+            if i >= range.count {
+                return None;
+            }
+            self.join_next += self.parts;
+            if self.join_next >= range.count {
+                self.join_next = first;
+            }
             // Packets flow i has sent so far; its current connection is the
             // one its last packet belonged to.
             let sent = cursor.round + u64::from(i < cursor.next);
@@ -290,7 +338,7 @@ impl Source {
         } else {
             f.src[..4].copy_from_slice(&flows::flood_v4(a >> 32).octets());
         }
-        Some((Build::Template(t, f), a as u32))
+        Some((Build::Template(t, f), self.random_lane()))
     }
 
     /// xorshift64*: cheap randomness for spoofed sources.
@@ -381,7 +429,7 @@ mod tests {
     #[test]
     fn joins_wait_for_learnt_keys_and_carry_the_server_token() {
         let mut s = source("mptcp=1,join=1", 4, 0, 0);
-        let mut st = FlowState::new(4);
+        let st = FlowState::new(4);
         // Before any keys came back, join slots fall back to MPTCP.
         for _ in 0..16 {
             assert_eq!(s.next(&st).expect("next").class, Class::Mptcp);
@@ -424,5 +472,40 @@ mod tests {
         assert_eq!(total, 100);
         assert_eq!(v6, 30);
         assert_eq!(bad, 100);
+    }
+
+    #[test]
+    fn parts_send_disjoint_flows_on_their_own_lanes() {
+        let plan = Plan::new(
+            None,
+            Mix::parse("mptcp=2,plain=1,flood=1").expect("mix"),
+            10,
+            0,
+        )
+        .expect("plan");
+        let st = FlowState::new(10);
+        let mut seen = [0u32; 10];
+        for part in 0..2u32 {
+            let mut s = Source::new(plan.clone(), [2; 6], [4; 6], 64, 0).for_part(part, 2);
+            for _ in 0..400 {
+                let n = s.next(&st).expect("next");
+                assert_eq!(n.lane % 2, part, "{n:?}");
+                if n.class != Class::Flood {
+                    // Flow frames: the lane is the flow id.
+                    seen[n.lane as usize] += 1;
+                }
+            }
+        }
+        // Every flow is sent, each by the one part that owns it (above).
+        assert!(seen.iter().all(|&n| n > 0), "{seen:?}");
+    }
+
+    #[test]
+    fn a_part_without_flows_of_a_class_is_refused_up_front() {
+        let plan =
+            Plan::new(None, Mix::parse("mptcp=1,plain=1").expect("mix"), 3, 0).expect("plan");
+        assert!(plan.check_parts(1).is_ok());
+        let e = plan.check_parts(4).expect_err("too few flows");
+        assert!(e.contains("generator lcores"), "{e}");
     }
 }

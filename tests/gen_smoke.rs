@@ -13,7 +13,7 @@ use mplb::testing::fixture;
 
 use common::generator::{
     assert_forwarding_correct, memif_lb_head, num, report, spawn_gen, spawn_gen_for_mplb,
-    wait_bounded, wait_for_file,
+    spawn_gen_on, wait_bounded, wait_for_file,
 };
 use common::{Running, Scratch, counter, spawn_with, text, write_config};
 use serde_json::Value;
@@ -88,6 +88,111 @@ fn generator_against_mplb_over_memif_sees_correct_forwarding() {
     assert!(counter(&lb_stdout, "forwarded_ipip") > 0);
     assert!(counter(&lb_stdout, "drop_malformed") > 0);
     assert!(counter(&lb_stdout, "drop_ttl") > 0);
+}
+
+#[test]
+fn two_generator_lcores_against_two_mplb_workers() {
+    let _one = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let s = Scratch::new("gen-2x2");
+    let (sock, json, cfg) = (s.path("memif.sock"), s.path("gen.json"), s.path("lb.toml"));
+    // Two workers (test mode: both on CPU 1), so two queue pairs.
+    let head =
+        memif_lb_head(&s, &sock, 65536).replace("lcores = [1]", "lcores = [1, 2]\ncpus = [1, 1]");
+    write_config(&cfg, &format!("{head}{}", fixture("gen_vips")));
+    let generator = spawn_gen_on(
+        &s,
+        &sock,
+        &json,
+        "--lcores=0@0,1@1",
+        &[
+            "--lb-config",
+            cfg.to_str().expect("utf-8 path"),
+            "--expect",
+            "mplb",
+            "--queues",
+            "2",
+            "--mix",
+            "mptcp=3,plain=2,join=1",
+            "--flows",
+            "4000",
+            "--ipv6",
+            "25",
+            "--conn-packets",
+            "40",
+            "--rate",
+            "30000",
+            "--warmup",
+            "0.5",
+            "--duration",
+            "2",
+            "--strict",
+            "--linger",
+            "15",
+        ],
+    );
+    wait_for_file(&sock, "the generator's memif socket");
+    let mut lb = Running(Some(spawn_with(&cfg, &["--duration", "8"])));
+    let out = wait_bounded(generator, Duration::from_secs(30), "mplb-gen");
+    let lb_out = wait_bounded(
+        lb.0.take().expect("mplb child"),
+        Duration::from_secs(20),
+        "mplb",
+    );
+    assert!(
+        out.status.success(),
+        "mplb-gen failed (3 = a check failed): {}",
+        text(&out.stderr)
+    );
+    assert!(lb_out.status.success());
+    let lb_stdout = text(&lb_out.stdout);
+    let r = report(&json);
+    assert_checks_clean(&r);
+    // Each generator lcore polled its own queue, and sent and received.
+    let lcores = r["per_lcore"].as_array().expect("per_lcore");
+    assert_eq!(lcores.len(), 2, "{r}");
+    for (i, l) in lcores.iter().enumerate() {
+        assert_eq!(num(l, &["lcore"]), i as u64, "{r}");
+        assert_eq!(l["queues"], serde_json::json!([i]), "{r}");
+        assert!(num(l, &["tx_packets"]) > 5_000, "lcore {i}: {r}");
+        assert!(num(l, &["rx_packets"]) > 5_000, "lcore {i}: {r}");
+    }
+    let sum = |f: &str| lcores.iter().map(|l| num(l, &[f])).sum::<u64>();
+    assert_eq!(sum("tx_packets"), num(&r, &["tx_packets"]), "{r}");
+    assert_eq!(sum("rx_packets"), num(&r, &["rx_packets"]), "{r}");
+    // And mplb's two workers both forwarded (each worker's counters line
+    // in its exit report); joins found their connection's token.
+    for w in ["worker 0:", "worker 1:"] {
+        assert!(
+            lb_stdout
+                .lines()
+                .any(|l| l.contains(w) && l.contains(" forwarded=")),
+            "no `{w}` line with forwarded frames: {lb_stdout}"
+        );
+    }
+    assert!(counter(&lb_stdout, "join_token_hit") > 0);
+    assert_eq!(counter(&lb_stdout, "join_token_miss"), 0);
+}
+
+#[test]
+fn too_few_flows_for_the_generator_lcores_is_a_clear_error() {
+    let s = Scratch::new("gen-parts");
+    let (sock, json) = (s.path("memif.sock"), s.path("gen.json"));
+    // Two lcores (sharing CPU 0), two queues, but one plain flow: refused
+    // before the port waits for a peer.
+    let generator = spawn_gen_on(
+        &s,
+        &sock,
+        &json,
+        "--lcores=0@0,1@0",
+        &[
+            "--expect", "none", "--mix", "plain", "--flows", "1", "--queues", "2",
+        ],
+    );
+    let out = wait_bounded(generator, Duration::from_secs(30), "mplb-gen");
+    assert_eq!(out.status.code(), Some(2));
+    let err = text(&out.stderr);
+    assert!(err.contains("fewer than the 2 generator lcores"), "{err}");
+    assert!(!json.exists());
 }
 
 #[test]

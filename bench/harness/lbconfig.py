@@ -47,10 +47,12 @@ def render(
     control_socket,
     mempool_size,
     untrusted_timeout_secs=None,
+    worker_cpus=None,
 ):
     """`ports`: list of (name, DPDK device name). `eal_args` must create the
     devices (`--vdev=...`) and give the file prefix. `untrusted_timeout_secs`:
-    None for mplb's default (5 s)."""
+    None for mplb's default (5 s). `worker_cpus`: the CPU of each worker
+    lcore when they share CPUs (mplb's `[workers] cpus` test mode)."""
     port_sections = "\n".join(
         f'[[port]]\nname = "{name}"\ndevice = "{device}"\nipv4 = ["{OWN4}"]\nipv6 = ["{OWN6}"]\n'
         for name, device in ports
@@ -65,6 +67,7 @@ mempool_cache = 256
 
 [workers]
 lcores = [{lcores}]
+{f"cpus = [{', '.join(str(c) for c in worker_cpus)}]" if worker_cpus else ""}
 mode = "balance"
 
 {port_sections}

@@ -96,7 +96,7 @@ def run(bench, dut, traffic, *, flow_capacity=None, flow_table=None, sample_ever
                     eal_args=[],
                     ports=[("link", "net_memif0")],
                     main_lcore=bench.layout.dut_main,
-                    worker_lcores=bench.layout.dut_workers,
+                    worker_lcores=bench.layout.dut_worker_lcores,
                     flow_capacity=capacity,
                     untrusted_quota_pct=25,
                     metrics_port=0,

@@ -52,32 +52,84 @@ def common_eal(prefix):
 class Layout:
     """Which CPUs do what. The DUT gets a main lcore (management: idle most of
     the time) and `workers` worker lcores; the generator gets `workers` lcores
-    of its own if the host has them, else it shares the DUT's main lcore
-    (on a 2-core machine: DUT main + generator on CPU 0, DUT worker on CPU 1)."""
+    of its own if the host has them (one per queue pair: mplb-gen runs a
+    generator per lcore), else it shares the DUT's main lcore (on a 2-core
+    machine: DUT main + generator on CPU 0, DUT worker on CPU 1).
 
-    def __init__(self, workers, cpus=None):
+    `share`: when the host has fewer than 1 + 2 × workers CPUs, map lcores
+    onto shared CPUs instead (EAL --lcores; mplb's `[workers] cpus` test
+    mode), so that N DUT workers and N generator lcores still run, for
+    correctness: DUT workers round-robin over the CPUs after the first,
+    generator lcores over the CPUs left after the DUT's, else on the first.
+    Figures from a shared layout say nothing about scaling."""
+
+    def __init__(self, workers, cpus=None, share=False):
         cpus = sorted(cpus if cpus is not None else os.sched_getaffinity(0))
-        if len(cpus) < 1 + workers:
+        self.workers = workers
+        self.cpus = cpus
+        self.dut_main = cpus[0]
+        self.lcore_cpus = None  # lcore id -> CPU, for every DPDK process, when shared
+        if len(cpus) >= 1 + 2 * workers or (not share and len(cpus) >= 1 + workers):
+            self.dut_workers = cpus[1 : 1 + workers]
+            self.dut_worker_lcores = self.dut_workers
+            spare = cpus[1 + workers :]
+            if len(spare) >= workers:
+                self.gen_lcores = spare[:workers]
+                self.shared = False
+            else:
+                self.gen_lcores = [cpus[0]]
+                self.shared = True
+            self.gen_cpus = self.gen_lcores
+            self.oversubscribed = False
+        elif share:
+            others = cpus[1:] or cpus[:1]
+            self.dut_workers = [others[i % len(others)] for i in range(workers)]
+            # Lcore ids above the main lcore's, each mapped to its CPU.
+            self.dut_worker_lcores = [self.dut_main + 1 + i for i in range(workers)]
+            spare = cpus[1 + workers :] or cpus[:1]
+            self.gen_cpus = [spare[i % len(spare)] for i in range(workers)]
+            self.gen_lcores = list(range(workers))
+            self.shared = True
+            self.oversubscribed = True
+        else:
             raise SystemExit(
                 f"--workers {workers} needs at least {1 + workers} CPUs (have {len(cpus)}: {cpus})"
             )
-        self.workers = workers
-        self.dut_main = cpus[0]
-        self.dut_workers = cpus[1 : 1 + workers]
-        spare = cpus[1 + workers :]
-        if len(spare) >= workers:
-            self.gen_lcores = spare[:workers]
-            self.shared = False
-        else:
-            self.gen_lcores = [cpus[0]]
-            self.shared = True
+
+    def gen_eal(self):
+        """The generator's lcore arguments."""
+        if self.oversubscribed:
+            return ["--lcores", ",".join(f"{l}@{c}" for l, c in zip(self.gen_lcores, self.gen_cpus))]
+        return ["-l", ",".join(str(c) for c in self.gen_lcores)]
+
+    def testpmd_eal(self):
+        """testpmd's lcore arguments: main, then the forwarding lcores."""
+        if self.oversubscribed:
+            pairs = [(self.dut_main, self.dut_main), *zip(self.dut_worker_lcores, self.dut_workers)]
+            return ["--lcores", ",".join(f"{l}@{c}" for l, c in pairs), "--main-lcore", str(self.dut_main)]
+        lcores = ",".join(str(c) for c in [self.dut_main, *self.dut_workers])
+        return ["-l", lcores, "--main-lcore", str(self.dut_main)]
+
+    def as_dict(self):
+        """Which CPUs each process used, for results.json."""
+        return {
+            "workers": self.workers,
+            "cpus_available": self.cpus,
+            "dut_main_cpu": self.dut_main,
+            "dut_worker_cpus": self.dut_workers,
+            "generator_cpus": self.gen_cpus,
+            "generator_lcores": len(self.gen_lcores),
+            "cpus_shared": self.shared,
+        }
 
     def describe(self):
         s = (
-            f"DUT main lcore {self.dut_main}, DUT workers {self.dut_workers}, "
-            f"generator lcores {self.gen_lcores}"
+            f"DUT main lcore {self.dut_main}, DUT workers on CPUs {self.dut_workers}, "
+            f"generator lcores on CPUs {self.gen_cpus}"
         )
-        if self.shared:
+        if self.oversubscribed:
+            s += " (test mode: lcores share CPUs; correctness only, not scaling evidence)"
+        elif self.shared:
             s += " (the generator shares the DUT's main lcore: not enough CPUs for both)"
         return s
 
@@ -123,8 +175,7 @@ class Gen:
         linger=30,
         extra=(),
     ):
-        lcores = ",".join(str(c) for c in self.layout.gen_lcores)
-        eal = " ".join([vdev, *common_eal(prefix), "-l", lcores])
+        eal = " ".join([vdev, *common_eal(prefix), *self.layout.gen_eal()])
         return [
             self.binary,
             "--port", port,
@@ -148,10 +199,9 @@ class Gen:
 
 def testpmd_argv(layout, prefix, vdev):
     n = layout.workers
-    lcores = ",".join(str(c) for c in [layout.dut_main, *layout.dut_workers])
     return [
         "dpdk-testpmd",
-        "-l", lcores, "--main-lcore", str(layout.dut_main),
+        *layout.testpmd_eal(),
         *common_eal(prefix), vdev,
         "--",
         "--forward-mode=macswap", f"--nb-cores={n}", f"--rxq={n}", f"--txq={n}",
@@ -178,7 +228,8 @@ class MplbDut:
             eal_args=eal,
             ports=[(name, dev) for name, dev, _ in ports],
             main_lcore=layout.dut_main,
-            worker_lcores=layout.dut_workers,
+            worker_lcores=layout.dut_worker_lcores,
+            worker_cpus=layout.dut_workers if layout.oversubscribed else None,
             flow_capacity=flow_capacity,
             untrusted_quota_pct=untrusted_quota_pct,
             untrusted_timeout_secs=untrusted_timeout_secs,

@@ -15,8 +15,14 @@ fn gen_command() -> Command {
 
 /// The generator as memif server on `sock`, lcore 0, no hugepages.
 pub fn spawn_gen(s: &Scratch, sock: &Path, json: &Path, args: &[&str]) -> Child {
+    spawn_gen_on(s, sock, json, "-l 0", args)
+}
+
+/// [`spawn_gen`] on the EAL lcores `lcores` (e.g. `--lcores=0@0,1@1`: one
+/// generator lcore per queue pair).
+pub fn spawn_gen_on(s: &Scratch, sock: &Path, json: &Path, lcores: &str, args: &[&str]) -> Child {
     let eal = format!(
-        "--vdev=net_memif0,role=server,socket={},socket-abstract=no --no-huge -m 256 --no-shconf --no-pci --file-prefix={}-gen -l 0 --log-level=pmd.net.memif:warning",
+        "--vdev=net_memif0,role=server,socket={},socket-abstract=no --no-huge -m 256 --no-shconf --no-pci --file-prefix={}-gen {lcores} --log-level=pmd.net.memif:warning",
         sock.display(),
         s.file_prefix()
     );

@@ -436,4 +436,50 @@ mod tests {
         let v: serde_json::Value = serde_json::from_str(&json).expect("stats json parses");
         assert_eq!(v["backends"][1]["weight"], 0, "{json}");
     }
+
+    #[test]
+    fn stats_show_every_worker_with_its_share() {
+        let (mut m, _t) = manager("per-worker");
+        let slots: Vec<Arc<StatsSlot>> = (0..2).map(|_| Arc::new(StatsSlot::default())).collect();
+        let mut busy = Counters {
+            rx_packets: 300,
+            tx_packets: 290,
+            tx_dropped: 4,
+            ..Counters::default()
+        };
+        busy.drops[crate::datapath::verdict::DropReason::Ttl] = 6;
+        slots[0].publish(&busy);
+        slots[1].publish(&Counters {
+            rx_packets: 100,
+            tx_packets: 100,
+            ..Counters::default()
+        });
+        slots[1].publish_flow_table(metrics::FlowTableMetrics {
+            len: 7,
+            capacity: 64,
+            ..Default::default()
+        });
+        m.set_workers(slots, Vec::new());
+        let text = m.handle(&Request::Stats { json: false }).expect("stats");
+        let row = |w: &str| -> Vec<String> {
+            text.lines()
+                .skip_while(|l| !l.starts_with("worker "))
+                .find(|l| l.split_whitespace().next() == Some(w))
+                .unwrap_or_else(|| panic!("no row for worker {w}: {text}"))
+                .split_whitespace()
+                .map(str::to_string)
+                .collect()
+        };
+        assert_eq!(row("0")[..5], ["0", "300", "75.0%", "290", "10"], "{text}");
+        assert_eq!(row("1")[..5], ["1", "100", "25.0%", "100", "0"], "{text}");
+        assert!(text.contains("7 of 64"), "{text}");
+        let json = m.handle(&Request::Stats { json: true }).expect("stats");
+        let v: serde_json::Value = serde_json::from_str(&json).expect("stats json parses");
+        let w = v["per_worker"].as_array().expect("per_worker");
+        assert_eq!(w.len(), 2, "{json}");
+        assert_eq!(w[0]["drops"], 10, "{json}");
+        assert_eq!(w[1]["rx_packets"], 100, "{json}");
+        assert_eq!(w[1]["flow_entries"], 7, "{json}");
+        assert_eq!(w[1]["flow_capacity"], 64, "{json}");
+    }
 }

@@ -157,6 +157,7 @@ pub fn stats_text(core: &Core, slots: &[Arc<StatsSlot>], uptime: Duration) -> St
     for (name, v) in Counters::NAMES.iter().zip(c.values()) {
         let _ = writeln!(s, "{name:<28} {v:>20}");
     }
+    per_worker_text(&mut s, slots);
     let n = core.resolver_counters();
     let _ = writeln!(
         s,
@@ -214,6 +215,10 @@ pub fn stats_json(core: &Core, slots: &[Arc<StatsSlot>], uptime: Duration) -> St
             "entries": f.len, "capacity": f.capacity, "inserts": f.inserts,
             "evictions": f.evictions, "timeouts": f.timeouts,
         },
+        "per_worker": per_worker(slots).iter().map(|w| serde_json::json!({
+            "worker": w.worker, "rx_packets": w.rx_packets, "tx_packets": w.tx_packets,
+            "drops": w.drops, "flow_entries": w.flow_entries, "flow_capacity": w.flow_capacity,
+        })).collect::<Vec<_>>(),
         "backends": backends,
         "neighbours": neighbours_json(core),
     });
@@ -242,4 +247,60 @@ fn flow_table_total(slots: &[Arc<StatsSlot>]) -> FlowTableMetrics {
             evictions: a.evictions + f.evictions,
             timeouts: a.timeouts + f.timeouts,
         })
+}
+
+/// One worker's share of the traffic, as `stats` shows it: enough to see
+/// an RSS imbalance (one queue taking most flows) at a glance.
+struct WorkerRow {
+    worker: usize,
+    rx_packets: u64,
+    tx_packets: u64,
+    /// Datapath drops of every reason plus frames the tx queue refused.
+    drops: u64,
+    flow_entries: u64,
+    flow_capacity: u64,
+}
+
+fn per_worker(slots: &[Arc<StatsSlot>]) -> Vec<WorkerRow> {
+    slots
+        .iter()
+        .enumerate()
+        .map(|(worker, slot)| {
+            let c = slot.read();
+            let f = slot.read_flow_table();
+            WorkerRow {
+                worker,
+                rx_packets: c.rx_packets,
+                tx_packets: c.tx_packets,
+                drops: c.drops.total() + c.tx_dropped,
+                flow_entries: f.len,
+                flow_capacity: f.capacity,
+            }
+        })
+        .collect()
+}
+
+/// The per-worker table of `stats`, with each worker's share of all
+/// received frames.
+fn per_worker_text(s: &mut String, slots: &[Arc<StatsSlot>]) {
+    let rows = per_worker(slots);
+    let rx_all: u64 = rows.iter().map(|r| r.rx_packets).sum();
+    let _ = writeln!(
+        s,
+        "\n{:<7} {:>16} {:>7} {:>16} {:>12} {:>24}",
+        "worker", "rx_packets", "rx %", "tx_packets", "drops", "flow table"
+    );
+    for r in rows {
+        let share = if rx_all == 0 {
+            0.0
+        } else {
+            100.0 * r.rx_packets as f64 / rx_all as f64
+        };
+        let fill = format!("{} of {}", r.flow_entries, r.flow_capacity);
+        let _ = writeln!(
+            s,
+            "{:<7} {:>16} {:>6.1}% {:>16} {:>12} {:>24}",
+            r.worker, r.rx_packets, share, r.tx_packets, r.drops, fill
+        );
+    }
 }
