@@ -46,6 +46,15 @@ s3() {
     many "$id-a" "$range_a"
     check "phase A: every connection on the backend mplb's lookup names; split within 5 sd of 1:2" \
         spread "$id-a" "$range_a" "$set_a"
+    if [ "$WORKERS" -gt 1 ]; then
+        # the kernel's packet fanout hash spreads the 300 connections over
+        # the queues, so every worker forwarded some (mplb stats per worker)
+        local rows idle
+        rows=$(stats | awk '$1 == "worker" && $2 == "rx_packets" { on = 1; next } on && NF == 0 { on = 0 } on && $1 ~ /^[0-9]+$/')
+        sed 's/^/  per worker: /' <<<"$rows"
+        idle=$(awk '$2 == 0' <<<"$rows" | wc -l)
+        check "all $WORKERS workers received packets ($idle idle)" test "$(wc -l <<<"$rows")" -eq "$WORKERS" -a "$idle" -eq 0
+    fi
 
     # long-lived downloads: 3 on be1 (to be drained) and 3 on be2, paced over ~5 s
     local range_l="$((base + 400))-$((base + 479))" long=() want=() LONG_PID=()

@@ -11,6 +11,23 @@
 #   ports to two so that the join's source port is known in advance.
 # Sourced by scenarios.sh.
 
+# per_worker_delta <metric> <page before> <page after>: "worker:+n ..." for
+# the workers whose sample of <metric> grew
+per_worker_delta() {
+    $PY -c '
+import re, sys
+def samples(text):
+    out = {}
+    for line in text.splitlines():
+        m = re.match(re.escape(sys.argv[1]) + r"\{worker=\"(\d+)\"\} (\d+)", line)
+        if m:
+            out[m.group(1)] = int(m.group(2))
+    return out
+a, b = samples(sys.argv[2]), samples(sys.argv[3])
+print(" ".join(f"{w}:+{b[w] - a.get(w, 0)}" for w in sorted(b) if b[w] > a.get(w, 0)))
+' "$1" "$2" "$3"
+}
+
 # join_ports <first-last>: "J B": the first even port J of the range with J
 # and J+1 both hashed to backend B for a new flow from the client's cell address
 join_ports() {
@@ -33,12 +50,21 @@ s5_join() {
     cj0=$(nstat_of $CLI MPTcpExtMPJoinSynAckRx)
     ns0=$(nstat_of $P-$bwrong MPTcpExtMPJoinNoTokenFound)
     before=$(stats)
+    local m_before m_after
+    m_before=$(metrics)
     x $CLI timeout 20 $PY -u "$PEER" client --addr $VIP --src $WIFI --sport "$s" \
         --bytes 300000 --linger 1.0 >"$out" 2>&1
     local rc=$?
     x $CLI sysctl -qw net.ipv4.ip_local_port_range="32768 60999"
     sleep 0.3
     after=$(stats)
+    m_after=$(metrics)
+    # which worker learnt the token and which routed the join (their
+    # queues come from the kernel's packet fanout hash)
+    local learnt_on hit_on
+    learnt_on=$(per_worker_delta mplb_tokens_learnt_total "$m_before" "$m_after")
+    hit_on=$(per_worker_delta mplb_join_token_hit_total "$m_before" "$m_after")
+    echo "  workers: token learnt on [$learnt_on], join routed by token on [$hit_on]"
     check "MPTCP client got its bytes (rc $rc)" grep -q '"ok": true' "$out"
     local hit miss cj nt
     hit=$(delta join_token_hit "$before" "$after")
