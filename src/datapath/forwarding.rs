@@ -6,6 +6,7 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use super::maglev::{BackendId, MaglevTable};
+pub use super::vip_index::{VipAddr, VipIndex};
 use crate::wire::addr::{self, Addr16};
 
 /// What the engine knows of a started port that the config need not say.
@@ -152,7 +153,7 @@ pub struct Encap {
 }
 
 /// A complete forwarding state. Built by [`Forwarding::new`], which indexes
-/// the VIPs by address; read-only afterwards (workers share it).
+/// the VIPs (see [`VipIndex`]); read-only afterwards (workers share it).
 #[derive(Clone, Debug, Default)]
 pub struct Forwarding {
     /// Indexed by the port index the worker passes to `process`.
@@ -162,92 +163,41 @@ pub struct Forwarding {
     /// Indexed by `BackendId.0`; `None` for unused ids.
     pub backends: Vec<Option<Backend>>,
     pub encap: Encap,
-    /// The VIP addresses, for one lookup per packet.
-    by_addr: Vec<VipAddrEntry>,
-    /// Indexes into `vips`, grouped by address (see `VipAddrEntry`).
-    by_addr_vips: Vec<u32>,
-}
-
-/// One VIP address and the VIPs (ports, protocols) served on it.
-#[derive(Clone, Copy, Debug)]
-struct VipAddrEntry {
-    addr: Addr16,
-    version: u8,
-    at: VipAddr,
-}
-
-/// A packet's destination found to be a VIP address ([`Forwarding::vip_addr`]):
-/// the VIPs served there, for [`Forwarding::vip_at`] to pick by port and
-/// protocol.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct VipAddr {
-    /// `by_addr_vips[first..first + count]`.
-    first: u32,
-    count: u32,
+    /// Where each packet finds its VIP, whatever their number.
+    index: VipIndex,
 }
 
 impl Forwarding {
-    /// A snapshot from its parts; indexes the VIPs by address.
+    /// A snapshot from its parts; indexes the VIPs.
     pub fn new(
         interfaces: Vec<Interface>,
         vips: Vec<Vip>,
         backends: Vec<Option<Backend>>,
         encap: Encap,
     ) -> Forwarding {
-        let version = |v: &Vip| if v.addr.is_ipv4() { 4 } else { 6 };
-        // VIP positions grouped by (address, version), in config order within
-        // an address.
-        let mut order: Vec<u32> = (0..vips.len() as u32).collect();
-        order.sort_by_key(|&i| {
-            let v = &vips[i as usize];
-            (addr::from_ip(v.addr), version(v), i)
-        });
-        let mut by_addr: Vec<VipAddrEntry> = Vec::new();
-        for (pos, &i) in order.iter().enumerate() {
-            let v = &vips[i as usize];
-            let (a, ver) = (addr::from_ip(v.addr), version(v));
-            match by_addr.last_mut() {
-                Some(e) if e.addr == a && e.version == ver => e.at.count += 1,
-                _ => by_addr.push(VipAddrEntry {
-                    addr: a,
-                    version: ver,
-                    at: VipAddr {
-                        // A config holds far fewer than 2^32 VIPs.
-                        first: pos as u32,
-                        count: 1,
-                    },
-                }),
-            }
-        }
+        let index = VipIndex::new(&vips);
         Forwarding {
             interfaces,
             vips,
             backends,
             encap,
-            by_addr,
-            by_addr_vips: order,
+            index,
         }
     }
 
     /// Whether `addr` (16-byte form, IP `version`) is the address of a VIP:
-    /// the one search per packet, whose result [`Forwarding::vip_at`] uses.
+    /// the one address lookup per packet, whose result
+    /// [`Forwarding::vip_at`] uses.
     #[inline]
     pub fn vip_addr(&self, version: u8, addr: &Addr16) -> Option<VipAddr> {
-        // Few distinct addresses in practice: a linear scan of 16-byte
-        // compares beats a binary search's branches up to a few dozen.
-        self.by_addr
-            .iter()
-            .find(|e| e.addr == *addr && e.version == version)
-            .map(|e| e.at)
+        self.index.addr(version, addr)
     }
 
     /// The VIPs served at a VIP address, in config order.
     #[inline]
     pub fn vips_at(&self, at: VipAddr) -> impl Iterator<Item = &Vip> {
-        let first = at.first as usize;
-        self.by_addr_vips
-            .get(first..first + at.count as usize)
-            .unwrap_or(&[])
+        self.index
+            .members(at)
             .iter()
             .filter_map(|&i| self.vips.get(i as usize))
     }
@@ -255,8 +205,16 @@ impl Forwarding {
     /// The VIP serving `port` over `protocol` at a VIP address.
     #[inline]
     pub fn vip_at(&self, at: VipAddr, port: u16, protocol: Protocol) -> Option<&Vip> {
-        self.vips_at(at)
-            .find(|v| v.port == port && v.protocol == protocol)
+        let i = self.index.service(&self.vips, at, port, protocol)?;
+        self.vips.get(i)
+    }
+
+    /// The one VIP serving `protocol` at a VIP address, which takes its
+    /// fragments; `None` if none does or several do (ambiguous).
+    #[inline]
+    pub fn fragment_vip(&self, at: VipAddr, protocol: Protocol) -> Option<&Vip> {
+        let i = self.index.fragment(at, protocol)?;
+        self.vips.get(i)
     }
 
     /// The VIP serving `addr:port` over `protocol`.
@@ -269,6 +227,11 @@ impl Forwarding {
     pub fn is_vip_addr(&self, addr: IpAddr) -> bool {
         self.vip_addr(if addr.is_ipv4() { 4 } else { 6 }, &addr::from_ip(addr))
             .is_some()
+    }
+
+    /// The VIP index (its size and probe lengths, for reports).
+    pub fn vip_index(&self) -> &VipIndex {
+        &self.index
     }
 
     #[inline]
