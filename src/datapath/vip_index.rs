@@ -5,6 +5,9 @@
 //!   full) keyed by (IP version, 16-byte address). A lookup probes at most as
 //!   many slots as the longest probe of any address at build time, so even a
 //!   packet to an address that is no VIP costs a bounded number of compares.
+//!   Up to [`SCAN_MAX`] addresses are a plain array compared one by one
+//!   instead: cheaper than hashing the address (callgrind, bench/README.md),
+//!   and the usual deployment has few.
 //! * Services on an address: its VIPs are contiguous in `grouped`; up to
 //!   [`SCAN_MAX`] of them are compared one by one (the common case: one VIP
 //!   per address), more go through a second open-addressing table keyed by
@@ -19,7 +22,8 @@
 use super::forwarding::{Protocol, Vip};
 use crate::wire::addr::{self, Addr16};
 
-/// Services per address compared one by one; more use the service table.
+/// Addresses, and services per address, compared one by one; more are
+/// hashed.
 const SCAN_MAX: u32 = 4;
 
 /// No VIP (an empty fragment target, an empty service slot).
@@ -32,9 +36,16 @@ const K2: u64 = 0xc2b2_ae3d_27d4_eb4f;
 
 /// A packet's destination found to be a VIP address
 /// ([`VipIndex::addr`]): a handle for [`VipIndex::service`] and
-/// [`VipIndex::fragment`].
+/// [`VipIndex::fragment`], carrying what the service lookup needs so that it
+/// does not read the address table again.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct VipAddr(u32);
+pub struct VipAddr {
+    /// `grouped[first..first + count]`: the VIPs on this address.
+    first: u32,
+    count: u32,
+    /// Its slot in the address table.
+    slot: u32,
+}
 
 #[derive(Clone, Copy, Debug)]
 struct AddrSlot {
@@ -74,6 +85,8 @@ struct Geometry {
     shift: u32,
     mask: usize,
     max_probe: usize,
+    /// Few entries: the table is just them, scanned (no hashing).
+    scan: bool,
 }
 
 impl Geometry {
@@ -84,6 +97,7 @@ impl Geometry {
             shift: 64 - len.trailing_zeros(),
             mask: len - 1,
             max_probe: 0,
+            scan: false,
         };
         (g, len)
     }
@@ -168,10 +182,18 @@ impl VipIndex {
             }
         }
 
+        let services_needed: usize = groups
+            .iter()
+            .filter(|g| g.count > SCAN_MAX)
+            .map(|g| g.count as usize)
+            .sum();
         let (mut addr_geometry, len) = Geometry::for_entries(groups.len());
         let mut addrs = vec![AddrSlot::EMPTY; len].into_boxed_slice();
-        let mut services_needed = 0;
-        for g in &groups {
+        if groups.len() <= SCAN_MAX as usize {
+            addr_geometry.scan = true;
+            addrs = groups.clone().into_boxed_slice();
+        }
+        for g in groups.iter().filter(|_| !addr_geometry.scan) {
             let mut at = addr_geometry.home(addr_hash(g.version, &g.addr));
             let mut probe = 0;
             while addrs[at].version != 0 {
@@ -180,9 +202,6 @@ impl VipIndex {
             }
             addrs[at] = *g;
             addr_geometry.max_probe = addr_geometry.max_probe.max(probe);
-            if g.count > SCAN_MAX {
-                services_needed += g.count as usize;
-            }
         }
 
         let (mut service_geometry, len) = Geometry::for_entries(services_needed);
@@ -218,12 +237,25 @@ impl VipIndex {
     /// The VIP address `a` (IP `version`), if it is one.
     #[inline]
     pub fn addr(&self, version: u8, a: &Addr16) -> Option<VipAddr> {
+        let found = |(at, s): (usize, &AddrSlot)| VipAddr {
+            first: s.first,
+            count: s.count,
+            slot: at as u32,
+        };
         let g = &self.addr_geometry;
+        if g.scan {
+            return self
+                .addrs
+                .iter()
+                .enumerate()
+                .find(|(_, s)| s.addr == *a && s.version == version)
+                .map(found);
+        }
         let mut at = g.home(addr_hash(version, a));
         for _ in 0..=g.max_probe {
             let s = self.addrs.get(at)?;
             if s.version == version && s.addr == *a {
-                return Some(VipAddr(at as u32));
+                return Some(found((at, s)));
             }
             if s.version == 0 {
                 return None;
@@ -233,18 +265,12 @@ impl VipIndex {
         None
     }
 
-    fn slot(&self, at: VipAddr) -> Option<&AddrSlot> {
-        self.addrs.get(at.0 as usize)
-    }
-
     /// Positions of the VIPs on a VIP address, in config order.
     #[inline]
     pub fn members(&self, at: VipAddr) -> &[u32] {
-        self.slot(at)
-            .and_then(|s| {
-                let first = s.first as usize;
-                self.grouped.get(first..first + s.count as usize)
-            })
+        let first = at.first as usize;
+        self.grouped
+            .get(first..first + at.count as usize)
             .unwrap_or(&[])
     }
 
@@ -258,12 +284,9 @@ impl VipIndex {
         port: u16,
         protocol: Protocol,
     ) -> Option<usize> {
-        let s = self.slot(at)?;
-        if s.count <= SCAN_MAX {
-            let first = s.first as usize;
+        if at.count <= SCAN_MAX {
             return self
-                .grouped
-                .get(first..first + s.count as usize)?
+                .members(at)
                 .iter()
                 .map(|&i| i as usize)
                 .find(|&i| {
@@ -271,7 +294,7 @@ impl VipIndex {
                         .is_some_and(|v| v.port == port && v.protocol == protocol)
                 });
         }
-        let key = service_key(s.first, port, protocol);
+        let key = service_key(at.first, port, protocol);
         let g = &self.service_geometry;
         let mut at = g.home(key.wrapping_mul(K1));
         for _ in 0..=g.max_probe {
@@ -291,7 +314,8 @@ impl VipIndex {
     /// fragments; `None` if there is none or more than one.
     #[inline]
     pub fn fragment(&self, at: VipAddr, protocol: Protocol) -> Option<usize> {
-        let i = *self.slot(at)?.fragment.get(fragment_slot(protocol))?;
+        let slot = self.addrs.get(at.slot as usize)?;
+        let i = *slot.fragment.get(fragment_slot(protocol))?;
         (i != NONE).then_some(i as usize)
     }
 
