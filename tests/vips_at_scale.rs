@@ -47,7 +47,10 @@ fn check_config_accepts_ten_thousand_vips_and_the_snapshot_builds() {
         "check-config refused it: {}{stdout}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(stdout.contains("vip vip9999:"), "every VIP listed: {stdout:.400}");
+    assert!(
+        stdout.contains("vip vip9999:"),
+        "every VIP listed: {stdout:.400}"
+    );
 
     let config = testing::parse(&text);
     let t = Instant::now();
@@ -59,7 +62,12 @@ fn check_config_accepts_ten_thousand_vips_and_the_snapshot_builds() {
     assert_eq!(fwd.backends.iter().flatten().count(), 50_000);
     for v in &fwd.vips {
         assert_eq!(v.maglev.size(), 1021, "{}", v.name);
-        assert_eq!(v.maglev.shares().len(), 10, "{}: all 10 in the table", v.name);
+        assert_eq!(
+            v.maglev.shares().len(),
+            10,
+            "{}: all 10 in the table",
+            v.name
+        );
     }
 }
 
@@ -74,17 +82,32 @@ fn packets_to_the_first_middle_and_last_of_ten_thousand_vips_reach_their_backend
         let own: HashSet<[u8; 6]> = s.vip_backends(i).map(Scale::backend_mac).collect();
         let mut reached = HashSet::new();
         for c in 0..64 {
-            let frame = first_packet(PORT_MAC, (client_of(addr, c), 40_000 + c), (addr, port), udp);
+            let frame = first_packet(
+                PORT_MAC,
+                (client_of(addr, c), 40_000 + c),
+                (addr, port),
+                udp,
+            );
             let (v, out) = h.send(&frame);
             assert_eq!(v, Verdict::Forward, "vip {i} ({addr}:{port}) client {c}");
             let mac: [u8; 6] = out[..6].try_into().expect("a MAC");
-            assert!(own.contains(&mac), "vip {i}: {mac:02x?} is not one of its backends");
+            assert!(
+                own.contains(&mac),
+                "vip {i}: {mac:02x?} is not one of its backends"
+            );
             reached.insert(mac);
         }
-        assert!(reached.len() > 1, "vip {i}: 64 flows spread over its backends");
+        assert!(
+            reached.len() > 1,
+            "vip {i}: 64 flows spread over its backends"
+        );
         // The same address, a port no VIP serves there: no VIP.
         let frame = first_packet(PORT_MAC, (client_of(addr, 1), 40_001), (addr, 9), udp);
-        assert_eq!(h.send(&frame).0, Verdict::Drop(DropReason::NoVip), "vip {i}");
+        assert_eq!(
+            h.send(&frame).0,
+            Verdict::Drop(DropReason::NoVip),
+            "vip {i}"
+        );
     }
     assert_eq!(h.dp.counters.forwarded, 9 * 64);
 }

@@ -4,6 +4,7 @@
 //! between bursts. Workers never see a partial update.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::sync::Arc;
 
 use super::maglev::{BackendId, MaglevTable};
 pub use super::vip_index::{VipAddr, VipIndex};
@@ -137,8 +138,9 @@ pub struct Vip {
     pub token_routing: bool,
     /// All backends of the VIP, whatever their state.
     pub backends: Vec<BackendId>,
-    /// Built from the active backends only.
-    pub maglev: MaglevTable,
+    /// Built from the active backends only; shared with the next snapshot
+    /// (and with VIPs of the same backends) while those do not change.
+    pub maglev: Arc<MaglevTable>,
 }
 
 /// Encapsulation settings.
@@ -205,8 +207,7 @@ impl Forwarding {
     /// The VIP serving `port` over `protocol` at a VIP address.
     #[inline]
     pub fn vip_at(&self, at: VipAddr, port: u16, protocol: Protocol) -> Option<&Vip> {
-        let i = self.index.service(&self.vips, at, port, protocol)?;
-        self.vips.get(i)
+        self.index.service(&self.vips, at, port, protocol)
     }
 
     /// The one VIP serving `protocol` at a VIP address, which takes its
@@ -257,7 +258,7 @@ mod tests {
             mptcp_tracking: false,
             token_routing: true,
             backends: Vec::new(),
-            maglev: MaglevTable::build(7, &[]).unwrap(),
+            maglev: Arc::new(MaglevTable::build(7, &[]).unwrap()),
         }
     }
 

@@ -37,14 +37,14 @@ const K2: u64 = 0xc2b2_ae3d_27d4_eb4f;
 /// A packet's destination found to be a VIP address
 /// ([`VipIndex::addr`]): a handle for [`VipIndex::service`] and
 /// [`VipIndex::fragment`], carrying what the service lookup needs so that it
-/// does not read the address table again.
+/// does not read the address table again (two words: it is passed by value
+/// on the packet path).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct VipAddr {
-    /// `grouped[first..first + count]`: the VIPs on this address.
+    /// `grouped[first..first + count]`: the VIPs on this address; `first`
+    /// also names the address (no other starts there).
     first: u32,
     count: u32,
-    /// Its slot in the address table.
-    slot: u32,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -55,8 +55,6 @@ struct AddrSlot {
     /// `grouped[first..first + count]`: the VIPs on this address.
     first: u32,
     count: u32,
-    /// The VIP serving fragments of TCP, of UDP, or [`NONE`].
-    fragment: [u32; 2],
 }
 
 impl AddrSlot {
@@ -65,7 +63,6 @@ impl AddrSlot {
         version: 0,
         first: 0,
         count: 0,
-        fragment: [NONE; 2],
     };
 }
 
@@ -115,6 +112,9 @@ pub struct VipIndex {
     addr_geometry: Geometry,
     /// VIP positions grouped by address, in config order within one.
     grouped: Box<[u32]>,
+    /// By an address's `first`: the VIP serving its fragments of TCP, of
+    /// UDP, or [`NONE`] (no VIP, or several).
+    fragments: Box<[[u32; 2]]>,
     services: Box<[ServiceSlot]>,
     service_geometry: Geometry,
 }
@@ -167,17 +167,17 @@ impl VipIndex {
                     version,
                     first: pos as u32,
                     count: 1,
-                    fragment: [NONE; 2],
                 }),
             }
         }
         // A fragment's VIP: the only one of its protocol on the address.
-        for g in &mut groups {
+        let mut fragments = vec![[NONE; 2]; order.len()].into_boxed_slice();
+        for g in &groups {
             let members = &order[g.first as usize..(g.first + g.count) as usize];
             for p in [Protocol::Tcp, Protocol::Udp] {
                 let mut of_p = members.iter().filter(|&&i| vips[i as usize].protocol == p);
                 if let (Some(&only), None) = (of_p.next(), of_p.next()) {
-                    g.fragment[fragment_slot(p)] = only;
+                    fragments[g.first as usize][fragment_slot(p)] = only;
                 }
             }
         }
@@ -229,6 +229,7 @@ impl VipIndex {
             addrs,
             addr_geometry,
             grouped: order.into_boxed_slice(),
+            fragments,
             services,
             service_geometry,
         }
@@ -237,25 +238,23 @@ impl VipIndex {
     /// The VIP address `a` (IP `version`), if it is one.
     #[inline]
     pub fn addr(&self, version: u8, a: &Addr16) -> Option<VipAddr> {
-        let found = |(at, s): (usize, &AddrSlot)| VipAddr {
+        let found = |s: &AddrSlot| VipAddr {
             first: s.first,
             count: s.count,
-            slot: at as u32,
         };
         let g = &self.addr_geometry;
         if g.scan {
             return self
                 .addrs
                 .iter()
-                .enumerate()
-                .find(|(_, s)| s.addr == *a && s.version == version)
+                .find(|s| s.addr == *a && s.version == version)
                 .map(found);
         }
         let mut at = g.home(addr_hash(version, a));
         for _ in 0..=g.max_probe {
             let s = self.addrs.get(at)?;
             if s.version == version && s.addr == *a {
-                return Some(found((at, s)));
+                return Some(found(s));
             }
             if s.version == 0 {
                 return None;
@@ -274,25 +273,22 @@ impl VipIndex {
             .unwrap_or(&[])
     }
 
-    /// Position of the VIP serving `port` over `protocol` at a VIP address;
-    /// `vips` is the list the index was built from.
+    /// The VIP serving `port` over `protocol` at a VIP address; `vips` is
+    /// the list the index was built from.
     #[inline]
-    pub fn service(
+    pub fn service<'v>(
         &self,
-        vips: &[Vip],
+        vips: &'v [Vip],
         at: VipAddr,
         port: u16,
         protocol: Protocol,
-    ) -> Option<usize> {
+    ) -> Option<&'v Vip> {
         if at.count <= SCAN_MAX {
             return self
                 .members(at)
                 .iter()
-                .map(|&i| i as usize)
-                .find(|&i| {
-                    vips.get(i)
-                        .is_some_and(|v| v.port == port && v.protocol == protocol)
-                });
+                .filter_map(|&i| vips.get(i as usize))
+                .find(|v| v.port == port && v.protocol == protocol);
         }
         let key = service_key(at.first, port, protocol);
         let g = &self.service_geometry;
@@ -300,7 +296,7 @@ impl VipIndex {
         for _ in 0..=g.max_probe {
             let e = self.services.get(at)?;
             if e.key == key {
-                return Some(e.vip as usize);
+                return vips.get(e.vip as usize);
             }
             if e.key == u64::MAX {
                 return None;
@@ -314,8 +310,10 @@ impl VipIndex {
     /// fragments; `None` if there is none or more than one.
     #[inline]
     pub fn fragment(&self, at: VipAddr, protocol: Protocol) -> Option<usize> {
-        let slot = self.addrs.get(at.slot as usize)?;
-        let i = *slot.fragment.get(fragment_slot(protocol))?;
+        let i = *self
+            .fragments
+            .get(at.first as usize)?
+            .get(fragment_slot(protocol))?;
         (i != NONE).then_some(i as usize)
     }
 
@@ -332,6 +330,7 @@ impl VipIndex {
     pub fn memory_bytes(&self) -> usize {
         std::mem::size_of_val(&*self.addrs)
             + std::mem::size_of_val(&*self.grouped)
+            + std::mem::size_of_val(&*self.fragments)
             + std::mem::size_of_val(&*self.services)
     }
 }
@@ -363,7 +362,7 @@ mod tests {
             mptcp_tracking: false,
             token_routing: true,
             backends: Vec::new(),
-            maglev: MaglevTable::build(7, &[]).expect("empty table"),
+            maglev: std::sync::Arc::new(MaglevTable::build(7, &[]).expect("empty table")),
         }
     }
 

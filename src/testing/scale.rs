@@ -47,7 +47,10 @@ impl Scale {
     pub fn vip(&self, i: usize) -> (IpAddr, u16, Protocol) {
         let a = i / self.vips_per_addr.max(1);
         let k = i % self.vips_per_addr.max(1);
-        assert!(a < 1 << 17 && k < 1000, "too many VIPs for the address plan");
+        assert!(
+            a < 1 << 17 && k < 1000,
+            "too many VIPs for the address plan"
+        );
         let addr = if a % 2 == 0 {
             IpAddr::V4(Ipv4Addr::new(198, 19, (a >> 9) as u8, (a >> 1) as u8))
         } else {
@@ -82,9 +85,7 @@ impl Scale {
         if j < 1 << 15 {
             IpAddr::V4(Ipv4Addr::new(198, 18, 128 + (j >> 8) as u8, j as u8))
         } else {
-            IpAddr::V6(Ipv6Addr::from(
-                (0xfd00_00be_u128 << 96) | j as u128,
-            ))
+            IpAddr::V6(Ipv6Addr::from((0xfd00_00be_u128 << 96) | j as u128))
         }
     }
 
@@ -135,7 +136,10 @@ mod tests {
         for (i, v) in config.vips.iter().enumerate() {
             let (addr, port, protocol) = s.vip(i);
             assert_eq!((v.address, v.port), (addr, port), "vip {i}");
-            assert_eq!(v.protocol == crate::config::VipProtocol::Udp, protocol == Protocol::Udp);
+            assert_eq!(
+                v.protocol == crate::config::VipProtocol::Udp,
+                protocol == Protocol::Udp
+            );
             assert_eq!(v.table_size, 307);
         }
         // Four VIPs per address, both families.
