@@ -269,7 +269,8 @@ pub struct Bench {
     templates: Templates,
     /// Established plain flows: (flow index, to the IP-in-IP VIP).
     established: Vec<(usize, bool)>,
-    /// The VIPs of each forwarding mode, the captures' first.
+    /// The VIPs of each forwarding mode, the captures' first; only that
+    /// first one gets traffic with `MPLB_BENCH_SPREAD=0`.
     vips_dsr: Vec<Ipv4Addr>,
     vips_ipip: Vec<Ipv4Addr>,
     pool: Vec<TestFrame>,
@@ -474,7 +475,15 @@ impl Bench {
             sizes.flow_capacity,
             (sizes.flows_per_path * 4).next_power_of_two(),
         );
-        let fillers = 0..sizes.vips.saturating_sub(2);
+        // MPLB_BENCH_SPREAD=0: the flows go to the captures' two VIPs only,
+        // the others are configured but idle (the VIP lookup's cost alone,
+        // without the other VIPs' state in the cache).
+        let spread = std::env::var("MPLB_BENCH_SPREAD").map_or(true, |s| s != "0");
+        let fillers = 0..if spread {
+            sizes.vips.saturating_sub(2)
+        } else {
+            0
+        };
         let vips_dsr = std::iter::once(VIP_DSR)
             .chain(fillers.clone().filter(|k| k % 2 == 0).map(filler_addr))
             .collect();

@@ -6,6 +6,9 @@
 //! reader as a worker holds one. The old snapshot is freed on this thread
 //! (`Publisher::reap`), timed too.
 //!
+//! Rebuilds after the first share the Maglev tables whose inputs did not
+//! change (`control::build`): a health change and a reload are timed too.
+//!
 //! Usage: `snapshot_scale [TABLE_SIZE] [CONFIG_OUT]` (TABLE_SIZE default
 //! 1021); CONFIG_OUT: also write the config there, for `mplb check-config`.
 //! Run it in release: `cargo run --release --example snapshot_scale`.
@@ -14,7 +17,8 @@ use std::path::Path;
 use std::time::Instant;
 
 use mplb::config::Config;
-use mplb::control::{StableIds, build_forwarding};
+use mplb::control::{StableIds, build_forwarding, build_forwarding_with};
+use mplb::datapath::forwarding::BackendState;
 use mplb::datapath::forwarding::Forwarding;
 use mplb::snapshot::Publisher;
 use mplb::testing::scale::Scale;
@@ -66,8 +70,29 @@ fn main() {
         first.vip_index().memory_bytes() >> 10
     );
 
-    // A reload: the second build of the same config (ids kept), published
-    // while a worker's reader holds the first.
+    // A health change: backend be7 (in 2 VIPs) down; the other tables are
+    // the previous build's.
+    let t = Instant::now();
+    let down = build_forwarding_with(&config, &ports, &mut ids, &|name, s| {
+        if name == "be7" { BackendState::Down } else { s }
+    })
+    .expect("snapshot");
+    let health = t.elapsed();
+    let shared = down
+        .vips
+        .iter()
+        .zip(&first.vips)
+        .filter(|(a, b)| std::sync::Arc::ptr_eq(&a.maglev, &b.maglev))
+        .count();
+    println!(
+        "health change (one backend down): rebuild {:.3} s, {shared} of {} tables shared with the previous snapshot",
+        health.as_secs_f64(),
+        down.vips.len()
+    );
+    drop(down);
+
+    // A reload: the same config again (ids kept), published while a
+    // worker's reader holds the first snapshot.
     let t = Instant::now();
     let second = build_forwarding(&config, &ports, &mut ids).expect("snapshot");
     let rebuild = t.elapsed();
