@@ -7,6 +7,8 @@
 //!
 //! Usage: `callgrind_datapath SCENARIO [PACKETS]` (PACKETS default 32000);
 //! `callgrind_datapath --list` prints the scenario names.
+//! `MPLB_BENCH_VIPS=N`: N VIPs in the snapshot, the flows spread over them
+//! (see `bench/scenarios.rs`).
 //!
 //! The flow table is smaller than the criterion benchmark's (64K established
 //! flows in a 128K table) but at the same 50% load, so the buckets hold as
@@ -24,6 +26,7 @@ const SIZES: Sizes = Sizes {
     flow_capacity: 1 << 17,
     established: 1 << 16,
     flows_per_path: 1 << 14,
+    vips: 2,
 };
 
 #[inline(never)]
@@ -53,7 +56,7 @@ fn main() {
     };
     // Heap memory: instruction counts do not depend on the page size (and
     // the EAL's hugepage mappings are not worth the trouble under valgrind).
-    let mut bench = Bench::new(SIZES, Memory::Heap);
+    let mut bench = Bench::new(SIZES.vips_from_env(), Memory::Heap);
     let mut w: Workload = bench.workload(scenario);
     let bursts = packets.div_ceil(BURST);
     for _ in 0..bursts {

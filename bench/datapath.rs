@@ -6,7 +6,9 @@
 //!
 //! Run: `cargo bench --bench datapath -- --warm-up-time 1 --measurement-time 3`
 //! (add a filter such as `plain_hit` to run a subset; `MPLB_BENCH_PATHS=a,b`
-//! also skips building the other workloads). See bench/README.md.
+//! also skips building the other workloads; `MPLB_BENCH_VIPS=10000` puts
+//! 10 000 VIPs in the snapshot and spreads the flows over them). See
+//! bench/README.md.
 
 #[path = "scenarios.rs"]
 mod scenarios;
@@ -47,6 +49,7 @@ fn main() {
                 flow_capacity: 2 * n,
                 established: n,
                 flows_per_path: n.min(1 << 18),
+                vips: 2,
             }
         }
         Err(_) => Sizes::FULL,
@@ -61,14 +64,16 @@ fn main() {
         },
         Err(_) => sizes,
     };
+    let sizes = sizes.vips_from_env();
     let mut bench = Bench::new(sizes, memory);
     let rss1 = resident_bytes();
     let table = bench.dp.flow_table();
     eprintln!("flow table memory: {}", table.memory().placement());
     eprintln!(
-        "setup: {} established flows in a {}-entry flow table in {:.1} s; \
+        "setup: {} VIPs, {} established flows in a {}-entry flow table in {:.1} s; \
          FlowTable::memory_bytes() = {} ({:.1} bytes per entry, {:.1} per established flow); \
          token table {} bytes; resident set grew by {} MiB",
+        bench.fwd.vips.len(),
         table.len(),
         table.capacity(),
         t0.elapsed().as_secs_f64(),

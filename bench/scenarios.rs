@@ -102,6 +102,9 @@ pub struct Sizes {
     pub established: usize,
     /// Distinct flows of each of the other workloads.
     pub flows_per_path: usize,
+    /// VIPs in the snapshot, at least 2 (the captures' two); see
+    /// [`filler_vips`].
+    pub vips: usize,
 }
 
 impl Sizes {
@@ -110,7 +113,55 @@ impl Sizes {
         flow_capacity: 1 << 21,
         established: 1 << 20,
         flows_per_path: 1 << 18,
+        vips: 2,
     };
+
+    /// `MPLB_BENCH_VIPS=N`: `N` VIPs instead of 2 (see [`filler_vips`]).
+    pub fn vips_from_env(self) -> Sizes {
+        match std::env::var("MPLB_BENCH_VIPS") {
+            Ok(n) => Sizes {
+                vips: n.parse().expect("MPLB_BENCH_VIPS: a number"),
+                ..self
+            },
+            Err(_) => self,
+        }
+    }
+}
+
+/// Maglev table size of the filler VIPs: a prime over 100 x their 4
+/// backends, so that 10 000 of them take 20 MB (the captures' VIPs keep
+/// 65537).
+const FILLER_TABLE_SIZE: u32 = 1021;
+
+/// The address of filler VIP `k`: 198.18.64.0 upwards (clear of the port's,
+/// the captures' VIPs and the backends), at most 49152 of them.
+fn filler_addr(k: usize) -> Ipv4Addr {
+    assert!(k < 192 * 256, "at most 49152 filler VIPs");
+    Ipv4Addr::new(198, 18, 64 + (k >> 8) as u8, k as u8)
+}
+
+/// `n - 2` VIPs beside the captures' two, on their own addresses, port 80,
+/// the same four backends; even ones L2 DSR, odd ones IP-in-IP. The flows of
+/// every workload are spread over the VIPs of their forwarding mode (see
+/// [`Bench::vip_of`]), so with many VIPs each burst touches many VIPs and
+/// Maglev tables, as traffic to a large deployment does.
+fn filler_vips(n: usize) -> String {
+    let mut out = String::new();
+    for k in 0..n.saturating_sub(2) {
+        let mut v = testing::Vip::new(format!("filler{k}"), filler_addr(k).to_string(), 80)
+            .option("table_size", FILLER_TABLE_SIZE);
+        if k % 2 == 1 {
+            v = v.option("forwarding", "\"ipip\"");
+        }
+        for (name, last) in [("a", 11), ("b", 12), ("c", 13), ("d", 14)] {
+            v = v.backend(
+                testing::Backend::new(name, format!("198.18.1.{last}"))
+                    .mac(format!("02:00:00:00:01:{last}")),
+            );
+        }
+        out += &v.to_string();
+    }
+    out
 }
 
 /// Bytes of each frame stored per flow: all its headers (Ethernet, IP, TCP
@@ -226,6 +277,10 @@ pub struct Bench {
     templates: Templates,
     /// Established plain flows: (flow index, to the IP-in-IP VIP).
     established: Vec<(usize, bool)>,
+    /// The VIPs of each forwarding mode, the captures' first; only that
+    /// first one gets traffic with `MPLB_BENCH_SPREAD=0`.
+    vips_dsr: Vec<Ipv4Addr>,
+    vips_ipip: Vec<Ipv4Addr>,
     pool: Vec<TestFrame>,
     verdicts: [Verdict; BURST],
 }
@@ -422,11 +477,27 @@ impl Bench {
         // tests/fixtures/bench.toml: the VIPs of the captures, L2 DSR and
         // IP-in-IP, with this run's table sizes.
         let text = format!(
-            "{}[flow_table]\ncapacity = {}\n[token_table]\ncapacity = {}\n",
+            "{}{}[flow_table]\ncapacity = {}\n[token_table]\ncapacity = {}\n",
             testing::fixture("bench"),
+            filler_vips(sizes.vips),
             sizes.flow_capacity,
             (sizes.flows_per_path * 4).next_power_of_two(),
         );
+        // MPLB_BENCH_SPREAD=0: the flows go to the captures' two VIPs only,
+        // the others are configured but idle (the VIP lookup's cost alone,
+        // without the other VIPs' state in the cache).
+        let spread = std::env::var("MPLB_BENCH_SPREAD").map_or(true, |s| s != "0");
+        let fillers = 0..if spread {
+            sizes.vips.saturating_sub(2)
+        } else {
+            0
+        };
+        let vips_dsr = std::iter::once(VIP_DSR)
+            .chain(fillers.clone().filter(|k| k % 2 == 0).map(filler_addr))
+            .collect();
+        let vips_ipip = std::iter::once(VIP_IPIP)
+            .chain(fillers.filter(|k| k % 2 == 1).map(filler_addr))
+            .collect();
         let config = testing::parse(&text);
         let fwd = testing::forwarding(&config, &[[2, 0, 0, 0, 0, 1]]);
         let Tables { flow, tokens } = Tables::of(&config);
@@ -454,11 +525,25 @@ impl Bench {
             sizes,
             templates: Templates::load(),
             established: Vec::with_capacity(sizes.established),
+            vips_dsr,
+            vips_ipip,
             pool: (0..BURST).map(|_| TestFrame::new(&[0; 2048])).collect(),
             verdicts: [Verdict::Drop(DropReason::Malformed); BURST],
         };
         b.establish();
         b
+    }
+
+    /// The VIP flow `i` of a workload goes to, among those of its mode
+    /// (pairs of flows per VIP, so the alternating established flows reach
+    /// every VIP).
+    fn vip_of(&self, ipip: bool, i: usize) -> Ipv4Addr {
+        let group = if ipip {
+            &self.vips_ipip
+        } else {
+            &self.vips_dsr
+        };
+        group[(i >> 1) % group.len()]
     }
 
     fn establish(&mut self) {
@@ -468,12 +553,7 @@ impl Bench {
         while self.established.len() < self.sizes.established {
             let ipip = i % 2 == 1;
             let (src, sport) = client(0, i);
-            retarget(
-                &mut frame,
-                src,
-                if ipip { VIP_IPIP } else { VIP_DSR },
-                sport,
-            );
+            retarget(&mut frame, src, self.vip_of(ipip, i), sport);
             let before = self.dp.flow_table().len();
             for _ in 0..2 {
                 tf.reset(&frame);
@@ -525,15 +605,15 @@ impl Bench {
             });
         }
         let t = &self.templates;
-        let (template, space, vip) = match scenario {
-            Scenario::MptcpSynL2 => (&t.mptcp_syn, 1, VIP_DSR),
-            Scenario::MptcpSynIpip => (&t.mptcp_syn, 1, VIP_IPIP),
-            Scenario::MptcpDss => (&t.dss_data, 2, VIP_STATELESS),
-            Scenario::MptcpDssTracked => (&t.dss_data, 3, VIP_DSR),
-            Scenario::PlainHit => (&t.plain_ack, 0, VIP_DSR),
-            Scenario::PlainHitIpip => (&t.plain_ack, 0, VIP_IPIP),
-            Scenario::TokenLearn => (&t.third_ack, 3, VIP_DSR),
-            Scenario::JoinByToken => (&t.join_syn, 4, VIP_DSR),
+        let (template, space, ipip) = match scenario {
+            Scenario::MptcpSynL2 => (&t.mptcp_syn, 1, false),
+            Scenario::MptcpSynIpip => (&t.mptcp_syn, 1, true),
+            Scenario::MptcpDss => (&t.dss_data, 2, false),
+            Scenario::MptcpDssTracked => (&t.dss_data, 3, false),
+            Scenario::PlainHit => (&t.plain_ack, 0, false),
+            Scenario::PlainHitIpip => (&t.plain_ack, 0, true),
+            Scenario::TokenLearn => (&t.third_ack, 3, false),
+            Scenario::JoinByToken => (&t.join_syn, 4, false),
         };
         let mut frame = template.clone();
         let opt = match scenario {
@@ -557,6 +637,12 @@ impl Bench {
                 _ => {}
             }
             let (src, sport) = client(space, i);
+            // The stateless DSS path has its own VIP (tracking off).
+            let vip = if scenario == Scenario::MptcpDss {
+                VIP_STATELESS
+            } else {
+                self.vip_of(ipip, i)
+            };
             retarget(&mut frame, src, vip, sport);
             frames.push(&frame);
         }

@@ -1,6 +1,7 @@
 //! Builds a [`Forwarding`] snapshot from the config.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
 
 use crate::config::{BackendStateConfig, Config, VipForwarding, VipProtocol};
 use crate::datapath::flow_table::{FlowTableConfig, FlowTimeouts};
@@ -55,12 +56,27 @@ impl NameIds {
     }
 }
 
+/// What a Maglev table is a function of: its size and its active backends
+/// (id, name, weight) in config order. The id is there because the table
+/// stores it; the name because the permutation is keyed by it (an id freed
+/// by one name may later go to another).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct TableKey {
+    size: u32,
+    backends: Vec<(u16, String, u32)>,
+}
+
 /// The stable ids of backends and VIPs; one per running instance, kept by
-/// the management thread across reloads.
+/// the management thread across reloads. Also keeps the last build's Maglev
+/// tables: a rebuild (a health change, an operator command, a reload) builds
+/// only the tables whose inputs changed and shares the others, so that with
+/// thousands of VIPs it takes milliseconds, not the seconds a full build
+/// takes (bench/README.md, "Many VIPs").
 #[derive(Debug, Default, Clone)]
 pub struct StableIds {
     backends: NameIds,
     vips: NameIds,
+    tables: HashMap<TableKey, Arc<MaglevTable>>,
 }
 
 impl StableIds {
@@ -68,6 +84,13 @@ impl StableIds {
     pub fn get(&self, name: &str) -> Option<BackendId> {
         self.backends.by_name.get(name).copied().map(BackendId)
     }
+}
+
+/// An active backend, as a Maglev table's input.
+struct TableInput<'c> {
+    id: BackendId,
+    name: &'c str,
+    weight: u32,
 }
 
 /// The forwarding snapshot for `config`, with the ports' MACs and MTUs (by
@@ -119,6 +142,7 @@ pub fn build_forwarding_with<P: Copy + Into<PortFacts>>(
 
     let mut backends: Vec<Option<Backend>> = Vec::new();
     let mut vips = Vec::with_capacity(config.vips.len());
+    let mut tables: HashMap<TableKey, Arc<MaglevTable>> = HashMap::new();
     for v in &config.vips {
         let mut members = Vec::with_capacity(v.backends.len());
         let mut table_input = Vec::with_capacity(v.backends.len());
@@ -151,11 +175,34 @@ pub fn build_forwarding_with<P: Copy + Into<PortFacts>>(
             if state == BackendState::Active {
                 // The permutation is keyed by the name: stable across
                 // restarts and across independent load balancers.
-                table_input.push(MaglevBackend::new(id, name.as_bytes(), b.weight));
+                table_input.push(TableInput {
+                    id,
+                    name,
+                    weight: b.weight,
+                });
             }
         }
-        let maglev = MaglevTable::build(v.table_size, &table_input)
-            .map_err(|e| format!("vip {}: {e}", v.name))?;
+        let key = TableKey {
+            size: v.table_size,
+            backends: table_input
+                .iter()
+                .map(|b| (b.id.0, b.name.to_string(), b.weight))
+                .collect(),
+        };
+        let maglev = match tables.get(&key).or_else(|| ids.tables.get(&key)) {
+            Some(t) => Arc::clone(t),
+            None => {
+                let input: Vec<MaglevBackend> = table_input
+                    .iter()
+                    .map(|b| MaglevBackend::new(b.id, b.name.as_bytes(), b.weight))
+                    .collect();
+                Arc::new(
+                    MaglevTable::build(v.table_size, &input)
+                        .map_err(|e| format!("vip {}: {e}", v.name))?,
+                )
+            }
+        };
+        tables.insert(key, Arc::clone(&maglev));
         let id = ids.vips.id_for(&v.name).ok_or("more than 65536 VIPs")?;
         vips.push(Vip {
             id,
@@ -176,6 +223,9 @@ pub fn build_forwarding_with<P: Copy + Into<PortFacts>>(
             maglev,
         });
     }
+    // Only this build's tables are kept: a table no VIP uses any more is
+    // freed with the last snapshot holding it.
+    ids.tables = tables;
     Ok(Forwarding::new(
         interfaces,
         vips,
@@ -352,6 +402,47 @@ mod tests {
                 .iter()
                 .all(|(id, n)| *id != a || *n == 0)
         );
+    }
+
+    #[test]
+    fn a_rebuild_shares_the_tables_whose_backends_did_not_change() {
+        // web and web2 have the same backends; api has its own.
+        let api = Vip::new("api", "198.18.0.11", 80)
+            .option("table_size", 251)
+            .backend(Backend::new("x", "198.18.1.21").mac("02:00:00:00:01:21"));
+        let web2 = Vip::new("web2", "198.18.0.10", 81)
+            .option("table_size", 251)
+            .backend(Backend::new("a", "198.18.1.11").mac("02:00:00:00:01:11"))
+            .backend(Backend::new("b", "198.18.1.12").mac("02:00:00:00:01:12"));
+        let text =
+            null_port("") + &Vip::web_a_b().to_string() + &web2.to_string() + &api.to_string();
+        let config = parse(&text);
+        let mut ids = StableIds::default();
+        let f1 = build_forwarding(&config, NO_PORTS, &mut ids).expect("builds");
+        let table = |f: &Forwarding, name: &str| {
+            Arc::clone(&f.vips.iter().find(|v| v.name == name).expect("vip").maglev)
+        };
+        assert!(
+            Arc::ptr_eq(&table(&f1, "web"), &table(&f1, "web2")),
+            "same backends, one table"
+        );
+        // A backend of web goes down: web's and web2's tables are rebuilt
+        // (and equal a build from scratch), api's is the one built before.
+        let f2 = build_forwarding_with(&config, NO_PORTS, &mut ids, &|name, s| {
+            if name == "a" { BackendState::Down } else { s }
+        })
+        .expect("builds");
+        assert!(Arc::ptr_eq(&table(&f1, "api"), &table(&f2, "api")));
+        assert!(!Arc::ptr_eq(&table(&f1, "web"), &table(&f2, "web")));
+        let b = ids.get("b").expect("b");
+        let only_b = MaglevTable::build(251, &[MaglevBackend::new(b, "b", 1)]).expect("table");
+        assert_eq!(*table(&f2, "web"), only_b);
+        // Back up: the same table as the first build's, built again (only
+        // the last build's tables are kept).
+        let f3 = build_forwarding(&config, NO_PORTS, &mut ids).expect("builds");
+        assert_eq!(*table(&f3, "web"), *table(&f1, "web"));
+        assert!(!Arc::ptr_eq(&table(&f3, "web"), &table(&f1, "web")));
+        assert!(Arc::ptr_eq(&table(&f3, "api"), &table(&f1, "api")));
     }
 
     #[test]

@@ -222,17 +222,12 @@ impl<M: BucketMemory> Decider<'_, M> {
         at: VipAddr,
         ip: &IpInfo,
     ) -> Result<Target<'f>, DropReason> {
-        let mut found = None;
-        for v in fwd
-            .vips_at(at)
-            .filter(|v| v.protocol.number() == ip.protocol)
-        {
-            if found.is_some() {
-                return Err(DropReason::Fragment);
-            }
-            found = Some(v);
-        }
-        let vip = found.ok_or(DropReason::Fragment)?;
+        let protocol = match ip.protocol {
+            ip_proto::TCP => Protocol::Tcp,
+            ip_proto::UDP => Protocol::Udp,
+            _ => return Err(DropReason::Fragment),
+        };
+        let vip = fwd.fragment_vip(at, protocol).ok_or(DropReason::Fragment)?;
         let hash = tuple3_hash(&ip.src, &ip.dst, ip.protocol);
         let backend = self.maglev(fwd, vip, hash)?;
         self.counters.fragments_forwarded += 1;

@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use super::maglev::{BackendId, MaglevTable};
 use super::neighbours::Neighbours;
+pub use super::vip_index::{VipAddr, VipIndex};
 use crate::wire::addr::{self, Addr16};
 
 /// What the engine knows of a started port that the config need not say.
@@ -138,8 +139,9 @@ pub struct Vip {
     pub token_routing: bool,
     /// All backends of the VIP, whatever their state.
     pub backends: Vec<BackendId>,
-    /// Built from the active backends only.
-    pub maglev: MaglevTable,
+    /// Built from the active backends only; shared with the next snapshot
+    /// (and with VIPs of the same backends) while those do not change.
+    pub maglev: Arc<MaglevTable>,
 }
 
 /// Encapsulation settings.
@@ -154,7 +156,7 @@ pub struct Encap {
 }
 
 /// A complete forwarding state. Built by [`Forwarding::new`], which indexes
-/// the VIPs by address; read-only afterwards (workers share it).
+/// the VIPs (see [`VipIndex`]); read-only afterwards (workers share it).
 #[derive(Clone, Debug, Default)]
 pub struct Forwarding {
     /// Indexed by the port index the worker passes to `process`.
@@ -168,71 +170,26 @@ pub struct Forwarding {
     /// record the answers (the same table across snapshots while the set of
     /// addresses stays; see [`super::neighbours`]).
     pub neighbours: Arc<Neighbours>,
-    /// The VIP addresses, for one lookup per packet.
-    by_addr: Vec<VipAddrEntry>,
-    /// Indexes into `vips`, grouped by address (see `VipAddrEntry`).
-    by_addr_vips: Vec<u32>,
-}
-
-/// One VIP address and the VIPs (ports, protocols) served on it.
-#[derive(Clone, Copy, Debug)]
-struct VipAddrEntry {
-    addr: Addr16,
-    version: u8,
-    at: VipAddr,
-}
-
-/// A packet's destination found to be a VIP address ([`Forwarding::vip_addr`]):
-/// the VIPs served there, for [`Forwarding::vip_at`] to pick by port and
-/// protocol.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct VipAddr {
-    /// `by_addr_vips[first..first + count]`.
-    first: u32,
-    count: u32,
+    /// Where each packet finds its VIP, whatever their number.
+    index: VipIndex,
 }
 
 impl Forwarding {
-    /// A snapshot from its parts; indexes the VIPs by address.
+    /// A snapshot from its parts; indexes the VIPs.
     pub fn new(
         interfaces: Vec<Interface>,
         vips: Vec<Vip>,
         backends: Vec<Option<Backend>>,
         encap: Encap,
     ) -> Forwarding {
-        let version = |v: &Vip| if v.addr.is_ipv4() { 4 } else { 6 };
-        // VIP positions grouped by (address, version), in config order within
-        // an address.
-        let mut order: Vec<u32> = (0..vips.len() as u32).collect();
-        order.sort_by_key(|&i| {
-            let v = &vips[i as usize];
-            (addr::from_ip(v.addr), version(v), i)
-        });
-        let mut by_addr: Vec<VipAddrEntry> = Vec::new();
-        for (pos, &i) in order.iter().enumerate() {
-            let v = &vips[i as usize];
-            let (a, ver) = (addr::from_ip(v.addr), version(v));
-            match by_addr.last_mut() {
-                Some(e) if e.addr == a && e.version == ver => e.at.count += 1,
-                _ => by_addr.push(VipAddrEntry {
-                    addr: a,
-                    version: ver,
-                    at: VipAddr {
-                        // A config holds far fewer than 2^32 VIPs.
-                        first: pos as u32,
-                        count: 1,
-                    },
-                }),
-            }
-        }
+        let index = VipIndex::new(&vips);
         Forwarding {
             interfaces,
             vips,
             backends,
             encap,
             neighbours: Arc::default(),
-            by_addr,
-            by_addr_vips: order,
+            index,
         }
     }
 
@@ -243,24 +200,18 @@ impl Forwarding {
     }
 
     /// Whether `addr` (16-byte form, IP `version`) is the address of a VIP:
-    /// the one search per packet, whose result [`Forwarding::vip_at`] uses.
+    /// the one address lookup per packet, whose result
+    /// [`Forwarding::vip_at`] uses.
     #[inline]
     pub fn vip_addr(&self, version: u8, addr: &Addr16) -> Option<VipAddr> {
-        // Few distinct addresses in practice: a linear scan of 16-byte
-        // compares beats a binary search's branches up to a few dozen.
-        self.by_addr
-            .iter()
-            .find(|e| e.addr == *addr && e.version == version)
-            .map(|e| e.at)
+        self.index.addr(version, addr)
     }
 
     /// The VIPs served at a VIP address, in config order.
     #[inline]
     pub fn vips_at(&self, at: VipAddr) -> impl Iterator<Item = &Vip> {
-        let first = at.first as usize;
-        self.by_addr_vips
-            .get(first..first + at.count as usize)
-            .unwrap_or(&[])
+        self.index
+            .members(at)
             .iter()
             .filter_map(|&i| self.vips.get(i as usize))
     }
@@ -268,8 +219,15 @@ impl Forwarding {
     /// The VIP serving `port` over `protocol` at a VIP address.
     #[inline]
     pub fn vip_at(&self, at: VipAddr, port: u16, protocol: Protocol) -> Option<&Vip> {
-        self.vips_at(at)
-            .find(|v| v.port == port && v.protocol == protocol)
+        self.index.service(&self.vips, at, port, protocol)
+    }
+
+    /// The one VIP serving `protocol` at a VIP address, which takes its
+    /// fragments; `None` if none does or several do (ambiguous).
+    #[inline]
+    pub fn fragment_vip(&self, at: VipAddr, protocol: Protocol) -> Option<&Vip> {
+        let i = self.index.fragment(at, protocol)?;
+        self.vips.get(i)
     }
 
     /// The VIP serving `addr:port` over `protocol`.
@@ -282,6 +240,11 @@ impl Forwarding {
     pub fn is_vip_addr(&self, addr: IpAddr) -> bool {
         self.vip_addr(if addr.is_ipv4() { 4 } else { 6 }, &addr::from_ip(addr))
             .is_some()
+    }
+
+    /// The VIP index (its size and probe lengths, for reports).
+    pub fn vip_index(&self) -> &VipIndex {
+        &self.index
     }
 
     #[inline]
@@ -307,7 +270,7 @@ mod tests {
             mptcp_tracking: false,
             token_routing: true,
             backends: Vec::new(),
-            maglev: MaglevTable::build(7, &[]).unwrap(),
+            maglev: Arc::new(MaglevTable::build(7, &[]).unwrap()),
         }
     }
 

@@ -21,9 +21,27 @@
 //!
 //! Consumers split the 64-bit hash so they stay independent: the Maglev table
 //! uses the high bits (multiply-shift), the flow table the low bits.
+//!
+//! # Version
+//!
+//! [`HASH_VERSION`] names the whole contract: these two hashes and the
+//! Maglev table built from them (`super::maglev`: permutation seeds over the
+//! backend names, weighted fill, multiply-shift lookup). Two instances of the
+//! same version given the same VIPs — table size, backend names, weights and
+//! which backends are active — send every flow and every fragment to the
+//! same backend. A change to any of it that moves a flow is a new version;
+//! `tests/hash_contract.rs` holds a golden table of flows → backends
+//! (`tests/data/hash-contract.txt`) that only a bump of the version may
+//! rewrite. Which snapshot structures find a packet's VIP (the VIP index)
+//! is not part of it: it never changes a backend.
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use xxhash_rust::xxh3::xxh3_64_with_seed;
+
+/// Version of the hash contract (see the module doc): instances of one
+/// version pick the same backend for a flow. Bumped with any change that
+/// moves flows, together with `tests/data/hash-contract.txt`.
+pub const HASH_VERSION: u32 = 1;
 
 /// Seed of [`flow_hash`] (ASCII "mplbflow"). Part of the compatibility contract.
 pub const FLOW_SEED: u64 = 0x6d70_6c62_666c_6f77;

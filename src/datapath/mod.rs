@@ -16,3 +16,4 @@ mod rewrite;
 pub mod token_table;
 pub mod traffic;
 pub mod verdict;
+pub mod vip_index;

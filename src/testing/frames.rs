@@ -202,6 +202,40 @@ pub fn arp(operation: u16, sender: ([u8; 6], Ipv4Addr), target: ([u8; 6], Ipv4Ad
     v
 }
 
+/// A client's first packet to a service, as an Ethernet frame to `dst_mac`
+/// (hop limit 64): a TCP SYN without options (`udp` false) or a UDP
+/// datagram of 4 bytes. Both addresses must be of one family.
+pub fn first_packet(
+    dst_mac: [u8; 6],
+    (src, src_port): (std::net::IpAddr, u16),
+    (dst, dst_port): (std::net::IpAddr, u16),
+    udp: bool,
+) -> Vec<u8> {
+    use std::net::IpAddr;
+    const CLIENT_MAC: [u8; 6] = [2, 0, 0, 0, 0xc1, 0x1e];
+    let l4 = if udp {
+        self::udp(src_port, dst_port, b"ping")
+    } else {
+        tcp(&tcp_repr(src_port, dst_port, 1, flags::SYN, &[]), &[])
+    };
+    let proto = if udp { ip_proto::UDP } else { ip_proto::TCP };
+    match (src, dst) {
+        (IpAddr::V4(s), IpAddr::V4(d)) => eth(
+            dst_mac,
+            CLIENT_MAC,
+            ethertype::IPV4,
+            &ipv4(s, d, proto, 64, 1, &l4),
+        ),
+        (IpAddr::V6(s), IpAddr::V6(d)) => eth(
+            dst_mac,
+            CLIENT_MAC,
+            ethertype::IPV6,
+            &ipv6(s, d, proto, 64, &l4),
+        ),
+        _ => panic!("first_packet: {src} and {dst} are of different families"),
+    }
+}
+
 /// MPTCP options, as TCP option bytes.
 pub mod opt {
     use super::mptcp;

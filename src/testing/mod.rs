@@ -17,6 +17,7 @@
 pub mod config;
 pub mod frames;
 pub mod harness;
+pub mod scale;
 
 pub use config::{Backend, Vip, fixture};
 pub use harness::{Harness, Tables, forwarding, parse};
