@@ -7,8 +7,8 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::Arc;
 
 use super::maglev::{BackendId, MaglevTable};
-use super::neighbours::Neighbours;
-pub use super::vip_index::{VipAddr, VipIndex};
+use super::neighbours::{Asker, Neighbours};
+pub use super::vip_index::{Protocol, Service, VipAddr, VipIndex};
 use crate::wire::addr::{self, Addr16};
 
 /// What the engine knows of a started port that the config need not say.
@@ -45,6 +45,32 @@ pub struct Interface {
     pub mtu: u16,
 }
 
+impl Service for Vip {
+    #[inline]
+    fn addr(&self) -> IpAddr {
+        self.addr
+    }
+    #[inline]
+    fn port(&self) -> u16 {
+        self.port
+    }
+    #[inline]
+    fn protocol(&self) -> Protocol {
+        self.protocol
+    }
+}
+
+impl Interface {
+    /// What this port asks for backends' MACs from (ARP / ND).
+    pub fn asker(&self) -> Asker {
+        Asker {
+            mac: self.mac,
+            ipv4: self.ipv4.first().copied(),
+            ipv6: self.ipv6.first().copied(),
+        }
+    }
+}
+
 impl Default for Interface {
     fn default() -> Interface {
         Interface {
@@ -63,23 +89,6 @@ impl Interface {
     }
     pub fn owns_v6(&self, a: Ipv6Addr) -> bool {
         self.ipv6.contains(&a)
-    }
-}
-
-/// Transport protocol of a VIP.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Protocol {
-    Tcp,
-    Udp,
-}
-
-impl Protocol {
-    /// The IP protocol number.
-    pub fn number(self) -> u8 {
-        match self {
-            Protocol::Tcp => 6,
-            Protocol::Udp => 17,
-        }
     }
 }
 

@@ -21,7 +21,6 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use super::forwarding::Interface;
 use super::frame::Frame;
 use super::verdict::Verdict;
 use crate::wire::ethernet::{self, MacAddr, ethertype};
@@ -141,16 +140,26 @@ impl Neighbours {
     }
 }
 
-/// Writes the frame that asks for `s.target` out of `iface` into the start
-/// of `buf`: an ARP request from the port's first IPv4 address (padded to
-/// 60 bytes), or a neighbour solicitation from its first IPv6 address with
-/// its MAC as source link-layer option. Returns the frame's length; `None`
-/// if the port has no address of the target's family or `buf` is too short.
-pub fn write_solicit(buf: &mut [u8], s: &Solicit, iface: &Interface) -> Option<usize> {
-    let us = MacAddr(iface.mac);
+/// What a port asks from: its MAC and the first address of each family
+/// (`Interface::asker` in the forwarding snapshot).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Asker {
+    pub mac: [u8; 6],
+    pub ipv4: Option<Ipv4Addr>,
+    pub ipv6: Option<Ipv6Addr>,
+}
+
+/// Writes the frame that asks for `s.target` out of the port `from`
+/// describes into the start of `buf`: an ARP request from its IPv4 address
+/// (padded to 60 bytes), or a neighbour solicitation from its IPv6 address
+/// with its MAC as source link-layer option. Returns the frame's length;
+/// `None` if the port has no address of the target's family or `buf` is too
+/// short.
+pub fn write_solicit(buf: &mut [u8], s: &Solicit, from: &Asker) -> Option<usize> {
+    let us = MacAddr(from.mac);
     match s.target {
         IpAddr::V4(target) => {
-            let src = *iface.ipv4.first()?;
+            let src = from.ipv4?;
             let frame = buf.get_mut(..MIN_FRAME_LEN)?;
             frame.fill(0);
             let dst = s.unicast.map_or(MacAddr::BROADCAST, MacAddr);
@@ -160,7 +169,7 @@ pub fn write_solicit(buf: &mut [u8], s: &Solicit, iface: &Interface) -> Option<u
             Some(MIN_FRAME_LEN)
         }
         IpAddr::V6(target) => {
-            let src = *iface.ipv6.first()?;
+            let src = from.ipv6?;
             let (dst_ip, dst_mac) = match s.unicast {
                 Some(mac) => (target, MacAddr(mac)),
                 None => {

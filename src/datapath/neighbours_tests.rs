@@ -7,7 +7,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::Arc;
 
 use super::*;
-use crate::datapath::forwarding::{Encap, Forwarding};
+use crate::datapath::forwarding::{Encap, Forwarding, Interface};
 use crate::datapath::frame::TestFrame;
 use crate::datapath::process::Datapath;
 use crate::datapath::verdict::DropReason;
@@ -57,7 +57,7 @@ fn solicit(target: IpAddr, unicast: Option<[u8; 6]>) -> Vec<u8> {
         target,
         unicast,
     };
-    let n = write_solicit(&mut buf, &s, &iface(US, LB4, lb6())).expect("written");
+    let n = write_solicit(&mut buf, &s, &iface(US, LB4, lb6()).asker()).expect("written");
     buf[..n].to_vec()
 }
 
@@ -120,9 +120,9 @@ fn an_arp_request_is_broadcast_from_the_ports_first_ipv4_address() {
         target: BE4.into(),
         unicast: None,
     };
-    assert_eq!(write_solicit(&mut [0u8; 128], &s, &bare), None);
+    assert_eq!(write_solicit(&mut [0u8; 128], &s, &bare.asker()), None);
     assert_eq!(
-        write_solicit(&mut [0u8; 59], &s, &iface(US, LB4, lb6())),
+        write_solicit(&mut [0u8; 59], &s, &iface(US, LB4, lb6()).asker()),
         None
     );
 }
@@ -246,7 +246,7 @@ fn a_neighbour_advertisement_from_a_watched_backend_is_learnt() {
         target: lb6().into(),
         unicast: None,
     };
-    let n = write_solicit(&mut buf, &s, &iface(MOVED, BE4, be6())).expect("written");
+    let n = write_solicit(&mut buf, &s, &iface(MOVED, BE4, be6()).asker()).expect("written");
     assert_eq!(send(&fwd, &mut dp, &buf[..n]).0, Verdict::Reply);
     assert_eq!(
         fwd.neighbours.heard(0, be6().into()).and_then(|h| h.mac),

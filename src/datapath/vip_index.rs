@@ -19,8 +19,33 @@
 //! contract): it only decides where an entry sits, never which backend a
 //! flow gets. Nothing here allocates after the build.
 
-use super::forwarding::{Protocol, Vip};
+use std::net::IpAddr;
+
 use crate::wire::addr::{self, Addr16};
+
+/// Transport protocol of a VIP.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Protocol {
+    Tcp,
+    Udp,
+}
+
+impl Protocol {
+    /// The IP protocol number.
+    pub fn number(self) -> u8 {
+        match self {
+            Protocol::Tcp => 6,
+            Protocol::Udp => 17,
+        }
+    }
+}
+
+/// What the index needs of a VIP (implemented by the snapshot's `Vip`).
+pub trait Service {
+    fn addr(&self) -> IpAddr;
+    fn port(&self) -> u16;
+    fn protocol(&self) -> Protocol;
+}
 
 /// Addresses, and services per address, compared one by one; more are
 /// hashed.
@@ -136,8 +161,8 @@ fn service_key(first: u32, port: u16, protocol: Protocol) -> u64 {
     (u64::from(first) << 24) | (u64::from(port) << 8) | u64::from(protocol.number())
 }
 
-fn version_of(v: &Vip) -> u8 {
-    if v.addr.is_ipv4() { 4 } else { 6 }
+fn version_of<V: Service>(v: &V) -> u8 {
+    if v.addr().is_ipv4() { 4 } else { 6 }
 }
 
 fn fragment_slot(protocol: Protocol) -> usize {
@@ -149,17 +174,17 @@ fn fragment_slot(protocol: Protocol) -> usize {
 
 impl VipIndex {
     /// Indexes `vips` (a snapshot holds far fewer than 2^32).
-    pub fn new(vips: &[Vip]) -> VipIndex {
+    pub fn new<V: Service>(vips: &[V]) -> VipIndex {
         // Positions grouped by (address, version), config order within one.
         let mut order: Vec<u32> = (0..vips.len() as u32).collect();
         order.sort_by_key(|&i| {
             let v = &vips[i as usize];
-            (addr::from_ip(v.addr), version_of(v), i)
+            (addr::from_ip(v.addr()), version_of(v), i)
         });
         let mut groups: Vec<AddrSlot> = Vec::new();
         for (pos, &i) in order.iter().enumerate() {
             let v = &vips[i as usize];
-            let (a, version) = (addr::from_ip(v.addr), version_of(v));
+            let (a, version) = (addr::from_ip(v.addr()), version_of(v));
             match groups.last_mut() {
                 Some(g) if g.addr == a && g.version == version => g.count += 1,
                 _ => groups.push(AddrSlot {
@@ -175,7 +200,9 @@ impl VipIndex {
         for g in &groups {
             let members = &order[g.first as usize..(g.first + g.count) as usize];
             for p in [Protocol::Tcp, Protocol::Udp] {
-                let mut of_p = members.iter().filter(|&&i| vips[i as usize].protocol == p);
+                let mut of_p = members
+                    .iter()
+                    .filter(|&&i| vips[i as usize].protocol() == p);
                 if let (Some(&only), None) = (of_p.next(), of_p.next()) {
                     fragments[g.first as usize][fragment_slot(p)] = only;
                 }
@@ -213,7 +240,7 @@ impl VipIndex {
         for g in groups.iter().filter(|g| g.count > SCAN_MAX) {
             for &i in &order[g.first as usize..(g.first + g.count) as usize] {
                 let v = &vips[i as usize];
-                let key = service_key(g.first, v.port, v.protocol);
+                let key = service_key(g.first, v.port(), v.protocol());
                 let mut at = service_geometry.home(key.wrapping_mul(K1));
                 let mut probe = 0;
                 while services[at].key != u64::MAX {
@@ -276,19 +303,19 @@ impl VipIndex {
     /// The VIP serving `port` over `protocol` at a VIP address; `vips` is
     /// the list the index was built from.
     #[inline]
-    pub fn service<'v>(
+    pub fn service<'v, V: Service>(
         &self,
-        vips: &'v [Vip],
+        vips: &'v [V],
         at: VipAddr,
         port: u16,
         protocol: Protocol,
-    ) -> Option<&'v Vip> {
+    ) -> Option<&'v V> {
         if at.count <= SCAN_MAX {
             return self
                 .members(at)
                 .iter()
                 .filter_map(|&i| vips.get(i as usize))
-                .find(|v| v.port == port && v.protocol == protocol);
+                .find(|v| v.port() == port && v.protocol() == protocol);
         }
         let key = service_key(at.first, port, protocol);
         let g = &self.service_geometry;
@@ -335,172 +362,27 @@ impl VipIndex {
     }
 }
 
+/// The type of an empty VIP list (no value exists).
+enum NoVip {}
+
+impl Service for NoVip {
+    fn addr(&self) -> IpAddr {
+        match *self {}
+    }
+    fn port(&self) -> u16 {
+        match *self {}
+    }
+    fn protocol(&self) -> Protocol {
+        match *self {}
+    }
+}
+
 impl Default for VipIndex {
     fn default() -> VipIndex {
-        VipIndex::new(&[])
+        VipIndex::new::<NoVip>(&[])
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use std::net::IpAddr;
-
-    use proptest::prelude::*;
-
-    use super::*;
-    use crate::datapath::forwarding::{Encap, Forwarding, ForwardingMode};
-    use crate::datapath::maglev::MaglevTable;
-
-    fn vip(i: usize, addr: IpAddr, port: u16, protocol: Protocol) -> Vip {
-        Vip {
-            id: i as u16,
-            name: format!("v{i}"),
-            addr,
-            port,
-            protocol,
-            mode: ForwardingMode::L2Dsr,
-            mptcp_tracking: false,
-            token_routing: true,
-            backends: Vec::new(),
-            maglev: std::sync::Arc::new(MaglevTable::build(7, &[]).expect("empty table")),
-        }
-    }
-
-    fn forwarding(vips: Vec<Vip>) -> Forwarding {
-        Forwarding::new(Vec::new(), vips, Vec::new(), Encap::default())
-    }
-
-    /// What the index must answer, by a scan of every VIP.
-    fn scan(f: &Forwarding, a: IpAddr, port: u16, p: Protocol) -> Option<u16> {
-        f.vips
-            .iter()
-            .find(|v| v.addr == a && v.port == port && v.protocol == p)
-            .map(|v| v.id)
-    }
-
-    fn v4(i: usize) -> IpAddr {
-        IpAddr::from([198, 18, (i >> 8) as u8, i as u8])
-    }
-
-    fn v6(i: usize) -> IpAddr {
-        IpAddr::from([0xfd00, 0, 0, 0, 0, 0, (i >> 16) as u16, i as u16])
-    }
-
-    #[test]
-    fn ten_thousand_addresses_are_each_found_in_a_few_probes() {
-        let vips: Vec<Vip> = (0..10_000)
-            .map(|i| {
-                let a = if i % 2 == 0 { v4(i) } else { v6(i) };
-                vip(i, a, 80, Protocol::Tcp)
-            })
-            .collect();
-        let f = forwarding(vips);
-        for v in &f.vips {
-            assert_eq!(
-                f.vip(v.addr, 80, Protocol::Tcp).map(|x| x.id),
-                Some(v.id),
-                "{}",
-                v.addr
-            );
-            assert!(f.vip(v.addr, 81, Protocol::Tcp).is_none());
-            assert!(f.vip(v.addr, 80, Protocol::Udp).is_none());
-        }
-        // The IPv4 addresses not configured (odd ones) and other IPv6 ones.
-        for i in (1..10_000).step_by(2) {
-            assert!(!f.is_vip_addr(v4(i)));
-            assert!(!f.is_vip_addr(v6(i + 1)));
-        }
-        let (addr_probe, _) = f.vip_index().max_probes();
-        assert!(addr_probe < 32, "longest address probe {addr_probe}");
-    }
-
-    #[test]
-    fn thousands_of_ports_on_one_address_use_the_service_table() {
-        let a = v4(7);
-        let vips: Vec<Vip> = (0..6000)
-            .map(|i| {
-                let p = if i % 3 == 0 {
-                    Protocol::Udp
-                } else {
-                    Protocol::Tcp
-                };
-                vip(i, a, 1000 + (i / 2) as u16, p)
-            })
-            .collect();
-        let f = forwarding(vips);
-        for port in 900..4100 {
-            for p in [Protocol::Tcp, Protocol::Udp] {
-                assert_eq!(
-                    f.vip(a, port, p).map(|v| v.id),
-                    scan(&f, a, port, p),
-                    "{port} {p:?}"
-                );
-            }
-        }
-        let at = f.vip_addr(4, &addr::from_ip(a)).expect("the address");
-        assert_eq!(f.vips_at(at).count(), 6000);
-        // Several VIPs of each protocol: fragments are ambiguous.
-        assert!(f.fragment_vip(at, Protocol::Tcp).is_none());
-        assert!(f.fragment_vip(at, Protocol::Udp).is_none());
-    }
-
-    #[test]
-    fn fragments_go_to_the_only_vip_of_their_protocol() {
-        let a = v4(1);
-        let f = forwarding(vec![
-            vip(0, a, 80, Protocol::Tcp),
-            vip(1, a, 53, Protocol::Udp),
-            vip(2, a, 443, Protocol::Tcp),
-            vip(3, v6(1), 53, Protocol::Udp),
-        ]);
-        let at = f.vip_addr(4, &addr::from_ip(a)).expect("v4 address");
-        assert!(f.fragment_vip(at, Protocol::Tcp).is_none(), "80 and 443");
-        assert_eq!(f.fragment_vip(at, Protocol::Udp).map(|v| v.id), Some(1));
-        let at6 = f.vip_addr(6, &addr::from_ip(v6(1))).expect("v6 address");
-        assert_eq!(f.fragment_vip(at6, Protocol::Udp).map(|v| v.id), Some(3));
-        assert!(f.fragment_vip(at6, Protocol::Tcp).is_none());
-    }
-
-    #[test]
-    fn an_empty_snapshot_finds_nothing() {
-        let f = Forwarding::default();
-        assert!(!f.is_vip_addr(v4(0)));
-        assert!(!f.is_vip_addr(IpAddr::from([0u8; 16])));
-        assert!(f.vip_index().memory_bytes() > 0);
-    }
-
-    proptest! {
-        #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
-
-        /// Any set of VIPs (few addresses, so several share one; both
-        /// families; both protocols): the index answers what a scan does,
-        /// for configured and unconfigured services alike.
-        #[test]
-        fn the_index_agrees_with_a_scan(
-            spec in prop::collection::vec((0usize..24, 0u16..12, any::<bool>()), 0..80),
-            probes in prop::collection::vec((0usize..30, 0u16..14, any::<bool>()), 1..60),
-        ) {
-            let addr = |a: usize| if a % 3 == 0 { v6(a) } else { v4(a) };
-            let proto = |udp: bool| if udp { Protocol::Udp } else { Protocol::Tcp };
-            let mut seen = std::collections::HashSet::new();
-            let vips: Vec<Vip> = spec
-                .iter()
-                .filter(|s| seen.insert(**s))
-                .enumerate()
-                .map(|(i, &(a, port, udp))| vip(i, addr(a), port, proto(udp)))
-                .collect();
-            let f = forwarding(vips);
-            for (a, port, udp) in probes {
-                let (a, p) = (addr(a), proto(udp));
-                prop_assert_eq!(f.vip(a, port, p).map(|v| v.id), scan(&f, a, port, p));
-                prop_assert_eq!(f.is_vip_addr(a), f.vips.iter().any(|v| v.addr == a));
-                if let Some(at) = f.vip_addr(if a.is_ipv4() { 4 } else { 6 }, &addr::from_ip(a)) {
-                    let of_p: Vec<u16> =
-                        f.vips.iter().filter(|v| v.addr == a && v.protocol == p).map(|v| v.id).collect();
-                    let want = (of_p.len() == 1).then(|| of_p[0]);
-                    prop_assert_eq!(f.fragment_vip(at, p).map(|v| v.id), want);
-                }
-            }
-        }
-    }
-}
+#[path = "vip_index_tests.rs"]
+mod tests;

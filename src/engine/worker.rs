@@ -174,7 +174,7 @@ fn send_solicits(
             if !m.set_len(SOLICIT_MAX_LEN) {
                 continue;
             }
-            let Some(len) = write_solicit(&mut m, &s, iface) else {
+            let Some(len) = write_solicit(&mut m, &s, &iface.asker()) else {
                 continue;
             };
             m.truncate(len);

@@ -1,0 +1,162 @@
+//! The VIP index against a linear scan of the same VIPs, and at scale.
+
+use std::net::IpAddr;
+
+use proptest::prelude::*;
+
+use super::*;
+use crate::datapath::forwarding::{Encap, Forwarding, ForwardingMode, Vip};
+use crate::datapath::maglev::MaglevTable;
+
+fn vip(i: usize, addr: IpAddr, port: u16, protocol: Protocol) -> Vip {
+    Vip {
+        id: i as u16,
+        name: format!("v{i}"),
+        addr,
+        port,
+        protocol,
+        mode: ForwardingMode::L2Dsr,
+        mptcp_tracking: false,
+        token_routing: true,
+        backends: Vec::new(),
+        maglev: std::sync::Arc::new(MaglevTable::build(7, &[]).expect("empty table")),
+    }
+}
+
+fn forwarding(vips: Vec<Vip>) -> Forwarding {
+    Forwarding::new(Vec::new(), vips, Vec::new(), Encap::default())
+}
+
+/// What the index must answer, by a scan of every VIP.
+fn scan(f: &Forwarding, a: IpAddr, port: u16, p: Protocol) -> Option<u16> {
+    f.vips
+        .iter()
+        .find(|v| v.addr == a && v.port == port && v.protocol == p)
+        .map(|v| v.id)
+}
+
+fn v4(i: usize) -> IpAddr {
+    IpAddr::from([198, 18, (i >> 8) as u8, i as u8])
+}
+
+fn v6(i: usize) -> IpAddr {
+    IpAddr::from([0xfd00, 0, 0, 0, 0, 0, (i >> 16) as u16, i as u16])
+}
+
+#[test]
+fn ten_thousand_addresses_are_each_found_in_a_few_probes() {
+    let vips: Vec<Vip> = (0..10_000)
+        .map(|i| {
+            let a = if i % 2 == 0 { v4(i) } else { v6(i) };
+            vip(i, a, 80, Protocol::Tcp)
+        })
+        .collect();
+    let f = forwarding(vips);
+    for v in &f.vips {
+        assert_eq!(
+            f.vip(v.addr, 80, Protocol::Tcp).map(|x| x.id),
+            Some(v.id),
+            "{}",
+            v.addr
+        );
+        assert!(f.vip(v.addr, 81, Protocol::Tcp).is_none());
+        assert!(f.vip(v.addr, 80, Protocol::Udp).is_none());
+    }
+    // The IPv4 addresses not configured (odd ones) and other IPv6 ones.
+    for i in (1..10_000).step_by(2) {
+        assert!(!f.is_vip_addr(v4(i)));
+        assert!(!f.is_vip_addr(v6(i + 1)));
+    }
+    let (addr_probe, _) = f.vip_index().max_probes();
+    assert!(addr_probe < 32, "longest address probe {addr_probe}");
+}
+
+#[test]
+fn thousands_of_ports_on_one_address_use_the_service_table() {
+    let a = v4(7);
+    let vips: Vec<Vip> = (0..6000)
+        .map(|i| {
+            let p = if i % 3 == 0 {
+                Protocol::Udp
+            } else {
+                Protocol::Tcp
+            };
+            vip(i, a, 1000 + (i / 2) as u16, p)
+        })
+        .collect();
+    let f = forwarding(vips);
+    for port in 900..4100 {
+        for p in [Protocol::Tcp, Protocol::Udp] {
+            assert_eq!(
+                f.vip(a, port, p).map(|v| v.id),
+                scan(&f, a, port, p),
+                "{port} {p:?}"
+            );
+        }
+    }
+    let at = f.vip_addr(4, &addr::from_ip(a)).expect("the address");
+    assert_eq!(f.vips_at(at).count(), 6000);
+    // Several VIPs of each protocol: fragments are ambiguous.
+    assert!(f.fragment_vip(at, Protocol::Tcp).is_none());
+    assert!(f.fragment_vip(at, Protocol::Udp).is_none());
+}
+
+#[test]
+fn fragments_go_to_the_only_vip_of_their_protocol() {
+    let a = v4(1);
+    let f = forwarding(vec![
+        vip(0, a, 80, Protocol::Tcp),
+        vip(1, a, 53, Protocol::Udp),
+        vip(2, a, 443, Protocol::Tcp),
+        vip(3, v6(1), 53, Protocol::Udp),
+    ]);
+    let at = f.vip_addr(4, &addr::from_ip(a)).expect("v4 address");
+    assert!(f.fragment_vip(at, Protocol::Tcp).is_none(), "80 and 443");
+    assert_eq!(f.fragment_vip(at, Protocol::Udp).map(|v| v.id), Some(1));
+    let at6 = f.vip_addr(6, &addr::from_ip(v6(1))).expect("v6 address");
+    assert_eq!(f.fragment_vip(at6, Protocol::Udp).map(|v| v.id), Some(3));
+    assert!(f.fragment_vip(at6, Protocol::Tcp).is_none());
+}
+
+#[test]
+fn an_empty_snapshot_finds_nothing() {
+    let f = Forwarding::default();
+    assert!(!f.is_vip_addr(v4(0)));
+    assert!(!f.is_vip_addr(IpAddr::from([0u8; 16])));
+    assert!(f.vip_index().memory_bytes() > 0);
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+    /// Any set of VIPs (few addresses, so several share one; both
+    /// families; both protocols): the index answers what a scan does,
+    /// for configured and unconfigured services alike.
+    #[test]
+    fn the_index_agrees_with_a_scan(
+        spec in prop::collection::vec((0usize..24, 0u16..12, any::<bool>()), 0..80),
+        probes in prop::collection::vec((0usize..30, 0u16..14, any::<bool>()), 1..60),
+    ) {
+        let addr = |a: usize| if a % 3 == 0 { v6(a) } else { v4(a) };
+        let proto = |udp: bool| if udp { Protocol::Udp } else { Protocol::Tcp };
+        let mut seen = std::collections::HashSet::new();
+        let vips: Vec<Vip> = spec
+            .iter()
+            .filter(|s| seen.insert(**s))
+            .enumerate()
+            .map(|(i, &(a, port, udp))| vip(i, addr(a), port, proto(udp)))
+            .collect();
+        let f = forwarding(vips);
+        for (a, port, udp) in probes {
+            let (a, p) = (addr(a), proto(udp));
+            prop_assert_eq!(f.vip(a, port, p).map(|v| v.id), scan(&f, a, port, p));
+            prop_assert_eq!(f.is_vip_addr(a), f.vips.iter().any(|v| v.addr == a));
+            if let Some(at) = f.vip_addr(if a.is_ipv4() { 4 } else { 6 }, &addr::from_ip(a)) {
+                let of_p: Vec<u16> =
+                    f.vips.iter().filter(|v| v.addr == a && v.protocol == p).map(|v| v.id).collect();
+                let want = (of_p.len() == 1).then(|| of_p[0]);
+                prop_assert_eq!(f.fragment_vip(at, p).map(|v| v.id), want);
+            }
+        }
+    }
+}
