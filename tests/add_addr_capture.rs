@@ -105,3 +105,72 @@ fn linux_backends_add_addr_hmac_is_reproduced_v4() {
 fn linux_backends_add_addr_hmac_is_reproduced_v6() {
     check("mptcp_v6.pcap");
 }
+
+/// The announcement mplb builds from the capture's real third ACK has the
+/// ports, sequence and acknowledgement numbers of the ADD_ADDR the real
+/// backend sent right after it: what the client's TCP expects from the
+/// server at that moment.
+fn same_numbers_as_linux(name: &str, vip: &str, backend: &str) {
+    use mplb::datapath::frame::TestFrame;
+    use mplb::datapath::verdict::Verdict;
+    use mplb::testing::config::{Backend, Vip, null_port};
+    use mplb::testing::{self, Tables};
+
+    let text = null_port("ipv6 = [\"fd00:18::1\"]\n")
+        + &Vip::new("web", vip, 80)
+            .option("table_size", 251)
+            .option("announce_backend_address", true)
+            .backend(Backend::new("be0", backend).mac("02:00:00:00:01:11"))
+            .to_string();
+    let fwd = testing::forwarding(&testing::parse(&text), &[[2, 0, 0, 0, 2, 1]]);
+    let mut dp = Tables::small(1024).datapath();
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data")
+        .join(name);
+    let mut r = PcapReader::new(std::fs::File::open(&path).expect("pcap")).expect("pcap");
+    let vip: std::net::IpAddr = vip.parse().unwrap();
+    let mut ours = None;
+    let mut linux = None;
+    while let Some(p) = r.next_packet() {
+        let data = p.expect("packet").data.into_owned();
+        let ip = parse_frame(&data).expect("parses").ip.expect("ip");
+        let seg = tcp::Packet::new_checked(&data[ip.l4_offset..ip.l3_end]).expect("tcp");
+        let numbers = (
+            seg.src_port(),
+            seg.dst_port(),
+            seg.seq_number(),
+            seg.ack_number(),
+        );
+        if ip.dst_addr() == vip && ours.is_none() {
+            let mut f = TestFrame::new(&data);
+            assert_eq!(dp.process(&fwd, 0, &mut f, 1 << 40), Verdict::Forward);
+            dp.announcements().drain(|a| {
+                let ip = parse_frame(a.frame()).unwrap().ip.unwrap();
+                let s = tcp::Packet::new_checked(&a.frame()[ip.l4_offset..ip.l3_end]).unwrap();
+                ours = Some((s.src_port(), s.dst_port(), s.seq_number(), s.ack_number()));
+            });
+        } else if ip.src_addr() == vip
+            && linux.is_none()
+            && seg
+                .options_iter()
+                .any(|o| matches!(o, Ok(TcpOption::Mptcp(MptcpOption::AddAddr(a))) if !a.echo))
+        {
+            linux = Some(numbers);
+        }
+    }
+    assert!(ours.is_some(), "{name}: mplb announced");
+    assert_eq!(
+        ours, linux,
+        "{name}: (ports, seq, ack) as the real backend's ADD_ADDR"
+    );
+}
+
+#[test]
+fn the_announcement_carries_the_real_backends_sequence_numbers_v4() {
+    same_numbers_as_linux("mptcp_v4.pcap", "198.18.0.10", "198.18.1.11");
+}
+
+#[test]
+fn the_announcement_carries_the_real_backends_sequence_numbers_v6() {
+    same_numbers_as_linux("mptcp_v6.pcap", "fd00:18::10", "fd00:18:1::11");
+}

@@ -17,7 +17,12 @@
 //! bytes (an ICMPv6 "packet too big" in front of its quote) longer than the
 //! input, and a `Forward` frame leaves from the rx port's MAC to a configured backend or gateway
 //! MAC; counters only grow, `forwarded` by the number of `Forward` verdicts
-//! and the `drop_*` counters by the number of `Drop` verdicts.
+//! and the `drop_*` counters by the number of `Drop` verdicts. The
+//! ADD_ADDRs recorded on a backend's behalf (VIPs `web4-dsr`, `web6-ipip`)
+//! are the same from both, one per `add_addr_sent`, each a well-formed
+//! frame from the rx port's MAC, for the rx port, carrying exactly one
+//! MPTCP option, an ADD_ADDR of a configured backend's address; they are
+//! taken after every burst, as the worker does.
 #![no_main]
 
 use std::cell::RefCell;
@@ -30,7 +35,9 @@ use mplb::datapath::frame::TestFrame;
 use mplb::datapath::process::Datapath;
 use mplb::datapath::verdict::{DropReason, Verdict};
 use mplb::testing::{self, Tables};
+use mplb::wire::mptcp::MptcpOption;
 use mplb::wire::parse::parse_frame;
+use mplb::wire::tcp::{self, TcpOption};
 
 const PORT_MACS: [[u8; 6]; 2] = [[2, 0, 0, 0, 2, 1], [2, 0, 0, 0, 3, 1]];
 const MAX_FRAMES: usize = 32;
@@ -175,6 +182,40 @@ fn check_counters(state: &mut State) {
     state.flow_counters = flow_counters;
 }
 
+/// Takes both datapaths' announcements and checks them (see the top).
+fn check_announcements(state: &mut State, port: usize, sent: u64) {
+    let mut got: Vec<(usize, Vec<u8>)> = Vec::new();
+    let mut twin: Vec<(usize, Vec<u8>)> = Vec::new();
+    state
+        .dp
+        .announcements()
+        .drain(|a| got.push((a.port, a.frame().to_vec())));
+    state
+        .twin
+        .announcements()
+        .drain(|a| twin.push((a.port, a.frame().to_vec())));
+    assert_eq!(got, twin, "announcements of burst and twin");
+    assert_eq!(got.len() as u64, sent, "one announcement per add_addr_sent");
+    for (p, frame) in &got {
+        assert_eq!(*p, port, "announcement for another port");
+        assert_eq!(frame[6..12], PORT_MACS[port], "source MAC of an announcement");
+        let ip = match parse_frame(frame) {
+            Ok(p) => p.ip.expect("an IP announcement"),
+            Err(e) => panic!("announcement malformed ({e:?}): {frame:02x?}"),
+        };
+        let seg = tcp::Packet::new_checked(&frame[ip.l4_offset..ip.l3_end]).expect("TCP");
+        let opts: Vec<_> = seg.options_iter().collect();
+        match opts.as_slice() {
+            [Ok(TcpOption::Mptcp(MptcpOption::AddAddr(a)))] => assert!(
+                state.fwd.backends.iter().flatten().any(|b| b.addr == a.addr),
+                "announced {} is no backend's",
+                a.addr
+            ),
+            o => panic!("announcement options {o:?}"),
+        }
+    }
+}
+
 fn run(state: &mut State, data: &[u8]) {
     let [control, step, rest @ ..] = data else {
         return;
@@ -221,7 +262,10 @@ fn run(state: &mut State, data: &[u8]) {
     for i in 0..n {
         check_output(state, port, i);
     }
+    let sent_before = state.counters.add_addr_sent;
     check_counters(state);
+    let sent = state.counters.add_addr_sent - sent_before;
+    check_announcements(state, port, sent);
 }
 
 fuzz_target!(|data: &[u8]| {
