@@ -1,7 +1,9 @@
 //! The poll-mode worker: one per configured lcore, run to completion.
 //!
 //! Each iteration: pick up the current forwarding snapshot (one atomic load),
-//! then for each owned (port, rx queue): rx burst → datapath → tx bursts.
+//! then for each owned (port, rx queue): rx burst → datapath → tx bursts
+//! (and, when the burst asked for any, the ADD_ADDRs sent on backends'
+//! behalf, built by the datapath, copied into buffers of the worker's pool).
 //! No allocation, no locks and no syscalls inside the loop; counters are plain
 //! integers owned by the worker and copied to a shared slot every
 //! [`PUBLISH_EVERY`] iterations, where the management thread reads them.
