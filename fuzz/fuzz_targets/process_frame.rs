@@ -182,6 +182,15 @@ fn check_counters(state: &mut State) {
     state.flow_counters = flow_counters;
 }
 
+/// The address of a v0 ADD_ADDR without port (8 or 20 bytes).
+fn v0_add_addr(raw: &[u8]) -> Option<std::net::IpAddr> {
+    match raw {
+        [30, 8, 0x34, _, a @ ..] => <[u8; 4]>::try_from(a).ok().map(Into::into),
+        [30, 20, 0x36, _, a @ ..] => <[u8; 16]>::try_from(a).ok().map(Into::into),
+        _ => None,
+    }
+}
+
 /// Takes both datapaths' announcements and checks them (see the top).
 fn check_announcements(state: &mut State, port: usize, sent: u64) {
     let mut got: Vec<(usize, Vec<u8>)> = Vec::new();
@@ -205,14 +214,19 @@ fn check_announcements(state: &mut State, port: usize, sent: u64) {
         };
         let seg = tcp::Packet::new_checked(&frame[ip.l4_offset..ip.l3_end]).expect("TCP");
         let opts: Vec<_> = seg.options_iter().collect();
-        match opts.as_slice() {
-            [Ok(TcpOption::Mptcp(MptcpOption::AddAddr(a)))] => assert!(
-                state.fwd.backends.iter().flatten().any(|b| b.addr == a.addr),
-                "announced {} is no backend's",
-                a.addr
-            ),
+        let addr = match opts.as_slice() {
+            // v1 (RFC 8684), which the parser reads.
+            [Ok(TcpOption::Mptcp(MptcpOption::AddAddr(a)))] => a.addr,
+            // v0 (RFC 6824): the low nibble is the IP version, which v1
+            // reads as flags, so the parser calls it malformed.
+            [Ok(TcpOption::Mptcp(MptcpOption::Malformed { raw }))] => v0_add_addr(raw)
+                .unwrap_or_else(|| panic!("announcement option {raw:02x?}")),
             o => panic!("announcement options {o:?}"),
-        }
+        };
+        assert!(
+            state.fwd.backends.iter().flatten().any(|b| b.addr == addr),
+            "announced {addr} is no backend's"
+        );
     }
 }
 

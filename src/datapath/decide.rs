@@ -353,6 +353,7 @@ impl<M: BucketMemory> Decider<'_, M> {
 
     /// Rule 4 for a segment whose MPTCP options were seen; the bool asks
     /// for an announcement (see [`Target::announce`]).
+    #[inline]
     fn tcp_mptcp<'f>(
         &mut self,
         fwd: &'f Forwarding,
@@ -373,10 +374,14 @@ impl<M: BucketMemory> Decider<'_, M> {
             self.tokens.learn(mptcp::token(k.0, k.1), b.id, self.now);
             self.counters.tokens_learnt += 1;
         }
-        let announce = vip.announce_backend_address && keys.is_some() && !t.flags.rst();
+        // Tested only where it matters, so that the other paths pay nothing
+        // for it.
+        let announce = || vip.announce_backend_address && keys.is_some();
         if hit {
             self.note_close(key, hash, t);
-            self.counters.add_addr_skipped_duplicate += u64::from(announce);
+            if announce() && !t.flags.rst() {
+                self.counters.add_addr_skipped_duplicate += 1;
+            }
             return Ok((b, false));
         }
         if vip.mptcp_tracking && !t.flags.rst() {
@@ -387,8 +392,11 @@ impl<M: BucketMemory> Decider<'_, M> {
             // not leave the connection untracked. A spoofed segment
             // gets an untrusted entry, as a plain one does.
             let pinned = self.pin(key, hash, b.id, FlowClass::MptcpPinned);
-            self.counters.add_addr_skipped_unpinned += u64::from(announce && !pinned);
-            return Ok((b, announce && pinned));
+            if !announce() {
+                return Ok((b, false));
+            }
+            self.counters.add_addr_skipped_unpinned += u64::from(!pinned);
+            return Ok((b, pinned));
         }
         Ok((b, false))
     }
