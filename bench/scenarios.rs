@@ -37,6 +37,11 @@ const VIP_DSR: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 10);
 const VIP_IPIP: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 11);
 /// Same backends, L2 DSR, `mptcp_tracking = false`.
 const VIP_STATELESS: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 12);
+/// The VIP with `announce_backend_address` (token_learn_announce).
+const VIP_ANNOUNCE: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 13);
+/// Frames of the token_learn_announce workload: within the per-worker burst
+/// of announcements, so that the first pass announces every one.
+const ANNOUNCE_FRAMES: usize = 992;
 
 /// The measured paths. Names are the benchmark ids.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -61,10 +66,17 @@ pub enum Scenario {
     TokenLearn,
     /// MP_JOIN SYN whose token was learnt: token-table hit, flow-table pin.
     JoinByToken,
+    /// The token-learn third ACKs to a VIP with `announce_backend_address`.
+    /// Its workload (992 frames, within the worker's burst of 1 000
+    /// announcements) is checked to announce every one when first sent;
+    /// sent again (the measured loop) each hits its pin: the retransmitted
+    /// third ACK, `add_addr_skipped_duplicate`. The announcing first pass
+    /// is measured with `PACKETS=0` (bench/README.md).
+    TokenLearnAnnounce,
 }
 
 impl Scenario {
-    pub const ALL: [Scenario; 8] = [
+    pub const ALL: [Scenario; 9] = [
         Scenario::MptcpSynL2,
         Scenario::MptcpSynIpip,
         Scenario::MptcpDss,
@@ -73,6 +85,7 @@ impl Scenario {
         Scenario::PlainHitIpip,
         Scenario::TokenLearn,
         Scenario::JoinByToken,
+        Scenario::TokenLearnAnnounce,
     ];
 
     pub fn name(self) -> &'static str {
@@ -85,6 +98,7 @@ impl Scenario {
             Scenario::PlainHitIpip => "plain_hit_ipip",
             Scenario::TokenLearn => "token_learn",
             Scenario::JoinByToken => "join_by_token",
+            Scenario::TokenLearnAnnounce => "token_learn_announce",
         }
     }
 
@@ -584,6 +598,7 @@ impl Bench {
                     .map(|(i, _)| *i)
                     .collect()
             }
+            Scenario::TokenLearnAnnounce => (0..n.min(ANNOUNCE_FRAMES)).collect(),
             _ => (0..n).collect(),
         };
         rng.shuffle(&mut order);
@@ -613,17 +628,20 @@ impl Bench {
             Scenario::PlainHit => (&t.plain_ack, 0, false),
             Scenario::PlainHitIpip => (&t.plain_ack, 0, true),
             Scenario::TokenLearn => (&t.third_ack, 3, false),
+            Scenario::TokenLearnAnnounce => (&t.third_ack, 5, false),
             Scenario::JoinByToken => (&t.join_syn, 4, false),
         };
         let mut frame = template.clone();
         let opt = match scenario {
-            Scenario::TokenLearn | Scenario::JoinByToken => mptcp_option(&frame),
+            Scenario::TokenLearn | Scenario::TokenLearnAnnounce | Scenario::JoinByToken => {
+                mptcp_option(&frame)
+            }
             _ => 0,
         };
         let mut frames = Frames::with_capacity(order.len(), frame.len());
         for &i in &order {
             match scenario {
-                Scenario::TokenLearn => {
+                Scenario::TokenLearn | Scenario::TokenLearnAnnounce => {
                     // MP_CAPABLE len 20: sender key at +4, receiver key at +12.
                     let client_key = Rng::new(0x636c_6e74 ^ i as u64).next_u64();
                     frame[opt + 4..opt + 12].copy_from_slice(&client_key.to_be_bytes());
@@ -637,11 +655,12 @@ impl Bench {
                 _ => {}
             }
             let (src, sport) = client(space, i);
-            // The stateless DSS path has its own VIP (tracking off).
-            let vip = if scenario == Scenario::MptcpDss {
-                VIP_STATELESS
-            } else {
-                self.vip_of(ipip, i)
+            // The stateless DSS path and the announcing third ACKs have
+            // VIPs of their own (tracking off; announce_backend_address).
+            let vip = match scenario {
+                Scenario::MptcpDss => VIP_STATELESS,
+                Scenario::TokenLearnAnnounce => VIP_ANNOUNCE,
+                _ => self.vip_of(ipip, i),
             };
             retarget(&mut frame, src, vip, sport);
             frames.push(&frame);
@@ -690,6 +709,10 @@ impl Bench {
                 assert_eq!(d(|c| c.flow_hit), sent, "{name}");
             }
             Scenario::TokenLearn => assert_eq!(d(|c| c.tokens_learnt), sent, "{name}"),
+            Scenario::TokenLearnAnnounce => {
+                assert_eq!(d(|c| c.tokens_learnt), sent, "{name}");
+                assert_eq!(d(|c| c.add_addr_sent), sent, "{name}: announced");
+            }
             Scenario::JoinByToken => assert_eq!(d(|c| c.join_token_hit), sent, "{name}"),
         }
         let ipip = matches!(w.scenario, Scenario::MptcpSynIpip | Scenario::PlainHitIpip);
@@ -704,7 +727,7 @@ impl Bench {
     /// One burst of the workload's next 32 frames through `process_burst`.
     #[inline]
     pub fn burst(&mut self, w: &mut Workload) -> Verdict {
-        w.frames.load(&mut self.pool);
+        self.load(w);
         self.dp
             .process_burst(&self.fwd, 0, &mut self.pool, &mut self.verdicts, self.now);
         self.now += BURST as u64 * NS_PER_FRAME;
@@ -714,6 +737,13 @@ impl Bench {
     /// The first half of [`Bench::burst`]: restores the next 32 frames.
     #[inline]
     pub fn load(&mut self, w: &mut Workload) {
+        // The worker sends what the last burst announced (none on all but
+        // token_learn_announce's paths) before the next rx burst.
+        if !self.dp.announcements().is_empty() {
+            self.dp.announcements().drain(|a| {
+                std::hint::black_box(a.frame());
+            });
+        }
         w.frames.load(&mut self.pool);
     }
 

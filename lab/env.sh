@@ -36,6 +36,8 @@ METRICS_ADDR=127.0.0.1:9180
 LAB_V4_BACKENDS="be1:1 be2:2"
 LAB_V6_BACKENDS="be1:1 be2:2"
 LAB_TOKEN_ROUTING=true
+# Scenario 10: mplb announces the backends' addresses (ADD_ADDR) itself
+LAB_ANNOUNCE=false
 # Workers (LAB_WORKERS, default 1): lcores 1..N, in test mode on CPUs 1 and 0
 # in turn, with as many queue pairs on mplb's af_packet port (the kernel's
 # fanout hash spreads flows over them), rx_queues = workers.
@@ -146,6 +148,7 @@ port = $VIP_PORT
 protocol = "tcp"
 forwarding = "l2-dsr"
 token_routing = $LAB_TOKEN_ROUTING
+announce_backend_address = $LAB_ANNOUNCE
 $(backend_entries v4 "$LAB_V4_BACKENDS")
 
 # Scenario 8: UDP by IP-in-IP to be1 (which cannot decapsulate: no ipip
@@ -162,6 +165,7 @@ address = "$VIP6"
 port = $VIP_PORT
 protocol = "tcp"
 forwarding = "l2-dsr"
+announce_backend_address = $LAB_ANNOUNCE
 $(backend_entries v6 "$LAB_V6_BACKENDS")
 EOF
     mv "$tmp" "$LAB_DIR/mplb.toml"

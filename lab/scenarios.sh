@@ -17,6 +17,8 @@
 #   8  too big for IP-in-IP: ICMP too big, the client's PMTU, v4+v6 (s8_too_big.sh)
 #   9  default-limit MPTCP clients through add, drain, re-weight and a health
 #      failure, also under a spoofed-SYN flood; v4+v6, 0 resets     (s9_default_limits.sh)
+#  10  stock backends, mplb sends the ADD_ADDR; direct joins; mplb
+#      SIGKILLed mid-download, v4+v6 complete (runs last)           (s10_announce.sh)
 #
 # Exits non-zero on the first failed assertion, after printing mplb's
 # counters, its output, both sides' MPTCP counters, the servers' logs and a
@@ -24,11 +26,11 @@
 set -uo pipefail
 
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
-for f in s1_bypass s2_kill s3_weights_reload s4_health s5_token_routing s6_nd s7_fallback s8_too_big s9_default_limits; do
+for f in s1_bypass s2_kill s3_weights_reload s4_health s5_token_routing s6_nd s7_fallback s8_too_big s9_default_limits s10_announce; do
     . "$HERE/$f.sh"
 done
 
-want() { [[ " ${LAB_SCENARIOS:-1 2 3 4 5 6 7 8 9} " == *" $1 "* ]]; }
+want() { [[ " ${LAB_SCENARIOS:-1 2 3 4 5 6 7 8 9 10} " == *" $1 "* ]]; }
 
 T0=$SECONDS
 lab_start
@@ -59,5 +61,6 @@ want 6 && s1 v6 40061
 want 6 && s3 v6 45000
 want 3 && s3 v4 41000
 want 2 && s2
+want 10 && s10
 capture_stop
 log "all scenarios passed ($((SECONDS - T0)) s)"

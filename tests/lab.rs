@@ -13,7 +13,10 @@
 //! "fragmentation needed" (ICMPv6 "packet too big") and a lower path MTU.
 //! 9: twelve single-path MPTCP downloads (default client limits) through a
 //! reload that adds, one that drains, one that re-weights and a health
-//! failure, also under a spoofed-SYN flood: none reset.
+//! failure, also under a spoofed-SYN flood: none reset. 10: stock backends
+//! (no `signal` endpoint), mplb sends the ADD_ADDR on their behalf; IPv4
+//! and IPv6 clients join the backends directly and finish their downloads
+//! after mplb is killed.
 //! mplb's config gives no backend MAC: it learns them by ARP and ND, and the
 //! lab checks them against the backends' interfaces. See lab/README.md.
 //! Then scenarios 1, 4, 3 and 2 again with two workers sharing the CPUs

@@ -17,7 +17,12 @@
 //! bytes (an ICMPv6 "packet too big" in front of its quote) longer than the
 //! input, and a `Forward` frame leaves from the rx port's MAC to a configured backend or gateway
 //! MAC; counters only grow, `forwarded` by the number of `Forward` verdicts
-//! and the `drop_*` counters by the number of `Drop` verdicts.
+//! and the `drop_*` counters by the number of `Drop` verdicts. The
+//! ADD_ADDRs recorded on a backend's behalf (VIPs `web4-dsr`, `web6-ipip`)
+//! are the same from both, one per `add_addr_sent`, each a well-formed
+//! frame from the rx port's MAC, for the rx port, carrying exactly one
+//! MPTCP option, an ADD_ADDR of a configured backend's address; they are
+//! taken after every burst, as the worker does.
 #![no_main]
 
 use std::cell::RefCell;
@@ -30,7 +35,9 @@ use mplb::datapath::frame::TestFrame;
 use mplb::datapath::process::Datapath;
 use mplb::datapath::verdict::{DropReason, Verdict};
 use mplb::testing::{self, Tables};
+use mplb::wire::mptcp::MptcpOption;
 use mplb::wire::parse::parse_frame;
+use mplb::wire::tcp::{self, TcpOption};
 
 const PORT_MACS: [[u8; 6]; 2] = [[2, 0, 0, 0, 2, 1], [2, 0, 0, 0, 3, 1]];
 const MAX_FRAMES: usize = 32;
@@ -175,6 +182,54 @@ fn check_counters(state: &mut State) {
     state.flow_counters = flow_counters;
 }
 
+/// The address of a v0 ADD_ADDR without port (8 or 20 bytes).
+fn v0_add_addr(raw: &[u8]) -> Option<std::net::IpAddr> {
+    match raw {
+        [30, 8, 0x34, _, a @ ..] => <[u8; 4]>::try_from(a).ok().map(Into::into),
+        [30, 20, 0x36, _, a @ ..] => <[u8; 16]>::try_from(a).ok().map(Into::into),
+        _ => None,
+    }
+}
+
+/// Takes both datapaths' announcements and checks them (see the top).
+fn check_announcements(state: &mut State, port: usize, sent: u64) {
+    let mut got: Vec<(usize, Vec<u8>)> = Vec::new();
+    let mut twin: Vec<(usize, Vec<u8>)> = Vec::new();
+    state
+        .dp
+        .announcements()
+        .drain(|a| got.push((a.port, a.frame().to_vec())));
+    state
+        .twin
+        .announcements()
+        .drain(|a| twin.push((a.port, a.frame().to_vec())));
+    assert_eq!(got, twin, "announcements of burst and twin");
+    assert_eq!(got.len() as u64, sent, "one announcement per add_addr_sent");
+    for (p, frame) in &got {
+        assert_eq!(*p, port, "announcement for another port");
+        assert_eq!(frame[6..12], PORT_MACS[port], "source MAC of an announcement");
+        let ip = match parse_frame(frame) {
+            Ok(p) => p.ip.expect("an IP announcement"),
+            Err(e) => panic!("announcement malformed ({e:?}): {frame:02x?}"),
+        };
+        let seg = tcp::Packet::new_checked(&frame[ip.l4_offset..ip.l3_end]).expect("TCP");
+        let opts: Vec<_> = seg.options_iter().collect();
+        let addr = match opts.as_slice() {
+            // v1 (RFC 8684), which the parser reads.
+            [Ok(TcpOption::Mptcp(MptcpOption::AddAddr(a)))] => a.addr,
+            // v0 (RFC 6824): the low nibble is the IP version, which v1
+            // reads as flags, so the parser calls it malformed.
+            [Ok(TcpOption::Mptcp(MptcpOption::Malformed { raw }))] => v0_add_addr(raw)
+                .unwrap_or_else(|| panic!("announcement option {raw:02x?}")),
+            o => panic!("announcement options {o:?}"),
+        };
+        assert!(
+            state.fwd.backends.iter().flatten().any(|b| b.addr == addr),
+            "announced {addr} is no backend's"
+        );
+    }
+}
+
 fn run(state: &mut State, data: &[u8]) {
     let [control, step, rest @ ..] = data else {
         return;
@@ -221,7 +276,10 @@ fn run(state: &mut State, data: &[u8]) {
     for i in 0..n {
         check_output(state, port, i);
     }
+    let sent_before = state.counters.add_addr_sent;
     check_counters(state);
+    let sent = state.counters.add_addr_sent - sent_before;
+    check_announcements(state, port, sent);
 }
 
 fuzz_target!(|data: &[u8]| {

@@ -165,6 +165,11 @@ pub struct VipConfig {
     pub mptcp_tracking: bool,
     /// Route MP_JOIN SYNs that reach the VIP by their token.
     pub token_routing: bool,
+    /// Announce the chosen backend's own address to MPTCP clients on the
+    /// backend's behalf (an ADD_ADDR from the VIP once the handshake is
+    /// seen complete), so that stock backends without `signal` endpoints
+    /// get joined directly (default: off). Needs `mptcp_tracking`.
+    pub announce_backend_address: bool,
     /// Overrides the global `[health]` for this VIP's backends.
     pub health: Option<HealthConfig>,
     pub backends: Vec<BackendConfig>,
@@ -662,7 +667,7 @@ impl Config {
         }
         for v in &self.vips {
             s += &format!(
-                "vip {}: {} {} ({:?}, {:?}) backends {}\n",
+                "vip {}: {} {} ({:?}, {:?}){} backends {}\n",
                 v.name,
                 match v.protocol {
                     VipProtocol::Tcp => "tcp",
@@ -671,6 +676,11 @@ impl Config {
                 std::net::SocketAddr::new(v.address, v.port),
                 v.forwarding,
                 v.table_size,
+                if v.announce_backend_address {
+                    ", announces backend addresses (ADD_ADDR)"
+                } else {
+                    ""
+                },
                 v.backends
                     .iter()
                     .map(|b| backend_summary(b, self.learns_mac(v, b)))
@@ -749,6 +759,36 @@ ipv4 = ["198.18.0.1"]
 
     fn parse(text: &str) -> Result<Config, ConfigError> {
         Config::parse(text, Path::new("test.toml"))
+    }
+
+    #[test]
+    fn announce_backend_address_is_off_by_default_and_needs_tracking_and_tcp() {
+        let vip = |extra: &str| {
+            format!(
+                "{GOOD}[[vip]]\nname = \"w\"\naddress = \"198.18.0.10\"\nport = 80\n{extra}\n\
+                 [[vip.backend]]\nname = \"a\"\naddress = \"198.18.1.11\"\nmac = \"02:00:00:00:01:11\"\n"
+            )
+        };
+        let off = parse(&vip("")).expect("valid");
+        assert!(!off.vips[0].announce_backend_address);
+        assert!(!off.summary().contains("ADD_ADDR"));
+        let on = parse(&vip("announce_backend_address = true")).expect("valid");
+        assert!(on.vips[0].announce_backend_address);
+        assert!(
+            on.summary()
+                .contains("announces backend addresses (ADD_ADDR)"),
+            "{}",
+            on.summary()
+        );
+        let e = parse(&vip(
+            "announce_backend_address = true\nmptcp_tracking = false",
+        ))
+        .expect_err("needs tracking");
+        assert_eq!(e.field, "vip[0].announce_backend_address", "{e}");
+        assert!(e.to_string().contains("mptcp_tracking"), "{e}");
+        let e = parse(&vip("announce_backend_address = true\nprotocol = \"udp\""))
+            .expect_err("needs TCP");
+        assert!(e.to_string().contains("TCP VIP"), "{e}");
     }
 
     #[test]

@@ -324,6 +324,7 @@ struct RawVip {
     mptcp_tracking: bool,
     #[serde(default = "yes")]
     token_routing: bool,
+    announce_backend_address: Option<Spanned<bool>>,
     health: Option<HealthConfig>,
     #[serde(rename = "backend")]
     backends: Vec<RawBackend>,
@@ -894,6 +895,7 @@ impl RawConfig {
                 }
             }
             validate_weights(i, v)?;
+            validate_announce(i, v)?;
         }
         Ok(())
     }
@@ -987,6 +989,27 @@ impl RawConfig {
 /// weight; a VIP whose weighted backends are all disabled or draining is an
 /// operator's choice, which `check-config` warns about); and its Maglev table
 /// must have a slot for each weighted backend.
+/// `announce_backend_address` sends one ADD_ADDR per connection, on the
+/// segment that pins its initial subflow: only a TCP VIP with
+/// `mptcp_tracking` can tell that segment from a retransmission of it.
+fn validate_announce(i: usize, v: &RawVip) -> Result<(), Invalid> {
+    let Some(on) = v.announce_backend_address.as_ref().filter(|a| *a.get_ref()) else {
+        return Ok(());
+    };
+    let why = if v.protocol != VipProtocol::Tcp {
+        "needs a TCP VIP (MPTCP runs over TCP)"
+    } else if !v.mptcp_tracking {
+        "needs `mptcp_tracking = true`: the announcement is sent on the segment that pins the connection's first subflow, so that a retransmitted third ACK does not send a second one"
+    } else {
+        return Ok(());
+    };
+    Err((
+        Some(on.span()),
+        format!("vip[{i}].announce_backend_address"),
+        why.into(),
+    ))
+}
+
 fn validate_weights(i: usize, v: &RawVip) -> Result<(), Invalid> {
     if v.backends.iter().all(|b| *b.weight.get_ref() == 0) {
         return Err((
@@ -1114,6 +1137,9 @@ impl RawVip {
             table_size: self.table_size.into_inner(),
             mptcp_tracking: self.mptcp_tracking,
             token_routing: self.token_routing,
+            announce_backend_address: self
+                .announce_backend_address
+                .is_some_and(|a| a.into_inner()),
             health: self.health,
             backends: self
                 .backends

@@ -219,6 +219,7 @@ pub fn build_forwarding_with<P: Copy + Into<PortFacts>>(
             },
             mptcp_tracking: v.mptcp_tracking,
             token_routing: v.token_routing,
+            announce_backend_address: v.announce_backend_address && v.mptcp_tracking,
             backends: members,
             maglev,
         });

@@ -192,6 +192,20 @@ counters! {
     fragments_forwarded,
     /// UDP datagrams to a VIP forwarded.
     udp_forwarded,
+    /// ADD_ADDRs built on a backend's behalf (VIPs with
+    /// `announce_backend_address`) and handed to the worker to send.
+    add_addr_sent,
+    /// ... not sent: a later segment with both keys (a retransmitted third
+    /// ACK, or the first data's MP_CAPABLE) of a subflow already pinned —
+    /// its announcement went out with the segment that pinned it.
+    add_addr_skipped_duplicate,
+    /// ... not sent: the subflow could not be pinned (flow table full or
+    /// untrusted quota), so a retransmission could not be told apart.
+    add_addr_skipped_unpinned,
+    /// ... not sent: over the worker's announcement rate limit.
+    add_addr_skipped_rate_limit,
+    /// ... not sent: no buffer for it (the burst's list or the mempool).
+    add_addr_skipped_no_buffer,
 }
 
 #[cfg(test)]

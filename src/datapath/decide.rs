@@ -16,7 +16,9 @@
 //!    says it holds one), else Maglev. An
 //!    MP_CAPABLE carrying both keys (third ACK, or first data of length
 //!    22/24) teaches the token table: token(receiver's key) → the chosen
-//!    backend. With the VIP's `mptcp_tracking` (the default) a miss also
+//!    backend (and, for a VIP with `announce_backend_address`, the segment
+//!    that pins the subflow asks for an ADD_ADDR, see [`super::announce`]).
+//!    With the VIP's `mptcp_tracking` (the default) a miss also
 //!    pins the subflow, as [`FlowClass::MptcpPinned`] — the first segment
 //!    after the SYN, normally the third ACK, and again on later segments
 //!    until an entry is stored (as rule 5 does for plain TCP: a third ACK
@@ -84,6 +86,11 @@ pub(super) struct Target<'f> {
     pub vip: &'f Vip,
     pub backend: &'f Backend,
     pub hash: u64,
+    /// Send the client an ADD_ADDR with the backend's address on its
+    /// behalf (see [`super::announce`]): set on the segment with both
+    /// MPTCP keys that pinned the initial subflow of a connection to a VIP
+    /// with `announce_backend_address`.
+    pub announce: bool,
 }
 
 /// The flow-table key of a packet, computed before the decision so that a
@@ -170,8 +177,13 @@ impl<M: BucketMemory> Decider<'_, M> {
                     .vip_at(at, t.dst_port, Protocol::Tcp)
                     .ok_or(DropReason::NoVip)?;
                 let &(ref key, hash) = flow.ok_or(DropReason::Malformed)?;
-                let backend = self.tcp(fwd, vip, key, hash, t)?;
-                Ok(Target { vip, backend, hash })
+                let (backend, announce) = self.tcp(fwd, vip, key, hash, t)?;
+                Ok(Target {
+                    vip,
+                    backend,
+                    hash,
+                    announce,
+                })
             }
             L4::Udp { dst_port, .. } => {
                 let vip = fwd
@@ -180,7 +192,12 @@ impl<M: BucketMemory> Decider<'_, M> {
                 let &(_, hash) = flow.ok_or(DropReason::Malformed)?;
                 let backend = self.maglev(fwd, vip, hash)?;
                 self.counters.udp_forwarded += 1;
-                Ok(Target { vip, backend, hash })
+                Ok(Target {
+                    vip,
+                    backend,
+                    hash,
+                    announce: false,
+                })
             }
             L4::Icmp { ty, quoted, .. } => {
                 let Some(q) = quoted.filter(|_| is_forwarded_error(ip.version, *ty)) else {
@@ -210,7 +227,12 @@ impl<M: BucketMemory> Decider<'_, M> {
                     Protocol::Udp => self.maglev(fwd, vip, hash)?,
                 };
                 self.counters.icmp_errors_forwarded += 1;
-                Ok(Target { vip, backend, hash })
+                Ok(Target {
+                    vip,
+                    backend,
+                    hash,
+                    announce: false,
+                })
             }
             L4::NonFirstFragment | L4::Other => Err(DropReason::Unsupported),
         }
@@ -231,7 +253,12 @@ impl<M: BucketMemory> Decider<'_, M> {
         let hash = tuple3_hash(&ip.src, &ip.dst, ip.protocol);
         let backend = self.maglev(fwd, vip, hash)?;
         self.counters.fragments_forwarded += 1;
-        Ok(Target { vip, backend, hash })
+        Ok(Target {
+            vip,
+            backend,
+            hash,
+            announce: false,
+        })
     }
 
     fn maglev<'f>(
@@ -286,9 +313,13 @@ impl<M: BucketMemory> Decider<'_, M> {
         }
     }
 
-    fn pin(&mut self, key: &FlowKey, hash: u64, backend: BackendId, class: FlowClass) {
+    /// Stores an entry; true if this call stored it.
+    fn pin(&mut self, key: &FlowKey, hash: u64, backend: BackendId, class: FlowClass) -> bool {
         match self.flows.insert(key, hash, backend, class, self.now) {
-            InsertOutcome::Inserted => self.counters.flow_inserted += 1,
+            InsertOutcome::Inserted => {
+                self.counters.flow_inserted += 1;
+                true
+            }
             InsertOutcome::InsertedEvicting(evicted) => {
                 self.counters.flow_inserted += 1;
                 match evicted {
@@ -296,10 +327,12 @@ impl<M: BucketMemory> Decider<'_, M> {
                     Evicted::Reset => self.counters.flow_evicted_reset += 1,
                     Evicted::Tracked => self.counters.flow_evicted_tracked += 1,
                 }
+                true
             }
-            InsertOutcome::AlreadyPresent(_) => {}
+            InsertOutcome::AlreadyPresent(_) => false,
             InsertOutcome::RejectedQuota | InsertOutcome::RejectedFull => {
-                self.counters.flow_insert_rejected += 1
+                self.counters.flow_insert_rejected += 1;
+                false
             }
         }
     }
@@ -313,6 +346,56 @@ impl<M: BucketMemory> Decider<'_, M> {
         }
     }
 
+    /// Rule 4 for a segment whose MPTCP options were seen; the bool asks
+    /// for an announcement (see [`Target::announce`]).
+    #[inline]
+    fn tcp_mptcp<'f>(
+        &mut self,
+        fwd: &'f Forwarding,
+        vip: &Vip,
+        key: &FlowKey,
+        hash: u64,
+        t: &TcpInfo,
+    ) -> Result<(&'f Backend, bool), DropReason> {
+        let m = &t.mptcp;
+        let (b, hit) = match self.lookup(fwd, vip, key, hash, Scope::Mptcp) {
+            Some(b) => (b, true),
+            None => (self.maglev(fwd, vip, hash)?, false),
+        };
+        let keys = m
+            .capable
+            .and_then(|c| c.receiver_key().map(|k| (c.version, k)));
+        if let Some(k) = keys {
+            self.tokens.learn(mptcp::token(k.0, k.1), b.id, self.now);
+            self.counters.tokens_learnt += 1;
+        }
+        // Tested only where it matters, so that the other paths pay nothing
+        // for it.
+        let announce = || vip.announce_backend_address && keys.is_some();
+        if hit {
+            self.note_close(key, hash, t);
+            if announce() && !t.flags.rst() {
+                self.counters.add_addr_skipped_duplicate += 1;
+            }
+            return Ok((b, false));
+        }
+        if vip.mptcp_tracking && !t.flags.rst() {
+            // Tracked from the first segment after the SYN — the third
+            // ACK, normally — and, like a plain flow, again on every
+            // later segment until an entry is stored: a third ACK
+            // refused by the untrusted quota or lost on the way does
+            // not leave the connection untracked. A spoofed segment
+            // gets an untrusted entry, as a plain one does.
+            let pinned = self.pin(key, hash, b.id, FlowClass::MptcpPinned);
+            if !announce() {
+                return Ok((b, false));
+            }
+            self.counters.add_addr_skipped_unpinned += u64::from(!pinned);
+            return Ok((b, pinned));
+        }
+        Ok((b, false))
+    }
+
     fn tcp<'f>(
         &mut self,
         fwd: &'f Forwarding,
@@ -320,7 +403,7 @@ impl<M: BucketMemory> Decider<'_, M> {
         key: &FlowKey,
         hash: u64,
         t: &TcpInfo,
-    ) -> Result<&'f Backend, DropReason> {
+    ) -> Result<(&'f Backend, bool), DropReason> {
         let m = &t.mptcp;
         if t.flags.syn() && !t.flags.ack() {
             // Rule 3: MP_JOIN.
@@ -333,11 +416,11 @@ impl<M: BucketMemory> Decider<'_, M> {
                     if let Some(b) = hit {
                         self.counters.join_token_hit += 1;
                         self.pin(key, hash, b.id, FlowClass::MptcpJoin);
-                        return Ok(b);
+                        return Ok((b, false));
                     }
                 }
                 self.counters.join_token_miss += 1;
-                return self.maglev(fwd, vip, hash);
+                return Ok((self.maglev(fwd, vip, hash)?, false));
             }
             // Rules 1 and 2: stateless.
             if m.any() {
@@ -345,46 +428,24 @@ impl<M: BucketMemory> Decider<'_, M> {
             } else {
                 self.counters.plain_syn += 1;
             }
-            return self.maglev(fwd, vip, hash);
+            return Ok((self.maglev(fwd, vip, hash)?, false));
         }
 
         if m.any() {
             // Rule 4: an MPTCP subflow (or its first ACK).
-            let (b, hit) = match self.lookup(fwd, vip, key, hash, Scope::Mptcp) {
-                Some(b) => (b, true),
-                None => (self.maglev(fwd, vip, hash)?, false),
-            };
-            if let Some(k) = m
-                .capable
-                .and_then(|c| c.receiver_key().map(|k| (c.version, k)))
-            {
-                self.tokens.learn(mptcp::token(k.0, k.1), b.id, self.now);
-                self.counters.tokens_learnt += 1;
-            }
-            if hit {
-                self.note_close(key, hash, t);
-            } else if vip.mptcp_tracking && !t.flags.rst() {
-                // Tracked from the first segment after the SYN — the third
-                // ACK, normally — and, like a plain flow, again on every
-                // later segment until an entry is stored: a third ACK
-                // refused by the untrusted quota or lost on the way does
-                // not leave the connection untracked. A spoofed segment
-                // gets an untrusted entry, as a plain one does.
-                self.pin(key, hash, b.id, FlowClass::MptcpPinned);
-            }
-            return Ok(b);
+            return self.tcp_mptcp(fwd, vip, key, hash, t);
         }
 
         // Rule 5: plain TCP (or MPTCP fallen back, or a join's last ACK).
         if let Some(b) = self.lookup(fwd, vip, key, hash, Scope::Any) {
             self.note_close(key, hash, t);
-            return Ok(b);
+            return Ok((b, false));
         }
         let b = self.maglev(fwd, vip, hash)?;
         if !t.flags.rst() {
             self.pin(key, hash, b.id, FlowClass::Plain);
             self.note_close(key, hash, t);
         }
-        Ok(b)
+        Ok((b, false))
     }
 }

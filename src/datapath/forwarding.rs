@@ -146,6 +146,10 @@ pub struct Vip {
     pub mptcp_tracking: bool,
     /// Route MP_JOIN SYNs sent to the VIP by their token (default on).
     pub token_routing: bool,
+    /// Send each MPTCP client, once its handshake is seen complete, an
+    /// ADD_ADDR with the chosen backend's own address (see
+    /// [`super::announce`]). Only with `mptcp_tracking`.
+    pub announce_backend_address: bool,
     /// All backends of the VIP, whatever their state.
     pub backends: Vec<BackendId>,
     /// Built from the active backends only; shared with the next snapshot
@@ -278,6 +282,7 @@ mod tests {
             mode: ForwardingMode::L2Dsr,
             mptcp_tracking: false,
             token_routing: true,
+            announce_backend_address: false,
             backends: Vec::new(),
             maglev: Arc::new(MaglevTable::build(7, &[]).unwrap()),
         }

@@ -2,6 +2,7 @@
 //! rewritten frame out. Usable and testable without DPDK.
 #![forbid(unsafe_code)]
 
+pub mod announce;
 pub mod counters;
 mod decide;
 pub mod flow_table;

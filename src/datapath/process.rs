@@ -24,6 +24,7 @@
 use std::net::Ipv4Addr;
 use std::sync::Arc;
 
+use super::announce::{self, AnnounceBudget, Pending};
 use super::counters::Counters;
 use super::decide::{self, Decider};
 use super::flow_table::{
@@ -107,6 +108,10 @@ pub struct Datapath<M = Box<[Bucket]>> {
     pre: Vec<Pre>,
     /// Rate limit of the ICMP errors this worker generates.
     icmp_budget: local::IcmpBudget,
+    /// ADD_ADDRs to send on backends' behalf, for the caller to take after
+    /// the burst ([`Datapath::announcements`]), and their rate limit.
+    announcements: Pending,
+    announce_budget: AnnounceBudget,
 }
 
 impl<M: BucketMemory> std::fmt::Debug for Datapath<M> {
@@ -144,6 +149,8 @@ impl<M: BucketMemory> Datapath<M> {
             traffic: Arc::new(Traffic::new()),
             pre: vec![Pre::EMPTY; CHUNK],
             icmp_budget: local::IcmpBudget::default(),
+            announcements: Pending::default(),
+            announce_budget: AnnounceBudget::default(),
         })
     }
 
@@ -168,6 +175,13 @@ impl<M: BucketMemory> Datapath<M> {
     /// This worker's per-VIP and per-backend counters (shared for reading).
     pub fn traffic(&self) -> &Arc<Traffic> {
         &self.traffic
+    }
+
+    /// The ADD_ADDR frames recorded by the frames processed since they were
+    /// last drained (see [`super::announce`]): the caller sends each out of
+    /// its `port` and drains them, after every burst.
+    pub fn announcements(&mut self) -> &mut Pending {
+        &mut self.announcements
     }
 
     /// The shared token table.
@@ -338,6 +352,17 @@ impl<M: BucketMemory> Datapath<M> {
             Ok(t) => t,
             Err(r) => return Verdict::Drop(r),
         };
+        if target.announce {
+            self.announce(
+                iface,
+                port,
+                frame,
+                p.l3_offset,
+                ip,
+                target.backend.addr,
+                now,
+            );
+        }
         let out: &Interface = self
             .backend_port
             .and_then(|i| fwd.interfaces.get(i))
@@ -382,6 +407,34 @@ impl<M: BucketMemory> Datapath<M> {
                 Verdict::Forward
             }
             Err(r) => Verdict::Drop(r),
+        }
+    }
+}
+
+impl<M: BucketMemory> Datapath<M> {
+    /// Records the ADD_ADDR announcing `backend` to the sender of `frame`
+    /// (still as received), within the rate limit.
+    #[allow(clippy::too_many_arguments)] // the frame's parts, unbundled
+    #[cold]
+    fn announce(
+        &mut self,
+        iface: &Interface,
+        port: usize,
+        frame: &[u8],
+        l3_offset: usize,
+        ip: &parse::IpInfo,
+        backend: std::net::IpAddr,
+        now: u64,
+    ) {
+        let c = &mut self.counters;
+        if !self.announce_budget.take(now) {
+            c.add_addr_skipped_rate_limit += 1;
+            return;
+        }
+        let built = announce::build(frame, l3_offset, ip, (iface, port), backend);
+        match built {
+            Some(a) if self.announcements.push(a) => c.add_addr_sent += 1,
+            _ => c.add_addr_skipped_no_buffer += 1,
         }
     }
 }

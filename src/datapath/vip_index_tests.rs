@@ -18,6 +18,7 @@ fn vip(i: usize, addr: IpAddr, port: u16, protocol: Protocol) -> Vip {
         mode: ForwardingMode::L2Dsr,
         mptcp_tracking: false,
         token_routing: true,
+        announce_backend_address: false,
         backends: Vec::new(),
         maglev: std::sync::Arc::new(MaglevTable::build(7, &[]).expect("empty table")),
     }

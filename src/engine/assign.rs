@@ -128,6 +128,8 @@ fn build_worker(
         stop: Arc::clone(&context.signals.stop),
         tsc_hz: tsc_hz(),
         solicits: None,
+        // Any port's pool: they share one.
+        pool: ports.first().map(|p| p.pool().clone()),
     })
 }
 

@@ -1,7 +1,9 @@
 //! The poll-mode worker: one per configured lcore, run to completion.
 //!
 //! Each iteration: pick up the current forwarding snapshot (one atomic load),
-//! then for each owned (port, rx queue): rx burst → datapath → tx bursts.
+//! then for each owned (port, rx queue): rx burst → datapath → tx bursts
+//! (and, when the burst asked for any, the ADD_ADDRs sent on backends'
+//! behalf, built by the datapath, copied into buffers of the worker's pool).
 //! No allocation, no locks and no syscalls inside the loop; counters are plain
 //! integers owned by the worker and copied to a shared slot every
 //! [`PUBLISH_EVERY`] iterations, where the management thread reads them.
@@ -55,6 +57,9 @@ pub struct Worker {
     /// Worker 0 only: the management thread's ARP requests / neighbour
     /// solicitations to send, and the pool their buffers come from.
     pub solicits: Option<(Receiver<Solicit>, Mempool)>,
+    /// Where the buffers of the ADD_ADDRs the datapath asks for come from
+    /// (see [`crate::datapath::announce`]); `None`: none is sent.
+    pub pool: Option<Mempool>,
 }
 
 impl Worker {
@@ -100,6 +105,12 @@ impl Worker {
                                 }
                                 Verdict::Absorbed | Verdict::Drop(_) => drop(m),
                             }
+                        }
+                        if !self.datapath.announcements().is_empty() {
+                            // The batches may be full: send the burst's
+                            // frames first.
+                            flush(&mut self.tx, &mut out, &mut self.datapath.counters);
+                            send_announcements(self.pool.as_ref(), &mut self.datapath, &mut out);
                         }
                     }
                 }
@@ -182,6 +193,41 @@ fn send_solicits(
             let _ = batch.push(m);
         }
     }
+}
+
+/// Copies the ADD_ADDR frames the datapath recorded during the burst into
+/// fresh buffers (one bulk allocation) and adds them to their ports'
+/// outgoing batches, which were just flushed. At most one per frame of the
+/// burst, so they fit.
+fn send_announcements(pool: Option<&Mempool>, dp: &mut WorkerDatapath, out: &mut [Batch]) {
+    let n = dp.announcements().len();
+    let mut fresh = Batch::new();
+    let _ = pool.is_some_and(|p| p.alloc_into(&mut fresh, n.min(BURST)));
+    let mut bufs = fresh.drain();
+    let mut missed = 0u64;
+    dp.announcements().drain(|a| {
+        let frame = a.frame();
+        let sent = match bufs.next() {
+            // A buffer too small for the frame is freed (dropped) here.
+            Some(mut m) => {
+                let fits = m.set_len(frame.len());
+                if fits {
+                    m.copy_from_slice(frame);
+                    push(out, a.port, m);
+                }
+                fits
+            }
+            _ => false,
+        };
+        missed += u64::from(!sent);
+    });
+    drop(bufs);
+    // Counted as sent when the datapath built them; not sent after all.
+    // Both happen before the next publication, so the published counter
+    // never goes back.
+    let c = &mut dp.counters;
+    c.add_addr_sent -= missed.min(c.add_addr_sent);
+    c.add_addr_skipped_no_buffer += missed;
 }
 
 fn flush(tx: &mut [TxQueue], out: &mut [Batch], c: &mut Counters) {

@@ -165,6 +165,7 @@ macro_rules! icmp_view {
     };
 }
 
+pub mod add_addr;
 pub mod addr;
 pub mod arp;
 pub mod checksum;
