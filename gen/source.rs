@@ -314,7 +314,12 @@ impl Source {
             };
             f.extra[..4].copy_from_slice(&token_v1(server_key(id, epoch)).to_be_bytes());
             f.extra[4..8].copy_from_slice(&(mix(id, epoch, 8) as u32).to_be_bytes());
-            return Some((Build::Template(t, f), id));
+            // A join is another 5-tuple, which RSS hashes on its own: it goes
+            // out on the next queue of this generator lcore after its
+            // connection's (lane + parts: same lcore, queue + 1 when the
+            // lcore has several), so that with several queues per lcore every
+            // join reaches another worker than the one that learnt its token.
+            return Some((Build::Template(t, f), id.wrapping_add(self.parts)));
         }
         None
     }
@@ -448,6 +453,9 @@ mod tests {
             Some(token_v1(server_key(2, 0)))
         );
         assert_eq!(t.src_port, client_port(2, 0, true));
+        // Not on its connection's lane (flow 2): the next one, so that with
+        // two queues the join reaches the other worker.
+        assert_eq!(join.lane, 3);
     }
 
     #[test]

@@ -173,6 +173,87 @@ fn two_generator_lcores_against_two_mplb_workers() {
     assert_eq!(counter(&lb_stdout, "join_token_miss"), 0);
 }
 
+/// Issue 14: a token learnt by one worker routes an MP_JOIN that arrives on
+/// another. One generator lcore on two queues sends every join on the queue
+/// after its connection's (mplb-gen's model of RSS hashing the join's own
+/// 5-tuple), so each join reaches the other worker than the one that saw
+/// its connection's third ACK: both workers learn tokens and both route
+/// joins by tokens the other learnt, every join lands on its connection's
+/// backend (the generator's check), and none misses.
+#[test]
+fn a_join_on_another_worker_follows_the_token_its_connections_worker_learnt() {
+    let _one = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let s = Scratch::new("gen-cross");
+    let (sock, json, cfg) = (s.path("memif.sock"), s.path("gen.json"), s.path("lb.toml"));
+    let head =
+        memif_lb_head(&s, &sock, 65536).replace("lcores = [1]", "lcores = [1, 2]\ncpus = [1, 1]");
+    write_config(&cfg, &format!("{head}{}", fixture("gen_vips")));
+    let generator = spawn_gen_on(
+        &s,
+        &sock,
+        &json,
+        "--lcores=0@0",
+        &[
+            "--lb-config",
+            cfg.to_str().expect("utf-8 path"),
+            "--expect",
+            "mplb",
+            "--queues",
+            "2",
+            "--mix",
+            "mptcp=3,join=1",
+            "--flows",
+            "2000",
+            "--conn-packets",
+            "40",
+            "--rate",
+            "20000",
+            "--warmup",
+            "0.5",
+            "--duration",
+            "2",
+            "--strict",
+            "--linger",
+            "15",
+        ],
+    );
+    wait_for_file(&sock, "the generator's memif socket");
+    let mut lb = Running(Some(spawn_with(&cfg, &["--duration", "8"])));
+    let out = wait_bounded(generator, Duration::from_secs(30), "mplb-gen");
+    let lb_out = wait_bounded(
+        lb.0.take().expect("mplb child"),
+        Duration::from_secs(20),
+        "mplb",
+    );
+    assert!(
+        out.status.success(),
+        "mplb-gen failed (3 = a check failed): {}",
+        text(&out.stderr)
+    );
+    assert!(lb_out.status.success());
+    let lb_stdout = text(&lb_out.stdout);
+    assert_checks_clean(&report(&json));
+    for w in ["worker 0:", "worker 1:"] {
+        let line = lb_stdout
+            .lines()
+            .find(|l| l.starts_with(w) && l.contains(" forwarded="))
+            .unwrap_or_else(|| panic!("no `{w}` counters line: {lb_stdout}"));
+        let of = |name: &str| {
+            line.split_whitespace()
+                .find_map(|kv| {
+                    kv.strip_prefix(name)?
+                        .strip_prefix('=')?
+                        .parse::<u64>()
+                        .ok()
+                })
+                .unwrap_or(0)
+        };
+        assert!(of("tokens_learnt") > 0, "{line}");
+        assert!(of("join_token_hit") > 0, "{line}");
+    }
+    assert_eq!(counter(&lb_stdout, "join_token_miss"), 0, "{lb_stdout}");
+}
+
 #[test]
 fn too_few_flows_for_the_generator_lcores_is_a_clear_error() {
     let s = Scratch::new("gen-parts");
