@@ -39,6 +39,7 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
+use super::budget::TokenBucket;
 use super::forwarding::Interface;
 use crate::wire::parse::{IpInfo, L4};
 use crate::wire::tcp::{self, Flags};
@@ -110,40 +111,8 @@ impl Pending {
 /// Rate limit of one worker's announcements: 10 000 a second, bursts of
 /// 1 000 — far above what one worker sees of real new MPTCP connections
 /// per millisecond, low enough that a flood of spoofed third ACKs cannot
-/// turn mplb into a large source of segments to spoofed addresses. A clock
-/// going backwards earns nothing.
-#[derive(Clone, Copy, Debug)]
-pub(super) struct AnnounceBudget {
-    tokens: u64,
-    refilled_ns: u64,
-}
-
-impl AnnounceBudget {
-    const PER_SEC: u64 = 10_000;
-    const BURST: u64 = 1_000;
-    const NS_PER_TOKEN: u64 = 1_000_000_000 / Self::PER_SEC;
-
-    /// Takes one token if there is one.
-    pub(super) fn take(&mut self, now_ns: u64) -> bool {
-        let earned = now_ns.saturating_sub(self.refilled_ns) / Self::NS_PER_TOKEN;
-        if earned > 0 {
-            self.tokens = self.tokens.saturating_add(earned).min(Self::BURST);
-            self.refilled_ns = now_ns;
-        }
-        let ok = self.tokens > 0;
-        self.tokens -= u64::from(ok);
-        ok
-    }
-}
-
-impl Default for AnnounceBudget {
-    fn default() -> AnnounceBudget {
-        AnnounceBudget {
-            tokens: Self::BURST,
-            refilled_ns: 0,
-        }
-    }
-}
+/// turn mplb into a large source of segments to spoofed addresses.
+pub(super) type AnnounceBudget = TokenBucket<10_000, 1_000>;
 
 /// Builds the announcement of `backend` answering the client segment
 /// `frame` (not yet rewritten; `l3_offset`, `ip` its parse), a TCP segment

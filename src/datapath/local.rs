@@ -19,6 +19,7 @@ use crate::wire::ethernet::MacAddr;
 use crate::wire::parse::{IpInfo, L4};
 use crate::wire::{arp, checksum, icmpv4, icmpv6, ip_proto, ipv4, ipv6};
 
+use super::budget::TokenBucket;
 use super::forwarding::{Forwarding, Interface};
 use super::frame::Frame;
 use super::verdict::{DropReason, Verdict};
@@ -432,38 +433,5 @@ fn too_big_v6<F: Frame>(
 /// A worker's budget for the ICMP errors it generates: Linux's defaults
 /// (`net.ipv4.icmp_msgs_per_sec` 1000, `icmp_msgs_burst` 50), so that a
 /// flood of oversized packets, perhaps from spoofed sources, cannot make the
-/// load balancer a source of unbounded ICMP traffic. Time comes from the
-/// caller's `now`; a clock going backwards earns nothing.
-#[derive(Clone, Copy, Debug)]
-pub(super) struct IcmpBudget {
-    tokens: u64,
-    /// When the tokens were last topped up.
-    refilled_ns: u64,
-}
-
-impl IcmpBudget {
-    const PER_SEC: u64 = 1000;
-    const BURST: u64 = 50;
-    const NS_PER_TOKEN: u64 = 1_000_000_000 / Self::PER_SEC;
-
-    /// Takes one token if there is one.
-    pub(super) fn take(&mut self, now_ns: u64) -> bool {
-        let earned = now_ns.saturating_sub(self.refilled_ns) / Self::NS_PER_TOKEN;
-        if earned > 0 {
-            self.tokens = self.tokens.saturating_add(earned).min(Self::BURST);
-            self.refilled_ns = now_ns;
-        }
-        let ok = self.tokens > 0;
-        self.tokens -= u64::from(ok);
-        ok
-    }
-}
-
-impl Default for IcmpBudget {
-    fn default() -> IcmpBudget {
-        IcmpBudget {
-            tokens: Self::BURST,
-            refilled_ns: 0,
-        }
-    }
-}
+/// load balancer a source of unbounded ICMP traffic.
+pub(super) type IcmpBudget = TokenBucket<1000, 50>;

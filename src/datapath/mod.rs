@@ -3,6 +3,7 @@
 #![forbid(unsafe_code)]
 
 pub mod announce;
+mod budget;
 pub mod counters;
 mod decide;
 pub mod flow_table;
