@@ -90,46 +90,35 @@ fn generator_against_mplb_over_memif_sees_correct_forwarding() {
     assert!(counter(&lb_stdout, "drop_ttl") > 0);
 }
 
-#[test]
-fn two_generator_lcores_against_two_mplb_workers() {
-    let _one = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let s = Scratch::new("gen-2x2");
+/// mplb-gen (on `lcores`, two queues) against a two-worker mplb (test
+/// mode, both workers on CPU 1) over memif with the `gen_vips` fixture,
+/// for 2 s of checked traffic; `args` adds the mix, flows and rate. Both
+/// must exit 0; returns the generator's report and mplb's stdout.
+fn against_two_workers(name: &str, lcores: &str, args: &[&str]) -> (Value, String) {
+    let s = Scratch::new(name);
     let (sock, json, cfg) = (s.path("memif.sock"), s.path("gen.json"), s.path("lb.toml"));
-    // Two workers (test mode: both on CPU 1), so two queue pairs.
     let head =
         memif_lb_head(&s, &sock, 65536).replace("lcores = [1]", "lcores = [1, 2]\ncpus = [1, 1]");
     write_config(&cfg, &format!("{head}{}", fixture("gen_vips")));
-    let generator = spawn_gen_on(
-        &s,
-        &sock,
-        &json,
-        "--lcores=0@0,1@1",
-        &[
-            "--lb-config",
-            cfg.to_str().expect("utf-8 path"),
-            "--expect",
-            "mplb",
-            "--queues",
-            "2",
-            "--mix",
-            "mptcp=3,plain=2,join=1",
-            "--flows",
-            "4000",
-            "--ipv6",
-            "25",
-            "--conn-packets",
-            "40",
-            "--rate",
-            "30000",
-            "--warmup",
-            "0.5",
-            "--duration",
-            "2",
-            "--strict",
-            "--linger",
-            "15",
-        ],
-    );
+    let mut all = vec![
+        "--lb-config",
+        cfg.to_str().expect("utf-8 path"),
+        "--expect",
+        "mplb",
+        "--queues",
+        "2",
+        "--conn-packets",
+        "40",
+        "--warmup",
+        "0.5",
+        "--duration",
+        "2",
+        "--strict",
+        "--linger",
+        "15",
+    ];
+    all.extend_from_slice(args);
+    let generator = spawn_gen_on(&s, &sock, &json, lcores, &all);
     wait_for_file(&sock, "the generator's memif socket");
     let mut lb = Running(Some(spawn_with(&cfg, &["--duration", "8"])));
     let out = wait_bounded(generator, Duration::from_secs(30), "mplb-gen");
@@ -144,8 +133,27 @@ fn two_generator_lcores_against_two_mplb_workers() {
         text(&out.stderr)
     );
     assert!(lb_out.status.success());
-    let lb_stdout = text(&lb_out.stdout);
-    let r = report(&json);
+    (report(&json), text(&lb_out.stdout))
+}
+
+#[test]
+fn two_generator_lcores_against_two_mplb_workers() {
+    let _one = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    // Two generator lcores, one queue each.
+    let (r, lb_stdout) = against_two_workers(
+        "gen-2x2",
+        "--lcores=0@0,1@1",
+        &[
+            "--mix",
+            "mptcp=3,plain=2,join=1",
+            "--flows",
+            "4000",
+            "--ipv6",
+            "25",
+            "--rate",
+            "30000",
+        ],
+    );
     assert_checks_clean(&r);
     // Each generator lcore polled its own queue, and sent and received.
     let lcores = r["per_lcore"].as_array().expect("per_lcore");
@@ -183,56 +191,19 @@ fn two_generator_lcores_against_two_mplb_workers() {
 #[test]
 fn a_join_on_another_worker_follows_the_token_its_connections_worker_learnt() {
     let _one = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let s = Scratch::new("gen-cross");
-    let (sock, json, cfg) = (s.path("memif.sock"), s.path("gen.json"), s.path("lb.toml"));
-    let head =
-        memif_lb_head(&s, &sock, 65536).replace("lcores = [1]", "lcores = [1, 2]\ncpus = [1, 1]");
-    write_config(&cfg, &format!("{head}{}", fixture("gen_vips")));
-    let generator = spawn_gen_on(
-        &s,
-        &sock,
-        &json,
+    let (r, lb_stdout) = against_two_workers(
+        "gen-cross",
         "--lcores=0@0",
         &[
-            "--lb-config",
-            cfg.to_str().expect("utf-8 path"),
-            "--expect",
-            "mplb",
-            "--queues",
-            "2",
             "--mix",
             "mptcp=3,join=1",
             "--flows",
             "2000",
-            "--conn-packets",
-            "40",
             "--rate",
             "20000",
-            "--warmup",
-            "0.5",
-            "--duration",
-            "2",
-            "--strict",
-            "--linger",
-            "15",
         ],
     );
-    wait_for_file(&sock, "the generator's memif socket");
-    let mut lb = Running(Some(spawn_with(&cfg, &["--duration", "8"])));
-    let out = wait_bounded(generator, Duration::from_secs(30), "mplb-gen");
-    let lb_out = wait_bounded(
-        lb.0.take().expect("mplb child"),
-        Duration::from_secs(20),
-        "mplb",
-    );
-    assert!(
-        out.status.success(),
-        "mplb-gen failed (3 = a check failed): {}",
-        text(&out.stderr)
-    );
-    assert!(lb_out.status.success());
-    let lb_stdout = text(&lb_out.stdout);
-    assert_checks_clean(&report(&json));
+    assert_checks_clean(&r);
     for w in ["worker 0:", "worker 1:"] {
         let line = lb_stdout
             .lines()
