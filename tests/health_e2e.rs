@@ -6,7 +6,6 @@
 
 mod common;
 
-use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::process::{Child, Command};
 use std::time::{Duration, Instant};
@@ -14,8 +13,8 @@ use std::time::{Duration, Instant};
 use mplb::testing::{Backend, Vip};
 
 use common::{
-    Running, Scratch, head, new_flow_backend, promtool_check, run, spawn, stopped_cleanly, text,
-    write_config,
+    Running, Scratch, free_port, head, new_flow_backend, promtool_check, run, scrape, spawn,
+    stopped_cleanly, text, write_config,
 };
 
 const INTERVAL_MS: u64 = 200;
@@ -121,13 +120,6 @@ impl Drop for Lab {
     }
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
-}
-
 fn healthy(s: &Scratch, name: &str) -> bool {
     let sock = s.path("ctl.sock");
     let out = run(&["stats", "--json", "--socket", sock.to_str().expect("utf-8")]);
@@ -150,19 +142,6 @@ fn backends_for_new_flows(s: &Scratch) -> Vec<String> {
     (40000..40032)
         .map(|p| new_flow_backend(&sock, p).unwrap_or_else(|_| "none".to_string()))
         .collect()
-}
-
-fn scrape(port: u16) -> String {
-    let mut c = TcpStream::connect(("127.0.0.1", port)).expect("metrics endpoint");
-    c.set_read_timeout(Some(Duration::from_secs(5)))
-        .expect("timeout");
-    c.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-        .expect("send");
-    let mut r = String::new();
-    c.read_to_string(&mut r).expect("read");
-    r.split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_string())
-        .expect("HTTP body")
 }
 
 fn wait_until(what: &str, limit: Duration, mut f: impl FnMut() -> bool) -> Duration {

@@ -6,14 +6,15 @@
 mod common;
 
 use std::collections::BTreeSet;
-use std::io::{ErrorKind, Read, Write};
-use std::net::TcpStream;
+use std::io::ErrorKind;
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 use mplb::testing::{Backend, Vip};
 
-use common::{Running, Scratch, head, port, spawn, stopped_cleanly, text, write_config};
+use common::{
+    Running, Scratch, free_port, head, port, scrape, spawn, stopped_cleanly, text, write_config,
+};
 
 const RULES: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
@@ -134,26 +135,10 @@ fn the_dashboard_queries_parse_as_promql() {
     );
 }
 
-fn scrape(port: u16) -> String {
-    let mut c = TcpStream::connect(("127.0.0.1", port)).expect("metrics endpoint");
-    c.set_read_timeout(Some(Duration::from_secs(5)))
-        .expect("timeout");
-    c.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-        .expect("send");
-    let mut r = String::new();
-    c.read_to_string(&mut r).expect("read");
-    r.split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_string())
-        .expect("HTTP body")
-}
-
 #[test]
 fn every_metric_the_rules_and_dashboard_use_is_served() {
     let s = Scratch::new("observability");
-    let metrics_port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port");
+    let metrics_port = free_port();
     let cfg = s.path("mplb.toml");
     write_config(
         &cfg,

@@ -289,3 +289,27 @@ pub fn promtool_check(page: &str) -> (bool, String) {
         format!("{}{}", text(&out.stdout), text(&out.stderr)),
     )
 }
+
+/// A TCP port on 127.0.0.1 that nothing listens on right now (for mplb's
+/// metrics endpoint in a test).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+/// The body of `GET /metrics` from mplb's endpoint on 127.0.0.1:`port`.
+pub fn scrape(port: u16) -> String {
+    use std::io::Read;
+    let mut c = std::net::TcpStream::connect(("127.0.0.1", port)).expect("metrics endpoint");
+    c.set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("timeout");
+    c.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .expect("send");
+    let mut r = String::new();
+    c.read_to_string(&mut r).expect("read");
+    r.split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .expect("HTTP body")
+}
