@@ -174,6 +174,26 @@ wait_resolved() {
     fail "mplb did not learn the MACs of: $left"
 }
 
+# transferring <client output> <what>: the client (peer.py) received its
+# first bytes within 5 s
+transferring() {
+    for _ in $(seq 100); do grep -q first_bytes "$1" 2>/dev/null && break; sleep 0.05; done
+    check "$2 is transferring" grep -q first_bytes "$1"
+}
+
+# kill_mplb: SIGKILL to the running mplb (the process under `timeout`),
+# checked gone; sets KILLED_AT (epoch seconds with ns)
+kill_mplb() {
+    local mpid
+    mpid=$(pgrep -P "$MPLB_PID" | head -n 1)
+    check "found mplb's pid" test -n "$mpid"
+    KILLED_AT=$(date +%s.%N)
+    kill -KILL "$mpid"
+    wait "$MPLB_PID" 2>/dev/null
+    echo "  killed mplb (pid $mpid) at $KILLED_AT"
+    check "mplb is gone" test -z "$(stats)"
+}
+
 # capture_start <name> [filter]: capture the segment (with MACs) into
 # $LAB_DIR/<name>.pcap (default filter: tcp)
 capture_start() {
@@ -265,8 +285,7 @@ paced_download() {
     ip netns exec $CLI timeout 40 $PY -u "$PEER" client --plain --addr $VIP --src "$src" --sport "$PACED_SPORT" \
         --bytes "$5" --seed "$6" --pace-ms "$7" --timeout "$8" >"$out" 2>&1 9>&- &
     PACED_PID=$!
-    for _ in $(seq 60); do grep -q first_bytes "$out" 2>/dev/null && break; sleep 0.05; done
-    check "the download from $be is transferring" grep -q first_bytes "$out"
+    transferring "$out" "the download from $be"
 }
 
 # family v4|v6: the addresses a scenario uses for that IP version:

@@ -74,7 +74,7 @@ s10() {
         sleep 0.05
     done
     sleep 0.7
-    local pre mpid kill_at
+    local pre kill_at
     pre=$(stats)
     echo "  mplb deltas before the kill: add_addr_sent +$(delta add_addr_sent "$before" "$pre")" \
         "add_addr_skipped_duplicate +$(delta add_addr_skipped_duplicate "$before" "$pre")" \
@@ -83,13 +83,8 @@ s10() {
         test "$(delta add_addr_sent "$before" "$pre")" -eq 2
     local n=$(( $(nstat_of $CLI MPTcpExtAddAddr) - addaddr0 ))
     check "the client took both ADD_ADDRs in (MPTcpExtAddAddr +$n)" test "$n" -ge 2
-    mpid=$(pgrep -P "$MPLB_PID" | head -n 1)
-    check "found mplb's pid" test -n "$mpid"
-    kill_at=$(date +%s.%N)
-    kill -KILL "$mpid"
-    wait "$MPLB_PID" 2>/dev/null
-    echo "  killed mplb (pid $mpid) at $kill_at"
-    check "mplb is gone" test -z "$(stats)"
+    kill_mplb
+    kill_at=$KILLED_AT
     local rc
     for v in v4 v6; do
         wait "${S10_PID[$v]}"

@@ -4,7 +4,7 @@
 
 s2() {
     family v4
-    local t0=$SECONDS sport=40002 total=$((8 * 1024 * 1024)) out="$LAB_DIR/client-s2.out" cpid mpid kill_at be b
+    local t0=$SECONDS sport=40002 total=$((8 * 1024 * 1024)) out="$LAB_DIR/client-s2.out" cpid kill_at be b
     log "scenario 2: mplb killed mid-transfer of $total bytes"
     capture_start s2
     local joins0; joins0=$(nstat_of $CLI MPTcpExtMPJoinSynAckRx)
@@ -13,8 +13,7 @@ s2() {
         --bytes $total --seed 2 --pace-ms 25 --timeout 30 >"$out" 2>&1 9>&- &
     cpid=$!
     PIDS+=($cpid)
-    for _ in $(seq 100); do grep -q first_bytes "$out" 2>/dev/null && break; sleep 0.05; done
-    check "the transfer started" grep -q first_bytes "$out"
+    transferring "$out" "the transfer"
     # let the join come up and some data flow, then kill mplb
     for _ in $(seq 40); do
         [ "$(nstat_of $CLI MPTcpExtMPJoinSynAckRx)" -gt "$joins0" ] && break
@@ -23,13 +22,8 @@ s2() {
     check "the direct subflow is up before the kill (MPTcpExtMPJoinSynAckRx > $joins0)" test "$(nstat_of $CLI MPTcpExtMPJoinSynAckRx)" -gt "$joins0"
     sleep 0.7
     local pre; pre=$(stats)
-    mpid=$(pgrep -P "$MPLB_PID" | head -n 1)
-    check "found mplb's pid" test -n "$mpid"
-    kill_at=$(date +%s.%N)
-    kill -KILL "$mpid"
-    wait "$MPLB_PID" 2>/dev/null
-    echo "  killed mplb (pid $mpid) at $kill_at"
-    check "mplb is gone" test -z "$(stats)"
+    kill_mplb
+    kill_at=$KILLED_AT
     wait "$cpid"
     local rc=$?
     grep -E '"done"' "$out" | sed 's/^/  /'

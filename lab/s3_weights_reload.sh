@@ -68,8 +68,7 @@ s3() {
         LONG_PID[$s]=$!
     done
     for s in "${long[@]}"; do
-        for _ in $(seq 60); do grep -q first_bytes "$LAB_DIR/client-$id-long-$s.out" 2>/dev/null && break; sleep 0.05; done
-        check "long-lived connection from port $s is transferring" grep -q first_bytes "$LAB_DIR/client-$id-long-$s.out"
+        transferring "$LAB_DIR/client-$id-long-$s.out" "long-lived connection from port $s"
     done
 
     # B: reload mid-flight: be3 added, be1 draining

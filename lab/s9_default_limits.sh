@@ -57,8 +57,7 @@ s9() {
         PID[$s]=$!
     done
     for s in "${ports[@]}"; do
-        for _ in $(seq 100); do grep -q first_bytes "$LAB_DIR/client-$id-$s.out" 2>/dev/null && break; sleep 0.05; done
-        check "download from port $s is transferring" grep -q first_bytes "$LAB_DIR/client-$id-$s.out"
+        transferring "$LAB_DIR/client-$id-$s.out" "download from port $s"
     done
     local established; established=$(stats)
 
