@@ -4,6 +4,7 @@
 #   lab/fleet/scenarios.sh
 #   MPLB=path/to/mplb   the binary (default: target/debug/mplb, built if missing)
 #   LAB_KEEP=1          leave the fleet up afterwards (lab/fleet/fleet.sh down)
+#   FLEET_JOINS=300     connections of the joins scenario (default 30)
 #
 #   start     instances come up one by one; each is announced once ready;
 #             lb3 runs a while without its BIRD (speaker down: said, forwarding)
