@@ -36,6 +36,7 @@ need_tools() {
     command -v tcpdump >/dev/null || missing+=(tcpdump)
     command -v tshark >/dev/null || missing+=(tshark)
     command -v flock >/dev/null || missing+=(util-linux)
+    command -v ping >/dev/null || missing+=(iputils-ping)
     if [ ${#missing[@]} -gt 0 ]; then
         echo "fleet: installing ${missing[*]}" >&2
         DEBIAN_FRONTEND=noninteractive timeout 300 apt-get install -y -q "${missing[@]}" >&2 || {
