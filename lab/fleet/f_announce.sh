@@ -40,7 +40,7 @@ f_withdraw() {
     start_server be3 $API_PORT
     ms=$(wait_nexthops $API_VIP "$all" 15) || fail "api was not announced by every instance"
     echo "  api announced by all three $ms ms after be3:$API_PORT listened"
-    check "lb1: mplb_vip_announced{vip=\"api\"} 1" test "$(metric lb1 'mplb_vip_announced{vip="api"}')" = 1
+    check "lb1: mplb_vip_announced{vip=\"api\",...} 1" test "$(metric lb1 'mplb_vip_announced{vip="api"')" = 1
     stop_server be3 $API_PORT
     ms=$(wait_nexthops $API_VIP "" 15) || fail "api was not withdrawn when its last backend failed"
     echo "  api withdrawn by all three $ms ms after be3:$API_PORT stopped"
