@@ -11,8 +11,11 @@
 #   scripts/af-packet-port.sh --check IFACE  say what is wrong; exit 1 if anything
 #
 # Sets: no IPv4 address, IPv6 off (disable_ipv6), arp_ignore 8 (never answer
-# ARP on it), forwarding 0, offloads off (rx/tx checksum, TSO, GSO, GRO,
-# LRO), link up. Run it again after the interface is recreated. Needs root,
+# ARP on it), forwarding 0, rp_filter 1 (strict: no route leads out of it,
+# so the kernel takes in nothing that arrives on it: with an exception path
+# the host holds mplb's addresses on the kernel interface, and the weak host
+# model would otherwise accept each frame twice, from the port and from
+# mplb), offloads off (rx/tx checksum, TSO, GSO, GRO, LRO), link up. Run it again after the interface is recreated. Needs root,
 # iproute2 and ethtool.
 set -euo pipefail
 
@@ -47,6 +50,8 @@ problems() {
     [ "$v" = 8 ] || echo "net.ipv4.conf.$iface.arp_ignore = $v: the kernel answers ARP on it for the host's other addresses (want 8)"
     v=$(sysctl -n "net.ipv4.conf.$iface.forwarding")
     [ "$v" = 0 ] || echo "net.ipv4.conf.$iface.forwarding = $v: the kernel may forward VIP traffic itself (want 0)"
+    v=$(sysctl -n "net.ipv4.conf.$iface.rp_filter")
+    [ "$v" = 1 ] || echo "net.ipv4.conf.$iface.rp_filter = $v: the kernel takes in IPv4 frames for the host's addresses that arrive on it (want 1)"
     local o state
     for o in "${OFFLOADS[@]}"; do
         state=$(ethtool -k "$iface" 2>/dev/null | awk -v o="$o:" '$1 == o { print $2 }')
@@ -61,6 +66,7 @@ if [ "$check" = 0 ]; then
     sysctl -qw "net.ipv6.conf.$iface.disable_ipv6=1"
     sysctl -qw "net.ipv4.conf.$iface.arp_ignore=8"
     sysctl -qw "net.ipv4.conf.$iface.forwarding=0"
+    sysctl -qw "net.ipv4.conf.$iface.rp_filter=1"
     # Each offload on its own: a driver that cannot change one (fixed) must
     # not stop the others.
     for o in rx tx tso gso gro lro; do ethtool -K "$iface" "$o" off >/dev/null 2>&1 || true; done
@@ -72,4 +78,4 @@ if [ -n "$found" ]; then
     sed 's/^/  - /' <<<"$found"
     exit 1
 fi
-echo "$iface is ready for mplb's net_af_packet port (no kernel address, IPv6 off, arp_ignore 8, forwarding 0, offloads off)"
+echo "$iface is ready for mplb's net_af_packet port (no kernel address, IPv6 off, arp_ignore 8, forwarding 0, rp_filter 1, offloads off)"
