@@ -9,6 +9,7 @@
 //! to the log.
 
 mod core;
+mod drain;
 mod report;
 mod request;
 
@@ -20,6 +21,8 @@ use std::time::Instant;
 
 use crossbeam::channel::Sender;
 
+use self::drain::Drain;
+use super::bgp::{Announcer, FleetReport, Instance};
 use super::health::{HealthEvent, HealthThread, spawn_health_thread, targets_from_config};
 use super::log;
 use super::metrics::{self, DeviceProbe, MetricsSnapshot};
@@ -47,7 +50,18 @@ pub struct Manager {
     solicits: Option<Sender<Solicit>>,
     devices: Option<DeviceProbe>,
     started: Instant,
+    /// Announces the VIPs by BGP (with `[bgp]`).
+    bgp: Option<Announcer>,
+    /// Ports started and the first snapshot published.
+    forwarding: bool,
+    /// `mplb drain` under way.
+    drain: Option<Drain>,
+    /// `mplb drain --wait` clients, answered when the drain ends.
+    drain_waiters: Vec<Sender<Result<String, String>>>,
 }
+
+/// Where a `mplb drain --wait` is answered.
+pub type DrainWaiter = Sender<Result<String, String>>;
 
 impl Manager {
     /// Builds the first snapshot from `config` (loaded from `path`).
@@ -58,6 +72,7 @@ impl Manager {
         ports: Vec<P>,
     ) -> Result<Manager, String> {
         let ports: Vec<PortFacts> = ports.into_iter().map(Into::into).collect();
+        let bgp = config.bgp.clone().map(Announcer::new);
         let core = Core::new(config, ports)?;
         let publisher = Publisher::new(Arc::clone(core.current()));
         Ok(Manager {
@@ -70,6 +85,10 @@ impl Manager {
             solicits: None,
             devices: None,
             started: Instant::now(),
+            bgp,
+            forwarding: false,
+            drain: None,
+            drain_waiters: Vec::new(),
         })
     }
 
@@ -137,7 +156,9 @@ impl Manager {
     }
 
     /// Publishes the snapshots and writes the log lines the core asked for.
+    /// A new snapshot also recomputes the announcements.
     fn carry_out(&mut self) {
+        let mut republished = false;
         for out in self.core.drain() {
             match out {
                 Output::Publish {
@@ -146,6 +167,7 @@ impl Manager {
                 } => {
                     let published = self.publisher.publish(snapshot);
                     debug_assert_eq!(published, generation, "core and publisher agree");
+                    republished = true;
                 }
                 Output::Log(e) => write_log(&e),
                 Output::Solicit(q) => {
@@ -157,6 +179,143 @@ impl Manager {
                 }
             }
         }
+        if republished {
+            self.announce();
+        }
+    }
+
+    /// Recomputes which VIPs this instance announces (with `[bgp]`).
+    fn announce(&mut self) {
+        let instance = Instance {
+            forwarding: self.forwarding,
+            draining: self.drain.is_some(),
+        };
+        if let Some(b) = &mut self.bgp {
+            b.update(self.core.current(), instance);
+        }
+    }
+
+    /// At start, before the ports forward: an empty routes file (nothing
+    /// announced yet) and a first look at the speaker.
+    pub fn start_bgp(&mut self) {
+        if let Some(b) = &mut self.bgp {
+            b.start(Instant::now());
+        }
+    }
+
+    /// The ports forward and workers use the published snapshot: VIPs may
+    /// be announced from now on.
+    pub fn set_forwarding(&mut self) {
+        self.forwarding = true;
+        self.announce();
+    }
+
+    /// At stop: every VIP withdrawn; `drain --wait` clients told if the
+    /// drain did not end.
+    pub fn stop_bgp(&mut self) {
+        if let Some(b) = &mut self.bgp {
+            b.stop();
+        }
+        for w in self.drain_waiters.drain(..) {
+            let _ = w.send(Err(
+                "mplb stopped (signal or --duration) before the drain ended".to_string(),
+            ));
+        }
+    }
+
+    /// `mplb drain`: withdraws every VIP, keeps forwarding; the management
+    /// loop stops once [`Manager::drained`].
+    fn start_drain(&mut self, deadline_secs: Option<u64>) -> String {
+        let now = Instant::now();
+        let d = &self.core.config().drain;
+        let quiet = std::time::Duration::from_secs(d.quiet_secs);
+        let deadline = std::time::Duration::from_secs(deadline_secs.unwrap_or(d.deadline_secs));
+        if let Some(drain) = &self.drain {
+            return format!(
+                "already draining (pid {}) for {:.0} s: every VIP stays withdrawn; nothing changed\n",
+                std::process::id(),
+                now.saturating_duration_since(drain.started()).as_secs_f64()
+            );
+        }
+        self.drain = Some(Drain::new(now, self.counters().forwarded, quiet, deadline));
+        self.announce();
+        let withdrawn = match &self.bgp {
+            Some(_) => "every VIP withdrawn from BGP",
+            None => "no [bgp]: nothing was announced",
+        };
+        log::event(
+            "info",
+            "drain_started",
+            &[
+                ("quiet_secs", &quiet.as_secs()),
+                ("deadline_secs", &deadline.as_secs()),
+                ("message", &withdrawn),
+            ],
+        );
+        format!(
+            "draining (pid {}): {withdrawn}; still forwarding; exits once no packet goes to a VIP for {} s, or after {} s\n",
+            std::process::id(),
+            quiet.as_secs(),
+            deadline.as_secs()
+        )
+    }
+
+    /// Answers `waiter` when the drain ends (now, if it has).
+    pub fn wait_drained(&mut self, waiter: DrainWaiter) {
+        match &self.drain {
+            None => {
+                let _ = waiter.send(Err("not draining: run `mplb drain` first".to_string()));
+            }
+            Some(d) => match d.done() {
+                Some(outcome) => {
+                    let _ = waiter.send(Ok(d.summary(outcome, Instant::now()) + "\n"));
+                }
+                None => self.drain_waiters.push(waiter),
+            },
+        }
+    }
+
+    /// Whether a drain ended: the management loop stops.
+    pub fn drained(&self) -> bool {
+        self.drain.as_ref().is_some_and(|d| d.done().is_some())
+    }
+
+    /// Whether `mplb drain` ran.
+    pub fn draining(&self) -> bool {
+        self.drain.is_some()
+    }
+
+    /// Whether `drain --wait` clients still wait for their answer to be
+    /// taken (the management loop lets them, briefly, before exiting).
+    pub fn drain_answers_pending(&self) -> bool {
+        self.drain_waiters.iter().any(|w| !w.is_empty())
+    }
+
+    fn observe_drain(&mut self, now: Instant) {
+        let forwarded = self.counters().forwarded;
+        let Some(d) = &mut self.drain else {
+            return;
+        };
+        let Some(outcome) = d.observe(now, forwarded) else {
+            return;
+        };
+        let summary = d.summary(outcome, now);
+        log::event(
+            "info",
+            "drain_done",
+            &[("outcome", &outcome.name()), ("message", &summary)],
+        );
+        for w in &self.drain_waiters {
+            let _ = w.send(Ok(summary.clone() + "\n"));
+        }
+    }
+
+    /// The fleet side of `stats` and `/metrics`.
+    fn fleet(&self) -> FleetReport {
+        FleetReport {
+            drain: self.drain.as_ref().map(|d| d.report(Instant::now())),
+            bgp: self.bgp.as_ref().map(Announcer::report),
+        }
     }
 
     /// Answers one request.
@@ -164,12 +323,25 @@ impl Manager {
         let uptime = self.started.elapsed();
         let answer = match req {
             Request::Metrics => Ok(metrics::render(&self.metrics())),
-            Request::Stats { json: true } => {
-                Ok(report::stats_json(&self.core, &self.slots, uptime))
-            }
-            Request::Stats { json: false } => {
-                Ok(report::stats_text(&self.core, &self.slots, uptime))
-            }
+            Request::Stats { json: true } => Ok(report::stats_json(
+                &self.core,
+                &self.slots,
+                uptime,
+                &self.fleet(),
+            )),
+            Request::Stats { json: false } => Ok(report::stats_text(
+                &self.core,
+                &self.slots,
+                uptime,
+                &self.fleet(),
+            )),
+            Request::DrainInstance { deadline_secs } => Ok(self.start_drain(*deadline_secs)),
+            // The management loop keeps the client for the answer
+            // (`wait_drained`); here, without a way back, only say where.
+            Request::WaitDrained => match &self.drain {
+                Some(_) => Ok("draining\n".to_string()),
+                None => Err("not draining: run `mplb drain` first".to_string()),
+            },
             Request::Reload => return self.reload(),
             Request::Drain(n) => self.core.set_override(n, Some(Override::Drain)),
             Request::Disable(n) => self.core.set_override(n, Some(Override::Disable)),
@@ -198,6 +370,16 @@ impl Manager {
             if let Some(h) = &self.health {
                 h.replace_targets(targets_from_config(self.core.config()));
             }
+            if self.drain.is_some() && self.bgp.is_some() {
+                log::event(
+                    "info",
+                    "reload_during_drain",
+                    &[(
+                        "message",
+                        &"applied to forwarding; the VIPs stay withdrawn while draining",
+                    )],
+                );
+            }
         }
         self.carry_out();
         result
@@ -218,6 +400,10 @@ impl Manager {
         self.core.housekeeping(now, &self.traffic);
         self.core.poll_neighbours(now);
         self.carry_out();
+        if let Some(b) = &mut self.bgp {
+            b.check(now);
+        }
+        self.observe_drain(now);
     }
 
     /// Everything the metrics page shows.
@@ -228,6 +414,7 @@ impl Manager {
             &self.traffic,
             self.started.elapsed(),
             self.devices.as_ref().map(|probe| probe()),
+            self.fleet(),
         )
     }
 }

@@ -5,6 +5,7 @@ use std::fmt::{Display, Write as _};
 use super::{
     BackendMetrics, DeviceMetrics, FlowTableMetrics, MetricsSnapshot, NEIGHBOUR_STATES, VipMetrics,
 };
+use crate::control::bgp::FleetReport;
 use crate::datapath::counters::Counters;
 use crate::datapath::forwarding::{BackendState, Protocol};
 
@@ -24,6 +25,7 @@ pub fn render(m: &MetricsSnapshot) -> String {
     vips(&mut out, &m.vips);
     backends(&mut out, &m.backends);
     neighbours(&mut out, m);
+    fleet(&mut out, &m.fleet);
     if let Some(d) = &m.devices {
         devices(&mut out, d);
     }
@@ -134,6 +136,57 @@ fn devices(out: &mut Exposition, d: &DeviceMetrics) {
         for p in &d.ports {
             out.sample(metric, &[("port", p.name.as_str())], field(p));
         }
+    }
+}
+
+/// Draining, and with `[bgp]` the speaker, its sessions and each VIP's
+/// announcement.
+fn fleet(out: &mut Exposition, f: &FleetReport) {
+    out.family(
+        "mplb_draining",
+        "gauge",
+        "1 while `mplb drain` runs: every VIP withdrawn, forwarding until quiet.",
+    );
+    out.sample("mplb_draining", &[], u8::from(f.draining()));
+    let Some(b) = &f.bgp else {
+        return;
+    };
+    out.family(
+        "mplb_bgp_speaker_up",
+        "gauge",
+        "1 when the BGP speaker (BIRD) answers on its control socket.",
+    );
+    out.sample("mplb_bgp_speaker_up", &[], u8::from(b.speaker_up));
+    out.family(
+        "mplb_bgp_session_up",
+        "gauge",
+        "1 when the speaker's BGP protocol is Established.",
+    );
+    for (name, up, _) in &b.sessions {
+        out.sample("mplb_bgp_session_up", &[("protocol", name)], u8::from(*up));
+    }
+    out.family(
+        "mplb_bgp_configure_failures_total",
+        "counter",
+        "Routes file writes or speaker `configure` commands that failed.",
+    );
+    out.sample(
+        "mplb_bgp_configure_failures_total",
+        &[],
+        b.configure_failures,
+    );
+    out.family(
+        "mplb_vip_announced",
+        "gauge",
+        "1 when this instance announces the VIP's address by BGP.",
+    );
+    for v in &b.vips {
+        let address = v.address.to_string();
+        out.sample(
+            "mplb_vip_announced",
+            &[("vip", &v.name), ("address", &address)],
+            u8::from(v.announced),
+        );
     }
 }
 

@@ -1,0 +1,337 @@
+//! The edge between the decision and BIRD: writes the routes file and has
+//! BIRD re-read it when the set of announced addresses changes, looks at
+//! BIRD and its BGP sessions every check interval, and logs each
+//! transition once (speaker down/up, session down/up, VIP announced /
+//! withdrawn). Nothing here can stop forwarding: every failure is logged,
+//! counted, reported, and retried at the next check.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Display;
+use std::net::IpAddr;
+use std::time::{Duration, Instant};
+
+use super::bird::{self, Connection};
+use super::decision::{self, Instance, Verdict, VipVerdict};
+use super::report::{BgpReport, VipAnnouncement};
+use super::routes;
+use crate::config::BgpConfig;
+use crate::control::log;
+use crate::datapath::forwarding::Forwarding;
+
+/// Announces this instance's VIPs through BIRD.
+pub struct Announcer {
+    config: BgpConfig,
+    verdicts: Vec<VipVerdict>,
+    /// What the routes file should hold.
+    wanted: BTreeSet<IpAddr>,
+    /// What BIRD was last told successfully (`None`: not known, e.g. BIRD
+    /// restarted or the last `configure` failed: tell it again).
+    configured: Option<BTreeSet<IpAddr>>,
+    /// What the routes file holds (`None`: not known, write it).
+    written: Option<BTreeSet<IpAddr>>,
+    /// Whether BIRD was looked at at least once.
+    checked: bool,
+    speaker_up: bool,
+    speaker_error: Option<String>,
+    /// BIRD's `Last reboot on ...`: a change means it restarted between
+    /// two checks, with whatever file it found.
+    booted: Option<String>,
+    /// BGP protocol → (established, info).
+    sessions: BTreeMap<String, (bool, String)>,
+    configure_failures: u64,
+    last_failure: Option<String>,
+    /// Per VIP, whether it was announced as last logged.
+    announced: BTreeMap<String, bool>,
+    next_check: Instant,
+}
+
+fn logline(level: &str, event: &str, fields: &[(&str, &dyn Display)]) {
+    log::event(level, event, fields);
+}
+
+impl Announcer {
+    pub fn new(config: BgpConfig) -> Announcer {
+        Announcer {
+            config,
+            verdicts: Vec::new(),
+            wanted: BTreeSet::new(),
+            configured: None,
+            written: None,
+            checked: false,
+            speaker_up: false,
+            speaker_error: Some("not checked yet".into()),
+            booted: None,
+            sessions: BTreeMap::new(),
+            configure_failures: 0,
+            last_failure: None,
+            announced: BTreeMap::new(),
+            next_check: Instant::now(),
+        }
+    }
+
+    /// At start, before anything is announced: an empty routes file, so a
+    /// BIRD that kept the file of a previous run announces nothing, then a
+    /// first look at BIRD.
+    pub fn start(&mut self, now: Instant) {
+        self.configured = None;
+        self.written = None;
+        self.check(now);
+    }
+
+    /// At stop: withdraws everything, so a BIRD outliving mplb does not go
+    /// on attracting traffic.
+    pub fn stop(&mut self) {
+        self.wanted.clear();
+        for v in &mut self.verdicts {
+            v.verdict = Verdict::NotForwarding;
+        }
+        self.configured = None;
+        self.written = None;
+        self.apply();
+        self.log_vips();
+    }
+
+    /// Recomputes the verdicts from `fwd` and tells BIRD if the set of
+    /// addresses changed.
+    pub fn update(&mut self, fwd: &Forwarding, instance: Instance) {
+        self.verdicts = decision::decide(fwd, instance);
+        self.wanted = decision::addresses(&self.verdicts);
+        if self.configured.as_ref() != Some(&self.wanted) {
+            self.apply();
+        }
+        self.log_vips();
+    }
+
+    /// Looks at BIRD if a check is due (speaker up? sessions?) and catches
+    /// up with it: a BIRD that came back is told the routes again.
+    pub fn check(&mut self, now: Instant) {
+        if now < self.next_check {
+            return;
+        }
+        self.next_check = now + Duration::from_millis(self.config.check_interval_ms);
+        match self.look() {
+            Ok((booted, sessions)) => {
+                if !self.speaker_up {
+                    logline(
+                        "info",
+                        "bgp_speaker",
+                        &[
+                            ("to", &"up"),
+                            ("socket", &self.config.control_socket.display()),
+                        ],
+                    );
+                    self.configured = None;
+                } else if self.booted.as_ref() != Some(&booted) {
+                    self.configured = None;
+                }
+                self.speaker_up = true;
+                self.speaker_error = None;
+                self.booted = Some(booted);
+                self.set_sessions(sessions);
+            }
+            Err(e) => {
+                if self.speaker_up || !self.checked {
+                    logline(
+                        "warn",
+                        "bgp_speaker",
+                        &[
+                            ("to", &"down"),
+                            ("socket", &self.config.control_socket.display()),
+                            ("error", &e),
+                            ("message", &"mplb keeps forwarding; the VIPs are not announced by this instance until BIRD answers again"),
+                        ],
+                    );
+                }
+                self.speaker_up = false;
+                self.speaker_error = Some(e);
+                self.configured = None;
+                let down: Vec<(String, (bool, String))> = self
+                    .sessions
+                    .keys()
+                    .map(|n| (n.clone(), (false, "speaker down".to_string())))
+                    .collect();
+                self.set_sessions(down.into_iter().collect());
+            }
+        }
+        self.checked = true;
+        if self.configured.as_ref() != Some(&self.wanted) {
+            self.apply();
+        }
+        self.log_vips();
+    }
+
+    /// `show status` and `show protocols`: BIRD's boot time and its BGP
+    /// sessions.
+    fn look(&self) -> Result<(String, BTreeMap<String, (bool, String)>), String> {
+        let mut c = Connection::open(&self.config.control_socket)?;
+        let status = c.command("show status")?;
+        if let Some(e) = status.error() {
+            return Err(format!("show status: {e}"));
+        }
+        if status.code() != 13 {
+            return Err(format!(
+                "BIRD is not up and running: {}",
+                status.lines.last().map_or("", |l| l.text.as_str())
+            ));
+        }
+        let booted = status
+            .lines
+            .iter()
+            .find_map(|l| l.text.strip_prefix("Last reboot on "))
+            .unwrap_or("")
+            .to_string();
+        let protocols = c.command("show protocols")?;
+        if let Some(e) = protocols.error() {
+            return Err(format!("show protocols: {e}"));
+        }
+        let sessions = bird::protocols(&protocols)
+            .into_iter()
+            .filter(|p| p.proto == "BGP")
+            .map(|p| (p.name.clone(), (p.established(), p.info.clone())))
+            .collect();
+        Ok((booted, sessions))
+    }
+
+    fn set_sessions(&mut self, sessions: BTreeMap<String, (bool, String)>) {
+        for (name, (up, info)) in &sessions {
+            let before = self.sessions.get(name).map(|s| s.0);
+            if before != Some(*up) && (before.is_some() || *up) {
+                logline(
+                    if *up { "info" } else { "warn" },
+                    "bgp_session",
+                    &[
+                        ("protocol", name),
+                        ("to", if *up { &"up" } else { &"down" }),
+                        ("info", info),
+                    ],
+                );
+            }
+        }
+        self.sessions = sessions;
+    }
+
+    /// Writes the routes file if it changed and, with BIRD up, tells it
+    /// `configure` (a BIRD that is down reads the file when it starts, and
+    /// is told again when it is seen back). A failure is counted, logged
+    /// when it differs from the last one, and retried at the next check.
+    fn apply(&mut self) {
+        if self.written.as_ref() != Some(&self.wanted) {
+            let text = routes::render(&self.wanted);
+            if let Err(e) = routes::write_atomically(&self.config.routes_file, &text) {
+                self.configured = None;
+                self.failed(format!("writing {}: {e}", self.config.routes_file.display()));
+                return;
+            }
+            self.written = Some(self.wanted.clone());
+        }
+        if !self.speaker_up {
+            self.configured = None;
+            return;
+        }
+        match self.configure() {
+            Ok(()) => {
+                self.configured = Some(self.wanted.clone());
+                self.last_failure = None;
+            }
+            Err(e) => {
+                self.configured = None;
+                self.failed(e);
+            }
+        }
+    }
+
+    fn failed(&mut self, e: String) {
+        self.configure_failures += 1;
+        if self.last_failure.as_ref() != Some(&e) {
+            logline(
+                "error",
+                "bgp_configure",
+                &[
+                    ("routes_file", &self.config.routes_file.display()),
+                    ("error", &e),
+                    (
+                        "message",
+                        &"announcements not updated; retried at the next check",
+                    ),
+                ],
+            );
+        }
+        self.last_failure = Some(e);
+    }
+
+    fn configure(&self) -> Result<(), String> {
+        let mut c = Connection::open(&self.config.control_socket)?;
+        let reply = c.command("configure")?;
+        if let Some(e) = reply.error() {
+            return Err(format!("BIRD rejected `configure`: {e}"));
+        }
+        match reply.code() {
+            3 | 4 => Ok(()),
+            other => Err(format!("unexpected reply {other} to `configure`: {reply:?}")),
+        }
+    }
+
+    /// Whether `v` is announced now, or why not.
+    fn announcement(&self, v: &VipVerdict) -> (bool, &'static str) {
+        let wanted = self.wanted.contains(&v.address);
+        let told = self
+            .configured
+            .as_ref()
+            .is_some_and(|c| c.contains(&v.address));
+        match (v.verdict, wanted, self.speaker_up, told) {
+            (_, true, true, true) => (true, "announced"),
+            (Verdict::Announce, _, false, _) => (false, "speaker down"),
+            (Verdict::Announce, _, true, _) => (false, "configure failed"),
+            (other, _, _, _) => (false, other.reason()),
+        }
+    }
+
+    /// One line per VIP whose announcement changed.
+    fn log_vips(&mut self) {
+        let mut now = BTreeMap::new();
+        for v in &self.verdicts {
+            let (announced, reason) = self.announcement(v);
+            let before = self.announced.get(&v.name).copied().unwrap_or(false);
+            if before != announced {
+                logline(
+                    "info",
+                    if announced { "vip_announced" } else { "vip_withdrawn" },
+                    &[
+                        ("vip", &v.name),
+                        ("address", &v.address),
+                        ("reason", &reason),
+                    ],
+                );
+            }
+            now.insert(v.name.clone(), announced);
+        }
+        self.announced = now;
+    }
+
+    pub fn report(&self) -> BgpReport {
+        BgpReport {
+            speaker: "bird".into(),
+            speaker_up: self.speaker_up,
+            speaker_error: self.speaker_error.clone(),
+            sessions: self
+                .sessions
+                .iter()
+                .map(|(n, (up, info))| (n.clone(), *up, info.clone()))
+                .collect(),
+            vips: self
+                .verdicts
+                .iter()
+                .map(|v| {
+                    let (announced, reason) = self.announcement(v);
+                    VipAnnouncement {
+                        name: v.name.clone(),
+                        address: v.address,
+                        announced,
+                        reason: reason.to_string(),
+                    }
+                })
+                .collect(),
+            configure_failures: self.configure_failures,
+        }
+    }
+}
