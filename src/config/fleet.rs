@@ -117,7 +117,10 @@ pub(super) fn validate_drain(d: &DrainConfig) -> Result<(), (String, String)> {
     if d.deadline_secs < d.quiet_secs || d.deadline_secs > MAX_DRAIN_DEADLINE_SECS {
         return Err((
             "drain.deadline_secs".into(),
-            format!("must be quiet_secs ({}) to {MAX_DRAIN_DEADLINE_SECS} s", d.quiet_secs),
+            format!(
+                "must be quiet_secs ({}) to {MAX_DRAIN_DEADLINE_SECS} s",
+                d.quiet_secs
+            ),
         ));
     }
     Ok(())

@@ -228,8 +228,7 @@ fn is_change(request: &Request) -> bool {
 }
 
 /// How long `drain wait` may wait: the longest drain, and a minute.
-pub const DRAIN_WAIT: Duration =
-    Duration::from_secs(crate::config::MAX_DRAIN_DEADLINE_SECS + 60);
+pub const DRAIN_WAIT: Duration = Duration::from_secs(crate::config::MAX_DRAIN_DEADLINE_SECS + 60);
 
 /// How long the answer to `request` is waited for, once it is queued.
 pub fn answer_within(request: &Request) -> Duration {

@@ -138,7 +138,10 @@ impl Announcer {
                             ("to", &"down"),
                             ("socket", &self.config.control_socket.display()),
                             ("error", &e),
-                            ("message", &"mplb keeps forwarding; the VIPs are not announced by this instance until BIRD answers again"),
+                            (
+                                "message",
+                                &"mplb keeps forwarding; the VIPs are not announced by this instance until BIRD answers again",
+                            ),
                         ],
                     );
                 }
@@ -219,7 +222,10 @@ impl Announcer {
             let text = routes::render(&self.wanted);
             if let Err(e) = routes::write_atomically(&self.config.routes_file, &text) {
                 self.configured = None;
-                self.failed(format!("writing {}: {e}", self.config.routes_file.display()));
+                self.failed(format!(
+                    "writing {}: {e}",
+                    self.config.routes_file.display()
+                ));
                 return;
             }
             self.written = Some(self.wanted.clone());
@@ -267,7 +273,9 @@ impl Announcer {
         }
         match reply.code() {
             3 | 4 => Ok(()),
-            other => Err(format!("unexpected reply {other} to `configure`: {reply:?}")),
+            other => Err(format!(
+                "unexpected reply {other} to `configure`: {reply:?}"
+            )),
         }
     }
 
@@ -295,7 +303,11 @@ impl Announcer {
             if before != announced {
                 logline(
                     "info",
-                    if announced { "vip_announced" } else { "vip_withdrawn" },
+                    if announced {
+                        "vip_announced"
+                    } else {
+                        "vip_withdrawn"
+                    },
                     &[
                         ("vip", &v.name),
                         ("address", &v.address),

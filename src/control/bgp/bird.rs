@@ -63,13 +63,17 @@ pub fn parse_reply(text: &str) -> Result<Option<Reply>, String> {
             });
             continue;
         }
-        let digits = line.get(..4).filter(|d| d.bytes().all(|b| b.is_ascii_digit()));
+        let digits = line
+            .get(..4)
+            .filter(|d| d.bytes().all(|b| b.is_ascii_digit()));
         let Some(digits) = digits else {
             return Err(format!("not a BIRD reply line: {line:?}"));
         };
         // A bare code ends the reply like `NNNN ` does.
         let sep = line.as_bytes().get(4).copied().unwrap_or(b' ');
-        let c: u16 = digits.parse().map_err(|_| format!("bad code in {line:?}"))?;
+        let c: u16 = digits
+            .parse()
+            .map_err(|_| format!("bad code in {line:?}"))?;
         let text = line.get(5..).unwrap_or("").to_string();
         lines.push(Line { code: c, text });
         code = Some(c);
@@ -165,8 +169,7 @@ impl Connection {
         self.stream
             .write_all(format!("{command}\n").as_bytes())
             .map_err(|e| format!("sending `{command}` to BIRD: {e}"))?;
-        self.read_reply()
-            .map_err(|e| format!("`{command}`: {e}"))
+        self.read_reply().map_err(|e| format!("`{command}`: {e}"))
     }
 
     fn left(&self) -> Result<Duration, String> {
@@ -221,7 +224,9 @@ mod tests {
     const UNKNOWN_COMMAND: &str = "9001 syntax error, unexpected CF_SYM_UNDEFINED\n";
 
     fn reply(text: &str) -> Reply {
-        parse_reply(text).expect("BIRD's protocol").expect("complete")
+        parse_reply(text)
+            .expect("BIRD's protocol")
+            .expect("complete")
     }
 
     #[test]
@@ -253,16 +258,17 @@ mod tests {
             ["device1", "mplb_vips4", "mplb_vips6", "bfd1", "uplink"]
         );
         let uplink = &p[4];
-        assert_eq!((uplink.proto.as_str(), uplink.state.as_str()), ("BGP", "up"));
+        assert_eq!(
+            (uplink.proto.as_str(), uplink.state.as_str()),
+            ("BGP", "up")
+        );
         assert!(uplink.established());
         assert!(!p[1].established());
         let down = protocols(&reply(PROTOCOLS_PEER_GONE));
         assert_eq!(down[1].info, "Active Socket: Connection refused");
         assert!(!down[1].established());
         // With `timeformat protocol iso long` the time has a date before it.
-        let long = reply(
-            "1002-up1 BGP --- up 2026-12-05 01:00:35 Established\n0000 \n",
-        );
+        let long = reply("1002-up1 BGP --- up 2026-12-05 01:00:35 Established\n0000 \n");
         assert!(protocols(&long)[0].established());
     }
 

@@ -90,7 +90,7 @@ mod tests {
     use super::*;
     use crate::config::Config;
     use crate::control::build_forwarding;
-    use crate::datapath::forwarding::BackendState::{Active, Down, Draining};
+    use crate::datapath::forwarding::BackendState::{Active, Down};
     use crate::testing::config::{Backend, Vip, null_port};
 
     /// Two VIPs on one address (ports 80 and 443) and one on another, each
@@ -118,7 +118,8 @@ mod tests {
             + &vip("tls", "198.18.0.10", 443, 2)
             + &vip("v6", "fd00::10", 80, 4);
         let config = Config::parse(&text, std::path::Path::new("t.toml")).expect("valid");
-        let mut fwd = build_forwarding(&config, &[[2, 0, 0, 0, 0, 1]]).expect("builds");
+        let mut ids = crate::control::StableIds::default();
+        let mut fwd = build_forwarding(&config, &[[2, 0, 0, 0, 0, 1]], &mut ids).expect("builds");
         for b in fwd.backends.iter_mut().flatten() {
             let i: usize = b.name[1..].parse().expect("b<i>");
             b.state = states[i];
@@ -177,7 +178,17 @@ mod tests {
             ),
             (
                 "drained by the operator does not count",
-                snapshot([Draining, Down, Active, Active, Draining, Draining], [1; 6]),
+                snapshot(
+                    [
+                        BackendState::Draining,
+                        Down,
+                        Active,
+                        Active,
+                        BackendState::Draining,
+                        BackendState::Draining,
+                    ],
+                    [1; 6],
+                ),
                 UP,
                 [NoHealthyBackend, Announce, NoHealthyBackend],
             ),
@@ -202,6 +213,15 @@ mod tests {
         assert_eq!(addresses(&d), want, "web is down but tls keeps the address");
         let none = snapshot([Down; 6], [1; 6]);
         assert!(addresses(&decide(&none, UP)).is_empty());
-        assert!(addresses(&decide(&fwd, Instance { forwarding: true, draining: true })).is_empty());
+        assert!(
+            addresses(&decide(
+                &fwd,
+                Instance {
+                    forwarding: true,
+                    draining: true
+                }
+            ))
+            .is_empty()
+        );
     }
 }

@@ -74,8 +74,14 @@ mod tests {
              protocol static mplb_vips6 { ipv6; route fd00::10/128 blackhole; }\n"
         );
         let empty = render(&BTreeSet::new());
-        assert!(empty.contains("protocol static mplb_vips4 { ipv4; }\n"), "{empty}");
-        assert!(empty.contains("protocol static mplb_vips6 { ipv6; }\n"), "{empty}");
+        assert!(
+            empty.contains("protocol static mplb_vips4 { ipv4; }\n"),
+            "{empty}"
+        );
+        assert!(
+            empty.contains("protocol static mplb_vips6 { ipv6; }\n"),
+            "{empty}"
+        );
     }
 
     #[test]

@@ -89,7 +89,8 @@ impl Drain {
             Outcome::Deadline => format!(
                 "drain deadline of {} s passed with packets still forwarded to a VIP ({:.1} s ago); mplb exits anyway",
                 self.deadline.as_secs(),
-                now.saturating_duration_since(self.quiet_since).as_secs_f64()
+                now.saturating_duration_since(self.quiet_since)
+                    .as_secs_f64()
             ),
         }
     }
@@ -97,7 +98,9 @@ impl Drain {
     pub fn report(&self, now: Instant) -> DrainReport {
         DrainReport {
             elapsed_secs: now.saturating_duration_since(self.started).as_secs_f64(),
-            quiet_secs: now.saturating_duration_since(self.quiet_since).as_secs_f64(),
+            quiet_secs: now
+                .saturating_duration_since(self.quiet_since)
+                .as_secs_f64(),
             quiet_needed_secs: self.quiet.as_secs(),
             deadline_secs: self.deadline.as_secs(),
         }

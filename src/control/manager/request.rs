@@ -59,11 +59,9 @@ impl Request {
                 deadline_secs: None,
             }),
             ["drain", "deadline", secs] => match secs.parse::<u64>() {
-                Ok(n) if (1..=MAX_DRAIN_DEADLINE_SECS).contains(&n) => {
-                    Ok(Request::DrainInstance {
-                        deadline_secs: Some(n),
-                    })
-                }
+                Ok(n) if (1..=MAX_DRAIN_DEADLINE_SECS).contains(&n) => Ok(Request::DrainInstance {
+                    deadline_secs: Some(n),
+                }),
                 _ => Err(format!(
                     "drain deadline `{secs}`: a number of seconds, 1 to {MAX_DRAIN_DEADLINE_SECS}"
                 )),

@@ -559,7 +559,47 @@ mod tests {
                     ..Default::default()
                 }],
             }),
+            fleet: FleetReport {
+                drain: Some(crate::control::bgp::DrainReport {
+                    elapsed_secs: 2.0,
+                    quiet_secs: 1.0,
+                    quiet_needed_secs: 5,
+                    deadline_secs: 120,
+                }),
+                bgp: Some(crate::control::bgp::BgpReport {
+                    speaker: "bird".into(),
+                    speaker_up: true,
+                    speaker_error: None,
+                    sessions: vec![("uplink".into(), true, "Established".into())],
+                    vips: vec![crate::control::bgp::VipAnnouncement {
+                        name: "web".into(),
+                        address: "2001:db8::10".parse().expect("ip"),
+                        announced: false,
+                        reason: "draining".into(),
+                    }],
+                    configure_failures: 2,
+                }),
+            },
         }
+    }
+
+    #[test]
+    fn fleet_lines() {
+        let text = render(&small());
+        for line in [
+            "mplb_draining 1",
+            "mplb_bgp_speaker_up 1",
+            "mplb_bgp_session_up{protocol=\"uplink\"} 1",
+            "mplb_bgp_configure_failures_total 2",
+            "mplb_vip_announced{vip=\"web\",address=\"2001:db8::10\"} 0",
+        ] {
+            assert!(text.lines().any(|l| l == line), "no {line:?} in\n{text}");
+        }
+        let mut off = small();
+        off.fleet = FleetReport::default();
+        let text = render(&off);
+        assert!(text.lines().any(|l| l == "mplb_draining 0"), "{text}");
+        assert!(!text.contains("mplb_bgp_"), "no [bgp]: no BGP families");
     }
 
     fn block(text: &str, metric: &str) -> Vec<String> {
