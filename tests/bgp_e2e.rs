@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 
 use mplb::testing::{Backend, Vip};
 
-use common::{Running, Scratch, free_port, head, run, scrape, text, write_config};
+use common::{Running, Scratch, free_port, head, scrape, text, write_config};
 
 const LB_ADDR: &str = "198.18.210.1";
 const ROUTER_ADDR: &str = "198.18.210.2";

@@ -36,14 +36,16 @@ pub struct Announcer {
     /// BIRD's `Last reboot on ...`: a change means it restarted between
     /// two checks, with whatever file it found.
     booted: Option<String>,
-    /// BGP protocol → (established, info).
-    sessions: BTreeMap<String, (bool, String)>,
+    sessions: Sessions,
     configure_failures: u64,
     last_failure: Option<String>,
     /// Per VIP, whether it was announced as last logged.
     announced: BTreeMap<String, bool>,
     next_check: Instant,
 }
+
+/// BGP protocol → (established, BIRD's info column).
+type Sessions = BTreeMap<String, (bool, String)>;
 
 fn logline(level: &str, event: &str, fields: &[(&str, &dyn Display)]) {
     log::event(level, event, fields);
@@ -165,7 +167,7 @@ impl Announcer {
 
     /// `show status` and `show protocols`: BIRD's boot time and its BGP
     /// sessions.
-    fn look(&self) -> Result<(String, BTreeMap<String, (bool, String)>), String> {
+    fn look(&self) -> Result<(String, Sessions), String> {
         let mut c = Connection::open(&self.config.control_socket)?;
         let status = c.command("show status")?;
         if let Some(e) = status.error() {
@@ -195,7 +197,7 @@ impl Announcer {
         Ok((booted, sessions))
     }
 
-    fn set_sessions(&mut self, sessions: BTreeMap<String, (bool, String)>) {
+    fn set_sessions(&mut self, sessions: Sessions) {
         for (name, (up, info)) in &sessions {
             let before = self.sessions.get(name).map(|s| s.0);
             if before != Some(*up) && (before.is_some() || *up) {

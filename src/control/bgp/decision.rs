@@ -95,7 +95,8 @@ mod tests {
 
     /// Two VIPs on one address (ports 80 and 443) and one on another, each
     /// with two backends; `states`: the six backends' states in that order,
-    /// `weights` likewise.
+    /// `weights` likewise (set in the snapshot: the config needs a
+    /// weighted backend per VIP).
     fn snapshot(states: [BackendState; 6], weights: [u32; 6]) -> Forwarding {
         let vip = |name: &str, addr: &str, port: u16, first: usize| {
             let mut v = Vip::new(name, addr, port).option("table_size", 251);
@@ -107,8 +108,7 @@ mod tests {
                 };
                 v = v.backend(
                     Backend::new(format!("b{i}"), own)
-                        .mac(format!("02:00:00:00:01:{:02x}", 10 + i))
-                        .weight(weights[i].max(1)),
+                        .mac(format!("02:00:00:00:01:{:02x}", 10 + i)),
                 );
             }
             v.to_string()
