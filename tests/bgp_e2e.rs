@@ -473,7 +473,7 @@ fn vips_follow_health_reloads_bird_restarts_and_drain() {
         "event=bgp_speaker to=up",
         "event=vip_withdrawn vip=web",
         "reason=\"no healthy backend\"",
-        "event=vip_withdrawn vip=gone",
+        "event=vip_withdrawn vip=gone address=198.18.0.11 reason=\"removed from the config\"",
         "event=drain_started",
         "event=drain_done outcome=quiet",
     ] {
@@ -487,4 +487,154 @@ fn vips_follow_health_reloads_bird_restarts_and_drain() {
     let file = std::fs::read_to_string(&routes).expect("routes file");
     assert!(!file.contains("route "), "emptied at exit: {file}");
     println!("whole test: {:?}", t0.elapsed());
+}
+
+/// A BIRD without sessions in a namespace of its own, for the speaker's
+/// failures; killed and the namespace removed on drop.
+struct SoloBird {
+    netns: String,
+    bird: Option<Child>,
+}
+
+impl SoloBird {
+    fn new() -> SoloBird {
+        let netns = format!("mplbbgps{}", std::process::id() % 100_000);
+        let _ = Command::new("ip").args(["netns", "del", &netns]).status();
+        sh(&["ip", "netns", "add", &netns]);
+        SoloBird { netns, bird: None }
+    }
+
+    fn has_route(&self, ctl: &Path, vip: &str) -> bool {
+        let out = Command::new("birdc")
+            .arg("-s")
+            .arg(ctl)
+            .args(["show", "route", &format!("{vip}/32")])
+            .output()
+            .expect("birdc");
+        text(&out.stdout).contains("mplb_vips4")
+    }
+}
+
+impl Drop for SoloBird {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.bird.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        let _ = Command::new("ip")
+            .args(["netns", "del", &self.netns])
+            .status();
+    }
+}
+
+#[test]
+fn bird_absent_then_rejecting_configure_never_stops_mplb() {
+    let mut solo = SoloBird::new();
+    let s = Scratch::new("bgp-solo");
+    let (ctl, routes, conf) = (s.path("solo.ctl"), s.path("vips.conf"), s.path("bird.conf"));
+    let metrics_port = free_port();
+    let cfg = s.path("mplb.toml");
+    let config = mplb_config(&s, metrics_port, false)
+        .replace("kind = \"tcp\"", "kind = \"none\"")
+        .replace(
+            &s.path("lb.ctl").display().to_string(),
+            &ctl.display().to_string(),
+        );
+    write_config(&cfg, &config);
+    let mut running = Running(Some(common::spawn(&cfg)));
+    let page = || scrape(metrics_port);
+    wait_until("mplb up, speaker down", Duration::from_secs(20), || {
+        s.path("ctl.sock").exists()
+            && metric(&page(), "mplb_bgp_speaker_up").as_deref() == Some("0")
+    });
+    let stats = text(&common::control(&s, "stats").stdout);
+    assert!(stats.contains("no (speaker down)"), "{stats}");
+    let lookup = run_cli(&s, &["lookup", "tcp", "198.18.2.2", "40000", WEB, "8080"]);
+    assert!(
+        text(&lookup.stdout).contains("backend be-a"),
+        "forwarding goes on without BIRD: {}",
+        text(&lookup.stdout)
+    );
+    // The file is kept current while BIRD is away: it reads it at start.
+    wait_until("routes file written", Duration::from_secs(5), || {
+        std::fs::read_to_string(&routes).is_ok_and(|f| f.contains(&format!("route {WEB}/32")))
+    });
+    std::fs::write(
+        &conf,
+        format!(
+            "router id 198.18.212.1;\nprotocol device {{}}\ninclude \"{}\";\n",
+            routes.display()
+        ),
+    )
+    .expect("bird.conf");
+    solo.bird = Some(Lab::bird(&solo.netns, &conf, &ctl));
+    wait_until("BIRD up and announcing", Duration::from_secs(10), || {
+        solo.has_route(&ctl, WEB)
+            && metric(
+                &page(),
+                &format!("mplb_vip_announced{{vip=\"web\",address=\"{WEB}\"}}"),
+            )
+            .as_deref()
+                == Some("1")
+    });
+
+    // The operator breaks bird.conf: mplb's next `configure` is rejected;
+    // BIRD keeps announcing, and mplb says so.
+    let mut broken = std::fs::read_to_string(&conf).expect("bird.conf");
+    broken += "this is not bird;\n";
+    std::fs::write(&conf, broken).expect("broken bird.conf");
+    let out = run_cli(&s, &["backend", "disable", "be-a"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    wait_until("configure failures counted", Duration::from_secs(5), || {
+        metric(&page(), "mplb_bgp_configure_failures_total")
+            .and_then(|v| v.parse::<u64>().ok())
+            .is_some_and(|n| n >= 2)
+    });
+    assert!(
+        solo.has_route(&ctl, WEB),
+        "a rejected configure leaves BIRD as it was"
+    );
+    let stats = text(&common::control(&s, "stats").stdout);
+    assert!(
+        stats.contains("yes (configure failed: still announced)"),
+        "{stats}"
+    );
+
+    // Fixed: the retry at the next check withdraws it.
+    std::fs::write(
+        &conf,
+        format!(
+            "router id 198.18.212.1;\nprotocol device {{}}\ninclude \"{}\";\n",
+            routes.display()
+        ),
+    )
+    .expect("bird.conf");
+    wait_until(
+        "withdrawn once BIRD accepts",
+        Duration::from_secs(5),
+        || !solo.has_route(&ctl, WEB),
+    );
+    let (_, stderr) = common::stopped_cleanly(&running.interrupt());
+    assert_eq!(
+        stderr.matches("event=bgp_configure").count(),
+        1,
+        "one line for the same failure, however many retries:\n{stderr}"
+    );
+    assert!(
+        stderr.contains("BIRD rejected `configure`: 8002"),
+        "{stderr}"
+    );
+    assert_eq!(
+        stderr.matches("event=bgp_speaker to=down").count(),
+        1,
+        "{stderr}"
+    );
+    assert!(stderr.contains("event=bgp_speaker to=up"), "{stderr}");
+}
+
+fn run_cli(s: &Scratch, args: &[&str]) -> std::process::Output {
+    let sock = s.path("ctl.sock");
+    let mut all: Vec<&str> = args.to_vec();
+    all.extend(["--socket", sock.to_str().expect("utf-8")]);
+    common::run(&all)
 }

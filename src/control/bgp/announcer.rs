@@ -24,8 +24,9 @@ pub struct Announcer {
     verdicts: Vec<VipVerdict>,
     /// What the routes file should hold.
     wanted: BTreeSet<IpAddr>,
-    /// What BIRD was last told successfully (`None`: not known, e.g. BIRD
-    /// restarted or the last `configure` failed: tell it again).
+    /// What BIRD announces as far as known: the set of the last
+    /// `configure` it accepted (a rejected one leaves it). `None`: not
+    /// known (BIRD down or restarted, or no answer): tell it again.
     configured: Option<BTreeSet<IpAddr>>,
     /// What the routes file holds (`None`: not known, write it).
     written: Option<BTreeSet<IpAddr>>,
@@ -39,13 +40,25 @@ pub struct Announcer {
     sessions: Sessions,
     configure_failures: u64,
     last_failure: Option<String>,
-    /// Per VIP, whether it was announced as last logged.
-    announced: BTreeMap<String, bool>,
+    /// Per VIP, whether it was announced as last logged, and its address.
+    announced: BTreeMap<String, (bool, IpAddr)>,
     next_check: Instant,
 }
 
 /// BGP protocol → (established, BIRD's info column).
 type Sessions = BTreeMap<String, (bool, String)>;
+
+fn log_vip(name: &str, address: IpAddr, announced: bool, reason: &str) {
+    logline(
+        "info",
+        if announced {
+            "vip_announced"
+        } else {
+            "vip_withdrawn"
+        },
+        &[("vip", &name), ("address", &address), ("reason", &reason)],
+    );
+}
 
 fn logline(level: &str, event: &str, fields: &[(&str, &dyn Display)]) {
     log::event(level, event, fields);
@@ -223,7 +236,7 @@ impl Announcer {
         if self.written.as_ref() != Some(&self.wanted) {
             let text = routes::render(&self.wanted);
             if let Err(e) = routes::write_atomically(&self.config.routes_file, &text) {
-                self.configured = None;
+                // BIRD was not told: it announces what it did.
                 self.failed(format!(
                     "writing {}: {e}",
                     self.config.routes_file.display()
@@ -241,8 +254,11 @@ impl Announcer {
                 self.configured = Some(self.wanted.clone());
                 self.last_failure = None;
             }
-            Err(e) => {
-                self.configured = None;
+            Err((e, rejected)) => {
+                // Rejected: BIRD keeps its running config. No answer: who knows.
+                if !rejected {
+                    self.configured = None;
+                }
                 self.failed(e);
             }
         }
@@ -267,57 +283,58 @@ impl Announcer {
         self.last_failure = Some(e);
     }
 
-    fn configure(&self) -> Result<(), String> {
-        let mut c = Connection::open(&self.config.control_socket)?;
-        let reply = c.command("configure")?;
+    /// `configure`; an error says whether BIRD answered it (rejected: its
+    /// running config stays).
+    fn configure(&self) -> Result<(), (String, bool)> {
+        let unanswered = |e: String| (e, false);
+        let mut c = Connection::open(&self.config.control_socket).map_err(unanswered)?;
+        let reply = c.command("configure").map_err(unanswered)?;
         if let Some(e) = reply.error() {
-            return Err(format!("BIRD rejected `configure`: {e}"));
+            return Err((format!("BIRD rejected `configure`: {e}"), true));
         }
         match reply.code() {
             3 | 4 => Ok(()),
-            other => Err(format!(
-                "unexpected reply {other} to `configure`: {reply:?}"
+            other => Err((
+                format!("unexpected reply {other} to `configure`: {reply:?}"),
+                false,
             )),
         }
     }
 
-    /// Whether `v` is announced now, or why not.
+    /// Whether `v`'s address is announced now (BIRD up and told it), and
+    /// the reason in words.
     fn announcement(&self, v: &VipVerdict) -> (bool, &'static str) {
+        let has = self.speaker_up
+            && self
+                .configured
+                .as_ref()
+                .is_some_and(|c| c.contains(&v.address));
         let wanted = self.wanted.contains(&v.address);
-        let told = self
-            .configured
-            .as_ref()
-            .is_some_and(|c| c.contains(&v.address));
-        match (v.verdict, wanted, self.speaker_up, told) {
-            (_, true, true, true) => (true, "announced"),
-            (Verdict::Announce, _, false, _) => (false, "speaker down"),
-            (Verdict::Announce, _, true, _) => (false, "configure failed"),
-            (other, _, _, _) => (false, other.reason()),
+        match (has, wanted, v.verdict) {
+            (true, true, _) => (true, "announced"),
+            (true, false, _) => (true, "configure failed: still announced"),
+            (false, _, Verdict::Announce) if !self.speaker_up => (false, "speaker down"),
+            (false, _, Verdict::Announce) => (false, "configure failed"),
+            (false, _, other) => (false, other.reason()),
         }
     }
 
-    /// One line per VIP whose announcement changed.
+    /// One line per VIP whose announcement changed (a VIP a reload removed
+    /// included).
     fn log_vips(&mut self) {
         let mut now = BTreeMap::new();
         for v in &self.verdicts {
             let (announced, reason) = self.announcement(v);
-            let before = self.announced.get(&v.name).copied().unwrap_or(false);
+            let before = self.announced.get(&v.name).is_some_and(|a| a.0);
             if before != announced {
-                logline(
-                    "info",
-                    if announced {
-                        "vip_announced"
-                    } else {
-                        "vip_withdrawn"
-                    },
-                    &[
-                        ("vip", &v.name),
-                        ("address", &v.address),
-                        ("reason", &reason),
-                    ],
-                );
+                log_vip(&v.name, v.address, announced, reason);
             }
-            now.insert(v.name.clone(), announced);
+            now.insert(v.name.clone(), (announced, v.address));
+        }
+        for (name, (was, address)) in &self.announced {
+            if *was && !now.contains_key(name) {
+                log_vip(name, *address, false, "removed from the config");
+            }
         }
         self.announced = now;
     }

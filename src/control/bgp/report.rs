@@ -90,10 +90,10 @@ impl FleetReport {
                 "  {:<16} {:<40} {}",
                 v.name,
                 v.address,
-                if v.announced {
-                    "yes".to_string()
-                } else {
-                    format!("no ({})", v.reason)
+                match (v.announced, v.reason.as_str()) {
+                    (true, "announced") => "yes".to_string(),
+                    (true, why) => format!("yes ({why})"),
+                    (false, why) => format!("no ({why})"),
                 }
             );
         }
