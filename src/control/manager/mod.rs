@@ -594,6 +594,72 @@ mod tests {
     }
 
     #[test]
+    fn drain_withdraws_stays_withdrawn_across_a_reload_and_ends_once_quiet() {
+        let dir = std::env::temp_dir().join(format!("mplb-manager-drain-{}", std::process::id()));
+        let routes = dir.join("vips.conf");
+        let text = format!(
+            "{}\n[bgp]\ncontrol_socket = \"{}\"\nroutes_file = \"{}\"\n[drain]\nquiet_secs = 2\ndeadline_secs = 10\n",
+            web_a_b(),
+            dir.join("no-bird.ctl").display(),
+            routes.display()
+        );
+        let path = dir.join("mplb.toml");
+        std::fs::create_dir_all(&dir).expect("dir");
+        std::fs::write(&path, &text).expect("write config");
+        let _t = Tmp(path.clone());
+        let config = Config::load(&path).expect("valid");
+        let mut m = Manager::new(&path, config, vec![[2, 0, 0, 0, 0, 1]]).expect("builds");
+        let file = || std::fs::read_to_string(&routes).expect("routes file");
+        m.start_bgp();
+        assert!(!file().contains("route "), "empty at start: {}", file());
+        m.set_forwarding();
+        assert!(
+            file().contains("route 198.18.0.10/32 blackhole;"),
+            "{}",
+            file()
+        );
+
+        let (tx, rx) = crossbeam::channel::bounded(1);
+        m.wait_drained(tx);
+        assert!(
+            rx.try_recv().expect("answered").is_err(),
+            "not draining yet"
+        );
+        let drain = Request::DrainInstance {
+            deadline_secs: None,
+        };
+        let said = m.handle(&drain).expect("drain");
+        assert!(
+            said.contains("draining (pid") && said.contains("2 s"),
+            "{said}"
+        );
+        assert!(!file().contains("route "), "withdrawn: {}", file());
+        assert!(
+            m.handle(&drain)
+                .expect("again")
+                .contains("already draining")
+        );
+        m.handle(&Request::Reload).expect("reload");
+        assert!(!file().contains("route "), "still withdrawn after a reload");
+        assert!(metrics::render(&m.metrics()).contains("\nmplb_draining 1\n"));
+        let json = m.handle(&Request::Stats { json: true }).expect("stats");
+        let v: serde_json::Value = serde_json::from_str(&json).expect("json");
+        assert_eq!(v["drain"]["draining"], true, "{json}");
+        assert_eq!(v["bgp"]["vips"][0]["reason"], "draining", "{json}");
+
+        let (tx, rx) = crossbeam::channel::bounded(1);
+        m.wait_drained(tx);
+        let t0 = Instant::now();
+        m.housekeeping(t0 + Duration::from_secs(1));
+        assert!(!m.drained() && rx.try_recv().is_err(), "quiet for 1 s of 2");
+        m.housekeeping(t0 + Duration::from_secs(3));
+        assert!(m.drained());
+        let answer = rx.try_recv().expect("answered").expect("drained");
+        assert!(answer.starts_with("drained: no packet"), "{answer}");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
     fn stats_show_a_weight_0_backend_takes_no_new_flows() {
         let (mut m, t) = manager("weight0");
         let weighted = null_port("")
