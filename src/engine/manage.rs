@@ -43,6 +43,7 @@ pub(super) fn run(
     notify.send("STOPPING=1\nSTATUS=stopping: draining workers");
     // Withdraw before the workers stop, so routers move the traffic first.
     manager.stop_bgp();
+    // `drain --wait` clients take their answer before the process goes.
     let until = Instant::now() + Duration::from_secs(1);
     while manager.drain_answers_pending() && Instant::now() < until {
         std::thread::sleep(Duration::from_millis(10));

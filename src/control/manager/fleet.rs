@@ -41,10 +41,14 @@ impl Manager {
         if let Some(b) = &mut self.bgp {
             b.stop();
         }
-        for w in self.drain_waiters.drain(..) {
-            let _ = w.send(Err(
-                "mplb stopped (signal or --duration) before the drain ended".to_string(),
-            ));
+        // Each waiter's channel holds one answer: those of an ended drain
+        // have theirs. (`try_send`: never block the way out.)
+        if !self.drained() {
+            for w in &self.drain_waiters {
+                let _ = w.try_send(Err(
+                    "mplb stopped (signal or --duration) before the drain ended".to_string(),
+                ));
+            }
         }
     }
 
@@ -89,11 +93,11 @@ impl Manager {
     pub fn wait_drained(&mut self, waiter: DrainWaiter) {
         match &self.drain {
             None => {
-                let _ = waiter.send(Err("not draining: run `mplb drain` first".to_string()));
+                let _ = waiter.try_send(Err("not draining: run `mplb drain` first".to_string()));
             }
             Some(d) => match d.done() {
                 Some(outcome) => {
-                    let _ = waiter.send(Ok(d.summary(outcome, Instant::now()) + "\n"));
+                    let _ = waiter.try_send(Ok(d.summary(outcome, Instant::now()) + "\n"));
                 }
                 None => self.drain_waiters.push(waiter),
             },
@@ -131,7 +135,7 @@ impl Manager {
             &[("outcome", &outcome.name()), ("message", &summary)],
         );
         for w in &self.drain_waiters {
-            let _ = w.send(Ok(summary.clone() + "\n"));
+            let _ = w.try_send(Ok(summary.clone() + "\n"));
         }
     }
 
