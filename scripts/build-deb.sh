@@ -3,7 +3,9 @@
 # other packaging tool needed): the statically linked release binary, the
 # systemd unit, /etc/mplb/mplb.toml (configs/bare-metal.toml; a conffile,
 # so an edited one is kept on upgrade), the Grafana dashboard, the
-# Prometheus alerting rules, and the documentation and example configs.
+# Prometheus alerting rules, the tmpfiles.d entry that creates the (empty)
+# BGP routes file BIRD includes, and the documentation and example configs
+# (BIRD's among them).
 # Prints the path of the .deb on its last line.
 #
 #   scripts/build-deb.sh            # -> target/deb/mplb_<version>_<arch>.deb
@@ -22,13 +24,14 @@ install -D -m 0755 "$bin" "$stage/usr/bin/mplb"
 # Line tables stay in the build tree for profiling; the package ships none.
 strip --strip-debug "$stage/usr/bin/mplb"
 install -D -m 0644 deploy/systemd/mplb.service "$stage/lib/systemd/system/mplb.service"
+install -D -m 0644 deploy/systemd/mplb-tmpfiles.conf "$stage/usr/lib/tmpfiles.d/mplb.conf"
 install -D -m 0644 configs/bare-metal.toml "$stage/etc/mplb/mplb.toml"
 install -D -m 0644 deploy/grafana/mplb-dashboard.json "$stage/usr/share/mplb/grafana/mplb-dashboard.json"
 install -D -m 0644 deploy/prometheus/mplb-alerts.yml "$stage/usr/share/mplb/prometheus/mplb-alerts.yml"
 doc="$stage/usr/share/doc/mplb"
 install -D -m 0644 README.md "$doc/README.md"
 install -D -m 0644 deploy/debian/copyright "$doc/copyright"
-for c in configs/demo.toml configs/null-bench.toml configs/bare-metal.toml; do
+for c in configs/demo.toml configs/null-bench.toml configs/bare-metal.toml deploy/bird/bird.conf; do
     install -D -m 0644 "$c" "$doc/examples/$(basename "$c")"
 done
 install -m 0755 deploy/debian/postinst deploy/debian/prerm deploy/debian/postrm "$stage/DEBIAN/"
@@ -58,7 +61,7 @@ Maintainer: mplb developers <mplb@localhost>
 Installed-Size: $installed_kib
 Depends: $depends
 Recommends: dpdk
-Suggests: prometheus, driverctl
+Suggests: prometheus, driverctl, bird2
 Section: net
 Priority: optional
 Description: kernel-bypass L4 load balancer for Multipath TCP (DPDK)
@@ -67,7 +70,8 @@ Description: kernel-bypass L4 load balancer for Multipath TCP (DPDK)
  direct server return; one poll-mode worker per NIC queue, DPDK linked in.
  .
  The package holds the binary (mplb run, check-config, check-host, reload,
- stats), the systemd unit, an example /etc/mplb/mplb.toml, a Grafana
+ stats, drain), the systemd unit, an example BIRD 2 config for announcing
+ the VIPs by BGP, an example /etc/mplb/mplb.toml, a Grafana
  dashboard and Prometheus alerting rules in /usr/share/mplb. The dpdk package
  (recommended) has dpdk-devbind.py to bind the NIC to vfio-pci.
 EOF

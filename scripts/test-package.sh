@@ -34,9 +34,13 @@ dpkg-deb --info "$deb" | grep -E '^ (Package|Version|Depends):'
 timeout 120 dpkg -i "$deb" >/dev/null || fail "dpkg -i"
 for f in /usr/bin/mplb /lib/systemd/system/mplb.service /etc/mplb/mplb.toml \
     /usr/share/mplb/grafana/mplb-dashboard.json /usr/share/mplb/prometheus/mplb-alerts.yml \
-    /usr/share/doc/mplb/README.md /usr/share/doc/mplb/examples/demo.toml; do
+    /usr/share/doc/mplb/README.md /usr/share/doc/mplb/examples/demo.toml \
+    /usr/share/doc/mplb/examples/bird.conf /usr/lib/tmpfiles.d/mplb.conf /run/mplb/bird-vips.conf; do
     [ -f "$f" ] || fail "$f not installed"
 done
+# The example BIRD config parses, with the (empty) routes file it includes.
+bird -p -c /usr/share/doc/mplb/examples/bird.conf || fail "bird -p: the example bird.conf"
+echo "bird -p examples/bird.conf: ok"
 dpkg-query -W -f='${Conffiles}\n' mplb | grep -q ' /etc/mplb/mplb.toml ' ||
     fail "/etc/mplb/mplb.toml is not a conffile"
 if ldd /usr/bin/mplb | grep -E 'not found|librte_'; then

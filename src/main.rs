@@ -78,6 +78,20 @@ enum Command {
         #[command(flatten)]
         target: Target,
     },
+    /// Take a running mplb out of service: withdraw every VIP from BGP,
+    /// keep forwarding, and exit once no packet was forwarded to a VIP for
+    /// `[drain] quiet_secs` (or after the deadline). Harmless twice.
+    Drain {
+        /// Exit after this many seconds even if traffic still comes
+        /// (default: `[drain] deadline_secs`).
+        #[arg(long, value_name = "SECS")]
+        deadline: Option<u64>,
+        /// Return only once the process has exited; exit 0 if it drained.
+        #[arg(long)]
+        wait: bool,
+        #[command(flatten)]
+        target: Target,
+    },
     /// Which backend a new flow would get from a running mplb.
     Lookup {
         protocol: Proto,
@@ -153,6 +167,11 @@ fn main() -> ExitCode {
             client(&target, &format!("backend {verb} {name}"))
         }
         Command::Reload { target } => client(&target, "reload"),
+        Command::Drain {
+            deadline,
+            wait,
+            target,
+        } => drain(&target, deadline, wait),
         Command::Lookup {
             protocol,
             src,
@@ -256,13 +275,19 @@ fn check_host(path: &Path, reserve: bool) -> ExitCode {
     }
 }
 
+fn socket_path(target: &Target) -> Result<PathBuf, String> {
+    match &target.config {
+        Some(file) => Config::load(file)
+            .map(|c| c.management.socket)
+            .map_err(|e| e.to_string()),
+        None => Ok(target.socket.clone()),
+    }
+}
+
 fn client(target: &Target, request: &str) -> ExitCode {
-    let socket_path = match &target.config {
-        Some(file) => match Config::load(file) {
-            Ok(c) => c.management.socket,
-            Err(e) => return fail(&e.to_string()),
-        },
-        None => target.socket.clone(),
+    let socket_path = match socket_path(target) {
+        Ok(p) => p,
+        Err(e) => return fail(&e),
     };
     match socket::call(&socket_path, request) {
         Ok(mut body) => {
@@ -272,6 +297,63 @@ fn client(target: &Target, request: &str) -> ExitCode {
             output(&body)
         }
         Err(e) => fail(&e),
+    }
+}
+
+/// `mplb drain`: asks for the drain, prints the answer; with `wait`, waits
+/// for the drain's end and then for the process to exit.
+fn drain(target: &Target, deadline: Option<u64>, wait: bool) -> ExitCode {
+    let socket_path = match socket_path(target) {
+        Ok(p) => p,
+        Err(e) => return fail(&e),
+    };
+    let request = match deadline {
+        Some(s) => format!("drain deadline {s}"),
+        None => "drain".to_string(),
+    };
+    let started = match socket::call(&socket_path, &request) {
+        Ok(body) => body,
+        Err(e) => return fail(&e),
+    };
+    let status = output(&started);
+    if !wait {
+        return status;
+    }
+    let ended = match socket::call(&socket_path, "drain wait") {
+        Ok(body) => body,
+        Err(e) => return fail(&format!("waiting for the drain: {e}")),
+    };
+    let _ = output(&ended);
+    // The pid the first answer names: wait for that process to be gone.
+    let pid = started
+        .split("(pid ")
+        .nth(1)
+        .and_then(|rest| rest.split(')').next())
+        .and_then(|p| p.parse::<u32>().ok());
+    let Some(pid) = pid else {
+        return fail(&format!("no pid in mplb's answer: {started:?}"));
+    };
+    let limit = std::time::Instant::now() + Duration::from_secs(120);
+    while running(pid) {
+        if std::time::Instant::now() > limit {
+            return fail(&format!(
+                "mplb (pid {pid}) drained but has not exited after 120 s"
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    output(&format!("mplb (pid {pid}) exited\n"))
+}
+
+/// Whether process `pid` runs: exists and is not a zombie (exited, not yet
+/// reaped by its parent).
+fn running(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        // The state follows the command name, which is in parentheses.
+        Ok(stat) => stat
+            .rsplit_once(") ")
+            .is_none_or(|(_, rest)| !rest.starts_with(['Z', 'X'])),
+        Err(_) => false,
     }
 }
 

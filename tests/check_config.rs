@@ -208,3 +208,60 @@ fn missing_file_is_an_error() {
     assert!(!out.status.success());
     assert!(text(&out.stderr).contains("/nonexistent/mplb.toml: cannot read"));
 }
+
+/// `[bgp]` and `[drain]`: bad values are errors naming the field; a BIRD
+/// socket that is not there is a warning only (BIRD may start later).
+#[test]
+fn bgp_and_drain_sections_are_checked() {
+    let dir = Scratch::new("bgp-section");
+    let base = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/configs/demo.toml"))
+        .expect("demo.toml");
+    let check = |extra: &str| {
+        let path = dir.path("bgp.toml");
+        write_config(&path, &format!("{base}\n{extra}\n"));
+        run(&["check-config", path.to_str().expect("utf-8")])
+    };
+    for (extra, field, want) in [
+        (
+            "[bgp]\ncheck_interval_ms = 5",
+            "bgp.check_interval_ms",
+            "100 to 60000",
+        ),
+        (
+            "[bgp]\nroutes_file = \"vips.conf\"",
+            "bgp.routes_file",
+            "not an absolute path",
+        ),
+        (
+            "[bgp]\nspeaker = \"frr\"",
+            "bgp.speaker",
+            "unknown variant `frr`",
+        ),
+        (
+            "[drain]\nquiet_secs = 0",
+            "drain.quiet_secs",
+            "at least 1 s",
+        ),
+        (
+            "[drain]\nquiet_secs = 10\ndeadline_secs = 5",
+            "drain.deadline_secs",
+            "quiet_secs (10)",
+        ),
+    ] {
+        let out = check(extra);
+        let stderr = text(&out.stderr);
+        assert!(!out.status.success(), "{extra}: accepted");
+        assert!(
+            stderr.contains(&format!("field `{field}`")) && stderr.contains(want),
+            "{extra}: {stderr}"
+        );
+    }
+    let out = check("[bgp]\ncontrol_socket = \"/run/mplb-test-no-bird/bird.ctl\"");
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        stdout.contains("warning: bgp: no BIRD control socket at /run/mplb-test-no-bird/bird.ctl"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("drain: exits once no packet went to a VIP for 5 s, or after 120 s"));
+}

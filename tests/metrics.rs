@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
+use mplb::control::bgp::{BgpReport, FleetReport, VipAnnouncement};
 use mplb::control::metrics::{
     BackendMetrics, CONTENT_TYPE, DeviceMetrics, FlowTableMetrics, MetricsSnapshot, PortMetrics,
     ResolverCounters, VipMetrics, WorkerMetrics, render, serve_metrics,
@@ -95,6 +96,25 @@ fn model() -> MetricsSnapshot {
                 ..PortMetrics::default()
             }],
         }),
+        fleet: FleetReport {
+            drain: None,
+            bgp: Some(BgpReport {
+                speaker: "bird".into(),
+                speaker_up: true,
+                speaker_error: None,
+                sessions: vec![
+                    ("uplink".into(), true, "Established".into()),
+                    ("uplink \"2\"".into(), false, "Active".into()),
+                ],
+                vips: vec![VipAnnouncement {
+                    name: "dns \"v6\"".into(),
+                    address: "2001:db8::53".parse().expect("ip"),
+                    announced: true,
+                    reason: "announced".into(),
+                }],
+                configure_failures: 1,
+            }),
+        },
     }
 }
 

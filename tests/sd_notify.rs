@@ -2,7 +2,7 @@
 //! `NOTIFY_SOCKET` pointing at a datagram socket this test bound (a path,
 //! then an abstract name), sends `READY=1` once it forwards,
 //! `RELOADING=1`/`READY=1` around `mplb reload` and SIGHUP, and `STOPPING=1`
-//! on SIGTERM, then stops cleanly.
+//! on SIGTERM, then stops cleanly; `mplb drain` shows in its status.
 
 mod common;
 
@@ -102,4 +102,68 @@ fn ready_reaches_an_abstract_socket() {
     let addr = SocketAddr::from_abstract_name(name.as_bytes()).expect("name");
     let socket = UnixDatagram::bind_addr(&addr).expect("bind abstract");
     lifecycle(&socket, &format!("@{name}"));
+}
+
+/// `mplb drain --wait` without `[bgp]`: systemd's status says draining,
+/// the instance exits 0 once no packet went to a VIP for `quiet_secs`
+/// (net_null's frames are not for the VIP), and the client returns 0 once
+/// the process is gone.
+#[test]
+fn drain_shows_in_the_status_and_exits_0_once_quiet() {
+    let s = Scratch::new("notify-drain");
+    let path = s.path("notify.sock");
+    let socket = UnixDatagram::bind(&path).expect("bind");
+    socket
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .expect("timeout");
+    let cfg = config(&s);
+    let text = std::fs::read_to_string(&cfg).expect("config");
+    write_config(
+        &cfg,
+        &format!("{text}[drain]\nquiet_secs = 1\ndeadline_secs = 10\n"),
+    );
+    let child = mplb()
+        .args(["run", "--config", cfg.to_str().expect("utf-8")])
+        .env("NOTIFY_SOCKET", &path)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn mplb");
+    let pid = child.id();
+    let mut running = Running(Some(child));
+    assert!(next_state(&socket).starts_with("READY=1\n"));
+    let started = std::time::Instant::now();
+    let drain = mplb()
+        .args(["drain", "--wait", "--socket"])
+        .arg(s.path("ctl.sock"))
+        .output()
+        .expect("mplb drain");
+    let said = String::from_utf8_lossy(&drain.stdout).into_owned();
+    assert!(
+        drain.status.success(),
+        "{said}{}",
+        String::from_utf8_lossy(&drain.stderr)
+    );
+    assert!(said.contains("no [bgp]: nothing was announced"), "{said}");
+    assert!(said.contains(&format!("mplb (pid {pid}) exited")), "{said}");
+    assert!(
+        started.elapsed() >= Duration::from_secs(1),
+        "not before quiet_secs"
+    );
+    assert_eq!(
+        next_state(&socket),
+        "STATUS=draining: VIPs withdrawn, forwarding until quiet"
+    );
+    assert!(next_state(&socket).starts_with("STOPPING=1\n"));
+    let out = running
+        .0
+        .take()
+        .expect("running")
+        .wait_with_output()
+        .expect("wait");
+    let (_, stderr) = stopped_cleanly(&out);
+    assert!(
+        stderr.contains("event=drain_done outcome=quiet"),
+        "{stderr}"
+    );
 }

@@ -30,10 +30,12 @@
 #![forbid(unsafe_code)]
 
 mod eal;
+mod fleet;
 mod memory;
 mod parse;
 
 pub use eal::EalMemory;
+pub use fleet::{BgpConfig, DrainConfig, MAX_DRAIN_DEADLINE_SECS, Speaker};
 pub use memory::{HostMemory, MemoryNeed, size};
 
 use std::fmt;
@@ -56,6 +58,10 @@ pub struct Config {
     /// Default health check for every backend (a VIP may override it).
     pub health: HealthConfig,
     pub management: ManagementConfig,
+    /// Announce the VIPs by BGP (`None`: no announcements).
+    pub bgp: Option<BgpConfig>,
+    /// How `mplb drain` ends.
+    pub drain: DrainConfig,
 }
 
 /// How backends are health-checked, through the kernel's network stack to
@@ -580,6 +586,8 @@ impl Config {
             Some("[token_table] changed")
         } else if self.management != new.management {
             Some("[management] changed")
+        } else if self.bgp != new.bgp {
+            Some("[bgp] changed")
         } else {
             None
         }
@@ -704,6 +712,7 @@ impl Config {
         }
         s += &format!("mempool: {} buffers\n", self.dpdk.mempool_size);
         s += &self.memory_report(HostMemory::probe().as_ref());
+        s += &fleet::summary(self.bgp.as_ref(), &self.drain);
         for v in &self.vips {
             let serving = v
                 .backends

@@ -14,6 +14,7 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use super::eal::sets_lcores;
+use super::fleet;
 use super::memory::{self, HostMemory, size};
 use super::*;
 use crate::datapath::token_table::{MAX_TTL_TICKS, TICK_NS};
@@ -306,6 +307,9 @@ struct RawConfig {
     health: HealthConfig,
     #[serde(default)]
     management: ManagementConfig,
+    bgp: Option<BgpConfig>,
+    #[serde(default)]
+    drain: DrainConfig,
 }
 
 #[derive(Deserialize)]
@@ -502,6 +506,10 @@ impl RawConfig {
         }
         self.validate_tables()?;
         self.validate_mempool()?;
+        if let Some(b) = &self.bgp {
+            fleet::validate_bgp(b).map_err(|(field, message)| (None, field, message))?;
+        }
+        fleet::validate_drain(&self.drain).map_err(|(field, message)| (None, field, message))?;
         if let Some(host) = host {
             self.validate_memory(host)?;
             for (field, h) in self.health_sections() {
@@ -980,6 +988,8 @@ impl RawConfig {
             encap: self.encap,
             health: self.health,
             management: self.management,
+            bgp: self.bgp,
+            drain: self.drain,
         }
     }
 }

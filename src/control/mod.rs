@@ -3,6 +3,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod bgp;
 mod build;
 pub mod health;
 pub mod log;

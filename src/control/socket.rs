@@ -219,13 +219,22 @@ fn write_reply(mut stream: UnixStream, text: &str, deadline: Instant) {
 fn is_change(request: &Request) -> bool {
     matches!(
         request,
-        Request::Reload | Request::Drain(_) | Request::Disable(_) | Request::Enable(_)
+        Request::Reload
+            | Request::Drain(_)
+            | Request::Disable(_)
+            | Request::Enable(_)
+            | Request::DrainInstance { .. }
     )
 }
 
+/// How long `drain wait` may wait: the longest drain, and a minute.
+pub const DRAIN_WAIT: Duration = Duration::from_secs(crate::config::MAX_DRAIN_DEADLINE_SECS + 60);
+
 /// How long the answer to `request` is waited for, once it is queued.
 pub fn answer_within(request: &Request) -> Duration {
-    if is_change(request) {
+    if matches!(request, Request::WaitDrained) {
+        DRAIN_WAIT
+    } else if is_change(request) {
         CHANGE_WAIT
     } else {
         QUERY_WAIT
@@ -276,6 +285,10 @@ fn still_in_progress(request: &Request, waited: Duration) -> String {
             "reload still in progress after {secs} s: the management thread is applying it \
              (or finishing earlier work) and will apply or reject it, logging event=reload; \
              `mplb stats` shows the snapshot generation in use, which goes up when it is applied"
+        ),
+        Request::DrainInstance { .. } => format!(
+            "drain still queued after {secs} s behind earlier work: it will be carried out, \
+             logging event=drain_started; check with `mplb stats`"
         ),
         Request::Drain(name) | Request::Disable(name) | Request::Enable(name) => format!(
             "backend {name}: still queued after {secs} s behind earlier work (a large reload?); \

@@ -27,6 +27,9 @@ pub(super) fn run(
 ) -> Result<(), String> {
     let signals = context.signals;
     let (tx, requests) = socket::channel();
+    // Before anything forwards: the routes file emptied (a BIRD still
+    // holding a previous run's announces nothing).
+    manager.start_bgp();
     let threads = start_management(context.config, manager, tx, &signals.stop)?;
     // Ports started, workers launched, control socket and metrics served:
     // mplb forwards now, and a service manager may consider it started.
@@ -35,8 +38,16 @@ pub(super) fn run(
         "READY=1\nSTATUS=forwarding with {} worker(s)",
         slots.len()
     ));
+    manager.set_forwarding();
     manage(manager, context, slots, &requests, &notify);
     notify.send("STOPPING=1\nSTATUS=stopping: draining workers");
+    // Withdraw before the workers stop, so routers move the traffic first.
+    manager.stop_bgp();
+    // `drain --wait` clients take their answer before the process goes.
+    let until = Instant::now() + Duration::from_secs(1);
+    while manager.drain_answers_pending() && Instant::now() < until {
+        std::thread::sleep(Duration::from_millis(10));
+    }
     manager.stop_health();
     for t in threads {
         let _ = t.join();
@@ -91,12 +102,7 @@ fn manage(
     let tick = Duration::from_millis(20);
     while !stop.load(Ordering::SeqCst) {
         if let Ok(p) = requests.recv_timeout(tick) {
-            let answer = if matches!(p.request, Request::Reload) {
-                reloading(notify, || manager.handle(&p.request))
-            } else {
-                manager.handle(&p.request)
-            };
-            let _ = p.reply.send(answer);
+            serve(manager, p, notify);
         }
         manager.poll_health();
         if reload.swap(false, Ordering::SeqCst) {
@@ -108,10 +114,25 @@ fn manage(
                 say!("{line}");
             }
         }
-        if options.duration.is_some_and(|d| started.elapsed() >= d) {
+        if options.duration.is_some_and(|d| started.elapsed() >= d) || manager.drained() {
             stop.store(true, Ordering::SeqCst);
         }
     }
+}
+
+/// Answers one request; `drain wait` is answered when the drain ends.
+fn serve(manager: &mut Manager, p: Pending, notify: &Notifier) {
+    let answer = match p.request {
+        Request::WaitDrained => return manager.wait_drained(p.reply),
+        Request::Reload => reloading(notify, || manager.handle(&p.request)),
+        Request::DrainInstance { .. } => {
+            let answer = manager.handle(&p.request);
+            notify.send("STATUS=draining: VIPs withdrawn, forwarding until quiet");
+            answer
+        }
+        _ => manager.handle(&p.request),
+    };
+    let _ = p.reply.send(answer);
 }
 
 /// Runs a reload between `RELOADING=1` and `READY=1`, so `systemctl reload`

@@ -9,6 +9,8 @@
 //! to the log.
 
 mod core;
+mod drain;
+mod fleet;
 mod report;
 mod request;
 
@@ -20,6 +22,8 @@ use std::time::Instant;
 
 use crossbeam::channel::Sender;
 
+use self::drain::Drain;
+use super::bgp::Announcer;
 use super::health::{HealthEvent, HealthThread, spawn_health_thread, targets_from_config};
 use super::log;
 use super::metrics::{self, DeviceProbe, MetricsSnapshot};
@@ -47,7 +51,18 @@ pub struct Manager {
     solicits: Option<Sender<Solicit>>,
     devices: Option<DeviceProbe>,
     started: Instant,
+    /// Announces the VIPs by BGP (with `[bgp]`).
+    bgp: Option<Announcer>,
+    /// Ports started and the first snapshot published.
+    forwarding: bool,
+    /// `mplb drain` under way.
+    drain: Option<Drain>,
+    /// `mplb drain --wait` clients, answered when the drain ends.
+    drain_waiters: Vec<Sender<Result<String, String>>>,
 }
+
+/// Where a `mplb drain --wait` is answered.
+pub type DrainWaiter = Sender<Result<String, String>>;
 
 impl Manager {
     /// Builds the first snapshot from `config` (loaded from `path`).
@@ -58,6 +73,7 @@ impl Manager {
         ports: Vec<P>,
     ) -> Result<Manager, String> {
         let ports: Vec<PortFacts> = ports.into_iter().map(Into::into).collect();
+        let bgp = config.bgp.clone().map(Announcer::new);
         let core = Core::new(config, ports)?;
         let publisher = Publisher::new(Arc::clone(core.current()));
         Ok(Manager {
@@ -70,6 +86,10 @@ impl Manager {
             solicits: None,
             devices: None,
             started: Instant::now(),
+            bgp,
+            forwarding: false,
+            drain: None,
+            drain_waiters: Vec::new(),
         })
     }
 
@@ -137,7 +157,9 @@ impl Manager {
     }
 
     /// Publishes the snapshots and writes the log lines the core asked for.
+    /// A new snapshot also recomputes the announcements.
     fn carry_out(&mut self) {
+        let mut republished = false;
         for out in self.core.drain() {
             match out {
                 Output::Publish {
@@ -146,6 +168,7 @@ impl Manager {
                 } => {
                     let published = self.publisher.publish(snapshot);
                     debug_assert_eq!(published, generation, "core and publisher agree");
+                    republished = true;
                 }
                 Output::Log(e) => write_log(&e),
                 Output::Solicit(q) => {
@@ -157,6 +180,9 @@ impl Manager {
                 }
             }
         }
+        if republished {
+            self.announce();
+        }
     }
 
     /// Answers one request.
@@ -164,12 +190,25 @@ impl Manager {
         let uptime = self.started.elapsed();
         let answer = match req {
             Request::Metrics => Ok(metrics::render(&self.metrics())),
-            Request::Stats { json: true } => {
-                Ok(report::stats_json(&self.core, &self.slots, uptime))
-            }
-            Request::Stats { json: false } => {
-                Ok(report::stats_text(&self.core, &self.slots, uptime))
-            }
+            Request::Stats { json: true } => Ok(report::stats_json(
+                &self.core,
+                &self.slots,
+                uptime,
+                &self.fleet(),
+            )),
+            Request::Stats { json: false } => Ok(report::stats_text(
+                &self.core,
+                &self.slots,
+                uptime,
+                &self.fleet(),
+            )),
+            Request::DrainInstance { deadline_secs } => Ok(self.start_drain(*deadline_secs)),
+            // The management loop keeps the client for the answer
+            // (`wait_drained`); here, without a way back, only say where.
+            Request::WaitDrained => match &self.drain {
+                Some(_) => Ok("draining\n".to_string()),
+                None => Err("not draining: run `mplb drain` first".to_string()),
+            },
             Request::Reload => return self.reload(),
             Request::Drain(n) => self.core.set_override(n, Some(Override::Drain)),
             Request::Disable(n) => self.core.set_override(n, Some(Override::Disable)),
@@ -198,6 +237,16 @@ impl Manager {
             if let Some(h) = &self.health {
                 h.replace_targets(targets_from_config(self.core.config()));
             }
+            if self.drain.is_some() && self.bgp.is_some() {
+                log::event(
+                    "info",
+                    "reload_during_drain",
+                    &[(
+                        "message",
+                        &"applied to forwarding; the VIPs stay withdrawn while draining",
+                    )],
+                );
+            }
         }
         self.carry_out();
         result
@@ -218,6 +267,10 @@ impl Manager {
         self.core.housekeeping(now, &self.traffic);
         self.core.poll_neighbours(now);
         self.carry_out();
+        if let Some(b) = &mut self.bgp {
+            b.check(now);
+        }
+        self.observe_drain(now);
     }
 
     /// Everything the metrics page shows.
@@ -228,6 +281,7 @@ impl Manager {
             &self.traffic,
             self.started.elapsed(),
             self.devices.as_ref().map(|probe| probe()),
+            self.fleet(),
         )
     }
 }
@@ -404,6 +458,72 @@ mod tests {
         m.handle(&Request::Reload).expect("reload");
         assert_eq!(m.core.retiring_len(), 0);
         assert!(m.current().backend(b).is_none());
+    }
+
+    #[test]
+    fn drain_withdraws_stays_withdrawn_across_a_reload_and_ends_once_quiet() {
+        let dir = std::env::temp_dir().join(format!("mplb-manager-drain-{}", std::process::id()));
+        let routes = dir.join("vips.conf");
+        let text = format!(
+            "{}\n[bgp]\ncontrol_socket = \"{}\"\nroutes_file = \"{}\"\n[drain]\nquiet_secs = 2\ndeadline_secs = 10\n",
+            web_a_b(),
+            dir.join("no-bird.ctl").display(),
+            routes.display()
+        );
+        let path = dir.join("mplb.toml");
+        std::fs::create_dir_all(&dir).expect("dir");
+        std::fs::write(&path, &text).expect("write config");
+        let _t = Tmp(path.clone());
+        let config = Config::load(&path).expect("valid");
+        let mut m = Manager::new(&path, config, vec![[2, 0, 0, 0, 0, 1]]).expect("builds");
+        let file = || std::fs::read_to_string(&routes).expect("routes file");
+        m.start_bgp();
+        assert!(!file().contains("route "), "empty at start: {}", file());
+        m.set_forwarding();
+        assert!(
+            file().contains("route 198.18.0.10/32 blackhole;"),
+            "{}",
+            file()
+        );
+
+        let (tx, rx) = crossbeam::channel::bounded(1);
+        m.wait_drained(tx);
+        assert!(
+            rx.try_recv().expect("answered").is_err(),
+            "not draining yet"
+        );
+        let drain = Request::DrainInstance {
+            deadline_secs: None,
+        };
+        let said = m.handle(&drain).expect("drain");
+        assert!(
+            said.contains("draining (pid") && said.contains("2 s"),
+            "{said}"
+        );
+        assert!(!file().contains("route "), "withdrawn: {}", file());
+        assert!(
+            m.handle(&drain)
+                .expect("again")
+                .contains("already draining")
+        );
+        m.handle(&Request::Reload).expect("reload");
+        assert!(!file().contains("route "), "still withdrawn after a reload");
+        assert!(metrics::render(&m.metrics()).contains("\nmplb_draining 1\n"));
+        let json = m.handle(&Request::Stats { json: true }).expect("stats");
+        let v: serde_json::Value = serde_json::from_str(&json).expect("json");
+        assert_eq!(v["drain"]["draining"], true, "{json}");
+        assert_eq!(v["bgp"]["vips"][0]["reason"], "draining", "{json}");
+
+        let (tx, rx) = crossbeam::channel::bounded(1);
+        m.wait_drained(tx);
+        let t0 = Instant::now();
+        m.housekeeping(t0 + Duration::from_secs(1));
+        assert!(!m.drained() && rx.try_recv().is_err(), "quiet for 1 s of 2");
+        m.housekeeping(t0 + Duration::from_secs(3));
+        assert!(m.drained());
+        let answer = rx.try_recv().expect("answered").expect("drained");
+        assert!(answer.starts_with("drained: no packet"), "{answer}");
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::core::Core;
+use crate::control::bgp::FleetReport;
 use crate::control::metrics::{
     BackendMetrics, DeviceMetrics, FlowTableMetrics, MetricsSnapshot, VipMetrics, WorkerMetrics,
 };
@@ -23,6 +24,7 @@ pub fn metrics(
     traffic: &[Arc<Traffic>],
     uptime: Duration,
     devices: Option<DeviceMetrics>,
+    fleet: FleetReport,
 ) -> MetricsSnapshot {
     let fwd = core.current();
     let sum = |f: &dyn Fn(&Traffic) -> TrafficTotals| {
@@ -81,6 +83,7 @@ pub fn metrics(
         backends,
         neighbours: core.resolver_counters(),
         devices,
+        fleet,
     }
 }
 
@@ -139,7 +142,12 @@ fn backend_rows(core: &Core) -> Vec<BackendRow> {
 }
 
 /// `mplb stats`.
-pub fn stats_text(core: &Core, slots: &[Arc<StatsSlot>], uptime: Duration) -> String {
+pub fn stats_text(
+    core: &Core,
+    slots: &[Arc<StatsSlot>],
+    uptime: Duration,
+    fleet: &FleetReport,
+) -> String {
     let c = total(slots);
     let mut s = format!(
         "uptime {:.0}s, snapshot generation {}, {} worker(s)\n\n",
@@ -184,11 +192,17 @@ pub fn stats_text(core: &Core, slots: &[Arc<StatsSlot>], uptime: Duration) -> St
             if r.weight == 0 { " (no new flows)" } else { "" }
         );
     }
+    s += &fleet.text();
     s
 }
 
 /// `mplb stats --json`.
-pub fn stats_json(core: &Core, slots: &[Arc<StatsSlot>], uptime: Duration) -> String {
+pub fn stats_json(
+    core: &Core,
+    slots: &[Arc<StatsSlot>],
+    uptime: Duration,
+    fleet: &FleetReport,
+) -> String {
     let c = total(slots);
     let counters: serde_json::Map<String, serde_json::Value> = Counters::NAMES
         .iter()
@@ -221,6 +235,8 @@ pub fn stats_json(core: &Core, slots: &[Arc<StatsSlot>], uptime: Duration) -> St
         })).collect::<Vec<_>>(),
         "backends": backends,
         "neighbours": neighbours_json(core),
+        "drain": fleet.json().0,
+        "bgp": fleet.json().1,
     });
     format!("{report}\n")
 }

@@ -2,6 +2,7 @@
 
 use std::net::IpAddr;
 
+use crate::config::MAX_DRAIN_DEADLINE_SECS;
 use crate::datapath::forwarding::Protocol;
 
 /// What an operator asked for a backend (`mplb backend ACTION NAME`). Kept
@@ -26,6 +27,13 @@ pub enum Request {
     Disable(String),
     Enable(String),
     Reload,
+    /// `mplb drain`: withdraw every VIP, keep forwarding, exit once quiet
+    /// (or at the deadline: `[drain]`'s, or this one in seconds).
+    DrainInstance {
+        deadline_secs: Option<u64>,
+    },
+    /// Answered when the drain under way ends (`mplb drain --wait`).
+    WaitDrained,
     Lookup {
         protocol: Protocol,
         src: IpAddr,
@@ -47,6 +55,18 @@ impl Request {
             ["stats"] => Ok(Request::Stats { json: false }),
             ["stats", "json"] => Ok(Request::Stats { json: true }),
             ["reload"] => Ok(Request::Reload),
+            ["drain"] => Ok(Request::DrainInstance {
+                deadline_secs: None,
+            }),
+            ["drain", "deadline", secs] => match secs.parse::<u64>() {
+                Ok(n) if (1..=MAX_DRAIN_DEADLINE_SECS).contains(&n) => Ok(Request::DrainInstance {
+                    deadline_secs: Some(n),
+                }),
+                _ => Err(format!(
+                    "drain deadline `{secs}`: a number of seconds, 1 to {MAX_DRAIN_DEADLINE_SECS}"
+                )),
+            },
+            ["drain", "wait"] => Ok(Request::WaitDrained),
             ["backend", "drain", rest @ ..] => name(rest).map(Request::Drain),
             ["backend", "disable", rest @ ..] => name(rest).map(Request::Disable),
             ["backend", "enable", rest @ ..] => name(rest).map(Request::Enable),
@@ -92,5 +112,21 @@ mod tests {
         assert!(Request::parse("lookup tcp 1.2.3.4 99999 1.2.3.5 80").is_err());
         assert!(Request::parse("lookup sctp 1.2.3.4 1 1.2.3.5 80").is_err());
         assert!(Request::parse("\u{0}\u{ff}").is_err());
+        assert_eq!(
+            Request::parse("drain"),
+            Ok(Request::DrainInstance {
+                deadline_secs: None
+            })
+        );
+        assert_eq!(
+            Request::parse("drain deadline 30"),
+            Ok(Request::DrainInstance {
+                deadline_secs: Some(30)
+            })
+        );
+        assert_eq!(Request::parse("drain wait"), Ok(Request::WaitDrained));
+        assert!(Request::parse("drain deadline 0").is_err());
+        assert!(Request::parse("drain deadline -1").is_err());
+        assert!(Request::parse("drain deadline 99999999999999999999").is_err());
     }
 }

@@ -30,6 +30,7 @@ mod render;
 use std::net::IpAddr;
 use std::time::Duration;
 
+use crate::control::bgp::FleetReport;
 use crate::datapath::counters::Counters;
 use crate::datapath::forwarding::{BackendState, Protocol};
 
@@ -59,6 +60,8 @@ pub struct MetricsSnapshot {
     /// The packet-buffer pool and the NIC ports, read from DPDK by the
     /// engine; `None` where there is none (the control plane's own tests).
     pub devices: Option<DeviceMetrics>,
+    /// Draining, and the BGP announcements (with `[bgp]`).
+    pub fleet: FleetReport,
 }
 
 /// What DPDK itself counts: the mempool's fill and each port's drops

@@ -5,6 +5,7 @@ use std::fmt::{Display, Write as _};
 use super::{
     BackendMetrics, DeviceMetrics, FlowTableMetrics, MetricsSnapshot, NEIGHBOUR_STATES, VipMetrics,
 };
+use crate::control::bgp::FleetReport;
 use crate::datapath::counters::Counters;
 use crate::datapath::forwarding::{BackendState, Protocol};
 
@@ -24,6 +25,7 @@ pub fn render(m: &MetricsSnapshot) -> String {
     vips(&mut out, &m.vips);
     backends(&mut out, &m.backends);
     neighbours(&mut out, m);
+    fleet(&mut out, &m.fleet);
     if let Some(d) = &m.devices {
         devices(&mut out, d);
     }
@@ -134,6 +136,58 @@ fn devices(out: &mut Exposition, d: &DeviceMetrics) {
         for p in &d.ports {
             out.sample(metric, &[("port", p.name.as_str())], field(p));
         }
+    }
+}
+
+/// Draining, and with `[bgp]` the speaker, its sessions and each VIP's
+/// announcement.
+fn fleet(out: &mut Exposition, f: &FleetReport) {
+    out.family(
+        "mplb_draining",
+        "gauge",
+        "1 while `mplb drain` runs: every VIP withdrawn, forwarding until quiet.",
+    );
+    out.sample("mplb_draining", &[], u8::from(f.draining()));
+    let Some(b) = &f.bgp else {
+        return;
+    };
+    out.family(
+        "mplb_bgp_speaker_up",
+        "gauge",
+        "1 when the BGP speaker (BIRD) answers on its control socket.",
+    );
+    out.sample("mplb_bgp_speaker_up", &[], u8::from(b.speaker_up));
+    out.family(
+        "mplb_bgp_session_up",
+        "gauge",
+        "1 when the speaker's BGP protocol is Established.",
+    );
+    for (name, up, _) in &b.sessions {
+        out.sample("mplb_bgp_session_up", &[("protocol", name)], u8::from(*up));
+    }
+    out.family(
+        "mplb_bgp_configure_failures_total",
+        "counter",
+        "Routes file writes or speaker `configure` commands that failed.",
+    );
+    out.sample(
+        "mplb_bgp_configure_failures_total",
+        &[],
+        b.configure_failures,
+    );
+    out.family(
+        "mplb_vip_announced",
+        "gauge",
+        "1 when this instance announces the VIP's address by BGP.",
+    );
+    // Labelled by name only (the VIP's address is in `mplb_vip_*`):
+    // the interface the fleet lab and alerts match on.
+    for v in &b.vips {
+        out.sample(
+            "mplb_vip_announced",
+            &[("vip", &v.name)],
+            u8::from(v.announced),
+        );
     }
 }
 
@@ -506,7 +560,47 @@ mod tests {
                     ..Default::default()
                 }],
             }),
+            fleet: FleetReport {
+                drain: Some(crate::control::bgp::DrainReport {
+                    elapsed_secs: 2.0,
+                    quiet_secs: 1.0,
+                    quiet_needed_secs: 5,
+                    deadline_secs: 120,
+                }),
+                bgp: Some(crate::control::bgp::BgpReport {
+                    speaker: "bird".into(),
+                    speaker_up: true,
+                    speaker_error: None,
+                    sessions: vec![("uplink".into(), true, "Established".into())],
+                    vips: vec![crate::control::bgp::VipAnnouncement {
+                        name: "web".into(),
+                        address: "2001:db8::10".parse().expect("ip"),
+                        announced: false,
+                        reason: "draining".into(),
+                    }],
+                    configure_failures: 2,
+                }),
+            },
         }
+    }
+
+    #[test]
+    fn fleet_lines() {
+        let text = render(&small());
+        for line in [
+            "mplb_draining 1",
+            "mplb_bgp_speaker_up 1",
+            "mplb_bgp_session_up{protocol=\"uplink\"} 1",
+            "mplb_bgp_configure_failures_total 2",
+            "mplb_vip_announced{vip=\"web\"} 0",
+        ] {
+            assert!(text.lines().any(|l| l == line), "no {line:?} in\n{text}");
+        }
+        let mut off = small();
+        off.fleet = FleetReport::default();
+        let text = render(&off);
+        assert!(text.lines().any(|l| l == "mplb_draining 0"), "{text}");
+        assert!(!text.contains("mplb_bgp_"), "no [bgp]: no BGP families");
     }
 
     fn block(text: &str, metric: &str) -> Vec<String> {
