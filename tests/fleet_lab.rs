@@ -25,7 +25,10 @@ fn fleet_of_three_behind_an_ecmp_router() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     // The figures the issue asks for, in the test's output.
-    for line in stdout.lines().filter(|l| l.contains("reroute") || l.contains("joins to the VIP")) {
+    for line in stdout
+        .lines()
+        .filter(|l| l.contains("reroute") || l.contains("joins to the VIP"))
+    {
         println!("{line}");
     }
     assert!(

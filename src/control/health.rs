@@ -77,6 +77,10 @@ pub enum Transition {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct HealthState {
     up: bool,
+    /// Whether a check has borne `up` out: a result agreeing with it, or a
+    /// transition. A target starts up and unconfirmed, so that it takes
+    /// traffic at once, but nothing is announced on its word until then.
+    confirmed: bool,
     /// Consecutive results contradicting `up`.
     streak: u32,
     rise: u32,
@@ -88,6 +92,7 @@ impl HealthState {
     pub fn new(up: bool, rise: u32, fall: u32) -> HealthState {
         HealthState {
             up,
+            confirmed: false,
             streak: 0,
             rise: rise.max(1),
             fall: fall.max(1),
@@ -96,6 +101,11 @@ impl HealthState {
 
     pub fn is_up(&self) -> bool {
         self.up
+    }
+
+    /// Whether a check result has borne out the current state.
+    pub fn is_confirmed(&self) -> bool {
+        self.confirmed
     }
 
     /// Consecutive results so far that contradict the current state.
@@ -107,6 +117,7 @@ impl HealthState {
     pub fn record(&mut self, ok: bool) -> Option<Transition> {
         if ok == self.up {
             self.streak = 0;
+            self.confirmed = true;
             return None;
         }
         self.streak = self.streak.saturating_add(1);
@@ -116,6 +127,7 @@ impl HealthState {
         }
         self.up = ok;
         self.streak = 0;
+        self.confirmed = true;
         Some(if ok { Transition::Up } else { Transition::Down })
     }
 }
@@ -228,6 +240,15 @@ impl HealthChecker {
             in_flight: false,
         });
         self.next_id += 1;
+    }
+
+    /// Whether every checked target's state has been borne out by a check
+    /// (see [`HealthState::is_confirmed`]): at start, the first verdicts
+    /// are in.
+    pub fn settled(&self) -> bool {
+        self.entries
+            .iter()
+            .all(|e| !e.checked() || e.state.is_confirmed())
     }
 
     /// Number of targets.
@@ -572,6 +593,8 @@ pub fn run_check(target: &Target) -> Result<(), String> {
 /// The running health checker: its events and a way to change its targets.
 pub struct HealthThread {
     events: Receiver<HealthEvent>,
+    /// Latched once the first verdicts on the targets at start are in.
+    settled: Arc<AtomicBool>,
     reload: Sender<Vec<Target>>,
     join: JoinHandle<()>,
 }
@@ -580,6 +603,13 @@ impl HealthThread {
     /// Health changes, in the order they were detected.
     pub fn events(&self) -> &Receiver<HealthEvent> {
         &self.events
+    }
+
+    /// Whether every backend at start has had its health borne out by a
+    /// check (a success, or `fall` failures): what BGP waits for before
+    /// announcing anything. Stays true after reloads.
+    pub fn settled(&self) -> bool {
+        self.settled.load(Ordering::Relaxed)
     }
 
     /// Replaces the targets (see [`HealthChecker::replace_targets`]); the
@@ -630,6 +660,8 @@ pub fn spawn_health_thread(
     let (job_tx, job_rx) = unbounded::<Check>();
     let (result_tx, result_rx) = unbounded::<CheckResult>();
     let mut checker = HealthChecker::new(targets, Instant::now());
+    let settled = Arc::new(AtomicBool::new(checker.settled()));
+    let settled_flag = settled.clone();
     let mut pool = Vec::new();
     let wanted = checker.checked_len().clamp(1, MAX_CHECK_THREADS);
     for n in 0..wanted {
@@ -664,6 +696,9 @@ pub fn spawn_health_thread(
                         if let Some(ev) = checker.report(id, &result, Instant::now()) {
                             let _ = event_tx.send(ev);
                         }
+                        if checker.settled() {
+                            settled_flag.store(true, Ordering::Relaxed);
+                        }
                     }
                     Err(RecvTimeoutError::Timeout) => {}
                     Err(RecvTimeoutError::Disconnected) => break,
@@ -679,6 +714,7 @@ pub fn spawn_health_thread(
         })?;
     Ok(HealthThread {
         events: event_rx,
+        settled,
         reload: reload_tx,
         join,
     })
@@ -765,6 +801,40 @@ mod tests {
         assert_eq!(c.next_due(), Some(t0 + Duration::from_secs(1)));
         assert!(c.take_due(t0 + Duration::from_millis(999)).is_empty());
         assert_eq!(c.take_due(t0 + Duration::from_millis(1000)).len(), 1);
+    }
+
+    /// BGP waits for this: every target at start borne out by a check (a
+    /// success for one taken up, or its fall), unchecked kinds at once.
+    #[test]
+    fn settled_once_every_first_verdict_is_in() {
+        let t0 = Instant::now();
+        let tcp = cfg(HealthKind::Tcp, 2, 2);
+        let mut c = HealthChecker::new(
+            vec![
+                target("a", 80, tcp.clone()),
+                target("b", 80, tcp),
+                target("n", 80, cfg(HealthKind::None, 2, 3)),
+            ],
+            t0,
+        );
+        assert!(!c.settled(), "nothing checked yet");
+        let due = c.take_due(t0);
+        let id = |name: &str| due.iter().find(|d| d.target.name == name).expect("due").id;
+        c.report(id("a"), &Ok(()), t0);
+        assert!(!c.settled(), "b not borne out yet");
+        c.report(id("b"), &Err("refused".into()), t0);
+        assert!(
+            !c.settled(),
+            "one failure of two: b still taken up, unconfirmed"
+        );
+        let again = c.take_due(t0 + Duration::from_secs(1));
+        let b = again.iter().find(|d| d.target.name == "b").expect("due").id;
+        assert!(c.report(b, &Err("refused".into()), t0).is_some(), "b falls");
+        assert!(c.settled());
+        let mut s = HealthState::new(true, 2, 3);
+        assert!(!s.is_confirmed());
+        s.record(true);
+        assert!(s.is_confirmed());
     }
 
     #[test]

@@ -15,6 +15,11 @@ pub enum Verdict {
     NotForwarding,
     /// `mplb drain` ran: every VIP is withdrawn.
     Draining,
+    /// The first health checks of the backends at start have not all
+    /// given their verdict: a backend is taken as up until checked, which
+    /// is right for forwarding at once, not for attracting a fleet's
+    /// traffic.
+    HealthPending,
     /// No backend is active (healthy, not drained or disabled by the
     /// operator, MAC known) with a weight above 0.
     NoHealthyBackend,
@@ -27,6 +32,7 @@ impl Verdict {
             Verdict::Announce => "announced",
             Verdict::NotForwarding => "not forwarding yet",
             Verdict::Draining => "draining",
+            Verdict::HealthPending => "first health checks pending",
             Verdict::NoHealthyBackend => "no healthy backend",
         }
     }
@@ -46,6 +52,8 @@ pub struct Instance {
     /// Ports started and the first snapshot published.
     pub forwarding: bool,
     pub draining: bool,
+    /// The first verdicts on the backends at start are in.
+    pub health_settled: bool,
 }
 
 /// Each VIP of `fwd`, in its order, with its verdict.
@@ -61,6 +69,8 @@ pub fn decide(fwd: &Forwarding, instance: Instance) -> Vec<VipVerdict> {
                 Verdict::NotForwarding
             } else if instance.draining {
                 Verdict::Draining
+            } else if !instance.health_settled {
+                Verdict::HealthPending
             } else if !serving {
                 Verdict::NoHealthyBackend
             } else {
@@ -131,6 +141,7 @@ mod tests {
     const UP: Instance = Instance {
         forwarding: true,
         draining: false,
+        health_settled: true,
     };
 
     fn verdicts(fwd: &Forwarding, instance: Instance) -> Vec<(String, Verdict)> {
@@ -152,6 +163,7 @@ mod tests {
                 Instance {
                     forwarding: false,
                     draining: false,
+                    health_settled: true,
                 },
                 [NotForwarding; 3],
             ),
@@ -161,6 +173,7 @@ mod tests {
                 Instance {
                     forwarding: true,
                     draining: true,
+                    health_settled: true,
                 },
                 [Draining; 3],
             ),
@@ -218,7 +231,8 @@ mod tests {
                 &fwd,
                 Instance {
                     forwarding: true,
-                    draining: true
+                    draining: true,
+                    health_settled: true
                 }
             ))
             .is_empty()

@@ -14,6 +14,7 @@ impl Manager {
         let instance = Instance {
             forwarding: self.forwarding,
             draining: self.drain.is_some(),
+            health_settled: self.health.as_ref().is_none_or(|h| h.settled()),
         };
         if let Some(b) = &mut self.bgp {
             b.update(self.core.current(), instance);

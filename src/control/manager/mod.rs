@@ -55,6 +55,8 @@ pub struct Manager {
     bgp: Option<Announcer>,
     /// Ports started and the first snapshot published.
     forwarding: bool,
+    /// The health thread's first verdicts were seen settled (announce once).
+    health_settled_seen: bool,
     /// `mplb drain` under way.
     drain: Option<Drain>,
     /// `mplb drain --wait` clients, answered when the drain ends.
@@ -88,6 +90,7 @@ impl Manager {
             started: Instant::now(),
             bgp,
             forwarding: false,
+            health_settled_seen: false,
             drain: None,
             drain_waiters: Vec::new(),
         })
@@ -137,6 +140,13 @@ impl Manager {
         for e in events {
             self.core.health_result(&e.name, e.up, &e.reason);
             self.carry_out();
+        }
+        // The first verdicts at start may settle without a transition (a
+        // success agreeing with the initial "up"): announce then.
+        let settled = self.health.as_ref().is_some_and(|h| h.settled());
+        if settled && !self.health_settled_seen {
+            self.health_settled_seen = true;
+            self.announce();
         }
     }
 
