@@ -186,7 +186,11 @@ fn best_of_batches(
             let (_, _, ri) = stats(&mut counted.restore_instr);
             let (_, bc, _) = stats(&mut counted.burst_cycles);
             let (_, rc, _) = stats(&mut counted.restore_cycles);
-            format!("pmu instr/pkt net {:7.1} cycles/pkt net p10 {:6.1}", bi - ri, bc - rc)
+            format!(
+                "pmu instr/pkt net {:7.1} cycles/pkt net p10 {:6.1}",
+                bi - ri,
+                bc - rc
+            )
         }
         Some(_) => "pmu read failed".to_string(),
         None => "no PMU".to_string(),
@@ -226,7 +230,8 @@ impl Counted {
     fn add(&mut self, burst: pmu::Counts, restore: pmu::Counts, packets: f64) {
         self.burst_instr.push(burst.instructions as f64 / packets);
         self.burst_cycles.push(burst.cycles as f64 / packets);
-        self.restore_instr.push(restore.instructions as f64 / packets);
+        self.restore_instr
+            .push(restore.instructions as f64 / packets);
         self.restore_cycles.push(restore.cycles as f64 / packets);
     }
 }

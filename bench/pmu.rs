@@ -56,7 +56,10 @@ impl Pmu {
         let data = self.group.read()?;
         let value = |c: &Counter| {
             data.get(c).map(|e| e.value()).ok_or_else(|| {
-                std::io::Error::new(std::io::ErrorKind::NotFound, "counter missing from the group's read")
+                std::io::Error::new(
+                    std::io::ErrorKind::NotFound,
+                    "counter missing from the group's read",
+                )
             })
         };
         Ok(Counts {
