@@ -9,8 +9,9 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 
 # prometheus: promtool, for the metrics page and the alerting rules;
-# systemd: systemd-analyze, to verify the packaged unit.
-packages=(dpdk dpdk-dev libdpdk-dev pkg-config clang libclang-dev tcpdump tshark ethtool python3 iproute2 prometheus iptables systemd)
+# systemd: systemd-analyze, to verify the packaged unit; valgrind: callgrind's
+# instruction counts (bench/callgrind.sh, bench/paths, the devbench bundle).
+packages=(dpdk dpdk-dev libdpdk-dev pkg-config clang libclang-dev tcpdump tshark ethtool python3 iproute2 prometheus iptables systemd valgrind)
 missing=()
 for p in "${packages[@]}"; do
     if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then

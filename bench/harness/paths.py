@@ -306,9 +306,9 @@ def compare_table(a, b, names=("A", "B")):
         for key, _ in cols:
             va, vb = ra.get(key), rb.get(key)
             ratio = vb / va if isinstance(va, (int, float)) and isinstance(vb, (int, float)) and va > 0 else None
-            na = None if va is not None or key.startswith("callgrind") or key.startswith("ns") else "no PMU"
-            nb = None if vb is not None or key.startswith("callgrind") or key.startswith("ns") else "no PMU"
-            cells += f" {fmt(va if va is not None else na, 12)} {fmt(vb if vb is not None else nb, 12)} {fmt(ratio, 6, 2)}"
+            # A row timed without counters says why ("no PMU"), not zeros.
+            shown = [v if v is not None or not key.startswith("pmu") else r.get("pmu") for v, r in ((va, ra), (vb, rb))]
+            cells += f" {fmt(shown[0], 12)} {fmt(shown[1], 12)} {fmt(ratio, 6, 2)}"
         lines.append(f"{ra['path']:<22}{cells}")
     only_b = [p for p in rows_b if p not in {r["path"] for r in a["rows"]}]
     if only_b:
