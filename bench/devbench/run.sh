@@ -393,6 +393,7 @@ else
     jobs=${#PHYS[@]}
     [ "$jobs" -lt 1 ] && jobs=1
     cg=$(printf '%q ' "$DB/lib/ld-linux-x86-64.so.2" --library-path "$DB/lib" "$DB/libexec/callgrind-datapath")
+    cg=${cg% }
     timeout -k 10 300 python3 bench/paths "${args[@]}" --jobs "$jobs" ${A:+--cpu "$A"} \
         --callgrind "$cg" --bench "$(printf '%q' "$DB/bin/datapath-bench")" \
         --valgrind "$(printf '%q' "$DB/bin/valgrind")" --data "$REPO/tests/data" \
