@@ -290,14 +290,14 @@ def table(result):
 
 def compare_table(a, b, names=("A", "B")):
     """Two runs' figures per path, and B / A."""
-    lines = [f"{n}: {describe_machine(r['machine'])}; commit {r['commit']}; {r['date']}" for n, r in zip(names, (a, b))]
+    lines = [f"{c} = {n}: {describe_machine(r['machine'])}; commit {r['commit']}; {r['date']}" for c, n, r in zip("AB", names, (a, b))]
     cols = [
         ("callgrind_instructions_per_packet", "instr/pkt"),
         ("ns_per_packet_net_p10", "ns/pkt"),
         ("pmu_instructions_per_packet", "hw instr"),
         ("pmu_cycles_per_packet_net_p10", "cycles"),
     ]
-    head = f"{'path':<22}" + "".join(f" {label + ' ' + names[0]:>12} {label + ' ' + names[1]:>12} {names[1] + '/' + names[0]:>6}" for _, label in cols)
+    head = f"{'path':<22}" + "".join(f" {label + ' A':>12} {label + ' B':>12} {'B/A':>6}" for _, label in cols)
     lines += ["", head]
     rows_b = {r["path"]: r for r in b["rows"]}
     for ra in a["rows"]:
