@@ -23,8 +23,8 @@ out="${OUT:-/tmp/mplb-callgrind}"
 target_dir="${CARGO_TARGET_DIR:-target}"
 
 if ! command -v valgrind >/dev/null; then
-    echo "installing valgrind"
-    DEBIAN_FRONTEND=noninteractive apt-get install -y valgrind >/dev/null
+    echo "callgrind.sh: valgrind not found (scripts/setup-host.sh installs it)" >&2
+    exit 1
 fi
 
 cargo build --release --example callgrind_datapath >&2

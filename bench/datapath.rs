@@ -10,6 +10,8 @@
 //! 10 000 VIPs in the snapshot and spreads the flows over them). See
 //! bench/README.md.
 
+#[path = "pmu.rs"]
+mod pmu;
 #[path = "scenarios.rs"]
 mod scenarios;
 
@@ -91,6 +93,15 @@ fn main() {
     let batches: Option<usize> = std::env::var("MPLB_BENCH_BATCHES")
         .ok()
         .map(|b| b.parse().expect("MPLB_BENCH_BATCHES: a number"));
+    // Hardware counters for the best-of-batches lines, where there is a PMU.
+    let mut pmu = match batches.map(|_| pmu::Pmu::open()) {
+        Some(Ok(p)) => Some(p),
+        Some(Err(why)) => {
+            eprintln!("no PMU: {why}");
+            None
+        }
+        None => None,
+    };
     for scenario in Scenario::ALL {
         if let Some(only) = &only {
             if !only.split(',').any(|p| p == scenario.name()) {
@@ -105,7 +116,7 @@ fn main() {
             w.frames.total_bytes()
         );
         if let Some(n) = batches {
-            best_of_batches(&mut bench, &mut w, n);
+            best_of_batches(&mut bench, &mut w, n, pmu.as_mut());
             continue;
         }
         let mut g = c.benchmark_group(scenario.name());
@@ -135,33 +146,92 @@ const BATCH_BURSTS: usize = 64;
 /// median of the batches. A batch is short enough that many run without
 /// being preempted, so the low percentiles are what the code costs on a
 /// quiet core, while criterion's mean absorbs the other processes' load.
-fn best_of_batches(bench: &mut Bench, w: &mut scenarios::Workload, n: usize) {
-    let per_packet = |t: std::time::Duration| t.as_nanos() as f64 / (BATCH_BURSTS * BURST) as f64;
+/// With `pmu`, each batch's user-mode instructions and cycles too: the line
+/// ends with instructions per packet (median, burst − restore) and cycles
+/// per packet (p10, burst − restore); else with "no PMU".
+fn best_of_batches(
+    bench: &mut Bench,
+    w: &mut scenarios::Workload,
+    n: usize,
+    mut pmu: Option<&mut pmu::Pmu>,
+) {
+    let packets = (BATCH_BURSTS * BURST) as f64;
+    let per_packet = |t: std::time::Duration| t.as_nanos() as f64 / packets;
     let mut burst = Vec::with_capacity(n);
     let mut restore = Vec::with_capacity(n);
+    let mut counted = Counted::default();
     for _ in 0..n {
+        let c0 = read(&mut pmu);
         let t = Instant::now();
         for _ in 0..BATCH_BURSTS {
             black_box(bench.burst(w));
         }
         burst.push(per_packet(t.elapsed()));
+        let c1 = read(&mut pmu);
         let t = Instant::now();
         for _ in 0..BATCH_BURSTS {
             black_box(bench.load_only(w));
         }
         restore.push(per_packet(t.elapsed()));
+        let c2 = read(&mut pmu);
+        if let (Some(c0), Some(c1), Some(c2)) = (c0, c1, c2) {
+            counted.add(c1 - c0, c2 - c1, packets);
+        }
     }
-    let stats = |v: &mut Vec<f64>| {
-        v.sort_by(f64::total_cmp);
-        let at = |q: f64| v[((v.len() - 1) as f64 * q) as usize];
-        (at(0.0), at(0.1), at(0.5))
-    };
     let (b0, b10, b50) = stats(&mut burst);
     let (r0, r10, r50) = stats(&mut restore);
+    let counters = match pmu {
+        Some(_) if counted.burst_instr.len() == n => {
+            let (_, _, bi) = stats(&mut counted.burst_instr);
+            let (_, _, ri) = stats(&mut counted.restore_instr);
+            let (_, bc, _) = stats(&mut counted.burst_cycles);
+            let (_, rc, _) = stats(&mut counted.restore_cycles);
+            format!(
+                "pmu instr/pkt net {:7.1} cycles/pkt net p10 {:6.1}",
+                bi - ri,
+                bc - rc
+            )
+        }
+        Some(_) => "pmu read failed".to_string(),
+        None => "no PMU".to_string(),
+    };
     println!(
         "{:<18} process_burst ns/pkt min {b0:6.1} p10 {b10:6.1} median {b50:6.1} | \
-         restore min {r0:5.1} p10 {r10:5.1} median {r50:5.1} | net p10 {:6.1}",
+         restore min {r0:5.1} p10 {r10:5.1} median {r50:5.1} | net p10 {:6.1} | {counters}",
         w.scenario.name(),
         b10 - r10
     );
+}
+
+/// The minimum, 10th percentile and median of `v` (sorted in place).
+fn stats(v: &mut [f64]) -> (f64, f64, f64) {
+    if v.is_empty() {
+        return (f64::NAN, f64::NAN, f64::NAN);
+    }
+    v.sort_by(f64::total_cmp);
+    let at = |q: f64| v[((v.len() - 1) as f64 * q) as usize];
+    (at(0.0), at(0.1), at(0.5))
+}
+
+fn read(pmu: &mut Option<&mut pmu::Pmu>) -> Option<pmu::Counts> {
+    pmu.as_mut().and_then(|p| p.read().ok())
+}
+
+/// Per batch, per packet: the counters of the bursts and of the restores.
+#[derive(Default)]
+struct Counted {
+    burst_instr: Vec<f64>,
+    burst_cycles: Vec<f64>,
+    restore_instr: Vec<f64>,
+    restore_cycles: Vec<f64>,
+}
+
+impl Counted {
+    fn add(&mut self, burst: pmu::Counts, restore: pmu::Counts, packets: f64) {
+        self.burst_instr.push(burst.instructions as f64 / packets);
+        self.burst_cycles.push(burst.cycles as f64 / packets);
+        self.restore_instr
+            .push(restore.instructions as f64 / packets);
+        self.restore_cycles.push(restore.cycles as f64 / packets);
+    }
 }

@@ -342,10 +342,18 @@ struct Templates {
     plain_ack: Vec<u8>,
 }
 
+/// The captures' folder: `MPLB_BENCH_DATA` if set (a benchmark binary run
+/// away from its build tree, e.g. from the devbench bundle), else the
+/// repository's `tests/data`.
+fn data_dir() -> std::path::PathBuf {
+    match std::env::var_os("MPLB_BENCH_DATA") {
+        Some(d) => d.into(),
+        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data"),
+    }
+}
+
 fn read_pcap(name: &str) -> Vec<Vec<u8>> {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/data")
-        .join(name);
+    let path = data_dir().join(name);
     let file = std::fs::File::open(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let mut reader = pcap_file::pcap::PcapReader::new(file).expect("pcap header");
     let mut frames = Vec::new();

@@ -9,9 +9,11 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 
 # prometheus: promtool, for the metrics page and the alerting rules;
-# systemd: systemd-analyze, to verify the packaged unit;
-# bird2: the BGP speaker that announces the VIPs (tests/bgp_e2e.rs).
-packages=(dpdk dpdk-dev libdpdk-dev pkg-config clang libclang-dev tcpdump tshark ethtool python3 iproute2 prometheus iptables systemd bird2)
+# systemd: systemd-analyze, to verify the packaged unit; valgrind: callgrind's
+# instruction counts (bench/callgrind.sh, bench/paths, the devbench bundle);
+# bird2: the BGP speaker that announces the VIPs (tests/bgp_e2e.rs, the
+# fleet lab); iputils-ping: the fleet lab pings instances' ports.
+packages=(dpdk dpdk-dev libdpdk-dev pkg-config clang libclang-dev tcpdump tshark ethtool python3 iproute2 prometheus iptables systemd valgrind bird2 iputils-ping)
 missing=()
 for p in "${packages[@]}"; do
     if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then

@@ -15,6 +15,8 @@ echo "== cargo test (with DPDK)"
 cargo test --workspace
 echo "== cargo test (I/O-free core without DPDK)"
 cargo test --lib --no-default-features
+echo "== bench/paths: parser and tables"
+(cd bench && python3 -m unittest -q harness.test_paths)
 echo "== fuzz smoke run of the per-packet function"
 bash fuzz/run-smoke.sh
 echo "== static build: runs without DPDK's shared libraries"

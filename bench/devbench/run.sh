@@ -6,7 +6,7 @@
 #   OUT=/path/to/empty/dir bash bench/devbench/run.sh   (from the repository root)
 #
 # Writes to $OUT: summary.txt (steps and figures), run.txt (everything),
-# sysinfo.txt, hugepages.txt, datapath.txt, engine.txt, scaling.txt +
+# sysinfo.txt, hugepages.txt, datapath.txt, paths.txt + paths.json, engine.txt, scaling.txt +
 # scaling/, harness.txt + harness/, harness-rt.txt + harness-rt/. Each step is guarded by `timeout`;
 # a failed step does not stop the others. Wall time stays under
 # DEVBENCH_BUDGET seconds (default 400; the last step may overrun it by
@@ -17,7 +17,7 @@
 #   DEVBENCH_BUDGET=S     total seconds (default 700)
 #   DEVBENCH_NO_HUGE=1    do not use hugepages even if available
 #   DEVBENCH_HUGEPAGES=N  2 MiB pages to reserve (default 2048; 0: leave as is)
-#   DEVBENCH_SKIP=a,b     skip steps: datapath, engine, scaling, harness, harness-rt
+#   DEVBENCH_SKIP=a,b     skip steps: datapath, paths, engine, scaling, harness, harness-rt
 #   DEVBENCH_SCALING=L    worker counts of the scaling table (default: 1, 2, 4, ...
 #                         up to the most workers N with 1 + 2N physical cores,
 #                         and that N); the step gets at most DEVBENCH_SCALING_BUDGET
@@ -35,7 +35,7 @@ DB=$REPO/bench/devbench
 # Scratch space on a short path (memif socket paths must fit in 108 bytes).
 WORK=$(mktemp -d /tmp/devbench.XXXXXX 2>/dev/null) || WORK=$(mktemp -d "$OUT/.work.XXXXXX")
 # In case the copy lost the executable bits.
-chmod +x "$DB"/bin/* "$DB"/libexec/* "$DB/lib/ld-linux-x86-64.so.2" 2>/dev/null
+chmod +x "$DB"/bin/* "$DB"/libexec/* "$DB"/libexec/valgrind-lib/callgrind-* "$DB/lib/ld-linux-x86-64.so.2" 2>/dev/null
 QUICK=${DEVBENCH_QUICK:-0}
 BUDGET=${DEVBENCH_BUDGET:-700}
 SKIP=",${DEVBENCH_SKIP:-},"
@@ -331,6 +331,10 @@ step_end hugepages 0 "$MODE"
 summary "memory mode: $MODE"
 
 # ---------------------------------------------------------------- c. datapath
+# The benchmarks read the captures from this tree, not from the build's.
+export MPLB_BENCH_DATA=$REPO/tests/data
+PYOK=
+if have python3 && python3 -c 'import sys; sys.exit(0 if sys.version_info >= (3, 8) else 1)' 2>/dev/null; then PYOK=1; fi
 if ! want datapath; then
     skipped datapath "DEVBENCH_SKIP"
 elif [ ! -x "$DB/libexec/datapath-bench" ]; then
@@ -365,6 +369,38 @@ else
     fi
     unset MPLB_BENCH_BATCHES MPLB_BENCH_ESTABLISHED
     step_end datapath $rc "$(grep -c 'process_burst' "$OUT/datapath.txt") result lines"
+fi
+
+# ---------------------------------------------------------------- c2. paths
+# bench/paths with the bundle's binaries: per path, instructions per packet
+# (callgrind, bundled) next to ns per packet (the datapath benchmark, heap
+# memory, pinned to CPU A) and the PMU's instructions and cycles where there
+# is one; paths.json compares with another machine's (bench/paths --compare).
+if ! want paths; then
+    skipped paths "DEVBENCH_SKIP"
+elif [ ! -x "$DB/libexec/callgrind-datapath" ] || [ ! -x "$DB/libexec/datapath-bench" ]; then
+    skipped paths "the bundle lacks the callgrind example or the datapath benchmark"
+elif [ -z "$PYOK" ]; then
+    skipped paths "python3 >= 3.8 not found: bench/paths needs it"
+else
+    step_begin paths
+    if [ "$QUICK" = 1 ]; then
+        args=(--packets 3200 --batches 50 --rounds 1)
+    else
+        args=(--packets 32000 --batches 400 --rounds 3)
+    fi
+    # Callgrind runs are single-threaded and independent: one per core.
+    jobs=${#PHYS[@]}
+    [ "$jobs" -lt 1 ] && jobs=1
+    cg=$(printf '%q ' "$DB/lib/ld-linux-x86-64.so.2" --library-path "$DB/lib" "$DB/libexec/callgrind-datapath")
+    cg=${cg% }
+    timeout -k 10 300 python3 bench/paths "${args[@]}" --jobs "$jobs" ${A:+--cpu "$A"} \
+        --callgrind "$cg" --bench "$(printf '%q' "$DB/bin/datapath-bench")" \
+        --valgrind "$(printf '%q' "$DB/bin/valgrind")" --data "$REPO/tests/data" \
+        --commit "$(cat "$DB/libexec/COMMIT" 2>/dev/null || echo unknown)" \
+        --out "$WORK/paths" --json "$OUT/paths.json" >"$OUT/paths.txt" 2>&1
+    rc=$?
+    step_end paths $rc "$(grep -c '^[a-z0-9_]\+ \+[0-9.]\+ ' "$OUT/paths.txt") path rows"
 fi
 
 # ---------------------------------------------------------------- d. engine
@@ -416,8 +452,6 @@ else
 fi
 
 # ---------------------------------------------------------------- e. harness
-PYOK=
-if have python3 && python3 -c 'import sys; sys.exit(0 if sys.version_info >= (3, 8) else 1)' 2>/dev/null; then PYOK=1; fi
 RTOK=
 if have chrt && timeout 5 chrt -r 1 true 2>/dev/null; then RTOK=1; fi
 summary "python3: $(python3 --version 2>&1 | head -1); chrt -r 1: $([ -n "$RTOK" ] && echo works || echo 'not permitted or missing')"
@@ -575,6 +609,10 @@ fi
     if [ -f "$OUT/datapath-hugepages.txt" ]; then
         echo "---- datapath, hugepages (datapath-hugepages.txt)"
         grep -E '^[a-z0-9_]+ +process_burst' "$OUT/datapath-hugepages.txt" | head -20
+    fi
+    if [ -f "$OUT/paths.txt" ]; then
+        echo "---- per path, side by side (paths.txt, paths.json)"
+        grep -v '^\[paths\]' "$OUT/paths.txt" | head -30
     fi
     echo "---- engine"
     tail -n 5 "$OUT/engine.txt" 2>/dev/null
