@@ -362,14 +362,43 @@ pub struct PortConfig {
     pub ipv6: Vec<Ipv6Addr>,
     /// The next hop's MAC for encapsulated traffic to off-link backends.
     pub gateway_mac: Option<Mac>,
+    /// The exception path: the name of the kernel interface (a `net_tap`)
+    /// that gets the host's own traffic on this port; `None`: no kernel
+    /// interface, everything not answered by the datapath is dropped.
+    pub kernel_interface: Option<String>,
+    /// Each own address (`ipv4` then `ipv6`, in file order) with its prefix
+    /// length as written (`/32` or `/128` when none was): what the kernel
+    /// interface is given. The datapath only uses the addresses.
+    pub prefixes: Vec<(IpAddr, u8)>,
 }
 
 /// Datapath settings.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DatapathConfig {
     /// The port that faces the backends (two-armed deployment). Default: the
     /// port a frame came in on (one-armed).
     pub backend_port: Option<String>,
+    /// Frames each worker hands to the kernel interfaces a second, at most
+    /// (bursts of a tenth of it, at least 32); the rest are dropped and
+    /// counted (`drop_kernel_limit`).
+    pub kernel_rate_pps: u32,
+}
+
+impl Default for DatapathConfig {
+    fn default() -> Self {
+        DatapathConfig {
+            backend_port: None,
+            kernel_rate_pps: default_kernel_rate_pps(),
+        }
+    }
+}
+
+/// The default of `[datapath] kernel_rate_pps`: far more than BGP, BFD
+/// (20 packets a second per session at 50 ms), SSH and health checks need,
+/// while each frame to the kernel is a `write` on the tap (~1-2 µs), so a
+/// flood to an own address costs a worker at most a few percent of its time.
+pub(crate) const fn default_kernel_rate_pps() -> u32 {
+    10_000
 }
 
 fn yes() -> bool {
@@ -664,6 +693,21 @@ impl Config {
                 p.ipv4,
                 p.ipv6
             );
+            if let Some(k) = &p.kernel_interface {
+                let addrs: Vec<String> =
+                    p.prefixes.iter().map(|(a, l)| format!("{a}/{l}")).collect();
+                s += &format!(
+                    "port {}: kernel interface {} (addresses {}; the host's own traffic, at most {} frames/s per worker)\n",
+                    i,
+                    k,
+                    if addrs.is_empty() {
+                        "none".to_string()
+                    } else {
+                        addrs.join(" ")
+                    },
+                    self.datapath.kernel_rate_pps
+                );
+            }
         }
         for v in &self.vips {
             s += &format!(
