@@ -856,6 +856,64 @@ ipv4 = ["198.18.0.1"]
     }
 
     #[test]
+    fn kernel_interface_and_address_prefixes() {
+        let c = parse(GOOD).expect("valid");
+        assert_eq!(c.ports[0].kernel_interface, None);
+        assert_eq!(c.ports[0].prefixes, [("198.18.0.1".parse().unwrap(), 32)]);
+        assert_eq!(c.datapath.kernel_rate_pps, 10_000);
+        let with = GOOD.replace(
+            "ipv4 = [\"198.18.0.1\"]",
+            "ipv4 = [\"198.18.0.1/24\"]\nipv6 = [\"fd00::1\", \"fd00:1::1/64\"]\nkernel_interface = \"mplb-up.0\"",
+        );
+        let c = parse(&format!("{with}[datapath]\nkernel_rate_pps = 500\n")).expect("valid");
+        let p = &c.ports[0];
+        assert_eq!(p.kernel_interface.as_deref(), Some("mplb-up.0"));
+        // The datapath sees the addresses; the kernel gets their prefixes.
+        assert_eq!(p.ipv4, [Ipv4Addr::new(198, 18, 0, 1)]);
+        assert_eq!(p.ipv6.len(), 2);
+        let lens: Vec<u8> = p.prefixes.iter().map(|(_, l)| *l).collect();
+        assert_eq!(lens, [24, 128, 64]);
+        assert_eq!(c.datapath.kernel_rate_pps, 500);
+        assert!(c.summary().contains(
+            "port 0: kernel interface mplb-up.0 (addresses 198.18.0.1/24 fd00::1/128 fd00:1::1/64; "
+        ));
+        let bad = |from: &str, to: &str| parse(&with.replace(from, to)).expect_err(to);
+        for (from, to, line, field) in [
+            ("198.18.0.1/24", "198.18.0.1/33", 11, "port[0].ipv4[0]"),
+            ("198.18.0.1/24", "198.18.0.1/", 11, "port[0].ipv4[0]"),
+            ("fd00:1::1/64", "fd00:1::1/129", 12, "port[0].ipv6[1]"),
+            (
+                "mplb-up.0",
+                "a-name-too-long-16",
+                13,
+                "port[0].kernel_interface",
+            ),
+            ("mplb-up.0", "up/0", 13, "port[0].kernel_interface"),
+            ("mplb-up.0", "..", 13, "port[0].kernel_interface"),
+            ("mplb-up.0", "", 13, "port[0].kernel_interface"),
+        ] {
+            let e = bad(from, to);
+            assert_eq!((e.line, e.field.as_str()), (line, field), "{to}: {e}");
+        }
+        let two = format!(
+            "{with}[[port]]\nname = \"b\"\ndevice = \"net_null1\"\nkernel_interface = \"mplb-up.0\"\n"
+        );
+        let e = parse(&two).expect_err("one interface, two ports");
+        assert_eq!(
+            (e.line, e.field.as_str()),
+            (17, "port[1].kernel_interface"),
+            "{e}"
+        );
+        assert!(e.message.contains("used by two ports"), "{e}");
+        let e = parse(&format!("{GOOD}[datapath]\nkernel_rate_pps = 0\n")).expect_err("zero");
+        assert_eq!(
+            (e.line, e.field.as_str()),
+            (13, "datapath.kernel_rate_pps"),
+            "{e}"
+        );
+    }
+
+    #[test]
     fn test_mode_maps_several_worker_lcores_onto_one_cpu() {
         let c = parse(&GOOD.replace("lcores = [1]", "lcores = [1, 2, 3]\ncpus = [1, 1, 0]"))
             .expect("valid");

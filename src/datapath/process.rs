@@ -499,3 +499,7 @@ fn inner(p: &Parsed, ip: &parse::IpInfo) -> Inner {
 #[cfg(test)]
 #[path = "process_tests.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "kernel_path_tests.rs"]
+mod kernel_path_tests;
