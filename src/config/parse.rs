@@ -586,11 +586,31 @@ impl RawConfig {
         self.validate_mempool()?;
         if let Some(host) = host {
             self.validate_memory(host)?;
+            let made = self.made_at_start();
             for (field, h) in self.health_sections() {
-                validate_health_path(&field, h)?;
+                validate_health_path(&field, h, &made)?;
             }
         }
         Ok(())
+    }
+
+    /// The kernel interfaces mplb makes at start (exception paths) and
+    /// their addresses: health checks may leave through them, though they
+    /// do not exist before mplb runs.
+    fn made_at_start(&self) -> MadeAtStart<'_> {
+        let ports = self.ports.iter().filter(|p| p.kernel_interface.is_some());
+        MadeAtStart {
+            interfaces: ports
+                .clone()
+                .filter_map(|p| p.kernel_interface.as_ref().map(|k| k.get_ref().as_str()))
+                .collect(),
+            addresses: ports
+                .flat_map(|p| {
+                    (p.ipv4.iter().map(|a| IpAddr::V4(a.addr)))
+                        .chain(p.ipv6.iter().map(|a| IpAddr::V6(a.addr)))
+                })
+                .collect(),
+        }
     }
 
     /// `[health]` and every `[vip.health]`, with their field names.
@@ -1188,9 +1208,17 @@ fn validate_health(field: &str, h: &HealthConfig) -> Result<(), Invalid> {
 /// interface, and the source addresses as local addresses (a bind to them
 /// succeeds). Checked when a config is loaded to run (and by check-config),
 /// so a typo is an error at start or reload, not a backend silently down.
-fn validate_health_path(field: &str, h: &HealthConfig) -> Result<(), Invalid> {
+/// What exists once mplb runs though not before (see
+/// [`RawConfig::made_at_start`]).
+struct MadeAtStart<'a> {
+    interfaces: Vec<&'a str>,
+    addresses: Vec<IpAddr>,
+}
+
+fn validate_health_path(field: &str, h: &HealthConfig, made: &MadeAtStart) -> Result<(), Invalid> {
     if let Some(name) = &h.interface {
-        if !Path::new("/sys/class/net").join(name).exists() {
+        let made_by_mplb = made.interfaces.contains(&name.as_str());
+        if !made_by_mplb && !Path::new("/sys/class/net").join(name).exists() {
             return Err((
                 None,
                 format!("{field}.interface"),
@@ -1205,6 +1233,9 @@ fn validate_health_path(field: &str, h: &HealthConfig) -> Result<(), Invalid> {
         h.source_v6.map(|a| ("source_v6", IpAddr::V6(a))),
     ];
     for (key, addr) in sources.into_iter().flatten() {
+        if made.addresses.contains(&addr) {
+            continue;
+        }
         if let Err(e) = std::net::UdpSocket::bind((addr, 0)) {
             return Err((
                 None,

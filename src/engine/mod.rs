@@ -5,6 +5,7 @@
 //! report after the last port is gone and before it lets go of the pool.
 //!
 //! The steps, one file each: [`ports`] configures and starts the ports,
+//! [`kernel`] makes the exception paths' kernel interfaces,
 //! [`memory`] finds each worker's flow-table memory, [`assign`] builds the
 //! workers and deals them the rx queues, [`launch`] runs them on their
 //! lcores and joins them, [`manage`] runs the management loop meanwhile, and
