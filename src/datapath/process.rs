@@ -288,10 +288,7 @@ impl<M: BucketMemory> Datapath<M> {
         pre: &Pre,
         now_ns: u64,
     ) -> Verdict {
-        let mut v = self.handle(fwd, port, frame, pre, now_ns);
-        if v == Verdict::Kernel && !self.kernel_budget.take(now_ns) {
-            v = Verdict::Drop(DropReason::KernelLimit);
-        }
+        let v = self.handle(fwd, port, frame, pre, now_ns);
         let c = &mut self.counters;
         match v {
             Verdict::Forward => c.forwarded += 1,
@@ -328,7 +325,7 @@ impl<M: BucketMemory> Datapath<M> {
                     Verdict::Drop(DropReason::Unsupported)
                         if iface.kernel && local::is_arp_reply(frame, p.l3_offset) =>
                     {
-                        Verdict::Kernel
+                        self.to_kernel(now)
                     }
                     // A backend's answer or announcement, taken in.
                     Verdict::Drop(_) if learnt => Verdict::Absorbed,
@@ -344,7 +341,7 @@ impl<M: BucketMemory> Datapath<M> {
             self.counters.neighbour_learnt += u64::from(v == Verdict::Absorbed);
             // Learnt or not, a valid advertisement may answer the kernel.
             if iface.kernel && v != Verdict::Drop(DropReason::Malformed) {
-                return Verdict::Kernel;
+                return self.to_kernel(now);
             }
             return v;
         }
@@ -355,7 +352,7 @@ impl<M: BucketMemory> Datapath<M> {
             // Not for an own address or a VIP: perhaps for the kernel's
             // link-local address.
             if iface.kernel && v == Verdict::Drop(DropReason::NotForUs) {
-                return Verdict::Kernel;
+                return self.to_kernel(now);
             }
             return v;
         }
@@ -368,7 +365,7 @@ impl<M: BucketMemory> Datapath<M> {
         };
         if own {
             if iface.kernel && !local::is_echo_request(ip) {
-                return Verdict::Kernel;
+                return self.to_kernel(now);
             }
             let v = local::echo(frame, p.l3_offset, ip);
             self.counters.icmp_echo_replies += u64::from(v == Verdict::Reply);
@@ -376,7 +373,7 @@ impl<M: BucketMemory> Datapath<M> {
         }
         let Some(at) = fwd.vip_addr(ip.version, &ip.dst) else {
             if iface.kernel && local::is_link_scope_v6(ip) {
-                return Verdict::Kernel;
+                return self.to_kernel(now);
             }
             return Verdict::Drop(DropReason::NotForUs);
         };
@@ -453,6 +450,18 @@ impl<M: BucketMemory> Datapath<M> {
 }
 
 impl<M: BucketMemory> Datapath<M> {
+    /// `Kernel` for a frame of the host's own, within the worker's budget
+    /// (else dropped, `drop_kernel_limit`). Out of line: not the VIP path.
+    #[cold]
+    #[inline(never)]
+    fn to_kernel(&mut self, now: u64) -> Verdict {
+        if self.kernel_budget.take(now) {
+            Verdict::Kernel
+        } else {
+            Verdict::Drop(DropReason::KernelLimit)
+        }
+    }
+
     /// Records the ADD_ADDR announcing `backend` to the sender of `frame`
     /// (still as received), within the rate limit.
     #[allow(clippy::too_many_arguments)] // the frame's parts, unbundled
