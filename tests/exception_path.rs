@@ -7,7 +7,8 @@
 //! by ARP and ND through the path; ping answered by the datapath itself;
 //! a VIP forwarded as before beside it. The counters match the kernel
 //! interface's own, and the interface is gone once mplb stops, cleanly or
-//! by SIGKILL. Needs root (namespaces, /dev/net/tun); about 15 s.
+//! by SIGKILL. Two workers, so the interface has two queue pairs. Needs
+//! root (namespaces, /dev/net/tun); about 15 s.
 
 mod common;
 
@@ -156,11 +157,14 @@ fn config(s: &Scratch) -> String {
         "128",
         "--no-shconf",
         "--no-pci",
-        "--vdev=net_af_packet0,iface=a0",
+        "--vdev=net_af_packet0,iface=a0,qpairs=2",
     ];
     let lines =
         format!("ipv4 = [\"{LB4}/24\"]\nipv6 = [\"{LB6}/64\"]\nkernel_interface = \"{IFACE}\"\n");
+    // Two workers (sharing a CPU: the test mode), so two queue pairs on
+    // the kernel interface, each worker its own.
     head(s, &eal, (2047, 32), "", "127.0.0.1:0")
+        .replace("lcores = [1]\n", "lcores = [1, 2]\ncpus = [1, 1]\n")
         + &port("lan", "net_af_packet0", &lines)
         + "[flow_table]\ncapacity = 4096\n[health]\nkind = \"none\"\n"
         + &format!(
