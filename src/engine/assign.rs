@@ -137,8 +137,12 @@ fn build_worker(
     })
 }
 
-/// Worker `w`'s queue pair (queue `w`) on each kernel interface, by port.
+/// Worker `w`'s queue pair (queue `w`) on each kernel interface, by port;
+/// empty without any kernel interface.
 fn kernel_queues(taps: &[Option<Port>], w: usize) -> Result<Vec<Option<KernelQueues>>, String> {
+    if taps.iter().all(Option::is_none) {
+        return Ok(Vec::new());
+    }
     let q = u16::try_from(w).map_err(|_| "too many workers".to_string())?;
     taps.iter()
         .map(|t| {

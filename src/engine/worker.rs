@@ -14,9 +14,11 @@
 //! On a port with an exception path, the burst's `Verdict::Kernel` frames go
 //! to the worker's queue of the port's kernel interface (a full queue: a
 //! counted drop, never a wait), and every iteration the worker takes what
-//! the kernel sent on that queue and sends it out of the data port. An idle
-//! net_tap queue costs a load and a compare: its rx burst reads nothing
-//! unless its SIGIO trigger moved since the last read.
+//! the kernel sent on that queue and sends it out of the data port. Polling
+//! an idle net_tap queue makes no system call (its rx burst returns unless
+//! the queue's SIGIO trigger moved): about 1.5% of the bare loop, measured
+//! in bench/README.md ("Exception path"). Without kernel interfaces the
+//! worker has no such queue and does none of this.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -68,7 +70,8 @@ pub struct Worker {
     /// (see [`crate::datapath::announce`]); `None`: none is sent.
     pub pool: Option<Mempool>,
     /// Indexed by port index: this worker's queue pair on the port's
-    /// kernel interface, if the port has an exception path.
+    /// kernel interface, if the port has an exception path; empty when no
+    /// port has one.
     pub kernel: Vec<Option<KernelQueues>>,
 }
 
@@ -121,7 +124,15 @@ impl Worker {
                                 Verdict::Forward => {
                                     push(&mut out, self.backend_port.unwrap_or(*port), m)
                                 }
-                                Verdict::Kernel => push(&mut to_kernel, *port, m),
+                                Verdict::Kernel => match to_kernel.get_mut(*port) {
+                                    Some(b) => {
+                                        let _ = b.push(m);
+                                    }
+                                    // Only a port with a kernel interface
+                                    // gives this verdict; were it otherwise,
+                                    // a counted drop.
+                                    None => self.datapath.counters.to_kernel_dropped += 1,
+                                },
                                 Verdict::Absorbed | Verdict::Drop(_) => drop(m),
                             }
                         }
