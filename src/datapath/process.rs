@@ -325,7 +325,7 @@ impl<M: BucketMemory> Datapath<M> {
                     Verdict::Drop(DropReason::Unsupported)
                         if iface.kernel && local::is_arp_reply(frame, p.l3_offset) =>
                     {
-                        self.to_kernel(now)
+                        self.hand_to_kernel(now)
                     }
                     // A backend's answer or announcement, taken in.
                     Verdict::Drop(_) if learnt => Verdict::Absorbed,
@@ -341,7 +341,7 @@ impl<M: BucketMemory> Datapath<M> {
             self.counters.neighbour_learnt += u64::from(v == Verdict::Absorbed);
             // Learnt or not, a valid advertisement may answer the kernel.
             if iface.kernel && v != Verdict::Drop(DropReason::Malformed) {
-                return self.to_kernel(now);
+                return self.hand_to_kernel(now);
             }
             return v;
         }
@@ -352,7 +352,7 @@ impl<M: BucketMemory> Datapath<M> {
             // Not for an own address or a VIP: perhaps for the kernel's
             // link-local address.
             if iface.kernel && v == Verdict::Drop(DropReason::NotForUs) {
-                return self.to_kernel(now);
+                return self.hand_to_kernel(now);
             }
             return v;
         }
@@ -365,7 +365,7 @@ impl<M: BucketMemory> Datapath<M> {
         };
         if own {
             if iface.kernel && !local::is_echo_request(ip) {
-                return self.to_kernel(now);
+                return self.hand_to_kernel(now);
             }
             let v = local::echo(frame, p.l3_offset, ip);
             self.counters.icmp_echo_replies += u64::from(v == Verdict::Reply);
@@ -373,7 +373,7 @@ impl<M: BucketMemory> Datapath<M> {
         }
         let Some(at) = fwd.vip_addr(ip.version, &ip.dst) else {
             if iface.kernel && local::is_link_scope_v6(ip) {
-                return self.to_kernel(now);
+                return self.hand_to_kernel(now);
             }
             return Verdict::Drop(DropReason::NotForUs);
         };
@@ -454,7 +454,7 @@ impl<M: BucketMemory> Datapath<M> {
     /// (else dropped, `drop_kernel_limit`). Out of line: not the VIP path.
     #[cold]
     #[inline(never)]
-    fn to_kernel(&mut self, now: u64) -> Verdict {
+    fn hand_to_kernel(&mut self, now: u64) -> Verdict {
         if self.kernel_budget.take(now) {
             Verdict::Kernel
         } else {
