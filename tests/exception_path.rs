@@ -7,7 +7,7 @@
 //! by ARP and ND through the path; ping answered by the datapath itself;
 //! a VIP forwarded as before beside it. The counters match the kernel
 //! interface's own, and the interface is gone once mplb stops, cleanly or
-//! by SIGKILL. Two workers, so the interface has two queue pairs. Needs
+//! by SIGKILL; a name already taken stops the start with a clear error. Two workers, so the interface has two queue pairs. Needs
 //! root (namespaces, /dev/net/tun); about 15 s.
 
 mod common;
@@ -224,6 +224,34 @@ fn the_hosts_traffic_crosses_the_kernel_interface_and_it_dies_with_mplb() {
     let seg = Segment::new();
     let cfg = s.path("mplb.toml");
     write_config(&cfg, &config(&s));
+
+    // A name already taken is a clear error at start, not a takeover.
+    let lb = seg.lb.as_str();
+    sh(&[
+        "ip", "-n", lb, "link", "add", IFACE, "type", "veth", "peer", "name", "taken0",
+    ]);
+    let out = Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            lb,
+            env!("CARGO_BIN_EXE_mplb"),
+            "run",
+            "--config",
+        ])
+        .arg(&cfg)
+        .output()
+        .expect("run mplb");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains(
+            "error: port lan: kernel interface mplbk0: an interface of that name already exists"
+        ),
+        "{stderr}"
+    );
+    sh(&["ip", "-n", lb, "link", "del", IFACE]);
+
     let mut mplb = start(&seg, &cfg);
     let (lb_mac, peer_mac) = (seg.mac(&seg.lb, "a0"), seg.mac(&seg.peer, "b0"));
     // The kernel interface wears the data port's MAC, addresses and MTU.
