@@ -51,6 +51,9 @@ depends=$(for n in $needed; do
     }
 done | cut -d: -f1 | sort -u | paste -sd, | sed 's/,/, /g')
 [ -n "$depends" ] || { echo "build-deb: no dependencies found" >&2; exit 1; }
+# Not a library: `ip` gives a port's kernel interface (exception path) its
+# addresses and MTU.
+depends="$depends, iproute2"
 
 installed_kib=$(du -sk --exclude=DEBIAN "$stage" | cut -f1)
 cat >"$stage/DEBIAN/control" <<EOF

@@ -265,3 +265,34 @@ fn bgp_and_drain_sections_are_checked() {
     );
     assert!(stdout.contains("drain: exits once no packet went to a VIP for 5 s, or after 120 s"));
 }
+
+#[test]
+fn health_checks_may_leave_through_the_kernel_interface_mplb_makes() {
+    let s = Scratch::new("kernelhealth");
+    let cfg = s.path("k.toml");
+    let body = "[dpdk]\neal_args = []\n[workers]\nlcores = [1]\n\
+                [[port]]\nname = \"lan\"\ndevice = \"net_null0\"\nipv4 = [\"198.18.77.2/24\"]\n\
+                kernel_interface = \"mplbnone7\"\n\
+                [health]\ninterface = \"mplbnone7\"\nsource_v4 = \"198.18.77.2\"\n";
+    write_config(&cfg, body);
+    // Neither exists before mplb runs; both will once it does.
+    let out = run(&["check-config", cfg.to_str().expect("utf-8 path")]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("port 0: kernel interface mplbnone7 (addresses 198.18.77.2/24;"),
+        "{}",
+        text(&out.stdout)
+    );
+    // Without the exception path, the interface must exist already.
+    write_config(
+        &cfg,
+        &body.replace("kernel_interface = \"mplbnone7\"\n", ""),
+    );
+    let out = run(&["check-config", cfg.to_str().expect("utf-8 path")]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("field `health.interface`: no interface `mplbnone7`"),
+        "{}",
+        text(&out.stderr)
+    );
+}

@@ -127,6 +127,12 @@ fn check_output(state: &State, port: usize, i: usize) {
         &state.twin_frames[i][..],
         "process_burst and process wrote different bytes (frame {i}, {verdict:?})"
     );
+    if verdict == Verdict::Kernel {
+        // Handed over as received, and only where there is a kernel.
+        let kernel = state.fwd.interfaces.get(port).is_some_and(|i| i.kernel);
+        assert!(kernel, "Kernel on port {port}");
+        assert_eq!(frame.len(), input_len, "a frame for the kernel changed");
+    }
     if !matches!(verdict, Verdict::Forward | Verdict::Reply) {
         return;
     }

@@ -368,14 +368,43 @@ pub struct PortConfig {
     pub ipv6: Vec<Ipv6Addr>,
     /// The next hop's MAC for encapsulated traffic to off-link backends.
     pub gateway_mac: Option<Mac>,
+    /// The exception path: the name of the kernel interface (a `net_tap`)
+    /// that gets the host's own traffic on this port; `None`: no kernel
+    /// interface, everything not answered by the datapath is dropped.
+    pub kernel_interface: Option<String>,
+    /// Each own address (`ipv4` then `ipv6`, in file order) with its prefix
+    /// length as written (`/32` or `/128` when none was): what the kernel
+    /// interface is given. The datapath only uses the addresses.
+    pub prefixes: Vec<(IpAddr, u8)>,
 }
 
 /// Datapath settings.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DatapathConfig {
     /// The port that faces the backends (two-armed deployment). Default: the
     /// port a frame came in on (one-armed).
     pub backend_port: Option<String>,
+    /// Frames each worker hands to the kernel interfaces a second, at most
+    /// (bursts of a tenth of it, at least 32); the rest are dropped and
+    /// counted (`drop_kernel_limit`).
+    pub kernel_rate_pps: u32,
+}
+
+impl Default for DatapathConfig {
+    fn default() -> Self {
+        DatapathConfig {
+            backend_port: None,
+            kernel_rate_pps: default_kernel_rate_pps(),
+        }
+    }
+}
+
+/// The default of `[datapath] kernel_rate_pps`: far more than BGP, BFD
+/// (20 packets a second per session at 50 ms), SSH and health checks need,
+/// while each frame to the kernel is a `write` on the tap (~1-2 µs), so a
+/// flood to an own address costs a worker at most a few percent of its time.
+pub(crate) const fn default_kernel_rate_pps() -> u32 {
+    10_000
 }
 
 fn yes() -> bool {
@@ -672,6 +701,21 @@ impl Config {
                 p.ipv4,
                 p.ipv6
             );
+            if let Some(k) = &p.kernel_interface {
+                let addrs: Vec<String> =
+                    p.prefixes.iter().map(|(a, l)| format!("{a}/{l}")).collect();
+                s += &format!(
+                    "port {}: kernel interface {} (addresses {}; the host's own traffic, at most {} frames/s per worker)\n",
+                    i,
+                    k,
+                    if addrs.is_empty() {
+                        "none".to_string()
+                    } else {
+                        addrs.join(" ")
+                    },
+                    self.datapath.kernel_rate_pps
+                );
+            }
         }
         for v in &self.vips {
             s += &format!(
@@ -817,6 +861,64 @@ ipv4 = ["198.18.0.1"]
                 "--no-huge",
                 "--vdev=net_null0"
             ]
+        );
+    }
+
+    #[test]
+    fn kernel_interface_and_address_prefixes() {
+        let c = parse(GOOD).expect("valid");
+        assert_eq!(c.ports[0].kernel_interface, None);
+        assert_eq!(c.ports[0].prefixes, [("198.18.0.1".parse().unwrap(), 32)]);
+        assert_eq!(c.datapath.kernel_rate_pps, 10_000);
+        let with = GOOD.replace(
+            "ipv4 = [\"198.18.0.1\"]",
+            "ipv4 = [\"198.18.0.1/24\"]\nipv6 = [\"fd00::1\", \"fd00:1::1/64\"]\nkernel_interface = \"mplb-up.0\"",
+        );
+        let c = parse(&format!("{with}[datapath]\nkernel_rate_pps = 500\n")).expect("valid");
+        let p = &c.ports[0];
+        assert_eq!(p.kernel_interface.as_deref(), Some("mplb-up.0"));
+        // The datapath sees the addresses; the kernel gets their prefixes.
+        assert_eq!(p.ipv4, [Ipv4Addr::new(198, 18, 0, 1)]);
+        assert_eq!(p.ipv6.len(), 2);
+        let lens: Vec<u8> = p.prefixes.iter().map(|(_, l)| *l).collect();
+        assert_eq!(lens, [24, 128, 64]);
+        assert_eq!(c.datapath.kernel_rate_pps, 500);
+        assert!(c.summary().contains(
+            "port 0: kernel interface mplb-up.0 (addresses 198.18.0.1/24 fd00::1/128 fd00:1::1/64; "
+        ));
+        let bad = |from: &str, to: &str| parse(&with.replace(from, to)).expect_err(to);
+        for (from, to, line, field) in [
+            ("198.18.0.1/24", "198.18.0.1/33", 11, "port[0].ipv4[0]"),
+            ("198.18.0.1/24", "198.18.0.1/", 11, "port[0].ipv4[0]"),
+            ("fd00:1::1/64", "fd00:1::1/129", 12, "port[0].ipv6[1]"),
+            (
+                "mplb-up.0",
+                "a-name-too-long-16",
+                13,
+                "port[0].kernel_interface",
+            ),
+            ("mplb-up.0", "up/0", 13, "port[0].kernel_interface"),
+            ("mplb-up.0", "..", 13, "port[0].kernel_interface"),
+            ("mplb-up.0", "", 13, "port[0].kernel_interface"),
+        ] {
+            let e = bad(from, to);
+            assert_eq!((e.line, e.field.as_str()), (line, field), "{to}: {e}");
+        }
+        let two = format!(
+            "{with}[[port]]\nname = \"b\"\ndevice = \"net_null1\"\nkernel_interface = \"mplb-up.0\"\n"
+        );
+        let e = parse(&two).expect_err("one interface, two ports");
+        assert_eq!(
+            (e.line, e.field.as_str()),
+            (17, "port[1].kernel_interface"),
+            "{e}"
+        );
+        assert!(e.message.contains("used by two ports"), "{e}");
+        let e = parse(&format!("{GOOD}[datapath]\nkernel_rate_pps = 0\n")).expect_err("zero");
+        assert_eq!(
+            (e.line, e.field.as_str()),
+            (13, "datapath.kernel_rate_pps"),
+            "{e}"
         );
     }
 

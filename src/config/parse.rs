@@ -456,16 +456,98 @@ struct RawPort {
     #[serde(default)]
     promiscuous: bool,
     #[serde(default)]
-    ipv4: Vec<Ipv4Addr>,
+    ipv4: Vec<Prefixed<Ipv4Addr>>,
     #[serde(default)]
-    ipv6: Vec<Ipv6Addr>,
+    ipv6: Vec<Prefixed<Ipv6Addr>>,
     gateway_mac: Option<Mac>,
+    kernel_interface: Option<Spanned<String>>,
 }
 
-#[derive(Default, Deserialize)]
+/// An own address written `a` or `a/len`: the datapath uses the address, the
+/// kernel interface gets the prefix too (default: the whole address).
+struct Prefixed<A> {
+    addr: A,
+    len: u8,
+}
+
+impl<'de, A> Deserialize<'de> for Prefixed<A>
+where
+    A: std::str::FromStr + Into<IpAddr> + Copy,
+{
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        let (addr, len) = match s.split_once('/') {
+            Some((a, l)) => (a, Some(l)),
+            None => (s.as_str(), None),
+        };
+        let addr: A = addr.parse().map_err(|_| {
+            serde::de::Error::custom(format!(
+                "`{s}` is not an address (or address/prefix length)"
+            ))
+        })?;
+        let max = if addr.into().is_ipv4() { 32 } else { 128 };
+        let len = match len {
+            None => max,
+            Some(l) => l
+                .parse::<u8>()
+                .ok()
+                .filter(|l| (1..=max).contains(l))
+                .ok_or_else(|| {
+                    serde::de::Error::custom(format!("`{s}`: the prefix length must be 1 to {max}"))
+                })?,
+        };
+        Ok(Prefixed { addr, len })
+    }
+}
+
+#[derive(Deserialize)]
 #[serde(deny_unknown_fields, expecting = "struct DatapathConfig")]
 struct RawDatapath {
     backend_port: Option<Spanned<String>>,
+    #[serde(default = "default_kernel_rate_pps_spanned")]
+    kernel_rate_pps: Spanned<u32>,
+}
+
+impl Default for RawDatapath {
+    fn default() -> Self {
+        RawDatapath {
+            backend_port: None,
+            kernel_rate_pps: default_kernel_rate_pps_spanned(),
+        }
+    }
+}
+
+fn default_kernel_rate_pps_spanned() -> Spanned<u32> {
+    Spanned::new(0..0, default_kernel_rate_pps())
+}
+
+/// Largest `[datapath] kernel_rate_pps`: well past what a tap's `write`
+/// per frame can carry.
+const MAX_KERNEL_RATE_PPS: u32 = 10_000_000;
+/// Linux's `IFNAMSIZ` less the terminating NUL.
+const MAX_IFNAME_LEN: usize = 15;
+
+/// Why `name` cannot be a kernel interface's name, if it cannot. Stricter
+/// than Linux (which takes any byte but `/`, `:` and white space): names
+/// that need no quoting in `ip` commands and logs.
+fn bad_ifname(name: &str) -> Option<String> {
+    if name.is_empty() || name.len() > MAX_IFNAME_LEN {
+        return Some(format!(
+            "`{name}`: an interface name is 1 to {MAX_IFNAME_LEN} characters"
+        ));
+    }
+    if name == "." || name == ".." {
+        return Some(format!("`{name}` is not an interface name"));
+    }
+    if !name
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+    {
+        return Some(format!(
+            "`{name}`: an interface name takes letters, digits, `-`, `_` and `.` only"
+        ));
+    }
+    None
 }
 
 /// Largest `flow_table.capacity`: 2^32 buckets of 8 entries (the bucket
@@ -512,11 +594,31 @@ impl RawConfig {
         fleet::validate_drain(&self.drain).map_err(|(field, message)| (None, field, message))?;
         if let Some(host) = host {
             self.validate_memory(host)?;
+            let made = self.made_at_start();
             for (field, h) in self.health_sections() {
-                validate_health_path(&field, h)?;
+                validate_health_path(&field, h, &made)?;
             }
         }
         Ok(())
+    }
+
+    /// The kernel interfaces mplb makes at start (exception paths) and
+    /// their addresses: health checks may leave through them, though they
+    /// do not exist before mplb runs.
+    fn made_at_start(&self) -> MadeAtStart<'_> {
+        let ports = self.ports.iter().filter(|p| p.kernel_interface.is_some());
+        MadeAtStart {
+            interfaces: ports
+                .clone()
+                .filter_map(|p| p.kernel_interface.as_ref().map(|k| k.get_ref().as_str()))
+                .collect(),
+            addresses: ports
+                .flat_map(|p| {
+                    (p.ipv4.iter().map(|a| IpAddr::V4(a.addr)))
+                        .chain(p.ipv6.iter().map(|a| IpAddr::V6(a.addr)))
+                })
+                .collect(),
+        }
     }
 
     /// `[health]` and every `[vip.health]`, with their field names.
@@ -748,6 +850,32 @@ impl RawConfig {
                     "descriptor counts must be at least 1".into(),
                 ));
             }
+            if let Some(k) = &p.kernel_interface {
+                let field = format!("port[{i}].kernel_interface");
+                if let Some(why) = bad_ifname(k.get_ref()) {
+                    return Err((Some(k.span()), field, why));
+                }
+                let twice = self.ports[..i].iter().any(|q| {
+                    q.kernel_interface
+                        .as_ref()
+                        .is_some_and(|o| o.get_ref() == k.get_ref())
+                });
+                if twice {
+                    return Err((
+                        Some(k.span()),
+                        field,
+                        format!("kernel interface `{}` used by two ports", k.get_ref()),
+                    ));
+                }
+            }
+        }
+        let rate = &self.datapath.kernel_rate_pps;
+        if !(1..=MAX_KERNEL_RATE_PPS).contains(rate.get_ref()) {
+            return Err((
+                Some(rate.span()),
+                "datapath.kernel_rate_pps".into(),
+                format!("must be 1 to {MAX_KERNEL_RATE_PPS}"),
+            ));
         }
         if let Some(bp) = &self.datapath.backend_port {
             if !self.ports.iter().any(|p| p.name.get_ref() == bp.get_ref()) {
@@ -971,6 +1099,7 @@ impl RawConfig {
             ports: self.ports.into_iter().map(RawPort::into_plain).collect(),
             datapath: DatapathConfig {
                 backend_port: self.datapath.backend_port.map(Spanned::into_inner),
+                kernel_rate_pps: self.datapath.kernel_rate_pps.into_inner(),
             },
             vips: self.vips.into_iter().map(RawVip::into_plain).collect(),
             flow_table: FlowTableSettings {
@@ -1089,9 +1218,17 @@ fn validate_health(field: &str, h: &HealthConfig) -> Result<(), Invalid> {
 /// interface, and the source addresses as local addresses (a bind to them
 /// succeeds). Checked when a config is loaded to run (and by check-config),
 /// so a typo is an error at start or reload, not a backend silently down.
-fn validate_health_path(field: &str, h: &HealthConfig) -> Result<(), Invalid> {
+/// What exists once mplb runs though not before (see
+/// [`RawConfig::made_at_start`]).
+struct MadeAtStart<'a> {
+    interfaces: Vec<&'a str>,
+    addresses: Vec<IpAddr>,
+}
+
+fn validate_health_path(field: &str, h: &HealthConfig, made: &MadeAtStart) -> Result<(), Invalid> {
     if let Some(name) = &h.interface {
-        if !Path::new("/sys/class/net").join(name).exists() {
+        let made_by_mplb = made.interfaces.contains(&name.as_str());
+        if !made_by_mplb && !Path::new("/sys/class/net").join(name).exists() {
             return Err((
                 None,
                 format!("{field}.interface"),
@@ -1106,6 +1243,9 @@ fn validate_health_path(field: &str, h: &HealthConfig) -> Result<(), Invalid> {
         h.source_v6.map(|a| ("source_v6", IpAddr::V6(a))),
     ];
     for (key, addr) in sources.into_iter().flatten() {
+        if made.addresses.contains(&addr) {
+            continue;
+        }
         if let Err(e) = std::net::UdpSocket::bind((addr, 0)) {
             return Err((
                 None,
@@ -1129,9 +1269,13 @@ impl RawPort {
             tx_descriptors: self.tx_descriptors,
             mtu: self.mtu,
             promiscuous: self.promiscuous,
-            ipv4: self.ipv4,
-            ipv6: self.ipv6,
+            ipv4: self.ipv4.iter().map(|p| p.addr).collect(),
+            ipv6: self.ipv6.iter().map(|p| p.addr).collect(),
+            prefixes: (self.ipv4.iter().map(|p| (IpAddr::V4(p.addr), p.len)))
+                .chain(self.ipv6.iter().map(|p| (IpAddr::V6(p.addr), p.len)))
+                .collect(),
             gateway_mac: self.gateway_mac,
+            kernel_interface: self.kernel_interface.map(Spanned::into_inner),
         }
     }
 }

@@ -127,6 +127,7 @@ pub fn build_forwarding_with<P: Copy + Into<PortFacts>>(
                 gateway_mac: p.gateway_mac.map(|m| m.0),
                 // The engine's facts already hold a configured MTU.
                 mtu: p.mtu.unwrap_or(facts.mtu),
+                kernel: p.kernel_interface.is_some(),
             }
         })
         .collect();

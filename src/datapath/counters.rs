@@ -206,6 +206,14 @@ counters! {
     add_addr_skipped_rate_limit,
     /// ... not sent: no buffer for it (the burst's list or the mempool).
     add_addr_skipped_no_buffer,
+    /// Frames handed to a port's kernel interface (the exception path) and
+    /// accepted by its queue.
+    to_kernel,
+    /// Frames for a kernel interface its queue did not accept (full); freed.
+    to_kernel_dropped,
+    /// Frames the kernel sent through its interface, received by the
+    /// worker to send out the data port.
+    from_kernel,
 }
 
 #[cfg(test)]
@@ -252,7 +260,10 @@ mod tests {
             );
         }
         assert_eq!(Counters::help(Counters::LEN), "");
-        assert_eq!(Counters::NAMES[Counters::LEN - 1], "drop_too_big");
-        assert_eq!(Counters::help(Counters::LEN - 1), DropReason::TooBig.help());
+        assert_eq!(Counters::NAMES[Counters::LEN - 1], "drop_kernel_limit");
+        assert_eq!(
+            Counters::help(Counters::LEN - 1),
+            DropReason::KernelLimit.help()
+        );
     }
 }

@@ -43,6 +43,9 @@ pub struct Interface {
     /// L3 MTU: an IP-in-IP packet longer than this is not sent (see
     /// [`super::local::too_big`]).
     pub mtu: u16,
+    /// The port has an exception path (a kernel interface): the host's own
+    /// traffic is handed to it (`Verdict::Kernel`) instead of dropped.
+    pub kernel: bool,
 }
 
 impl Service for Vip {
@@ -79,6 +82,7 @@ impl Default for Interface {
             ipv6: Vec::new(),
             gateway_mac: None,
             mtu: DEFAULT_MTU,
+            kernel: false,
         }
     }
 }

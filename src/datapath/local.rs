@@ -63,6 +63,33 @@ pub(super) fn arp<F: Frame>(
     Verdict::Reply
 }
 
+/// Whether the ARP packet at `l3_offset` is a reply (to the kernel's
+/// question, on a port with an exception path).
+pub(super) fn is_arp_reply<F: Frame>(frame: &F, l3_offset: usize) -> bool {
+    frame
+        .get(l3_offset..)
+        .and_then(|b| arp::Packet::new_checked(b).ok())
+        .is_some_and(|a| a.operation() == arp::op::REPLY)
+}
+
+/// Whether `ip` is an ICMP / ICMPv6 echo request the datapath answers
+/// itself (when it is to an own address, see [`echo`]).
+pub(super) fn is_echo_request(ip: &IpInfo) -> bool {
+    let request = match ip.version {
+        4 => icmpv4::msg_type::ECHO_REQUEST,
+        _ => icmpv6::msg_type::ECHO_REQUEST,
+    };
+    ip.fragment.is_none() && matches!(ip.l4, L4::Icmp { ty, .. } if ty == request)
+}
+
+/// Whether `ip` is IPv6 to a link-local unicast (fe80::/10) or link-scope
+/// multicast (ff02::/16) address: a router's advertisements, MLD, BGP and
+/// BFD over link-local addresses.
+pub(super) fn is_link_scope_v6(ip: &IpInfo) -> bool {
+    let [a, b, ..] = ip.dst;
+    ip.version == 6 && ((a == 0xfe && b & 0xc0 == 0x80) || (a == 0xff && b == 0x02))
+}
+
 fn set_macs<F: Frame>(frame: &mut F, dst: [u8; 6], src: [u8; 6]) {
     if let Some(h) = frame.get_mut(..12) {
         h[..6].copy_from_slice(&dst);

@@ -7,7 +7,14 @@
 //! * IPv6 neighbour solicitation for an own address or a VIP → NA;
 //! * ARP or neighbour advertisement from a backend being resolved → its MAC
 //!   recorded (see [`super::neighbours`]) → `Absorbed`;
-//! * to an own address: ICMP/ICMPv6 echo → echo reply, anything else dropped;
+//! * to an own address: ICMP/ICMPv6 echo → echo reply, anything else dropped
+//!   — or, on a port with an exception path ([`Interface::kernel`]), handed
+//!   to the host's kernel (`Kernel`), as are ARP replies and neighbour
+//!   advertisements (after learning from them), neighbour solicitations the
+//!   datapath does not answer, and IPv6 to link-local unicast (fe80::/10)
+//!   or link-scope multicast (ff02::/16) addresses: what BGP, BFD, SSH and
+//!   the kernel's own neighbour discovery need. Within
+//!   `[datapath] kernel_rate_pps` per worker; the rest `drop_kernel_limit`;
 //! * to a VIP address: TTL / hop limit ≤ 1 → dropped (no time-exceeded is
 //!   generated); else the backend is decided (see [`super::decide`]) and
 //!   the frame rewritten for it (see [`super::rewrite`]) → `Forward`; a
@@ -25,6 +32,7 @@ use std::net::Ipv4Addr;
 use std::sync::Arc;
 
 use super::announce::{self, AnnounceBudget, Pending};
+use super::budget::RateLimit;
 use super::counters::Counters;
 use super::decide::{self, Decider};
 use super::flow_table::{
@@ -112,6 +120,8 @@ pub struct Datapath<M = Box<[Bucket]>> {
     /// the burst ([`Datapath::announcements`]), and their rate limit.
     announcements: Pending,
     announce_budget: AnnounceBudget,
+    /// Rate limit of the frames handed to the kernel interfaces.
+    kernel_budget: RateLimit,
 }
 
 impl<M: BucketMemory> std::fmt::Debug for Datapath<M> {
@@ -151,6 +161,7 @@ impl<M: BucketMemory> Datapath<M> {
             icmp_budget: local::IcmpBudget::default(),
             announcements: Pending::default(),
             announce_budget: AnnounceBudget::default(),
+            kernel_budget: kernel_budget(crate::config::default_kernel_rate_pps()),
         })
     }
 
@@ -160,6 +171,12 @@ impl<M: BucketMemory> Datapath<M> {
     /// port the frame came in on.
     pub fn set_backend_port(&mut self, port: Option<usize>) {
         self.backend_port = port;
+    }
+
+    /// At most `pps` frames a second (bursts of a tenth of it, at least 32)
+    /// get `Verdict::Kernel`; the rest are dropped (`drop_kernel_limit`).
+    pub fn set_kernel_rate(&mut self, pps: u32) {
+        self.kernel_budget = kernel_budget(pps);
     }
 
     /// The worker's flow table (size, capacity).
@@ -275,7 +292,7 @@ impl<M: BucketMemory> Datapath<M> {
         let c = &mut self.counters;
         match v {
             Verdict::Forward => c.forwarded += 1,
-            Verdict::Reply | Verdict::Absorbed => {}
+            Verdict::Reply | Verdict::Absorbed | Verdict::Kernel => {}
             Verdict::Drop(r) => {
                 c.drops[r] += 1;
             }
@@ -304,6 +321,12 @@ impl<M: BucketMemory> Datapath<M> {
                 let learnt = neighbours::learn_arp(&fwd.neighbours, port, frame, p.l3_offset);
                 self.counters.neighbour_learnt += u64::from(learnt);
                 let v = match local::arp(iface, fwd, frame, p.l3_offset) {
+                    // An answer, perhaps to the kernel's own question.
+                    Verdict::Drop(DropReason::Unsupported)
+                        if iface.kernel && local::is_arp_reply(frame, p.l3_offset) =>
+                    {
+                        self.hand_to_kernel(now)
+                    }
                     // A backend's answer or announcement, taken in.
                     Verdict::Drop(_) if learnt => Verdict::Absorbed,
                     v => v,
@@ -316,12 +339,21 @@ impl<M: BucketMemory> Datapath<M> {
         if neighbours::is_neighbor_advert(ip) {
             let v = neighbours::learn_na(&fwd.neighbours, port, frame, ip);
             self.counters.neighbour_learnt += u64::from(v == Verdict::Absorbed);
+            // Learnt or not, a valid advertisement may answer the kernel.
+            if iface.kernel && v != Verdict::Drop(DropReason::Malformed) {
+                return self.hand_to_kernel(now);
+            }
             return v;
         }
         if local::is_neighbor_solicit(ip) {
             neighbours::learn_ns(&fwd.neighbours, port, frame, ip);
             let v = local::neighbor_solicit(iface, fwd, frame, p.l3_offset, ip);
             self.counters.nd_replies += u64::from(v == Verdict::Reply);
+            // Not for an own address or a VIP: perhaps for the kernel's
+            // link-local address.
+            if iface.kernel && v == Verdict::Drop(DropReason::NotForUs) {
+                return self.hand_to_kernel(now);
+            }
             return v;
         }
         let own = match ip.version {
@@ -332,11 +364,17 @@ impl<M: BucketMemory> Datapath<M> {
             _ => iface.owns_v6(ip.dst.into()),
         };
         if own {
+            if iface.kernel && !local::is_echo_request(ip) {
+                return self.hand_to_kernel(now);
+            }
             let v = local::echo(frame, p.l3_offset, ip);
             self.counters.icmp_echo_replies += u64::from(v == Verdict::Reply);
             return v;
         }
         let Some(at) = fwd.vip_addr(ip.version, &ip.dst) else {
+            if iface.kernel && local::is_link_scope_v6(ip) {
+                return self.hand_to_kernel(now);
+            }
             return Verdict::Drop(DropReason::NotForUs);
         };
         if ip.ttl <= 1 {
@@ -412,6 +450,18 @@ impl<M: BucketMemory> Datapath<M> {
 }
 
 impl<M: BucketMemory> Datapath<M> {
+    /// `Kernel` for a frame of the host's own, within the worker's budget
+    /// (else dropped, `drop_kernel_limit`). Out of line: not the VIP path.
+    #[cold]
+    #[inline(never)]
+    fn hand_to_kernel(&mut self, now: u64) -> Verdict {
+        if self.kernel_budget.take(now) {
+            Verdict::Kernel
+        } else {
+            Verdict::Drop(DropReason::KernelLimit)
+        }
+    }
+
     /// Records the ADD_ADDR announcing `backend` to the sender of `frame`
     /// (still as received), within the rate limit.
     #[allow(clippy::too_many_arguments)] // the frame's parts, unbundled
@@ -439,6 +489,14 @@ impl<M: BucketMemory> Datapath<M> {
     }
 }
 
+/// The budget for frames to the kernel: `pps` a second, bursts of a tenth
+/// of a second's worth (at least 32: a BGP update's segments, an ND
+/// exchange).
+fn kernel_budget(pps: u32) -> RateLimit {
+    let pps = u64::from(pps);
+    RateLimit::new(pps, (pps / 10).max(32))
+}
+
 fn inner(p: &Parsed, ip: &parse::IpInfo) -> Inner {
     Inner {
         l3_offset: p.l3_offset,
@@ -450,3 +508,7 @@ fn inner(p: &Parsed, ip: &parse::IpInfo) -> Inner {
 #[cfg(test)]
 #[path = "process_tests.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "kernel_path_tests.rs"]
+mod kernel_path_tests;

@@ -16,6 +16,10 @@ pub enum Verdict {
     /// advertisement whose MAC was recorded, see [`super::neighbours`]):
     /// free it, nothing is wrong with it.
     Absorbed,
+    /// The host's own traffic on a port with an exception path (see
+    /// [`super::forwarding::Interface::kernel`]): hand it, unchanged, to the
+    /// port's kernel interface.
+    Kernel,
     /// Free it; the reason's counter was incremented.
     Drop(DropReason),
 }
@@ -92,6 +96,9 @@ drop_reasons! {
     /// send (IPv4 without DF, itself an ICMP error, a source that is not one
     /// host, a later IPv4 fragment), or over 65535 bytes encapsulated.
     TooBig = "too_big",
+    /// Dropped: for the kernel interface, but the worker had handed it its
+    /// budget (`[datapath] kernel_rate_pps`).
+    KernelLimit = "kernel_limit",
 }
 
 #[cfg(test)]

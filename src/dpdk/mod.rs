@@ -22,6 +22,7 @@ mod mbuf;
 mod mempool;
 mod port;
 mod prefetch;
+mod tap;
 pub use prefetch::prefetch;
 
 pub use eal::Eal;
@@ -31,3 +32,4 @@ pub use lcore::{LaunchedLcore, launch_on_lcore, tsc_hz, tsc_now};
 pub use mbuf::{BURST, Batch, Mbuf};
 pub use mempool::Mempool;
 pub use port::{LinkStatus, Port, PortSetup, PortStats, PortStatsReader, RxQueue, TxQueue};
+pub use tap::create_tap;

@@ -18,7 +18,7 @@ use crate::dpdk::{Eal, Port, tsc_hz};
 
 use super::Context;
 use super::memory::flow_table_memory;
-use super::worker::Worker;
+use super::worker::{KernelQueues, Worker};
 
 /// The workers, ready to launch, and what the management thread reads of
 /// them (in worker order).
@@ -50,6 +50,7 @@ struct Tables {
 pub(super) fn build_crew(
     context: &Context,
     ports: &[Port],
+    taps: &[Option<Port>],
     lcores: &[u32],
     manager: &Manager,
 ) -> Result<Crew, String> {
@@ -75,6 +76,7 @@ pub(super) fn build_crew(
     };
     for (w, &lcore) in lcores.iter().enumerate() {
         let mut worker = build_worker(context, &tables, ports, (w, lcore), manager)?;
+        worker.kernel = kernel_queues(taps, w)?;
         if w == 0 {
             // Any port's pool: they share one.
             worker.solicits = ports
@@ -115,6 +117,7 @@ fn build_worker(
     let mut datapath = Datapath::with_memory(tables.flow, memory, Arc::clone(&tables.tokens))
         .map_err(|e| format!("flow table: {e}"))?;
     datapath.set_backend_port(tables.backend_port);
+    datapath.set_kernel_rate(context.config.datapath.kernel_rate_pps);
     Ok(Worker {
         index: w,
         lcore,
@@ -130,7 +133,31 @@ fn build_worker(
         solicits: None,
         // Any port's pool: they share one.
         pool: ports.first().map(|p| p.pool().clone()),
+        kernel: Vec::new(),
     })
+}
+
+/// Worker `w`'s queue pair (queue `w`) on each kernel interface, by port;
+/// empty without any kernel interface.
+fn kernel_queues(taps: &[Option<Port>], w: usize) -> Result<Vec<Option<KernelQueues>>, String> {
+    if taps.iter().all(Option::is_none) {
+        return Ok(Vec::new());
+    }
+    let q = u16::try_from(w).map_err(|_| "too many workers".to_string())?;
+    taps.iter()
+        .map(|t| {
+            let Some(t) = t else {
+                return Ok(None);
+            };
+            match (t.rx_queue(q), t.tx_queue(q)) {
+                (Some(rx), Some(tx)) => Ok(Some(KernelQueues { rx, tx })),
+                _ => Err(format!(
+                    "kernel interface {}: queue {w} unavailable",
+                    t.name()
+                )),
+            }
+        })
+        .collect()
 }
 
 /// Deals every (port, rx queue) to the workers round-robin, in port order.

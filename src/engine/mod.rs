@@ -5,6 +5,7 @@
 //! report after the last port is gone and before it lets go of the pool.
 //!
 //! The steps, one file each: [`ports`] configures and starts the ports,
+//! [`kernel`] makes the exception paths' kernel interfaces,
 //! [`memory`] finds each worker's flow-table memory, [`assign`] builds the
 //! workers and deals them the rx queues, [`launch`] runs them on their
 //! lcores and joins them, [`manage`] runs the management loop meanwhile, and
@@ -24,6 +25,7 @@ macro_rules! say {
 
 mod assign;
 mod datapath_on_dpdk;
+mod kernel;
 mod launch;
 mod manage;
 mod memory;
@@ -141,8 +143,10 @@ pub fn run(config_path: &Path, config: &Config, options: &RunOptions) -> Result<
     };
     let counters = {
         let ports = ports::configure(config, &pool, lcores.len())?;
-        let counters = forward(&context, &ports, &pool, &lcores)?;
+        let taps = kernel::configure(config, &ports, &pool, lcores.len())?;
+        let counters = forward(&context, &ports, &taps, &pool, &lcores)?;
         ports::print_stats(&ports);
+        ports::print_stats(taps.iter().flatten());
         counters
         // The last handles to the ports go here (the workers took their
         // queues with them): the ports are stopped and closed, and their
@@ -163,13 +167,15 @@ pub fn run(config_path: &Path, config: &Config, options: &RunOptions) -> Result<
 fn forward(
     context: &Context,
     ports: &[Port],
+    taps: &[Option<Port>],
     pool: &Mempool,
     lcores: &[u32],
 ) -> Result<Counters, String> {
     let config = context.config;
     let mut manager = Manager::new(context.config_path, config.clone(), ports::facts(ports))?;
-    let crew = assign::build_crew(context, ports, lcores, &manager)?;
+    let crew = assign::build_crew(context, ports, taps, lcores, &manager)?;
     ports::start(ports)?;
+    kernel::start(config, ports, taps)?;
     for w in &crew.workers {
         say!("{}", assign::describe_worker(context.eal, ports, w));
     }

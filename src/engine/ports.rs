@@ -110,7 +110,7 @@ fn describe(p: &Port) -> String {
 }
 
 /// Prints each port's counters, and its non-zero extended counters.
-pub(super) fn print_stats(ports: &[Port]) {
+pub(super) fn print_stats<'a>(ports: impl IntoIterator<Item = &'a Port>) {
     for p in ports {
         let s = p.stats();
         say!(

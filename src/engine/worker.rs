@@ -10,6 +10,15 @@
 //! At the same turn worker 0 sends the ARP requests / neighbour
 //! solicitations the management thread queued (a lock-free queue; buffers
 //! from the mempool), to learn backends' MACs.
+//!
+//! On a port with an exception path, the burst's `Verdict::Kernel` frames go
+//! to the worker's queue of the port's kernel interface (a full queue: a
+//! counted drop, never a wait), and every iteration the worker takes what
+//! the kernel sent on that queue and sends it out of the data port. Polling
+//! an idle net_tap queue makes no system call (its rx burst returns unless
+//! the queue's SIGIO trigger moved): about 1.5% of the bare loop, measured
+//! in bench/README.md ("Exception path"). Without kernel interfaces the
+//! worker has no such queue and does none of this.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -60,6 +69,17 @@ pub struct Worker {
     /// Where the buffers of the ADD_ADDRs the datapath asks for come from
     /// (see [`crate::datapath::announce`]); `None`: none is sent.
     pub pool: Option<Mempool>,
+    /// Indexed by port index: this worker's queue pair on the port's
+    /// kernel interface, if the port has an exception path; empty when no
+    /// port has one.
+    pub kernel: Vec<Option<KernelQueues>>,
+}
+
+/// A worker's queue pair on a kernel interface (net_tap): `tx` takes the
+/// frames for the host's kernel, `rx` gives what the kernel sends.
+pub struct KernelQueues {
+    pub rx: RxQueue,
+    pub tx: TxQueue,
 }
 
 impl Worker {
@@ -70,6 +90,7 @@ impl Worker {
         // One outgoing batch per port, and the burst's verdicts, allocated
         // before the loop.
         let mut out: Vec<Batch> = self.tx.iter().map(|_| Batch::new()).collect();
+        let mut to_kernel: Vec<Batch> = self.kernel.iter().map(|_| Batch::new()).collect();
         let mut verdicts = [Verdict::Drop(DropReason::Unsupported); BURST];
         let mut iterations: u32 = 0;
         let hz = u128::from(self.tsc_hz.max(1));
@@ -103,9 +124,23 @@ impl Worker {
                                 Verdict::Forward => {
                                     push(&mut out, self.backend_port.unwrap_or(*port), m)
                                 }
+                                Verdict::Kernel => match to_kernel.get_mut(*port) {
+                                    Some(b) => {
+                                        let _ = b.push(m);
+                                    }
+                                    // Only a port with a kernel interface
+                                    // gives this verdict; were it otherwise,
+                                    // a counted drop.
+                                    None => self.datapath.counters.to_kernel_dropped += 1,
+                                },
                                 Verdict::Absorbed | Verdict::Drop(_) => drop(m),
                             }
                         }
+                        flush_to_kernel(
+                            &mut self.kernel,
+                            &mut to_kernel,
+                            &mut self.datapath.counters,
+                        );
                         if !self.datapath.announcements().is_empty() {
                             // The batches may be full: send the burst's
                             // frames first.
@@ -116,7 +151,12 @@ impl Worker {
                 }
                 flush(&mut self.tx, &mut out, &mut self.datapath.counters);
             }
-            if received == 0 {
+            let c = &mut self.datapath.counters;
+            let from_kernel = from_kernel(&mut self.kernel, &mut rx, &mut out, c);
+            if from_kernel > 0 {
+                flush(&mut self.tx, &mut out, c);
+            }
+            if received + from_kernel == 0 {
                 self.datapath.housekeeping(now_ns());
             }
             iterations = iterations.wrapping_add(1);
@@ -131,6 +171,11 @@ impl Worker {
         }
         // Drain: one last attempt to send what is held, then free the rest.
         flush(&mut self.tx, &mut out, &mut self.datapath.counters);
+        flush_to_kernel(
+            &mut self.kernel,
+            &mut to_kernel,
+            &mut self.datapath.counters,
+        );
         rx.clear();
         self.publish();
         0
@@ -158,6 +203,51 @@ fn push(out: &mut [Batch], port: usize, m: Mbuf) {
     if let Some(b) = out.get_mut(port) {
         let _ = b.push(m);
     }
+}
+
+/// Sends each port's frames for the kernel to this worker's queue of its
+/// kernel interface; what the queue does not take is freed and counted.
+fn flush_to_kernel(queues: &mut [Option<KernelQueues>], batches: &mut [Batch], c: &mut Counters) {
+    for (k, b) in queues.iter_mut().zip(batches.iter_mut()) {
+        if b.is_empty() {
+            continue;
+        }
+        if let Some(k) = k {
+            c.to_kernel += k.tx.tx_burst(b) as u64;
+        }
+        // Unsent (queue full), or no kernel interface on that port.
+        c.to_kernel_dropped += b.len() as u64;
+        b.clear();
+    }
+}
+
+/// Takes what the kernel sent on this worker's queue of each kernel
+/// interface into its data port's outgoing batch (flushed by the caller).
+/// `rx` is empty on entry and on return. The number of frames taken.
+fn from_kernel(
+    queues: &mut [Option<KernelQueues>],
+    rx: &mut Batch,
+    out: &mut [Batch],
+    c: &mut Counters,
+) -> usize {
+    let mut taken = 0;
+    for (port, k) in queues.iter_mut().enumerate() {
+        let Some(k) = k else {
+            continue;
+        };
+        // The outgoing batches are flushed after every rx burst: room for
+        // one more burst, which the free space of `out[port]` bounds.
+        let n = k.rx.rx_burst(rx);
+        if n == 0 {
+            continue;
+        }
+        taken += n;
+        c.from_kernel += n as u64;
+        for m in rx.drain() {
+            push(out, port, m);
+        }
+    }
+    taken
 }
 
 /// Builds up to [`SOLICITS_PER_TURN`] of the queued questions in fresh

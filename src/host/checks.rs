@@ -21,7 +21,26 @@ pub fn check(config: &Config, host: &HostFacts) -> Vec<Finding> {
     let mut out = hugepages(config, host);
     out.extend(cpus(config, host));
     out.extend(ports(config, host));
+    out.extend(kernel_interfaces(config, host));
     out
+}
+
+/// A port's exception path needs the kernel's tun driver (net_tap).
+fn kernel_interfaces(config: &Config, host: &HostFacts) -> Vec<Finding> {
+    let names: Vec<&str> = (config.ports.iter())
+        .filter_map(|p| p.kernel_interface.as_deref())
+        .collect();
+    if names.is_empty() {
+        return Vec::new();
+    }
+    let what = format!("kernel interface(s) {}", names.join(", "));
+    if host.tun {
+        return vec![Finding::ok(format!("{what}: /dev/net/tun is there"))];
+    }
+    vec![Finding::missing(
+        format!("{what}: no /dev/net/tun, mplb cannot make them"),
+        "modprobe tun\npersist: echo tun > /etc/modules-load.d/tun.conf".into(),
+    )]
 }
 
 /// The CPU each worker lcore runs on (its own number, or `workers.cpus`).

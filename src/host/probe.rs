@@ -36,6 +36,9 @@ pub struct HostFacts {
     /// vfio's no-IOMMU mode is on
     /// (`/sys/module/vfio/parameters/enable_unsafe_noiommu_mode`).
     pub vfio_noiommu: bool,
+    /// `/dev/net/tun` exists: kernel interfaces (exception paths) can be
+    /// made.
+    pub tun: bool,
     /// The PCI devices the config names, in its order.
     pub pci: Vec<PciFacts>,
 }
@@ -94,6 +97,7 @@ impl HostFacts {
                 read("sys/module/vfio/parameters/enable_unsafe_noiommu_mode").trim(),
                 "Y" | "1"
             ),
+            tun: root.join("dev/net/tun").exists(),
             pci: addresses.iter().map(|a| pci(root, a)).collect(),
         }
     }

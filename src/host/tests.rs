@@ -43,6 +43,7 @@ fn ready_host() -> HostFacts {
         iommu_groups: 40,
         vfio_pci_loaded: true,
         vfio_noiommu: false,
+        tun: true,
         pci: vec![PciFacts {
             address: "0000:3b:00.0".into(),
             present: true,
@@ -77,6 +78,43 @@ fn a_ready_host_has_nothing_missing_and_no_advice() {
         fixes(&findings)
     );
     assert!(super::report(&findings).ends_with("host ready for this config (0 advice)\n"));
+}
+
+#[test]
+fn a_kernel_interface_needs_the_tun_driver() {
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/configs/bare-metal.toml"
+    ))
+    .expect("example")
+    .replace("# kernel_interface = ", "kernel_interface = ");
+    let config = Config::parse(&text, Path::new("bare-metal.toml")).expect("parses");
+    let findings = check(&config, &ready_host());
+    assert_eq!(
+        count(&findings, Severity::Missing),
+        0,
+        "{}",
+        fixes(&findings)
+    );
+    let no_tun = HostFacts {
+        tun: false,
+        ..ready_host()
+    };
+    let findings = check(&config, &no_tun);
+    assert_eq!(count(&findings, Severity::Missing), 1);
+    let f = fixes(&findings);
+    assert!(
+        f.contains("mplb-uplink: no /dev/net/tun") && f.contains("modprobe tun"),
+        "{f}"
+    );
+    // Without an exception path, no word of it.
+    let findings = check(&bare_metal(), &no_tun);
+    assert_eq!(
+        count(&findings, Severity::Missing),
+        0,
+        "{}",
+        fixes(&findings)
+    );
 }
 
 #[test]

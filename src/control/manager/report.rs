@@ -271,7 +271,8 @@ struct WorkerRow {
     worker: usize,
     rx_packets: u64,
     tx_packets: u64,
-    /// Datapath drops of every reason plus frames the tx queue refused.
+    /// Datapath drops of every reason plus frames the tx queues (data
+    /// ports and kernel interfaces) refused.
     drops: u64,
     flow_entries: u64,
     flow_capacity: u64,
@@ -288,7 +289,7 @@ fn per_worker(slots: &[Arc<StatsSlot>]) -> Vec<WorkerRow> {
                 worker,
                 rx_packets: c.rx_packets,
                 tx_packets: c.tx_packets,
-                drops: c.drops.total() + c.tx_dropped,
+                drops: c.drops.total() + c.tx_dropped + c.to_kernel_dropped,
                 flow_entries: f.len,
                 flow_capacity: f.capacity,
             }
