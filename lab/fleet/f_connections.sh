@@ -137,7 +137,7 @@ f_rolling() {
 # many joins fail across three instances, against (N-1)/N x (1 - 1/B).
 # FLEET_JOINS: connections (default 30).
 f_joins() {
-    local t0=$SECONDS b syn0 ack0 nt0=0 syn ack nt=0 hit0=0 miss0=0 hit=0 miss=0 lb s
+    local t0=$SECONDS b syn0 ack0 nt0=0 syn ack nt=0 hit0=0 miss0=0 hit=0 miss=0 learnt0=0 learnt=0 lb s
     log "scenario joins: MP_JOIN to the VIP across the fleet (measured, not fixed yet)"
     for b in "${BACKENDS[@]}"; do
         x "$P-$b" ip mptcp endpoint flush
@@ -147,6 +147,7 @@ f_joins() {
     for lb in "${LBS[@]}"; do
         s=$(stats "$lb")
         hit0=$((hit0 + $(counter join_token_hit "$s"))) miss0=$((miss0 + $(counter join_token_miss "$s")))
+        learnt0=$((learnt0 + $(counter tokens_learnt "$s")))
     done
     syn0=$(nstat_of $CLI MPTcpExtMPJoinSynTx) ack0=$(nstat_of $CLI MPTcpExtMPJoinSynAckRx)
     local k=${FLEET_JOINS:-30}
@@ -163,12 +164,13 @@ f_joins() {
     for lb in "${LBS[@]}"; do
         s=$(stats "$lb")
         hit=$((hit + $(counter join_token_hit "$s"))) miss=$((miss + $(counter join_token_miss "$s")))
+        learnt=$((learnt + $(counter tokens_learnt "$s")))
     done
-    nt=$((nt - nt0)) hit=$((hit - hit0)) miss=$((miss - miss0))
+    nt=$((nt - nt0)) hit=$((hit - hit0)) miss=$((miss - miss0)) learnt=$((learnt - learnt0))
     local nb; nb=$(wc -w <<<"${FLEET_WEB[lb1]}")
     check "the client sent a join to the VIP per connection ($syn)" test "$syn" -ge "$k"
     echo "  joins to the VIP: $syn sent, $ack answered, $((syn - ack)) failed ($((100 * (syn - ack) / syn)) %);" \
-        "instances: token hit $hit, miss $miss; backends' MPJoinNoTokenFound +$nt"
+        "instances: tokens learnt $learnt, token hit $hit, miss $miss; backends' MPJoinNoTokenFound +$nt"
     echo "  expected with 3 instances and $nb backends: misses 2/3 = 67 %, failures 2/3 x (1 - 1/$nb) = $((200 * (nb - 1) / (3 * nb))) %"
     check "some joins found their token's instance, some did not ($hit hit, $miss miss)" test "$hit" -gt 0 -a "$miss" -gt 0
     JOIN_ROW="$syn sent, $ack answered, $((syn - ack)) failed; token hit $hit, miss $miss"
