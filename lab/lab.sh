@@ -31,8 +31,7 @@
 set -euo pipefail
 
 . "$(dirname "${BASH_SOURCE[0]}")/env.sh"
-
-x() { local ns=$1; shift; ip netns exec "$ns" "$@"; }
+. "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
 need_tools() {
     local missing=()
@@ -54,29 +53,7 @@ need_tools() {
     fi
 }
 
-down() {
-    local ns
-    # processes left in the lab's namespaces (servers, captures, mplb)
-    for ns in $(ip netns list 2>/dev/null | awk '{print $1}' | grep "^$P-" || true); do
-        local pids
-        pids=$(ip netns pids "$ns" 2>/dev/null || true)
-        for p in $pids; do kill -TERM "$p" 2>/dev/null || true; done
-    done
-    sleep 0.2
-    for ns in $(ip netns list 2>/dev/null | awk '{print $1}' | grep "^$P-" || true); do
-        for p in $(ip netns pids "$ns" 2>/dev/null || true); do kill -KILL "$p" 2>/dev/null || true; done
-        ip netns del "$ns" 2>/dev/null || true
-    done
-}
-
-# veth <nsA> <ifA> <nsB> <ifB>: a pair, offloads off on both ends, both up
-veth() {
-    ip link add "$2" netns "$1" type veth peer "$4" netns "$3"
-    x "$1" ethtool -K "$2" tx off tso off gso off >/dev/null
-    x "$3" ethtool -K "$4" tx off tso off gso off >/dev/null
-    x "$1" ip link set "$2" up
-    x "$3" ip link set "$4" up
-}
+down() { remove_namespaces "$P"; }
 
 up() {
     [ "$(id -u)" = 0 ] || { echo "lab: run as root" >&2; exit 1; }

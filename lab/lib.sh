@@ -19,22 +19,14 @@ declare -A BE_MAC=()
 
 # (background jobs use `ip netns exec` directly, not x: it execs, so $! is
 # the pid of `timeout`, which passes SIGTERM on)
-x() { local ns=$1; shift; ip netns exec "$ns" "$@"; }
+. "$HERE/common.sh"
 log() { echo "lab: $*"; }
 
 stats() { timeout 5 "$MPLB" stats --socket "$SOCK" 2>/dev/null; }
 counter() { awk -v k="$1" '$1 == k { print $2; f = 1 } END { if (!f) print "NA" }' <<<"$2"; }
 # delta <counter> <stats before> <stats after>
 delta() { echo $(( $(counter "$1" "$3") - $(counter "$1" "$2") )); }
-# mptcp_counters <ns>: "MPTcpExt<Name> <value>" per counter, from the
-# namespace's /proc/net/netstat (nstat keeps a history file shared by all
-# namespaces; this reads the kernel's values directly)
-mptcp_counters() {
-    x "$1" cat /proc/net/netstat 2>/dev/null | awk '$1 == "MPTcpExt:" { if (!n) { for (i = 2; i <= NF; i++) k[i] = $i; n = NF } else for (i = 2; i <= n; i++) print "MPTcpExt" k[i], $i }'
-}
 nonzero() { awk '$2 != 0 { printf "%s=%s%s", $1, $2, (++n % 4 ? "  " : "\n") } END { if (n % 4) print "" }'; }
-# nstat_of <ns> <MPTcpExtName>: one counter's value (0 if absent)
-nstat_of() { local v; v=$(mptcp_counters "$1" | awk -v k="$2" '$1 == k { print $2 }'); echo "${v:-0}"; }
 # tsh <display filter> <tshark -e fields...>: fields of the current capture's matching frames
 tsh() { timeout 30 tshark -r "$CAP" -Y "$1" -T fields "${@:2}" 2>/dev/null; }
 # ipf <address>: tshark's protocol name for the address's family

@@ -13,7 +13,7 @@ RTR_CTL="$FLEET_DIR/bird-rtr.ctl"
 PIDS=()
 declare -A MPLB_PID=() BIRD_PID=() SERVER_PID=()
 
-x() { local ns=$1; shift; ip netns exec "$ns" "$@"; }
+. "$ROOT/lab/common.sh"
 log() { echo "fleet: $*"; }
 check() { # check <description> <condition...>
     local what=$1; shift
@@ -33,10 +33,6 @@ metric() {
     x "$P-$1" timeout 5 $PY -c "import urllib.request as u; print(u.urlopen('http://$METRICS_ADDR/metrics', timeout=4).read().decode())" 2>/dev/null |
         awk -v m="$2" 'index($0, m) == 1 { print $NF; exit }'
 }
-mptcp_counters() {
-    x "$1" cat /proc/net/netstat 2>/dev/null | awk '$1 == "MPTcpExt:" { if (!n) { for (i = 2; i <= NF; i++) k[i] = $i; n = NF } else for (i = 2; i <= n; i++) print "MPTcpExt" k[i], $i }'
-}
-nstat_of() { local v; v=$(mptcp_counters "$1" | awk -v k="$2" '$1 == k { print $2 }'); echo "${v:-0}"; }
 rbirdc() { x "$RTR" timeout 5 birdc -s "$RTR_CTL" "$@"; }
 
 # nexthops <vip>: the router's next hops for the VIP (sorted, space-separated)
