@@ -19,21 +19,13 @@ use std::time::{Duration, Instant};
 
 use mplb::testing::{Backend, Vip};
 
-use common::{Running, Scratch, free_port, head, scrape, text, write_config};
+use common::{Running, Scratch, free_port, head, scrape, sh, text, write_config};
 
 const LB_ADDR: &str = "198.18.210.1";
 const ROUTER_ADDR: &str = "198.18.210.2";
 const BACKEND: &str = "198.18.211.2";
 const WEB: &str = "198.18.0.10";
 const GONE: &str = "198.18.0.11";
-
-fn sh(args: &[&str]) {
-    let st = Command::new(args[0])
-        .args(&args[1..])
-        .status()
-        .unwrap_or_else(|e| panic!("{args:?}: {e}"));
-    assert!(st.success(), "{args:?} failed");
-}
 
 fn ns(ns: &str, args: &[&str]) {
     let mut all = vec!["ip", "netns", "exec", ns];

@@ -16,7 +16,7 @@ use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{Running, Scratch, head, port, stopped_cleanly, write_config};
+use common::{Running, Scratch, head, port, sh, stopped_cleanly, write_config};
 
 const IFACE: &str = "mplbk0";
 const LB4: &str = "198.18.8.2";
@@ -25,20 +25,6 @@ const PEER4: &str = "198.18.8.1";
 const PEER6: &str = "fd00:8::1";
 const VIP4: &str = "198.18.8.10";
 const BACKEND_MAC: &str = "02:00:00:00:08:99";
-
-fn sh(args: &[&str]) -> String {
-    let out = Command::new(args[0])
-        .args(&args[1..])
-        .output()
-        .expect("spawn");
-    assert!(
-        out.status.success(),
-        "{args:?}: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
-}
 
 /// mplb's namespace (`a0`, no kernel address: mplb owns it) and the peer's
 /// (`b0`: 198.18.8.1/24, fd00:8::1/64), joined by a veth pair. Removed on

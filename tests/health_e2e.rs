@@ -13,20 +13,12 @@ use std::time::{Duration, Instant};
 use mplb::testing::{Backend, Vip};
 
 use common::{
-    Running, Scratch, free_port, head, new_flow_backend, promtool_check, run, scrape, spawn,
+    Running, Scratch, free_port, head, new_flow_backend, promtool_check, run, scrape, sh, spawn,
     stopped_cleanly, text, write_config,
 };
 
 const INTERVAL_MS: u64 = 200;
 const FALL: u64 = 3;
-
-fn sh(args: &[&str]) {
-    let st = Command::new(args[0])
-        .args(&args[1..])
-        .status()
-        .expect("run command");
-    assert!(st.success(), "{args:?} failed");
-}
 
 /// The namespace, its veth and listeners; removed on drop.
 struct Lab {

@@ -12,7 +12,7 @@ mod common;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{Running, Scratch, head, port, stopped_cleanly, write_config};
+use common::{Running, Scratch, head, port, sh, stopped_cleanly, write_config};
 use serde_json::Value;
 
 const VIP4: &str = "198.18.7.10";
@@ -24,19 +24,6 @@ const MOVED: &str = "02:00:00:00:07:99";
 struct Segment {
     lb: String,
     be: String,
-}
-
-fn sh(args: &[&str]) -> String {
-    let out = Command::new(args[0])
-        .args(&args[1..])
-        .output()
-        .expect("spawn");
-    assert!(
-        out.status.success(),
-        "{args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
 
 impl Segment {

@@ -51,6 +51,22 @@ impl Drop for Scratch {
     }
 }
 
+/// Runs a command (`args[0]` with the rest), which must succeed; its
+/// output trimmed. For the setup of namespaces, veths and the like.
+pub fn sh(args: &[&str]) -> String {
+    let out = Command::new(args[0])
+        .args(&args[1..])
+        .output()
+        .unwrap_or_else(|e| panic!("{args:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{args:?}: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
 pub fn mplb() -> Command {
     Command::new(env!("CARGO_BIN_EXE_mplb"))
 }
