@@ -33,6 +33,15 @@ metric() {
     x "$P-$1" timeout 5 $PY -c "import urllib.request as u; print(u.urlopen('http://$METRICS_ADDR/metrics', timeout=4).read().decode())" 2>/dev/null |
         awk -v m="$2" 'index($0, m) == 1 { print $NF; exit }'
 }
+# wait_metric <lb> <metric> <value> <seconds>: true once the metric reads
+# value (mplb notices its speaker every check_interval_ms, not at once).
+wait_metric() {
+    local end=$((SECONDS + $4))
+    until [ "$(metric "$1" "$2")" = "$3" ]; do
+        [ $SECONDS -lt $end ] || return 1
+        sleep 0.2
+    done
+}
 rbirdc() { x "$RTR" timeout 5 birdc -s "$RTR_CTL" "$@"; }
 
 # nexthops <vip>: the router's next hops for the VIP (sorted, space-separated)
