@@ -96,6 +96,7 @@ pub(super) struct Target<'f> {
 /// The flow-table key of a packet, computed before the decision so that a
 /// burst can prefetch its buckets: the 5-tuple of TCP and UDP, the reversed
 /// quoted 5-tuple of an ICMP error. `None` for fragments and everything else.
+#[inline(always)]
 pub(super) fn flow_of(ip: &IpInfo) -> Option<(FlowKey, u64)> {
     if ip.fragment.is_some() {
         return None;
@@ -161,6 +162,7 @@ fn is_forwarded_error(version: u8, ty: u8) -> bool {
 impl<M: BucketMemory> Decider<'_, M> {
     /// Decides the backend of a packet addressed to a VIP address: `at` is
     /// [`Forwarding::vip_addr`] of `ip.dst`, `flow` is [`flow_of`]`(ip)`.
+    #[inline(always)]
     pub fn decide<'f>(
         &mut self,
         fwd: &'f Forwarding,
@@ -261,6 +263,7 @@ impl<M: BucketMemory> Decider<'_, M> {
         })
     }
 
+    #[inline(always)]
     fn maglev<'f>(
         &mut self,
         fwd: &'f Forwarding,
@@ -396,6 +399,7 @@ impl<M: BucketMemory> Decider<'_, M> {
         Ok((b, false))
     }
 
+    #[inline(always)]
     fn tcp<'f>(
         &mut self,
         fwd: &'f Forwarding,

@@ -280,6 +280,7 @@ impl<M: BucketMemory> Datapath<M> {
         self.flows.expire_some(now_ns, HOUSEKEEPING_BUDGET);
     }
 
+    #[inline(always)]
     fn finish<F: Frame>(
         &mut self,
         fwd: &Forwarding,
@@ -300,6 +301,7 @@ impl<M: BucketMemory> Datapath<M> {
         v
     }
 
+    #[inline(always)]
     fn handle<F: Frame>(
         &mut self,
         fwd: &Forwarding,

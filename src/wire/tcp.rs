@@ -113,6 +113,7 @@ impl<T: AsRef<[u8]>> Packet<T> {
     }
 
     /// Raw option bytes (between the fixed header and the data offset).
+    #[inline(always)]
     pub fn options(&self) -> &[u8] {
         &self.b()[MIN_HEADER_LEN..self.header_len()]
     }
