@@ -143,7 +143,7 @@ pub(super) struct Decider<'a, M> {
 }
 
 /// `id` if it is a backend of `vip` that may receive traffic (not Down).
-#[inline]
+#[inline(always)]
 fn usable<'f>(fwd: &'f Forwarding, vip: &Vip, id: BackendId) -> Option<&'f Backend> {
     let b = fwd.backend(id)?;
     (b.state != BackendState::Down && vip.backends.contains(&id)).then_some(b)
@@ -284,6 +284,7 @@ impl<M: BucketMemory> Decider<'_, M> {
 
     /// Flow-table lookup among the entries of `scope`; an entry whose
     /// backend is gone or Down is removed and reported as a miss.
+    #[inline(always)]
     fn lookup<'f>(
         &mut self,
         fwd: &'f Forwarding,

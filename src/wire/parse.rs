@@ -395,11 +395,18 @@ fn summarize_options(opts: &[u8], s: &mut MptcpSummary) -> bool {
 /// well-formed prefix is exactly what the walk would have skipped.
 #[inline(always)]
 fn skip_common_prefix(opts: &[u8]) -> &[u8] {
-    match opts {
-        [1, 1, 8, 10, _, _, _, _, _, _, _, _, rest @ ..] => rest,
-        [2, 4, _, _, 4, 2, 8, 10, _, _, _, _, _, _, _, _, rest @ ..] => rest,
-        _ => opts,
+    // Whole-array comparisons: one 4-byte compare each, not one a byte.
+    if let Some((head, rest)) = opts.split_first_chunk::<12>() {
+        if head[..4] == [1, 1, 8, 10] {
+            return rest;
+        }
     }
+    if let Some((head, rest)) = opts.split_first_chunk::<16>() {
+        if head[..2] == [2, 4] && head[4..8] == [4, 2, 8, 10] {
+            return rest;
+        }
+    }
+    opts
 }
 
 #[inline(always)]
