@@ -77,7 +77,7 @@ use super::token_table::TokenTable;
 use super::verdict::DropReason;
 use crate::wire::ip_proto;
 use crate::wire::mptcp;
-use crate::wire::parse::{IpInfo, L4, TcpInfo};
+use crate::wire::parse::{IpInfo, L4, Quoted, TcpInfo};
 
 /// Where a packet goes: the VIP it belongs to, its backend, and the hash used
 /// for encapsulation entropy.
@@ -93,13 +93,16 @@ pub(super) struct Target<'f> {
     pub announce: bool,
 }
 
-/// The flow-table key of a packet, computed before the decision so that a
-/// burst can prefetch its buckets: the 5-tuple of TCP and UDP, the reversed
-/// quoted 5-tuple of an ICMP error. `None` for fragments and everything else.
+/// The flow-table key of a packet and its hash, computed before the
+/// decision so that a burst can prefetch its buckets: the 5-tuple of TCP
+/// and UDP, the reversed quoted 5-tuple of an ICMP error; `None` for
+/// fragments and everything else. Written into `out` (the burst's slot):
+/// the key is built where it stays and hashed there.
 #[inline(always)]
-pub(super) fn flow_of(ip: &IpInfo) -> Option<(FlowKey, u64)> {
+pub(super) fn fill_flow(ip: &IpInfo, out: &mut Option<(FlowKey, u64)>) {
     if ip.fragment.is_some() {
-        return None;
+        *out = None;
+        return;
     }
     let key = match ip.l4 {
         L4::Tcp(t) => FlowKey::from_v6(ip.src, ip.dst, t.src_port, t.dst_port, ip_proto::TCP),
@@ -107,14 +110,22 @@ pub(super) fn flow_of(ip: &IpInfo) -> Option<(FlowKey, u64)> {
             FlowKey::from_v6(ip.src, ip.dst, src_port, dst_port, ip_proto::UDP)
         }
         L4::Icmp {
-            quoted: Some(q), ..
-        } => {
-            let (qsrc_port, qdst_port) = q.ports?;
-            FlowKey::from_v6(q.dst, q.src, qdst_port, qsrc_port, q.protocol)
+            quoted:
+                Some(Quoted {
+                    src,
+                    dst,
+                    protocol,
+                    ports: Some((qsrc_port, qdst_port)),
+                }),
+            ..
+        } => FlowKey::from_v6(dst, src, qdst_port, qsrc_port, protocol),
+        _ => {
+            *out = None;
+            return;
         }
-        _ => return None,
     };
-    Some((key, flow_hash(&key)))
+    let (key, hash) = out.insert((key, 0));
+    *hash = flow_hash(key);
 }
 
 /// Whether the flow table is looked at for this packet (worth a prefetch),
@@ -161,7 +172,7 @@ fn is_forwarded_error(version: u8, ty: u8) -> bool {
 
 impl<M: BucketMemory> Decider<'_, M> {
     /// Decides the backend of a packet addressed to a VIP address: `at` is
-    /// [`Forwarding::vip_addr`] of `ip.dst`, `flow` is [`flow_of`]`(ip)`.
+    /// [`Forwarding::vip_addr`] of `ip.dst`, `flow` is what [`fill_flow`] wrote for `ip`.
     #[inline(always)]
     pub fn decide<'f>(
         &mut self,

@@ -88,17 +88,16 @@ impl Pre {
     #[inline]
     fn fill(&mut self, frame: &[u8]) {
         parse_frame_into(frame, &mut self.parsed);
-        (self.flow, self.table_hash) = match &self.parsed {
+        match &self.parsed {
             Ok(Parsed { ip: Some(ip), .. }) => {
-                let flow = decide::flow_of(ip);
-                let table = match flow {
+                decide::fill_flow(ip, &mut self.flow);
+                self.table_hash = match self.flow {
                     Some((_, h)) => decide::flow_table_scope(ip).map(|s| (h, s)),
-                    _ => None,
+                    None => None,
                 };
-                (flow, table)
             }
-            _ => (None, None),
-        };
+            _ => (self.flow, self.table_hash) = (None, None),
+        }
     }
 }
 
