@@ -351,6 +351,25 @@ mod tests {
     }
 
     proptest! {
+        /// The header written from field values reads back as those
+        /// values, and its checksum is the RFC 1071 sum of its bytes.
+        #[test]
+        fn emitted_header_reads_back(
+            src in any::<u32>(), dst in any::<u32>(), protocol in any::<u8>(),
+            payload_len in 0u16..=65515, ttl in any::<u8>(), ident in any::<u16>(),
+        ) {
+            let (src, dst) = (Ipv4Addr::from(src), Ipv4Addr::from(dst));
+            let mut v = vec![0xa5u8; 20];
+            emit_header(&mut v, src, dst, protocol, payload_len, ttl, ident).unwrap();
+            let mut zeroed = v.clone();
+            zeroed[10..12].fill(0);
+            prop_assert_eq!(u16::from_be_bytes([v[10], v[11]]), checksum::checksum(&zeroed));
+            let p = Packet::new_header_checked(&v[..]).unwrap();
+            prop_assert!(p.verify_checksum());
+            prop_assert_eq!((p.src_addr(), p.dst_addr(), p.protocol(), p.ttl()), (src, dst, protocol, ttl));
+            prop_assert_eq!((p.total_len(), p.ident(), p.dont_frag(), p.frag_info()), (payload_len + 20, ident, true, None));
+        }
+
         #[test]
         fn any_bytes(data in proptest::collection::vec(any::<u8>(), 0..80)) {
             if let Ok(p) = Packet::new_checked(&data[..]) {
