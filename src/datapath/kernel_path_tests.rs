@@ -116,7 +116,8 @@ fn arp_frame(op: u16, sender: Ipv4Addr, target: Ipv4Addr) -> Vec<u8> {
 /// a fragment to an own address, an ARP reply, a neighbour advertisement,
 /// a solicitation for the kernel's link-local address, IPv6 to link-local
 /// unicast (BFD over link-local) and to link-scope multicast (a router
-/// advertisement).
+/// advertisement), IPv4 to the link's control block (an OSPF hello, a VRRP
+/// advertisement) and to the limited broadcast.
 fn for_the_host() -> Vec<(&'static str, Vec<u8>)> {
     let udp_bfd = frames::udp(49152, 3784, &[0x20, 0x40, 3, 24]);
     let unreachable = frames::icmpv4(3, 3, [0; 4], &[0x45; 28]);
@@ -153,6 +154,18 @@ fn for_the_host() -> Vec<(&'static str, Vec<u8>)> {
             "router advertisement",
             v6(peer_ll(), "ff02::1".parse().unwrap(), 58, 255, &ra),
         ),
+        (
+            "ospf hello",
+            v4(Ipv4Addr::new(224, 0, 0, 5), 89, &[2, 1, 0, 44]),
+        ),
+        (
+            "vrrp",
+            v4(Ipv4Addr::new(224, 0, 0, 18), 112, &[0x31, 1, 100, 1]),
+        ),
+        (
+            "limited broadcast",
+            v4(Ipv4Addr::BROADCAST, 17, &frames::udp(68, 67, &[1; 8])),
+        ),
     ]
 }
 
@@ -183,7 +196,7 @@ fn without_a_kernel_interface_the_same_frames_are_dropped_as_before() {
         ),
         // Own address (BGP, BFD, ICMP error, fragment) and the ARP reply;
         // the advertisement, the solicitation and the link-scope ones.
-        (6, 4)
+        (6, 7)
     );
 }
 

@@ -82,12 +82,23 @@ pub(super) fn is_echo_request(ip: &IpInfo) -> bool {
     ip.fragment.is_none() && matches!(ip.l4, L4::Icmp { ty, .. } if ty == request)
 }
 
-/// Whether `ip` is IPv6 to a link-local unicast (fe80::/10) or link-scope
-/// multicast (ff02::/16) address: a router's advertisements, MLD, BGP and
-/// BFD over link-local addresses.
-pub(super) fn is_link_scope_v6(ip: &IpInfo) -> bool {
-    let [a, b, ..] = ip.dst;
-    ip.version == 6 && ((a == 0xfe && b & 0xc0 == 0x80) || (a == 0xff && b == 0x02))
+/// Whether `ip` is to an address that only means something on this link:
+/// IPv6 link-local unicast (fe80::/10) or link-scope multicast (ff02::/16)
+/// — router advertisements, MLD, BGP and BFD over link-local addresses —
+/// and IPv4's Local Network Control Block (224.0.0.0/24, RFC 5771: OSPF,
+/// VRRP, IGMP reports, never forwarded by a router) or the limited
+/// broadcast 255.255.255.255.
+pub(super) fn is_link_scope(ip: &IpInfo) -> bool {
+    match ip.version {
+        4 => {
+            let [.., a, b, c, d] = ip.dst;
+            (a, b, c) == (224, 0, 0) || [a, b, c, d] == [255; 4]
+        }
+        _ => {
+            let [a, b, ..] = ip.dst;
+            (a == 0xfe && b & 0xc0 == 0x80) || (a == 0xff && b == 0x02)
+        }
+    }
 }
 
 fn set_macs<F: Frame>(frame: &mut F, dst: [u8; 6], src: [u8; 6]) {

@@ -11,8 +11,9 @@
 //!   — or, on a port with an exception path ([`Interface::kernel`]), handed
 //!   to the host's kernel (`Kernel`), as are ARP replies and neighbour
 //!   advertisements (after learning from them), neighbour solicitations the
-//!   datapath does not answer, and IPv6 to link-local unicast (fe80::/10)
-//!   or link-scope multicast (ff02::/16) addresses: what BGP, BFD, SSH and
+//!   datapath does not answer, IPv6 to link-local unicast (fe80::/10)
+//!   or link-scope multicast (ff02::/16) addresses, and IPv4 to
+//!   224.0.0.0/24 (OSPF, VRRP) or 255.255.255.255: what BGP, BFD, SSH and
 //!   the kernel's own neighbour discovery need. Within
 //!   `[datapath] kernel_rate_pps` per worker; the rest `drop_kernel_limit`;
 //! * to a VIP address: TTL / hop limit ≤ 1 → dropped (no time-exceeded is
@@ -373,7 +374,7 @@ impl<M: BucketMemory> Datapath<M> {
             return v;
         }
         let Some(at) = fwd.vip_addr(ip.version, &ip.dst) else {
-            if iface.kernel && local::is_link_scope_v6(ip) {
+            if iface.kernel && local::is_link_scope(ip) {
                 return self.hand_to_kernel(now);
             }
             return Verdict::Drop(DropReason::NotForUs);
