@@ -92,6 +92,16 @@ enum Command {
         #[command(flatten)]
         target: Target,
     },
+    /// Withdraw every VIP from BGP without a running mplb: empty `[bgp]
+    /// routes_file` and have BIRD re-read it. For after an mplb that could
+    /// not withdraw them itself (killed, crashed); the Debian package's
+    /// unit runs it after every exit (ExecStopPost). Without `[bgp]`,
+    /// nothing to do.
+    Withdraw {
+        /// The configuration file (TOML).
+        #[arg(short, long)]
+        config: PathBuf,
+    },
     /// Which backend a new flow would get from a running mplb.
     Lookup {
         protocol: Proto,
@@ -172,6 +182,7 @@ fn main() -> ExitCode {
             wait,
             target,
         } => drain(&target, deadline, wait),
+        Command::Withdraw { config } => withdraw(&config),
         Command::Lookup {
             protocol,
             src,
@@ -189,6 +200,33 @@ fn main() -> ExitCode {
                 &format!("lookup {proto} {src} {sport} {dst} {dport}"),
             )
         }
+    }
+}
+
+fn withdraw(path: &Path) -> ExitCode {
+    use mplb::control::bgp::{Withdrawn, withdraw_all};
+    let config = match Config::load(path) {
+        Ok(c) => c,
+        Err(e) => return fail(&e.to_string()),
+    };
+    let Some(bgp) = config.bgp else {
+        return output(&format!(
+            "{}: no [bgp]: nothing announced, nothing to withdraw\n",
+            path.display()
+        ));
+    };
+    match withdraw_all(&bgp) {
+        Ok(Withdrawn::Told) => output(&format!(
+            "every VIP withdrawn: {} emptied, BIRD at {} re-read it\n",
+            bgp.routes_file.display(),
+            bgp.control_socket.display()
+        )),
+        Ok(Withdrawn::SpeakerAbsent) => output(&format!(
+            "{} emptied; BIRD is not running (no {}), so it announces nothing when it starts\n",
+            bgp.routes_file.display(),
+            bgp.control_socket.display()
+        )),
+        Err(e) => fail(&format!("VIPs may still be announced: {e}")),
     }
 }
 

@@ -8,7 +8,9 @@
 //! the backend dies and back when it returns, a VIP removed by a reload
 //! withdrawn, BIRD killed (mplb forwards on, reports the speaker down) and
 //! restarted (announced again), and `mplb drain --wait` withdrawing at once
-//! and exiting 0 once quiet. Needs root and bird2 (scripts/setup-host.sh).
+//! and exiting 0 once quiet. On a BIRD of their own: the speaker absent or
+//! rejecting `configure`, and `mplb withdraw` clearing what a SIGKILLed
+//! mplb left announced. Needs root and bird2 (scripts/setup-host.sh).
 
 mod common;
 
@@ -288,6 +290,17 @@ device = "net_null0"
     )
 }
 
+/// [`mplb_config`] for a [`SoloBird`] at `ctl`: no health checks (the
+/// backend counts as up), so the VIP is announced as soon as mplb runs.
+fn solo_mplb_config(s: &Scratch, metrics_port: u16, ctl: &Path) -> String {
+    mplb_config(s, metrics_port, false)
+        .replace("kind = \"tcp\"", "kind = \"none\"")
+        .replace(
+            &s.path("lb.ctl").display().to_string(),
+            &ctl.display().to_string(),
+        )
+}
+
 fn metric(page: &str, series: &str) -> Option<String> {
     page.lines().find_map(|l| {
         l.strip_prefix(series)?
@@ -485,11 +498,26 @@ struct SoloBird {
 }
 
 impl SoloBird {
-    fn new() -> SoloBird {
-        let netns = format!("mplbbgps{}", std::process::id() % 100_000);
+    /// `tag` tells apart the tests of this process that run at once.
+    fn new(tag: &str) -> SoloBird {
+        let netns = format!("mplbbgp{tag}{}", std::process::id() % 100_000);
         let _ = Command::new("ip").args(["netns", "del", &netns]).status();
         sh(&["ip", "netns", "add", &netns]);
         SoloBird { netns, bird: None }
+    }
+
+    /// A bird.conf with no session that announces the routes file.
+    fn conf(routes: &Path) -> String {
+        format!(
+            "router id 198.18.212.1;\nprotocol device {{}}\ninclude \"{}\";\n",
+            routes.display()
+        )
+    }
+
+    /// Writes [`SoloBird::conf`] to `conf` and starts BIRD on it.
+    fn start(&mut self, conf: &Path, routes: &Path, ctl: &Path) {
+        std::fs::write(conf, SoloBird::conf(routes)).expect("bird.conf");
+        self.bird = Some(Lab::bird(&self.netns, conf, ctl));
     }
 
     fn has_route(&self, ctl: &Path, vip: &str) -> bool {
@@ -517,17 +545,12 @@ impl Drop for SoloBird {
 
 #[test]
 fn bird_absent_then_rejecting_configure_never_stops_mplb() {
-    let mut solo = SoloBird::new();
+    let mut solo = SoloBird::new("s");
     let s = Scratch::new("bgp-solo");
     let (ctl, routes, conf) = (s.path("solo.ctl"), s.path("vips.conf"), s.path("bird.conf"));
     let metrics_port = free_port();
     let cfg = s.path("mplb.toml");
-    let config = mplb_config(&s, metrics_port, false)
-        .replace("kind = \"tcp\"", "kind = \"none\"")
-        .replace(
-            &s.path("lb.ctl").display().to_string(),
-            &ctl.display().to_string(),
-        );
+    let config = solo_mplb_config(&s, metrics_port, &ctl);
     write_config(&cfg, &config);
     let mut running = Running(Some(common::spawn(&cfg)));
     let page = || scrape(metrics_port);
@@ -547,15 +570,7 @@ fn bird_absent_then_rejecting_configure_never_stops_mplb() {
     wait_until("routes file written", Duration::from_secs(5), || {
         std::fs::read_to_string(&routes).is_ok_and(|f| f.contains(&format!("route {WEB}/32")))
     });
-    std::fs::write(
-        &conf,
-        format!(
-            "router id 198.18.212.1;\nprotocol device {{}}\ninclude \"{}\";\n",
-            routes.display()
-        ),
-    )
-    .expect("bird.conf");
-    solo.bird = Some(Lab::bird(&solo.netns, &conf, &ctl));
+    solo.start(&conf, &routes, &ctl);
     wait_until("BIRD up and announcing", Duration::from_secs(10), || {
         solo.has_route(&ctl, WEB)
             && metric(&page(), "mplb_vip_announced{vip=\"web\"}").as_deref() == Some("1")
@@ -584,14 +599,7 @@ fn bird_absent_then_rejecting_configure_never_stops_mplb() {
     );
 
     // Fixed: the retry at the next check withdraws it.
-    std::fs::write(
-        &conf,
-        format!(
-            "router id 198.18.212.1;\nprotocol device {{}}\ninclude \"{}\";\n",
-            routes.display()
-        ),
-    )
-    .expect("bird.conf");
+    std::fs::write(&conf, SoloBird::conf(&routes)).expect("bird.conf");
     wait_until(
         "withdrawn once BIRD accepts",
         Duration::from_secs(5),
@@ -620,4 +628,86 @@ fn run_cli(s: &Scratch, args: &[&str]) -> std::process::Output {
     let mut all: Vec<&str> = args.to_vec();
     all.extend(["--socket", sock.to_str().expect("utf-8")]);
     common::run(&all)
+}
+
+/// An mplb killed with SIGKILL cannot withdraw: BIRD keeps announcing what
+/// the routes file last said (what a session over a management NIC would
+/// carry on into a dead instance). `mplb withdraw`, which the Debian unit
+/// runs after every exit (`ExecStopPost`), empties the file and has BIRD
+/// drop the routes; with BIRD dead too it still empties the file (BIRD
+/// announces nothing when it starts); without `[bgp]` it has nothing to do.
+#[test]
+fn mplb_withdraw_clears_what_a_killed_mplb_left_announced() {
+    let mut solo = SoloBird::new("w");
+    let s = Scratch::new("bgp-withdraw");
+    let (ctl, routes, conf) = (s.path("solo.ctl"), s.path("vips.conf"), s.path("bird.conf"));
+    let cfg = s.path("mplb.toml");
+    let config = solo_mplb_config(&s, free_port(), &ctl);
+    write_config(&cfg, &config);
+    let mut running = Running(Some(common::spawn(&cfg)));
+    wait_until("routes file written", Duration::from_secs(20), || {
+        std::fs::read_to_string(&routes).is_ok_and(|f| f.contains(&format!("route {WEB}/32")))
+    });
+    solo.start(&conf, &routes, &ctl);
+    wait_until("BIRD announcing", Duration::from_secs(10), || {
+        solo.has_route(&ctl, WEB)
+    });
+
+    let mut mplb = running.0.take().expect("running");
+    mplb.kill().expect("SIGKILL mplb");
+    let _ = mplb.wait();
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(
+        solo.has_route(&ctl, WEB),
+        "a killed mplb leaves its routes in BIRD"
+    );
+
+    let cfg_arg = cfg.to_str().expect("utf-8");
+    let out = common::run(&["withdraw", "--config", cfg_arg]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("every VIP withdrawn"),
+        "{}",
+        text(&out.stdout)
+    );
+    assert!(!solo.has_route(&ctl, WEB), "withdrawn from BIRD");
+    let file = std::fs::read_to_string(&routes).expect("routes file");
+    assert!(
+        !file.contains("route ") && file.contains("mplb_vips4"),
+        "{file}"
+    );
+
+    // BIRD gone as well (its socket file left behind): the file is emptied
+    // all the same, and that is success.
+    std::fs::write(
+        &routes,
+        format!("protocol static mplb_vips4 {{ ipv4; route {WEB}/32 blackhole; }}\n"),
+    )
+    .expect("stale routes file");
+    if let Some(mut b) = solo.bird.take() {
+        let _ = b.kill();
+        let _ = b.wait();
+    }
+    let out = common::run(&["withdraw", "--config", cfg_arg]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("BIRD is not running"),
+        "{}",
+        text(&out.stdout)
+    );
+    let file = std::fs::read_to_string(&routes).expect("routes file");
+    assert!(!file.contains("route "), "{file}");
+
+    // No [bgp]: nothing announced, nothing to do.
+    let start = config.find("[bgp]").expect("[bgp]");
+    let end = config.find("[drain]").expect("[drain]");
+    let plain = s.path("plain.toml");
+    write_config(&plain, &format!("{}{}", &config[..start], &config[end..]));
+    let out = common::run(&["withdraw", "--config", plain.to_str().expect("utf-8")]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("nothing to withdraw"),
+        "{}",
+        text(&out.stdout)
+    );
 }

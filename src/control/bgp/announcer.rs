@@ -286,19 +286,7 @@ impl Announcer {
     /// `configure`; an error says whether BIRD answered it (rejected: its
     /// running config stays).
     fn configure(&self) -> Result<(), (String, bool)> {
-        let unanswered = |e: String| (e, false);
-        let mut c = Connection::open(&self.config.control_socket).map_err(unanswered)?;
-        let reply = c.command("configure").map_err(unanswered)?;
-        if let Some(e) = reply.error() {
-            return Err((format!("BIRD rejected `configure`: {e}"), true));
-        }
-        match reply.code() {
-            3 | 4 => Ok(()),
-            other => Err((
-                format!("unexpected reply {other} to `configure`: {reply:?}"),
-                false,
-            )),
-        }
+        configure(&self.config.control_socket)
     }
 
     /// Whether `v`'s address is announced now (BIRD up and told it), and
@@ -364,5 +352,24 @@ impl Announcer {
                 .collect(),
             configure_failures: self.configure_failures,
         }
+    }
+}
+
+/// Has BIRD at `socket` re-read its config (and so the routes file). The
+/// bool of an error: BIRD answered and rejected it (it keeps its running
+/// config), rather than not answering.
+pub(super) fn configure(socket: &std::path::Path) -> Result<(), (String, bool)> {
+    let unanswered = |e: String| (e, false);
+    let mut c = Connection::open(socket).map_err(unanswered)?;
+    let reply = c.command("configure").map_err(unanswered)?;
+    if let Some(e) = reply.error() {
+        return Err((format!("BIRD rejected `configure`: {e}"), true));
+    }
+    match reply.code() {
+        3 | 4 => Ok(()),
+        other => Err((
+            format!("unexpected reply {other} to `configure`: {reply:?}"),
+            false,
+        )),
     }
 }

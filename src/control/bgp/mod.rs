@@ -8,14 +8,17 @@
 //! blackhole routes of two static protocols to a file bird.conf includes
 //! ([`routes`]) and tells BIRD `configure` over its control socket
 //! ([`bird`]) whenever the set changes, and again whenever BIRD is seen
-//! back ([`Announcer`]).
+//! back ([`Announcer`]). `mplb withdraw` empties the file for an mplb
+//! that could not ([`withdraw_all`]).
 
 mod announcer;
 pub mod bird;
 pub mod decision;
 mod report;
 pub mod routes;
+mod withdraw;
 
 pub use announcer::Announcer;
 pub use decision::Instance;
 pub use report::{BgpReport, DrainReport, FleetReport, VipAnnouncement};
+pub use withdraw::{Withdrawn, withdraw_all};
