@@ -374,10 +374,7 @@ impl<M: BucketMemory> Datapath<M> {
             return v;
         }
         let Some(at) = fwd.vip_addr(ip.version, &ip.dst) else {
-            if iface.kernel && local::is_link_scope(ip) {
-                return self.hand_to_kernel(now);
-            }
-            return Verdict::Drop(DropReason::NotForUs);
+            return self.not_for_a_vip(iface, ip, now);
         };
         if ip.ttl <= 1 {
             return Verdict::Drop(DropReason::Ttl);
@@ -462,6 +459,18 @@ impl<M: BucketMemory> Datapath<M> {
         } else {
             Verdict::Drop(DropReason::KernelLimit)
         }
+    }
+
+    /// IP to neither an own address nor a VIP: the kernel's if it is
+    /// link-scope and the port has an exception path, else dropped. Out of
+    /// line, so that the VIP path's code stays as it was.
+    #[cold]
+    #[inline(never)]
+    fn not_for_a_vip(&mut self, iface: &Interface, ip: &parse::IpInfo, now: u64) -> Verdict {
+        if iface.kernel && local::is_link_scope(ip) {
+            return self.hand_to_kernel(now);
+        }
+        Verdict::Drop(DropReason::NotForUs)
     }
 
     /// Records the ADD_ADDR announcing `backend` to the sender of `frame`
