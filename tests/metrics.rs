@@ -97,6 +97,7 @@ fn model() -> MetricsSnapshot {
             }],
         }),
         fleet: FleetReport {
+            stalled_workers: 0,
             drain: None,
             bgp: Some(BgpReport {
                 speaker: "bird".into(),

@@ -14,6 +14,9 @@ pub struct StatsSlot {
     values: CachePadded<[AtomicU64; Counters::LEN]>,
     /// The worker's flow table: len, capacity, inserts, evictions, timeouts.
     flow: [AtomicU64; 5],
+    /// Publications so far: a heartbeat the management thread watches (a
+    /// worker publishes every few hundred loop turns, busy or idle).
+    beats: AtomicU64,
 }
 
 impl Default for StatsSlot {
@@ -21,6 +24,7 @@ impl Default for StatsSlot {
         StatsSlot {
             values: CachePadded::new(std::array::from_fn(|_| AtomicU64::new(0))),
             flow: std::array::from_fn(|_| AtomicU64::new(0)),
+            beats: AtomicU64::new(0),
         }
     }
 }
@@ -32,6 +36,14 @@ impl StatsSlot {
         for (slot, v) in self.values.iter().zip(c.values()) {
             slot.store(v, Ordering::Relaxed);
         }
+        // Single writer: a load and a store, no locked add.
+        let b = self.beats.load(Ordering::Relaxed);
+        self.beats.store(b.wrapping_add(1), Ordering::Relaxed);
+    }
+
+    /// How many times the worker has published: moves while it polls.
+    pub fn beats(&self) -> u64 {
+        self.beats.load(Ordering::Relaxed)
     }
 
     /// The worker's flow-table figures, published with the counters.

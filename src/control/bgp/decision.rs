@@ -13,6 +13,9 @@ pub enum Verdict {
     Announce,
     /// Ports not started or no snapshot published yet.
     NotForwarding,
+    /// A worker has stopped polling (see `manager::liveness`): this
+    /// instance may be dropping its share of the traffic.
+    WorkerStalled,
     /// `mplb drain` ran: every VIP is withdrawn.
     Draining,
     /// The first health checks of the backends at start have not all
@@ -31,6 +34,7 @@ impl Verdict {
         match self {
             Verdict::Announce => "announced",
             Verdict::NotForwarding => "not forwarding yet",
+            Verdict::WorkerStalled => "a worker stopped polling",
             Verdict::Draining => "draining",
             Verdict::HealthPending => "first health checks pending",
             Verdict::NoHealthyBackend => "no healthy backend",
@@ -51,6 +55,8 @@ pub struct VipVerdict {
 pub struct Instance {
     /// Ports started and the first snapshot published.
     pub forwarding: bool,
+    /// Every worker polls (none stalled).
+    pub workers_polling: bool,
     pub draining: bool,
     /// The first verdicts on the backends at start are in.
     pub health_settled: bool,
@@ -67,6 +73,8 @@ pub fn decide(fwd: &Forwarding, instance: Instance) -> Vec<VipVerdict> {
             });
             let verdict = if !instance.forwarding {
                 Verdict::NotForwarding
+            } else if !instance.workers_polling {
+                Verdict::WorkerStalled
             } else if instance.draining {
                 Verdict::Draining
             } else if !instance.health_settled {
@@ -140,6 +148,7 @@ mod tests {
 
     const UP: Instance = Instance {
         forwarding: true,
+        workers_polling: true,
         draining: false,
         health_settled: true,
     };
@@ -155,25 +164,32 @@ mod tests {
     fn each_case_of_the_rule() {
         use Verdict::*;
         let all_up = snapshot([Active; 6], [1; 6]);
-        let cases: [(&str, Forwarding, Instance, [Verdict; 3]); 7] = [
+        let cases: [(&str, Forwarding, Instance, [Verdict; 3]); 8] = [
             ("all up", all_up.clone(), UP, [Announce; 3]),
             (
                 "not forwarding yet",
                 all_up.clone(),
                 Instance {
                     forwarding: false,
-                    draining: false,
-                    health_settled: true,
+                    ..UP
                 },
                 [NotForwarding; 3],
+            ),
+            (
+                "a worker stopped polling",
+                all_up.clone(),
+                Instance {
+                    workers_polling: false,
+                    ..UP
+                },
+                [WorkerStalled; 3],
             ),
             (
                 "draining",
                 all_up.clone(),
                 Instance {
-                    forwarding: true,
                     draining: true,
-                    health_settled: true,
+                    ..UP
                 },
                 [Draining; 3],
             ),
@@ -230,9 +246,8 @@ mod tests {
             addresses(&decide(
                 &fwd,
                 Instance {
-                    forwarding: true,
                     draining: true,
-                    health_settled: true
+                    ..UP
                 }
             ))
             .is_empty()

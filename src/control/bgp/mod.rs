@@ -2,7 +2,8 @@
 //! and `/metrics` show of it and of `mplb drain`.
 //!
 //! A VIP's address is announced iff the instance forwards (ports started,
-//! first snapshot published), is not draining, and one of the VIPs on that
+//! first snapshot published, every worker polling), its first health
+//! verdicts are in, it is not draining, and one of the VIPs on that
 //! address has an active backend (healthy, not drained or disabled, MAC
 //! known) of weight > 0 ([`decision`]). mplb writes the addresses as
 //! blackhole routes of two static protocols to a file bird.conf includes

@@ -8,6 +8,8 @@ use std::net::IpAddr;
 /// The fleet side of `stats` and `/metrics`.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct FleetReport {
+    /// Workers that stopped polling (no VIP announced while any has).
+    pub stalled_workers: usize,
     /// `Some` once `mplb drain` ran.
     pub drain: Option<DrainReport>,
     /// `Some` with `[bgp]`.

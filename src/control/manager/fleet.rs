@@ -13,12 +13,55 @@ impl Manager {
     pub(super) fn announce(&mut self) {
         let instance = Instance {
             forwarding: self.forwarding,
+            workers_polling: self.stalled.is_empty(),
             draining: self.drain.is_some(),
             health_settled: self.health.as_ref().is_none_or(|h| h.settled()),
         };
         if let Some(b) = &mut self.bgp {
             b.update(self.core.current(), instance);
         }
+    }
+
+    /// Looks at the workers' heartbeats once forwarding: a worker that
+    /// stopped polling (or polls again) is logged once per change and the
+    /// announcements follow (see `liveness`).
+    pub(super) fn watch_workers(&mut self, now: Instant) {
+        if !self.forwarding {
+            return;
+        }
+        let beats: Vec<u64> = self.slots.iter().map(|s| s.beats()).collect();
+        let stalled = self.liveness.stalled(&beats, now);
+        if stalled == self.stalled {
+            return;
+        }
+        let list = |v: &[usize]| {
+            v.iter()
+                .map(|w| w.to_string())
+                .collect::<Vec<_>>()
+                .join(",")
+        };
+        if stalled.is_empty() {
+            log::event(
+                "info",
+                "workers_polling",
+                &[("resumed", &list(&self.stalled))],
+            );
+        } else {
+            log::event(
+                "error",
+                "worker_stalled",
+                &[
+                    ("workers", &list(&stalled)),
+                    ("secs", &super::liveness::STALL_AFTER.as_secs()),
+                    (
+                        "message",
+                        &"no counters published: VIPs withdrawn until every worker polls again",
+                    ),
+                ],
+            );
+        }
+        self.stalled = stalled;
+        self.announce();
     }
 
     /// At start, before the ports forward: an empty routes file (nothing
@@ -143,6 +186,7 @@ impl Manager {
     /// The fleet side of `stats` and `/metrics`.
     pub(super) fn fleet(&self) -> FleetReport {
         FleetReport {
+            stalled_workers: self.stalled.len(),
             drain: self.drain.as_ref().map(|d| d.report(Instant::now())),
             bgp: self.bgp.as_ref().map(Announcer::report),
         }

@@ -11,6 +11,7 @@
 mod core;
 mod drain;
 mod fleet;
+mod liveness;
 mod report;
 mod request;
 
@@ -23,6 +24,7 @@ use std::time::Instant;
 use crossbeam::channel::Sender;
 
 use self::drain::Drain;
+use self::liveness::Liveness;
 use super::bgp::Announcer;
 use super::health::{HealthEvent, HealthThread, spawn_health_thread, targets_from_config};
 use super::log;
@@ -61,6 +63,9 @@ pub struct Manager {
     drain: Option<Drain>,
     /// `mplb drain --wait` clients, answered when the drain ends.
     drain_waiters: Vec<Sender<Result<String, String>>>,
+    /// The workers' heartbeats, and which of them stalled (by index).
+    liveness: Liveness,
+    stalled: Vec<usize>,
 }
 
 /// Where a `mplb drain --wait` is answered.
@@ -93,6 +98,8 @@ impl Manager {
             health_settled_seen: false,
             drain: None,
             drain_waiters: Vec::new(),
+            liveness: Liveness::default(),
+            stalled: Vec::new(),
         })
     }
 
@@ -281,6 +288,7 @@ impl Manager {
             b.check(now);
         }
         self.observe_drain(now);
+        self.watch_workers(now);
     }
 
     /// Everything the metrics page shows.
@@ -565,6 +573,35 @@ mod tests {
         let json = m.handle(&Request::Stats { json: true }).expect("stats");
         let v: serde_json::Value = serde_json::from_str(&json).expect("stats json parses");
         assert_eq!(v["backends"][1]["weight"], 0, "{json}");
+    }
+
+    #[test]
+    fn a_worker_that_stops_publishing_shows_as_stalled_until_it_publishes() {
+        let (mut m, _t) = manager("stalled");
+        let slots: Vec<Arc<StatsSlot>> = (0..2).map(|_| Arc::new(StatsSlot::default())).collect();
+        m.set_workers(slots.clone(), Vec::new());
+        let t0 = Instant::now();
+        // Not watched before forwarding (ports may still be starting).
+        m.housekeeping(t0);
+        m.housekeeping(t0 + Duration::from_secs(5));
+        assert_eq!(m.fleet().stalled_workers, 0);
+        m.set_forwarding();
+        m.housekeeping(t0 + Duration::from_secs(5));
+        // Worker 0 goes on publishing, worker 1 stops.
+        slots[0].publish(&Counters::default());
+        m.housekeeping(t0 + Duration::from_secs(6));
+        slots[0].publish(&Counters::default());
+        m.housekeeping(t0 + Duration::from_secs(7));
+        assert_eq!(m.fleet().stalled_workers, 1);
+        let page = metrics::render(&m.metrics());
+        assert!(
+            page.lines().any(|l| l == "mplb_workers_stalled 1"),
+            "{page}"
+        );
+        slots[1].publish(&Counters::default());
+        slots[0].publish(&Counters::default());
+        m.housekeeping(t0 + Duration::from_secs(8));
+        assert_eq!(m.fleet().stalled_workers, 0);
     }
 
     #[test]

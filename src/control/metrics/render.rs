@@ -148,6 +148,12 @@ fn fleet(out: &mut Exposition, f: &FleetReport) {
         "1 while `mplb drain` runs: every VIP withdrawn, forwarding until quiet.",
     );
     out.sample("mplb_draining", &[], u8::from(f.draining()));
+    out.family(
+        "mplb_workers_stalled",
+        "gauge",
+        "Workers that published no counters for 2 s (stopped polling); while above 0 no VIP is announced.",
+    );
+    out.sample("mplb_workers_stalled", &[], f.stalled_workers);
     let Some(b) = &f.bgp else {
         return;
     };
@@ -561,6 +567,7 @@ mod tests {
                 }],
             }),
             fleet: FleetReport {
+                stalled_workers: 1,
                 drain: Some(crate::control::bgp::DrainReport {
                     elapsed_secs: 2.0,
                     quiet_secs: 1.0,
@@ -589,6 +596,7 @@ mod tests {
         let text = render(&small());
         for line in [
             "mplb_draining 1",
+            "mplb_workers_stalled 1",
             "mplb_bgp_speaker_up 1",
             "mplb_bgp_session_up{protocol=\"uplink\"} 1",
             "mplb_bgp_configure_failures_total 2",
@@ -600,6 +608,10 @@ mod tests {
         off.fleet = FleetReport::default();
         let text = render(&off);
         assert!(text.lines().any(|l| l == "mplb_draining 0"), "{text}");
+        assert!(
+            text.lines().any(|l| l == "mplb_workers_stalled 0"),
+            "{text}"
+        );
         assert!(!text.contains("mplb_bgp_"), "no [bgp]: no BGP families");
     }
 
