@@ -662,14 +662,7 @@ fn mplb_withdraw_clears_what_a_killed_mplb_left_announced() {
         "a killed mplb leaves its routes in BIRD"
     );
 
-    let cfg_arg = cfg.to_str().expect("utf-8");
-    let out = common::run(&["withdraw", "--config", cfg_arg]);
-    assert!(out.status.success(), "{}", text(&out.stderr));
-    assert!(
-        text(&out.stdout).contains("every VIP withdrawn"),
-        "{}",
-        text(&out.stdout)
-    );
+    withdraw_says(&cfg, "every VIP withdrawn");
     assert!(!solo.has_route(&ctl, WEB), "withdrawn from BIRD");
     let file = std::fs::read_to_string(&routes).expect("routes file");
     assert!(
@@ -688,13 +681,7 @@ fn mplb_withdraw_clears_what_a_killed_mplb_left_announced() {
         let _ = b.kill();
         let _ = b.wait();
     }
-    let out = common::run(&["withdraw", "--config", cfg_arg]);
-    assert!(out.status.success(), "{}", text(&out.stderr));
-    assert!(
-        text(&out.stdout).contains("BIRD is not running"),
-        "{}",
-        text(&out.stdout)
-    );
+    withdraw_says(&cfg, "BIRD is not running");
     let file = std::fs::read_to_string(&routes).expect("routes file");
     assert!(!file.contains("route "), "{file}");
 
@@ -703,11 +690,12 @@ fn mplb_withdraw_clears_what_a_killed_mplb_left_announced() {
     let end = config.find("[drain]").expect("[drain]");
     let plain = s.path("plain.toml");
     write_config(&plain, &format!("{}{}", &config[..start], &config[end..]));
-    let out = common::run(&["withdraw", "--config", plain.to_str().expect("utf-8")]);
+    withdraw_says(&plain, "nothing to withdraw");
+}
+
+/// Runs `mplb withdraw --config cfg`: it must succeed and say `says`.
+fn withdraw_says(cfg: &Path, says: &str) {
+    let out = common::run(&["withdraw", "--config", cfg.to_str().expect("utf-8")]);
     assert!(out.status.success(), "{}", text(&out.stderr));
-    assert!(
-        text(&out.stdout).contains("nothing to withdraw"),
-        "{}",
-        text(&out.stdout)
-    );
+    assert!(text(&out.stdout).contains(says), "{}", text(&out.stdout));
 }
