@@ -992,6 +992,22 @@ ipv4 = ["198.18.0.1"]
     }
 
     #[test]
+    fn a_vip_address_is_no_own_address() {
+        let vip = |addr: &str| {
+            format!(
+                "{GOOD}ipv6 = [\"fd00::1\"]\n[[vip]]\nname = \"w\"\naddress = \"{addr}\"\nport = 80\n\
+                 [[vip.backend]]\nname = \"a\"\naddress = \"198.18.1.11\"\nmac = \"02:00:00:00:01:11\"\n"
+            )
+        };
+        parse(&vip("198.18.0.10")).expect("valid");
+        for own in ["198.18.0.1", "fd00::1"] {
+            let e = parse(&vip(own)).expect_err(own);
+            assert_eq!((e.line, e.field.as_str()), (14, "vip[0].address"), "{e}");
+            assert!(e.message.contains("own address of port `lan`"), "{e}");
+        }
+    }
+
+    #[test]
     fn one_backend_name_is_one_address_across_vips() {
         let vip = |name: &str, addr: &str, backend: &str| {
             format!(

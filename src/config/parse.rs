@@ -962,6 +962,24 @@ impl RawConfig {
                     ),
                 ));
             }
+            // The datapath takes a packet to a VIP address for the VIP
+            // before looking at the host's own addresses.
+            let own = self.ports.iter().find(|p| {
+                let v4 = p.ipv4.iter().map(|a| IpAddr::V4(a.addr));
+                v4.chain(p.ipv6.iter().map(|a| IpAddr::V6(a.addr)))
+                    .any(|a| a == v.address)
+            });
+            if let Some(p) = own {
+                return Err((
+                    Some(v.name.span()),
+                    f("address"),
+                    format!(
+                        "{} is an own address of port `{}`: a VIP needs an address of its own",
+                        v.address,
+                        p.name.get_ref()
+                    ),
+                ));
+            }
             let size = *v.table_size.get_ref();
             if !crate::datapath::maglev::is_prime(size)
                 || size > crate::datapath::maglev::MAX_TABLE_SIZE

@@ -77,7 +77,10 @@ use super::token_table::TokenTable;
 use super::verdict::DropReason;
 use crate::wire::ip_proto;
 use crate::wire::mptcp;
-use crate::wire::parse::{IpInfo, L4, Quoted, TcpInfo};
+use crate::wire::parse::{IpInfo, L4, MptcpSummary, Quoted};
+use crate::wire::tcp::Flags;
+
+use super::brief::Brief;
 
 /// Where a packet goes: the VIP it belongs to, its backend, and the hash used
 /// for encapsulation entropy.
@@ -128,20 +131,20 @@ pub(super) fn fill_flow(ip: &IpInfo, out: &mut Option<(FlowKey, u64)>) {
     *hash = flow_hash(key);
 }
 
-/// Whether the flow table is looked at for this packet (worth a prefetch),
-/// and for which entries. A SYN without MP_JOIN never touches it (rules 1
+/// Whether the flow table is looked at for a TCP segment with these flags
+/// and MPTCP options (worth a prefetch), and for which entries. A SYN without MP_JOIN never touches it (rules 1
 /// and 2): prefetching its bucket would only add a cache miss to the
 /// stateless path. A join SYN inserts (rule 3), so any entry of its bucket
 /// matters; other segments with an MPTCP option look for MPTCP entries only
 /// (rule 4).
-pub(super) fn flow_table_scope(ip: &IpInfo) -> Option<Scope> {
-    match ip.l4 {
-        L4::Tcp(t) if t.flags.syn() && !t.flags.ack() => {
-            t.mptcp.join_syn.is_some().then_some(Scope::Any)
-        }
-        L4::Tcp(t) if t.mptcp.any() => Some(Scope::Mptcp),
-        L4::Tcp(_) | L4::Icmp { .. } => Some(Scope::Any),
-        _ => None,
+#[inline(always)]
+pub(super) fn tcp_table_scope(flags: Flags, m: &MptcpSummary) -> Option<Scope> {
+    if flags.syn() && !flags.ack() {
+        m.join_syn.is_some().then_some(Scope::Any)
+    } else if m.any() {
+        Some(Scope::Mptcp)
+    } else {
+        Some(Scope::Any)
     }
 }
 
@@ -190,7 +193,7 @@ impl<M: BucketMemory> Decider<'_, M> {
                     .vip_at(at, t.dst_port, Protocol::Tcp)
                     .ok_or(DropReason::NoVip)?;
                 let &(ref key, hash) = flow.ok_or(DropReason::Malformed)?;
-                let (backend, announce) = self.tcp(fwd, vip, key, hash, t)?;
+                let (backend, announce) = self.tcp(fwd, vip, key, hash, t.flags, &t.mptcp)?;
                 Ok(Target {
                     vip,
                     backend,
@@ -249,6 +252,37 @@ impl<M: BucketMemory> Decider<'_, M> {
             }
             L4::NonFirstFragment | L4::Other => Err(DropReason::Unsupported),
         }
+    }
+
+    /// [`Decider::decide`] for a packet the VIP lane's parse covered (TCP
+    /// or UDP, not a fragment): the same rules on the brief record.
+    #[inline(always)]
+    pub fn decide_brief<'f>(
+        &mut self,
+        fwd: &'f Forwarding,
+        at: VipAddr,
+        b: &Brief,
+    ) -> Result<Target<'f>, DropReason> {
+        let (vip, backend, announce) = if b.protocol == ip_proto::TCP {
+            let vip = fwd
+                .vip_at(at, b.dst_port, Protocol::Tcp)
+                .ok_or(DropReason::NoVip)?;
+            let (backend, announce) = self.tcp(fwd, vip, &b.key, b.hash, b.flags, &b.mptcp)?;
+            (vip, backend, announce)
+        } else {
+            let vip = fwd
+                .vip_at(at, b.dst_port, Protocol::Udp)
+                .ok_or(DropReason::NoVip)?;
+            let backend = self.maglev(fwd, vip, b.hash)?;
+            self.counters.udp_forwarded += 1;
+            (vip, backend, false)
+        };
+        Ok(Target {
+            vip,
+            backend,
+            hash: b.hash,
+            announce,
+        })
     }
 
     fn fragment<'f>(
@@ -353,10 +387,10 @@ impl<M: BucketMemory> Decider<'_, M> {
     }
 
     #[inline]
-    fn note_close(&mut self, key: &FlowKey, hash: u64, t: &TcpInfo) {
-        if t.flags.rst() {
+    fn note_close(&mut self, key: &FlowKey, hash: u64, flags: Flags) {
+        if flags.rst() {
             self.flows.note_rst(key, hash, self.now);
-        } else if t.flags.fin() {
+        } else if flags.fin() {
             self.flows.note_fin(key, hash, self.now);
         }
     }
@@ -370,9 +404,9 @@ impl<M: BucketMemory> Decider<'_, M> {
         vip: &Vip,
         key: &FlowKey,
         hash: u64,
-        t: &TcpInfo,
+        flags: Flags,
+        m: &MptcpSummary,
     ) -> Result<(&'f Backend, bool), DropReason> {
-        let m = &t.mptcp;
         let (b, hit) = match self.lookup(fwd, vip, key, hash, Scope::Mptcp) {
             Some(b) => (b, true),
             None => (self.maglev(fwd, vip, hash)?, false),
@@ -388,13 +422,13 @@ impl<M: BucketMemory> Decider<'_, M> {
         // for it.
         let announce = || vip.announce_backend_address && keys.is_some();
         if hit {
-            self.note_close(key, hash, t);
-            if announce() && !t.flags.rst() {
+            self.note_close(key, hash, flags);
+            if announce() && !flags.rst() {
                 self.counters.add_addr_skipped_duplicate += 1;
             }
             return Ok((b, false));
         }
-        if vip.mptcp_tracking && !t.flags.rst() {
+        if vip.mptcp_tracking && !flags.rst() {
             // Tracked from the first segment after the SYN — the third
             // ACK, normally — and, like a plain flow, again on every
             // later segment until an entry is stored: a third ACK
@@ -418,10 +452,10 @@ impl<M: BucketMemory> Decider<'_, M> {
         vip: &Vip,
         key: &FlowKey,
         hash: u64,
-        t: &TcpInfo,
+        flags: Flags,
+        m: &MptcpSummary,
     ) -> Result<(&'f Backend, bool), DropReason> {
-        let m = &t.mptcp;
-        if t.flags.syn() && !t.flags.ack() {
+        if flags.syn() && !flags.ack() {
             // Rule 3: MP_JOIN.
             if let Some(join) = m.join_syn {
                 if vip.token_routing {
@@ -449,18 +483,18 @@ impl<M: BucketMemory> Decider<'_, M> {
 
         if m.any() {
             // Rule 4: an MPTCP subflow (or its first ACK).
-            return self.tcp_mptcp(fwd, vip, key, hash, t);
+            return self.tcp_mptcp(fwd, vip, key, hash, flags, m);
         }
 
         // Rule 5: plain TCP (or MPTCP fallen back, or a join's last ACK).
         if let Some(b) = self.lookup(fwd, vip, key, hash, Scope::Any) {
-            self.note_close(key, hash, t);
+            self.note_close(key, hash, flags);
             return Ok((b, false));
         }
         let b = self.maglev(fwd, vip, hash)?;
-        if !t.flags.rst() {
+        if !flags.rst() {
             self.pin(key, hash, b.id, FlowClass::Plain);
-            self.note_close(key, hash, t);
+            self.note_close(key, hash, flags);
         }
         Ok((b, false))
     }

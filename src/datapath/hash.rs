@@ -113,6 +113,41 @@ impl FlowKey {
         FlowKey { bytes }
     }
 
+    /// Builds a key from the bytes as they are on the wire: 16-byte address
+    /// forms (IPv4 already mapped) and the TCP/UDP header's first four bytes
+    /// (source and destination port, big endian, which is the key's order).
+    #[inline(always)]
+    pub fn from_wire(src: &[u8; 16], dst: &[u8; 16], ports: &[u8; 4], proto: u8) -> Self {
+        let mut bytes = [0u8; 40];
+        bytes[SRC..SRC + 16].copy_from_slice(src);
+        bytes[DST..DST + 16].copy_from_slice(dst);
+        bytes[SPORT..SPORT + 4].copy_from_slice(ports);
+        bytes[PROTO] = proto;
+        FlowKey { bytes }
+    }
+
+    /// [`FlowKey::from_wire`] for IPv4: raw 4-byte addresses, mapped here.
+    #[inline(always)]
+    pub fn from_wire_v4(src: &[u8; 4], dst: &[u8; 4], ports: &[u8; 4], proto: u8) -> Self {
+        let mut bytes = [0u8; 40];
+        bytes[SRC + 10..SRC + 12].copy_from_slice(&[0xff, 0xff]);
+        bytes[SRC + 12..SRC + 16].copy_from_slice(src);
+        bytes[DST + 10..DST + 12].copy_from_slice(&[0xff, 0xff]);
+        bytes[DST + 12..DST + 16].copy_from_slice(dst);
+        bytes[SPORT..SPORT + 4].copy_from_slice(ports);
+        bytes[PROTO] = proto;
+        FlowKey { bytes }
+    }
+
+    /// The destination address in the 16-byte form (IPv4 mapped), as the
+    /// VIP index takes it.
+    #[inline(always)]
+    pub fn dst16(&self) -> &[u8; 16] {
+        const NONE: [u8; 16] = [0; 16];
+        // Always 16 bytes: the fallback is never taken.
+        self.bytes[DST..DST + 16].try_into().unwrap_or(&NONE)
+    }
+
     /// Builds a key from raw IPv4 address bytes (network order), mapping them.
     pub fn from_v4(src: [u8; 4], dst: [u8; 4], src_port: u16, dst_port: u16, proto: u8) -> Self {
         Self::from_v6(map_v4(src), map_v4(dst), src_port, dst_port, proto)

@@ -3,6 +3,7 @@
 #![forbid(unsafe_code)]
 
 pub mod announce;
+mod brief;
 mod budget;
 pub mod counters;
 mod decide;

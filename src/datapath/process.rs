@@ -33,11 +33,12 @@ use std::net::Ipv4Addr;
 use std::sync::Arc;
 
 use super::announce::{self, AnnounceBudget, Pending};
+use super::brief::Brief;
 use super::budget::RateLimit;
 use super::counters::Counters;
-use super::decide::{self, Decider};
+use super::decide::{self, Decider, Target};
 use super::flow_table::{
-    Bucket, BucketMemory, FlowCounters, FlowTable, FlowTableConfig, FlowTableError, Scope,
+    Bucket, BucketMemory, FlowCounters, FlowTable, FlowTableConfig, FlowTableError,
 };
 use super::forwarding::{Forwarding, ForwardingMode, Interface};
 use super::frame::Frame;
@@ -60,45 +61,25 @@ const KEY_LAG: usize = 8;
 /// Flow-table buckets swept per [`Datapath::housekeeping`] call.
 const HOUSEKEEPING_BUDGET: usize = 64;
 
-/// A frame's classification, computed before any table is touched.
-#[derive(Clone, Copy)]
-struct Pre {
+/// The full parse of a frame, for the general path: the frames the VIP
+/// lane's parse ([`Brief`]) does not cover, and covered ones to no VIP.
+struct Full {
     parsed: Result<Parsed, WireError>,
     flow: Option<(FlowKey, u64)>,
-    /// The flow hash if the decision will look at the flow table (worth a
-    /// prefetch), and which entries it looks for, see
-    /// [`decide::flow_table_scope`].
-    table_hash: Option<(u64, Scope)>,
 }
 
-impl Pre {
-    /// A placeholder for the burst array, overwritten before it is read.
-    const EMPTY: Pre = Pre {
-        parsed: Err(WireError::Truncated),
-        flow: None,
-        table_hash: None,
-    };
-
-    fn of(frame: &[u8]) -> Pre {
-        let mut p = Pre::EMPTY;
-        p.fill(frame);
-        p
-    }
-
-    /// Classifies `frame` in place (no copy of the parse result).
-    #[inline]
-    fn fill(&mut self, frame: &[u8]) {
-        parse_frame_into(frame, &mut self.parsed);
-        match &self.parsed {
-            Ok(Parsed { ip: Some(ip), .. }) => {
-                decide::fill_flow(ip, &mut self.flow);
-                self.table_hash = match self.flow {
-                    Some((_, h)) => decide::flow_table_scope(ip).map(|s| (h, s)),
-                    None => None,
-                };
-            }
-            _ => (self.flow, self.table_hash) = (None, None),
+impl Full {
+    #[inline(always)]
+    fn of(frame: &[u8]) -> Full {
+        let mut full = Full {
+            parsed: Err(WireError::Truncated),
+            flow: None,
+        };
+        parse_frame_into(frame, &mut full.parsed);
+        if let Ok(Parsed { ip: Some(ip), .. }) = &full.parsed {
+            decide::fill_flow(ip, &mut full.flow);
         }
+        full
     }
 }
 
@@ -111,9 +92,9 @@ pub struct Datapath<M = Box<[Bucket]>> {
     tokens: Arc<TokenTable>,
     backend_port: Option<usize>,
     traffic: Arc<Traffic>,
-    /// [`Datapath::process_burst`]'s per-frame classifications, allocated
-    /// once (`CHUNK` entries) and reused by every burst.
-    pre: Vec<Pre>,
+    /// [`Datapath::process_burst`]'s per-frame briefs, allocated once
+    /// (`CHUNK` entries) and reused by every burst.
+    pre: Vec<Brief>,
     /// Rate limit of the ICMP errors this worker generates.
     icmp_budget: local::IcmpBudget,
     /// ADD_ADDRs to send on backends' behalf, for the caller to take after
@@ -157,7 +138,7 @@ impl<M: BucketMemory> Datapath<M> {
             tokens,
             backend_port: None,
             traffic: Arc::new(Traffic::new()),
-            pre: vec![Pre::EMPTY; CHUNK],
+            pre: vec![Brief::EMPTY; CHUNK],
             icmp_budget: local::IcmpBudget::default(),
             announcements: Pending::default(),
             announce_budget: AnnounceBudget::default(),
@@ -215,8 +196,22 @@ impl<M: BucketMemory> Datapath<M> {
         frame: &mut F,
         now_ns: u64,
     ) -> Verdict {
-        let pre = Pre::of(frame);
-        self.finish(fwd, port, frame, &pre, now_ns)
+        let mut brief = Brief::EMPTY;
+        brief.fill(frame);
+        self.finish(fwd, port, frame, &brief, now_ns)
+    }
+
+    /// [`Datapath::process`] by the general path alone (no VIP lane): what
+    /// the lane is tested against.
+    #[cfg(test)]
+    pub(crate) fn process_general<F: Frame>(
+        &mut self,
+        fwd: &Forwarding,
+        port: usize,
+        frame: &mut F,
+        now_ns: u64,
+    ) -> Verdict {
+        self.finish(fwd, port, frame, &Brief::EMPTY, now_ns)
     }
 
     /// [`Datapath::process`] for a burst: parses and hashes every frame and
@@ -237,7 +232,7 @@ impl<M: BucketMemory> Datapath<M> {
         // left behind) so that `finish` can borrow `self` mutably.
         let mut pre = std::mem::take(&mut self.pre);
         if pre.len() < CHUNK {
-            pre.resize(CHUNK, Pre::EMPTY);
+            pre.resize(CHUNK, Brief::EMPTY);
         }
         for (fs, vs) in frames.chunks_mut(CHUNK).zip(verdicts.chunks_mut(CHUNK)) {
             // Parse each frame and prefetch its bucket's metadata line as
@@ -253,17 +248,18 @@ impl<M: BucketMemory> Datapath<M> {
                 p.fill(f);
                 // Skipped by the table for an MPTCP lookup in a bucket its
                 // summary says holds no MPTCP entry.
-                if let Some((h, scope)) = p.table_hash {
+                if let Some((h, scope)) = p.table_hash() {
                     self.flows.prefetch(h, scope);
                 }
-                if let Some((h, scope)) =
-                    i.checked_sub(KEY_LAG).and_then(|j| pre.get(j)?.table_hash)
+                if let Some((h, scope)) = i
+                    .checked_sub(KEY_LAG)
+                    .and_then(|j| pre.get(j)?.table_hash())
                 {
                     self.flows.prefetch_key(h, scope);
                 }
             }
             for p in pre.iter().take(n).skip(n.saturating_sub(KEY_LAG)) {
-                if let Some((h, scope)) = p.table_hash {
+                if let Some((h, scope)) = p.table_hash() {
                     self.flows.prefetch_key(h, scope);
                 }
             }
@@ -286,10 +282,17 @@ impl<M: BucketMemory> Datapath<M> {
         fwd: &Forwarding,
         port: usize,
         frame: &mut F,
-        pre: &Pre,
+        brief: &Brief,
         now_ns: u64,
     ) -> Verdict {
-        let v = self.handle(fwd, port, frame, pre, now_ns);
+        let lane = match brief.covered {
+            true => self.vip_lane(fwd, port, frame, brief, now_ns),
+            false => None,
+        };
+        let v = match lane {
+            Some(v) => v,
+            None => self.general(fwd, port, frame, now_ns),
+        };
         let c = &mut self.counters;
         match v {
             Verdict::Forward => c.forwarded += 1,
@@ -301,19 +304,72 @@ impl<M: BucketMemory> Datapath<M> {
         v
     }
 
+    /// The VIP lane: a TCP or UDP packet its parse covered, to a VIP
+    /// address — decided and rewritten from the brief record. `None` if the
+    /// destination is no VIP address: the general path's (the host's own
+    /// traffic, link-scope, or nothing of ours). A VIP is never an own
+    /// address (the config refuses it), so taking VIPs first changes no
+    /// verdict.
+    #[inline(always)]
+    pub(super) fn vip_lane<F: Frame>(
+        &mut self,
+        fwd: &Forwarding,
+        port: usize,
+        frame: &mut F,
+        b: &Brief,
+        now: u64,
+    ) -> Option<Verdict> {
+        let iface = fwd.interfaces.get(port)?;
+        let at = fwd.vip_addr(b.version, b.key.dst16())?;
+        if b.ttl <= 1 {
+            return Some(Verdict::Drop(DropReason::Ttl));
+        }
+        let mut d = Decider {
+            flows: &mut self.flows,
+            tokens: &self.tokens,
+            counters: &mut self.counters,
+            now,
+        };
+        let target = match d.decide_brief(fwd, at, b) {
+            Ok(t) => t,
+            Err(r) => return Some(Verdict::Drop(r)),
+        };
+        let inner = Inner {
+            l3_offset: b.l3_offset,
+            l3_end: b.l3_end,
+            version: b.version,
+        };
+        let new_flow = b.flags.syn() && !b.flags.ack();
+        Some(self.send(fwd, (iface, port), frame, &target, inner, new_flow, now))
+    }
+
+    /// Every frame the VIP lane did not take: parsed in full, then
+    /// [`Datapath::handle`]. Out of line: the lane's code stays compact.
+    #[inline(never)]
+    fn general<F: Frame>(
+        &mut self,
+        fwd: &Forwarding,
+        port: usize,
+        frame: &mut F,
+        now: u64,
+    ) -> Verdict {
+        let full = Full::of(frame);
+        self.handle(fwd, port, frame, &full, now)
+    }
+
     #[inline(always)]
     fn handle<F: Frame>(
         &mut self,
         fwd: &Forwarding,
         port: usize,
         frame: &mut F,
-        pre: &Pre,
+        full: &Full,
         now: u64,
     ) -> Verdict {
         let Some(iface) = fwd.interfaces.get(port) else {
             return Verdict::Drop(DropReason::NotForUs);
         };
-        let p = match &pre.parsed {
+        let p = match &full.parsed {
             Ok(p) => p,
             Err(WireError::Unsupported) => return Verdict::Drop(DropReason::Unsupported),
             Err(_) => return Verdict::Drop(DropReason::Malformed),
@@ -385,20 +441,40 @@ impl<M: BucketMemory> Datapath<M> {
             counters: &mut self.counters,
             now,
         };
-        let target = match d.decide(fwd, at, ip, pre.flow.as_ref()) {
+        let target = match d.decide(fwd, at, ip, full.flow.as_ref()) {
             Ok(t) => t,
             Err(r) => return Verdict::Drop(r),
         };
+        // A new flow: a TCP SYN (plain, MPTCP or join) being placed.
+        let new_flow = matches!(&ip.l4, L4::Tcp(t) if t.flags.syn() && !t.flags.ack());
+        self.send(
+            fwd,
+            (iface, port),
+            frame,
+            &target,
+            inner(p, ip),
+            new_flow,
+            now,
+        )
+    }
+
+    /// Announces if asked, rewrites `frame` for the target's backend (or
+    /// answers a packet too big for IP-in-IP) and counts it: the end of
+    /// both paths to a VIP.
+    #[allow(clippy::too_many_arguments)] // the frame's parts, unbundled
+    #[inline(always)]
+    fn send<F: Frame>(
+        &mut self,
+        fwd: &Forwarding,
+        (iface, port): (&Interface, usize),
+        frame: &mut F,
+        target: &Target<'_>,
+        at: Inner,
+        new_flow: bool,
+        now: u64,
+    ) -> Verdict {
         if target.announce {
-            self.announce(
-                iface,
-                port,
-                frame,
-                p.l3_offset,
-                ip,
-                target.backend.addr,
-                now,
-            );
+            self.announce(iface, port, frame, target.backend.addr, now);
         }
         let out: &Interface = self
             .backend_port
@@ -410,31 +486,15 @@ impl<M: BucketMemory> Datapath<M> {
             ForwardingMode::Ipip => {
                 let room =
                     usize::from(out.mtu).saturating_sub(rewrite::ipip_overhead(target.backend));
-                if ip.l3_end.saturating_sub(p.l3_offset) > room {
-                    let v = local::too_big(iface, frame, p.l3_offset, ip, room);
-                    if v == Verdict::Reply {
-                        if !self.icmp_budget.take(now) {
-                            return Verdict::Drop(DropReason::IcmpLimit);
-                        }
-                        self.counters.icmp_too_big_sent += 1;
-                    }
-                    return v;
+                if at.l3_end.saturating_sub(at.l3_offset) > room {
+                    return self.too_big(iface, frame, room, now);
                 }
-                rewrite::ipip(
-                    frame,
-                    inner(p, ip),
-                    out,
-                    &fwd.encap,
-                    target.backend,
-                    target.hash,
-                )
-                .map(|()| self.counters.forwarded_ipip += 1)
+                rewrite::ipip(frame, at, out, &fwd.encap, target.backend, target.hash)
+                    .map(|()| self.counters.forwarded_ipip += 1)
             }
         };
         match done {
             Ok(()) => {
-                // A new flow: a TCP SYN (plain, MPTCP or join) being placed.
-                let new_flow = matches!(&ip.l4, L4::Tcp(t) if t.flags.syn() && !t.flags.ack());
                 self.traffic.record(
                     target.vip.id,
                     target.backend.id.0,
@@ -474,16 +534,15 @@ impl<M: BucketMemory> Datapath<M> {
     }
 
     /// Records the ADD_ADDR announcing `backend` to the sender of `frame`
-    /// (still as received), within the rate limit.
-    #[allow(clippy::too_many_arguments)] // the frame's parts, unbundled
+    /// (still as received), within the rate limit. The frame is parsed in
+    /// full here (the VIP lane's record lacks the sequence numbers): once a
+    /// connection, next to an HMAC.
     #[cold]
     fn announce(
         &mut self,
         iface: &Interface,
         port: usize,
         frame: &[u8],
-        l3_offset: usize,
-        ip: &parse::IpInfo,
         backend: std::net::IpAddr,
         now: u64,
     ) {
@@ -492,11 +551,47 @@ impl<M: BucketMemory> Datapath<M> {
             c.add_addr_skipped_rate_limit += 1;
             return;
         }
-        let built = announce::build(frame, l3_offset, ip, (iface, port), backend);
+        let built = match parse::parse_frame(frame) {
+            Ok(Parsed {
+                l3_offset,
+                ip: Some(ip),
+                ..
+            }) => announce::build(frame, l3_offset, &ip, (iface, port), backend),
+            _ => None,
+        };
         match built {
             Some(a) if self.announcements.push(a) => c.add_addr_sent += 1,
             _ => c.add_addr_skipped_no_buffer += 1,
         }
+    }
+
+    /// The ICMP error for a packet too long for IP-in-IP on the out port
+    /// (`room` bytes), within the rate limit. Parses the frame in full.
+    #[cold]
+    #[inline(never)]
+    fn too_big<F: Frame>(
+        &mut self,
+        iface: &Interface,
+        frame: &mut F,
+        room: usize,
+        now: u64,
+    ) -> Verdict {
+        let Ok(Parsed {
+            l3_offset,
+            ip: Some(ip),
+            ..
+        }) = parse::parse_frame(frame)
+        else {
+            return Verdict::Drop(DropReason::Malformed);
+        };
+        let v = local::too_big(iface, frame, l3_offset, &ip, room);
+        if v == Verdict::Reply {
+            if !self.icmp_budget.take(now) {
+                return Verdict::Drop(DropReason::IcmpLimit);
+            }
+            self.counters.icmp_too_big_sent += 1;
+        }
+        v
     }
 }
 

@@ -361,7 +361,7 @@ fn parse_tcp(seg: &[u8], out: &mut L4) -> Result<()> {
 /// slice patterns so that each step costs one length test per byte read
 /// (~15 instructions an option, ~8 a NOP; a Linux SYN has six).
 #[inline(always)]
-fn summarize_options(opts: &[u8], s: &mut MptcpSummary) -> bool {
+pub(crate) fn summarize_options(opts: &[u8], s: &mut MptcpSummary) -> bool {
     let mut rest = skip_common_prefix(opts);
     loop {
         match rest {
