@@ -293,13 +293,9 @@ impl<M: BucketMemory> Datapath<M> {
             Some(v) => v,
             None => self.general(fwd, port, frame, now_ns),
         };
-        let c = &mut self.counters;
-        match v {
-            Verdict::Forward => c.forwarded += 1,
-            Verdict::Reply | Verdict::Absorbed | Verdict::Kernel => {}
-            Verdict::Drop(r) => {
-                c.drops[r] += 1;
-            }
+        // `forwarded` is counted where a frame is sent (`send`).
+        if let Verdict::Drop(r) = v {
+            self.counters.drops[r] += 1;
         }
         v
     }
@@ -495,6 +491,7 @@ impl<M: BucketMemory> Datapath<M> {
         };
         match done {
             Ok(()) => {
+                self.counters.forwarded += 1;
                 self.traffic.record(
                     target.vip.id,
                     target.backend.id.0,

@@ -390,9 +390,10 @@ pub(crate) fn summarize_options(opts: &[u8], s: &mut MptcpSummary) -> bool {
 /// comparison instead of one loop turn each (the walk costs ~15
 /// instructions an option): NOP, NOP, timestamps — RFC 7323's recommended
 /// layout, what Linux, BSD and Apple send on every segment after the SYN —
-/// and MSS, SACK-permitted, timestamps, the start of a Linux SYN. Only the
-/// kind and length bytes are compared, so any values are accepted, and a
-/// well-formed prefix is exactly what the walk would have skipped.
+/// and MSS, SACK-permitted, timestamps (then NOP, window scale), the start
+/// of a Linux SYN. Only the kind and length bytes are compared, so any
+/// values are accepted, and a well-formed prefix is exactly what the walk
+/// would have skipped.
 #[inline(always)]
 fn skip_common_prefix(opts: &[u8]) -> &[u8] {
     // Whole-array comparisons: one 4-byte compare each, not one a byte.
@@ -403,7 +404,11 @@ fn skip_common_prefix(opts: &[u8]) -> &[u8] {
     }
     if let Some((head, rest)) = opts.split_first_chunk::<16>() {
         if head[..2] == [2, 4] && head[4..8] == [4, 2, 8, 10] {
-            return rest;
+            // Linux then sends NOP, window scale.
+            return match rest.split_first_chunk::<4>() {
+                Some((&[1, 3, 3, _], after)) => after,
+                _ => rest,
+            };
         }
     }
     opts
@@ -878,6 +883,9 @@ mod tests {
                 Just(&[][..]),
                 Just(&[1u8, 1, 8, 10][..]),
                 Just(&[2u8, 4, 5, 0xb4, 4, 2, 8, 10][..]),
+                // A Linux SYN's MSS, SACK-permitted, timestamps, NOP, and
+                // window scale but for its value.
+                Just(&[2u8, 4, 5, 0xb4, 4, 2, 8, 10, 0, 0, 0, 1, 0, 0, 0, 0, 1, 3, 3][..]),
             ],
             opts in proptest::collection::vec(
                 prop_oneof![Just(0u8), Just(1), Just(2), Just(4), Just(8), Just(30), Just(0x10), Just(0x20), any::<u8>()],
