@@ -562,7 +562,7 @@ impl<M: BucketMemory> FlowTable<M> {
     /// Looks a flow up. A hit refreshes the entry and, if it was untrusted,
     /// promotes it (this is the flow's second packet). An expired entry is
     /// removed and reported as a miss.
-    #[inline]
+    #[inline(always)]
     pub fn lookup(&mut self, key: &FlowKey, hash: u64, now: u64) -> Option<BackendId> {
         self.lookup_in(key, hash, now, Scope::Any)
     }
@@ -570,7 +570,7 @@ impl<M: BucketMemory> FlowTable<M> {
     /// [`FlowTable::lookup`] among MPTCP entries only ([`Scope::Mptcp`]):
     /// when the summary says the bucket holds none, a miss that does not
     /// read the bucket.
-    #[inline]
+    #[inline(always)]
     pub fn lookup_mptcp(&mut self, key: &FlowKey, hash: u64, now: u64) -> Option<BackendId> {
         self.lookup_in(key, hash, now, Scope::Mptcp)
     }
@@ -628,7 +628,7 @@ impl<M: BucketMemory> FlowTable<M> {
         Some((alt, i))
     }
 
-    #[inline]
+    #[inline(always)]
     fn lookup_in(&mut self, key: &FlowKey, hash: u64, now: u64, scope: Scope) -> Option<BackendId> {
         let tick = (now >> TICK_SHIFT) as u32;
         let idx = hash as usize & self.mask;
