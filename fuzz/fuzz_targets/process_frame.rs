@@ -2,8 +2,9 @@
 //! datapath built once (IPv4 and IPv6 VIPs, L2 DSR and IPIP, token routing on,
 //! a small flow table so that eviction, the untrusted quota and timeouts are
 //! reached). Every input goes through `Datapath::process_burst` on that
-//! datapath and through `Datapath::process`, frame by frame, on a twin built
-//! the same way, so both keep the same state.
+//! datapath and through `Datapath::process_general` (the general path alone,
+//! without the VIP lane), frame by frame, on a twin built the same way, so
+//! both keep the same state.
 //!
 //! Input: byte 0 = control (bits 0-1 rx port, where 2 and 3 are no port;
 //! bits 2-7 = time-step shift), byte 1 = time step (`(byte1 + 1) << shift`
@@ -12,7 +13,7 @@
 //! `fuzz/make_seeds.py` writes seeds in this form from the captures.
 //!
 //! Invariants, for any bytes: no panic; `process_burst` gives the same
-//! verdicts and bytes as `process`; a `Forward` or `Reply` frame is a
+//! verdicts and bytes as `process_general`; a `Forward` or `Reply` frame is a
 //! well-formed Ethernet frame (one that `parse_frame` accepts) at most 48
 //! bytes (an ICMPv6 "packet too big" in front of its quote) longer than the
 //! input, and a `Forward` frame leaves from the rx port's MAC to a configured backend or gateway
@@ -49,7 +50,7 @@ struct State {
     fwd: Forwarding,
     /// Runs `process_burst`.
     dp: Datapath,
-    /// Runs `process`, frame by frame.
+    /// Runs `process_general`, frame by frame.
     twin: Datapath,
     /// Destination MACs a forwarded frame may have.
     next_hops: Vec<[u8; 6]>,
@@ -120,12 +121,12 @@ fn check_output(state: &State, port: usize, i: usize) {
     let twin_verdict = state.verdicts[state.input_lens.len() + i];
     assert_eq!(
         verdict, twin_verdict,
-        "process_burst and process disagree on frame {i}"
+        "process_burst and process_general disagree on frame {i}"
     );
     assert_eq!(
         frame,
         &state.twin_frames[i][..],
-        "process_burst and process wrote different bytes (frame {i}, {verdict:?})"
+        "process_burst and process_general wrote different bytes (frame {i}, {verdict:?})"
     );
     if verdict == Verdict::Kernel {
         // Handed over as received, and only where there is a kernel.
@@ -276,7 +277,7 @@ fn run(state: &mut State, data: &[u8]) {
     verdicts.resize(n, Verdict::Drop(DropReason::Malformed));
     dp.process_burst(fwd, port, &mut frames[..n], verdicts, *now);
     for frame in &mut twin_frames[..n] {
-        verdicts.push(twin.process(fwd, port, frame, *now));
+        verdicts.push(twin.process_general(fwd, port, frame, *now));
     }
 
     for i in 0..n {

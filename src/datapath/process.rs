@@ -2,7 +2,12 @@
 //! rewritten frame) out. No I/O, no clock: the caller passes `now` in
 //! nanoseconds of a monotonic clock.
 //!
-//! Per frame: [`parse_frame`] (one pass over the headers), then
+//! Per frame, first the VIP lane (see [`super::brief`]): a TCP or UDP
+//! packet of the usual shape (no IP options or extension headers, not a
+//! fragment) to a VIP address is read at fixed offsets into a small record
+//! and decided and rewritten from it, as below. Every other frame — and a
+//! covered one to no VIP address — takes the general path:
+//! [`parse_frame`] (one pass over the headers), then
 //! * ARP request for an own address or a VIP → ARP reply;
 //! * IPv6 neighbour solicitation for an own address or a VIP → NA;
 //! * ARP or neighbour advertisement from a backend being resolved → its MAC
@@ -202,9 +207,9 @@ impl<M: BucketMemory> Datapath<M> {
     }
 
     /// [`Datapath::process`] by the general path alone (no VIP lane): what
-    /// the lane is tested against.
-    #[cfg(test)]
-    pub(crate) fn process_general<F: Frame>(
+    /// the lane is tested and fuzzed against. Same verdicts, bytes and
+    /// state, at the general path's cost.
+    pub fn process_general<F: Frame>(
         &mut self,
         fwd: &Forwarding,
         port: usize,
