@@ -62,7 +62,7 @@ const K2: u64 = 0xc2b2_ae3d_27d4_eb4f;
 /// A packet's destination found to be a VIP address
 /// ([`VipIndex::addr`]): a handle for [`VipIndex::service`] and
 /// [`VipIndex::fragment`], carrying what the service lookup needs so that it
-/// does not read the address table again (two words: it is passed by value
+/// does not read the address table again (16 bytes: it is passed by value
 /// on the packet path).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct VipAddr {
@@ -70,6 +70,11 @@ pub struct VipAddr {
     /// also names the address (no other starts there).
     first: u32,
     count: u32,
+    /// An address with one VIP (the usual case): its [`sole_key`] and its
+    /// position, so that finding the service reads nothing more; [`NONE`]
+    /// when there are several.
+    sole: u32,
+    sole_vip: u32,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -80,6 +85,9 @@ struct AddrSlot {
     /// `grouped[first..first + count]`: the VIPs on this address.
     first: u32,
     count: u32,
+    /// As in [`VipAddr`].
+    sole: u32,
+    sole_vip: u32,
 }
 
 impl AddrSlot {
@@ -88,7 +96,15 @@ impl AddrSlot {
         version: 0,
         first: 0,
         count: 0,
+        sole: NONE,
+        sole_vip: NONE,
     };
+}
+
+/// Port and protocol of a VIP in one word (never [`NONE`]).
+#[inline(always)]
+fn sole_key(port: u16, protocol: Protocol) -> u32 {
+    (u32::from(port) << 8) | u32::from(protocol.number())
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -186,12 +202,17 @@ impl VipIndex {
             let v = &vips[i as usize];
             let (a, version) = (addr::from_ip(v.addr()), version_of(v));
             match groups.last_mut() {
-                Some(g) if g.addr == a && g.version == version => g.count += 1,
+                Some(g) if g.addr == a && g.version == version => {
+                    g.count += 1;
+                    (g.sole, g.sole_vip) = (NONE, NONE);
+                }
                 _ => groups.push(AddrSlot {
                     addr: a,
                     version,
                     first: pos as u32,
                     count: 1,
+                    sole: sole_key(v.port(), v.protocol()),
+                    sole_vip: i,
                 }),
             }
         }
@@ -268,6 +289,8 @@ impl VipIndex {
         let found = |s: &AddrSlot| VipAddr {
             first: s.first,
             count: s.count,
+            sole: s.sole,
+            sole_vip: s.sole_vip,
         };
         let g = &self.addr_geometry;
         if g.scan {
@@ -310,6 +333,12 @@ impl VipIndex {
         port: u16,
         protocol: Protocol,
     ) -> Option<&'v V> {
+        if at.sole != NONE {
+            return match at.sole == sole_key(port, protocol) {
+                true => vips.get(at.sole_vip as usize),
+                false => None,
+            };
+        }
         if at.count <= SCAN_MAX {
             return self
                 .members(at)
