@@ -248,6 +248,7 @@ proptest! {
 fn vip_frames_are_forwarded_by_the_lane() {
     let fwd = testing::forwarding(&testing::parse(testing::fixture("datapath")), &[PORT_MAC]);
     let mut dp = Tables::small(4096).datapath();
+    let link = dp.link(&fwd, 0).expect("port 0");
     for (v6, udp) in [(false, false), (true, false), (false, true)] {
         let bytes = frame(0, v6, udp, SYN, 0, false, 64);
         let mut b = Brief::EMPTY;
@@ -255,7 +256,7 @@ fn vip_frames_are_forwarded_by_the_lane() {
         assert!(b.covered);
         let mut f = TestFrame::new(&bytes);
         assert_eq!(
-            dp.vip_lane(&fwd, 0, &mut f, &b, 1_000 * S),
+            dp.vip_lane(&fwd, link, &mut f, &b, 1_000 * S),
             Some(Verdict::Forward)
         );
     }
@@ -265,7 +266,7 @@ fn vip_frames_are_forwarded_by_the_lane() {
     b.fill(&bytes);
     assert!(b.covered);
     assert_eq!(
-        dp.vip_lane(&fwd, 0, &mut TestFrame::new(&bytes), &b, 1_000 * S),
+        dp.vip_lane(&fwd, link, &mut TestFrame::new(&bytes), &b, 1_000 * S),
         None
     );
 }

@@ -88,6 +88,15 @@ impl Full {
     }
 }
 
+/// The port a frame came in on and the one it leaves by if forwarded (the
+/// backend port of a two-armed setup, else the same).
+#[derive(Clone, Copy)]
+pub(super) struct Link<'f> {
+    port: usize,
+    rx: &'f Interface,
+    out: &'f Interface,
+}
+
 /// One worker's datapath state: its counters, its flow table and a handle on
 /// the token table shared by all workers. Owned by exactly one worker. `M` is
 /// the flow table's memory (see [`BucketMemory`]): the heap by default.
@@ -203,7 +212,8 @@ impl<M: BucketMemory> Datapath<M> {
     ) -> Verdict {
         let mut brief = Brief::EMPTY;
         brief.fill(frame);
-        self.finish(fwd, port, frame, &brief, now_ns)
+        let link = self.link(fwd, port);
+        self.finish(fwd, port, link, frame, &brief, now_ns)
     }
 
     /// [`Datapath::process`] by the general path alone (no VIP lane): what
@@ -216,7 +226,7 @@ impl<M: BucketMemory> Datapath<M> {
         frame: &mut F,
         now_ns: u64,
     ) -> Verdict {
-        self.finish(fwd, port, frame, &Brief::EMPTY, now_ns)
+        self.finish(fwd, port, None, frame, &Brief::EMPTY, now_ns)
     }
 
     /// [`Datapath::process`] for a burst: parses and hashes every frame and
@@ -236,6 +246,7 @@ impl<M: BucketMemory> Datapath<M> {
         // Taken out of `self` for the burst (no allocation: an empty Vec is
         // left behind) so that `finish` can borrow `self` mutably.
         let mut pre = std::mem::take(&mut self.pre);
+        let link = self.link(fwd, port);
         if pre.len() < CHUNK {
             pre.resize(CHUNK, Brief::EMPTY);
         }
@@ -269,7 +280,7 @@ impl<M: BucketMemory> Datapath<M> {
                 }
             }
             for ((f, v), p) in fs.iter_mut().zip(vs.iter_mut()).zip(pre.iter()) {
-                *v = self.finish(fwd, port, f, p, now_ns);
+                *v = self.finish(fwd, port, link, f, p, now_ns);
             }
         }
         self.pre = pre;
@@ -281,18 +292,33 @@ impl<M: BucketMemory> Datapath<M> {
         self.flows.expire_some(now_ns, HOUSEKEEPING_BUDGET);
     }
 
+    /// The ports a frame received on `port` comes in and leaves by: the
+    /// same for a whole burst. `None` for a port that does not exist.
+    #[inline(always)]
+    pub(super) fn link<'f>(&self, fwd: &'f Forwarding, port: usize) -> Option<Link<'f>> {
+        let rx = fwd.interfaces.get(port)?;
+        let out = self
+            .backend_port
+            .and_then(|i| fwd.interfaces.get(i))
+            .unwrap_or(rx);
+        Some(Link { port, rx, out })
+    }
+
+    /// `link` is [`Datapath::link`] of `port` (`None`: the VIP lane is not
+    /// taken).
     #[inline(always)]
     fn finish<F: Frame>(
         &mut self,
         fwd: &Forwarding,
         port: usize,
+        link: Option<Link<'_>>,
         frame: &mut F,
         brief: &Brief,
         now_ns: u64,
     ) -> Verdict {
-        let lane = match brief.covered {
-            true => self.vip_lane(fwd, port, frame, brief, now_ns),
-            false => None,
+        let lane = match (brief.covered, link) {
+            (true, Some(link)) => self.vip_lane(fwd, link, frame, brief, now_ns),
+            _ => None,
         };
         let v = match lane {
             Some(v) => v,
@@ -315,12 +341,11 @@ impl<M: BucketMemory> Datapath<M> {
     pub(super) fn vip_lane<F: Frame>(
         &mut self,
         fwd: &Forwarding,
-        port: usize,
+        link: Link<'_>,
         frame: &mut F,
         b: &Brief,
         now: u64,
     ) -> Option<Verdict> {
-        let iface = fwd.interfaces.get(port)?;
         let at = fwd.vip_addr(b.version, b.key.dst16())?;
         if b.ttl <= 1 {
             return Some(Verdict::Drop(DropReason::Ttl));
@@ -341,7 +366,7 @@ impl<M: BucketMemory> Datapath<M> {
             version: b.version,
         };
         let new_flow = b.flags.syn() && !b.flags.ack();
-        Some(self.send(fwd, (iface, port), frame, &target, inner, new_flow, now))
+        Some(self.send(fwd, link, frame, &target, inner, new_flow, now))
     }
 
     /// Every frame the VIP lane did not take: parsed in full, then
@@ -448,15 +473,11 @@ impl<M: BucketMemory> Datapath<M> {
         };
         // A new flow: a TCP SYN (plain, MPTCP or join) being placed.
         let new_flow = matches!(&ip.l4, L4::Tcp(t) if t.flags.syn() && !t.flags.ack());
-        self.send(
-            fwd,
-            (iface, port),
-            frame,
-            &target,
-            inner(p, ip),
-            new_flow,
-            now,
-        )
+        let link = self.link(fwd, port);
+        match link {
+            Some(link) => self.send(fwd, link, frame, &target, inner(p, ip), new_flow, now),
+            None => Verdict::Drop(DropReason::NotForUs),
+        }
     }
 
     /// Announces if asked, rewrites `frame` for the target's backend (or
@@ -467,7 +488,7 @@ impl<M: BucketMemory> Datapath<M> {
     fn send<F: Frame>(
         &mut self,
         fwd: &Forwarding,
-        (iface, port): (&Interface, usize),
+        Link { port, rx, out }: Link<'_>,
         frame: &mut F,
         target: &Target<'_>,
         at: Inner,
@@ -475,12 +496,8 @@ impl<M: BucketMemory> Datapath<M> {
         now: u64,
     ) -> Verdict {
         if target.announce {
-            self.announce(iface, port, frame, target.backend.addr, now);
+            self.announce(rx, port, frame, target.backend.addr, now);
         }
-        let out: &Interface = self
-            .backend_port
-            .and_then(|i| fwd.interfaces.get(i))
-            .unwrap_or(iface);
         let done = match target.vip.mode {
             ForwardingMode::L2Dsr => rewrite::l2_dsr(frame, out, target.backend)
                 .map(|()| self.counters.forwarded_l2 += 1),
@@ -488,7 +505,7 @@ impl<M: BucketMemory> Datapath<M> {
                 let room =
                     usize::from(out.mtu).saturating_sub(rewrite::ipip_overhead(target.backend));
                 if at.l3_end.saturating_sub(at.l3_offset) > room {
-                    return self.too_big(iface, frame, room, now);
+                    return self.too_big(rx, frame, room, now);
                 }
                 rewrite::ipip(frame, at, out, &fwd.encap, target.backend, target.hash)
                     .map(|()| self.counters.forwarded_ipip += 1)
