@@ -363,6 +363,7 @@ impl<M: BucketMemory> Decider<'_, M> {
     }
 
     /// Stores an entry; true if this call stored it.
+    #[inline(always)]
     fn pin(&mut self, key: &FlowKey, hash: u64, backend: BackendId, class: FlowClass) -> bool {
         match self.flows.insert(key, hash, backend, class, self.now) {
             InsertOutcome::Inserted => {
@@ -386,7 +387,7 @@ impl<M: BucketMemory> Decider<'_, M> {
         }
     }
 
-    #[inline]
+    #[inline(always)]
     fn note_close(&mut self, key: &FlowKey, hash: u64, flags: Flags) {
         if flags.rst() {
             self.flows.note_rst(key, hash, self.now);
@@ -397,7 +398,7 @@ impl<M: BucketMemory> Decider<'_, M> {
 
     /// Rule 4 for a segment whose MPTCP options were seen; the bool asks
     /// for an announcement (see [`Target::announce`]).
-    #[inline]
+    #[inline(always)]
     fn tcp_mptcp<'f>(
         &mut self,
         fwd: &'f Forwarding,

@@ -360,7 +360,8 @@ impl<M: BucketMemory> Datapath<M> {
             Ok(t) => t,
             Err(r) => return Some(Verdict::Drop(r)),
         };
-        let inner = Inner {
+        // Read only for IP-in-IP.
+        let inner = || Inner {
             l3_offset: b.l3_offset,
             l3_end: b.l3_end,
             version: b.version,
@@ -475,7 +476,7 @@ impl<M: BucketMemory> Datapath<M> {
         let new_flow = matches!(&ip.l4, L4::Tcp(t) if t.flags.syn() && !t.flags.ack());
         let link = self.link(fwd, port);
         match link {
-            Some(link) => self.send(fwd, link, frame, &target, inner(p, ip), new_flow, now),
+            Some(link) => self.send(fwd, link, frame, &target, || inner(p, ip), new_flow, now),
             None => Verdict::Drop(DropReason::NotForUs),
         }
     }
@@ -491,7 +492,7 @@ impl<M: BucketMemory> Datapath<M> {
         Link { port, rx, out }: Link<'_>,
         frame: &mut F,
         target: &Target<'_>,
-        at: Inner,
+        inner: impl FnOnce() -> Inner,
         new_flow: bool,
         now: u64,
     ) -> Verdict {
@@ -504,6 +505,7 @@ impl<M: BucketMemory> Datapath<M> {
             ForwardingMode::Ipip => {
                 let room =
                     usize::from(out.mtu).saturating_sub(rewrite::ipip_overhead(target.backend));
+                let at = inner();
                 if at.l3_end.saturating_sub(at.l3_offset) > room {
                     return self.too_big(rx, frame, room, now);
                 }
