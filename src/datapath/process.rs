@@ -380,22 +380,23 @@ impl<M: BucketMemory> Datapath<M> {
         frame: &mut F,
         now: u64,
     ) -> Verdict {
+        let Some(link) = self.link(fwd, port) else {
+            return Verdict::Drop(DropReason::NotForUs);
+        };
         let full = Full::of(frame);
-        self.handle(fwd, port, frame, &full, now)
+        self.handle(fwd, link, frame, &full, now)
     }
 
     #[inline(always)]
     fn handle<F: Frame>(
         &mut self,
         fwd: &Forwarding,
-        port: usize,
+        link: Link<'_>,
         frame: &mut F,
         full: &Full,
         now: u64,
     ) -> Verdict {
-        let Some(iface) = fwd.interfaces.get(port) else {
-            return Verdict::Drop(DropReason::NotForUs);
-        };
+        let (iface, port) = (link.rx, link.port);
         let p = match &full.parsed {
             Ok(p) => p,
             Err(WireError::Unsupported) => return Verdict::Drop(DropReason::Unsupported),
@@ -474,11 +475,7 @@ impl<M: BucketMemory> Datapath<M> {
         };
         // A new flow: a TCP SYN (plain, MPTCP or join) being placed.
         let new_flow = matches!(&ip.l4, L4::Tcp(t) if t.flags.syn() && !t.flags.ack());
-        let link = self.link(fwd, port);
-        match link {
-            Some(link) => self.send(fwd, link, frame, &target, || inner(p, ip), new_flow, now),
-            None => Verdict::Drop(DropReason::NotForUs),
-        }
+        self.send(fwd, link, frame, &target, || inner(p, ip), new_flow, now)
     }
 
     /// Announces if asked, rewrites `frame` for the target's backend (or
