@@ -80,8 +80,6 @@ use crate::wire::mptcp;
 use crate::wire::parse::{IpInfo, L4, MptcpSummary, Quoted};
 use crate::wire::tcp::Flags;
 
-use super::brief::Brief;
-
 /// Where a packet goes: the VIP it belongs to, its backend, and the hash used
 /// for encapsulation entropy.
 #[derive(Clone, Copy, Debug)]
@@ -188,32 +186,15 @@ impl<M: BucketMemory> Decider<'_, M> {
             return self.fragment(fwd, at, ip);
         }
         match &ip.l4 {
+            // Always Some for TCP and UDP that is not a fragment.
             L4::Tcp(t) => {
-                let vip = fwd
-                    .vip_at(at, t.dst_port, Protocol::Tcp)
-                    .ok_or(DropReason::NoVip)?;
                 let &(ref key, hash) = flow.ok_or(DropReason::Malformed)?;
-                let (backend, announce) = self.tcp(fwd, vip, key, hash, t.flags, &t.mptcp)?;
-                Ok(Target {
-                    vip,
-                    backend,
-                    hash,
-                    announce,
-                })
+                let tcp = Some((t.flags, &t.mptcp));
+                self.segment(fwd, at, t.dst_port, (key, hash), tcp)
             }
             L4::Udp { dst_port, .. } => {
-                let vip = fwd
-                    .vip_at(at, *dst_port, Protocol::Udp)
-                    .ok_or(DropReason::NoVip)?;
-                let &(_, hash) = flow.ok_or(DropReason::Malformed)?;
-                let backend = self.maglev(fwd, vip, hash)?;
-                self.counters.udp_forwarded += 1;
-                Ok(Target {
-                    vip,
-                    backend,
-                    hash,
-                    announce: false,
-                })
+                let &(ref key, hash) = flow.ok_or(DropReason::Malformed)?;
+                self.segment(fwd, at, *dst_port, (key, hash), None)
             }
             L4::Icmp { ty, quoted, .. } => {
                 let Some(q) = quoted.filter(|_| is_forwarded_error(ip.version, *ty)) else {
@@ -254,33 +235,40 @@ impl<M: BucketMemory> Decider<'_, M> {
         }
     }
 
-    /// [`Decider::decide`] for a packet the VIP lane's parse covered (TCP
-    /// or UDP, not a fragment): the same rules on the brief record.
+    /// A TCP segment (`tcp`: its flags and MPTCP options) or a UDP
+    /// datagram (`None`) to a VIP address, not a fragment: rules 1–5, or
+    /// Maglev for UDP. Both paths end here: [`Decider::decide`] and the
+    /// VIP lane (`super::brief`).
     #[inline(always)]
-    pub fn decide_brief<'f>(
+    pub fn segment<'f>(
         &mut self,
         fwd: &'f Forwarding,
         at: VipAddr,
-        b: &Brief,
+        dst_port: u16,
+        (key, hash): (&FlowKey, u64),
+        tcp: Option<(Flags, &MptcpSummary)>,
     ) -> Result<Target<'f>, DropReason> {
-        let (vip, backend, announce) = if b.protocol == ip_proto::TCP {
-            let vip = fwd
-                .vip_at(at, b.dst_port, Protocol::Tcp)
-                .ok_or(DropReason::NoVip)?;
-            let (backend, announce) = self.tcp(fwd, vip, &b.key, b.hash, b.flags, &b.mptcp)?;
-            (vip, backend, announce)
-        } else {
-            let vip = fwd
-                .vip_at(at, b.dst_port, Protocol::Udp)
-                .ok_or(DropReason::NoVip)?;
-            let backend = self.maglev(fwd, vip, b.hash)?;
-            self.counters.udp_forwarded += 1;
-            (vip, backend, false)
+        let (vip, backend, announce) = match tcp {
+            Some((flags, m)) => {
+                let vip = fwd
+                    .vip_at(at, dst_port, Protocol::Tcp)
+                    .ok_or(DropReason::NoVip)?;
+                let (backend, announce) = self.tcp(fwd, vip, key, hash, flags, m)?;
+                (vip, backend, announce)
+            }
+            None => {
+                let vip = fwd
+                    .vip_at(at, dst_port, Protocol::Udp)
+                    .ok_or(DropReason::NoVip)?;
+                let backend = self.maglev(fwd, vip, hash)?;
+                self.counters.udp_forwarded += 1;
+                (vip, backend, false)
+            }
         };
         Ok(Target {
             vip,
             backend,
-            hash: b.hash,
+            hash,
             announce,
         })
     }

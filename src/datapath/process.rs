@@ -55,6 +55,7 @@ use super::token_table::TokenTable;
 use super::traffic::Traffic;
 use super::verdict::{DropReason, Verdict};
 use crate::wire::ethernet::ethertype;
+use crate::wire::ip_proto;
 use crate::wire::parse::{L4, Parsed, parse_frame_into};
 use crate::wire::{WireError, parse};
 
@@ -356,7 +357,8 @@ impl<M: BucketMemory> Datapath<M> {
             counters: &mut self.counters,
             now,
         };
-        let target = match d.decide_brief(fwd, at, b) {
+        let tcp = (b.protocol == ip_proto::TCP).then_some((b.flags, &b.mptcp));
+        let target = match d.segment(fwd, at, b.dst_port, (&b.key, b.hash), tcp) {
             Ok(t) => t,
             Err(r) => return Some(Verdict::Drop(r)),
         };
