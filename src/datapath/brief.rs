@@ -121,13 +121,12 @@ impl Brief {
         if end > frame.len() || f0 & 0x3f != 0 || f1 != 0 {
             return None;
         }
-        let seg = frame.get(l3 + 20..end)?;
         let src: &[u8; 4] = ip[12..16].try_into().ok()?;
         let dst: &[u8; 4] = ip[16..20].try_into().ok()?;
-        let ports: &[u8; 4] = seg.first_chunk()?;
-        self.key = FlowKey::from_wire_v4(src, dst, ports, protocol);
+        let seg = frame.get(l3 + 20..end)?;
+        let key = |ports: &[u8; 4]| FlowKey::from_wire_v4(src, dst, ports, protocol);
         (self.version, self.ttl, self.l3_offset, self.l3_end) = (4, ttl, l3, end);
-        self.transport(seg, protocol)
+        self.transport(seg, protocol, key)
     }
 
     /// IPv6 whose next header is TCP or UDP (no extension header), its
@@ -140,19 +139,25 @@ impl Brief {
         if v >> 4 != 6 || end > frame.len() {
             return None;
         }
-        let seg = frame.get(l3 + 40..end)?;
         let src: &[u8; 16] = ip[8..24].try_into().ok()?;
         let dst: &[u8; 16] = ip[24..40].try_into().ok()?;
-        let ports: &[u8; 4] = seg.first_chunk()?;
-        self.key = FlowKey::from_wire(src, dst, ports, protocol);
+        let seg = frame.get(l3 + 40..end)?;
+        let key = |ports: &[u8; 4]| FlowKey::from_wire(src, dst, ports, protocol);
         (self.version, self.ttl, self.l3_offset, self.l3_end) = (6, hop, l3, end);
-        self.transport(seg, protocol)
+        self.transport(seg, protocol, key)
     }
 
     /// The TCP header (data offset ≥ 5, options within the segment) or the
-    /// UDP header (8 bytes); the key's hash.
+    /// UDP header (8 bytes); the flow key (`key` of the ports' four bytes)
+    /// and its hash.
     #[inline(always)]
-    fn transport(&mut self, seg: &[u8], protocol: u8) -> Option<()> {
+    fn transport(
+        &mut self,
+        seg: &[u8],
+        protocol: u8,
+        key: impl FnOnce(&[u8; 4]) -> FlowKey,
+    ) -> Option<()> {
+        self.key = key(seg.first_chunk()?);
         self.protocol = protocol;
         self.dst_port = self.key.dst_port();
         match protocol {

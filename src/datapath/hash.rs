@@ -104,13 +104,9 @@ impl FlowKey {
     /// Builds a key from 16-byte address forms (IPv4 must already be mapped;
     /// use [`FlowKey::from_v4`] for raw IPv4 bytes).
     pub fn from_v6(src: [u8; 16], dst: [u8; 16], src_port: u16, dst_port: u16, proto: u8) -> Self {
-        let mut bytes = [0u8; 40];
-        bytes[SRC..SRC + 16].copy_from_slice(&src);
-        bytes[DST..DST + 16].copy_from_slice(&dst);
-        bytes[SPORT..SPORT + 2].copy_from_slice(&src_port.to_be_bytes());
-        bytes[DPORT..DPORT + 2].copy_from_slice(&dst_port.to_be_bytes());
-        bytes[PROTO] = proto;
-        FlowKey { bytes }
+        let [a, b] = src_port.to_be_bytes();
+        let [c, d] = dst_port.to_be_bytes();
+        Self::from_wire(&src, &dst, &[a, b, c, d], proto)
     }
 
     /// Builds a key from the bytes as they are on the wire: 16-byte address
@@ -129,14 +125,7 @@ impl FlowKey {
     /// [`FlowKey::from_wire`] for IPv4: raw 4-byte addresses, mapped here.
     #[inline(always)]
     pub fn from_wire_v4(src: &[u8; 4], dst: &[u8; 4], ports: &[u8; 4], proto: u8) -> Self {
-        let mut bytes = [0u8; 40];
-        bytes[SRC + 10..SRC + 12].copy_from_slice(&[0xff, 0xff]);
-        bytes[SRC + 12..SRC + 16].copy_from_slice(src);
-        bytes[DST + 10..DST + 12].copy_from_slice(&[0xff, 0xff]);
-        bytes[DST + 12..DST + 16].copy_from_slice(dst);
-        bytes[SPORT..SPORT + 4].copy_from_slice(ports);
-        bytes[PROTO] = proto;
-        FlowKey { bytes }
+        Self::from_wire(&map_v4(*src), &map_v4(*dst), ports, proto)
     }
 
     /// The destination address in the 16-byte form (IPv4 mapped), as the
