@@ -8,6 +8,8 @@ use std::sync::Arc;
 
 use super::maglev::{BackendId, MaglevTable};
 use super::neighbours::{Asker, Neighbours};
+use super::tunnel::{Outer, Tunnels};
+use super::verdict::DropReason;
 pub use super::vip_index::{Protocol, Service, VipAddr, VipIndex};
 use crate::wire::addr::{self, Addr16};
 
@@ -173,7 +175,9 @@ pub struct Encap {
 }
 
 /// A complete forwarding state. Built by [`Forwarding::new`], which indexes
-/// the VIPs (see [`VipIndex`]); read-only afterwards (workers share it).
+/// the VIPs (see [`VipIndex`]) and builds the IP-in-IP outer headers (see
+/// [`Tunnels`]); read-only afterwards (workers share it). A snapshot whose
+/// fields are changed in place must be [`Forwarding::rebuilt`].
 #[derive(Clone, Debug, Default)]
 pub struct Forwarding {
     /// Indexed by the port index the worker passes to `process`.
@@ -189,6 +193,10 @@ pub struct Forwarding {
     pub neighbours: Arc<Neighbours>,
     /// Where each packet finds its VIP, whatever their number.
     index: VipIndex,
+    /// The IP-in-IP outer headers, built from the fields above: a snapshot
+    /// whose interfaces, backends or encapsulation change is a new one
+    /// ([`Forwarding::new`] again).
+    tunnels: Tunnels,
 }
 
 impl Forwarding {
@@ -200,6 +208,7 @@ impl Forwarding {
         encap: Encap,
     ) -> Forwarding {
         let index = VipIndex::new(&vips);
+        let tunnels = Tunnels::build(&interfaces, &vips, &backends, &encap);
         Forwarding {
             interfaces,
             vips,
@@ -207,7 +216,16 @@ impl Forwarding {
             encap,
             neighbours: Arc::default(),
             index,
+            tunnels,
         }
+    }
+
+    /// This snapshot built again from its parts after some were changed in
+    /// place (tests do): what is derived from them, the VIP index and the
+    /// tunnels, is rebuilt.
+    pub fn rebuilt(self) -> Forwarding {
+        Forwarding::new(self.interfaces, self.vips, self.backends, self.encap)
+            .with_neighbours(self.neighbours)
     }
 
     /// This snapshot with `table` as its neighbour table.
@@ -257,6 +275,12 @@ impl Forwarding {
     pub fn is_vip_addr(&self, addr: IpAddr) -> bool {
         self.vip_addr(if addr.is_ipv4() { 4 } else { 6 }, &addr::from_ip(addr))
             .is_some()
+    }
+
+    /// The IP-in-IP outer headers to `backend` leaving by port `port`.
+    #[inline(always)]
+    pub fn tunnel(&self, backend: &Backend, port: usize) -> Result<&Outer, DropReason> {
+        self.tunnels.outer(backend, port)
     }
 
     /// The VIP index (its size and probe lengths, for reports).

@@ -18,5 +18,6 @@ pub mod process;
 mod rewrite;
 pub mod token_table;
 pub mod traffic;
+pub mod tunnel;
 pub mod verdict;
 pub mod vip_index;

@@ -95,6 +95,7 @@ impl Full {
 pub(super) struct Link<'f> {
     port: usize,
     rx: &'f Interface,
+    out_port: usize,
     out: &'f Interface,
 }
 
@@ -298,11 +299,16 @@ impl<M: BucketMemory> Datapath<M> {
     #[inline(always)]
     pub(super) fn link<'f>(&self, fwd: &'f Forwarding, port: usize) -> Option<Link<'f>> {
         let rx = fwd.interfaces.get(port)?;
-        let out = self
+        let (out_port, out) = self
             .backend_port
-            .and_then(|i| fwd.interfaces.get(i))
-            .unwrap_or(rx);
-        Some(Link { port, rx, out })
+            .and_then(|i| Some((i, fwd.interfaces.get(i)?)))
+            .unwrap_or((port, rx));
+        Some(Link {
+            port,
+            rx,
+            out_port,
+            out,
+        })
     }
 
     /// `link` is [`Datapath::link`] of `port` (`None`: the VIP lane is not
@@ -488,7 +494,12 @@ impl<M: BucketMemory> Datapath<M> {
     fn send<F: Frame>(
         &mut self,
         fwd: &Forwarding,
-        Link { port, rx, out }: Link<'_>,
+        Link {
+            port,
+            rx,
+            out_port,
+            out,
+        }: Link<'_>,
         frame: &mut F,
         target: &Target<'_>,
         inner: impl FnOnce() -> Inner,
@@ -501,16 +512,18 @@ impl<M: BucketMemory> Datapath<M> {
         let done = match target.vip.mode {
             ForwardingMode::L2Dsr => rewrite::l2_dsr(frame, out, target.backend)
                 .map(|()| self.counters.forwarded_l2 += 1),
-            ForwardingMode::Ipip => {
-                let room =
-                    usize::from(out.mtu).saturating_sub(rewrite::ipip_overhead(target.backend));
-                let at = inner();
-                if at.l3_end.saturating_sub(at.l3_offset) > room {
-                    return self.too_big(rx, frame, room, now);
+            ForwardingMode::Ipip => match fwd.tunnel(target.backend, out_port) {
+                Ok(outer) => {
+                    let room = outer.room();
+                    let at = inner();
+                    if at.l3_end.saturating_sub(at.l3_offset) > room {
+                        return self.too_big(rx, frame, room, now);
+                    }
+                    rewrite::ipip(frame, at, outer, target.hash)
+                        .map(|()| self.counters.forwarded_ipip += 1)
                 }
-                rewrite::ipip(frame, at, out, &fwd.encap, target.backend, target.hash)
-                    .map(|()| self.counters.forwarded_ipip += 1)
-            }
+                Err(r) => Err(r),
+            },
         };
         match done {
             Ok(()) => {

@@ -993,6 +993,7 @@ fn two_armed_source_mac_is_the_backend_ports() {
         mac: [2, 0, 0, 0, 0, 0x20],
         ..Interface::default()
     });
+    lab.fwd = std::mem::take(&mut lab.fwd).rebuilt();
     lab.dp.set_backend_port(Some(1));
     let (_, out) = lab.send(&tcp4(40001, vip4(), SYN, &[]));
     assert_eq!(&out[6..12], &[2, 0, 0, 0, 0, 0x20]);
@@ -1033,6 +1034,45 @@ fn ipip_v4_outer_header() {
         assert_eq!(&out[..6], &want);
     }
     assert_eq!(lab.dp.counters.forwarded_ipip, 39);
+}
+
+/// Two-armed: the outer headers are those of the backend port (its MAC,
+/// its address as the source, its gateway), not of the port the frame came
+/// in on.
+#[test]
+fn two_armed_ipip_leaves_by_the_backend_port() {
+    let mut lab = Lab::new();
+    const BACKEND_PORT_MAC: [u8; 6] = [2, 0, 0, 0, 0, 0x20];
+    const BACKEND_GW: [u8; 6] = [2, 0, 0, 0, 0, 0x2e];
+    lab.fwd.interfaces.push(Interface {
+        mac: BACKEND_PORT_MAC,
+        ipv4: vec![v4("198.18.7.2")],
+        gateway_mac: Some(BACKEND_GW),
+        ..Interface::default()
+    });
+    // No configured outer source: the out port's first address.
+    lab.fwd.encap.source_v4 = None;
+    lab.fwd = std::mem::take(&mut lab.fwd).rebuilt();
+    lab.dp.set_backend_port(Some(1));
+    let d = v4("198.18.0.20");
+    let mut seen = std::collections::BTreeSet::new();
+    for p in 40001..40040u16 {
+        let (v, out) = lab.send(&tcp4(p, d, SYN, &[]));
+        assert_eq!(v, Verdict::Forward);
+        assert_eq!(&out[6..12], &BACKEND_PORT_MAC);
+        let o = ipv4::Packet::new_checked(&out[14..]).unwrap();
+        assert!(o.verify_checksum());
+        assert_eq!(o.src_addr(), v4("198.18.7.2"));
+        let name = lab.backend_of(&out);
+        let b = lab.fwd.backend(lab.id(&name)).unwrap();
+        assert_eq!(&out[..6], &b.mac.unwrap_or(BACKEND_GW));
+        seen.insert(name);
+    }
+    assert_eq!(
+        seen.len(),
+        2,
+        "both backends, with and without a MAC: {seen:?}"
+    );
 }
 
 #[test]
@@ -1103,6 +1143,7 @@ fn ipip_drops_without_headroom_next_hop_or_source() {
     );
     // No gateway MAC: the MAC-less backend t2 is unreachable.
     lab.fwd.interfaces[0].gateway_mac = None;
+    lab.fwd = std::mem::take(&mut lab.fwd).rebuilt();
     let port = (40000..41000)
         .find(|p| lab.maglev("tun4", &key4(*p, v4("198.18.0.20"))) == "t2")
         .unwrap();
@@ -1112,6 +1153,7 @@ fn ipip_drops_without_headroom_next_hop_or_source() {
     );
     // No IPv6 source anywhere.
     lab.fwd.interfaces[0].ipv6.clear();
+    lab.fwd = std::mem::take(&mut lab.fwd).rebuilt();
     assert_eq!(
         lab.send(&tcp6(1, v6("fd00:18::20"), SYN, &[])).0,
         Verdict::Drop(DropReason::NoEncapSource)
@@ -1131,6 +1173,7 @@ fn ipip_drops_without_headroom_next_hop_or_source() {
 fn ipip_over_the_port_mtu_answers_the_client_keeping_the_vlan_tag() {
     let mut lab = Lab::new();
     lab.fwd.interfaces[0].mtu = 600;
+    lab.fwd = std::mem::take(&mut lab.fwd).rebuilt();
     let d = v4("198.18.0.20");
     let big = |sport| {
         let mut f = eth(

@@ -38,24 +38,11 @@
 //!   [`super::local::too_big`]). Nothing here fragments; the MTU towards
 //!   the backends should exceed the clients' by the 20/40 bytes.
 
-use std::net::IpAddr;
-
-use super::forwarding::{Backend, Encap, Interface};
+use super::forwarding::{Backend, Interface};
 use super::frame::Frame;
+use super::tunnel::Outer;
 use super::verdict::DropReason;
-use crate::wire::ethernet::{self, MacAddr, ethertype};
-use crate::wire::{ipv4, ipv6};
-
-const IPPROTO_IPIP: u8 = 4;
-const IPPROTO_IPV6: u8 = 41;
-
-/// The outer IP header's length for IP-in-IP to `backend`.
-pub(super) fn ipip_overhead(backend: &Backend) -> usize {
-    match backend.addr {
-        IpAddr::V4(_) => ipv4::MIN_HEADER_LEN,
-        IpAddr::V6(_) => ipv6::HEADER_LEN,
-    }
-}
+use crate::wire::ethernet;
 
 /// Layer-2 DSR: new MACs, nothing else.
 pub(super) fn l2_dsr<F: Frame>(
@@ -81,40 +68,26 @@ pub(super) struct Inner {
     pub version: u8,
 }
 
-/// IP-in-IP to the backend's own address (see the module doc).
+/// IP-in-IP to the backend's own address (see the module doc) with the
+/// outer headers `outer` (built with the snapshot, see [`super::tunnel`]).
+#[inline(always)]
 pub(super) fn ipip<F: Frame>(
     frame: &mut F,
     inner: Inner,
-    out: &Interface,
-    encap: &Encap,
-    backend: &Backend,
+    outer: &Outer,
     entropy: u64,
 ) -> Result<(), DropReason> {
-    let next_hop = backend
-        .mac
-        .or(out.gateway_mac)
-        .ok_or(DropReason::NoNextHop)?;
     if inner.l3_end > frame.len() || inner.l3_offset > inner.l3_end {
         return Err(DropReason::Malformed);
     }
-    let inner_len = inner.l3_end - inner.l3_offset;
-    let proto = if inner.version == 4 {
-        IPPROTO_IPIP
-    } else {
-        IPPROTO_IPV6
-    };
-    // Outer header length, ethertype, and payload-length field value.
-    let outer_len = ipip_overhead(backend);
-    let et = match backend.addr {
-        IpAddr::V4(_) => ethertype::IPV4,
-        IpAddr::V6(_) => ethertype::IPV6,
-    };
     // Over 65535 bytes in all: the IPv6 payload length fails here, the
-    // IPv4 total length in `ipv4::emit_header`. (The caller's MTU check,
-    // see `super::local::too_big`, already keeps such packets away.)
-    let payload_len = u16::try_from(inner_len).map_err(|_| DropReason::TooBig)?;
-    let front = ethernet::HEADER_LEN + outer_len;
-
+    // IPv4 total length in `Outer::write`. (The caller's MTU check, see
+    // `super::local::too_big`, already keeps such packets away.)
+    let inner_len =
+        u16::try_from(inner.l3_end - inner.l3_offset).map_err(|_| DropReason::TooBig)?;
+    // The frame ends with the inner packet (no Ethernet padding) and grows
+    // or shrinks at the front to the outer headers' length.
+    let front = ethernet::HEADER_LEN + outer.ip_len();
     frame.truncate(inner.l3_end);
     if front >= inner.l3_offset {
         if !frame.prepend(front - inner.l3_offset) {
@@ -123,39 +96,7 @@ pub(super) fn ipip<F: Frame>(
     } else if !frame.trim_front(inner.l3_offset - front) {
         return Err(DropReason::Malformed);
     }
-
-    let buf = &mut frame[..];
-    ethernet::emit_header(buf, MacAddr(next_hop), MacAddr(out.mac), et)
-        .map_err(|_| DropReason::Malformed)?;
-    let ip = buf
-        .get_mut(ethernet::HEADER_LEN..)
-        .ok_or(DropReason::Malformed)?;
     // Entropy bits independent of the flow table's (low) and Maglev's (high).
     let mix = (entropy >> 24) as u32;
-    match backend.addr {
-        IpAddr::V4(dst) => {
-            let src = encap
-                .source_v4
-                .or_else(|| out.ipv4.first().copied())
-                .ok_or(DropReason::NoEncapSource)?;
-            ipv4::emit_header(ip, src, dst, proto, payload_len, encap.ttl, mix as u16)
-                .map_err(|_| DropReason::TooBig)?;
-        }
-        IpAddr::V6(dst) => {
-            let src = encap
-                .source_v6
-                .or_else(|| out.ipv6.first().copied())
-                .ok_or(DropReason::NoEncapSource)?;
-            ipv6::emit_header(ip, &src, &dst, proto, payload_len, encap.ttl)
-                .map_err(|_| DropReason::Malformed)?;
-            // Flow label: 20 bits, never 0 (0 means "unlabelled").
-            let label = (mix & 0xf_ffff).max(1);
-            if let Some(h) = ip.get_mut(1..4) {
-                h[0] = (label >> 16) as u8 & 0x0f;
-                h[1] = (label >> 8) as u8;
-                h[2] = label as u8;
-            }
-        }
-    }
-    Ok(())
+    outer.write(&mut frame[..], inner_len, inner.version, mix)
 }

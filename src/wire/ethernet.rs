@@ -219,13 +219,19 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Frame<T> {
 
 /// Writes an untagged Ethernet II header into the first 14 bytes of `buf`.
 pub fn emit_header(buf: &mut [u8], dst: MacAddr, src: MacAddr, ethertype: u16) -> Result<()> {
-    let h = buf
-        .get_mut(..field::HEADER_LEN)
-        .ok_or(WireError::Truncated)?;
-    h[field::DST].copy_from_slice(&dst.0);
-    h[field::SRC].copy_from_slice(&src.0);
-    h[field::ETHERTYPE].copy_from_slice(&ethertype.to_be_bytes());
+    buf.get_mut(..field::HEADER_LEN)
+        .ok_or(WireError::Truncated)?
+        .copy_from_slice(&header(dst, src, ethertype));
     Ok(())
+}
+
+/// The untagged header [`emit_header`] writes, as a value.
+#[inline]
+pub fn header(dst: MacAddr, src: MacAddr, ethertype: u16) -> [u8; field::HEADER_LEN] {
+    let (d, s, [e0, e1]) = (dst.0, src.0, ethertype.to_be_bytes());
+    [
+        d[0], d[1], d[2], d[3], d[4], d[5], s[0], s[1], s[2], s[3], s[4], s[5], e0, e1,
+    ]
 }
 
 #[cfg(test)]

@@ -228,22 +228,84 @@ pub fn emit_header(
     ttl: u8,
     ident: u16,
 ) -> Result<()> {
-    let total = payload_len
-        .checked_add(MIN_HEADER_LEN as u16)
-        .ok_or(WireError::Malformed)?;
-    let h = buf.get_mut(..MIN_HEADER_LEN).ok_or(WireError::Truncated)?;
-    h.fill(0);
-    h[field::VER_IHL] = 0x45;
-    h[field::TOTAL_LEN].copy_from_slice(&total.to_be_bytes());
-    h[field::IDENT].copy_from_slice(&ident.to_be_bytes());
-    h[field::FLAGS_FRAG].copy_from_slice(&FLAG_DF.to_be_bytes());
-    h[field::TTL] = ttl;
-    h[field::PROTOCOL] = protocol;
-    h[field::SRC].copy_from_slice(&src.octets());
-    h[field::DST].copy_from_slice(&dst.octets());
-    let c = checksum::checksum(h);
-    h[field::CHECKSUM].copy_from_slice(&c.to_be_bytes());
+    let h = header(src, dst, protocol, payload_len, ttl, ident)?;
+    buf.get_mut(..MIN_HEADER_LEN)
+        .ok_or(WireError::Truncated)?
+        .copy_from_slice(&h);
     Ok(())
+}
+
+/// The header [`emit_header`] writes, as a value.
+#[inline]
+pub fn header(
+    src: Ipv4Addr,
+    dst: Ipv4Addr,
+    protocol: u8,
+    payload_len: u16,
+    ttl: u8,
+    ident: u16,
+) -> Result<[u8; MIN_HEADER_LEN]> {
+    let mut h = [0; MIN_HEADER_LEN];
+    Template::new(src, dst, ttl).write(&mut h, protocol, payload_len, ident)?;
+    Ok(h)
+}
+
+/// An option-less header (DF set) with its addresses and TTL, to be
+/// completed per packet with its protocol, length and identification: the
+/// fixed part of a tunnel's outer header. The checksum is summed from the
+/// fields, not from the bytes: the fixed fields' sum is kept, and each
+/// packet adds its own three.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Template {
+    /// The header with protocol, total length, identification and checksum 0.
+    bytes: [u8; MIN_HEADER_LEN],
+    /// The one's complement sum of the fixed fields, folded.
+    sum: u16,
+}
+
+impl Template {
+    pub fn new(src: Ipv4Addr, dst: Ipv4Addr, ttl: u8) -> Template {
+        let (s, d) = (src.octets(), dst.octets());
+        let [f0, f1] = FLAG_DF.to_be_bytes();
+        let bytes = [
+            0x45, 0, 0, 0, 0, 0, f0, f1, ttl, 0, 0, 0, s[0], s[1], s[2], s[3], d[0], d[1], d[2],
+            d[3],
+        ];
+        // The addresses go in as 32-bit words, which `fold` reduces as it
+        // would their 16-bit halves.
+        let sum = checksum::fold(
+            0x4500
+                + u64::from(FLAG_DF)
+                + (u64::from(ttl) << 8)
+                + u64::from(u32::from_be_bytes(s))
+                + u64::from(u32::from_be_bytes(d)),
+        );
+        Template { bytes, sum }
+    }
+
+    /// Writes the completed header into `h`; `payload_len` is the length of
+    /// what follows it. `Malformed` if the total length passes 65535.
+    #[inline(always)]
+    pub fn write(
+        &self,
+        h: &mut [u8; MIN_HEADER_LEN],
+        protocol: u8,
+        payload_len: u16,
+        ident: u16,
+    ) -> Result<()> {
+        let total = payload_len
+            .checked_add(MIN_HEADER_LEN as u16)
+            .ok_or(WireError::Malformed)?;
+        // Four 16-bit values: no overflow in 32 bits.
+        let sum = u32::from(self.sum) + u32::from(total) + u32::from(ident) + u32::from(protocol);
+        *h = self.bytes;
+        h[field::TOTAL_LEN].copy_from_slice(&total.to_be_bytes());
+        h[field::IDENT].copy_from_slice(&ident.to_be_bytes());
+        h[field::PROTOCOL] = protocol;
+        let c = checksum::finish(checksum::fold32(sum));
+        h[field::CHECKSUM].copy_from_slice(&c.to_be_bytes());
+        Ok(())
+    }
 }
 
 #[cfg(test)]

@@ -211,15 +211,42 @@ pub fn emit_header(
     payload_len: u16,
     hop_limit: u8,
 ) -> Result<()> {
-    let h = buf.get_mut(..HEADER_LEN).ok_or(WireError::Truncated)?;
-    h.fill(0);
+    buf.get_mut(..HEADER_LEN)
+        .ok_or(WireError::Truncated)?
+        .copy_from_slice(&header(src, dst, next_header, payload_len, hop_limit, 0));
+    Ok(())
+}
+
+/// The header [`emit_header`] writes, as a value, with a flow label (its
+/// low 20 bits).
+#[inline]
+pub fn header(
+    src: &Ipv6Addr,
+    dst: &Ipv6Addr,
+    next_header: u8,
+    payload_len: u16,
+    hop_limit: u8,
+    flow_label: u32,
+) -> [u8; HEADER_LEN] {
+    let mut h = [0u8; HEADER_LEN];
     h[0] = 0x60;
-    h[field::PAYLOAD_LEN].copy_from_slice(&payload_len.to_be_bytes());
-    h[field::NEXT_HEADER] = next_header;
     h[field::HOP_LIMIT] = hop_limit;
     h[field::SRC].copy_from_slice(&src.octets());
     h[field::DST].copy_from_slice(&dst.octets());
-    Ok(())
+    fill(&mut h, next_header, payload_len, flow_label);
+    h
+}
+
+/// Sets a header's per-packet fields: next header, payload length and flow
+/// label (its low 20 bits; the traffic class is kept).
+#[inline(always)]
+pub fn fill(h: &mut [u8; HEADER_LEN], next_header: u8, payload_len: u16, flow_label: u32) {
+    let [_, l0, l1, l2] = flow_label.to_be_bytes();
+    h[1] = (h[1] & 0xf0) | (l0 & 0x0f);
+    h[2] = l1;
+    h[3] = l2;
+    h[field::PAYLOAD_LEN].copy_from_slice(&payload_len.to_be_bytes());
+    h[field::NEXT_HEADER] = next_header;
 }
 
 #[cfg(test)]
