@@ -78,6 +78,11 @@ impl Tunnels {
         Tunnels { ports, outer }
     }
 
+    /// The memory the headers take.
+    pub fn memory_bytes(&self) -> usize {
+        self.outer.len() * std::mem::size_of::<Option<Result<Outer, DropReason>>>()
+    }
+
     /// The outer headers to `backend` through port `port`; a backend of no
     /// IP-in-IP VIP, or a port that does not exist, has none.
     #[inline(always)]
