@@ -27,6 +27,7 @@ const SIZES: Sizes = Sizes {
     established: 1 << 16,
     flows_per_path: 1 << 14,
     vips: 2,
+    backends: 4,
 };
 
 #[inline(never)]
@@ -56,7 +57,7 @@ fn main() {
     };
     // Heap memory: instruction counts do not depend on the page size (and
     // the EAL's hugepage mappings are not worth the trouble under valgrind).
-    let mut bench = Bench::new(SIZES.vips_from_env(), Memory::Heap);
+    let mut bench = Bench::new(SIZES.with_env(), Memory::Heap);
     let mut w: Workload = bench.workload(scenario);
     let bursts = packets.div_ceil(BURST);
     for _ in 0..bursts {

@@ -52,6 +52,7 @@ fn main() {
                 established: n,
                 flows_per_path: n.min(1 << 18),
                 vips: 2,
+                backends: 4,
             }
         }
         Err(_) => Sizes::FULL,
@@ -66,7 +67,7 @@ fn main() {
         },
         Err(_) => sizes,
     };
-    let sizes = sizes.vips_from_env();
+    let sizes = sizes.with_env();
     let mut bench = Bench::new(sizes, memory);
     let rss1 = resident_bytes();
     let table = bench.dp.flow_table();

@@ -119,6 +119,9 @@ pub struct Sizes {
     /// VIPs in the snapshot, at least 2 (the captures' two); see
     /// [`filler_vips`].
     pub vips: usize,
+    /// Backends of each of the captures' VIPs, at least their 4; see
+    /// [`widened`].
+    pub backends: usize,
 }
 
 impl Sizes {
@@ -128,18 +131,51 @@ impl Sizes {
         established: 1 << 20,
         flows_per_path: 1 << 18,
         vips: 2,
+        backends: 4,
     };
 
-    /// `MPLB_BENCH_VIPS=N`: `N` VIPs instead of 2 (see [`filler_vips`]).
-    pub fn vips_from_env(self) -> Sizes {
-        match std::env::var("MPLB_BENCH_VIPS") {
-            Ok(n) => Sizes {
-                vips: n.parse().expect("MPLB_BENCH_VIPS: a number"),
-                ..self
-            },
-            Err(_) => self,
+    /// `MPLB_BENCH_VIPS=N`: `N` VIPs instead of 2 (see [`filler_vips`]);
+    /// `MPLB_BENCH_BACKENDS=N`: `N` backends in each of the captures' VIPs
+    /// instead of 4 (see [`widened`]).
+    pub fn with_env(self) -> Sizes {
+        let var = |name: &str, default: usize| match std::env::var(name) {
+            Ok(n) => n.parse().unwrap_or_else(|_| panic!("{name}: a number")),
+            Err(_) => default,
+        };
+        Sizes {
+            vips: var("MPLB_BENCH_VIPS", self.vips),
+            backends: var("MPLB_BENCH_BACKENDS", self.backends),
+            ..self
         }
     }
+}
+
+/// The captures' VIPs of `fixture` (bench.toml, four backends each) with
+/// `backends - 4` more each, on 198.18.2.0 upwards: a large VIP, where a
+/// flow-table hit checks that its backend is still the VIP's.
+fn widened(fixture: &str, backends: usize) -> String {
+    let mut extra = String::new();
+    for k in 0..backends.saturating_sub(4) {
+        assert!(k < 250 * 62, "at most 15504 backends a VIP");
+        let (hi, lo) = (2 + k / 250, 1 + k % 250);
+        extra += &testing::Backend::new(format!("x{k}"), format!("198.18.{hi}.{lo}"))
+            .mac(format!("02:00:00:00:{hi:02x}:{lo:02x}"))
+            .to_string();
+    }
+    // Each VIP's text runs to the next `[[vip]]`: appended there, the
+    // backends are that VIP's (TOML's array of tables).
+    fixture
+        .split("\n[[vip]]")
+        .enumerate()
+        .map(|(i, part)| {
+            if i == 0 {
+                part.to_string()
+            } else {
+                format!("{part}\n{extra}")
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n[[vip]]")
 }
 
 /// Maglev table size of the filler VIPs: a prime over 100 x their 4
@@ -500,7 +536,7 @@ impl Bench {
         // IP-in-IP, with this run's table sizes.
         let text = format!(
             "{}{}[flow_table]\ncapacity = {}\n[token_table]\ncapacity = {}\n",
-            testing::fixture("bench"),
+            widened(testing::fixture("bench"), sizes.backends),
             filler_vips(sizes.vips),
             sizes.flow_capacity,
             (sizes.flows_per_path * 4).next_power_of_two(),

@@ -222,6 +222,8 @@ pub fn build_forwarding_with<P: Copy + Into<PortFacts>>(
             token_routing: v.token_routing,
             announce_backend_address: v.announce_backend_address && v.mptcp_tracking,
             backends: members,
+            // Filled by `Forwarding::new`.
+            members: Default::default(),
             maglev,
         });
     }

@@ -158,7 +158,7 @@ pub(super) struct Decider<'a, M> {
 #[inline(always)]
 fn usable<'f>(fwd: &'f Forwarding, vip: &Vip, id: BackendId) -> Option<&'f Backend> {
     let b = fwd.backend(id)?;
-    (b.state != BackendState::Down && vip.backends.contains(&id)).then_some(b)
+    (b.state != BackendState::Down && vip.members.contains(id)).then_some(b)
 }
 
 /// ICMP error types forwarded to the flow's backend: destination

@@ -156,11 +156,62 @@ pub struct Vip {
     /// ADD_ADDR with the chosen backend's own address (see
     /// [`super::announce`]). Only with `mptcp_tracking`.
     pub announce_backend_address: bool,
-    /// All backends of the VIP, whatever their state.
+    /// All backends of the VIP, whatever their state, in config order.
     pub backends: Vec<BackendId>,
+    /// The same ids sorted, for the membership test of every flow-table hit
+    /// (a binary search, not a scan of `backends`): filled by
+    /// [`Forwarding::new`], whatever the VIP was built with.
+    pub members: Members,
     /// Built from the active backends only; shared with the next snapshot
     /// (and with VIPs of the same backends) while those do not change.
     pub maglev: Arc<MaglevTable>,
+}
+
+/// A VIP's backend ids, for the membership test of every flow-table hit
+/// (whether the flow's backend still belongs to the VIP): one word compare
+/// for up to four backends, a binary search for more — not a scan whose
+/// cost grows with the VIP.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Members {
+    /// One to four ids, a 16-bit lane each; spare lanes repeat an id.
+    Few(u64),
+    /// None, or more than four, sorted.
+    Many(Box<[BackendId]>),
+}
+
+impl Default for Members {
+    fn default() -> Members {
+        Members::Many(Box::default())
+    }
+}
+
+impl Members {
+    pub fn of(backends: &[BackendId]) -> Members {
+        let mut ids = backends.to_vec();
+        ids.sort_unstable();
+        ids.dedup();
+        match ids[..] {
+            [first, ..] if ids.len() <= 4 => Members::Few((0..4).fold(0u64, |w, i| {
+                w | u64::from(ids.get(i).unwrap_or(&first).0) << (16 * i)
+            })),
+            _ => Members::Many(ids.into_boxed_slice()),
+        }
+    }
+
+    #[inline(always)]
+    pub fn contains(&self, id: BackendId) -> bool {
+        match self {
+            Members::Few(w) => {
+                const LOW: u64 = 0x0001_0001_0001_0001;
+                const HIGH: u64 = 0x8000_8000_8000_8000;
+                // A lane of `x` is zero iff it holds `id`; the test is
+                // exact for "some lane is zero".
+                let x = w ^ (u64::from(id.0) * LOW);
+                x.wrapping_sub(LOW) & !x & HIGH != 0
+            }
+            Members::Many(ids) => ids.binary_search(&id).is_ok(),
+        }
+    }
 }
 
 /// Encapsulation settings.
@@ -207,6 +258,10 @@ impl Forwarding {
         backends: Vec<Option<Backend>>,
         encap: Encap,
     ) -> Forwarding {
+        let mut vips = vips;
+        for v in &mut vips {
+            v.members = Members::of(&v.backends);
+        }
         let index = VipIndex::new(&vips);
         let tunnels = Tunnels::build(&interfaces, &vips, &backends, &encap);
         Forwarding {
@@ -299,6 +354,35 @@ impl Forwarding {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Membership as the VIP's list says, for every size (the word
+        /// compare up to four, the search above), ids close together (lanes
+        /// that differ in one bit) and far apart.
+        #[test]
+        fn members_are_the_vips_backends(
+            ids in proptest::collection::vec(any::<u16>(), 0..40),
+            near in proptest::collection::vec(0u16..8, 0..6),
+            probes in proptest::collection::vec(any::<u16>(), 0..40),
+        ) {
+            let list: Vec<BackendId> = ids.iter().chain(&near).map(|&i| BackendId(i)).collect();
+            let m = Members::of(&list);
+            for p in probes.iter().chain(&ids).chain(&near).chain(&[0, 1, 7, 8, u16::MAX]) {
+                let id = BackendId(*p);
+                prop_assert_eq!(m.contains(id), list.contains(&id), "{:?} in {:?}", id, list);
+            }
+        }
+    }
+
+    #[test]
+    fn members_of_no_backend_hold_none() {
+        let m = Members::of(&[]);
+        assert!(!m.contains(BackendId(0)) && !m.contains(BackendId(u16::MAX)));
+        assert_eq!(m, Members::default());
+        let one = Members::of(&[BackendId(0)]);
+        assert!(one.contains(BackendId(0)) && !one.contains(BackendId(1)));
+    }
 
     fn vip(id: u16, addr: &str, port: u16, protocol: Protocol) -> Vip {
         Vip {
@@ -312,6 +396,7 @@ mod tests {
             token_routing: true,
             announce_backend_address: false,
             backends: Vec::new(),
+            members: Members::default(),
             maglev: Arc::new(MaglevTable::build(7, &[]).unwrap()),
         }
     }

@@ -20,6 +20,7 @@ fn vip(i: usize, addr: IpAddr, port: u16, protocol: Protocol) -> Vip {
         token_routing: true,
         announce_backend_address: false,
         backends: Vec::new(),
+        members: Default::default(),
         maglev: std::sync::Arc::new(MaglevTable::build(7, &[]).expect("empty table")),
     }
 }

@@ -172,18 +172,26 @@ impl fmt::Display for Vip {
             writeln!(f, "{k} = {v}")?;
         }
         for b in &self.backends {
-            writeln!(f, "  [[vip.backend]]")?;
-            writeln!(f, "  name = \"{}\"", b.name)?;
-            writeln!(f, "  address = \"{}\"", b.address)?;
-            if let Some(m) = &b.mac {
-                writeln!(f, "  mac = \"{m}\"")?;
-            }
-            if let Some(w) = b.weight {
-                writeln!(f, "  weight = {w}")?;
-            }
-            if let Some(s) = &b.state {
-                writeln!(f, "  state = \"{s}\"")?;
-            }
+            write!(f, "{b}")?;
+        }
+        Ok(())
+    }
+}
+
+/// The section alone: it belongs to the `[[vip]]` written before it.
+impl fmt::Display for Backend {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "  [[vip.backend]]")?;
+        writeln!(f, "  name = \"{}\"", self.name)?;
+        writeln!(f, "  address = \"{}\"", self.address)?;
+        if let Some(m) = &self.mac {
+            writeln!(f, "  mac = \"{m}\"")?;
+        }
+        if let Some(w) = self.weight {
+            writeln!(f, "  weight = {w}")?;
+        }
+        if let Some(s) = &self.state {
+            writeln!(f, "  state = \"{s}\"")?;
         }
         Ok(())
     }
