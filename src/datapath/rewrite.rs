@@ -14,6 +14,8 @@
 //! an IPv4 inner packet, 41 for IPv6) or IPv6 (next header 4 or 41). So an
 //! IPv4 VIP with IPv4 backends gets IPv4-in-IPv4 and an IPv6 VIP with IPv6
 //! backends IPv6-in-IPv6, and mixed families still work (4in6 / 6in4).
+//! What is fixed per backend and port is built with the snapshot
+//! ([`super::tunnel`]); a packet copies it and fills in its own fields.
 //! * Outer source: `encap.source_v4/v6`, else the out port's first address
 //!   of that family; none → drop (`drop_no_encap_source`).
 //! * Outer TTL / hop limit: `encap.ttl`; outer IPv4 has DF set and a correct
