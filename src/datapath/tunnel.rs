@@ -57,11 +57,16 @@ impl Tunnels {
         encap: &Encap,
     ) -> Tunnels {
         let ports = interfaces.len();
-        let mut outer = vec![None; backends.len() * ports];
-        let tunnelled = vips
+        let mut tunnelled = vips
             .iter()
             .filter(|v| v.mode == ForwardingMode::Ipip)
-            .flat_map(|v| v.backends.iter());
+            .flat_map(|v| v.backends.iter())
+            .peekable();
+        // No IP-in-IP VIP (an L2 DSR deployment): no memory at all.
+        if tunnelled.peek().is_none() {
+            return Tunnels::default();
+        }
+        let mut outer = vec![None; backends.len() * ports];
         for id in tunnelled {
             let i = usize::from(id.0);
             let Some(Some(b)) = backends.get(i) else {
@@ -310,6 +315,66 @@ mod tests {
             }
             assert_eq!(got, want, "{b:?} inner v{inner_version}");
         }
+    }
+
+    fn vip(mode: ForwardingMode, backends: &[u16]) -> Vip {
+        Vip {
+            id: 0,
+            name: "v".into(),
+            addr: "198.18.0.10".parse().unwrap(),
+            port: 80,
+            protocol: crate::datapath::forwarding::Protocol::Tcp,
+            mode,
+            mptcp_tracking: true,
+            token_routing: true,
+            announce_backend_address: false,
+            backends: backends.iter().map(|&i| BackendId(i)).collect(),
+            members: Default::default(),
+            maglev: std::sync::Arc::new(
+                crate::datapath::maglev::MaglevTable::build(7, &[]).unwrap(),
+            ),
+        }
+    }
+
+    /// Headers for the backends of IP-in-IP VIPs through every port, for
+    /// no other backend, and no memory where no VIP is IP-in-IP.
+    #[test]
+    fn built_for_the_backends_of_ip_in_ip_vips_through_every_port() {
+        let gw = Some([2, 0, 0, 0, 0, 0xfe]);
+        let ports = [
+            port(&["198.18.0.2"], &[], gw),
+            port(&["198.18.9.2"], &[], None),
+        ];
+        let backends = vec![
+            Some(backend(0, "198.18.1.7", None)),
+            None,
+            Some(backend(2, "198.18.1.8", Some([2, 0, 0, 0, 1, 8]))),
+            Some(backend(3, "198.18.1.9", None)),
+        ];
+        let vips = [
+            vip(ForwardingMode::Ipip, &[0, 2]),
+            vip(ForwardingMode::L2Dsr, &[3]),
+        ];
+        let t = Tunnels::build(&ports, &vips, &backends, &ENCAP);
+        let b = |i: usize| backends[i].as_ref().unwrap();
+        assert!(t.outer(b(0), 0).is_ok());
+        // Port 1 has no gateway and backend 0 no MAC.
+        assert_eq!(t.outer(b(0), 1), Err(DropReason::NoNextHop));
+        assert!(t.outer(b(2), 0).is_ok() && t.outer(b(2), 1).is_ok());
+        // Backend 2 through port 1: that port's source.
+        let mut h = [0u8; 34];
+        t.outer(b(2), 1).unwrap().write(&mut h, 40, 4, 0).unwrap();
+        assert_eq!(&h[26..30], &[198, 18, 9, 2]);
+        assert_eq!(
+            t.outer(b(3), 0),
+            Err(DropReason::NoNextHop),
+            "an L2 DSR VIP's"
+        );
+        assert_eq!(t.outer(b(0), 2), Err(DropReason::NoNextHop), "no such port");
+        assert!(t.memory_bytes() > 0);
+        let none = Tunnels::build(&ports, &vips[1..], &backends, &ENCAP);
+        assert_eq!(none.memory_bytes(), 0);
+        assert_eq!(none.outer(b(0), 0), Err(DropReason::NoNextHop));
     }
 
     #[test]
