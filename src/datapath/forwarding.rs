@@ -158,9 +158,9 @@ pub struct Vip {
     pub announce_backend_address: bool,
     /// All backends of the VIP, whatever their state, in config order.
     pub backends: Vec<BackendId>,
-    /// The same ids sorted, for the membership test of every flow-table hit
-    /// (a binary search, not a scan of `backends`): filled by
-    /// [`Forwarding::new`], whatever the VIP was built with.
+    /// The same ids as the membership test of every flow-table hit reads
+    /// them (see [`Members`]): filled by [`Forwarding::new`], whatever the
+    /// VIP was built with.
     pub members: Members,
     /// Built from the active backends only; shared with the next snapshot
     /// (and with VIPs of the same backends) while those do not change.
@@ -226,9 +226,10 @@ pub struct Encap {
 }
 
 /// A complete forwarding state. Built by [`Forwarding::new`], which indexes
-/// the VIPs (see [`VipIndex`]) and builds the IP-in-IP outer headers (see
-/// [`Tunnels`]); read-only afterwards (workers share it). A snapshot whose
-/// fields are changed in place must be [`Forwarding::rebuilt`].
+/// the VIPs (see [`VipIndex`]), fills their [`Members`] and builds the
+/// IP-in-IP outer headers (see [`Tunnels`]); read-only afterwards (workers
+/// share it). A snapshot whose fields are changed in place must be
+/// [`Forwarding::rebuilt`].
 #[derive(Clone, Debug, Default)]
 pub struct Forwarding {
     /// Indexed by the port index the worker passes to `process`.
@@ -276,8 +277,8 @@ impl Forwarding {
     }
 
     /// This snapshot built again from its parts after some were changed in
-    /// place (tests do): what is derived from them, the VIP index and the
-    /// tunnels, is rebuilt.
+    /// place (tests do): what is derived from them — the VIP index, the
+    /// VIPs' members, the tunnels — is rebuilt.
     pub fn rebuilt(self) -> Forwarding {
         Forwarding::new(self.interfaces, self.vips, self.backends, self.encap)
             .with_neighbours(self.neighbours)
