@@ -362,7 +362,36 @@ fn parse_tcp(seg: &[u8], out: &mut L4) -> Result<()> {
 /// (~15 instructions an option, ~8 a NOP; a Linux SYN has six).
 #[inline(always)]
 pub(crate) fn summarize_options(opts: &[u8], s: &mut MptcpSummary) -> bool {
-    let mut rest = skip_common_prefix(opts);
+    // NOP, NOP, timestamps: RFC 7323's recommended layout, what Linux, BSD
+    // and Apple send on every segment after the SYN, stepped over in one
+    // comparison. On an MPTCP data segment a DSS follows, alone or padded.
+    if let Some((&[1, 1, 8, 10, ..], rest)) = opts.split_first_chunk::<12>() {
+        if lone_dss(rest) {
+            s.subtypes |= 1 << mptcp::subtype::DSS;
+            return true;
+        }
+        return walk(rest, s);
+    }
+    walk(skip_syn_prefix(opts), s)
+}
+
+/// Whether `rest` is exactly one DSS option and nothing or two NOPs of
+/// padding: what the walk would summarize as a DSS and nothing else (a
+/// DSS with its flags byte is well formed and keeps nothing), in one test.
+#[inline(always)]
+fn lone_dss(rest: &[u8]) -> bool {
+    let [mptcp::KIND, len, b2, _, ..] = rest else {
+        return false;
+    };
+    let len = usize::from(*len);
+    b2 >> 4 == mptcp::subtype::DSS
+        && len >= 4
+        && matches!(rest.get(len..), Some([] | [tcp::kind::NOP, tcp::kind::NOP]))
+}
+
+/// The walk itself, from wherever the known prefixes end.
+#[inline(always)]
+fn walk(mut rest: &[u8], s: &mut MptcpSummary) -> bool {
     loop {
         match rest {
             [] | [tcp::kind::EOL, ..] => return true,
@@ -386,22 +415,14 @@ pub(crate) fn summarize_options(opts: &[u8], s: &mut MptcpSummary) -> bool {
     }
 }
 
-/// The options nearly every segment starts with, stepped over in one
-/// comparison instead of one loop turn each (the walk costs ~15
-/// instructions an option): NOP, NOP, timestamps — RFC 7323's recommended
-/// layout, what Linux, BSD and Apple send on every segment after the SYN —
-/// and MSS, SACK-permitted, timestamps (then NOP, window scale), the start
-/// of a Linux SYN. Only the kind and length bytes are compared, so any
-/// values are accepted, and a well-formed prefix is exactly what the walk
-/// would have skipped.
+/// MSS, SACK-permitted, timestamps (then NOP, window scale): the start of a
+/// Linux SYN, stepped over in one comparison instead of one loop turn an
+/// option (~15 instructions each). Only the kind and length bytes are
+/// compared, so any values are accepted, and a well-formed prefix is
+/// exactly what the walk would have skipped.
 #[inline(always)]
-fn skip_common_prefix(opts: &[u8]) -> &[u8] {
+fn skip_syn_prefix(opts: &[u8]) -> &[u8] {
     // Whole-array comparisons: one 4-byte compare each, not one a byte.
-    if let Some((head, rest)) = opts.split_first_chunk::<12>() {
-        if head[..4] == [1, 1, 8, 10] {
-            return rest;
-        }
-    }
     if let Some((head, rest)) = opts.split_first_chunk::<16>() {
         if head[..2] == [2, 4] && head[4..8] == [4, 2, 8, 10] {
             // Linux then sends NOP, window scale.
@@ -892,9 +913,44 @@ mod tests {
                 0..40,
             ),
         ) {
-            // The fast prefixes (skip_common_prefix) followed by anything,
+            // The fast prefixes (summarize_options' shortcuts) followed by anything,
             // cut anywhere: the same summary as the reference walk.
             let opts = [prefix, &opts[..]].concat();
+            let mut s = MptcpSummary::default();
+            let ok = summarize_options(&opts, &mut s);
+            prop_assert_eq!((s, ok), summarize_options_reference(&opts));
+        }
+
+        /// A data segment's options: NOP, NOP, timestamps, then an option
+        /// of kind 30 shaped like a DSS (any length byte, subtype DSS or
+        /// another), its body, and padding or more: the lone-DSS shortcut
+        /// gives what the reference walk gives, wherever the shapes differ
+        /// from what it takes.
+        #[test]
+        fn dss_after_timestamps_matches_reference(
+            len in prop_oneof![0u8..=6, 7u8..=40, any::<u8>()],
+            subtype in prop_oneof![Just(2u8), 0u8..16],
+            body in proptest::collection::vec(any::<u8>(), 0..40),
+            tail in prop_oneof![
+                Just(vec![]),
+                Just(vec![1u8, 1]),
+                Just(vec![1u8]),
+                Just(vec![1u8, 1, 1]),
+                Just(vec![0u8, 0]),
+                Just(vec![1u8, 30]),
+                proptest::collection::vec(any::<u8>(), 0..12),
+            ],
+            cut in proptest::option::of(0usize..60),
+        ) {
+            let mut opts = vec![1u8, 1, 8, 10, 0, 0, 0, 1, 0, 0, 0, 2, 30, len, subtype << 4];
+            opts.extend_from_slice(&body);
+            // The body up to the length byte, then the tail after it.
+            let end = (12 + usize::from(len)).max(15).min(opts.len());
+            opts.truncate(end);
+            opts.extend_from_slice(&tail);
+            if let Some(c) = cut {
+                opts.truncate(c);
+            }
             let mut s = MptcpSummary::default();
             let ok = summarize_options(&opts, &mut s);
             prop_assert_eq!((s, ok), summarize_options_reference(&opts));
