@@ -19,8 +19,7 @@ use std::time::Instant;
 use mplb::config::Config;
 use mplb::control::{StableIds, build_forwarding, build_forwarding_with};
 use mplb::datapath::forwarding::BackendState;
-use mplb::datapath::forwarding::{Forwarding, ForwardingMode};
-use mplb::datapath::tunnel::Tunnels;
+use mplb::datapath::forwarding::{Forwarding, ForwardingMode, tunnels};
 use mplb::snapshot::Publisher;
 use mplb::testing::scale::Scale;
 
@@ -79,7 +78,7 @@ fn main() {
         v.mode = ForwardingMode::Ipip;
     }
     let t = Instant::now();
-    let tunnels = Tunnels::build(&first.interfaces, &tunnelled, &first.backends, &first.encap);
+    let tunnels = tunnels(&first.interfaces, &tunnelled, &first.backends, &first.encap);
     let tunnels_time = t.elapsed();
     println!(
         "IP-in-IP outer headers, were every VIP IP-in-IP: {:.1} ms, {:.1} MiB",

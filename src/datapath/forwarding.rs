@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use super::maglev::{BackendId, MaglevTable};
 use super::neighbours::{Asker, Neighbours};
-use super::tunnel::{Outer, Tunnels};
+use super::tunnel::{Ends, Outer, Tunnels};
 use super::verdict::DropReason;
 pub use super::vip_index::{Protocol, Service, VipAddr, VipIndex};
 use crate::wire::addr::{self, Addr16};
@@ -264,7 +264,7 @@ impl Forwarding {
             v.members = Members::of(&v.backends);
         }
         let index = VipIndex::new(&vips);
-        let tunnels = Tunnels::build(&interfaces, &vips, &backends, &encap);
+        let tunnels = tunnels(&interfaces, &vips, &backends, &encap);
         Forwarding {
             interfaces,
             vips,
@@ -336,7 +336,7 @@ impl Forwarding {
     /// The IP-in-IP outer headers to `backend` leaving by port `port`.
     #[inline(always)]
     pub fn tunnel(&self, backend: &Backend, port: usize) -> Result<&Outer, DropReason> {
-        self.tunnels.outer(backend, port)
+        self.tunnels.outer(backend.id, port)
     }
 
     /// The VIP index (its size and probe lengths, for reports).
@@ -350,6 +350,64 @@ impl Forwarding {
             .get(usize::from(id.0))
             .and_then(Option::as_ref)
     }
+}
+
+/// The IP-in-IP outer headers of every backend of an IP-in-IP VIP, through
+/// every port (see [`super::tunnel`]); `backends` is indexed by backend id.
+/// Where no VIP is IP-in-IP (an L2 DSR deployment), none and no memory.
+pub fn tunnels(
+    interfaces: &[Interface],
+    vips: &[Vip],
+    backends: &[Option<Backend>],
+    encap: &Encap,
+) -> Tunnels {
+    let mut tunnelled = vips
+        .iter()
+        .filter(|v| v.mode == ForwardingMode::Ipip)
+        .flat_map(|v| v.backends.iter())
+        .filter_map(|id| backends.get(usize::from(id.0))?.as_ref())
+        .peekable();
+    if tunnelled.peek().is_none() {
+        return Tunnels::default();
+    }
+    let mut t = Tunnels::new(backends.len(), interfaces.len());
+    for b in tunnelled {
+        for (p, out) in interfaces.iter().enumerate() {
+            // A backend in several IP-in-IP VIPs is built once.
+            if !t.has(b.id, p) {
+                t.insert(b.id, p, outer_to(out, encap, b));
+            }
+        }
+    }
+    t
+}
+
+/// The fixed outer headers to `backend` leaving by `out`: the next hop is
+/// the backend's MAC, else the port's gateway; the source is
+/// `encap.source_v4/v6`, else the port's first address of the backend's
+/// family. Without either, why the backend's packets are dropped.
+pub fn outer_to(out: &Interface, encap: &Encap, backend: &Backend) -> Result<Outer, DropReason> {
+    let next_hop = backend
+        .mac
+        .or(out.gateway_mac)
+        .ok_or(DropReason::NoNextHop)?;
+    let ends = match backend.addr {
+        IpAddr::V4(dst) => Ends::V4 {
+            src: encap
+                .source_v4
+                .or_else(|| out.ipv4.first().copied())
+                .ok_or(DropReason::NoEncapSource)?,
+            dst,
+        },
+        IpAddr::V6(dst) => Ends::V6 {
+            src: encap
+                .source_v6
+                .or_else(|| out.ipv6.first().copied())
+                .ok_or(DropReason::NoEncapSource)?,
+            dst,
+        },
+    };
+    Ok(Outer::new(next_hop, out.mac, ends, encap.ttl, out.mtu))
 }
 
 #[cfg(test)]
@@ -383,6 +441,120 @@ mod tests {
         assert_eq!(m, Members::default());
         let one = Members::of(&[BackendId(0)]);
         assert!(one.contains(BackendId(0)) && !one.contains(BackendId(1)));
+    }
+
+    fn backend(id: u16, addr: &str, mac: Option<[u8; 6]>) -> Backend {
+        Backend {
+            id: BackendId(id),
+            name: format!("b{id}"),
+            addr: addr.parse().unwrap(),
+            mac,
+            weight: 1,
+            state: BackendState::Active,
+        }
+    }
+
+    fn port(ipv4: &[&str], ipv6: &[&str], gateway: Option<[u8; 6]>) -> Interface {
+        Interface {
+            mac: [2, 0, 0, 0, 0, 1],
+            ipv4: ipv4
+                .iter()
+                .map(|a| a.parse::<Ipv4Addr>().unwrap())
+                .collect(),
+            ipv6: ipv6
+                .iter()
+                .map(|a| a.parse::<Ipv6Addr>().unwrap())
+                .collect(),
+            gateway_mac: gateway,
+            ..Interface::default()
+        }
+    }
+
+    const ENCAP: Encap = Encap {
+        source_v4: None,
+        source_v6: None,
+        ttl: 61,
+    };
+
+    fn tunnelled_vip(mode: ForwardingMode, backends: &[u16]) -> Vip {
+        Vip {
+            mode,
+            backends: backends.iter().map(|&i| BackendId(i)).collect(),
+            ..vip(0, "198.18.0.10", 80, Protocol::Tcp)
+        }
+    }
+
+    /// Headers for the backends of IP-in-IP VIPs through every port, for
+    /// no other backend, and no memory where no VIP is IP-in-IP.
+    #[test]
+    fn built_for_the_backends_of_ip_in_ip_vips_through_every_port() {
+        let gw = Some([2, 0, 0, 0, 0, 0xfe]);
+        let ports = [
+            port(&["198.18.0.2"], &[], gw),
+            port(&["198.18.9.2"], &[], None),
+        ];
+        let backends = vec![
+            Some(backend(0, "198.18.1.7", None)),
+            None,
+            Some(backend(2, "198.18.1.8", Some([2, 0, 0, 0, 1, 8]))),
+            Some(backend(3, "198.18.1.9", None)),
+        ];
+        let vips = [
+            tunnelled_vip(ForwardingMode::Ipip, &[0, 2]),
+            tunnelled_vip(ForwardingMode::L2Dsr, &[3]),
+        ];
+        let f = Forwarding::new(ports.to_vec(), vips.to_vec(), backends.clone(), ENCAP);
+        let b = |i: usize| backends[i].as_ref().unwrap();
+        assert!(f.tunnel(b(0), 0).is_ok());
+        // Port 1 has no gateway and backend 0 no MAC.
+        assert_eq!(f.tunnel(b(0), 1), Err(DropReason::NoNextHop));
+        assert!(f.tunnel(b(2), 0).is_ok() && f.tunnel(b(2), 1).is_ok());
+        // Backend 2 through port 1: that port's source.
+        let mut h = [0u8; 34];
+        f.tunnel(b(2), 1).unwrap().write(&mut h, 40, 4, 0).unwrap();
+        assert_eq!(&h[26..30], &[198, 18, 9, 2]);
+        assert_eq!(
+            f.tunnel(b(3), 0),
+            Err(DropReason::NoNextHop),
+            "an L2 DSR VIP's"
+        );
+        assert_eq!(
+            f.tunnel(b(0), 2),
+            Err(DropReason::NoNextHop),
+            "no such port"
+        );
+        assert!(f.tunnels.memory_bytes() > 0);
+        let none = tunnels(&ports, &vips[1..], &backends, &ENCAP);
+        assert_eq!(none.memory_bytes(), 0);
+        assert_eq!(none.outer(BackendId(0), 0), Err(DropReason::NoNextHop));
+    }
+
+    #[test]
+    fn the_reason_a_tunnel_cannot_be_built_is_kept() {
+        let b = backend(0, "198.18.1.7", None);
+        assert_eq!(
+            outer_to(&port(&["198.18.0.2"], &[], None), &ENCAP, &b),
+            Err(DropReason::NoNextHop)
+        );
+        let gw = Some([2, 0, 0, 0, 0, 0xfe]);
+        assert_eq!(
+            outer_to(&port(&[], &["fd00:18::2"], gw), &ENCAP, &b),
+            Err(DropReason::NoEncapSource)
+        );
+        let encap = Encap {
+            source_v4: Some(Ipv4Addr::new(198, 18, 9, 9)),
+            ..ENCAP
+        };
+        assert!(
+            outer_to(&port(&[], &[], gw), &encap, &b).is_ok(),
+            "the configured source serves"
+        );
+        // Too long: the IPv4 total length would pass 65535.
+        let o = outer_to(&port(&["198.18.0.2"], &[], gw), &ENCAP, &b).unwrap();
+        let mut buf = [0u8; 34];
+        assert_eq!(o.write(&mut buf, 65516, 4, 0), Err(DropReason::TooBig));
+        assert_eq!(o.write(&mut buf, 65515, 4, 0), Ok(()));
+        assert_eq!(o.write(&mut buf[..33], 0, 4, 0), Err(DropReason::Malformed));
     }
 
     fn vip(id: u16, addr: &str, port: u16, protocol: Protocol) -> Vip {

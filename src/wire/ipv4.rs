@@ -228,26 +228,8 @@ pub fn emit_header(
     ttl: u8,
     ident: u16,
 ) -> Result<()> {
-    let h = header(src, dst, protocol, payload_len, ttl, ident)?;
-    buf.get_mut(..MIN_HEADER_LEN)
-        .ok_or(WireError::Truncated)?
-        .copy_from_slice(&h);
-    Ok(())
-}
-
-/// The header [`emit_header`] writes, as a value.
-#[inline]
-pub fn header(
-    src: Ipv4Addr,
-    dst: Ipv4Addr,
-    protocol: u8,
-    payload_len: u16,
-    ttl: u8,
-    ident: u16,
-) -> Result<[u8; MIN_HEADER_LEN]> {
-    let mut h = [0; MIN_HEADER_LEN];
-    Template::new(src, dst, ttl).write(&mut h, protocol, payload_len, ident)?;
-    Ok(h)
+    let h = buf.first_chunk_mut().ok_or(WireError::Truncated)?;
+    Template::new(src, dst, ttl).write(h, protocol, payload_len, ident)
 }
 
 /// An option-less header (DF set) with its addresses and TTL, to be

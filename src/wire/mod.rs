@@ -216,8 +216,12 @@ pub type Result<T> = core::result::Result<T, WireError>;
 pub mod ip_proto {
     pub const HOPOPT: u8 = 0;
     pub const ICMP: u8 = 1;
+    /// IPv4 in IP (RFC 2003's IP-in-IP).
+    pub const IPV4: u8 = 4;
     pub const TCP: u8 = 6;
     pub const UDP: u8 = 17;
+    /// IPv6 in IP (RFC 2473, RFC 4213).
+    pub const IPV6: u8 = 41;
     pub const IPV6_ROUTING: u8 = 43;
     pub const IPV6_FRAGMENT: u8 = 44;
     pub const ESP: u8 = 50;
