@@ -7,8 +7,9 @@
 //!
 //! Usage: `callgrind_datapath SCENARIO [PACKETS]` (PACKETS default 32000);
 //! `callgrind_datapath --list` prints the scenario names.
-//! `MPLB_BENCH_VIPS=N`: N VIPs in the snapshot, the flows spread over them
-//! (see `bench/scenarios.rs`).
+//! `MPLB_BENCH_VIPS=N`: N VIPs in the snapshot, the flows spread over them;
+//! `MPLB_BENCH_HASH_VERSION=1`: the config's hash version (default 2) (see
+//! `bench/scenarios.rs`).
 //!
 //! The flow table is smaller than the criterion benchmark's (64K established
 //! flows in a 128K table) but at the same 50% load, so the buckets hold as

@@ -178,6 +178,18 @@ fn widened(fixture: &str, backends: usize) -> String {
         .join("\n[[vip]]")
 }
 
+/// The hash version of the benchmarks' config: 2, what the example configs
+/// give a new fleet (`configs/`), or `MPLB_BENCH_HASH_VERSION` (1: every
+/// flow hashed over the 37-byte key, the default of a config without it).
+fn hash_version() -> u32 {
+    match std::env::var("MPLB_BENCH_HASH_VERSION") {
+        Ok(v) => v
+            .parse()
+            .unwrap_or_else(|_| panic!("MPLB_BENCH_HASH_VERSION: a number")),
+        Err(_) => 2,
+    }
+}
+
 /// Maglev table size of the filler VIPs: a prime over 100 x their 4
 /// backends, so that 10 000 of them take 20 MB (the captures' VIPs keep
 /// 65537).
@@ -533,11 +545,12 @@ impl Bench {
     /// are skipped, so exactly that many are in the table.
     pub fn new(sizes: Sizes, memory: Memory) -> Bench {
         // tests/fixtures/bench.toml: the VIPs of the captures, L2 DSR and
-        // IP-in-IP, with this run's table sizes.
+        // IP-in-IP, with this run's table sizes and hash version.
         let text = format!(
-            "{}{}[flow_table]\ncapacity = {}\n[token_table]\ncapacity = {}\n",
+            "{}{}[datapath]\nhash_version = {}\n[flow_table]\ncapacity = {}\n[token_table]\ncapacity = {}\n",
             widened(testing::fixture("bench"), sizes.backends),
             filler_vips(sizes.vips),
+            hash_version(),
             sizes.flow_capacity,
             (sizes.flows_per_path * 4).next_power_of_two(),
         );

@@ -1,24 +1,28 @@
 //! The hash contract (`mplb::datapath::hash`, "Version"): a fixed config and
 //! a fixed set of flows — IPv4 and IPv6, TCP and UDP, tables of 251, 1021 and
 //! 65537 slots, unequal weights, IPv4 fragments — and the backend each one
-//! reaches through the datapath, against the golden table
-//! `tests/data/hash-contract.txt`. Any change that moves one of them fails
-//! here, unless it comes with a bump of `HASH_VERSION`: then
-//! `MPLB_WRITE_HASH_CONTRACT=1 cargo test --test hash_contract` rewrites the
-//! table, and only for a version above the file's.
+//! reaches through the datapath, in every hash version (`[datapath]
+//! hash_version`), against that version's golden table
+//! `tests/data/hash-contract-vN.txt`. Any change that moves one of them fails
+//! here: a change of the contract is a new `HashVersion`, whose table
+//! `MPLB_WRITE_HASH_CONTRACT=1 cargo test --test hash_contract` writes once
+//! (a version's existing table is never rewritten).
 
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::Path;
 
-use mplb::datapath::hash::HASH_VERSION;
+use mplb::datapath::hash::HashVersion;
 use mplb::datapath::verdict::Verdict;
 use mplb::testing::frames::{self, ethertype, first_packet};
 use mplb::testing::{Backend, Harness, Tables, Vip, config::null_port, parse};
 use mplb::wire::ip_proto;
 
 const PORT_MAC: [u8; 6] = [2, 0, 0, 0, 0, 1];
-const FILE: &str = "tests/data/hash-contract.txt";
+/// The golden table of `version`.
+fn file(version: HashVersion) -> String {
+    format!("tests/data/hash-contract-v{version}.txt")
+}
 
 fn backend(n: usize) -> Backend {
     let addr = if n < 6 {
@@ -29,8 +33,9 @@ fn backend(n: usize) -> Backend {
     Backend::new(format!("s{n}"), addr).mac(format!("02:00:00:00:02:{:02x}", n))
 }
 
-/// Backends s1..s5 (IPv4) and s6..s9 (IPv6); the VIPs of the contract.
-fn config() -> String {
+/// Backends s1..s5 (IPv4) and s6..s9 (IPv6); the VIPs of the contract,
+/// hashed by `version`.
+fn config(version: HashVersion) -> String {
     let vips = [
         Vip::new("c4t", "198.18.0.20", 80)
             .backends((1..=5).map(|n| backend(n).weight([1, 1, 2, 1, 3][n - 1]))),
@@ -44,7 +49,8 @@ fn config() -> String {
             .option("table_size", 1021)
             .backends((6..=8).map(|n| backend(n).weight(n as u32))),
     ];
-    null_port("") + &vips.iter().map(|v| v.to_string()).collect::<String>()
+    let datapath = format!("[datapath]\nhash_version = {version}\n");
+    null_port(&datapath) + &vips.iter().map(|v| v.to_string()).collect::<String>()
 }
 
 /// Client `i` of a family: spread over addresses and ports.
@@ -66,9 +72,10 @@ fn fragment(src: Ipv4Addr, dst: Ipv4Addr, ident: u16) -> Vec<u8> {
 }
 
 /// The contract's rows, each `VIP PROTO CLIENT -> VIP-ADDRESS BACKEND`,
-/// as the datapath decides them now.
-fn rows() -> Vec<String> {
-    let config = parse(&config());
+/// as the datapath decides them now in `version`.
+fn rows(version: HashVersion) -> Vec<String> {
+    let config = parse(&config(version));
+    assert_eq!(config.datapath.hash_version, version);
     let names: HashMap<[u8; 6], String> = config
         .vips
         .iter()
@@ -108,41 +115,41 @@ fn rows() -> Vec<String> {
     rows
 }
 
-fn header() -> String {
-    format!("hash-version {HASH_VERSION}")
+#[test]
+fn flows_reach_the_backends_of_the_golden_tables() {
+    for version in HashVersion::ALL {
+        check(version);
+    }
 }
 
-#[test]
-fn flows_reach_the_backends_of_the_golden_table() {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(FILE);
-    let golden = std::fs::read_to_string(&path).unwrap_or_default();
-    let file_version: Option<u32> = golden
-        .lines()
-        .find_map(|l| l.strip_prefix("hash-version ")?.parse().ok());
-    let now = rows();
-    if std::env::var_os("MPLB_WRITE_HASH_CONTRACT").is_some() {
+fn check(version: HashVersion) {
+    let name = file(version);
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(&name);
+    let golden = std::fs::read_to_string(&path).ok();
+    let now = rows(version);
+    let header = format!("hash-version {version}");
+    let Some(golden) = golden else {
         assert!(
-            file_version.is_none_or(|v| HASH_VERSION > v),
-            "{FILE} is of version {file_version:?}: rewrite it only after bumping HASH_VERSION ({HASH_VERSION})"
+            std::env::var_os("MPLB_WRITE_HASH_CONTRACT").is_some(),
+            "{name} is missing: a new hash version's table is written by \
+             MPLB_WRITE_HASH_CONTRACT=1 cargo test --test hash_contract"
         );
         let text = format!(
-            "# The hash contract (tests/hash_contract.rs): flow -> backend.\n{}\n{}\n",
-            header(),
+            "# The hash contract (tests/hash_contract.rs): flow -> backend.\n{header}\n{}\n",
             now.join("\n")
         );
         std::fs::write(&path, text).expect("write the golden table");
         return;
-    }
-    assert_eq!(
-        file_version,
-        Some(HASH_VERSION),
-        "{FILE} is for another hash version than HASH_VERSION"
+    };
+    assert!(
+        golden.lines().any(|l| l == header),
+        "{name} is not the table of hash version {version}"
     );
     let want: Vec<&str> = golden
         .lines()
         .filter(|l| !l.starts_with('#') && !l.starts_with("hash-version"))
         .collect();
-    assert_eq!(want.len(), now.len(), "rows in {FILE}");
+    assert_eq!(want.len(), now.len(), "rows in {name}");
     let moved: Vec<String> = want
         .iter()
         .zip(&now)
@@ -151,7 +158,7 @@ fn flows_reach_the_backends_of_the_golden_table() {
         .collect();
     assert!(
         moved.is_empty(),
-        "{} of {} flows moved: a change of the hash contract needs a HASH_VERSION bump\n{}",
+        "hash version {version}: {} of {} flows moved; a change of the hash contract is a new HashVersion\n{}",
         moved.len(),
         now.len(),
         moved.join("\n")
@@ -162,9 +169,14 @@ fn flows_reach_the_backends_of_the_golden_table() {
 fn the_golden_table_uses_every_backend() {
     // A table whose flows all hit one backend would not notice a change
     // of the permutation: every backend of every VIP appears.
-    let rows = rows();
-    for n in 1..=9 {
-        let name = format!(" s{n}");
-        assert!(rows.iter().any(|r| r.ends_with(&name)), "s{n} in no row");
+    for version in HashVersion::ALL {
+        let rows = rows(version);
+        for n in 1..=9 {
+            let name = format!(" s{n}");
+            assert!(
+                rows.iter().any(|r| r.ends_with(&name)),
+                "version {version}: s{n} in no row"
+            );
+        }
     }
 }

@@ -71,6 +71,9 @@ lcores = [{lcores}]
 mode = "balance"
 
 {port_sections}
+[datapath]
+hash_version = 2
+
 [flow_table]
 capacity = {flow_capacity}
 untrusted_quota_pct = {untrusted_quota_pct}

@@ -44,6 +44,8 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+use crate::datapath::hash::HashVersion;
+
 /// A validated configuration.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {
@@ -388,6 +390,10 @@ pub struct DatapathConfig {
     /// (bursts of a tenth of it, at least 32); the rest are dropped and
     /// counted (`drop_kernel_limit`).
     pub kernel_rate_pps: u32,
+    /// The version of the hash contract (`datapath::hash`): which backend
+    /// each flow gets. Every instance of an ECMP group must use the same;
+    /// default 1.
+    pub hash_version: HashVersion,
 }
 
 impl Default for DatapathConfig {
@@ -395,6 +401,7 @@ impl Default for DatapathConfig {
         DatapathConfig {
             backend_port: None,
             kernel_rate_pps: default_kernel_rate_pps(),
+            hash_version: HashVersion::default(),
         }
     }
 }
@@ -689,6 +696,10 @@ impl Config {
             self.workers.mode,
             self.dpdk.main_lcore
         );
+        s += &format!(
+            "hash version {} (every instance of the ECMP group must use the same)\n",
+            self.datapath.hash_version
+        );
         for (i, p) in self.ports.iter().enumerate() {
             s += &format!(
                 "port {}: {} device {} rx queues {} mtu {} addresses {:?} {:?}\n",
@@ -920,6 +931,28 @@ ipv4 = ["198.18.0.1"]
             (13, "datapath.kernel_rate_pps"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn hash_version_is_1_unless_set_and_needs_a_restart() {
+        let c = parse(GOOD).expect("valid");
+        assert_eq!(c.datapath.hash_version, HashVersion::V1);
+        assert!(c.summary().contains("hash version 1 "), "{}", c.summary());
+        let v2 = parse(&format!("{GOOD}[datapath]\nhash_version = 2\n")).expect("valid");
+        assert_eq!(v2.datapath.hash_version, HashVersion::V2);
+        assert!(v2.summary().contains("hash version 2 "));
+        // The flow table is placed by the hash: not a reload.
+        assert_eq!(c.reload_blocker(&v2), Some("[datapath] changed"));
+        for bad in ["0", "3", "-1"] {
+            let e = parse(&format!("{GOOD}[datapath]\nhash_version = {bad}\n")).expect_err(bad);
+            assert_eq!(
+                (e.line, e.field.as_str()),
+                (13, "datapath.hash_version"),
+                "{e}"
+            );
+        }
+        let e = parse(&format!("{GOOD}[datapath]\nhash_version = 3\n")).expect_err("3");
+        assert!(e.message.contains("must be one of 1, 2"), "{e}");
     }
 
     #[test]

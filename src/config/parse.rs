@@ -506,6 +506,7 @@ struct RawDatapath {
     backend_port: Option<Spanned<String>>,
     #[serde(default = "default_kernel_rate_pps_spanned")]
     kernel_rate_pps: Spanned<u32>,
+    hash_version: Option<Spanned<u32>>,
 }
 
 impl Default for RawDatapath {
@@ -513,6 +514,7 @@ impl Default for RawDatapath {
         RawDatapath {
             backend_port: None,
             kernel_rate_pps: default_kernel_rate_pps_spanned(),
+            hash_version: None,
         }
     }
 }
@@ -877,6 +879,19 @@ impl RawConfig {
                 format!("must be 1 to {MAX_KERNEL_RATE_PPS}"),
             ));
         }
+        if let Some(v) = &self.datapath.hash_version {
+            if HashVersion::from_number(*v.get_ref()).is_none() {
+                let known: Vec<String> = HashVersion::ALL.iter().map(|v| v.to_string()).collect();
+                return Err((
+                    Some(v.span()),
+                    "datapath.hash_version".into(),
+                    format!(
+                        "must be one of {} (this build's hash versions)",
+                        known.join(", ")
+                    ),
+                ));
+            }
+        }
         if let Some(bp) = &self.datapath.backend_port {
             if !self.ports.iter().any(|p| p.name.get_ref() == bp.get_ref()) {
                 return Err((
@@ -1118,6 +1133,11 @@ impl RawConfig {
             datapath: DatapathConfig {
                 backend_port: self.datapath.backend_port.map(Spanned::into_inner),
                 kernel_rate_pps: self.datapath.kernel_rate_pps.into_inner(),
+                hash_version: self
+                    .datapath
+                    .hash_version
+                    .and_then(|v| HashVersion::from_number(v.into_inner()))
+                    .unwrap_or_default(),
             },
             vips: self.vips.into_iter().map(RawVip::into_plain).collect(),
             flow_table: FlowTableSettings {

@@ -239,7 +239,8 @@ pub fn build_forwarding_with<P: Copy + Into<PortFacts>>(
             source_v6: config.encap.source_v6,
             ttl: config.encap.ttl,
         },
-    ))
+    )
+    .with_hash(config.datapath.hash_version))
 }
 
 /// Flow-table parameters and token-table (capacity, ttl ns) from the config.

@@ -19,7 +19,7 @@
 //! (bench/README.md, "The VIP lane").
 
 use super::flow_table::Scope;
-use super::hash::{FlowKey, flow_hash};
+use super::hash::{FlowKey, HashVersion, flow_hash, flow_hash_v4};
 use crate::wire::ip_proto;
 use crate::wire::parse::{self, MptcpSummary};
 use crate::wire::tcp::Flags;
@@ -84,15 +84,15 @@ impl Brief {
         }
     }
 
-    /// Reads `frame` if it is one this parse covers, in place; sets
-    /// `covered` accordingly.
+    /// Reads `frame` if it is one this parse covers, in place, hashing its
+    /// flow by `hash`; sets `covered` accordingly.
     #[inline(always)]
-    pub fn fill(&mut self, frame: &[u8]) {
-        self.covered = self.read(frame).is_some();
+    pub fn fill(&mut self, frame: &[u8], hash: HashVersion) {
+        self.covered = self.read(frame, hash).is_some();
     }
 
     #[inline(always)]
-    fn read(&mut self, frame: &[u8]) -> Option<()> {
+    fn read(&mut self, frame: &[u8], hash: HashVersion) -> Option<()> {
         // Ethernet: the EtherType at 12, or behind one 802.1Q tag. A
         // stacked tag is then an EtherType neither IPv4 nor IPv6.
         let h: &[u8; 18] = frame.first_chunk()?;
@@ -101,7 +101,7 @@ impl Brief {
             [.., a, b, _, _, _, _] => (14, [*a, *b]),
         };
         match et {
-            [0x08, 0x00] => self.ipv4(frame, l3),
+            [0x08, 0x00] => self.ipv4(frame, l3, hash),
             [0x86, 0xdd] => self.ipv6(frame, l3),
             _ => None,
         }
@@ -110,7 +110,7 @@ impl Brief {
     /// IPv4 with a 20-byte header (version and IHL byte 0x45), its total
     /// length within the frame, no fragment bits.
     #[inline(always)]
-    fn ipv4(&mut self, frame: &[u8], l3: usize) -> Option<()> {
+    fn ipv4(&mut self, frame: &[u8], l3: usize, version: HashVersion) -> Option<()> {
         let ip: &[u8; 20] = frame.get(l3..)?.first_chunk()?;
         let &[0x45, _, t0, t1, _, _, f0, f1, ttl, protocol, ..] = ip else {
             return None;
@@ -125,8 +125,13 @@ impl Brief {
         let dst: &[u8; 4] = ip[16..20].try_into().ok()?;
         let seg = frame.get(l3 + 20..end)?;
         let key = |ports: &[u8; 4]| FlowKey::from_wire_v4(src, dst, ports, protocol);
+        // Version 2 hashes the header's own words (no byte string built).
+        let hash = |key: &FlowKey, ports: &[u8; 4]| match version {
+            HashVersion::V1 => flow_hash(key),
+            HashVersion::V2 => flow_hash_v4(src, dst, ports, protocol),
+        };
         (self.version, self.ttl, self.l3_offset, self.l3_end) = (4, ttl, l3, end);
-        self.transport(seg, protocol, key)
+        self.transport(seg, protocol, key, hash)
     }
 
     /// IPv6 whose next header is TCP or UDP (no extension header), its
@@ -143,21 +148,25 @@ impl Brief {
         let dst: &[u8; 16] = ip[24..40].try_into().ok()?;
         let seg = frame.get(l3 + 40..end)?;
         let key = |ports: &[u8; 4]| FlowKey::from_wire(src, dst, ports, protocol);
+        // The same in every version.
+        let hash = |key: &FlowKey, _: &[u8; 4]| flow_hash(key);
         (self.version, self.ttl, self.l3_offset, self.l3_end) = (6, hop, l3, end);
-        self.transport(seg, protocol, key)
+        self.transport(seg, protocol, key, hash)
     }
 
     /// The TCP header (data offset ≥ 5, options within the segment) or the
     /// UDP header (8 bytes); the flow key (`key` of the ports' four bytes)
-    /// and its hash.
+    /// and its hash (`hash` of the key and those bytes).
     #[inline(always)]
     fn transport(
         &mut self,
         seg: &[u8],
         protocol: u8,
         key: impl FnOnce(&[u8; 4]) -> FlowKey,
+        hash: impl FnOnce(&FlowKey, &[u8; 4]) -> u64,
     ) -> Option<()> {
-        self.key = key(seg.first_chunk()?);
+        let ports: &[u8; 4] = seg.first_chunk()?;
+        self.key = key(ports);
         self.protocol = protocol;
         self.dst_port = self.key.dst_port();
         match protocol {
@@ -175,7 +184,7 @@ impl Brief {
             }
             _ => return None,
         }
-        self.hash = flow_hash(&self.key);
+        self.hash = hash(&self.key, ports);
         Some(())
     }
 }

@@ -8,6 +8,7 @@ use proptest::prelude::*;
 use super::*;
 use crate::datapath::decide::fill_flow;
 use crate::datapath::frame::TestFrame;
+use crate::datapath::hash::HashVersion;
 use crate::datapath::verdict::Verdict;
 use crate::testing::frames::flags::{ACK, FIN, PSH, RST, SYN};
 use crate::testing::frames::{self, opt};
@@ -105,6 +106,10 @@ prop_compose! {
     }
 }
 
+fn a_hash_version() -> impl Strategy<Value = HashVersion> {
+    prop::sample::select(HashVersion::ALL.to_vec())
+}
+
 prop_compose! {
     /// A frame with some bytes changed, cut short or padded.
     fn a_mutated_frame()(
@@ -126,10 +131,10 @@ prop_compose! {
 }
 
 /// Where the brief parse covers `f`, what it read is what the full parse
-/// reads (and the same flow key and hash).
-fn agrees(f: &[u8]) -> Result<bool, TestCaseError> {
+/// reads (and the same flow key and hash, in hash version `hash`).
+fn agrees(f: &[u8], hash: HashVersion) -> Result<bool, TestCaseError> {
     let mut b = Brief::EMPTY;
-    b.fill(f);
+    b.fill(f, hash);
     if !b.covered {
         return Ok(false);
     }
@@ -160,8 +165,9 @@ fn agrees(f: &[u8]) -> Result<bool, TestCaseError> {
         other => return Err(TestCaseError::fail(format!("covered {other:?}"))),
     }
     let mut flow = None;
-    fill_flow(ip, &mut flow);
+    fill_flow(ip, &mut flow, hash);
     prop_assert_eq!(flow, Some((b.key, b.hash)));
+    prop_assert_eq!(hash.flow(&b.key), b.hash);
     prop_assert_eq!(b.key.dst16(), &ip.dst);
     Ok(true)
 }
@@ -175,10 +181,12 @@ fn covers_the_forwarded_shapes() {
     ] {
         for which in 0..7 {
             let f = frame(0, v6, udp, SYN, which, tagged, 64);
-            assert!(
-                agrees(&f).unwrap(),
-                "{v6} {udp} {tagged} {which}: not covered"
-            );
+            for hash in HashVersion::ALL {
+                assert!(
+                    agrees(&f, hash).unwrap(),
+                    "{v6} {udp} {tagged} {which}: not covered"
+                );
+            }
         }
     }
     // Left to the full parse: a fragment, IPv4 options, an IPv6 extension
@@ -194,19 +202,22 @@ fn covers_the_forwarded_shapes() {
     let mut qinq = frame(0, false, false, ACK, 5, true, 64);
     qinq.splice(12..12, [0x81, 0x00, 0x00, 0x06]);
     for f in [frag, v4_opts, v6_ext, icmp, qinq] {
-        assert!(!agrees(&f).unwrap());
+        assert!(!agrees(&f, HashVersion::V2).unwrap());
     }
 }
 
 proptest! {
     #[test]
-    fn brief_reads_what_the_full_parse_reads(f in a_mutated_frame()) {
-        agrees(&f)?;
+    fn brief_reads_what_the_full_parse_reads(f in a_mutated_frame(), hash in a_hash_version()) {
+        agrees(&f, hash)?;
     }
 
     #[test]
-    fn brief_on_arbitrary_bytes(f in prop::collection::vec(any::<u8>(), 0..120)) {
-        agrees(&f)?;
+    fn brief_on_arbitrary_bytes(
+        f in prop::collection::vec(any::<u8>(), 0..120),
+        hash in a_hash_version(),
+    ) {
+        agrees(&f, hash)?;
     }
 
     /// The same frames through the VIP lane of one datapath and the general
@@ -216,8 +227,10 @@ proptest! {
     #[test]
     fn the_lane_decides_as_the_general_path(
         run in prop::collection::vec(prop_oneof![3 => a_frame(), 1 => a_mutated_frame()], 1..24),
+        hash in a_hash_version(),
     ) {
-        let fwd = testing::forwarding(&testing::parse(testing::fixture("datapath")), &[PORT_MAC]);
+        let fwd = testing::forwarding(&testing::parse(testing::fixture("datapath")), &[PORT_MAC])
+            .with_hash(hash);
         let mut lane = Tables::small(4096).datapath();
         let mut general = Tables::small(4096).datapath();
         for (i, bytes) in run.iter().enumerate() {
@@ -252,7 +265,7 @@ fn vip_frames_are_forwarded_by_the_lane() {
     for (v6, udp) in [(false, false), (true, false), (false, true)] {
         let bytes = frame(0, v6, udp, SYN, 0, false, 64);
         let mut b = Brief::EMPTY;
-        b.fill(&bytes);
+        b.fill(&bytes, fwd.hash);
         assert!(b.covered);
         let mut f = TestFrame::new(&bytes);
         assert_eq!(
@@ -263,7 +276,7 @@ fn vip_frames_are_forwarded_by_the_lane() {
     // Not a VIP: the general path's.
     let bytes = frame(5, false, false, SYN, 0, false, 64);
     let mut b = Brief::EMPTY;
-    b.fill(&bytes);
+    b.fill(&bytes, fwd.hash);
     assert!(b.covered);
     assert_eq!(
         dp.vip_lane(&fwd, link, &mut TestFrame::new(&bytes), &b, 1_000 * S),

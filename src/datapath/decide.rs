@@ -71,7 +71,7 @@
 use super::counters::Counters;
 use super::flow_table::{BucketMemory, Evicted, FlowClass, FlowTable, InsertOutcome, Scope};
 use super::forwarding::{Backend, BackendState, Forwarding, Protocol, Vip, VipAddr};
-use super::hash::{FlowKey, flow_hash, tuple3_hash};
+use super::hash::{FlowKey, HashVersion, tuple3_hash};
 use super::maglev::BackendId;
 use super::token_table::TokenTable;
 use super::verdict::DropReason;
@@ -98,9 +98,9 @@ pub(super) struct Target<'f> {
 /// decision so that a burst can prefetch its buckets: the 5-tuple of TCP
 /// and UDP, the reversed quoted 5-tuple of an ICMP error; `None` for
 /// fragments and everything else. Written into `out` (the burst's slot):
-/// the key is built where it stays and hashed there.
+/// the key is built where it stays and hashed there, by `version`.
 #[inline(always)]
-pub(super) fn fill_flow(ip: &IpInfo, out: &mut Option<(FlowKey, u64)>) {
+pub(super) fn fill_flow(ip: &IpInfo, out: &mut Option<(FlowKey, u64)>, version: HashVersion) {
     if ip.fragment.is_some() {
         *out = None;
         return;
@@ -126,7 +126,7 @@ pub(super) fn fill_flow(ip: &IpInfo, out: &mut Option<(FlowKey, u64)>) {
         }
     };
     let (key, hash) = out.insert((key, 0));
-    *hash = flow_hash(key);
+    *hash = version.flow(key);
 }
 
 /// Whether the flow table is looked at for a TCP segment with these flags

@@ -6,6 +6,7 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::Arc;
 
+use super::hash::HashVersion;
 use super::maglev::{BackendId, MaglevTable};
 use super::neighbours::{Asker, Neighbours};
 use super::tunnel::{Ends, Outer, Tunnels};
@@ -239,6 +240,10 @@ pub struct Forwarding {
     /// Indexed by `BackendId.0`; `None` for unused ids.
     pub backends: Vec<Option<Backend>>,
     pub encap: Encap,
+    /// The flow hash (`[datapath] hash_version`): fixed for the life of
+    /// the process (a reload cannot change it), since the flow table's
+    /// entries are placed by it.
+    pub hash: HashVersion,
     /// The backend addresses being resolved by ARP / ND, where workers
     /// record the answers (the same table across snapshots while the set of
     /// addresses stays; see [`super::neighbours`]).
@@ -270,6 +275,7 @@ impl Forwarding {
             vips,
             backends,
             encap,
+            hash: HashVersion::default(),
             neighbours: Arc::default(),
             index,
             tunnels,
@@ -282,6 +288,13 @@ impl Forwarding {
     pub fn rebuilt(self) -> Forwarding {
         Forwarding::new(self.interfaces, self.vips, self.backends, self.encap)
             .with_neighbours(self.neighbours)
+            .with_hash(self.hash)
+    }
+
+    /// This snapshot hashing flows by `version`.
+    pub fn with_hash(mut self, version: HashVersion) -> Forwarding {
+        self.hash = version;
+        self
     }
 
     /// This snapshot with `table` as its neighbour table.

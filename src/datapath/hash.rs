@@ -4,44 +4,96 @@
 //!
 //! Independent load balancer instances (and restarts of one instance) must send
 //! a flow to the same backend, so the hash is fixed by this specification and
-//! must never change without a version bump of the whole LB fleet:
+//! changes only with a new version, which a fleet takes on all at once
+//! (`[datapath] hash_version`, see [`HashVersion`]):
 //!
 //! * Algorithm: XXH3-64 (`xxh3_64_with_seed`, the 64-bit XXH3 of xxHash 0.8)
 //!   over the byte strings below, with these seeds:
 //!   * [`FLOW_SEED`] = `0x6d70_6c62_666c_6f77` (ASCII "mplbflow") for
-//!     [`flow_hash`], the 5-tuple;
+//!     the 5-tuple ([`HashVersion::flow`]);
 //!   * [`TUPLE3_SEED`] = `0x6d70_6c62_6672_6167` (ASCII "mplbfrag") for
 //!     [`tuple3_hash`], used for IP fragments, which carry no ports.
-//! * 5-tuple byte layout, 37 bytes ([`FlowKey::as_bytes`]):
+//! * 5-tuple byte layout, 37 bytes ([`FlowKey::as_bytes`]; every flow in
+//!   version 1, IPv6 flows in version 2):
 //!   `src[16] | dst[16] | src_port[2, big endian] | dst_port[2, big endian] | proto[1]`.
 //!   IPv6 addresses are their 16 network-order bytes; IPv4 addresses are stored
 //!   IPv4-mapped (`::ffff:a.b.c.d`, RFC 4291 §2.5.5.2), so a v4 flow never
 //!   collides with a real v6 flow (mapped addresses do not appear on the wire).
-//! * 3-tuple layout, 33 bytes: `src[16] | dst[16] | proto[1]`, same address form.
+//! * IPv4 5-tuple layout of version 2, 16 bytes ([`flow_hash_v4`]):
+//!   `src[4] | dst[4] | src_port[2] | dst_port[2] | proto[1] | 0[3]`, in
+//!   network order as on the wire. XXH3 hashes 16 bytes with one 128-bit
+//!   multiply where the 37-byte form takes four, and the hash is what the
+//!   flow-table prefetch waits for (bench/README.md, "Hash version 2").
+//! * 3-tuple layout, 33 bytes: `src[16] | dst[16] | proto[1]`, same address
+//!   form, in both versions.
 //!
 //! Consumers split the 64-bit hash so they stay independent: the Maglev table
 //! uses the high bits (multiply-shift), the flow table the low bits.
 //!
 //! # Version
 //!
-//! [`HASH_VERSION`] names the whole contract: these two hashes and the
+//! A [`HashVersion`] names the whole contract: these hashes and the
 //! Maglev table built from them (`super::maglev`: permutation seeds over the
 //! backend names, weighted fill, multiply-shift lookup). Two instances of the
 //! same version given the same VIPs — table size, backend names, weights and
 //! which backends are active — send every flow and every fragment to the
 //! same backend. A change to any of it that moves a flow is a new version;
-//! `tests/hash_contract.rs` holds a golden table of flows → backends
-//! (`tests/data/hash-contract.txt`) that only a bump of the version may
-//! rewrite. Which snapshot structures find a packet's VIP (the VIP index)
+//! `tests/hash_contract.rs` holds a golden table of flows → backends per
+//! version (`tests/data/hash-contract-v*.txt`) that is never rewritten.
+//! Which snapshot structures find a packet's VIP (the VIP index)
 //! is not part of it: it never changes a backend.
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use xxhash_rust::xxh3::xxh3_64_with_seed;
 
-/// Version of the hash contract (see the module doc): instances of one
-/// version pick the same backend for a flow. Bumped with any change that
-/// moves flows, together with `tests/data/hash-contract.txt`.
-pub const HASH_VERSION: u32 = 1;
+/// A version of the hash contract (see the module doc): instances of one
+/// version pick the same backend for a flow. Every instance of an ECMP
+/// group must run the same one; changing it moves the flows whose backend
+/// it changes, so a fleet changes it all at once (`[datapath]
+/// hash_version`, a restart).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum HashVersion {
+    /// XXH3-64 of the 37-byte key for every flow. The default: what every
+    /// mplb before version 2 existed runs.
+    #[default]
+    V1,
+    /// As version 1, but an IPv4 flow is hashed over its 16-byte layout
+    /// ([`flow_hash_v4`]).
+    V2,
+}
+
+impl HashVersion {
+    /// Every version this build implements, oldest first.
+    pub const ALL: [HashVersion; 2] = [HashVersion::V1, HashVersion::V2];
+
+    /// The version's number, as in the config.
+    pub fn number(self) -> u32 {
+        match self {
+            HashVersion::V1 => 1,
+            HashVersion::V2 => 2,
+        }
+    }
+
+    /// The version numbered `n`, if this build implements it.
+    pub fn from_number(n: u32) -> Option<HashVersion> {
+        HashVersion::ALL.into_iter().find(|v| v.number() == n)
+    }
+
+    /// The 5-tuple hash of `key` in this version.
+    #[inline]
+    pub fn flow(self, key: &FlowKey) -> u64 {
+        match (self, key.v4_parts()) {
+            (HashVersion::V2, Some(t)) => flow_hash_v4(&t.src, &t.dst, &t.ports, t.proto),
+            _ => flow_hash(key),
+        }
+    }
+}
+
+impl std::fmt::Display for HashVersion {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.number())
+    }
+}
 
 /// Seed of [`flow_hash`] (ASCII "mplbflow"). Part of the compatibility contract.
 pub const FLOW_SEED: u64 = 0x6d70_6c62_666c_6f77;
@@ -58,6 +110,20 @@ const DST: usize = 16;
 const SPORT: usize = 32;
 const DPORT: usize = 34;
 const PROTO: usize = 36;
+
+/// An IPv4 flow's fields as on the wire ([`FlowKey::v4_parts`]): what
+/// version 2 hashes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct V4Tuple {
+    pub src: [u8; 4],
+    pub dst: [u8; 4],
+    /// Source then destination port, big endian.
+    pub ports: [u8; 4],
+    pub proto: u8,
+}
+
+/// The first 12 bytes of an IPv4-mapped address.
+const MAPPED_PREFIX: [u8; 12] = [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff];
 
 /// IP protocol number of TCP.
 pub const PROTO_TCP: u8 = 6;
@@ -126,6 +192,23 @@ impl FlowKey {
     #[inline(always)]
     pub fn from_wire_v4(src: &[u8; 4], dst: &[u8; 4], ports: &[u8; 4], proto: u8) -> Self {
         Self::from_wire(&map_v4(*src), &map_v4(*dst), ports, proto)
+    }
+
+    /// An IPv4 flow's addresses, ports (as on the wire) and protocol;
+    /// `None` for IPv6 (or a key mixing the families).
+    pub fn v4_parts(&self) -> Option<V4Tuple> {
+        let b = &self.bytes;
+        let mapped = |at: usize| b[at..at + 12] == MAPPED_PREFIX;
+        if !mapped(SRC) || !mapped(DST) {
+            return None;
+        }
+        let four = |at: usize| [b[at], b[at + 1], b[at + 2], b[at + 3]];
+        Some(V4Tuple {
+            src: four(SRC + 12),
+            dst: four(DST + 12),
+            ports: four(SPORT),
+            proto: b[PROTO],
+        })
     }
 
     /// The destination address in the 16-byte form (IPv4 mapped), as the
@@ -217,10 +300,38 @@ fn unmap(a: [u8; 16]) -> IpAddr {
     }
 }
 
-/// The 5-tuple hash: XXH3-64 of [`FlowKey::as_bytes`] with [`FLOW_SEED`].
+/// The 5-tuple hash of version 1 (and of IPv6 flows in version 2): XXH3-64
+/// of [`FlowKey::as_bytes`] with [`FLOW_SEED`].
 #[inline]
 pub fn flow_hash(key: &FlowKey) -> u64 {
     xxh3_64_with_seed(key.as_bytes(), FLOW_SEED)
+}
+
+/// XXH3's flips of input words for a 9..16-byte input with [`FLOW_SEED`]:
+/// words 3 and 4 of its default secret plus the seed, words 5 and 6 minus it.
+const FLIP_LO: u64 = (0x1f67_b3b7_a4a4_4072_u64 ^ 0x78e5_c0cc_4ee6_79cb).wrapping_add(FLOW_SEED);
+const FLIP_HI: u64 = (0x2172_ffcc_7dd0_5a82_u64 ^ 0x8e24_43f7_7446_08b8).wrapping_sub(FLOW_SEED);
+
+/// The 5-tuple hash of an IPv4 flow in version 2: XXH3-64 with
+/// [`FLOW_SEED`] of `src | dst | ports | proto | 0 0 0` (16 bytes; `ports`
+/// as on the wire, source then destination). Computed here from the words
+/// (XXH3's 9..16-byte path, one 128-bit multiply) so that the packet path
+/// builds no byte string; equal to the library's XXH3 of those bytes
+/// (tested).
+#[inline(always)]
+pub fn flow_hash_v4(src: &[u8; 4], dst: &[u8; 4], ports: &[u8; 4], proto: u8) -> u64 {
+    let word = |a: &[u8; 4]| u64::from(u32::from_le_bytes(*a));
+    let lo = (word(src) | word(dst) << 32) ^ FLIP_LO;
+    let hi = (word(ports) | u64::from(proto) << 32) ^ FLIP_HI;
+    let product = u128::from(lo) * u128::from(hi);
+    let fold = product as u64 ^ (product >> 64) as u64;
+    let acc = 16u64
+        .wrapping_add(lo.swap_bytes())
+        .wrapping_add(hi)
+        .wrapping_add(fold);
+    // XXH3's avalanche.
+    let h = (acc ^ acc >> 37).wrapping_mul(0x1656_6791_9e37_79f9);
+    h ^ h >> 32
 }
 
 /// The 3-tuple hash for fragments (no ports): XXH3-64 of
@@ -344,6 +455,79 @@ mod tests {
     // the C reference library (libxxhash 0.8.1, XXH3_64bits_withSeed), not
     // with this crate, so it also checks the Rust implementation.
     const PINNED_KAT: u64 = 0x30c4_147d_b1b7_75de;
+
+    /// Version 2's IPv4 byte string (module doc).
+    fn v4_layout(src: [u8; 4], dst: [u8; 4], ports: [u8; 4], proto: u8) -> [u8; 16] {
+        let mut b = [0u8; 16];
+        b[..4].copy_from_slice(&src);
+        b[4..8].copy_from_slice(&dst);
+        b[8..12].copy_from_slice(&ports);
+        b[12] = proto;
+        b
+    }
+
+    proptest! {
+        #[test]
+        fn v4_hash_is_xxh3_of_the_16_byte_layout(
+            src in any::<[u8; 4]>(),
+            dst in any::<[u8; 4]>(),
+            ports in any::<[u8; 4]>(),
+            proto in any::<u8>(),
+        ) {
+            let bytes = v4_layout(src, dst, ports, proto);
+            prop_assert_eq!(
+                flow_hash_v4(&src, &dst, &ports, proto),
+                xxh3_64_with_seed(&bytes, FLOW_SEED)
+            );
+        }
+
+        #[test]
+        fn versions_differ_only_for_ipv4(
+            src in any::<[u8; 16]>(),
+            dst in any::<[u8; 16]>(),
+            ports in any::<(u16, u16)>(),
+            proto in any::<u8>(),
+        ) {
+            // Random 16-byte addresses: IPv6 (mapped on both sides would be
+            // IPv4, which the second half covers).
+            let k6 = FlowKey::from_v6(src, dst, ports.0, ports.1, proto);
+            prop_assume!(k6.v4_parts().is_none());
+            prop_assert_eq!(HashVersion::V1.flow(&k6), flow_hash(&k6));
+            prop_assert_eq!(HashVersion::V2.flow(&k6), flow_hash(&k6));
+            let s4: [u8; 4] = src[12..].try_into().unwrap_or_default();
+            let d4: [u8; 4] = dst[12..].try_into().unwrap_or_default();
+            let k4 = FlowKey::from_v4(s4, d4, ports.0, ports.1, proto);
+            let [a, b] = ports.0.to_be_bytes();
+            let [c, d] = ports.1.to_be_bytes();
+            let ports = [a, b, c, d];
+            prop_assert_eq!(k4.v4_parts(), Some(V4Tuple { src: s4, dst: d4, ports, proto }));
+            prop_assert_eq!(HashVersion::V1.flow(&k4), flow_hash(&k4));
+            prop_assert_eq!(
+                HashVersion::V2.flow(&k4),
+                xxh3_64_with_seed(&v4_layout(s4, d4, [a, b, c, d], proto), FLOW_SEED)
+            );
+        }
+    }
+
+    #[test]
+    fn v2_hash_is_pinned_to_the_spec() {
+        // The key of `hash_is_pinned_to_the_spec`, in version 2. Known
+        // answer from the C reference library (libxxhash 0.8.1,
+        // XXH3_64bits_withSeed over the 16 bytes), as PINNED_KAT.
+        let k = FlowKey::from_v4([198, 51, 100, 1], [203, 0, 113, 9], 40000, 443, PROTO_TCP);
+        assert_eq!(HashVersion::V2.flow(&k), 0x6669_007d_048d_5d37);
+        assert_eq!(HashVersion::V1.flow(&k), PINNED_KAT);
+    }
+
+    #[test]
+    fn versions_are_numbered_as_in_the_config() {
+        for v in HashVersion::ALL {
+            assert_eq!(HashVersion::from_number(v.number()), Some(v));
+        }
+        assert_eq!(HashVersion::default(), HashVersion::V1);
+        assert_eq!(HashVersion::from_number(0), None);
+        assert_eq!(HashVersion::from_number(3), None);
+    }
 
     #[test]
     fn tuple3_ignores_ports_and_uses_its_own_seed() {

@@ -47,7 +47,7 @@ use super::flow_table::{
 };
 use super::forwarding::{Forwarding, ForwardingMode, Interface};
 use super::frame::Frame;
-use super::hash::FlowKey;
+use super::hash::{FlowKey, HashVersion};
 use super::local;
 use super::neighbours;
 use super::rewrite::{self, Inner};
@@ -76,14 +76,14 @@ struct Full {
 
 impl Full {
     #[inline(always)]
-    fn of(frame: &[u8]) -> Full {
+    fn of(frame: &[u8], hash: HashVersion) -> Full {
         let mut full = Full {
             parsed: Err(WireError::Truncated),
             flow: None,
         };
         parse_frame_into(frame, &mut full.parsed);
         if let Ok(Parsed { ip: Some(ip), .. }) = &full.parsed {
-            decide::fill_flow(ip, &mut full.flow);
+            decide::fill_flow(ip, &mut full.flow, hash);
         }
         full
     }
@@ -213,7 +213,7 @@ impl<M: BucketMemory> Datapath<M> {
         now_ns: u64,
     ) -> Verdict {
         let mut brief = Brief::EMPTY;
-        brief.fill(frame);
+        brief.fill(frame, fwd.hash);
         let link = self.link(fwd, port);
         self.finish(fwd, port, link, frame, &brief, now_ns)
     }
@@ -245,6 +245,25 @@ impl<M: BucketMemory> Datapath<M> {
         verdicts: &mut [Verdict],
         now_ns: u64,
     ) {
+        // A burst loop per hash version, each compiled with its version a
+        // constant: the packet path does not test it.
+        match fwd.hash {
+            HashVersion::V1 => self.burst::<F, 1>(fwd, port, frames, verdicts, now_ns),
+            HashVersion::V2 => self.burst::<F, 2>(fwd, port, frames, verdicts, now_ns),
+        }
+    }
+
+    /// [`Datapath::process_burst`] hashing by version `HASH`.
+    #[inline(never)]
+    fn burst<F: Frame, const HASH: u32>(
+        &mut self,
+        fwd: &Forwarding,
+        port: usize,
+        frames: &mut [F],
+        verdicts: &mut [Verdict],
+        now_ns: u64,
+    ) {
+        let hash = HashVersion::from_number(HASH).unwrap_or_default();
         // Taken out of `self` for the burst (no allocation: an empty Vec is
         // left behind) so that `finish` can borrow `self` mutably.
         let mut pre = std::mem::take(&mut self.pre);
@@ -263,7 +282,7 @@ impl<M: BucketMemory> Datapath<M> {
                 let (Some(f), Some(p)) = (fs.get(i), pre.get_mut(i)) else {
                     break;
                 };
-                p.fill(f);
+                p.fill(f, hash);
                 // Skipped by the table for an MPTCP lookup in a bucket its
                 // summary says holds no MPTCP entry.
                 if let Some((h, scope)) = p.table_hash() {
@@ -391,7 +410,7 @@ impl<M: BucketMemory> Datapath<M> {
         let Some(link) = self.link(fwd, port) else {
             return Verdict::Drop(DropReason::NotForUs);
         };
-        let full = Full::of(frame);
+        let full = Full::of(frame, fwd.hash);
         self.handle(fwd, link, frame, &full, now)
     }
 

@@ -17,7 +17,7 @@ use crate::config::{BackendConfig, BackendStateConfig, Config, HealthKind, Mac};
 use crate::control::build::{StableIds, build_forwarding_with};
 use crate::control::resolver::{Happened, Report, Resolution, Resolver, ResolverCounters, Want};
 use crate::datapath::forwarding::{BackendState, Forwarding, PortFacts, Protocol};
-use crate::datapath::hash::{FlowKey, flow_hash};
+use crate::datapath::hash::FlowKey;
 use crate::datapath::neighbours::Solicit;
 use crate::datapath::traffic::Traffic;
 
@@ -624,7 +624,7 @@ impl Core {
         let key = FlowKey::new(src, dst, sport, dport, protocol.number());
         let id = vip
             .maglev
-            .lookup(flow_hash(&key))
+            .lookup(fwd.hash.flow(&key))
             .ok_or_else(|| format!("vip {}: no backend is up", vip.name))?;
         let b = fwd
             .backend(id)
@@ -719,6 +719,40 @@ mod tests {
                     .to_string()
             })
             .collect()
+    }
+
+    #[test]
+    fn lookup_names_the_backend_the_datapath_picks_in_each_hash_version() {
+        use crate::datapath::hash::HashVersion;
+        use crate::testing::{Harness, Tables, frames::first_packet};
+        let port_mac = [2, 0, 0, 0, 0, 1];
+        let mut answers = Vec::new();
+        for version in HashVersion::ALL {
+            let text = null_port(&format!("[datapath]\nhash_version = {version}\n"))
+                + &Vip::web_a_b().to_string();
+            let c = Core::new(config(&text), vec![PortFacts::from(port_mac)]).expect("builds");
+            assert_eq!(picks(&c).len(), 64);
+            let mut h = Harness::build(&config(&text), &[port_mac], Tables::small(1 << 10));
+            let src = "198.18.2.2".parse().expect("ip");
+            let vip = "198.18.0.10".parse().expect("ip");
+            let by_mac = |mac: &[u8]| match mac.last() {
+                Some(0x11) => "a",
+                Some(0x12) => "b",
+                _ => "none",
+            };
+            let sent: Vec<String> = (40000..40064)
+                .map(|sport| {
+                    let (_, out) = h.send(&first_packet(port_mac, (src, sport), (vip, 80), false));
+                    by_mac(out.get(..6).unwrap_or(&[])).to_string()
+                })
+                .collect();
+            assert_eq!(picks(&c), sent, "hash version {version}");
+            answers.push(sent);
+        }
+        assert_ne!(
+            answers[0], answers[1],
+            "the versions place some flows apart"
+        );
     }
 
     #[test]
