@@ -46,7 +46,9 @@ pub(super) struct Brief {
     pub key: FlowKey,
     pub hash: u64,
     /// Which flow-table entries the decision looks for (worth a prefetch),
-    /// see [`super::decide::tcp_table_scope`].
+    /// see [`super::decide::tcp_table_scope`]. Only the burst's prefetches
+    /// read it: the first clears it where the bucket holds nothing of that
+    /// scope, so that the second (the key's) is not tried.
     pub scope: Option<Scope>,
     /// TCP only: the MPTCP options seen.
     pub mptcp: MptcpSummary,

@@ -937,15 +937,18 @@ impl<M: BucketMemory> FlowTable<M> {
     /// Starts loading a flow's bucket metadata (its first cache line) into
     /// the cache: call for every packet of a burst before the lookups, so the
     /// memory accesses overlap (see [`BucketMemory::prefetch`]). Nothing for
-    /// a bucket a lookup of `scope` will not read ([`FlowTable::may_hold`]).
+    /// a bucket a lookup of `scope` will not read ([`FlowTable::may_hold`]);
+    /// returns whether it prefetched (false: no [`FlowTable::prefetch_key`]
+    /// to follow).
     #[inline]
-    pub fn prefetch(&self, hash: u64, scope: Scope) {
+    pub fn prefetch(&self, hash: u64, scope: Scope) -> bool {
         if !self.may_hold(hash, scope) {
-            return;
+            return false;
         }
         if let Some(b) = self.buckets.get(hash as usize & self.mask) {
             M::prefetch(&b.meta.tags);
         }
+        true
     }
 
     /// Second step after [`FlowTable::prefetch`], once the metadata line has

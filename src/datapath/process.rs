@@ -286,7 +286,12 @@ impl<M: BucketMemory> Datapath<M> {
                 // Skipped by the table for an MPTCP lookup in a bucket its
                 // summary says holds no MPTCP entry.
                 if let Some((h, scope)) = p.table_hash() {
-                    self.flows.prefetch(h, scope);
+                    if !self.flows.prefetch(h, scope) {
+                        // Nothing to read there now: no key to prefetch.
+                        // (The lookup checks again: the table may change
+                        // before it.)
+                        p.scope = None;
+                    }
                 }
                 if let Some((h, scope)) = i
                     .checked_sub(KEY_LAG)
