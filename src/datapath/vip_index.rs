@@ -5,9 +5,11 @@
 //!   full) keyed by (IP version, 16-byte address). A lookup probes at most as
 //!   many slots as the longest probe of any address at build time, so even a
 //!   packet to an address that is no VIP costs a bounded number of compares.
-//!   Up to [`SCAN_MAX`] addresses are a plain array compared one by one
-//!   instead: cheaper than hashing the address (callgrind, bench/README.md),
-//!   and the usual deployment has few.
+//!   Up to [`DIRECT_MAX`] addresses whose last four bytes, shifted by some
+//!   amount, give each its own slot of a small table (one address always
+//!   does, VIPs numbered in a row do) are found in that slot instead:
+//!   one compare, whichever address it is, and no hashing. The usual
+//!   deployment has few addresses.
 //! * Services on an address: its VIPs are contiguous in `grouped`; up to
 //!   [`SCAN_MAX`] of them are compared one by one (the common case: one VIP
 //!   per address), more go through a second open-addressing table keyed by
@@ -47,9 +49,12 @@ pub trait Service {
     fn protocol(&self) -> Protocol;
 }
 
-/// Addresses, and services per address, compared one by one; more are
-/// hashed.
+/// Services per address compared one by one; more are hashed.
 const SCAN_MAX: u32 = 4;
+
+/// Most addresses in a direct table ([`Geometry::direct`]; at most 4 ×
+/// this many slots).
+const DIRECT_MAX: usize = 64;
 
 /// No VIP (an empty fragment target, an empty service slot).
 const NONE: u32 = u32::MAX;
@@ -117,14 +122,33 @@ struct ServiceSlot {
 
 /// An open-addressing table's geometry: `len` a power of two, the slot of
 /// hash `h` is `h >> shift`, and no entry sits more than `max_probe` slots
-/// after its home.
+/// after its home. Or, `direct`, the address table placed by [`last4`]:
+/// slot `(last4 >> shift) & mask`, one address a slot.
 #[derive(Clone, Copy, Debug)]
 struct Geometry {
     shift: u32,
     mask: usize,
     max_probe: usize,
-    /// Few entries: the table is just them, scanned (no hashing).
-    scan: bool,
+    direct: bool,
+}
+
+/// An address's last four bytes (the IPv4 address of a mapped one) as a
+/// little-endian word, which a direct address table places it by.
+#[inline(always)]
+fn last4(a: &Addr16) -> u32 {
+    u32::from_le_bytes([a[12], a[13], a[14], a[15]])
+}
+
+/// A shift that gives each of `addrs` its own slot of a table of
+/// `mask + 1`, if there is one.
+fn direct_shift(addrs: &[Addr16], mask: usize) -> Option<u32> {
+    (0..32).find(|&shift| {
+        let mut used = vec![false; mask + 1];
+        addrs.iter().all(|a| {
+            let slot = (last4(a) >> shift) as usize & mask;
+            !std::mem::replace(&mut used[slot], true)
+        })
+    })
 }
 
 impl Geometry {
@@ -135,7 +159,7 @@ impl Geometry {
             shift: 64 - len.trailing_zeros(),
             mask: len - 1,
             max_probe: 0,
-            scan: false,
+            direct: false,
         };
         (g, len)
     }
@@ -237,11 +261,28 @@ impl VipIndex {
             .sum();
         let (mut addr_geometry, len) = Geometry::for_entries(groups.len());
         let mut addrs = vec![AddrSlot::EMPTY; len].into_boxed_slice();
-        if groups.len() <= SCAN_MAX as usize {
-            addr_geometry.scan = true;
-            addrs = groups.clone().into_boxed_slice();
+        let direct = {
+            // Up to four slots an address: most sets of a few have a shift.
+            let mask = (groups.len() * 4).next_power_of_two() - 1;
+            let all: Vec<Addr16> = groups.iter().map(|g| g.addr).collect();
+            let shift = (groups.len() <= DIRECT_MAX)
+                .then(|| direct_shift(&all, mask))
+                .flatten();
+            shift.map(|s| (s, mask))
+        };
+        if let Some((shift, mask)) = direct {
+            addr_geometry = Geometry {
+                shift,
+                mask,
+                max_probe: 0,
+                direct: true,
+            };
+            addrs = vec![AddrSlot::EMPTY; mask + 1].into_boxed_slice();
+            for g in &groups {
+                addrs[(last4(&g.addr) >> shift) as usize & mask] = *g;
+            }
         }
-        for g in groups.iter().filter(|_| !addr_geometry.scan) {
+        for g in groups.iter().filter(|_| !addr_geometry.direct) {
             let mut at = addr_geometry.home(addr_hash(g.version, &g.addr));
             let mut probe = 0;
             while addrs[at].version != 0 {
@@ -293,12 +334,10 @@ impl VipIndex {
             sole_vip: s.sole_vip,
         };
         let g = &self.addr_geometry;
-        if g.scan {
-            return self
-                .addrs
-                .iter()
-                .find(|s| s.addr == *a && s.version == version)
-                .map(found);
+        if g.direct {
+            // An empty slot has version 0: never a match.
+            let s = self.addrs.get((last4(a) >> g.shift) as usize & g.mask)?;
+            return (s.addr == *a && s.version == version).then(|| found(s));
         }
         let mut at = g.home(addr_hash(version, a));
         for _ in 0..=g.max_probe {

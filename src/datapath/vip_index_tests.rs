@@ -162,3 +162,45 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn a_few_addresses_get_a_direct_table_unless_two_end_alike() {
+    // A row of VIPs, both families: each has its own slot.
+    let row: Vec<Vip> = (0..12)
+        .map(|i| {
+            let a = if i % 2 == 0 { v4(10 + i) } else { v6(10 + i) };
+            vip(i, a, 80, Protocol::Tcp)
+        })
+        .collect();
+    let f = forwarding(row);
+    assert!(f.vip_index().addr_geometry.direct);
+    for v in &f.vips {
+        assert_eq!(f.vip(v.addr, 80, Protocol::Tcp).map(|x| x.id), Some(v.id));
+    }
+    for i in 0..40 {
+        let configured = (10..22).contains(&i);
+        assert_eq!(f.is_vip_addr(v4(i)), configured && i % 2 == 0, "{}", v4(i));
+        assert_eq!(f.is_vip_addr(v6(i)), configured && i % 2 == 1, "{}", v6(i));
+    }
+    // One address, and none.
+    let one = forwarding(vec![vip(0, v4(3), 80, Protocol::Tcp)]);
+    assert!(one.vip_index().addr_geometry.direct);
+    assert!(one.is_vip_addr(v4(3)) && !one.is_vip_addr(v4(4)) && !one.is_vip_addr(v6(3)));
+    assert!(Forwarding::default().vip_index().addr_geometry.direct);
+    // An IPv4 VIP and an IPv6 VIP whose last four bytes are its address:
+    // no shift parts them, so the addresses are hashed, and both found.
+    let twin: IpAddr = "fd00::c612:3".parse().expect("v6");
+    assert_eq!(v4(3), IpAddr::from([198, 18, 0, 3]));
+    let f = forwarding(vec![
+        vip(0, v4(3), 80, Protocol::Tcp),
+        vip(1, twin, 80, Protocol::Tcp),
+    ]);
+    assert!(!f.vip_index().addr_geometry.direct);
+    assert_eq!(f.vip(v4(3), 80, Protocol::Tcp).map(|x| x.id), Some(0));
+    assert_eq!(f.vip(twin, 80, Protocol::Tcp).map(|x| x.id), Some(1));
+    // More addresses than a direct table takes.
+    let many: Vec<Vip> = (0..DIRECT_MAX + 1)
+        .map(|i| vip(i, v4(i), 80, Protocol::Tcp))
+        .collect();
+    assert!(!forwarding(many).vip_index().addr_geometry.direct);
+}
