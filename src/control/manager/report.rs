@@ -71,6 +71,7 @@ pub fn metrics(
     }
     MetricsSnapshot {
         generation: core.generation(),
+        hash_version: fwd.hash.number(),
         uptime,
         workers: slots
             .iter()

@@ -49,6 +49,9 @@ pub type DeviceProbe = Box<dyn Fn() -> DeviceMetrics + Send>;
 pub struct MetricsSnapshot {
     /// Generation of the forwarding snapshot the workers use.
     pub generation: u64,
+    /// The hash contract's version the workers hash by (`[datapath]
+    /// hash_version`).
+    pub hash_version: u32,
     /// Time since the process started.
     pub uptime: Duration,
     /// One entry per worker, in worker order (`worker="0"` first).

@@ -225,6 +225,12 @@ fn process(out: &mut Exposition, m: &MetricsSnapshot) {
         "Generation of the forwarding snapshot in use (0 = the first).",
     );
     out.sample("mplb_config_generation", &[], m.generation);
+    out.family(
+        "mplb_hash_version",
+        "gauge",
+        "Version of the hash contract flows are placed by ([datapath] hash_version): the same on every instance of an ECMP group, or they disagree on backends.",
+    );
+    out.sample("mplb_hash_version", &[], m.hash_version);
     out.family("mplb_workers", "gauge", "Poll-mode workers.");
     out.sample("mplb_workers", &[], m.workers.len());
 }
@@ -516,6 +522,7 @@ mod tests {
         counters.drops[crate::datapath::verdict::DropReason::Malformed] = 7;
         MetricsSnapshot {
             generation: 3,
+            hash_version: 2,
             uptime: Duration::from_millis(12_345),
             workers: vec![
                 WorkerMetrics {
@@ -647,6 +654,7 @@ mod tests {
         assert!(text.contains("\nmplb_port_rx_nombuf_total{port=\"uplink\"} 12\n"));
         assert!(text.contains("\nmplb_port_rx_missed_total{port=\"uplink\"} 3\n"));
         assert!(text.contains("\nmplb_config_generation 3\n"));
+        assert!(text.contains("\nmplb_hash_version 2\n"));
         assert!(text.contains("\nmplb_workers 2\n"));
         assert!(text.contains("\nmplb_drops_total{worker=\"0\",reason=\"malformed\"} 7\n"));
         assert!(text.contains("\nmplb_drops_total{worker=\"1\",reason=\"no_backend\"} 0\n"));
