@@ -48,6 +48,7 @@ fn model() -> MetricsSnapshot {
     };
     MetricsSnapshot {
         generation: 7,
+        hash_version: 1,
         uptime: Duration::from_millis(86_400_123),
         workers: vec![worker(1), worker(2), WorkerMetrics::default()],
         vips: vec![
