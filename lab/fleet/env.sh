@@ -71,6 +71,10 @@ device = "net_af_packet0"
 ipv4 = ["${LB_IP[$lb]}/24"]
 kernel_interface = "$KIF"
 
+[datapath]
+# What a new fleet runs (README "Hash contract"); the same on every instance.
+hash_version = 2
+
 [flow_table]
 capacity = 16384
 

@@ -51,6 +51,12 @@ kinds_ok() {
 f_kill() {
     local t0=$SECONDS pid at ms
     log "scenario kill: SIGKILL an instance carrying nine downloads"
+    # The survivors must place lb1's flows as lb1 did: one hash contract.
+    local inst
+    for inst in "${LBS[@]}"; do
+        check "$inst places flows by hash version 2 (mplb_hash_version)" \
+            test "$(metric "$inst" mplb_hash_version)" = 2
+    done
     downloads kill lb1 45000
     sleep 1
     pid=$(mplb_pid lb1)
