@@ -122,9 +122,6 @@ pub struct V4Tuple {
     pub proto: u8,
 }
 
-/// The first 12 bytes of an IPv4-mapped address.
-const MAPPED_PREFIX: [u8; 12] = [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff];
-
 /// IP protocol number of TCP.
 pub const PROTO_TCP: u8 = 6;
 /// IP protocol number of UDP.
@@ -197,17 +194,16 @@ impl FlowKey {
     /// An IPv4 flow's addresses, ports (as on the wire) and protocol;
     /// `None` for IPv6 (or a key mixing the families).
     pub fn v4_parts(&self) -> Option<V4Tuple> {
-        let b = &self.bytes;
-        let mapped = |at: usize| b[at..at + 12] == MAPPED_PREFIX;
-        if !mapped(SRC) || !mapped(DST) {
+        let (IpAddr::V4(src), IpAddr::V4(dst)) = (self.src(), self.dst()) else {
             return None;
-        }
-        let four = |at: usize| [b[at], b[at + 1], b[at + 2], b[at + 3]];
+        };
+        let [a, b] = self.src_port().to_be_bytes();
+        let [c, d] = self.dst_port().to_be_bytes();
         Some(V4Tuple {
-            src: four(SRC + 12),
-            dst: four(DST + 12),
-            ports: four(SPORT),
-            proto: b[PROTO],
+            src: src.octets(),
+            dst: dst.octets(),
+            ports: [a, b, c, d],
+            proto: self.proto(),
         })
     }
 

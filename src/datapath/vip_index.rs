@@ -259,8 +259,6 @@ impl VipIndex {
             .filter(|g| g.count > SCAN_MAX)
             .map(|g| g.count as usize)
             .sum();
-        let (mut addr_geometry, len) = Geometry::for_entries(groups.len());
-        let mut addrs = vec![AddrSlot::EMPTY; len].into_boxed_slice();
         let direct = {
             // Up to four slots an address: most sets of a few have a shift.
             let mask = (groups.len() * 4).next_power_of_two() - 1;
@@ -270,17 +268,21 @@ impl VipIndex {
                 .flatten();
             shift.map(|s| (s, mask))
         };
-        if let Some((shift, mask)) = direct {
-            addr_geometry = Geometry {
-                shift,
-                mask,
-                max_probe: 0,
-                direct: true,
-            };
-            addrs = vec![AddrSlot::EMPTY; mask + 1].into_boxed_slice();
-            for g in &groups {
-                addrs[(last4(&g.addr) >> shift) as usize & mask] = *g;
+        let (mut addr_geometry, len) = match direct {
+            Some((shift, mask)) => {
+                let g = Geometry {
+                    shift,
+                    mask,
+                    max_probe: 0,
+                    direct: true,
+                };
+                (g, mask + 1)
             }
+            None => Geometry::for_entries(groups.len()),
+        };
+        let mut addrs = vec![AddrSlot::EMPTY; len].into_boxed_slice();
+        for g in groups.iter().filter(|_| addr_geometry.direct) {
+            addrs[(last4(&g.addr) >> addr_geometry.shift) as usize & addr_geometry.mask] = *g;
         }
         for g in groups.iter().filter(|_| !addr_geometry.direct) {
             let mut at = addr_geometry.home(addr_hash(g.version, &g.addr));
