@@ -951,24 +951,20 @@ impl<M: BucketMemory> FlowTable<M> {
         true
     }
 
-    /// Second step after [`FlowTable::prefetch`], once the metadata line has
-    /// (most likely) arrived: reads its tags and prefetches the key of the
-    /// first slot of `scope` whose tag matches, if any, so a hit finds its
-    /// key in the cache.
+    /// Second step after [`FlowTable::prefetch`] (one that returned true),
+    /// once the metadata line has (most likely) arrived: prefetches the key
+    /// of the first slot whose tag matches, if any, so a hit finds its key
+    /// in the cache. A hint: the tags alone are compared (not the slots'
+    /// state or scope, which the lookup tests), so a stale or other-scope
+    /// tag costs at most a useless prefetch.
     #[inline]
-    pub fn prefetch_key(&self, hash: u64, scope: Scope) {
-        if !self.may_hold(hash, scope) {
-            return;
-        }
+    pub fn prefetch_key(&self, hash: u64) {
         let Some(b) = self.buckets.get(hash as usize & self.mask) else {
             return;
         };
-        let c = candidates(&b.meta, tag(hash), scope);
-        if c != 0 {
-            if let Some(k) = b.keys.get((c.trailing_zeros() / 8) as usize) {
-                // A key may straddle two cache lines: both are fetched.
-                M::prefetch(k.as_bytes());
-            }
+        if let Some(k) = first_tag_match(&b.meta, tag(hash)).and_then(|i| b.keys.get(i)) {
+            // A key may straddle two cache lines: both are fetched.
+            M::prefetch(k.as_bytes());
         }
     }
 
@@ -1101,6 +1097,18 @@ fn candidates(m: &Meta, tag: u8, scope: Scope) -> u64 {
     zero_bytes(tags ^ (u64::from(tag) * 0x0101_0101_0101_0101)) & in_scope
 }
 
+/// The first slot whose tag is `tag`, whatever its state: cheaper than
+/// [`candidates`] (no flags, and the lowest zero byte only, which the
+/// borrow-based test finds exactly: a borrow only disturbs the bytes above
+/// it).
+#[inline]
+fn first_tag_match(m: &Meta, tag: u8) -> Option<usize> {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    let x = u64::from_le_bytes(m.tags) ^ (u64::from(tag) * ONES);
+    let zero = x.wrapping_sub(ONES) & !x & (ONES << 7);
+    (zero != 0).then(|| (zero.trailing_zeros() / 8) as usize)
+}
+
 #[inline]
 fn find(bucket: &Bucket, key: &FlowKey, tag: u8, scope: Scope) -> Option<usize> {
     let mut c = candidates(&bucket.meta, tag, scope);
@@ -1170,6 +1178,105 @@ mod tests {
                 prop_assert_eq!(cm >> (8 * i) & 0x7f, 0);
             }
         }
+    }
+
+    proptest! {
+        #[test]
+        fn first_tag_match_is_the_first_slot_with_the_tag(
+            tags in any::<[u8; BUCKET_SLOTS]>(),
+            other in any::<u8>(),
+            pick in 0usize..=BUCKET_SLOTS,
+        ) {
+            let tag_in = tags.get(pick).copied().unwrap_or(other);
+            let mut m = Bucket::EMPTY.meta;
+            m.tags = tags;
+            prop_assert_eq!(
+                first_tag_match(&m, tag_in),
+                tags.iter().position(|&t| t == tag_in)
+            );
+        }
+    }
+
+    thread_local! {
+        static PREFETCHED: std::cell::RefCell<Vec<(usize, usize)>> =
+            const { std::cell::RefCell::new(Vec::new()) };
+    }
+
+    /// Heap buckets whose prefetches are recorded (address, length).
+    struct Recording(Box<[Bucket]>);
+
+    impl std::ops::Deref for Recording {
+        type Target = [Bucket];
+        fn deref(&self) -> &[Bucket] {
+            &self.0
+        }
+    }
+
+    impl std::ops::DerefMut for Recording {
+        fn deref_mut(&mut self) -> &mut [Bucket] {
+            &mut self.0
+        }
+    }
+
+    impl BucketMemory for Recording {
+        fn prefetch(bytes: &[u8]) {
+            PREFETCHED.with(|p| p.borrow_mut().push((bytes.as_ptr() as usize, bytes.len())));
+        }
+    }
+
+    #[test]
+    fn the_key_prefetch_fetches_the_matching_slots_key() {
+        let config = FlowTableConfig::with_capacity(64);
+        let n = config.buckets().unwrap();
+        let mut t =
+            FlowTable::with_memory(config, Recording(vec![Bucket::EMPTY; n].into_boxed_slice()))
+                .unwrap();
+        let taken = || PREFETCHED.with(|p| std::mem::take(&mut *p.borrow_mut()));
+        // Three flows in one bucket: their keys in slots 0, 1, 2.
+        let h0 = flow_hash(&key(1));
+        let same: Vec<FlowKey> = (2..100_000)
+            .map(key)
+            .filter(|k| flow_hash(k) as usize & t.mask == h0 as usize & t.mask)
+            .filter(|k| tag(flow_hash(k)) != tag(h0))
+            .take(2)
+            .collect();
+        let keys = [key(1), same[0], same[1]];
+        for k in &keys {
+            assert_eq!(
+                t.insert(k, flow_hash(k), BackendId(1), FlowClass::Plain, 0),
+                InsertOutcome::Inserted
+            );
+        }
+        let idx = h0 as usize & t.mask;
+        for (slot, k) in keys.iter().enumerate() {
+            let h = flow_hash(k);
+            if keys[..slot].iter().any(|o| tag(flow_hash(o)) == tag(h)) {
+                continue; // an earlier slot has the same tag: that one is fetched
+            }
+            taken();
+            t.prefetch_key(h);
+            let want = &t.buckets[idx].keys[slot];
+            assert_eq!(
+                taken(),
+                vec![(want.as_bytes().as_ptr() as usize, want.as_bytes().len())],
+                "slot {slot}"
+            );
+        }
+        // A tag none of the eight slots has (free ones included: the hint
+        // does not look at the slots' state): nothing fetched.
+        let absent = (0u64..256)
+            .map(|t8| (h0 & !(0xff << 32)) | (t8 << 32))
+            .find(|&h| !t.buckets[idx].meta.tags.contains(&tag(h)))
+            .unwrap();
+        taken();
+        t.prefetch_key(absent);
+        assert_eq!(taken(), vec![]);
+        // The metadata prefetch: the bucket's first line.
+        assert!(t.prefetch(h0, Scope::Any));
+        assert_eq!(
+            taken(),
+            vec![(t.buckets[idx].meta.tags.as_ptr() as usize, BUCKET_SLOTS)]
+        );
     }
 
     #[test]

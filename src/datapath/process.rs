@@ -293,16 +293,16 @@ impl<M: BucketMemory> Datapath<M> {
                         p.scope = None;
                     }
                 }
-                if let Some((h, scope)) = i
+                if let Some((h, _)) = i
                     .checked_sub(KEY_LAG)
                     .and_then(|j| pre.get(j)?.table_hash())
                 {
-                    self.flows.prefetch_key(h, scope);
+                    self.flows.prefetch_key(h);
                 }
             }
             for p in pre.iter().take(n).skip(n.saturating_sub(KEY_LAG)) {
-                if let Some((h, scope)) = p.table_hash() {
-                    self.flows.prefetch_key(h, scope);
+                if let Some((h, _)) = p.table_hash() {
+                    self.flows.prefetch_key(h);
                 }
             }
             for ((f, v), p) in fs.iter_mut().zip(vs.iter_mut()).zip(pre.iter()) {

@@ -365,7 +365,11 @@ pub(crate) fn summarize_options(opts: &[u8], s: &mut MptcpSummary) -> bool {
     // NOP, NOP, timestamps: RFC 7323's recommended layout, what Linux, BSD
     // and Apple send on every segment after the SYN, stepped over in one
     // comparison. On an MPTCP data segment a DSS follows, alone or padded.
-    if let Some((&[1, 1, 8, 10, ..], rest)) = opts.split_first_chunk::<12>() {
+    // (The four kind and length bytes compared as one word.)
+    const NOP_NOP_TS: [u8; 4] = [tcp::kind::NOP, tcp::kind::NOP, 8, 10];
+    if let Some((ts, rest)) = opts.split_first_chunk::<12>()
+        && ts.first_chunk().map(|k| u32::from_ne_bytes(*k)) == Some(u32::from_ne_bytes(NOP_NOP_TS))
+    {
         if lone_dss(rest) {
             s.subtypes |= 1 << mptcp::subtype::DSS;
             return true;
