@@ -96,15 +96,25 @@ impl Brief {
     #[inline(always)]
     fn read(&mut self, frame: &[u8], hash: HashVersion) -> Option<()> {
         // Ethernet: the EtherType at 12, or behind one 802.1Q tag. A
-        // stacked tag is then an EtherType neither IPv4 nor IPv6.
+        // stacked tag is then an EtherType neither IPv4 nor IPv6. Each is
+        // read and compared as one word, in memory order (no byte swap),
+        // the second from wherever the first puts the IP header.
+        const fn word(et: u16) -> u16 {
+            u16::from_ne_bytes(et.to_be_bytes())
+        }
+        const VLAN: u16 = word(0x8100);
+        const IPV4: u16 = word(0x0800);
+        const IPV6: u16 = word(0x86dd);
         let h: &[u8; 18] = frame.first_chunk()?;
-        let (l3, et) = match h {
-            [.., 0x81, 0x00, _, _, a, b] => (18, [*a, *b]),
-            [.., a, b, _, _, _, _] => (14, [*a, *b]),
+        let l3 = match u16::from_ne_bytes([h[12], h[13]]) {
+            VLAN => 18,
+            _ => 14,
         };
+        let et: &[u8; 2] = h.get(l3 - 2..l3)?.try_into().ok()?;
+        let et = u16::from_ne_bytes(*et);
         match et {
-            [0x08, 0x00] => self.ipv4(frame, l3, hash),
-            [0x86, 0xdd] => self.ipv6(frame, l3),
+            IPV4 => self.ipv4(frame, l3, hash),
+            IPV6 => self.ipv6(frame, l3),
             _ => None,
         }
     }
