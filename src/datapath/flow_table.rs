@@ -286,15 +286,13 @@ impl Evicted {
     }
 }
 
-/// Event counters, cumulative since construction.
+/// Event counters, cumulative since construction. Lookups' hits and misses
+/// are not among them: the datapath counts those (`flow_hit`, `flow_miss`),
+/// once.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct FlowCounters {
     /// New entries stored.
     pub inserts: u64,
-    /// Lookups that found a live entry.
-    pub hits: u64,
-    /// Lookups that found nothing (or only an expired entry).
-    pub misses: u64,
     /// Live entries pushed out by a newcomer.
     pub evictions: u64,
     /// Entries removed because they were idle too long.
@@ -633,7 +631,6 @@ impl<M: BucketMemory> FlowTable<M> {
         let tick = (now >> TICK_SHIFT) as u32;
         let idx = hash as usize & self.mask;
         if !self.may_hold(hash, scope) {
-            self.counters.misses += 1;
             return None;
         }
         // Always Some: idx is masked to the bucket count.
@@ -657,18 +654,10 @@ impl<M: BucketMemory> FlowTable<M> {
     ) -> Option<BackendId> {
         let idx = hash as usize & self.mask;
         if !self.summary_bit(idx) || self.displaced.get(idx).is_none_or(|&d| d == 0) {
-            self.counters.misses += 1;
             return None;
         }
         let alt = other_bucket(idx, tag(hash), self.mask);
-        let found = self
-            .buckets
-            .get(alt)
-            .and_then(|b| find(b, key, tag(hash), scope));
-        let Some(i) = found else {
-            self.counters.misses += 1;
-            return None;
-        };
+        let i = find(self.buckets.get(alt)?, key, tag(hash), scope)?;
         self.touch(alt, i, tick)
     }
 
@@ -681,7 +670,6 @@ impl<M: BucketMemory> FlowTable<M> {
         if age(tick, m.last_seen[i]) > self.timeout_ticks[usize::from(m.flags[i] >> 1) & 15] {
             self.remove_at(idx, i);
             self.counters.timeouts += 1;
-            self.counters.misses += 1;
             return None;
         }
         m.last_seen[i] = tick;
@@ -690,7 +678,6 @@ impl<M: BucketMemory> FlowTable<M> {
             self.untrusted_len -= 1;
             self.counters.promotions += 1;
         }
-        self.counters.hits += 1;
         Some(BackendId(m.backend[i]))
     }
 
@@ -1349,7 +1336,7 @@ mod tests {
         assert_eq!(t.lookup(&k, h, 2 * MS), Some(BackendId(7)));
         assert_eq!(t.len(), 1);
         let c = *t.counters();
-        assert_eq!((c.inserts, c.hits, c.misses, c.promotions), (1, 2, 1, 1));
+        assert_eq!((c.inserts, c.promotions), (1, 1));
         assert_eq!(t.remove(&k, h), Some(BackendId(7)));
         assert!(t.is_empty());
         assert_eq!(t.lookup(&k, h, 3 * MS), None);
