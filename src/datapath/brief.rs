@@ -18,7 +18,7 @@
 //! a fraction of it; this one writes only the flow key and a few bytes
 //! (bench/README.md, "The VIP lane").
 
-use super::flow_table::Scope;
+use super::flow_table::{Scope, SlotHint};
 use super::hash::{FlowKey, HashVersion, flow_hash, flow_hash_v4};
 use crate::wire::ip_proto;
 use crate::wire::parse::{self, MptcpSummary};
@@ -52,6 +52,9 @@ pub(super) struct Brief {
     pub scope: Option<Scope>,
     /// TCP only: the MPTCP options seen.
     pub mptcp: MptcpSummary,
+    /// Where the burst's key prefetch saw the flow in its bucket (see
+    /// [`SlotHint`]); not set by [`Brief::fill`], and only a hint.
+    pub hint: SlotHint,
 }
 
 impl Brief {
@@ -74,6 +77,7 @@ impl Brief {
             join_syn: None,
             malformed: false,
         },
+        hint: SlotHint::NONE,
     };
 
     /// The flow hash and the entries to prefetch, if the decision will

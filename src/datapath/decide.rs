@@ -69,7 +69,9 @@
 //! Maglev on the 5-tuple, stateless.
 
 use super::counters::Counters;
-use super::flow_table::{BucketMemory, Evicted, FlowClass, FlowTable, InsertOutcome, Scope};
+use super::flow_table::{
+    BucketMemory, Evicted, FlowClass, FlowTable, InsertOutcome, Scope, SlotHint,
+};
 use super::forwarding::{Backend, BackendState, Forwarding, Protocol, Vip, VipAddr};
 use super::hash::{FlowKey, HashVersion, tuple3_hash};
 use super::maglev::BackendId;
@@ -152,6 +154,9 @@ pub(super) struct Decider<'a, M> {
     pub tokens: &'a TokenTable,
     pub counters: &'a mut Counters,
     pub now: u64,
+    /// Where the burst's key prefetch saw this packet's flow (the lookups
+    /// try it first); [`SlotHint::NONE`] off the VIP lane.
+    pub hint: SlotHint,
 }
 
 /// `id` if it is a backend of `vip` that may receive traffic (not Down).
@@ -326,10 +331,9 @@ impl<M: BucketMemory> Decider<'_, M> {
         hash: u64,
         scope: Scope,
     ) -> Option<&'f Backend> {
-        let found = match scope {
-            Scope::Any => self.flows.lookup(key, hash, self.now),
-            Scope::Mptcp => self.flows.lookup_mptcp(key, hash, self.now),
-        };
+        let found = self
+            .flows
+            .lookup_hinted(key, hash, self.now, scope, self.hint);
         match found {
             Some(id) => match usable(fwd, vip, id) {
                 Some(b) => {

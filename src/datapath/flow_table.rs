@@ -393,6 +393,19 @@ fn tag(hash: u64) -> u8 {
     (hash >> 32) as u8
 }
 
+/// Where [`FlowTable::prefetch_key`] found a flow's tag in its bucket: the
+/// slot a lookup compares first ([`FlowTable::lookup_hinted`]). Only a
+/// hint: the lookup checks the slot's state and key, and looks the usual
+/// way if they are not the flow's (the table may have changed since, or
+/// the tag be another flow's).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SlotHint(u8);
+
+impl SlotHint {
+    /// No slot to try first.
+    pub const NONE: SlotHint = SlotHint(u8::MAX);
+}
+
 /// The second bucket of a flow whose first bucket is `idx` and whose tag is
 /// `tag`: `idx` XOR a non-zero offset derived from the tag, so that the
 /// relation is symmetric (the first bucket of a displaced entry is found
@@ -562,7 +575,21 @@ impl<M: BucketMemory> FlowTable<M> {
     /// removed and reported as a miss.
     #[inline(always)]
     pub fn lookup(&mut self, key: &FlowKey, hash: u64, now: u64) -> Option<BackendId> {
-        self.lookup_in(key, hash, now, Scope::Any)
+        self.lookup_in(key, hash, now, Scope::Any, SlotHint::NONE)
+    }
+
+    /// [`FlowTable::lookup`] among the entries of `scope`, trying the slot
+    /// `hint` first (see [`SlotHint`]): the same result whatever the hint.
+    #[inline(always)]
+    pub fn lookup_hinted(
+        &mut self,
+        key: &FlowKey,
+        hash: u64,
+        now: u64,
+        scope: Scope,
+        hint: SlotHint,
+    ) -> Option<BackendId> {
+        self.lookup_in(key, hash, now, scope, hint)
     }
 
     /// [`FlowTable::lookup`] among MPTCP entries only ([`Scope::Mptcp`]):
@@ -570,7 +597,7 @@ impl<M: BucketMemory> FlowTable<M> {
     /// read the bucket.
     #[inline(always)]
     pub fn lookup_mptcp(&mut self, key: &FlowKey, hash: u64, now: u64) -> Option<BackendId> {
-        self.lookup_in(key, hash, now, Scope::Mptcp)
+        self.lookup_in(key, hash, now, Scope::Mptcp, SlotHint::NONE)
     }
 
     /// Whether `hash`'s bucket may be looked at by a lookup of `scope`
@@ -627,7 +654,14 @@ impl<M: BucketMemory> FlowTable<M> {
     }
 
     #[inline(always)]
-    fn lookup_in(&mut self, key: &FlowKey, hash: u64, now: u64, scope: Scope) -> Option<BackendId> {
+    fn lookup_in(
+        &mut self,
+        key: &FlowKey,
+        hash: u64,
+        now: u64,
+        scope: Scope,
+        hint: SlotHint,
+    ) -> Option<BackendId> {
         let tick = (now >> TICK_SHIFT) as u32;
         let idx = hash as usize & self.mask;
         if !self.may_hold(hash, scope) {
@@ -635,7 +669,9 @@ impl<M: BucketMemory> FlowTable<M> {
         }
         // Always Some: idx is masked to the bucket count.
         let bucket = self.buckets.get(idx)?;
-        let Some(i) = find(bucket, key, tag(hash), scope) else {
+        let found =
+            at_hint(bucket, key, scope, hint).or_else(|| find(bucket, key, tag(hash), scope));
+        let Some(i) = found else {
             return self.lookup_displaced(key, hash, tick, scope);
         };
         self.touch(idx, i, tick)
@@ -945,12 +981,16 @@ impl<M: BucketMemory> FlowTable<M> {
     /// in the cache. A hint: the tags alone are compared (not the slots'
     /// state or scope, which the lookup tests), so a stale or other-scope
     /// tag costs at most a useless prefetch.
+    /// Returns that slot, for the lookup to try first.
     #[inline]
-    pub fn prefetch_key(&self, hash: u64) {
+    pub fn prefetch_key(&self, hash: u64) -> SlotHint {
         let Some(b) = self.buckets.get(hash as usize & self.mask) else {
-            return;
+            return SlotHint::NONE;
         };
-        if let Some(k) = first_tag_match(&b.meta, tag(hash)).and_then(|i| b.keys.get(i)) {
+        let Some(i) = first_tag_match(&b.meta, tag(hash)) else {
+            return SlotHint::NONE;
+        };
+        if let Some(k) = b.keys.get(i) {
             // A key may straddle two cache lines: the lines of its first
             // and last bytes are fetched (the same one twice, harmlessly,
             // where it does not), without a test.
@@ -959,6 +999,8 @@ impl<M: BucketMemory> FlowTable<M> {
                 M::prefetch(std::slice::from_ref(end));
             }
         }
+        // i < 8.
+        SlotHint(i as u8)
     }
 
     /// Live and not yet swept entries.
@@ -1102,6 +1144,18 @@ fn first_tag_match(m: &Meta, tag: u8) -> Option<usize> {
     (zero != 0).then(|| (zero.trailing_zeros() / 8) as usize)
 }
 
+/// Slot `hint` if it holds `key` among the entries of `scope`.
+#[inline(always)]
+fn at_hint(bucket: &Bucket, key: &FlowKey, scope: Scope, hint: SlotHint) -> Option<usize> {
+    let i = usize::from(hint.0);
+    let flags = *bucket.meta.flags.get(i)?;
+    let in_scope = match scope {
+        Scope::Any => flags != 0,
+        Scope::Mptcp => flags & MPTCP != 0,
+    };
+    (in_scope && bucket.keys.get(i)? == key).then_some(i)
+}
+
 #[inline]
 fn find(bucket: &Bucket, key: &FlowKey, tag: u8, scope: Scope) -> Option<usize> {
     let mut c = candidates(&bucket.meta, tag, scope);
@@ -1215,6 +1269,61 @@ mod tests {
         fn prefetch(bytes: &[u8]) {
             PREFETCHED.with(|p| p.borrow_mut().push((bytes.as_ptr() as usize, bytes.len())));
         }
+    }
+
+    #[test]
+    fn a_slot_hint_never_changes_a_lookups_result() {
+        let mut t = table(64);
+        let all = [SlotHint::NONE]
+            .into_iter()
+            .chain((0..BUCKET_SLOTS as u8).map(SlotHint));
+        let all: Vec<SlotHint> = all.collect();
+        // Plain and MPTCP entries, several to a bucket.
+        let keys: Vec<FlowKey> = (0..40).map(key).collect();
+        for (i, k) in keys.iter().enumerate() {
+            let class = [FlowClass::Plain, FlowClass::MptcpPinned][i % 2];
+            // Each promoted (its second packet), so that the untrusted
+            // quota refuses none.
+            establish(&mut t, k, BackendId(i as u16), class, 0);
+        }
+        // One removed (its slot freed, or refilled by its bucket's last).
+        let gone = 6;
+        let k = keys[gone];
+        assert!(t.remove(&k, flow_hash(&k)).is_some());
+        for (i, k) in keys.iter().enumerate() {
+            let h = flow_hash(k);
+            let want_any = t.lookup(k, h, MS);
+            let want_mptcp = t.lookup_mptcp(k, h, MS);
+            if i == gone {
+                assert_eq!((want_any, want_mptcp), (None, None));
+            } else {
+                assert!(want_any.is_some(), "flow {i}");
+            }
+            for &hint in &all {
+                assert_eq!(
+                    t.lookup_hinted(k, h, MS, Scope::Any, hint),
+                    want_any,
+                    "{i} {hint:?}"
+                );
+                assert_eq!(
+                    t.lookup_hinted(k, h, MS, Scope::Mptcp, hint),
+                    want_mptcp,
+                    "{i} {hint:?}"
+                );
+            }
+        }
+        // The prefetch's hint is the flow's slot where its tag comes first
+        // in its bucket (most flows).
+        let hinted = keys
+            .iter()
+            .filter(|k| {
+                let h = flow_hash(k);
+                let hint = t.prefetch_key(h);
+                let idx = h as usize & t.mask;
+                t.buckets[idx].keys.get(usize::from(hint.0)) == Some(k)
+            })
+            .count();
+        assert!(hinted > 30, "{hinted} of 39 hinted");
     }
 
     #[test]

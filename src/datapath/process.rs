@@ -43,7 +43,7 @@ use super::budget::RateLimit;
 use super::counters::Counters;
 use super::decide::{self, Decider, Target};
 use super::flow_table::{
-    Bucket, BucketMemory, FlowCounters, FlowTable, FlowTableConfig, FlowTableError,
+    Bucket, BucketMemory, FlowCounters, FlowTable, FlowTableConfig, FlowTableError, SlotHint,
 };
 use super::forwarding::{Forwarding, ForwardingMode, Interface};
 use super::frame::Frame;
@@ -290,19 +290,18 @@ impl<M: BucketMemory> Datapath<M> {
                         // Nothing to read there now: no key to prefetch.
                         // (The lookup checks again: the table may change
                         // before it.)
-                        p.scope = None;
+                        (p.scope, p.hint) = (None, SlotHint::NONE);
                     }
                 }
-                if let Some((h, _)) = i
-                    .checked_sub(KEY_LAG)
-                    .and_then(|j| pre.get(j)?.table_hash())
-                {
-                    self.flows.prefetch_key(h);
+                if let Some(q) = i.checked_sub(KEY_LAG).and_then(|j| pre.get_mut(j)) {
+                    if let Some((h, _)) = q.table_hash() {
+                        q.hint = self.flows.prefetch_key(h);
+                    }
                 }
             }
-            for p in pre.iter().take(n).skip(n.saturating_sub(KEY_LAG)) {
+            for p in pre.iter_mut().take(n).skip(n.saturating_sub(KEY_LAG)) {
                 if let Some((h, _)) = p.table_hash() {
-                    self.flows.prefetch_key(h);
+                    p.hint = self.flows.prefetch_key(h);
                 }
             }
             for ((f, v), p) in fs.iter_mut().zip(vs.iter_mut()).zip(pre.iter()) {
@@ -386,6 +385,7 @@ impl<M: BucketMemory> Datapath<M> {
             tokens: &self.tokens,
             counters: &mut self.counters,
             now,
+            hint: b.hint,
         };
         let tcp = (b.protocol == ip_proto::TCP).then_some((b.flags, &b.mptcp));
         let target = match d.segment(fwd, at, b.dst_port, (&b.key, b.hash), tcp) {
@@ -500,6 +500,7 @@ impl<M: BucketMemory> Datapath<M> {
             tokens: &self.tokens,
             counters: &mut self.counters,
             now,
+            hint: SlotHint::NONE,
         };
         let target = match d.decide(fwd, at, ip, full.flow.as_ref()) {
             Ok(t) => t,
