@@ -52,9 +52,10 @@ pub(super) fn l2_dsr<F: Frame>(
     out: &Interface,
     backend: &Backend,
 ) -> Result<(), DropReason> {
-    let mac = backend.mac.ok_or(DropReason::NoNextHop)?;
+    // By reference: copied straight from the backend into the frame.
+    let mac = backend.mac.as_ref().ok_or(DropReason::NoNextHop)?;
     let h = frame.get_mut(..12).ok_or(DropReason::Malformed)?;
-    h[..6].copy_from_slice(&mac);
+    h[..6].copy_from_slice(mac);
     h[6..12].copy_from_slice(&out.mac);
     Ok(())
 }
