@@ -68,6 +68,8 @@
 //!
 //! Maglev on the 5-tuple, stateless.
 
+use std::sync::Arc;
+
 use super::counters::Counters;
 use super::flow_table::{
     BucketMemory, Evicted, FlowClass, FlowTable, InsertOutcome, Scope, SlotHint,
@@ -151,7 +153,9 @@ pub(super) fn tcp_table_scope(flags: Flags, m: &MptcpSummary) -> Option<Scope> {
 /// The per-worker state the decision reads and updates.
 pub(super) struct Decider<'a, M> {
     pub flows: &'a mut FlowTable<M>,
-    pub tokens: &'a TokenTable,
+    /// Through its `Arc`: dereferenced only by the paths that use it (a
+    /// join, a key learnt), not loaded for every packet.
+    pub tokens: &'a Arc<TokenTable>,
     pub counters: &'a mut Counters,
     pub now: u64,
     /// Where the burst's key prefetch saw this packet's flow (the lookups
