@@ -187,7 +187,7 @@ impl<M: BucketMemory> Decider<'_, M> {
     pub fn decide<'f>(
         &mut self,
         fwd: &'f Forwarding,
-        at: VipAddr,
+        at: VipAddr<'_>,
         ip: &IpInfo,
         flow: Option<&(FlowKey, u64)>,
     ) -> Result<Target<'f>, DropReason> {
@@ -252,7 +252,7 @@ impl<M: BucketMemory> Decider<'_, M> {
     pub fn segment<'f>(
         &mut self,
         fwd: &'f Forwarding,
-        at: VipAddr,
+        at: VipAddr<'_>,
         dst_port: u16,
         (key, hash): (&FlowKey, u64),
         tcp: Option<(Flags, &MptcpSummary)>,
@@ -285,7 +285,7 @@ impl<M: BucketMemory> Decider<'_, M> {
     fn fragment<'f>(
         &mut self,
         fwd: &'f Forwarding,
-        at: VipAddr,
+        at: VipAddr<'_>,
         ip: &IpInfo,
     ) -> Result<Target<'f>, DropReason> {
         let protocol = match ip.protocol {

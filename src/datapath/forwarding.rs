@@ -307,13 +307,13 @@ impl Forwarding {
     /// the one address lookup per packet, whose result
     /// [`Forwarding::vip_at`] uses.
     #[inline]
-    pub fn vip_addr(&self, version: u8, addr: &Addr16) -> Option<VipAddr> {
+    pub fn vip_addr(&self, version: u8, addr: &Addr16) -> Option<VipAddr<'_>> {
         self.index.addr(version, addr)
     }
 
     /// The VIPs served at a VIP address, in config order.
     #[inline]
-    pub fn vips_at(&self, at: VipAddr) -> impl Iterator<Item = &Vip> {
+    pub fn vips_at(&self, at: VipAddr<'_>) -> impl Iterator<Item = &Vip> {
         self.index
             .members(at)
             .iter()
@@ -322,14 +322,14 @@ impl Forwarding {
 
     /// The VIP serving `port` over `protocol` at a VIP address.
     #[inline]
-    pub fn vip_at(&self, at: VipAddr, port: u16, protocol: Protocol) -> Option<&Vip> {
+    pub fn vip_at(&self, at: VipAddr<'_>, port: u16, protocol: Protocol) -> Option<&Vip> {
         self.index.service(&self.vips, at, port, protocol)
     }
 
     /// The one VIP serving `protocol` at a VIP address, which takes its
     /// fragments; `None` if none does or several do (ambiguous).
     #[inline]
-    pub fn fragment_vip(&self, at: VipAddr, protocol: Protocol) -> Option<&Vip> {
+    pub fn fragment_vip(&self, at: VipAddr<'_>, protocol: Protocol) -> Option<&Vip> {
         let i = self.index.fragment(at, protocol)?;
         self.vips.get(i)
     }

@@ -66,11 +66,28 @@ const K2: u64 = 0xc2b2_ae3d_27d4_eb4f;
 
 /// A packet's destination found to be a VIP address
 /// ([`VipIndex::addr`]): a handle for [`VipIndex::service`] and
-/// [`VipIndex::fragment`], carrying what the service lookup needs so that it
-/// does not read the address table again (16 bytes: it is passed by value
-/// on the packet path).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct VipAddr {
+/// [`VipIndex::fragment`], its address's slot, so that the service lookup
+/// does not search the address table again and reads of the slot only what
+/// it needs (one VIP on the address, the usual case: two words).
+#[derive(Clone, Copy, Debug)]
+pub struct VipAddr<'a> {
+    slot: &'a AddrSlot,
+}
+
+impl PartialEq for VipAddr<'_> {
+    /// The same address (slot) of the same index.
+    fn eq(&self, other: &Self) -> bool {
+        std::ptr::eq(self.slot, other.slot)
+    }
+}
+
+impl Eq for VipAddr<'_> {}
+
+#[derive(Clone, Copy, Debug)]
+struct AddrSlot {
+    addr: Addr16,
+    /// 4 or 6; 0 marks an empty slot.
+    version: u8,
     /// `grouped[first..first + count]`: the VIPs on this address; `first`
     /// also names the address (no other starts there).
     first: u32,
@@ -78,19 +95,6 @@ pub struct VipAddr {
     /// An address with one VIP (the usual case): its [`sole_key`] and its
     /// position, so that finding the service reads nothing more; [`NONE`]
     /// when there are several.
-    sole: u32,
-    sole_vip: u32,
-}
-
-#[derive(Clone, Copy, Debug)]
-struct AddrSlot {
-    addr: Addr16,
-    /// 4 or 6; 0 marks an empty slot.
-    version: u8,
-    /// `grouped[first..first + count]`: the VIPs on this address.
-    first: u32,
-    count: u32,
-    /// As in [`VipAddr`].
     sole: u32,
     sole_vip: u32,
 }
@@ -328,13 +332,8 @@ impl VipIndex {
 
     /// The VIP address `a` (IP `version`), if it is one.
     #[inline]
-    pub fn addr(&self, version: u8, a: &Addr16) -> Option<VipAddr> {
-        let found = |s: &AddrSlot| VipAddr {
-            first: s.first,
-            count: s.count,
-            sole: s.sole,
-            sole_vip: s.sole_vip,
-        };
+    pub fn addr(&self, version: u8, a: &Addr16) -> Option<VipAddr<'_>> {
+        let found = |slot| VipAddr { slot };
         let g = &self.addr_geometry;
         if g.direct {
             // An empty slot has version 0: never a match.
@@ -357,10 +356,10 @@ impl VipIndex {
 
     /// Positions of the VIPs on a VIP address, in config order.
     #[inline]
-    pub fn members(&self, at: VipAddr) -> &[u32] {
-        let first = at.first as usize;
+    pub fn members(&self, at: VipAddr<'_>) -> &[u32] {
+        let first = at.slot.first as usize;
         self.grouped
-            .get(first..first + at.count as usize)
+            .get(first..first + at.slot.count as usize)
             .unwrap_or(&[])
     }
 
@@ -370,24 +369,25 @@ impl VipIndex {
     pub fn service<'v, V: Service>(
         &self,
         vips: &'v [V],
-        at: VipAddr,
+        at: VipAddr<'_>,
         port: u16,
         protocol: Protocol,
     ) -> Option<&'v V> {
-        if at.sole != NONE {
-            return match at.sole == sole_key(port, protocol) {
-                true => vips.get(at.sole_vip as usize),
+        let s = at.slot;
+        if s.sole != NONE {
+            return match s.sole == sole_key(port, protocol) {
+                true => vips.get(s.sole_vip as usize),
                 false => None,
             };
         }
-        if at.count <= SCAN_MAX {
+        if s.count <= SCAN_MAX {
             return self
                 .members(at)
                 .iter()
                 .filter_map(|&i| vips.get(i as usize))
                 .find(|v| v.port() == port && v.protocol() == protocol);
         }
-        let key = service_key(at.first, port, protocol);
+        let key = service_key(s.first, port, protocol);
         let g = &self.service_geometry;
         let mut at = g.home(key.wrapping_mul(K1));
         for _ in 0..=g.max_probe {
@@ -406,10 +406,10 @@ impl VipIndex {
     /// Position of the one VIP serving `protocol` at a VIP address, for its
     /// fragments; `None` if there is none or more than one.
     #[inline]
-    pub fn fragment(&self, at: VipAddr, protocol: Protocol) -> Option<usize> {
+    pub fn fragment(&self, at: VipAddr<'_>, protocol: Protocol) -> Option<usize> {
         let i = *self
             .fragments
-            .get(at.first as usize)?
+            .get(at.slot.first as usize)?
             .get(fragment_slot(protocol))?;
         (i != NONE).then_some(i as usize)
     }
