@@ -575,21 +575,7 @@ impl<M: BucketMemory> FlowTable<M> {
     /// removed and reported as a miss.
     #[inline(always)]
     pub fn lookup(&mut self, key: &FlowKey, hash: u64, now: u64) -> Option<BackendId> {
-        self.lookup_in(key, hash, now, Scope::Any, SlotHint::NONE)
-    }
-
-    /// [`FlowTable::lookup`] among the entries of `scope`, trying the slot
-    /// `hint` first (see [`SlotHint`]): the same result whatever the hint.
-    #[inline(always)]
-    pub fn lookup_hinted(
-        &mut self,
-        key: &FlowKey,
-        hash: u64,
-        now: u64,
-        scope: Scope,
-        hint: SlotHint,
-    ) -> Option<BackendId> {
-        self.lookup_in(key, hash, now, scope, hint)
+        self.lookup_hinted(key, hash, now, Scope::Any, SlotHint::NONE)
     }
 
     /// [`FlowTable::lookup`] among MPTCP entries only ([`Scope::Mptcp`]):
@@ -597,7 +583,7 @@ impl<M: BucketMemory> FlowTable<M> {
     /// read the bucket.
     #[inline(always)]
     pub fn lookup_mptcp(&mut self, key: &FlowKey, hash: u64, now: u64) -> Option<BackendId> {
-        self.lookup_in(key, hash, now, Scope::Mptcp, SlotHint::NONE)
+        self.lookup_hinted(key, hash, now, Scope::Mptcp, SlotHint::NONE)
     }
 
     /// Whether `hash`'s bucket may be looked at by a lookup of `scope`
@@ -653,8 +639,10 @@ impl<M: BucketMemory> FlowTable<M> {
         Some((alt, i))
     }
 
+    /// [`FlowTable::lookup`] among the entries of `scope`, trying the slot
+    /// `hint` first (see [`SlotHint`]): the same result whatever the hint.
     #[inline(always)]
-    fn lookup_in(
+    pub fn lookup_hinted(
         &mut self,
         key: &FlowKey,
         hash: u64,
