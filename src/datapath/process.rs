@@ -276,7 +276,8 @@ impl<M: BucketMemory> Datapath<M> {
             // soon as its hash is known, so the misses overlap the parsing
             // of the following frames. KEY_LAG frames later, when that line
             // has most likely arrived, prefetch the key its tag points to
-            // (a hit's second line).
+            // (a hit's second line) and keep that slot in the brief: the
+            // decision's lookup compares it first (see `SlotHint`).
             let n = fs.len();
             for i in 0..n {
                 let (Some(f), Some(p)) = (fs.get(i), pre.get_mut(i)) else {
