@@ -20,6 +20,7 @@
 
 use super::flow_table::{Scope, SlotHint};
 use super::hash::{FlowKey, HashVersion, flow_hash, flow_hash_v4};
+use crate::wire::ethernet::ethertype;
 use crate::wire::ip_proto;
 use crate::wire::parse::{self, MptcpSummary};
 use crate::wire::tcp::Flags;
@@ -106,9 +107,9 @@ impl Brief {
         const fn word(et: u16) -> u16 {
             u16::from_ne_bytes(et.to_be_bytes())
         }
-        const VLAN: u16 = word(0x8100);
-        const IPV4: u16 = word(0x0800);
-        const IPV6: u16 = word(0x86dd);
+        const VLAN: u16 = word(ethertype::VLAN);
+        const IPV4: u16 = word(ethertype::IPV4);
+        const IPV6: u16 = word(ethertype::IPV6);
         let h: &[u8; 18] = frame.first_chunk()?;
         let l3 = match u16::from_ne_bytes([h[12], h[13]]) {
             VLAN => 18,

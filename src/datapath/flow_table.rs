@@ -1098,6 +1098,8 @@ impl<M: BucketMemory> FlowTable<M> {
 }
 
 const LOW7: u64 = 0x7f7f_7f7f_7f7f_7f7f;
+/// 1 in every byte: times a byte, that byte in every byte.
+const ONES: u64 = 0x0101_0101_0101_0101;
 
 /// Bit 7 of byte `i` set iff byte `i` of `x` is zero (exact: no carries
 /// between bytes).
@@ -1117,7 +1119,7 @@ fn candidates(m: &Meta, tag: u8, scope: Scope) -> u64 {
         // MPTCP (bit 5 of a byte) moved to bit 7; it implies OCCUPIED.
         Scope::Mptcp => (flags & MPTCP_BYTES) << 2,
     };
-    zero_bytes(tags ^ (u64::from(tag) * 0x0101_0101_0101_0101)) & in_scope
+    zero_bytes(tags ^ (u64::from(tag) * ONES)) & in_scope
 }
 
 /// The first slot whose tag is `tag`, whatever its state: cheaper than
@@ -1126,7 +1128,6 @@ fn candidates(m: &Meta, tag: u8, scope: Scope) -> u64 {
 /// it).
 #[inline]
 fn first_tag_match(m: &Meta, tag: u8) -> Option<usize> {
-    const ONES: u64 = 0x0101_0101_0101_0101;
     let x = u64::from_le_bytes(m.tags) ^ (u64::from(tag) * ONES);
     let zero = x.wrapping_sub(ONES) & !x & (ONES << 7);
     (zero != 0).then(|| (zero.trailing_zeros() / 8) as usize)

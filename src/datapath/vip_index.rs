@@ -285,10 +285,11 @@ impl VipIndex {
             None => Geometry::for_entries(groups.len()),
         };
         let mut addrs = vec![AddrSlot::EMPTY; len].into_boxed_slice();
-        for g in groups.iter().filter(|_| addr_geometry.direct) {
-            addrs[(last4(&g.addr) >> addr_geometry.shift) as usize & addr_geometry.mask] = *g;
-        }
-        for g in groups.iter().filter(|_| !addr_geometry.direct) {
+        for g in &groups {
+            if addr_geometry.direct {
+                addrs[(last4(&g.addr) >> addr_geometry.shift) as usize & addr_geometry.mask] = *g;
+                continue;
+            }
             let mut at = addr_geometry.home(addr_hash(g.version, &g.addr));
             let mut probe = 0;
             while addrs[at].version != 0 {

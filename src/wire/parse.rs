@@ -366,7 +366,7 @@ pub(crate) fn summarize_options(opts: &[u8], s: &mut MptcpSummary) -> bool {
     // and Apple send on every segment after the SYN, stepped over in one
     // comparison. On an MPTCP data segment a DSS follows, alone or padded.
     // (The four kind and length bytes compared as one word.)
-    const NOP_NOP_TS: [u8; 4] = [tcp::kind::NOP, tcp::kind::NOP, 8, 10];
+    const NOP_NOP_TS: [u8; 4] = [tcp::kind::NOP, tcp::kind::NOP, tcp::kind::TIMESTAMPS, 10];
     if let Some((ts, rest)) = opts.split_first_chunk::<12>()
         && ts.first_chunk().map(|k| u32::from_ne_bytes(*k)) == Some(u32::from_ne_bytes(NOP_NOP_TS))
     {
