@@ -9,6 +9,7 @@ use super::*;
 use crate::datapath::decide::fill_flow;
 use crate::datapath::frame::TestFrame;
 use crate::datapath::hash::HashVersion;
+use crate::datapath::process::NOT_FOUND;
 use crate::datapath::verdict::Verdict;
 use crate::testing::frames::flags::{ACK, FIN, PSH, RST, SYN};
 use crate::testing::frames::{self, opt};
@@ -269,7 +270,7 @@ fn vip_frames_are_forwarded_by_the_lane() {
         assert!(b.covered);
         let mut f = TestFrame::new(&bytes);
         assert_eq!(
-            dp.vip_lane(&fwd, link, &mut f, &b, 1_000 * S),
+            dp.vip_lane::<_, false>(&fwd, link, &mut f, &b, NOT_FOUND, 1_000 * S),
             Some(Verdict::Forward)
         );
     }
@@ -279,7 +280,14 @@ fn vip_frames_are_forwarded_by_the_lane() {
     b.fill(&bytes, fwd.hash);
     assert!(b.covered);
     assert_eq!(
-        dp.vip_lane(&fwd, link, &mut TestFrame::new(&bytes), &b, 1_000 * S),
+        dp.vip_lane::<_, false>(
+            &fwd,
+            link,
+            &mut TestFrame::new(&bytes),
+            &b,
+            NOT_FOUND,
+            1_000 * S
+        ),
         None
     );
 }

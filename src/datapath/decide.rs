@@ -199,11 +199,11 @@ impl<M: BucketMemory> Decider<'_, M> {
             L4::Tcp(t) => {
                 let &(ref key, hash) = flow.ok_or(DropReason::Malformed)?;
                 let tcp = Some((t.flags, &t.mptcp));
-                self.segment(fwd, at, t.dst_port, (key, hash), tcp)
+                self.segment(fwd, Err(at), t.dst_port, (key, hash), tcp)
             }
             L4::Udp { dst_port, .. } => {
                 let &(ref key, hash) = flow.ok_or(DropReason::Malformed)?;
-                self.segment(fwd, at, *dst_port, (key, hash), None)
+                self.segment(fwd, Err(at), *dst_port, (key, hash), None)
             }
             L4::Icmp { ty, quoted, .. } => {
                 let Some(q) = quoted.filter(|_| is_forwarded_error(ip.version, *ty)) else {
@@ -247,28 +247,29 @@ impl<M: BucketMemory> Decider<'_, M> {
     /// A TCP segment (`tcp`: its flags and MPTCP options) or a UDP
     /// datagram (`None`) to a VIP address, not a fragment: rules 1–5, or
     /// Maglev for UDP. Both paths end here: [`Decider::decide`] and the
-    /// VIP lane (`super::brief`).
+    /// VIP lane (`super::brief`). `vip`: the VIP where the caller found it
+    /// ahead (a burst of many VIPs), else the VIP address to look it up at.
     #[inline(always)]
     pub fn segment<'f>(
         &mut self,
         fwd: &'f Forwarding,
-        at: VipAddr<'_>,
+        vip: Result<&'f Vip, VipAddr<'_>>,
         dst_port: u16,
         (key, hash): (&FlowKey, u64),
         tcp: Option<(Flags, &MptcpSummary)>,
     ) -> Result<Target<'f>, DropReason> {
+        let service = |protocol| match vip {
+            Ok(vip) => Ok(vip),
+            Err(at) => fwd.vip_at(at, dst_port, protocol).ok_or(DropReason::NoVip),
+        };
         let (vip, backend, announce) = match tcp {
             Some((flags, m)) => {
-                let vip = fwd
-                    .vip_at(at, dst_port, Protocol::Tcp)
-                    .ok_or(DropReason::NoVip)?;
+                let vip = service(Protocol::Tcp)?;
                 let (backend, announce) = self.tcp(fwd, vip, key, hash, flags, m)?;
                 (vip, backend, announce)
             }
             None => {
-                let vip = fwd
-                    .vip_at(at, dst_port, Protocol::Udp)
-                    .ok_or(DropReason::NoVip)?;
+                let vip = service(Protocol::Udp)?;
                 let backend = self.maglev(fwd, vip, hash)?;
                 self.counters.udp_forwarded += 1;
                 (vip, backend, false)

@@ -432,6 +432,14 @@ pub trait BucketMemory: DerefMut<Target = [Bucket]> {
     fn prefetch(bytes: &[u8]) {
         let _ = bytes;
     }
+
+    /// [`BucketMemory::prefetch`] of every cache line of `value`: the
+    /// snapshot's state a burst's decisions will read (a VIP's address
+    /// slot, the VIP, its Maglev slot), fetched as the flow table's are.
+    #[inline]
+    fn prefetch_value<T>(value: &T) {
+        let _ = value;
+    }
 }
 
 impl BucketMemory for Box<[Bucket]> {}

@@ -139,12 +139,16 @@ pub struct Backend {
 }
 
 /// A virtual service: address, port and protocol, and who serves it.
+///
+/// Laid out for the packet path: what a decision reads (id, port and
+/// protocol, mode and options, members, Maglev table) is in the first cache
+/// line of a line-aligned value, the rest after it. With thousands of VIPs a
+/// packet's VIP is then one line, which a burst prefetches.
 #[derive(Clone, Debug)]
+#[repr(C, align(64))]
 pub struct Vip {
     /// Stable across reloads while the name stays (keys traffic counters).
     pub id: u16,
-    pub name: String,
-    pub addr: IpAddr,
     pub port: u16,
     pub protocol: Protocol,
     pub mode: ForwardingMode,
@@ -157,8 +161,6 @@ pub struct Vip {
     /// ADD_ADDR with the chosen backend's own address (see
     /// [`super::announce`]). Only with `mptcp_tracking`.
     pub announce_backend_address: bool,
-    /// All backends of the VIP, whatever their state, in config order.
-    pub backends: Vec<BackendId>,
     /// The same ids as the membership test of every flow-table hit reads
     /// them (see [`Members`]): filled by [`Forwarding::new`], whatever the
     /// VIP was built with.
@@ -166,6 +168,10 @@ pub struct Vip {
     /// Built from the active backends only; shared with the next snapshot
     /// (and with VIPs of the same backends) while those do not change.
     pub maglev: Arc<MaglevTable>,
+    pub name: String,
+    pub addr: IpAddr,
+    /// All backends of the VIP, whatever their state, in config order.
+    pub backends: Vec<BackendId>,
 }
 
 /// A VIP's backend ids, for the membership test of every flow-table hit
@@ -311,6 +317,12 @@ impl Forwarding {
         self.index.addr(version, addr)
     }
 
+    /// Whether a burst prefetches the VIPs' state: where there are too many
+    /// for the direct index (see [`VipIndex`]).
+    pub fn many_vips(&self) -> bool {
+        self.index.hashed()
+    }
+
     /// The VIPs served at a VIP address, in config order.
     #[inline]
     pub fn vips_at(&self, at: VipAddr<'_>) -> impl Iterator<Item = &Vip> {
@@ -352,7 +364,9 @@ impl Forwarding {
         self.tunnels.outer(backend.id, port)
     }
 
-    /// The VIP index (its size and probe lengths, for reports).
+    /// The VIP index (its size and probe lengths, for reports; a burst's
+    /// lookups ahead, see [`VipIndex::home`]).
+    #[inline(always)]
     pub fn vip_index(&self) -> &VipIndex {
         &self.index
     }
@@ -427,6 +441,24 @@ pub fn outer_to(out: &Interface, encap: &Encap, backend: &Backend) -> Result<Out
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn what_a_decision_reads_of_a_vip_is_its_first_cache_line() {
+        use std::mem::{align_of, offset_of, size_of};
+        assert_eq!(align_of::<Vip>(), 64);
+        let ends = [
+            offset_of!(Vip, id) + size_of::<u16>(),
+            offset_of!(Vip, port) + size_of::<u16>(),
+            offset_of!(Vip, protocol) + size_of::<Protocol>(),
+            offset_of!(Vip, mode) + size_of::<ForwardingMode>(),
+            offset_of!(Vip, mptcp_tracking) + 1,
+            offset_of!(Vip, token_routing) + 1,
+            offset_of!(Vip, announce_backend_address) + 1,
+            offset_of!(Vip, members) + size_of::<Members>(),
+            offset_of!(Vip, maglev) + size_of::<Arc<MaglevTable>>(),
+        ];
+        assert!(ends.iter().all(|&end| end <= 64), "{ends:?}");
+    }
 
     proptest! {
         /// Membership as the VIP's list says, for every size (the word

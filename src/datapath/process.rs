@@ -63,9 +63,73 @@ use crate::wire::{WireError, parse};
 const CHUNK: usize = 32;
 /// Frames parsed between prefetching a bucket's metadata line and reading
 /// it to prefetch the matching key: ~8 × 25 ns covers a memory access.
+/// The VIP index's slot and the VIP are fetched in the same two steps
+/// (see [`Ahead`]).
 const KEY_LAG: usize = 8;
+/// Frames decided between prefetching a VIP's traffic counters and
+/// updating them.
+const COUNTER_LEAD: usize = 4;
 /// Flow-table buckets swept per [`Datapath::housekeeping`] call.
 const HOUSEKEEPING_BUDGET: usize = 64;
+
+/// Nothing found ahead of the decision (see [`Ahead`]).
+pub(super) const NOT_FOUND: u32 = u32::MAX;
+
+/// A frame's VIP, found ahead of its decision by a burst of a snapshot with
+/// many VIPs, whose state would otherwise miss the cache: the index's slot
+/// of its address, the VIP, the VIP's traffic counters, a line each, each
+/// prefetched a few frames before it is read, as the flow table's bucket
+/// is. With few VIPs (the direct index) all of it stays in the cache, and
+/// the burst does none of this.
+#[derive(Clone, Copy)]
+struct Ahead {
+    /// Where the index's lookup of the destination starts.
+    home: u32,
+    /// The VIP's position, or [`NOT_FOUND`]: the decision looks it up (an
+    /// address of several VIPs, or of none, or not a VIP lane frame).
+    vip: u32,
+}
+
+impl Ahead {
+    const NONE: Ahead = Ahead {
+        home: 0,
+        vip: NOT_FOUND,
+    };
+
+    /// First step, as the frame is parsed: prefetches the index's slot of
+    /// its destination.
+    #[inline(always)]
+    fn start<M: BucketMemory>(&mut self, fwd: &Forwarding, b: &Brief) {
+        if b.covered {
+            let index = fwd.vip_index();
+            self.home = index.home(b.version, b.key.dst16());
+            if let Some(s) = index.slot(self.home) {
+                M::prefetch_value(s);
+            }
+        }
+    }
+
+    /// Second step, [`KEY_LAG`] frames later, that slot most likely in the
+    /// cache: finds the VIP from it and prefetches the VIP's first line,
+    /// what the decision reads (see [`super::forwarding::Vip`]).
+    #[inline(always)]
+    fn find<M: BucketMemory>(&mut self, fwd: &Forwarding, b: &Brief) {
+        let found = match b.covered {
+            true => fwd.vip_index().sole_from(
+                self.home,
+                b.version,
+                b.key.dst16(),
+                b.dst_port,
+                b.protocol,
+            ),
+            false => None,
+        };
+        self.vip = found.unwrap_or(NOT_FOUND);
+        if let Some(v) = fwd.vips.get(self.vip as usize) {
+            M::prefetch_value(&v.id);
+        }
+    }
+}
 
 /// The full parse of a frame, for the general path: the frames the VIP
 /// lane's parse ([`Brief`]) does not cover, and covered ones to no VIP.
@@ -111,6 +175,8 @@ pub struct Datapath<M = Box<[Bucket]>> {
     /// [`Datapath::process_burst`]'s per-frame briefs, allocated once
     /// (`CHUNK` entries) and reused by every burst.
     pre: Vec<Brief>,
+    /// Their VIPs, found ahead where there are many (see [`Ahead`]).
+    ahead: Vec<Ahead>,
     /// Rate limit of the ICMP errors this worker generates.
     icmp_budget: local::IcmpBudget,
     /// ADD_ADDRs to send on backends' behalf, for the caller to take after
@@ -155,6 +221,7 @@ impl<M: BucketMemory> Datapath<M> {
             backend_port: None,
             traffic: Arc::new(Traffic::new()),
             pre: vec![Brief::EMPTY; CHUNK],
+            ahead: Vec::new(),
             icmp_budget: local::IcmpBudget::default(),
             announcements: Pending::default(),
             announce_budget: AnnounceBudget::default(),
@@ -215,7 +282,7 @@ impl<M: BucketMemory> Datapath<M> {
         let mut brief = Brief::EMPTY;
         brief.fill(frame, fwd.hash);
         let link = self.link(fwd, port);
-        self.finish(fwd, port, link, frame, &brief, now_ns)
+        self.finish::<F, false>(fwd, port, link, frame, &brief, NOT_FOUND, now_ns)
     }
 
     /// [`Datapath::process`] by the general path alone (no VIP lane): what
@@ -228,7 +295,7 @@ impl<M: BucketMemory> Datapath<M> {
         frame: &mut F,
         now_ns: u64,
     ) -> Verdict {
-        self.finish(fwd, port, None, frame, &Brief::EMPTY, now_ns)
+        self.finish::<F, false>(fwd, port, None, frame, &Brief::EMPTY, NOT_FOUND, now_ns)
     }
 
     /// [`Datapath::process`] for a burst: parses and hashes every frame and
@@ -247,15 +314,29 @@ impl<M: BucketMemory> Datapath<M> {
     ) {
         // A burst loop per hash version, each compiled with its version a
         // constant: the packet path does not test it.
-        match fwd.hash {
-            HashVersion::V1 => self.burst::<F, 1>(fwd, port, frames, verdicts, now_ns),
-            HashVersion::V2 => self.burst::<F, 2>(fwd, port, frames, verdicts, now_ns),
+        // And one with the VIPs' state prefetched, for a snapshot of many
+        // VIPs: with a few, it stays in the cache and the prefetch would
+        // only add work.
+        match (fwd.hash, fwd.many_vips()) {
+            (HashVersion::V1, false) => {
+                self.burst::<F, 1, false>(fwd, port, frames, verdicts, now_ns)
+            }
+            (HashVersion::V2, false) => {
+                self.burst::<F, 2, false>(fwd, port, frames, verdicts, now_ns)
+            }
+            (HashVersion::V1, true) => {
+                self.burst::<F, 1, true>(fwd, port, frames, verdicts, now_ns)
+            }
+            (HashVersion::V2, true) => {
+                self.burst::<F, 2, true>(fwd, port, frames, verdicts, now_ns)
+            }
         }
     }
 
-    /// [`Datapath::process_burst`] hashing by version `HASH`.
+    /// [`Datapath::process_burst`] hashing by version `HASH`; `STAGED`:
+    /// prefetching each frame's VIP state too.
     #[inline(never)]
-    fn burst<F: Frame, const HASH: u32>(
+    fn burst<F: Frame, const HASH: u32, const STAGED: bool>(
         &mut self,
         fwd: &Forwarding,
         port: usize,
@@ -267,9 +348,16 @@ impl<M: BucketMemory> Datapath<M> {
         // Taken out of `self` for the burst (no allocation: an empty Vec is
         // left behind) so that `finish` can borrow `self` mutably.
         let mut pre = std::mem::take(&mut self.pre);
+        let mut ahead = match STAGED {
+            true => std::mem::take(&mut self.ahead),
+            false => Vec::new(),
+        };
         let link = self.link(fwd, port);
         if pre.len() < CHUNK {
             pre.resize(CHUNK, Brief::EMPTY);
+        }
+        if STAGED && ahead.len() < CHUNK {
+            ahead.resize(CHUNK, Ahead::NONE);
         }
         for (fs, vs) in frames.chunks_mut(CHUNK).zip(verdicts.chunks_mut(CHUNK)) {
             // Parse each frame and prefetch its bucket's metadata line as
@@ -278,12 +366,19 @@ impl<M: BucketMemory> Datapath<M> {
             // has most likely arrived, prefetch the key its tag points to
             // (a hit's second line) and keep that slot in the brief: the
             // decision's lookup compares it first (see `SlotHint`).
+            // `STAGED`, the frame's VIP likewise: the index's slot of its
+            // destination, then the VIP (see `Ahead`).
             let n = fs.len();
             for i in 0..n {
                 let (Some(f), Some(p)) = (fs.get(i), pre.get_mut(i)) else {
                     break;
                 };
                 p.fill(f, hash);
+                if STAGED {
+                    if let Some(a) = ahead.get_mut(i) {
+                        a.start::<M>(fwd, p);
+                    }
+                }
                 // Skipped by the table for an MPTCP lookup in a bucket its
                 // summary says holds no MPTCP entry.
                 if let Some((h, scope)) = p.table_hash() {
@@ -294,22 +389,52 @@ impl<M: BucketMemory> Datapath<M> {
                         (p.scope, p.hint) = (None, SlotHint::NONE);
                     }
                 }
-                if let Some(q) = i.checked_sub(KEY_LAG).and_then(|j| pre.get_mut(j)) {
-                    if let Some((h, _)) = q.table_hash() {
-                        q.hint = self.flows.prefetch_key(h);
+                if let Some(j) = i.checked_sub(KEY_LAG) {
+                    if let Some(q) = pre.get_mut(j) {
+                        if let Some((h, _)) = q.table_hash() {
+                            q.hint = self.flows.prefetch_key(h);
+                        }
+                        if STAGED {
+                            if let Some(a) = ahead.get_mut(j) {
+                                a.find::<M>(fwd, q);
+                            }
+                        }
                     }
                 }
             }
-            for p in pre.iter_mut().take(n).skip(n.saturating_sub(KEY_LAG)) {
-                if let Some((h, _)) = p.table_hash() {
-                    p.hint = self.flows.prefetch_key(h);
+            for j in n.saturating_sub(KEY_LAG)..n {
+                if let Some(p) = pre.get_mut(j) {
+                    if let Some((h, _)) = p.table_hash() {
+                        p.hint = self.flows.prefetch_key(h);
+                    }
+                    if STAGED {
+                        if let Some(a) = ahead.get_mut(j) {
+                            a.find::<M>(fwd, p);
+                        }
+                    }
                 }
             }
-            for ((f, v), p) in fs.iter_mut().zip(vs.iter_mut()).zip(pre.iter()) {
-                *v = self.finish(fwd, port, link, f, p, now_ns);
+            if !STAGED {
+                for ((f, v), p) in fs.iter_mut().zip(vs.iter_mut()).zip(pre.iter()) {
+                    *v = self.finish::<F, false>(fwd, port, link, f, p, NOT_FOUND, now_ns);
+                }
+                continue;
+            }
+            for (j, ((f, v), p)) in fs.iter_mut().zip(vs.iter_mut()).zip(pre.iter()).enumerate() {
+                // The VIP's traffic counters, a few frames ahead (its id is
+                // in the VIP's line, fetched above).
+                let lead = ahead.get(j + COUNTER_LEAD).filter(|_| j + COUNTER_LEAD < n);
+                if let Some(v) = lead.and_then(|a| fwd.vips.get(a.vip as usize)) {
+                    M::prefetch_value(self.traffic.vip_cell(v.id));
+                }
+                let vip = ahead.get(j).map_or(NOT_FOUND, |a| a.vip);
+                *v = self.finish::<F, true>(fwd, port, link, f, p, vip, now_ns);
             }
         }
         self.pre = pre;
+        if STAGED {
+            self.ahead = ahead;
+        }
     }
 
     /// Background work between bursts when idle: sweeps a few flow-table
@@ -336,19 +461,22 @@ impl<M: BucketMemory> Datapath<M> {
     }
 
     /// `link` is [`Datapath::link`] of `port` (`None`: the VIP lane is not
-    /// taken).
+    /// taken); `STAGED`: `vip` is the position of the VIP the burst found
+    /// ahead of the decision, or [`NOT_FOUND`] (see [`Ahead`]).
+    #[allow(clippy::too_many_arguments)]
     #[inline(always)]
-    fn finish<F: Frame>(
+    fn finish<F: Frame, const STAGED: bool>(
         &mut self,
         fwd: &Forwarding,
         port: usize,
         link: Option<Link<'_>>,
         frame: &mut F,
         brief: &Brief,
+        vip: u32,
         now_ns: u64,
     ) -> Verdict {
         let lane = match (brief.covered, link) {
-            (true, Some(link)) => self.vip_lane(fwd, link, frame, brief, now_ns),
+            (true, Some(link)) => self.vip_lane::<F, STAGED>(fwd, link, frame, brief, vip, now_ns),
             _ => None,
         };
         let v = match lane {
@@ -368,16 +496,27 @@ impl<M: BucketMemory> Datapath<M> {
     /// traffic, link-scope, or nothing of ours). A VIP is never an own
     /// address (the config refuses it), so taking VIPs first changes no
     /// verdict.
+    ///
+    /// `STAGED`: `vip` is the position of the VIP the burst found ahead, or
+    /// [`NOT_FOUND`] (see [`Ahead`]).
     #[inline(always)]
-    pub(super) fn vip_lane<F: Frame>(
+    pub(super) fn vip_lane<F: Frame, const STAGED: bool>(
         &mut self,
         fwd: &Forwarding,
         link: Link<'_>,
         frame: &mut F,
         b: &Brief,
+        vip: u32,
         now: u64,
     ) -> Option<Verdict> {
-        let at = fwd.vip_addr(b.version, b.key.dst16())?;
+        let found = match STAGED {
+            true => fwd.vips.get(vip as usize),
+            false => None,
+        };
+        let vip = match found {
+            Some(vip) => Ok(vip),
+            None => Err(fwd.vip_addr(b.version, b.key.dst16())?),
+        };
         if b.ttl <= 1 {
             return Some(Verdict::Drop(DropReason::Ttl));
         }
@@ -389,7 +528,7 @@ impl<M: BucketMemory> Datapath<M> {
             hint: b.hint,
         };
         let tcp = (b.protocol == ip_proto::TCP).then_some((b.flags, &b.mptcp));
-        let target = match d.segment(fwd, at, b.dst_port, (&b.key, b.hash), tcp) {
+        let target = match d.segment(fwd, vip, b.dst_port, (&b.key, b.hash), tcp) {
             Ok(t) => t,
             Err(r) => return Some(Verdict::Drop(r)),
         };

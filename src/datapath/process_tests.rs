@@ -1302,6 +1302,82 @@ fn process_burst_matches_process() {
     assert_ne!(sent[0], sent[1]);
 }
 
+/// The fixture and `n` more VIPs (198.18.100.0 upwards, port 80, of the
+/// fixture's backends), too many for the direct VIP index: bursts then
+/// find each frame's VIP ahead and prefetch its state (see `Ahead`).
+fn many_vips(n: u16) -> String {
+    let mut text = cfg().to_string();
+    for k in 0..n {
+        let addr = Ipv4Addr::new(198, 18, 100 + (k / 250) as u8, (k % 250) as u8 + 1);
+        let mut v =
+            testing::Vip::new(format!("many{k}"), addr.to_string(), 80).option("table_size", 251);
+        if k % 3 == 1 {
+            v = v.option("forwarding", "\"ipip\"");
+        }
+        if k % 5 == 2 {
+            v = v.option("mptcp_tracking", true);
+        }
+        for (name, last) in [("a", 11), ("b", 12)] {
+            v = v.backend(
+                testing::Backend::new(name, format!("198.18.1.{last}"))
+                    .mac(format!("02:00:00:00:01:{last}")),
+            );
+        }
+        text += &v.to_string();
+    }
+    text
+}
+
+#[test]
+fn process_burst_matches_process_with_many_vips() {
+    let fwd = forwarding(&many_vips(300));
+    assert!(fwd.many_vips(), "the test needs the hashed VIP index");
+    let mut frames = mixed_frames();
+    for k in 0..300u16 {
+        let vip = Ipv4Addr::new(198, 18, 100 + (k / 250) as u8, (k % 250) as u8 + 1);
+        let p = 30000 + k;
+        frames.push(tcp4(p, vip, SYN, &mpc_syn()));
+        frames.push(tcp4(p, vip, ACK, &third_ack_opts()));
+        frames.push(tcp4(p + 1000, vip, ACK, &[]));
+        // No service on that port, a TTL that ends here, no VIP at all.
+        let mut stray = tcp4(p, vip, ACK, &[]);
+        stray[14 + 22..14 + 24].copy_from_slice(&8080u16.to_be_bytes());
+        frames.push(stray);
+        let mut last_hop = tcp4(p, vip, ACK, &[]);
+        last_hop[14 + 8] = 1;
+        frames.push(last_hop);
+        frames.push(tcp4(p, v4("198.18.99.1"), ACK, &[]));
+    }
+    for version in HashVersion::ALL {
+        let (mut a, mut b) = (Lab::new(), Lab::new());
+        a.fwd = fwd.clone().with_hash(version);
+        b.fwd = fwd.clone().with_hash(version);
+        let one: Vec<(Verdict, Vec<u8>)> = frames.iter().map(|f| a.send(f)).collect();
+        let mut burst: Vec<TestFrame> = frames.iter().map(|f| TestFrame::new(f)).collect();
+        let mut verdicts = vec![Verdict::Drop(DropReason::Malformed); burst.len()];
+        b.dp.process_burst(&b.fwd, 0, &mut burst, &mut verdicts, b.now);
+        for (i, ((v, out), (bv, bf))) in one.iter().zip(verdicts.iter().zip(&burst)).enumerate() {
+            assert_eq!(v, bv, "{version}: frame {i}");
+            assert_eq!(&out[..], &bf[..], "{version}: frame {i}");
+        }
+        assert_eq!(a.dp.counters, b.dp.counters);
+        assert_eq!(a.dp.flow_table().len(), b.dp.flow_table().len());
+        // The burst found VIPs ahead (its last chunk's frames are to the
+        // many VIPs), so the test exercises that path.
+        assert!(b.dp.ahead.iter().any(|a| a.vip != NOT_FOUND));
+        let c = &b.dp.counters;
+        assert!(c.forwarded > 900, "{c:?}");
+        assert!(c.drops[DropReason::NoVip] >= 300, "{c:?}");
+        assert!(c.drops[DropReason::Ttl] >= 300, "{c:?}");
+        for id in [0, 150, 299] {
+            let vip = b.fwd.vips.iter().find(|v| v.name == format!("many{id}"));
+            let totals = b.dp.traffic().vip(vip.expect("filler VIP").id);
+            assert_eq!(totals, a.dp.traffic().vip(vip.expect("filler VIP").id));
+            assert_eq!(totals.packets, 3, "many{id}");
+        }
+    }
+}
+
 // ---- panic freedom ----
 
 proptest! {

@@ -87,6 +87,12 @@ impl Traffic {
         self.backends[usize::from(backend)].add(bytes, new);
     }
 
+    /// What [`Traffic::record`] writes for `vip`, to prefetch.
+    #[inline(always)]
+    pub fn vip_cell(&self, vip: u16) -> &impl Sized {
+        &self.vips[usize::from(vip)]
+    }
+
     fn read(cells: &[Cell; IDS], id: u16) -> TrafficTotals {
         let c = &cells[usize::from(id)];
         TrafficTotals {

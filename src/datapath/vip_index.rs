@@ -83,8 +83,10 @@ impl PartialEq for VipAddr<'_> {
 
 impl Eq for VipAddr<'_> {}
 
+/// One address of the index (public only as what a burst prefetches: see
+/// [`VipIndex::slot`]).
 #[derive(Clone, Copy, Debug)]
-struct AddrSlot {
+pub struct AddrSlot {
     addr: Addr16,
     /// 4 or 6; 0 marks an empty slot.
     version: u8,
@@ -353,6 +355,66 @@ impl VipIndex {
             at = (at + 1) & g.mask;
         }
         None
+    }
+
+    /// Where a lookup of address `a` starts: a burst prefetches that slot
+    /// ([`VipIndex::slot`]) and finds the VIP from there later
+    /// ([`VipIndex::sole_from`]), without hashing the address again.
+    #[inline(always)]
+    pub fn home(&self, version: u8, a: &Addr16) -> u32 {
+        let g = &self.addr_geometry;
+        let at = match g.direct {
+            true => (last4(a) >> g.shift) as usize & g.mask,
+            false => g.home(addr_hash(version, a)),
+        };
+        // The table has fewer than 2^32 slots.
+        at as u32
+    }
+
+    /// The address slot at `home`, to prefetch.
+    #[inline(always)]
+    pub fn slot(&self, home: u32) -> Option<&AddrSlot> {
+        self.addrs.get(home as usize)
+    }
+
+    /// The position of the VIP serving `port` over IP protocol `protocol`
+    /// at address `a`, looked up from `a`'s [`VipIndex::home`] — if `a` is
+    /// the address of that one VIP alone (the usual case). `None` for every
+    /// other case (no VIP address, several VIPs on it, another service):
+    /// [`VipIndex::addr`] and [`VipIndex::service`] tell those apart.
+    ///
+    /// Its probe is [`VipIndex::addr`]'s, written out again: `addr` built on
+    /// this compiled the VIP lane of a few VIPs to 4–9 more instructions a
+    /// packet (bench/README.md).
+    #[inline(always)]
+    pub fn sole_from(
+        &self,
+        home: u32,
+        version: u8,
+        a: &Addr16,
+        port: u16,
+        protocol: u8,
+    ) -> Option<u32> {
+        let g = &self.addr_geometry;
+        let mut at = home as usize;
+        for _ in 0..=g.max_probe {
+            let s = self.addrs.get(at)?;
+            if s.version == version && s.addr == *a {
+                let key = (u32::from(port) << 8) | u32::from(protocol);
+                return (s.sole == key).then_some(s.sole_vip);
+            }
+            if s.version == 0 {
+                return None;
+            }
+            at = (at + 1) & g.mask;
+        }
+        None
+    }
+
+    /// Whether addresses are found by hashing (more, or less regular,
+    /// addresses than a direct table takes).
+    pub fn hashed(&self) -> bool {
+        !self.addr_geometry.direct
     }
 
     /// Positions of the VIPs on a VIP address, in config order.

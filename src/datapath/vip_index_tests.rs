@@ -37,6 +37,14 @@ fn scan(f: &Forwarding, a: IpAddr, port: u16, p: Protocol) -> Option<u16> {
         .map(|v| v.id)
 }
 
+/// [`VipIndex::sole_from`] from the address's home, as a burst asks it.
+fn sole(f: &Forwarding, a: IpAddr, port: u16, p: Protocol) -> Option<u16> {
+    let (version, a) = (if a.is_ipv4() { 4 } else { 6 }, addr::from_ip(a));
+    let index = f.vip_index();
+    let at = index.sole_from(index.home(version, &a), version, &a, port, p.number())?;
+    f.vips.get(at as usize).map(|v| v.id)
+}
+
 fn v4(i: usize) -> IpAddr {
     IpAddr::from([198, 18, (i >> 8) as u8, i as u8])
 }
@@ -63,7 +71,10 @@ fn ten_thousand_addresses_are_each_found_in_a_few_probes() {
         );
         assert!(f.vip(v.addr, 81, Protocol::Tcp).is_none());
         assert!(f.vip(v.addr, 80, Protocol::Udp).is_none());
+        assert_eq!(sole(&f, v.addr, 80, Protocol::Tcp), Some(v.id));
+        assert_eq!(sole(&f, v.addr, 81, Protocol::Tcp), None);
     }
+    assert_eq!(sole(&f, v4(1), 80, Protocol::Tcp), None);
     // The IPv4 addresses not configured (odd ones) and other IPv6 ones.
     for i in (1..10_000).step_by(2) {
         assert!(!f.is_vip_addr(v4(i)));
@@ -152,6 +163,11 @@ proptest! {
         for (a, port, udp) in probes {
             let (a, p) = (addr(a), proto(udp));
             prop_assert_eq!(f.vip(a, port, p).map(|v| v.id), scan(&f, a, port, p));
+            // A burst's lookup ahead: the VIP where it is its address's only
+            // one, else nothing (the decision looks it up).
+            let on_addr = f.vips.iter().filter(|v| v.addr == a).count();
+            let want = scan(&f, a, port, p).filter(|_| on_addr == 1);
+            prop_assert_eq!(sole(&f, a, port, p), want);
             prop_assert_eq!(f.is_vip_addr(a), f.vips.iter().any(|v| v.addr == a));
             if let Some(at) = f.vip_addr(if a.is_ipv4() { 4 } else { 6 }, &addr::from_ip(a)) {
                 let of_p: Vec<u16> =

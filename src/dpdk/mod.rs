@@ -23,7 +23,7 @@ mod mempool;
 mod port;
 mod prefetch;
 mod tap;
-pub use prefetch::prefetch;
+pub use prefetch::{prefetch, prefetch_value};
 
 pub use eal::Eal;
 pub use error::DpdkError;

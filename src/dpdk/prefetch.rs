@@ -28,20 +28,46 @@ pub fn prefetch(bytes: &[u8]) {
     }
 }
 
+/// Prefetches every cache line of `value` (T0): its first byte's line and
+/// each one after it up to its last byte's.
+#[inline(always)]
+pub fn prefetch_value<T>(value: &T) {
+    let start = (value as *const T).cast::<u8>();
+    let size = std::mem::size_of::<T>();
+    // Compile-time: a value aligned to its size, of at most a line, lies
+    // within one line.
+    if size <= std::mem::align_of::<T>() && size <= CACHE_LINE {
+        at(start);
+        return;
+    }
+    let mut off = 0;
+    while off < size {
+        at(start.wrapping_add(off));
+        off += CACHE_LINE;
+    }
+    // The last byte's line, where `value` does not start a line.
+    if size > 0 {
+        at(start.wrapping_add(size - 1));
+    }
+}
+
 #[inline(always)]
 fn line(byte: &u8) {
+    at(byte as *const u8);
+}
+
+#[inline(always)]
+fn at(address: *const u8) {
     #[cfg(target_arch = "x86_64")]
     // SAFETY: a prefetch is a hint: it never faults and changes no memory or
-    // register state the program can see; the address is a live reference
-    // anyway. `sse` (which the intrinsic requires) is part of the x86-64
+    // register state the program can see; the address is anyway within (or
+    // the first byte of) a live value. `sse` (which the intrinsic requires) is part of the x86-64
     // baseline.
     unsafe {
-        std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(
-            (byte as *const u8).cast(),
-        );
+        std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(address.cast());
     }
     #[cfg(not(target_arch = "x86_64"))]
-    std::hint::black_box(*byte);
+    let _ = address;
 }
 
 #[cfg(test)]
@@ -60,5 +86,17 @@ mod tests {
             }
         }
         prefetch(&buf[1023..]);
+    }
+
+    #[test]
+    fn prefetch_value_accepts_any_value() {
+        // As above: values of no, one and several lines, at every offset.
+        let words = vec![3u64; 64];
+        for w in &words {
+            prefetch_value(w);
+        }
+        prefetch_value(&[1u64; 8]);
+        prefetch_value(&[[0u8; 100]; 3]);
+        prefetch_value(&());
     }
 }

@@ -5,7 +5,7 @@
 
 use crate::datapath::flow_table::{Bucket, BucketMemory};
 use crate::datapath::frame::Frame;
-use crate::dpdk::{Mbuf, TableMemory, prefetch};
+use crate::dpdk::{Mbuf, TableMemory, prefetch, prefetch_value};
 
 impl Frame for Mbuf {
     #[inline]
@@ -27,5 +27,9 @@ impl BucketMemory for TableMemory<Bucket> {
     #[inline(always)]
     fn prefetch(bytes: &[u8]) {
         prefetch(bytes);
+    }
+    #[inline(always)]
+    fn prefetch_value<T>(value: &T) {
+        prefetch_value(value);
     }
 }
