@@ -175,8 +175,9 @@ pub struct Datapath<M = Box<[Bucket]>> {
     /// [`Datapath::process_burst`]'s per-frame briefs, allocated once
     /// (`CHUNK` entries) and reused by every burst.
     pre: Vec<Brief>,
-    /// Their VIPs, found ahead where there are many (see [`Ahead`]).
-    ahead: Vec<Ahead>,
+    /// Their VIPs, found ahead where there are many (see [`Ahead`]); a
+    /// frame's at its index in the chunk modulo `CHUNK` (no bounds test).
+    ahead: [Ahead; CHUNK],
     /// Rate limit of the ICMP errors this worker generates.
     icmp_budget: local::IcmpBudget,
     /// ADD_ADDRs to send on backends' behalf, for the caller to take after
@@ -221,7 +222,7 @@ impl<M: BucketMemory> Datapath<M> {
             backend_port: None,
             traffic: Arc::new(Traffic::new()),
             pre: vec![Brief::EMPTY; CHUNK],
-            ahead: Vec::new(),
+            ahead: [Ahead::NONE; CHUNK],
             icmp_budget: local::IcmpBudget::default(),
             announcements: Pending::default(),
             announce_budget: AnnounceBudget::default(),
@@ -348,16 +349,9 @@ impl<M: BucketMemory> Datapath<M> {
         // Taken out of `self` for the burst (no allocation: an empty Vec is
         // left behind) so that `finish` can borrow `self` mutably.
         let mut pre = std::mem::take(&mut self.pre);
-        let mut ahead = match STAGED {
-            true => std::mem::take(&mut self.ahead),
-            false => Vec::new(),
-        };
         let link = self.link(fwd, port);
         if pre.len() < CHUNK {
             pre.resize(CHUNK, Brief::EMPTY);
-        }
-        if STAGED && ahead.len() < CHUNK {
-            ahead.resize(CHUNK, Ahead::NONE);
         }
         for (fs, vs) in frames.chunks_mut(CHUNK).zip(verdicts.chunks_mut(CHUNK)) {
             // Parse each frame and prefetch its bucket's metadata line as
@@ -375,9 +369,7 @@ impl<M: BucketMemory> Datapath<M> {
                 };
                 p.fill(f, hash);
                 if STAGED {
-                    if let Some(a) = ahead.get_mut(i) {
-                        a.start::<M>(fwd, p);
-                    }
+                    self.ahead[i % CHUNK].start::<M>(fwd, p);
                 }
                 // Skipped by the table for an MPTCP lookup in a bucket its
                 // summary says holds no MPTCP entry.
@@ -395,9 +387,7 @@ impl<M: BucketMemory> Datapath<M> {
                             q.hint = self.flows.prefetch_key(h);
                         }
                         if STAGED {
-                            if let Some(a) = ahead.get_mut(j) {
-                                a.find::<M>(fwd, q);
-                            }
+                            self.ahead[j % CHUNK].find::<M>(fwd, q);
                         }
                     }
                 }
@@ -408,9 +398,7 @@ impl<M: BucketMemory> Datapath<M> {
                         p.hint = self.flows.prefetch_key(h);
                     }
                     if STAGED {
-                        if let Some(a) = ahead.get_mut(j) {
-                            a.find::<M>(fwd, p);
-                        }
+                        self.ahead[j % CHUNK].find::<M>(fwd, p);
                     }
                 }
             }
@@ -423,18 +411,16 @@ impl<M: BucketMemory> Datapath<M> {
             for (j, ((f, v), p)) in fs.iter_mut().zip(vs.iter_mut()).zip(pre.iter()).enumerate() {
                 // The VIP's traffic counters, a few frames ahead (its id is
                 // in the VIP's line, fetched above).
-                let lead = ahead.get(j + COUNTER_LEAD).filter(|_| j + COUNTER_LEAD < n);
-                if let Some(v) = lead.and_then(|a| fwd.vips.get(a.vip as usize)) {
+                let lead = j + COUNTER_LEAD;
+                let lead = (lead < n).then(|| self.ahead[lead % CHUNK].vip);
+                if let Some(v) = lead.and_then(|vip| fwd.vips.get(vip as usize)) {
                     M::prefetch_value(self.traffic.vip_cell(v.id));
                 }
-                let vip = ahead.get(j).map_or(NOT_FOUND, |a| a.vip);
+                let vip = self.ahead[j % CHUNK].vip;
                 *v = self.finish::<F, true>(fwd, port, link, f, p, vip, now_ns);
             }
         }
         self.pre = pre;
-        if STAGED {
-            self.ahead = ahead;
-        }
     }
 
     /// Background work between bursts when idle: sweeps a few flow-table
