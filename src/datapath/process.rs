@@ -300,9 +300,10 @@ impl<M: BucketMemory> Datapath<M> {
     }
 
     /// [`Datapath::process`] for a burst: parses and hashes every frame and
-    /// prefetches its flow-table bucket first (see [`BucketMemory::prefetch`]),
-    /// then decides and rewrites each, so the table's cache misses overlap
-    /// each other and the parsing. `verdicts[i]` is frame `i`'s verdict; only
+    /// prefetches its flow-table bucket first (see [`BucketMemory::prefetch`])
+    /// — and, in a snapshot of many VIPs, its VIP's state (see `Ahead`) —
+    /// then decides and rewrites each, so the cache misses overlap each
+    /// other and the parsing. `verdicts[i]` is frame `i`'s verdict; only
     /// the first `min(frames.len(), verdicts.len())` frames are processed.
     /// Same results as `process` frame by frame.
     pub fn process_burst<F: Frame>(
