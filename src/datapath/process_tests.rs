@@ -1272,29 +1272,37 @@ fn mixed_frames() -> Vec<Vec<u8>> {
     v
 }
 
+/// `frames` through `process` one by one (the first lab) and through one
+/// `process_burst` (the second), both on `fwd`: the same verdicts, bytes,
+/// counters and flow table. Returns the two labs and the first's results.
+fn burst_against_process(
+    fwd: &Forwarding,
+    frames: &[Vec<u8>],
+) -> (Lab, Lab, Vec<(Verdict, Vec<u8>)>) {
+    let (mut a, mut b) = (Lab::new(), Lab::new());
+    a.fwd = fwd.clone();
+    b.fwd = fwd.clone();
+    let one: Vec<(Verdict, Vec<u8>)> = frames.iter().map(|f| a.send(f)).collect();
+    let mut burst: Vec<TestFrame> = frames.iter().map(|f| TestFrame::new(f)).collect();
+    let mut verdicts = vec![Verdict::Drop(DropReason::Malformed); burst.len()];
+    b.dp.process_burst(&b.fwd, 0, &mut burst, &mut verdicts, b.now);
+    let version = fwd.hash;
+    for (i, ((v, out), (bv, bf))) in one.iter().zip(verdicts.iter().zip(&burst)).enumerate() {
+        assert_eq!(v, bv, "{version}: frame {i}");
+        assert_eq!(&out[..], &bf[..], "{version}: frame {i}");
+    }
+    assert_eq!(a.dp.counters, b.dp.counters);
+    assert_eq!(a.dp.flow_table().len(), b.dp.flow_table().len());
+    (a, b, one)
+}
+
 #[test]
 fn process_burst_matches_process() {
     // In every hash version (the burst loop is compiled once per version).
     let mut sent = Vec::new();
     for version in HashVersion::ALL {
-        let frames = mixed_frames();
-        let mut a = Lab::new();
-        let mut b = Lab::new();
-        a.fwd = std::mem::take(&mut a.fwd).with_hash(version);
-        b.fwd = std::mem::take(&mut b.fwd).with_hash(version);
-        let mut one: Vec<(Verdict, Vec<u8>)> = Vec::new();
-        for f in &frames {
-            one.push(a.send(f));
-        }
-        let mut burst: Vec<TestFrame> = frames.iter().map(|f| TestFrame::new(f)).collect();
-        let mut verdicts = vec![Verdict::Drop(DropReason::Malformed); burst.len()];
-        b.dp.process_burst(&b.fwd, 0, &mut burst, &mut verdicts, b.now);
-        for (i, ((v, out), (bv, bf))) in one.iter().zip(verdicts.iter().zip(&burst)).enumerate() {
-            assert_eq!(v, bv, "{version}: frame {i}");
-            assert_eq!(&out[..], &bf[..], "{version}: frame {i}");
-        }
-        assert_eq!(a.dp.counters, b.dp.counters);
-        assert_eq!(a.dp.flow_table().len(), b.dp.flow_table().len());
+        let fwd = forwarding(cfg()).with_hash(version);
+        let (a, _, one) = burst_against_process(&fwd, &mixed_frames());
         assert!(a.dp.counters.forwarded > 150);
         sent.push(one);
     }
@@ -1349,19 +1357,7 @@ fn process_burst_matches_process_with_many_vips() {
         frames.push(tcp4(p, v4("198.18.99.1"), ACK, &[]));
     }
     for version in HashVersion::ALL {
-        let (mut a, mut b) = (Lab::new(), Lab::new());
-        a.fwd = fwd.clone().with_hash(version);
-        b.fwd = fwd.clone().with_hash(version);
-        let one: Vec<(Verdict, Vec<u8>)> = frames.iter().map(|f| a.send(f)).collect();
-        let mut burst: Vec<TestFrame> = frames.iter().map(|f| TestFrame::new(f)).collect();
-        let mut verdicts = vec![Verdict::Drop(DropReason::Malformed); burst.len()];
-        b.dp.process_burst(&b.fwd, 0, &mut burst, &mut verdicts, b.now);
-        for (i, ((v, out), (bv, bf))) in one.iter().zip(verdicts.iter().zip(&burst)).enumerate() {
-            assert_eq!(v, bv, "{version}: frame {i}");
-            assert_eq!(&out[..], &bf[..], "{version}: frame {i}");
-        }
-        assert_eq!(a.dp.counters, b.dp.counters);
-        assert_eq!(a.dp.flow_table().len(), b.dp.flow_table().len());
+        let (a, b, _) = burst_against_process(&fwd.clone().with_hash(version), &frames);
         // The burst found VIPs ahead (its last chunk's frames are to the
         // many VIPs), so the test exercises that path.
         assert!(b.dp.ahead.iter().any(|a| a.vip != NOT_FOUND));
