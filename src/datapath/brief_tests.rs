@@ -6,10 +6,10 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 use proptest::prelude::*;
 
 use super::*;
+use crate::datapath::ahead::NOT_FOUND;
 use crate::datapath::decide::fill_flow;
 use crate::datapath::frame::TestFrame;
 use crate::datapath::hash::HashVersion;
-use crate::datapath::process::NOT_FOUND;
 use crate::datapath::verdict::Verdict;
 use crate::testing::frames::flags::{ACK, FIN, PSH, RST, SYN};
 use crate::testing::frames::{self, opt};

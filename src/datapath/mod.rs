@@ -2,6 +2,7 @@
 //! rewritten frame out. Usable and testable without DPDK.
 #![forbid(unsafe_code)]
 
+mod ahead;
 pub mod announce;
 mod brief;
 mod budget;

@@ -37,6 +37,7 @@
 use std::net::Ipv4Addr;
 use std::sync::Arc;
 
+use super::ahead::{Ahead, NOT_FOUND};
 use super::announce::{self, AnnounceBudget, Pending};
 use super::brief::Brief;
 use super::budget::RateLimit;
@@ -65,71 +66,12 @@ const CHUNK: usize = 32;
 /// it to prefetch the matching key: ~8 × 25 ns covers a memory access.
 /// The VIP index's slot and the VIP are fetched in the same two steps
 /// (see [`Ahead`]).
-const KEY_LAG: usize = 8;
+pub(super) const KEY_LAG: usize = 8;
 /// Frames decided between prefetching a VIP's traffic counters and
 /// updating them.
 const COUNTER_LEAD: usize = 4;
 /// Flow-table buckets swept per [`Datapath::housekeeping`] call.
 const HOUSEKEEPING_BUDGET: usize = 64;
-
-/// Nothing found ahead of the decision (see [`Ahead`]).
-pub(super) const NOT_FOUND: u32 = u32::MAX;
-
-/// A frame's VIP, found ahead of its decision by a burst of a snapshot with
-/// many VIPs, whose state would otherwise miss the cache: the index's slot
-/// of its address, the VIP, the VIP's traffic counters, a line each, each
-/// prefetched a few frames before it is read, as the flow table's bucket
-/// is. With few VIPs (the direct index) all of it stays in the cache, and
-/// the burst does none of this.
-#[derive(Clone, Copy)]
-struct Ahead {
-    /// Where the index's lookup of the destination starts.
-    home: u32,
-    /// The VIP's position, or [`NOT_FOUND`]: the decision looks it up (an
-    /// address of several VIPs, or of none, or not a VIP lane frame).
-    vip: u32,
-}
-
-impl Ahead {
-    const NONE: Ahead = Ahead {
-        home: 0,
-        vip: NOT_FOUND,
-    };
-
-    /// First step, as the frame is parsed: prefetches the index's slot of
-    /// its destination.
-    #[inline(always)]
-    fn start<M: BucketMemory>(&mut self, fwd: &Forwarding, b: &Brief) {
-        if b.covered {
-            let index = fwd.vip_index();
-            self.home = index.home(b.version, b.key.dst16());
-            if let Some(s) = index.slot(self.home) {
-                M::prefetch_value(s);
-            }
-        }
-    }
-
-    /// Second step, [`KEY_LAG`] frames later, that slot most likely in the
-    /// cache: finds the VIP from it and prefetches the VIP's first line,
-    /// what the decision reads (see [`super::forwarding::Vip`]).
-    #[inline(always)]
-    fn find<M: BucketMemory>(&mut self, fwd: &Forwarding, b: &Brief) {
-        let found = match b.covered {
-            true => fwd.vip_index().sole_from(
-                self.home,
-                b.version,
-                b.key.dst16(),
-                b.dst_port,
-                b.protocol,
-            ),
-            false => None,
-        };
-        self.vip = found.unwrap_or(NOT_FOUND);
-        if let Some(v) = fwd.vips.get(self.vip as usize) {
-            M::prefetch_value(&v.id);
-        }
-    }
-}
 
 /// The full parse of a frame, for the general path: the frames the VIP
 /// lane's parse ([`Brief`]) does not cover, and covered ones to no VIP.

@@ -1,0 +1,65 @@
+//! A frame's VIP found ahead of its decision, for a burst of a snapshot of
+//! many VIPs (see [`Ahead`] and [`super::process`]).
+
+use super::brief::Brief;
+use super::flow_table::BucketMemory;
+use super::forwarding::Forwarding;
+
+/// Nothing found ahead of the decision (see [`Ahead`]).
+pub(super) const NOT_FOUND: u32 = u32::MAX;
+
+/// A frame's VIP, found ahead of its decision by a burst of a snapshot with
+/// many VIPs, whose state would otherwise miss the cache: the index's slot
+/// of its address, the VIP, the VIP's traffic counters, a line each, each
+/// prefetched a few frames before it is read, as the flow table's bucket
+/// is. With few VIPs (the direct index) all of it stays in the cache, and
+/// the burst does none of this.
+#[derive(Clone, Copy)]
+pub(super) struct Ahead {
+    /// Where the index's lookup of the destination starts.
+    home: u32,
+    /// The VIP's position, or [`NOT_FOUND`]: the decision looks it up (an
+    /// address of several VIPs, or of none, or not a VIP lane frame).
+    pub vip: u32,
+}
+
+impl Ahead {
+    pub const NONE: Ahead = Ahead {
+        home: 0,
+        vip: NOT_FOUND,
+    };
+
+    /// First step, as the frame is parsed: prefetches the index's slot of
+    /// its destination.
+    #[inline(always)]
+    pub fn start<M: BucketMemory>(&mut self, fwd: &Forwarding, b: &Brief) {
+        if b.covered {
+            let index = fwd.vip_index();
+            self.home = index.home(b.version, b.key.dst16());
+            if let Some(s) = index.slot(self.home) {
+                M::prefetch_value(s);
+            }
+        }
+    }
+
+    /// Second step, [`super::process::KEY_LAG`] frames later, that slot most likely in the
+    /// cache: finds the VIP from it and prefetches the VIP's first line,
+    /// what the decision reads (see [`super::forwarding::Vip`]).
+    #[inline(always)]
+    pub fn find<M: BucketMemory>(&mut self, fwd: &Forwarding, b: &Brief) {
+        let found = match b.covered {
+            true => fwd.vip_index().sole_from(
+                self.home,
+                b.version,
+                b.key.dst16(),
+                b.dst_port,
+                b.protocol,
+            ),
+            false => None,
+        };
+        self.vip = found.unwrap_or(NOT_FOUND);
+        if let Some(v) = fwd.vips.get(self.vip as usize) {
+            M::prefetch_value(&v.id);
+        }
+    }
+}
