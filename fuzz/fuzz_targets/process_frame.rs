@@ -6,6 +6,12 @@
 //! without the VIP lane), frame by frame, on a twin built the same way, so
 //! both keep the same state.
 //!
+//! Two snapshots of that config take turns, by the input's length (odd:
+//! the second): the config as it is, whose few VIP addresses are found by
+//! the direct index, and with 64 more VIPs, whose addresses are hashed, so
+//! that bursts find each frame's VIP ahead of its decision (the datapath's
+//! `Ahead`). A reload between bursts, as far as the datapath can tell.
+//!
 //! Input: byte 0 = control (bits 0-1 rx port, where 2 and 3 are no port;
 //! bits 2-7 = time-step shift), byte 1 = time step (`(byte1 + 1) << shift`
 //! ns added to the clock), then up to 32 frames, each a 2-byte big-endian
@@ -48,6 +54,8 @@ const MAX_GROWTH: usize = 48;
 
 struct State {
     fwd: Forwarding,
+    /// The other snapshot (see the module doc), swapped with `fwd`.
+    other: Forwarding,
     /// Runs `process_burst`.
     dp: Datapath,
     /// Runs `process_general`, frame by frame.
@@ -68,7 +76,9 @@ struct State {
 fn setup() -> State {
     let config = testing::parse(testing::fixture("fuzz"));
     let fwd = testing::forwarding(&config, &PORT_MACS);
-    let next_hops = fwd
+    let many = testing::forwarding(&testing::parse(&with_many_vips(64)), &PORT_MACS);
+    assert!(!fwd.many_vips() && many.many_vips());
+    let next_hops = many
         .backends
         .iter()
         .flatten()
@@ -84,6 +94,7 @@ fn setup() -> State {
         dp: Tables::of(&config).datapath(),
         twin: Tables::of(&config).datapath(),
         fwd,
+        other: many,
         next_hops,
         // Not zero: the clock of a machine that has been up for a while.
         now: 1 << 40,
@@ -94,6 +105,26 @@ fn setup() -> State {
         counters: Counters::default(),
         flow_counters: FlowCounters::default(),
     }
+}
+
+/// The fuzz config and `n` more VIPs (198.18.200.1 upwards, port 80, of its
+/// backends `a` and `b`, so no new next hop).
+fn with_many_vips(n: u8) -> String {
+    let mut text = testing::fixture("fuzz").to_string();
+    for k in 1..=n {
+        let mut v = testing::Vip::new(format!("many{k}"), format!("198.18.200.{k}"), 80);
+        if k % 2 == 0 {
+            v = v.option("forwarding", "\"ipip\"");
+        }
+        for (name, last) in [("a", 11), ("b", 12)] {
+            v = v.backend(
+                testing::Backend::new(name, format!("198.18.1.{last}"))
+                    .mac(format!("02:00:00:00:01:{last}")),
+            );
+        }
+        text += &v.to_string();
+    }
+    text
 }
 
 thread_local! {
@@ -212,7 +243,11 @@ fn check_announcements(state: &mut State, port: usize, sent: u64) {
     assert_eq!(got.len() as u64, sent, "one announcement per add_addr_sent");
     for (p, frame) in &got {
         assert_eq!(*p, port, "announcement for another port");
-        assert_eq!(frame[6..12], PORT_MACS[port], "source MAC of an announcement");
+        assert_eq!(
+            frame[6..12],
+            PORT_MACS[port],
+            "source MAC of an announcement"
+        );
         let ip = match parse_frame(frame) {
             Ok(p) => p.ip.expect("an IP announcement"),
             Err(e) => panic!("announcement malformed ({e:?}): {frame:02x?}"),
@@ -224,8 +259,9 @@ fn check_announcements(state: &mut State, port: usize, sent: u64) {
             [Ok(TcpOption::Mptcp(MptcpOption::AddAddr(a)))] => a.addr,
             // v0 (RFC 6824): the low nibble is the IP version, which v1
             // reads as flags, so the parser calls it malformed.
-            [Ok(TcpOption::Mptcp(MptcpOption::Malformed { raw }))] => v0_add_addr(raw)
-                .unwrap_or_else(|| panic!("announcement option {raw:02x?}")),
+            [Ok(TcpOption::Mptcp(MptcpOption::Malformed { raw }))] => {
+                v0_add_addr(raw).unwrap_or_else(|| panic!("announcement option {raw:02x?}"))
+            }
             o => panic!("announcement options {o:?}"),
         };
         assert!(
@@ -239,6 +275,9 @@ fn run(state: &mut State, data: &[u8]) {
     let [control, step, rest @ ..] = data else {
         return;
     };
+    if state.fwd.many_vips() != (data.len() % 2 == 1) {
+        std::mem::swap(&mut state.fwd, &mut state.other);
+    }
     let port = usize::from(control & 3);
     let shift = u32::from(control >> 2).min(40);
     state.now = state.now.saturating_add((u64::from(*step) + 1) << shift);
