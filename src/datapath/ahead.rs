@@ -42,9 +42,10 @@ impl Ahead {
         }
     }
 
-    /// Second step, [`super::process::KEY_LAG`] frames later, that slot most likely in the
-    /// cache: finds the VIP from it and prefetches the VIP's first line,
-    /// what the decision reads (see [`super::forwarding::Vip`]).
+    /// Second step, [`super::process::KEY_LAG`] frames later, that slot
+    /// most likely in the cache: finds the VIP from it and prefetches the
+    /// VIP's first line, what the decision reads (see
+    /// [`super::forwarding::Vip`]).
     #[inline(always)]
     pub fn find<M: BucketMemory>(&mut self, fwd: &Forwarding, b: &Brief) {
         let found = match b.covered {
