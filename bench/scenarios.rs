@@ -205,9 +205,13 @@ fn filler_addr(k: usize) -> Ipv4Addr {
 /// `n - 2` VIPs beside the captures' two, on their own addresses, port 80,
 /// the same four backends; even ones L2 DSR, odd ones IP-in-IP. The flows of
 /// every workload are spread over the VIPs of their forwarding mode (see
-/// [`Bench::vip_of`]), so with many VIPs each burst touches many VIPs and
-/// Maglev tables, as traffic to a large deployment does.
+/// [`Bench::vip_of`]), so with many VIPs each burst touches many VIPs, as
+/// traffic to a large deployment does. The VIPs share one Maglev table (the
+/// same backends), unless `MPLB_BENCH_TABLES=per-vip`: then the first two
+/// backends' weights differ from VIP to VIP, which gives each its own table,
+/// as distinct backend sets would (10 000 tables of 1021 slots: 20 MiB).
 fn filler_vips(n: usize) -> String {
+    let per_vip = std::env::var("MPLB_BENCH_TABLES").is_ok_and(|t| t == "per-vip");
     let mut out = String::new();
     for k in 0..n.saturating_sub(2) {
         let mut v = testing::Vip::new(format!("filler{k}"), filler_addr(k).to_string(), 80)
@@ -215,11 +219,17 @@ fn filler_vips(n: usize) -> String {
         if k % 2 == 1 {
             v = v.option("forwarding", "\"ipip\"");
         }
-        for (name, last) in [("a", 11), ("b", 12), ("c", 13), ("d", 14)] {
-            v = v.backend(
-                testing::Backend::new(name, format!("198.18.1.{last}"))
-                    .mac(format!("02:00:00:00:01:{last}")),
-            );
+        for (i, (name, last)) in [("a", 11), ("b", 12), ("c", 13), ("d", 14)]
+            .into_iter()
+            .enumerate()
+        {
+            let b = testing::Backend::new(name, format!("198.18.1.{last}"))
+                .mac(format!("02:00:00:00:01:{last}"));
+            v = v.backend(match (per_vip, i) {
+                (true, 0) => b.weight(100 + (k % 100) as u32),
+                (true, 1) => b.weight(100 + (k / 100 % 100) as u32),
+                _ => b,
+            });
         }
         out += &v.to_string();
     }

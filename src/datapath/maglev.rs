@@ -245,6 +245,14 @@ impl MaglevTable {
         self.entries.get(idx).map(|&e| BackendId(e))
     }
 
+    /// The slot [`MaglevTable::lookup`] reads for `hash`, for a burst to
+    /// prefetch ahead of it.
+    #[inline(always)]
+    pub fn slot(&self, hash: u64) -> Option<&u16> {
+        let idx = ((u128::from(hash) * u128::from(self.size)) >> 64) as usize;
+        self.entries.get(idx)
+    }
+
     /// Number of slots (the configured prime size).
     pub fn size(&self) -> u32 {
         self.size

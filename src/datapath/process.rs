@@ -67,9 +67,11 @@ const CHUNK: usize = 32;
 /// The VIP index's slot and the VIP are fetched in the same two steps
 /// (see [`Ahead`]).
 pub(super) const KEY_LAG: usize = 8;
-/// Frames decided between prefetching a VIP's traffic counters and
-/// updating them.
+/// Frames decided between prefetching a VIP's traffic counters and Maglev
+/// slot, and using them; and, `TABLE_LEAD` frames ahead, the Maglev table
+/// whose entries that slot is found through.
 const COUNTER_LEAD: usize = 4;
+const TABLE_LEAD: usize = 8;
 /// Flow-table buckets swept per [`Datapath::housekeeping`] call.
 const HOUSEKEEPING_BUDGET: usize = 64;
 
@@ -351,13 +353,41 @@ impl<M: BucketMemory> Datapath<M> {
                 }
                 continue;
             }
+            // The VIP's traffic counters, a few frames ahead of each
+            // decision; and for a frame that will be sent by Maglev (one the
+            // flow table will not be asked about, or whose bucket holds
+            // nothing of its scope: a SYN, a stateless MPTCP segment, UDP),
+            // the VIP's Maglev table (its entries' address) and then its
+            // slot. The VIP's line, which holds those addresses, was fetched
+            // above. (With one table for many VIPs these are cache hits;
+            // with a table each, a SYN's two dependent misses. A flow-table
+            // hit's slot would be a miss for nothing.)
+            let by_maglev = |vip: u32, b: &Brief| {
+                fwd.vips
+                    .get(vip as usize)
+                    .filter(|_| b.covered && b.scope.is_none())
+            };
+            for (j, q) in pre.iter().enumerate().take(n.min(TABLE_LEAD)) {
+                if let Some(v) = by_maglev(self.ahead[j % CHUNK].vip, q) {
+                    M::prefetch_value(&*v.maglev);
+                }
+            }
             for (j, ((f, v), p)) in fs.iter_mut().zip(vs.iter_mut()).zip(pre.iter()).enumerate() {
-                // The VIP's traffic counters, a few frames ahead (its id is
-                // in the VIP's line, fetched above).
+                let lead = j + TABLE_LEAD;
+                if let (true, Some(q)) = (lead < n, pre.get(lead)) {
+                    if let Some(v) = by_maglev(self.ahead[lead % CHUNK].vip, q) {
+                        M::prefetch_value(&*v.maglev);
+                    }
+                }
                 let lead = j + COUNTER_LEAD;
-                let lead = (lead < n).then(|| self.ahead[lead % CHUNK].vip);
-                if let Some(v) = lead.and_then(|vip| fwd.vips.get(vip as usize)) {
-                    M::prefetch_value(self.traffic.vip_cell(v.id));
+                if let (true, Some(q)) = (lead < n, pre.get(lead)) {
+                    let vip = self.ahead[lead % CHUNK].vip;
+                    if let Some(v) = fwd.vips.get(vip as usize) {
+                        M::prefetch_value(self.traffic.vip_cell(v.id));
+                    }
+                    if let Some(slot) = by_maglev(vip, q).and_then(|v| v.maglev.slot(q.hash)) {
+                        M::prefetch_value(slot);
+                    }
                 }
                 let vip = self.ahead[j % CHUNK].vip;
                 *v = self.finish::<F, true>(fwd, port, link, f, p, vip, now_ns);
