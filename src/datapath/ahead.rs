@@ -10,9 +10,11 @@ pub(super) const NOT_FOUND: u32 = u32::MAX;
 
 /// A frame's VIP, found ahead of its decision by a burst of a snapshot with
 /// many VIPs, whose state would otherwise miss the cache: the index's slot
-/// of its address, the VIP, the VIP's traffic counters, a line each, each
+/// of its address, the VIP, the VIP's traffic counters and, for a frame
+/// Maglev will send, the VIP's Maglev table and slot, a line each, each
 /// prefetched a few frames before it is read, as the flow table's bucket
-/// is. With few VIPs (the direct index) all of it stays in the cache, and
+/// is (the last three by the burst's decision loop, from the VIP found
+/// here). With few VIPs (the direct index) all of it stays in the cache, and
 /// the burst does none of this.
 #[derive(Clone, Copy)]
 pub(super) struct Ahead {
