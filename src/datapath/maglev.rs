@@ -284,6 +284,20 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
+    #[test]
+    fn the_prefetched_slot_is_the_one_lookup_reads() {
+        let t = MaglevTable::build(251, &backends(5)).expect("table");
+        let entries = t.raw_entries().as_ptr_range();
+        for i in 0..2000u64 {
+            let h = i.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+            let slot = t.slot(h).expect("a slot of a full table");
+            assert!(entries.contains(&(slot as *const u16)));
+            assert_eq!(Some(BackendId(*slot)), t.lookup(h));
+        }
+        let empty = MaglevTable::build(251, &[]).expect("empty table");
+        assert!(empty.slot(7).is_none() && empty.lookup(7).is_none());
+    }
+
     fn backends(n: usize) -> Vec<MaglevBackend> {
         (0..n)
             .map(|i| {
