@@ -112,10 +112,10 @@ impl AddrSlot {
     };
 }
 
-/// Port and protocol of a VIP in one word (never [`NONE`]).
+/// Port and IP protocol number of a VIP in one word (never [`NONE`]).
 #[inline(always)]
-fn sole_key(port: u16, protocol: Protocol) -> u32 {
-    (u32::from(port) << 8) | u32::from(protocol.number())
+fn sole_key(port: u16, protocol: u8) -> u32 {
+    (u32::from(port) << 8) | u32::from(protocol)
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -241,7 +241,7 @@ impl VipIndex {
                     version,
                     first: pos as u32,
                     count: 1,
-                    sole: sole_key(v.port(), v.protocol()),
+                    sole: sole_key(v.port(), v.protocol().number()),
                     sole_vip: i,
                 }),
             }
@@ -400,8 +400,7 @@ impl VipIndex {
         for _ in 0..=g.max_probe {
             let s = self.addrs.get(at)?;
             if s.version == version && s.addr == *a {
-                let key = (u32::from(port) << 8) | u32::from(protocol);
-                return (s.sole == key).then_some(s.sole_vip);
+                return (s.sole == sole_key(port, protocol)).then_some(s.sole_vip);
             }
             if s.version == 0 {
                 return None;
@@ -438,7 +437,7 @@ impl VipIndex {
     ) -> Option<&'v V> {
         let s = at.slot;
         if s.sole != NONE {
-            return match s.sole == sole_key(port, protocol) {
+            return match s.sole == sole_key(port, protocol.number()) {
                 true => vips.get(s.sole_vip as usize),
                 false => None,
             };
