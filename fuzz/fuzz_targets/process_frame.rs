@@ -108,19 +108,13 @@ fn setup() -> State {
 }
 
 /// The fuzz config and `n` more VIPs (198.18.200.1 upwards, port 80, of its
-/// backends `a` and `b`, so no new next hop).
+/// backends `a` and `b`, so no new next hop: `testing::Vip::a_b`).
 fn with_many_vips(n: u8) -> String {
     let mut text = testing::fixture("fuzz").to_string();
     for k in 1..=n {
-        let mut v = testing::Vip::new(format!("many{k}"), format!("198.18.200.{k}"), 80);
+        let mut v = testing::Vip::a_b(format!("many{k}"), format!("198.18.200.{k}"));
         if k % 2 == 0 {
             v = v.option("forwarding", "\"ipip\"");
-        }
-        for (name, last) in [("a", 11), ("b", 12)] {
-            v = v.backend(
-                testing::Backend::new(name, format!("198.18.1.{last}"))
-                    .mac(format!("02:00:00:00:01:{last}")),
-            );
         }
         text += &v.to_string();
     }

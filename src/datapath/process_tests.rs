@@ -1317,19 +1317,12 @@ fn many_vips(n: u16) -> String {
     let mut text = cfg().to_string();
     for k in 0..n {
         let addr = Ipv4Addr::new(198, 18, 100 + (k / 250) as u8, (k % 250) as u8 + 1);
-        let mut v =
-            testing::Vip::new(format!("many{k}"), addr.to_string(), 80).option("table_size", 251);
+        let mut v = testing::Vip::a_b(format!("many{k}"), addr.to_string());
         if k % 3 == 1 {
             v = v.option("forwarding", "\"ipip\"");
         }
         if k % 5 == 2 {
             v = v.option("mptcp_tracking", true);
-        }
-        for (name, last) in [("a", 11), ("b", 12)] {
-            v = v.backend(
-                testing::Backend::new(name, format!("198.18.1.{last}"))
-                    .mac(format!("02:00:00:00:01:{last}")),
-            );
         }
         text += &v.to_string();
     }

@@ -139,7 +139,13 @@ impl Vip {
     /// [`Vip::web`] with a Maglev table of 251 and backends `a`
     /// (198.18.1.11) and `b` (198.18.1.12), each with a MAC.
     pub fn web_a_b() -> Vip {
-        Vip::web()
+        Vip::a_b("web", "198.18.0.10")
+    }
+
+    /// A VIP on port 80 of `address`, as [`Vip::web_a_b`] (many of them
+    /// make a config of many VIPs).
+    pub fn a_b(name: impl Into<String>, address: impl Into<String>) -> Vip {
+        Vip::new(name, address, 80)
             .option("table_size", 251)
             .backend(Backend::new("a", "198.18.1.11").mac("02:00:00:00:01:11"))
             .backend(Backend::new("b", "198.18.1.12").mac("02:00:00:00:01:12"))
