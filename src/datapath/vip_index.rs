@@ -50,7 +50,7 @@ pub trait Service {
 }
 
 /// Services per address compared one by one; more are hashed.
-const SCAN_MAX: u32 = 4;
+const SCAN_MAX: usize = 4;
 
 /// Most addresses in a direct table ([`Geometry::direct`]; at most 4 ×
 /// this many slots).
@@ -84,32 +84,41 @@ impl PartialEq for VipAddr<'_> {
 impl Eq for VipAddr<'_> {}
 
 /// One address of the index (public only as what a burst prefetches: see
-/// [`VipIndex::slot`]).
+/// [`VipIndex::slot`]). 32 bytes, aligned to that: a slot is one cache line
+/// to fetch, never two.
 #[derive(Clone, Copy, Debug)]
+#[repr(C, align(32))]
 pub struct AddrSlot {
     addr: Addr16,
-    /// 4 or 6; 0 marks an empty slot.
-    version: u8,
-    /// `grouped[first..first + count]`: the VIPs on this address; `first`
-    /// also names the address (no other starts there).
-    first: u32,
-    count: u32,
     /// An address with one VIP (the usual case): its [`sole_key`] and its
     /// position, so that finding the service reads nothing more; [`NONE`]
     /// when there are several.
     sole: u32,
     sole_vip: u32,
+    /// `grouped[first..=first + more]`: the VIPs on this address; `first`
+    /// also names the address (no other starts there).
+    first: u32,
+    /// How many VIPs the address has after the first (so that all 65 536 a
+    /// snapshot may hold fit).
+    more: u16,
+    /// 4 or 6; 0 marks an empty slot.
+    version: u8,
 }
 
 impl AddrSlot {
     const EMPTY: AddrSlot = AddrSlot {
         addr: [0; 16],
-        version: 0,
-        first: 0,
-        count: 0,
         sole: NONE,
         sole_vip: NONE,
+        first: 0,
+        more: 0,
+        version: 0,
     };
+
+    /// How many VIPs the address has.
+    fn count(&self) -> usize {
+        usize::from(self.more) + 1
+    }
 }
 
 /// Port and IP protocol number of a VIP in one word (never [`NONE`]).
@@ -233,23 +242,24 @@ impl VipIndex {
             let (a, version) = (addr::from_ip(v.addr()), version_of(v));
             match groups.last_mut() {
                 Some(g) if g.addr == a && g.version == version => {
-                    g.count += 1;
+                    // At most 65 536 VIPs (16-bit ids): `more` < 2^16.
+                    g.more = g.more.saturating_add(1);
                     (g.sole, g.sole_vip) = (NONE, NONE);
                 }
                 _ => groups.push(AddrSlot {
                     addr: a,
-                    version,
-                    first: pos as u32,
-                    count: 1,
                     sole: sole_key(v.port(), v.protocol().number()),
                     sole_vip: i,
+                    first: pos as u32,
+                    more: 0,
+                    version,
                 }),
             }
         }
         // A fragment's VIP: the only one of its protocol on the address.
         let mut fragments = vec![[NONE; 2]; order.len()].into_boxed_slice();
         for g in &groups {
-            let members = &order[g.first as usize..(g.first + g.count) as usize];
+            let members = &order[g.first as usize..][..g.count()];
             for p in [Protocol::Tcp, Protocol::Udp] {
                 let mut of_p = members
                     .iter()
@@ -262,8 +272,8 @@ impl VipIndex {
 
         let services_needed: usize = groups
             .iter()
-            .filter(|g| g.count > SCAN_MAX)
-            .map(|g| g.count as usize)
+            .filter(|g| g.count() > SCAN_MAX)
+            .map(|g| g.count())
             .sum();
         let direct = {
             // Up to four slots an address: most sets of a few have a shift.
@@ -308,8 +318,8 @@ impl VipIndex {
             vip: NONE,
         };
         let mut services = vec![empty; len].into_boxed_slice();
-        for g in groups.iter().filter(|g| g.count > SCAN_MAX) {
-            for &i in &order[g.first as usize..(g.first + g.count) as usize] {
+        for g in groups.iter().filter(|g| g.count() > SCAN_MAX) {
+            for &i in &order[g.first as usize..][..g.count()] {
                 let v = &vips[i as usize];
                 let key = service_key(g.first, v.port(), v.protocol());
                 let mut at = service_geometry.home(key.wrapping_mul(K1));
@@ -421,7 +431,7 @@ impl VipIndex {
     pub fn members(&self, at: VipAddr<'_>) -> &[u32] {
         let first = at.slot.first as usize;
         self.grouped
-            .get(first..first + at.slot.count as usize)
+            .get(first..first + at.slot.count())
             .unwrap_or(&[])
     }
 
@@ -442,7 +452,7 @@ impl VipIndex {
                 false => None,
             };
         }
-        if s.count <= SCAN_MAX {
+        if s.count() <= SCAN_MAX {
             return self
                 .members(at)
                 .iter()

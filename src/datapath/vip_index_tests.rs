@@ -220,3 +220,40 @@ fn a_few_addresses_get_a_direct_table_unless_two_end_alike() {
         .collect();
     assert!(!forwarding(many).vip_index().addr_geometry.direct);
 }
+
+#[test]
+fn an_address_slot_is_one_cache_line_to_fetch() {
+    // 32 bytes at a multiple of 32: never across two 64-byte lines.
+    assert_eq!(std::mem::size_of::<AddrSlot>(), 32);
+    assert_eq!(std::mem::align_of::<AddrSlot>(), 32);
+}
+
+#[test]
+fn every_vip_a_snapshot_may_hold_can_share_one_address() {
+    // 16-bit VIP ids: at most 65 536 VIPs, here all on one address (both
+    // protocols on each port), each found, all of them its members.
+    let a = v4(1);
+    let n = 1 << 16;
+    let vips: Vec<Vip> = (0..n)
+        .map(|i| {
+            let p = if i % 2 == 0 {
+                Protocol::Tcp
+            } else {
+                Protocol::Udp
+            };
+            vip(i, a, (i / 2) as u16, p)
+        })
+        .collect();
+    let index = VipIndex::new(&vips);
+    let at = index.addr(4, &addr::from_ip(a)).expect("the address");
+    assert_eq!(index.members(at).len(), n);
+    for (i, v) in vips
+        .iter()
+        .enumerate()
+        .step_by(97)
+        .chain(vips.iter().enumerate().rev().take(3))
+    {
+        let found = index.service(&vips, at, v.port, v.protocol);
+        assert_eq!(found.map(|f| f.name.as_str()), Some(v.name.as_str()), "{i}");
+    }
+}
