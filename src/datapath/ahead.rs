@@ -3,10 +3,7 @@
 
 use super::brief::Brief;
 use super::flow_table::BucketMemory;
-use super::forwarding::Forwarding;
-
-/// Nothing found ahead of the decision (see [`Ahead`]).
-pub(super) const NOT_FOUND: u32 = u32::MAX;
+use super::forwarding::{Forwarding, Vip};
 
 /// A frame's VIP, found ahead of its decision by a burst of a snapshot with
 /// many VIPs, whose state would otherwise miss the cache: the index's slot
@@ -16,19 +13,30 @@ pub(super) const NOT_FOUND: u32 = u32::MAX;
 /// is (the last three by the burst's decision loop, from the VIP found
 /// here). With few VIPs (the direct index) all of it stays in the cache, and
 /// the burst does none of this.
+///
+/// A burst keeps them in an array on its stack, a frame's at its index in
+/// the chunk, with [`Ahead::NONE`] past the chunk's end, so that a stage
+/// reading a few frames ahead needs no test of where the chunk ends.
 #[derive(Clone, Copy)]
-pub(super) struct Ahead {
+pub(super) struct Ahead<'f> {
     /// Where the index's lookup of the destination starts.
     home: u32,
-    /// The VIP's position, or [`NOT_FOUND`]: the decision looks it up (an
-    /// address of several VIPs, or of none, or not a VIP lane frame).
-    pub vip: u32,
+    /// Whether the frame will be sent by Maglev: the flow table will not be
+    /// asked about it (a SYN, a stateless MPTCP segment, UDP), or its
+    /// bucket holds nothing of its scope. Then its Maglev table and slot
+    /// are worth fetching; a flow-table hit's slot would be a miss for
+    /// nothing.
+    pub by_maglev: bool,
+    /// The VIP, or `None`: the decision looks it up (an address of several
+    /// VIPs, or of none, or not a VIP lane frame).
+    pub vip: Option<&'f Vip>,
 }
 
-impl Ahead {
-    pub const NONE: Ahead = Ahead {
+impl<'f> Ahead<'f> {
+    pub const NONE: Ahead<'f> = Ahead {
         home: 0,
-        vip: NOT_FOUND,
+        by_maglev: false,
+        vip: None,
     };
 
     /// First step, as the frame is parsed: prefetches the index's slot of
@@ -46,10 +54,9 @@ impl Ahead {
 
     /// Second step, [`super::process::KEY_LAG`] frames later, that slot
     /// most likely in the cache: finds the VIP from it and prefetches the
-    /// VIP's first line, what the decision reads (see
-    /// [`super::forwarding::Vip`]).
+    /// VIP's first line, what the decision reads (see [`Vip`]).
     #[inline(always)]
-    pub fn find<M: BucketMemory>(&mut self, fwd: &Forwarding, b: &Brief) {
+    pub fn find<M: BucketMemory>(&mut self, fwd: &'f Forwarding, b: &Brief) {
         let found = match b.covered {
             true => fwd.vip_index().sole_from(
                 self.home,
@@ -60,8 +67,9 @@ impl Ahead {
             ),
             false => None,
         };
-        self.vip = found.unwrap_or(NOT_FOUND);
-        if let Some(v) = fwd.vips.get(self.vip as usize) {
+        self.vip = found.and_then(|i| fwd.vips.get(i as usize));
+        self.by_maglev = b.scope.is_none();
+        if let Some(v) = self.vip {
             M::prefetch_value(&v.id);
         }
     }

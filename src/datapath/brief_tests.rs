@@ -6,7 +6,6 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 use proptest::prelude::*;
 
 use super::*;
-use crate::datapath::ahead::NOT_FOUND;
 use crate::datapath::decide::fill_flow;
 use crate::datapath::frame::TestFrame;
 use crate::datapath::hash::HashVersion;
@@ -270,7 +269,7 @@ fn vip_frames_are_forwarded_by_the_lane() {
         assert!(b.covered);
         let mut f = TestFrame::new(&bytes);
         assert_eq!(
-            dp.vip_lane::<_, false>(&fwd, link, &mut f, &b, NOT_FOUND, 1_000 * S),
+            dp.vip_lane::<_, false>(&fwd, link, &mut f, &b, None, 1_000 * S),
             Some(Verdict::Forward)
         );
     }
@@ -280,14 +279,7 @@ fn vip_frames_are_forwarded_by_the_lane() {
     b.fill(&bytes, fwd.hash);
     assert!(b.covered);
     assert_eq!(
-        dp.vip_lane::<_, false>(
-            &fwd,
-            link,
-            &mut TestFrame::new(&bytes),
-            &b,
-            NOT_FOUND,
-            1_000 * S
-        ),
+        dp.vip_lane::<_, false>(&fwd, link, &mut TestFrame::new(&bytes), &b, None, 1_000 * S),
         None
     );
 }

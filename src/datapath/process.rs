@@ -37,7 +37,7 @@
 use std::net::Ipv4Addr;
 use std::sync::Arc;
 
-use super::ahead::{Ahead, NOT_FOUND};
+use super::ahead::Ahead;
 use super::announce::{self, AnnounceBudget, Pending};
 use super::brief::Brief;
 use super::budget::RateLimit;
@@ -46,7 +46,7 @@ use super::decide::{self, Decider, Target};
 use super::flow_table::{
     Bucket, BucketMemory, FlowCounters, FlowTable, FlowTableConfig, FlowTableError, SlotHint,
 };
-use super::forwarding::{Forwarding, ForwardingMode, Interface};
+use super::forwarding::{Forwarding, ForwardingMode, Interface, Vip};
 use super::frame::Frame;
 use super::hash::{FlowKey, HashVersion};
 use super::local;
@@ -119,9 +119,10 @@ pub struct Datapath<M = Box<[Bucket]>> {
     /// [`Datapath::process_burst`]'s per-frame briefs, allocated once
     /// (`CHUNK` entries) and reused by every burst.
     pre: Vec<Brief>,
-    /// Their VIPs, found ahead where there are many (see [`Ahead`]); a
-    /// frame's at its index in the chunk modulo `CHUNK` (no bounds test).
-    ahead: [Ahead; CHUNK],
+    /// Frames a burst found the VIP of ahead of the decision (see
+    /// [`Ahead`]), for the tests to know they took that path.
+    #[cfg(test)]
+    pub(super) found_ahead: u64,
     /// Rate limit of the ICMP errors this worker generates.
     icmp_budget: local::IcmpBudget,
     /// ADD_ADDRs to send on backends' behalf, for the caller to take after
@@ -166,7 +167,8 @@ impl<M: BucketMemory> Datapath<M> {
             backend_port: None,
             traffic: Arc::new(Traffic::new()),
             pre: vec![Brief::EMPTY; CHUNK],
-            ahead: [Ahead::NONE; CHUNK],
+            #[cfg(test)]
+            found_ahead: 0,
             icmp_budget: local::IcmpBudget::default(),
             announcements: Pending::default(),
             announce_budget: AnnounceBudget::default(),
@@ -227,7 +229,7 @@ impl<M: BucketMemory> Datapath<M> {
         let mut brief = Brief::EMPTY;
         brief.fill(frame, fwd.hash);
         let link = self.link(fwd, port);
-        self.finish::<F, false>(fwd, port, link, frame, &brief, NOT_FOUND, now_ns)
+        self.finish::<F, false>(fwd, port, link, frame, &brief, None, now_ns)
     }
 
     /// [`Datapath::process`] by the general path alone (no VIP lane): what
@@ -240,7 +242,7 @@ impl<M: BucketMemory> Datapath<M> {
         frame: &mut F,
         now_ns: u64,
     ) -> Verdict {
-        self.finish::<F, false>(fwd, port, None, frame, &Brief::EMPTY, NOT_FOUND, now_ns)
+        self.finish::<F, false>(fwd, port, None, frame, &Brief::EMPTY, None, now_ns)
     }
 
     /// [`Datapath::process`] for a burst: parses and hashes every frame and
@@ -295,6 +297,9 @@ impl<M: BucketMemory> Datapath<M> {
         // left behind) so that `finish` can borrow `self` mutably.
         let mut pre = std::mem::take(&mut self.pre);
         let link = self.link(fwd, port);
+        // `STAGED`: the frames' VIPs found ahead, a chunk's and then
+        // nothing (see `Ahead`).
+        let mut ahead = [Ahead::NONE; CHUNK + TABLE_LEAD];
         if pre.len() < CHUNK {
             pre.resize(CHUNK, Brief::EMPTY);
         }
@@ -308,13 +313,18 @@ impl<M: BucketMemory> Datapath<M> {
             // `STAGED`, the frame's VIP likewise: the index's slot of its
             // destination, then the VIP (see `Ahead`).
             let n = fs.len();
+            if STAGED && n < CHUNK {
+                // The chunk's end: nothing to fetch past it (entries of an
+                // earlier chunk of the burst may be there).
+                ahead[n..CHUNK].fill(Ahead::NONE);
+            }
             for i in 0..n {
                 let (Some(f), Some(p)) = (fs.get(i), pre.get_mut(i)) else {
                     break;
                 };
                 p.fill(f, hash);
                 if STAGED {
-                    self.ahead[i % CHUNK].start::<M>(fwd, p);
+                    ahead[i % CHUNK].start::<M>(fwd, p);
                 }
                 // Skipped by the table for an MPTCP lookup in a bucket its
                 // summary says holds no MPTCP entry.
@@ -332,7 +342,7 @@ impl<M: BucketMemory> Datapath<M> {
                             q.hint = self.flows.prefetch_key(h);
                         }
                         if STAGED {
-                            self.ahead[j % CHUNK].find::<M>(fwd, q);
+                            ahead[j % CHUNK].find::<M>(fwd, q);
                         }
                     }
                 }
@@ -343,53 +353,53 @@ impl<M: BucketMemory> Datapath<M> {
                         p.hint = self.flows.prefetch_key(h);
                     }
                     if STAGED {
-                        self.ahead[j % CHUNK].find::<M>(fwd, p);
+                        ahead[j % CHUNK].find::<M>(fwd, p);
                     }
                 }
             }
             if !STAGED {
                 for ((f, v), p) in fs.iter_mut().zip(vs.iter_mut()).zip(pre.iter()) {
-                    *v = self.finish::<F, false>(fwd, port, link, f, p, NOT_FOUND, now_ns);
+                    *v = self.finish::<F, false>(fwd, port, link, f, p, None, now_ns);
                 }
                 continue;
             }
             // The VIP's traffic counters, a few frames ahead of each
-            // decision; and for a frame that will be sent by Maglev (one the
-            // flow table will not be asked about, or whose bucket holds
-            // nothing of its scope: a SYN, a stateless MPTCP segment, UDP),
-            // the VIP's Maglev table (its entries' address) and then its
-            // slot. The VIP's line, which holds those addresses, was fetched
+            // decision; and for a frame that will be sent by Maglev, the
+            // VIP's Maglev table (its entries' address) and then its slot.
+            // The VIP's line, which holds those addresses, was fetched
             // above. (With one table for many VIPs these are cache hits;
-            // with a table each, a SYN's two dependent misses. A flow-table
-            // hit's slot would be a miss for nothing.)
-            let by_maglev = |vip: u32, b: &Brief| {
-                fwd.vips
-                    .get(vip as usize)
-                    .filter(|_| b.covered && b.scope.is_none())
-            };
-            for (j, q) in pre.iter().enumerate().take(n.min(TABLE_LEAD)) {
-                if let Some(v) = by_maglev(self.ahead[j % CHUNK].vip, q) {
+            // with a table each, a SYN's two dependent misses.)
+            for a in ahead.iter().take(TABLE_LEAD) {
+                if let (true, Some(v)) = (a.by_maglev, a.vip) {
                     M::prefetch_value(&*v.maglev);
                 }
             }
             for (j, ((f, v), p)) in fs.iter_mut().zip(vs.iter_mut()).zip(pre.iter()).enumerate() {
-                let lead = j + TABLE_LEAD;
-                if let (true, Some(q)) = (lead < n, pre.get(lead)) {
-                    if let Some(v) = by_maglev(self.ahead[lead % CHUNK].vip, q) {
-                        M::prefetch_value(&*v.maglev);
-                    }
+                if let Some(&Ahead {
+                    by_maglev: true,
+                    vip: Some(vip),
+                    ..
+                }) = ahead.get(j + TABLE_LEAD)
+                {
+                    M::prefetch_value(&*vip.maglev);
                 }
-                let lead = j + COUNTER_LEAD;
-                if let (true, Some(q)) = (lead < n, pre.get(lead)) {
-                    let vip = self.ahead[lead % CHUNK].vip;
-                    if let Some(v) = fwd.vips.get(vip as usize) {
-                        M::prefetch_value(self.traffic.vip_cell(v.id));
-                    }
-                    if let Some(slot) = by_maglev(vip, q).and_then(|v| v.maglev.slot(q.hash)) {
+                if let Some(&Ahead {
+                    by_maglev,
+                    vip: Some(vip),
+                    ..
+                }) = ahead.get(j + COUNTER_LEAD)
+                {
+                    M::prefetch_value(self.traffic.vip_cell(vip.id));
+                    let lead = pre.get(j + COUNTER_LEAD).filter(|_| by_maglev);
+                    if let Some(slot) = lead.and_then(|q| vip.maglev.slot(q.hash)) {
                         M::prefetch_value(slot);
                     }
                 }
-                let vip = self.ahead[j % CHUNK].vip;
+                let vip = ahead.get(j).and_then(|a| a.vip);
+                #[cfg(test)]
+                {
+                    self.found_ahead += u64::from(vip.is_some());
+                }
                 *v = self.finish::<F, true>(fwd, port, link, f, p, vip, now_ns);
             }
         }
@@ -420,18 +430,18 @@ impl<M: BucketMemory> Datapath<M> {
     }
 
     /// `link` is [`Datapath::link`] of `port` (`None`: the VIP lane is not
-    /// taken); `STAGED`: `vip` is the position of the VIP the burst found
-    /// ahead of the decision, or [`NOT_FOUND`] (see [`Ahead`]).
+    /// taken); `STAGED`: `vip` is the VIP the burst found ahead of the
+    /// decision, if it did (see [`Ahead`]).
     #[allow(clippy::too_many_arguments)]
     #[inline(always)]
-    fn finish<F: Frame, const STAGED: bool>(
+    fn finish<'f, F: Frame, const STAGED: bool>(
         &mut self,
-        fwd: &Forwarding,
+        fwd: &'f Forwarding,
         port: usize,
         link: Option<Link<'_>>,
         frame: &mut F,
         brief: &Brief,
-        vip: u32,
+        vip: Option<&'f Vip>,
         now_ns: u64,
     ) -> Verdict {
         let lane = match (brief.covered, link) {
@@ -456,20 +466,20 @@ impl<M: BucketMemory> Datapath<M> {
     /// address (the config refuses it), so taking VIPs first changes no
     /// verdict.
     ///
-    /// `STAGED`: `vip` is the position of the VIP the burst found ahead, or
-    /// [`NOT_FOUND`] (see [`Ahead`]).
+    /// `STAGED`: `vip` is the VIP the burst found ahead, if it did (see
+    /// [`Ahead`]).
     #[inline(always)]
-    pub(super) fn vip_lane<F: Frame, const STAGED: bool>(
+    pub(super) fn vip_lane<'f, F: Frame, const STAGED: bool>(
         &mut self,
-        fwd: &Forwarding,
+        fwd: &'f Forwarding,
         link: Link<'_>,
         frame: &mut F,
         b: &Brief,
-        vip: u32,
+        vip: Option<&'f Vip>,
         now: u64,
     ) -> Option<Verdict> {
         let found = match STAGED {
-            true => fwd.vips.get(vip as usize),
+            true => vip,
             false => None,
         };
         let vip = match found {
