@@ -8,7 +8,9 @@
 //! (add a filter such as `plain_hit` to run a subset; `MPLB_BENCH_PATHS=a,b`
 //! also skips building the other workloads; `MPLB_BENCH_VIPS=10000` puts
 //! 10 000 VIPs in the snapshot and spreads the flows over them, and
-//! `MPLB_BENCH_TABLES=per-vip` gives each its own Maglev table;
+//! `MPLB_BENCH_TABLES=per-vip` gives each its own Maglev table,
+//! `MPLB_BENCH_INDEX=hashed` has their addresses hashed, not in the direct
+//! table;
 //! `MPLB_BENCH_HASH_VERSION=1` hashes by version 1, not 2). See
 //! bench/README.md.
 

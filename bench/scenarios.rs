@@ -210,9 +210,20 @@ fn filler_addr(k: usize) -> Ipv4Addr {
 /// same backends), unless `MPLB_BENCH_TABLES=per-vip`: then the first two
 /// backends' weights differ from VIP to VIP, which gives each its own table,
 /// as distinct backend sets would (10 000 tables of 1021 slots: 20 MiB).
+/// Their addresses, in a row, get the VIP index's direct table;
+/// `MPLB_BENCH_INDEX=hashed` adds an idle IPv6 VIP whose last four bytes
+/// are the first filler's, which no direct table parts from it, so that the
+/// addresses are hashed, as scattered ones would be.
 fn filler_vips(n: usize) -> String {
     let per_vip = std::env::var("MPLB_BENCH_TABLES").is_ok_and(|t| t == "per-vip");
+    let hashed = std::env::var("MPLB_BENCH_INDEX").is_ok_and(|t| t == "hashed");
     let mut out = String::new();
+    if hashed && n > 2 {
+        let [_, _, c, d] = filler_addr(0).octets();
+        let twin = format!("fd00::c612:{:x}", u16::from_be_bytes([c, d]));
+        let a = testing::Backend::new("a", "198.18.1.11").mac("02:00:00:00:01:11");
+        out += &testing::Vip::new("twin", twin, 80).backend(a).to_string();
+    }
     for k in 0..n.saturating_sub(2) {
         let mut v = testing::Vip::new(format!("filler{k}"), filler_addr(k).to_string(), 80)
             .option("table_size", FILLER_TABLE_SIZE);
@@ -581,6 +592,10 @@ impl Bench {
             .collect();
         let config = testing::parse(&text);
         let fwd = testing::forwarding(&config, &[[2, 0, 0, 0, 0, 1]]);
+        if sizes.vips > 2 {
+            let hashed = std::env::var("MPLB_BENCH_INDEX").is_ok_and(|t| t == "hashed");
+            assert_eq!(fwd.vip_index().hashed(), hashed, "MPLB_BENCH_INDEX");
+        }
         let Tables { flow, tokens } = Tables::of(&config);
         let buckets = flow.buckets().expect("flow table config");
         let table = match memory {

@@ -6,11 +6,13 @@
 //! without the VIP lane), frame by frame, on a twin built the same way, so
 //! both keep the same state.
 //!
-//! Two snapshots of that config take turns, by the input's length (odd:
-//! the second): the config as it is, whose few VIP addresses are found by
-//! the direct index, and with 64 more VIPs, whose addresses are hashed, so
-//! that bursts find each frame's VIP ahead of its decision (the datapath's
-//! `Ahead`). A reload between bursts, as far as the datapath can tell.
+//! Three snapshots of that config take turns, by the input's length modulo
+//! 3: the config as it is, whose few VIP addresses are found by the direct
+//! index; with 64 more VIPs (addresses in a row: still the direct index),
+//! so that bursts find each frame's VIP ahead of its decision (the
+//! datapath's `Ahead`); and those and an IPv6 VIP ending as one of them,
+//! whose addresses are hashed. A reload between bursts, as far as the
+//! datapath can tell.
 //!
 //! Input: byte 0 = control (bits 0-1 rx port, where 2 and 3 are no port;
 //! bits 2-7 = time-step shift), byte 1 = time step (`(byte1 + 1) << shift`
@@ -54,8 +56,10 @@ const MAX_GROWTH: usize = 48;
 
 struct State {
     fwd: Forwarding,
-    /// The other snapshot (see the module doc), swapped with `fwd`.
-    other: Forwarding,
+    /// Which of the three snapshots `fwd` is (see the module doc), and the
+    /// other two, swapped with it, and which they are.
+    kind: usize,
+    others: [(usize, Forwarding); 2],
     /// Runs `process_burst`.
     dp: Datapath,
     /// Runs `process_general`, frame by frame.
@@ -77,7 +81,11 @@ fn setup() -> State {
     let config = testing::parse(testing::fixture("fuzz"));
     let fwd = testing::forwarding(&config, &PORT_MACS);
     let many = testing::forwarding(&testing::parse(&with_many_vips(64)), &PORT_MACS);
-    assert!(!fwd.many_vips() && many.many_vips());
+    assert!(!fwd.many_vips() && many.many_vips() && !many.vip_index().hashed());
+    // 198.18.200.101's last four bytes: no direct table parts the two.
+    let twin = testing::Vip::a_b("twin", "fd00::c612:c865").to_string();
+    let hashed = testing::forwarding(&testing::parse(&(with_many_vips(64) + &twin)), &PORT_MACS);
+    assert!(hashed.many_vips() && hashed.vip_index().hashed());
     let next_hops = many
         .backends
         .iter()
@@ -94,7 +102,8 @@ fn setup() -> State {
         dp: Tables::of(&config).datapath(),
         twin: Tables::of(&config).datapath(),
         fwd,
-        other: many,
+        kind: 0,
+        others: [(1, many), (2, hashed)],
         next_hops,
         // Not zero: the clock of a machine that has been up for a while.
         now: 1 << 40,
@@ -107,12 +116,12 @@ fn setup() -> State {
     }
 }
 
-/// The fuzz config and `n` more VIPs (198.18.200.1 upwards, port 80, of its
+/// The fuzz config and `n` more VIPs (198.18.200.101 upwards, port 80, of its
 /// backends `a` and `b`, so no new next hop: `testing::Vip::a_b`).
 fn with_many_vips(n: u8) -> String {
     let mut text = testing::fixture("fuzz").to_string();
     for k in 1..=n {
-        let mut v = testing::Vip::a_b(format!("many{k}"), format!("198.18.200.{k}"));
+        let mut v = testing::Vip::a_b(format!("many{k}"), format!("198.18.200.{}", 100 + k));
         if k % 2 == 0 {
             v = v.option("forwarding", "\"ipip\"");
         }
@@ -269,8 +278,10 @@ fn run(state: &mut State, data: &[u8]) {
     let [control, step, rest @ ..] = data else {
         return;
     };
-    if state.fwd.many_vips() != (data.len() % 2 == 1) {
-        std::mem::swap(&mut state.fwd, &mut state.other);
+    let kind = data.len() % 3;
+    if let Some((k, other)) = state.others.iter_mut().find(|(k, _)| *k == kind) {
+        std::mem::swap(&mut state.fwd, other);
+        *k = std::mem::replace(&mut state.kind, kind);
     }
     let port = usize::from(control & 3);
     let shift = u32::from(control >> 2).min(40);

@@ -318,9 +318,9 @@ impl Forwarding {
     }
 
     /// Whether a burst prefetches the VIPs' state: where there are too many
-    /// for the direct index (see [`VipIndex`]).
+    /// addresses for it to stay in the cache (see [`VipIndex::many`]).
     pub fn many_vips(&self) -> bool {
-        self.index.hashed()
+        self.index.many()
     }
 
     /// The VIPs served at a VIP address, in config order.

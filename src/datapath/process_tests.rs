@@ -1331,8 +1331,18 @@ fn many_vips(n: u16) -> String {
 
 #[test]
 fn process_burst_matches_process_with_many_vips() {
-    let fwd = forwarding(&many_vips(300));
-    assert!(fwd.many_vips(), "the test needs the hashed VIP index");
+    // The filler addresses in a row get the direct index; an IPv6 VIP that
+    // ends as the first of them makes it hashed.
+    let twin = testing::Vip::a_b("twin", "fd00::c612:6401").to_string();
+    for (text, hashed) in [(many_vips(300), false), (many_vips(300) + &twin, true)] {
+        let fwd = forwarding(&text);
+        assert!(fwd.many_vips(), "the test needs the burst's VIP stages");
+        assert_eq!(fwd.vip_index().hashed(), hashed);
+        burst_matches_process_with_many_vips(&fwd);
+    }
+}
+
+fn burst_matches_process_with_many_vips(fwd: &Forwarding) {
     let mut frames = mixed_frames();
     for k in 0..300u16 {
         let vip = Ipv4Addr::new(198, 18, 100 + (k / 250) as u8, (k % 250) as u8 + 1);

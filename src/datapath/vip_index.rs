@@ -5,11 +5,11 @@
 //!   full) keyed by (IP version, 16-byte address). A lookup probes at most as
 //!   many slots as the longest probe of any address at build time, so even a
 //!   packet to an address that is no VIP costs a bounded number of compares.
-//!   Up to [`DIRECT_MAX`] addresses whose last four bytes, shifted by some
-//!   amount, give each its own slot of a small table (one address always
-//!   does, VIPs numbered in a row do) are found in that slot instead:
-//!   one compare, whichever address it is, and no hashing. The usual
-//!   deployment has few addresses.
+//!   Addresses whose last four bytes, shifted by some amount, give each its
+//!   own slot of a table of at most four slots an address (one address
+//!   always does; VIPs numbered in a row do, as do thousands taken from one
+//!   prefix, the usual way a deployment numbers them) are found in that
+//!   slot instead: one compare, whichever address it is, and no hashing.
 //! * Services on an address: its VIPs are contiguous in `grouped`; up to
 //!   [`SCAN_MAX`] of them are compared one by one (the common case: one VIP
 //!   per address), more go through a second open-addressing table keyed by
@@ -52,9 +52,9 @@ pub trait Service {
 /// Services per address compared one by one; more are hashed.
 const SCAN_MAX: usize = 4;
 
-/// Most addresses in a direct table ([`Geometry::direct`]; at most 4 ×
-/// this many slots).
-const DIRECT_MAX: usize = 64;
+/// Addresses whose VIPs' state stays in the cache: with more, a burst
+/// fetches each frame's ahead of its decision ([`VipIndex::many`]).
+const FEW: usize = 64;
 
 /// No VIP (an empty fragment target, an empty service slot).
 const NONE: u32 = u32::MAX;
@@ -148,10 +148,12 @@ struct Geometry {
 }
 
 /// An address's last four bytes (the IPv4 address of a mapped one) as a
-/// little-endian word, which a direct address table places it by.
+/// number, which a direct address table places it by: addresses taken from
+/// one prefix are then a range of numbers, a slot each in a table as large
+/// as the range (shift 0).
 #[inline(always)]
 fn last4(a: &Addr16) -> u32 {
-    u32::from_le_bytes([a[12], a[13], a[14], a[15]])
+    u32::from_be_bytes([a[12], a[13], a[14], a[15]])
 }
 
 /// A shift that gives each of `addrs` its own slot of a table of
@@ -189,6 +191,8 @@ impl Geometry {
 #[derive(Clone, Debug)]
 pub struct VipIndex {
     addrs: Box<[AddrSlot]>,
+    /// How many of `addrs` are in use.
+    addresses: usize,
     addr_geometry: Geometry,
     /// VIP positions grouped by address, in config order within one.
     grouped: Box<[u32]>,
@@ -276,13 +280,11 @@ impl VipIndex {
             .map(|g| g.count())
             .sum();
         let direct = {
-            // Up to four slots an address: most sets of a few have a shift.
+            // Up to four slots an address: most sets of a few have a shift,
+            // and sets numbered from one prefix.
             let mask = (groups.len() * 4).next_power_of_two() - 1;
             let all: Vec<Addr16> = groups.iter().map(|g| g.addr).collect();
-            let shift = (groups.len() <= DIRECT_MAX)
-                .then(|| direct_shift(&all, mask))
-                .flatten();
-            shift.map(|s| (s, mask))
+            direct_shift(&all, mask).map(|s| (s, mask))
         };
         let (mut addr_geometry, len) = match direct {
             Some((shift, mask)) => {
@@ -335,6 +337,7 @@ impl VipIndex {
 
         VipIndex {
             addrs,
+            addresses: groups.len(),
             addr_geometry,
             grouped: order.into_boxed_slice(),
             fragments,
@@ -420,10 +423,16 @@ impl VipIndex {
         None
     }
 
-    /// Whether addresses are found by hashing (more, or less regular,
-    /// addresses than a direct table takes).
+    /// Whether addresses are found by hashing (no shift of their last four
+    /// bytes gives each its own slot).
     pub fn hashed(&self) -> bool {
         !self.addr_geometry.direct
+    }
+
+    /// Whether there are more addresses than stay in the cache with their
+    /// VIPs' state (see [`FEW`]).
+    pub fn many(&self) -> bool {
+        self.addresses > FEW
     }
 
     /// Positions of the VIPs on a VIP address, in config order.

@@ -53,15 +53,34 @@ fn v6(i: usize) -> IpAddr {
     IpAddr::from([0xfd00, 0, 0, 0, 0, 0, (i >> 16) as u16, i as u16])
 }
 
+/// An IPv6 address whose last four bytes are [`v4`]`(i)`: no direct table
+/// parts it from that one.
+fn twin6(i: usize) -> IpAddr {
+    let [a, b, c, d] = [198u8, 18, (i >> 8) as u8, i as u8];
+    IpAddr::from([
+        0xfd00,
+        0,
+        0,
+        0,
+        0,
+        0,
+        u16::from_be_bytes([a, b]),
+        u16::from_be_bytes([c, d]),
+    ])
+}
+
 #[test]
 fn ten_thousand_addresses_are_each_found_in_a_few_probes() {
+    // Each IPv6 address ends as one of the IPv4 ones: the addresses are
+    // hashed.
     let vips: Vec<Vip> = (0..10_000)
         .map(|i| {
-            let a = if i % 2 == 0 { v4(i) } else { v6(i) };
+            let a = if i % 2 == 0 { v4(i / 2) } else { twin6(i / 2) };
             vip(i, a, 80, Protocol::Tcp)
         })
         .collect();
     let f = forwarding(vips);
+    assert!(!f.vip_index().addr_geometry.direct && f.many_vips());
     for v in &f.vips {
         assert_eq!(
             f.vip(v.addr, 80, Protocol::Tcp).map(|x| x.id),
@@ -74,14 +93,54 @@ fn ten_thousand_addresses_are_each_found_in_a_few_probes() {
         assert_eq!(sole(&f, v.addr, 80, Protocol::Tcp), Some(v.id));
         assert_eq!(sole(&f, v.addr, 81, Protocol::Tcp), None);
     }
-    assert_eq!(sole(&f, v4(1), 80, Protocol::Tcp), None);
-    // The IPv4 addresses not configured (odd ones) and other IPv6 ones.
-    for i in (1..10_000).step_by(2) {
+    assert_eq!(sole(&f, v4(5001), 80, Protocol::Tcp), None);
+    // Addresses not configured, of both families.
+    for i in 5000..10_000 {
         assert!(!f.is_vip_addr(v4(i)));
-        assert!(!f.is_vip_addr(v6(i + 1)));
+        assert!(!f.is_vip_addr(twin6(i)));
+        assert!(!f.is_vip_addr(v6(i - 5000)));
     }
     let (addr_probe, _) = f.vip_index().max_probes();
     assert!(addr_probe < 32, "longest address probe {addr_probe}");
+}
+
+#[test]
+fn ten_thousand_addresses_from_one_prefix_get_a_direct_table() {
+    // IPv4 addresses in a row and IPv6 ones of a /112 between them: one
+    // slot each, found with one compare.
+    let vips: Vec<Vip> = (0..10_000)
+        .map(|i| {
+            let a = if i % 2 == 0 { v4(i) } else { v6(i) };
+            vip(i, a, 80, Protocol::Tcp)
+        })
+        .collect();
+    let f = forwarding(vips);
+    let index = f.vip_index();
+    assert!(index.addr_geometry.direct && f.many_vips());
+    // At most four slots an address.
+    assert!(index.memory_bytes() < 10_000 * 4 * 2 * std::mem::size_of::<AddrSlot>());
+    for v in &f.vips {
+        assert_eq!(f.vip(v.addr, 80, Protocol::Tcp).map(|x| x.id), Some(v.id));
+        assert!(f.vip(v.addr, 81, Protocol::Tcp).is_none());
+        assert_eq!(sole(&f, v.addr, 80, Protocol::Tcp), Some(v.id));
+        assert_eq!(sole(&f, v.addr, 80, Protocol::Udp), None);
+    }
+    // Not configured: the other family at each index, the addresses past
+    // the row, and twins that end as a configured address.
+    for i in 0..10_000 {
+        let (other, twin) = match i % 2 {
+            0 => (v6(i), twin6(i)),
+            _ => (v4(i), v4(i + 65536)),
+        };
+        assert!(
+            !f.is_vip_addr(other) && !f.is_vip_addr(twin),
+            "{other} {twin}"
+        );
+        assert_eq!(sole(&f, other, 80, Protocol::Tcp), None);
+    }
+    for i in 10_000..12_000 {
+        assert!(!f.is_vip_addr(v4(i)) && !f.is_vip_addr(v6(i)));
+    }
 }
 
 #[test]
@@ -214,11 +273,9 @@ fn a_few_addresses_get_a_direct_table_unless_two_end_alike() {
     assert!(!f.vip_index().addr_geometry.direct);
     assert_eq!(f.vip(v4(3), 80, Protocol::Tcp).map(|x| x.id), Some(0));
     assert_eq!(f.vip(twin, 80, Protocol::Tcp).map(|x| x.id), Some(1));
-    // More addresses than a direct table takes.
-    let many: Vec<Vip> = (0..DIRECT_MAX + 1)
-        .map(|i| vip(i, v4(i), 80, Protocol::Tcp))
-        .collect();
-    assert!(!forwarding(many).vip_index().addr_geometry.direct);
+    // Up to FEW addresses, the burst does not fetch their state ahead.
+    let few = |n: usize| forwarding((0..n).map(|i| vip(i, v4(i), 80, Protocol::Tcp)).collect());
+    assert!(!few(FEW).many_vips() && few(FEW + 1).many_vips());
 }
 
 #[test]
