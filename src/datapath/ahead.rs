@@ -4,13 +4,14 @@
 use super::brief::Brief;
 use super::flow_table::BucketMemory;
 use super::forwarding::{Forwarding, Vip};
+use super::traffic::Traffic;
 
 /// A frame's VIP, found ahead of its decision by a burst of a snapshot with
 /// many VIPs, whose state would otherwise miss the cache: the index's slot
 /// of its address, the VIP, the VIP's traffic counters and, for a frame
 /// Maglev will send, the VIP's Maglev table and slot, a line each, each
 /// prefetched a few frames before it is read, as the flow table's bucket
-/// is (the last three by the burst's decision loop, from the VIP found
+/// is (the last two by the burst's decision loop, from the VIP found
 /// here). With few VIPs (the direct index) all of it stays in the cache, and
 /// the burst does none of this.
 ///
@@ -54,9 +55,10 @@ impl<'f> Ahead<'f> {
 
     /// Second step, [`super::process::KEY_LAG`] frames later, that slot
     /// most likely in the cache: finds the VIP from it and prefetches the
-    /// VIP's first line, what the decision reads (see [`Vip`]).
+    /// VIP's first line, what the decision reads (see [`Vip`]), and the
+    /// VIP's traffic counters, whose id the slot holds.
     #[inline(always)]
-    pub fn find<M: BucketMemory>(&mut self, fwd: &'f Forwarding, b: &Brief) {
+    pub fn find<M: BucketMemory>(&mut self, fwd: &'f Forwarding, traffic: &Traffic, b: &Brief) {
         let found = match b.covered {
             true => fwd.vip_index().sole_from(
                 self.home,
@@ -67,10 +69,14 @@ impl<'f> Ahead<'f> {
             ),
             false => None,
         };
-        self.vip = found.and_then(|i| fwd.vips.get(i as usize));
-        self.by_maglev = b.scope.is_none();
-        if let Some(v) = self.vip {
-            M::prefetch_value(&v.id);
+        self.vip = None;
+        if let Some(sole) = found {
+            self.vip = fwd.vips.get(usize::from(sole.vip));
+            if let Some(v) = self.vip {
+                M::prefetch_value(&v.id);
+            }
+            M::prefetch_value(traffic.vip_cell(sole.id));
         }
+        self.by_maglev = b.scope.is_none();
     }
 }

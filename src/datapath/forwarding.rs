@@ -64,6 +64,10 @@ impl Service for Vip {
     fn protocol(&self) -> Protocol {
         self.protocol
     }
+    #[inline]
+    fn id(&self) -> u16 {
+        self.id
+    }
 }
 
 impl Interface {

@@ -67,10 +67,10 @@ const CHUNK: usize = 32;
 /// The VIP index's slot and the VIP are fetched in the same two steps
 /// (see [`Ahead`]).
 pub(super) const KEY_LAG: usize = 8;
-/// Frames decided between prefetching a VIP's traffic counters and Maglev
-/// slot, and using them; and, `TABLE_LEAD` frames ahead, the Maglev table
-/// whose entries that slot is found through.
-const COUNTER_LEAD: usize = 4;
+/// Frames decided between prefetching a VIP's Maglev slot and using it;
+/// and, `TABLE_LEAD` frames ahead, the Maglev table whose entries that slot
+/// is found through.
+const SLOT_LEAD: usize = 4;
 const TABLE_LEAD: usize = 8;
 /// Flow-table buckets swept per [`Datapath::housekeeping`] call.
 const HOUSEKEEPING_BUDGET: usize = 64;
@@ -342,7 +342,7 @@ impl<M: BucketMemory> Datapath<M> {
                             q.hint = self.flows.prefetch_key(h);
                         }
                         if STAGED {
-                            ahead[j % CHUNK].find::<M>(fwd, q);
+                            ahead[j % CHUNK].find::<M>(fwd, &self.traffic, q);
                         }
                     }
                 }
@@ -353,7 +353,7 @@ impl<M: BucketMemory> Datapath<M> {
                         p.hint = self.flows.prefetch_key(h);
                     }
                     if STAGED {
-                        ahead[j % CHUNK].find::<M>(fwd, p);
+                        ahead[j % CHUNK].find::<M>(fwd, &self.traffic, p);
                     }
                 }
             }
@@ -363,12 +363,12 @@ impl<M: BucketMemory> Datapath<M> {
                 }
                 continue;
             }
-            // The VIP's traffic counters, a few frames ahead of each
-            // decision; and for a frame that will be sent by Maglev, the
-            // VIP's Maglev table (its entries' address) and then its slot.
-            // The VIP's line, which holds those addresses, was fetched
-            // above. (With one table for many VIPs these are cache hits;
-            // with a table each, a SYN's two dependent misses.)
+            // For a frame that will be sent by Maglev, the VIP's Maglev
+            // table (its entries' address) a few frames ahead of its
+            // decision, and then its slot. The VIP's line, which holds that
+            // address, was fetched above. (With one table for many VIPs
+            // these are cache hits; with a table each, a SYN's two
+            // dependent misses.)
             for a in ahead.iter().take(TABLE_LEAD) {
                 if let (true, Some(v)) = (a.by_maglev, a.vip) {
                     M::prefetch_value(&*v.maglev);
@@ -384,14 +384,13 @@ impl<M: BucketMemory> Datapath<M> {
                     M::prefetch_value(&*vip.maglev);
                 }
                 if let Some(&Ahead {
-                    by_maglev,
+                    by_maglev: true,
                     vip: Some(vip),
                     ..
-                }) = ahead.get(j + COUNTER_LEAD)
+                }) = ahead.get(j + SLOT_LEAD)
                 {
-                    M::prefetch_value(self.traffic.vip_cell(vip.id));
-                    let lead = pre.get(j + COUNTER_LEAD).filter(|_| by_maglev);
-                    if let Some(slot) = lead.and_then(|q| vip.maglev.slot(q.hash)) {
+                    if let Some(slot) = pre.get(j + SLOT_LEAD).and_then(|q| vip.maglev.slot(q.hash))
+                    {
                         M::prefetch_value(slot);
                     }
                 }

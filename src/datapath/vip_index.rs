@@ -47,6 +47,17 @@ pub trait Service {
     fn addr(&self) -> IpAddr;
     fn port(&self) -> u16;
     fn protocol(&self) -> Protocol;
+    /// The VIP's traffic id (see [`Sole`]).
+    fn id(&self) -> u16;
+}
+
+/// The one VIP of an address, as [`VipIndex::sole_from`] finds it: its
+/// position in the snapshot's list and its traffic id, whose counters a
+/// burst can then prefetch along with the VIP.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Sole {
+    pub vip: u16,
+    pub id: u16,
 }
 
 /// Services per address compared one by one; more are hashed.
@@ -90,11 +101,13 @@ impl Eq for VipAddr<'_> {}
 #[repr(C, align(32))]
 pub struct AddrSlot {
     addr: Addr16,
-    /// An address with one VIP (the usual case): its [`sole_key`] and its
-    /// position, so that finding the service reads nothing more; [`NONE`]
-    /// when there are several.
+    /// An address with one VIP (the usual case): its [`sole_key`], or
+    /// [`NONE`] when there are several; and that VIP's position and traffic
+    /// id, so that finding the service, and a burst the VIP's counters,
+    /// read nothing more.
     sole: u32,
-    sole_vip: u32,
+    sole_vip: u16,
+    sole_id: u16,
     /// `grouped[first..=first + more]`: the VIPs on this address; `first`
     /// also names the address (no other starts there).
     first: u32,
@@ -109,7 +122,8 @@ impl AddrSlot {
     const EMPTY: AddrSlot = AddrSlot {
         addr: [0; 16],
         sole: NONE,
-        sole_vip: NONE,
+        sole_vip: 0,
+        sole_id: 0,
         first: 0,
         more: 0,
         version: 0,
@@ -248,12 +262,18 @@ impl VipIndex {
                 Some(g) if g.addr == a && g.version == version => {
                     // At most 65 536 VIPs (16-bit ids): `more` < 2^16.
                     g.more = g.more.saturating_add(1);
-                    (g.sole, g.sole_vip) = (NONE, NONE);
+                    g.sole = NONE;
                 }
                 _ => groups.push(AddrSlot {
                     addr: a,
-                    sole: sole_key(v.port(), v.protocol().number()),
-                    sole_vip: i,
+                    // A position past 16 bits (not in a snapshot: its VIPs
+                    // have 16-bit ids) is found through `grouped`.
+                    sole: match u16::try_from(i) {
+                        Ok(_) => sole_key(v.port(), v.protocol().number()),
+                        Err(_) => NONE,
+                    },
+                    sole_vip: i as u16,
+                    sole_id: v.id(),
                     first: pos as u32,
                     more: 0,
                     version,
@@ -390,7 +410,7 @@ impl VipIndex {
         self.addrs.get(home as usize)
     }
 
-    /// The position of the VIP serving `port` over IP protocol `protocol`
+    /// The VIP serving `port` over IP protocol `protocol`
     /// at address `a`, looked up from `a`'s [`VipIndex::home`] — if `a` is
     /// the address of that one VIP alone (the usual case). `None` for every
     /// other case (no VIP address, several VIPs on it, another service):
@@ -407,13 +427,16 @@ impl VipIndex {
         a: &Addr16,
         port: u16,
         protocol: u8,
-    ) -> Option<u32> {
+    ) -> Option<Sole> {
         let g = &self.addr_geometry;
         let mut at = home as usize;
         for _ in 0..=g.max_probe {
             let s = self.addrs.get(at)?;
             if s.version == version && s.addr == *a {
-                return (s.sole == sole_key(port, protocol)).then_some(s.sole_vip);
+                return (s.sole == sole_key(port, protocol)).then_some(Sole {
+                    vip: s.sole_vip,
+                    id: s.sole_id,
+                });
             }
             if s.version == 0 {
                 return None;
@@ -457,7 +480,7 @@ impl VipIndex {
         let s = at.slot;
         if s.sole != NONE {
             return match s.sole == sole_key(port, protocol.number()) {
-                true => vips.get(s.sole_vip as usize),
+                true => vips.get(usize::from(s.sole_vip)),
                 false => None,
             };
         }
@@ -524,6 +547,9 @@ impl Service for NoVip {
         match *self {}
     }
     fn protocol(&self) -> Protocol {
+        match *self {}
+    }
+    fn id(&self) -> u16 {
         match *self {}
     }
 }
