@@ -12,8 +12,8 @@ use super::traffic::Traffic;
 /// Maglev will send, the VIP's Maglev table and slot, a line each, each
 /// prefetched a few frames before it is read, as the flow table's bucket
 /// is (the last two by the burst's decision loop, from the VIP found
-/// here). With few VIPs (the direct index) all of it stays in the cache, and
-/// the burst does none of this.
+/// here). With few VIP addresses (see `VipIndex::many`) all of it stays in
+/// the cache, and the burst does none of this.
 ///
 /// A burst keeps them in an array on its stack, a frame's at its index in
 /// the chunk, with [`Ahead::NONE`] past the chunk's end, so that a stage

@@ -1311,7 +1311,7 @@ fn process_burst_matches_process() {
 }
 
 /// The fixture and `n` more VIPs (198.18.100.0 upwards, port 80, of the
-/// fixture's backends), too many for the direct VIP index: bursts then
+/// fixture's backends), more addresses than stay in the cache: bursts then
 /// find each frame's VIP ahead and prefetch its state (see `Ahead`).
 fn many_vips(n: u16) -> String {
     let mut text = cfg().to_string();
