@@ -53,7 +53,7 @@ impl<'f> Ahead<'f> {
         }
     }
 
-    /// Second step, [`super::process::KEY_LAG`] frames later, that slot
+    /// Second step, [`super::process::STAGED_KEY_LAG`] frames later, that slot
     /// most likely in the cache: finds the VIP from it and prefetches the
     /// VIP's first line, what the decision reads (see [`Vip`]), and the
     /// VIP's traffic counters, whose id the slot holds.

@@ -67,6 +67,12 @@ const CHUNK: usize = 32;
 /// The VIP index's slot and the VIP are fetched in the same two steps
 /// (see [`Ahead`]).
 pub(super) const KEY_LAG: usize = 8;
+/// [`KEY_LAG`] of a burst that also fetches its frames' VIPs ahead (see
+/// [`Ahead`]): its parse loop does more per frame, so the processor's
+/// window reaches fewer frames ahead, and a key prefetch that reads a
+/// bucket line not yet arrived stalls it. Later, plain hits spent 5–8 %
+/// less time at 10 000 VIPs (12 and 16 tried, bench/README.md).
+pub(super) const STAGED_KEY_LAG: usize = 16;
 /// Frames decided between prefetching a VIP's Maglev slot and using it;
 /// and, `TABLE_LEAD` frames ahead, the Maglev table whose entries that slot
 /// is found through.
@@ -293,6 +299,7 @@ impl<M: BucketMemory> Datapath<M> {
         now_ns: u64,
     ) {
         let hash = HashVersion::from_number(HASH).unwrap_or_default();
+        let lag = if STAGED { STAGED_KEY_LAG } else { KEY_LAG };
         // Taken out of `self` for the burst (no allocation: an empty Vec is
         // left behind) so that `finish` can borrow `self` mutably.
         let mut pre = std::mem::take(&mut self.pre);
@@ -336,7 +343,7 @@ impl<M: BucketMemory> Datapath<M> {
                         (p.scope, p.hint) = (None, SlotHint::NONE);
                     }
                 }
-                if let Some(j) = i.checked_sub(KEY_LAG) {
+                if let Some(j) = i.checked_sub(lag) {
                     if let Some(q) = pre.get_mut(j) {
                         if let Some((h, _)) = q.table_hash() {
                             q.hint = self.flows.prefetch_key(h);
@@ -347,7 +354,7 @@ impl<M: BucketMemory> Datapath<M> {
                     }
                 }
             }
-            for j in n.saturating_sub(KEY_LAG)..n {
+            for j in n.saturating_sub(lag)..n {
                 if let Some(p) = pre.get_mut(j) {
                     if let Some((h, _)) = p.table_hash() {
                         p.hint = self.flows.prefetch_key(h);
