@@ -70,8 +70,10 @@ pub(super) const KEY_LAG: usize = 8;
 /// [`KEY_LAG`] of a burst that also fetches its frames' VIPs ahead (see
 /// [`Ahead`]): its parse loop does more per frame, so the processor's
 /// window reaches fewer frames ahead, and a key prefetch that reads a
-/// bucket line not yet arrived stalls it. Later, plain hits spent 5–8 %
-/// less time at 10 000 VIPs (12 and 16 tried, bench/README.md).
+/// bucket line not yet arrived stalls it. Later, a plain hit at 10 000
+/// VIPs with the traffic on two of them took 7 % less time (12: 5 %);
+/// spread over all, no change beyond the runs' spread (bench/README.md,
+/// sixth round).
 pub(super) const STAGED_KEY_LAG: usize = 16;
 /// Frames decided between prefetching a VIP's Maglev slot and using it;
 /// and, `TABLE_LEAD` frames ahead, the Maglev table whose entries that slot
