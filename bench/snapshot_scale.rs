@@ -99,7 +99,7 @@ fn main() {
         .vips
         .iter()
         .zip(&first.vips)
-        .filter(|(a, b)| std::sync::Arc::ptr_eq(&a.maglev, &b.maglev))
+        .filter(|(a, b)| a.maglev.same(&b.maglev))
         .count();
     println!(
         "health change (one backend down): rebuild {:.3} s, {shared} of {} tables shared with the previous snapshot",

@@ -1,7 +1,6 @@
 //! Builds a [`Forwarding`] snapshot from the config.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::sync::Arc;
 
 use crate::config::{BackendStateConfig, Config, VipForwarding, VipProtocol};
 use crate::datapath::flow_table::{FlowTableConfig, FlowTimeouts};
@@ -76,7 +75,7 @@ struct TableKey {
 pub struct StableIds {
     backends: NameIds,
     vips: NameIds,
-    tables: HashMap<TableKey, Arc<MaglevTable>>,
+    tables: HashMap<TableKey, MaglevTable>,
 }
 
 impl StableIds {
@@ -143,7 +142,7 @@ pub fn build_forwarding_with<P: Copy + Into<PortFacts>>(
 
     let mut backends: Vec<Option<Backend>> = Vec::new();
     let mut vips = Vec::with_capacity(config.vips.len());
-    let mut tables: HashMap<TableKey, Arc<MaglevTable>> = HashMap::new();
+    let mut tables: HashMap<TableKey, MaglevTable> = HashMap::new();
     for v in &config.vips {
         let mut members = Vec::with_capacity(v.backends.len());
         let mut table_input = Vec::with_capacity(v.backends.len());
@@ -191,19 +190,17 @@ pub fn build_forwarding_with<P: Copy + Into<PortFacts>>(
                 .collect(),
         };
         let maglev = match tables.get(&key).or_else(|| ids.tables.get(&key)) {
-            Some(t) => Arc::clone(t),
+            Some(t) => t.clone(),
             None => {
                 let input: Vec<MaglevBackend> = table_input
                     .iter()
                     .map(|b| MaglevBackend::new(b.id, b.name.as_bytes(), b.weight))
                     .collect();
-                Arc::new(
-                    MaglevTable::build(v.table_size, &input)
-                        .map_err(|e| format!("vip {}: {e}", v.name))?,
-                )
+                MaglevTable::build(v.table_size, &input)
+                    .map_err(|e| format!("vip {}: {e}", v.name))?
             }
         };
-        tables.insert(key, Arc::clone(&maglev));
+        tables.insert(key, maglev.clone());
         let id = ids.vips.id_for(&v.name).ok_or("more than 65536 VIPs")?;
         vips.push(Vip {
             id,
@@ -425,10 +422,15 @@ mod tests {
         let mut ids = StableIds::default();
         let f1 = build_forwarding(&config, NO_PORTS, &mut ids).expect("builds");
         let table = |f: &Forwarding, name: &str| {
-            Arc::clone(&f.vips.iter().find(|v| v.name == name).expect("vip").maglev)
+            f.vips
+                .iter()
+                .find(|v| v.name == name)
+                .expect("vip")
+                .maglev
+                .clone()
         };
         assert!(
-            Arc::ptr_eq(&table(&f1, "web"), &table(&f1, "web2")),
+            table(&f1, "web").same(&table(&f1, "web2")),
             "same backends, one table"
         );
         // A backend of web goes down: web's and web2's tables are rebuilt
@@ -437,17 +439,17 @@ mod tests {
             if name == "a" { BackendState::Down } else { s }
         })
         .expect("builds");
-        assert!(Arc::ptr_eq(&table(&f1, "api"), &table(&f2, "api")));
-        assert!(!Arc::ptr_eq(&table(&f1, "web"), &table(&f2, "web")));
+        assert!(table(&f1, "api").same(&table(&f2, "api")));
+        assert!(!table(&f1, "web").same(&table(&f2, "web")));
         let b = ids.get("b").expect("b");
         let only_b = MaglevTable::build(251, &[MaglevBackend::new(b, "b", 1)]).expect("table");
-        assert_eq!(*table(&f2, "web"), only_b);
+        assert_eq!(table(&f2, "web"), only_b);
         // Back up: the same table as the first build's, built again (only
         // the last build's tables are kept).
         let f3 = build_forwarding(&config, NO_PORTS, &mut ids).expect("builds");
-        assert_eq!(*table(&f3, "web"), *table(&f1, "web"));
-        assert!(!Arc::ptr_eq(&table(&f3, "web"), &table(&f1, "web")));
-        assert!(Arc::ptr_eq(&table(&f3, "api"), &table(&f1, "api")));
+        assert_eq!(table(&f3, "web"), table(&f1, "web"));
+        assert!(!table(&f3, "web").same(&table(&f1, "web")));
+        assert!(table(&f3, "api").same(&table(&f1, "api")));
     }
 
     #[test]

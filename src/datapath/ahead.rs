@@ -9,10 +9,10 @@ use super::traffic::Traffic;
 /// A frame's VIP, found ahead of its decision by a burst of a snapshot with
 /// many VIPs, whose state would otherwise miss the cache: the index's slot
 /// of its address, the VIP, the VIP's traffic counters and, for a frame
-/// Maglev will send, the VIP's Maglev table and slot, a line each, each
-/// prefetched a few frames before it is read, as the flow table's bucket
-/// is (the last two by the burst's decision loop, from the VIP found
-/// here). With few VIP addresses (see `VipIndex::many`) all of it stays in
+/// Maglev will send, the VIP's Maglev slot, a line each, each prefetched a
+/// few frames before it is read, as the flow table's bucket is (the last
+/// by the burst's decision loop, from the VIP found here, whose line says
+/// where its table's entries are). With few VIP addresses (see `VipIndex::many`) all of it stays in
 /// the cache, and the burst does none of this.
 ///
 /// A burst keeps them in an array on its stack, a frame's at its index in
@@ -24,9 +24,8 @@ pub(super) struct Ahead<'f> {
     home: u32,
     /// Whether the frame will be sent by Maglev: the flow table will not be
     /// asked about it (a SYN, a stateless MPTCP segment, UDP), or its
-    /// bucket holds nothing of its scope. Then its Maglev table and slot
-    /// are worth fetching; a flow-table hit's slot would be a miss for
-    /// nothing.
+    /// bucket holds nothing of its scope. Then its Maglev slot is worth
+    /// fetching; a flow-table hit's would be a miss for nothing.
     pub by_maglev: bool,
     /// The VIP, or `None`: the decision looks it up (an address of several
     /// VIPs, or of none, or not a VIP lane frame).

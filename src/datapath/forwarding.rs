@@ -171,7 +171,7 @@ pub struct Vip {
     pub members: Members,
     /// Built from the active backends only; shared with the next snapshot
     /// (and with VIPs of the same backends) while those do not change.
-    pub maglev: Arc<MaglevTable>,
+    pub maglev: MaglevTable,
     pub name: String,
     pub addr: IpAddr,
     /// All backends of the VIP, whatever their state, in config order.
@@ -459,7 +459,7 @@ mod tests {
             offset_of!(Vip, token_routing) + 1,
             offset_of!(Vip, announce_backend_address) + 1,
             offset_of!(Vip, members) + size_of::<Members>(),
-            offset_of!(Vip, maglev) + size_of::<Arc<MaglevTable>>(),
+            offset_of!(Vip, maglev) + size_of::<MaglevTable>(),
         ];
         assert!(ends.iter().all(|&end| end <= 64), "{ends:?}");
     }
@@ -619,7 +619,7 @@ mod tests {
             announce_backend_address: false,
             backends: Vec::new(),
             members: Members::default(),
-            maglev: Arc::new(MaglevTable::build(7, &[]).unwrap()),
+            maglev: MaglevTable::build(7, &[]).unwrap(),
         }
     }
 

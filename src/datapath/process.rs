@@ -75,11 +75,11 @@ pub(super) const KEY_LAG: usize = 8;
 /// spread over all, no change beyond the runs' spread (bench/README.md,
 /// sixth round).
 pub(super) const STAGED_KEY_LAG: usize = 16;
-/// Frames decided between prefetching a VIP's Maglev slot and using it;
-/// and, `TABLE_LEAD` frames ahead, the Maglev table whose entries that slot
-/// is found through.
-const SLOT_LEAD: usize = 4;
-const TABLE_LEAD: usize = 8;
+/// Frames decided between prefetching a VIP's Maglev slot and using it.
+/// Where the entries are is in the VIP's line, fetched by the parse loop,
+/// so the slot's address is known well before; the slot itself, with a
+/// table per VIP, comes from memory.
+const SLOT_LEAD: usize = 8;
 /// Flow-table buckets swept per [`Datapath::housekeeping`] call.
 const HOUSEKEEPING_BUDGET: usize = 64;
 
@@ -308,7 +308,7 @@ impl<M: BucketMemory> Datapath<M> {
         let link = self.link(fwd, port);
         // `STAGED`: the frames' VIPs found ahead, a chunk's and then
         // nothing (see `Ahead`).
-        let mut ahead = [Ahead::NONE; CHUNK + TABLE_LEAD];
+        let mut ahead = [Ahead::NONE; CHUNK + SLOT_LEAD];
         if pre.len() < CHUNK {
             pre.resize(CHUNK, Brief::EMPTY);
         }
@@ -373,25 +373,18 @@ impl<M: BucketMemory> Datapath<M> {
                 continue;
             }
             // For a frame that will be sent by Maglev, the VIP's Maglev
-            // table (its entries' address) a few frames ahead of its
-            // decision, and then its slot. The VIP's line, which holds that
-            // address, was fetched above. (With one table for many VIPs
-            // these are cache hits; with a table each, a SYN's two
-            // dependent misses.)
-            for a in ahead.iter().take(TABLE_LEAD) {
+            // slot, a few frames ahead of its decision: the VIP's line,
+            // fetched above, says where the table's entries are. (With one
+            // table for many VIPs it is a cache hit; with a table each, a
+            // SYN's miss.)
+            for (a, q) in ahead.iter().zip(pre.iter()).take(SLOT_LEAD) {
                 if let (true, Some(v)) = (a.by_maglev, a.vip) {
-                    M::prefetch_value(&*v.maglev);
+                    if let Some(slot) = v.maglev.slot(q.hash) {
+                        M::prefetch_value(slot);
+                    }
                 }
             }
             for (j, ((f, v), p)) in fs.iter_mut().zip(vs.iter_mut()).zip(pre.iter()).enumerate() {
-                if let Some(&Ahead {
-                    by_maglev: true,
-                    vip: Some(vip),
-                    ..
-                }) = ahead.get(j + TABLE_LEAD)
-                {
-                    M::prefetch_value(&*vip.maglev);
-                }
                 if let Some(&Ahead {
                     by_maglev: true,
                     vip: Some(vip),

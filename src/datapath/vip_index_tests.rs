@@ -21,7 +21,7 @@ fn vip(i: usize, addr: IpAddr, port: u16, protocol: Protocol) -> Vip {
         announce_backend_address: false,
         backends: Vec::new(),
         members: Default::default(),
-        maglev: std::sync::Arc::new(MaglevTable::build(7, &[]).expect("empty table")),
+        maglev: MaglevTable::build(7, &[]).expect("empty table"),
     }
 }
 
