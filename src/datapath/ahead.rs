@@ -12,8 +12,9 @@ use super::traffic::Traffic;
 /// Maglev will send, the VIP's Maglev slot, a line each, each prefetched a
 /// few frames before it is read, as the flow table's bucket is (the last
 /// by the burst's decision loop, from the VIP found here, whose line says
-/// where its table's entries are). With few VIP addresses (see `VipIndex::many`) all of it stays in
-/// the cache, and the burst does none of this.
+/// where its table's entries are). With few VIP addresses (see
+/// `VipIndex::many`) all of it stays in the cache, and the burst does none
+/// of this.
 ///
 /// A burst keeps them in an array on its stack, a frame's at its index in
 /// the chunk, with [`Ahead::NONE`] past the chunk's end, so that a stage
@@ -77,5 +78,18 @@ impl<'f> Ahead<'f> {
             M::prefetch_value(traffic.vip_cell(sole.id));
         }
         self.by_maglev = b.scope.is_none();
+    }
+
+    /// Third step, by the burst's decision loop a few decisions ahead: for
+    /// a frame Maglev will send, of a VIP found, prefetches the slot of its
+    /// Maglev table for the flow of `frame`, its brief (the VIP's line says
+    /// where the table's entries are). `frame` is read only then.
+    #[inline(always)]
+    pub fn prefetch_maglev<M: BucketMemory>(&self, frame: Option<&Brief>) {
+        if let (true, Some(v)) = (self.by_maglev, self.vip) {
+            if let Some(slot) = frame.and_then(|b| v.maglev.slot(b.hash)) {
+                M::prefetch_value(slot);
+            }
+        }
     }
 }

@@ -378,23 +378,11 @@ impl<M: BucketMemory> Datapath<M> {
             // table for many VIPs it is a cache hit; with a table each, a
             // SYN's miss.)
             for (a, q) in ahead.iter().zip(pre.iter()).take(SLOT_LEAD) {
-                if let (true, Some(v)) = (a.by_maglev, a.vip) {
-                    if let Some(slot) = v.maglev.slot(q.hash) {
-                        M::prefetch_value(slot);
-                    }
-                }
+                a.prefetch_maglev::<M>(Some(q));
             }
             for (j, ((f, v), p)) in fs.iter_mut().zip(vs.iter_mut()).zip(pre.iter()).enumerate() {
-                if let Some(&Ahead {
-                    by_maglev: true,
-                    vip: Some(vip),
-                    ..
-                }) = ahead.get(j + SLOT_LEAD)
-                {
-                    if let Some(slot) = pre.get(j + SLOT_LEAD).and_then(|q| vip.maglev.slot(q.hash))
-                    {
-                        M::prefetch_value(slot);
-                    }
+                if let Some(a) = ahead.get(j + SLOT_LEAD) {
+                    a.prefetch_maglev::<M>(pre.get(j + SLOT_LEAD));
                 }
                 let vip = ahead.get(j).and_then(|a| a.vip);
                 #[cfg(test)]
