@@ -4,6 +4,8 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use mplb::config::{BackendStateConfig, Config, VipForwarding, VipProtocol};
+use mplb::datapath::vip_index::{Protocol, Service, VipIndex};
+use mplb::wire::addr;
 
 use crate::flows::MAX_FLOWS;
 
@@ -205,6 +207,40 @@ pub struct Plan {
     pub ipv6_percent: u8,
     /// VIP indices by `[udp][v6]`.
     by_family: [[Vec<usize>; 2]; 2],
+    /// The VIPs by address, port and protocol, for the checker to find a
+    /// received frame's in constant time (mplb's own index: a run may have
+    /// thousands of VIPs), and what it indexes.
+    index: VipIndex,
+    services: Vec<ServiceOf>,
+}
+
+/// What [`Plan::index`] knows of a VIP: its service and its position in
+/// [`Plan::vips`].
+#[derive(Clone, Debug)]
+struct ServiceOf {
+    addr: IpAddr,
+    port: u16,
+    udp: bool,
+    position: usize,
+}
+
+impl Service for ServiceOf {
+    fn addr(&self) -> IpAddr {
+        self.addr
+    }
+    fn port(&self) -> u16 {
+        self.port
+    }
+    fn protocol(&self) -> Protocol {
+        match self.udp {
+            true => Protocol::Udp,
+            false => Protocol::Tcp,
+        }
+    }
+    /// Not used by a plan's lookups (they read the position).
+    fn id(&self) -> u16 {
+        0
+    }
 }
 
 /// VIPs used when there is no `--lb-config` (macswap and `none` runs).
@@ -243,15 +279,31 @@ impl Plan {
             flows,
             ipv6_percent,
             by_family: Default::default(),
+            index: VipIndex::default(),
+            services: Vec::new(),
         };
-        for udp in [false, true] {
-            for v6 in [false, true] {
-                plan.by_family[usize::from(udp)][usize::from(v6)] = plan.vips_of(v6, udp);
-            }
-        }
+        plan.index_vips();
         plan.split_flows()?;
         plan.require_vips()?;
         Ok(plan)
+    }
+
+    /// The VIPs by family and by service, from `vips`.
+    fn index_vips(&mut self) {
+        for udp in [false, true] {
+            for v6 in [false, true] {
+                self.by_family[usize::from(udp)][usize::from(v6)] = self.vips_of(v6, udp);
+            }
+        }
+        self.services = (self.vips.iter().enumerate())
+            .map(|(position, v)| ServiceOf {
+                addr: v.addr,
+                port: v.port,
+                udp: v.udp,
+                position,
+            })
+            .collect();
+        self.index = VipIndex::new(&self.services);
     }
 
     /// Gives each class with flows a share of `--flows` proportional to its weight.
@@ -392,17 +444,22 @@ impl Plan {
     }
 
     /// The VIP flow index `i` of a class sends to: `--ipv6` percent of the
-    /// flows to IPv6 VIPs, the VIPs of a family taken in turn per 100 flows.
+    /// flows to IPv6 VIPs; of the VIPs of a family, one picked by a hash of
+    /// the flow index, so that flows in a row (a burst's) go to many VIPs
+    /// where there are many.
     pub fn vip_for(&self, i: u32, udp: bool) -> Option<usize> {
         let list = self.family(self.wants_v6(i), udp);
-        list.get((i / 100) as usize % list.len().max(1)).copied()
+        let spread = (u64::from(i).wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 32) as usize;
+        list.get(spread % list.len().max(1)).copied()
     }
 
     /// The VIP serving `addr`:`port` (UDP or TCP).
     pub fn vip_at(&self, addr: IpAddr, port: u16, udp: bool) -> Option<usize> {
-        self.vips
-            .iter()
-            .position(|v| v.addr == addr && v.port == port && v.udp == udp)
+        let version = if addr.is_ipv4() { 4 } else { 6 };
+        let at = self.index.addr(version, &addr::from_ip(addr))?;
+        let protocol = if udp { Protocol::Udp } else { Protocol::Tcp };
+        let found = self.index.service(&self.services, at, port, protocol)?;
+        Some(found.position)
     }
 
     /// Most backends a plan can tell apart (one byte per flow).
@@ -555,6 +612,46 @@ mod tests {
         for c in [Class::Mptcp, Class::Plain, Class::Udp] {
             assert_eq!(p.ranges[c.index()].count, 1, "{c:?}");
         }
+    }
+
+    #[test]
+    fn flows_in_a_row_go_to_many_vips_and_each_is_found() {
+        let mut p = Plan::new(None, Mix::parse("mptcp").expect("valid"), 100_000, 0).expect("plan");
+        let template = p.vips[0].clone();
+        p.vips = (0..10_000u32)
+            .map(|k| VipPlan {
+                name: format!("v{k}"),
+                addr: IpAddr::V4(Ipv4Addr::from(0xc612_4000 + k)),
+                ..template.clone()
+            })
+            .collect();
+        p.vips.push(VipPlan {
+            port: 443,
+            ..template.clone()
+        });
+        p.index_vips();
+        for (i, v) in p.vips.iter().enumerate() {
+            assert_eq!(p.vip_at(v.addr, v.port, v.udp), Some(i), "{}", v.addr);
+            assert_eq!(p.vip_at(v.addr, 81, v.udp), None);
+            assert_eq!(p.vip_at(v.addr, v.port, !v.udp), None);
+        }
+        // A burst's worth of flows in a row: as many VIPs, nearly.
+        for start in [0u32, 5_000, 77_777] {
+            let vips: std::collections::HashSet<usize> = (start..start + 32)
+                .filter_map(|i| p.vip_for(i, false))
+                .collect();
+            assert!(vips.len() >= 28, "{} VIPs of 32 flows", vips.len());
+        }
+        // Every VIP gets flows, none many more than its share (10).
+        let mut per_vip = vec![0u32; p.vips.len()];
+        for i in 0..100_000 {
+            per_vip[p.vip_for(i, false).expect("a VIP")] += 1;
+        }
+        assert!(
+            per_vip.iter().all(|&n| (1..=40).contains(&n)),
+            "{:?}",
+            per_vip.iter().max()
+        );
     }
 
     #[test]

@@ -15,8 +15,8 @@ echo "== cargo test (with DPDK)"
 cargo test --workspace
 echo "== cargo test (I/O-free core without DPDK)"
 cargo test --lib --no-default-features
-echo "== bench/paths: parser and tables"
-(cd bench && python3 -m unittest -q harness.test_paths)
+echo "== bench harness: bench/paths' parser and tables, the benchmark config's VIPs"
+(cd bench && python3 -m unittest -q harness.test_paths harness.test_lbconfig)
 echo "== fuzz smoke run of the per-packet function"
 bash fuzz/run-smoke.sh
 echo "== static build: runs without DPDK's shared libraries"

@@ -49,7 +49,7 @@ def run(bench, quick, established_flows, clients_rate, flood_phases):
         ports.append((f"flood-{name}", f"net_memif{i}", topology.memif_vdev(i, "server", sock)))
     mplb = topology.MplbDut(
         bench.mplb, bench.layout, tmp, ports,
-        flow_capacity=max(4096, 1 << (established_flows * 2 - 1).bit_length()),
+        flow_capacity=max(4096, 1 << (established_flows * 2 - 1).bit_length()), vips=bench.vips,
     )  # fmt: skip
     prefixes = []
     clients_prefix = topology.unique_prefix("gen-clients")

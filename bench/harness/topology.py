@@ -214,7 +214,7 @@ class MplbDut:
     """mplb as the device under test: its config, command and observers."""
 
     def __init__(
-        self, binary, layout, tmp, ports, flow_capacity, untrusted_quota_pct=25, untrusted_timeout_secs=None
+        self, binary, layout, tmp, ports, flow_capacity, untrusted_quota_pct=25, untrusted_timeout_secs=None, vips=1
     ):
         self.binary = binary
         self.tmp = tmp
@@ -236,6 +236,7 @@ class MplbDut:
             metrics_port=self.metrics_port,
             control_socket=self.control_socket,
             mempool_size=max(16383, 8192 * n * len(ports) - 1),
+            vips=vips,
         )
         with open(self.config_path, "w") as f:
             f.write(text)
@@ -244,9 +245,14 @@ class MplbDut:
         return [self.binary, "run", "--config", self.config_path, "--stats-interval", "1"]
 
     def ready(self):
+        """Whether the metrics endpoint accepts connections: mplb opens it
+        once its workers run. A connection, not a scrape: a scrape of many
+        VIPs' page takes longer than a poll may wait, and a scrape given up
+        on is still rendered, by the management thread, on the CPUs the
+        run measures."""
         try:
-            observe.scrape(self.metrics_port, timeout=1.0)
-            return True
+            with socket.create_connection(("127.0.0.1", self.metrics_port), timeout=1.0):
+                return True
         except OSError:
             return False
 
