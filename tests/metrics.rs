@@ -12,7 +12,7 @@ use std::time::Duration;
 use mplb::control::bgp::{BgpReport, FleetReport, VipAnnouncement};
 use mplb::control::metrics::{
     BackendMetrics, CONTENT_TYPE, DeviceMetrics, FlowTableMetrics, MetricsSnapshot, PortMetrics,
-    ResolverCounters, VipMetrics, WorkerMetrics, render, serve_metrics,
+    ResolverCounters, VipMetrics, WorkerMetrics, render, render_scoped, serve_metrics,
 };
 use mplb::datapath::counters::Counters;
 use mplb::datapath::forwarding::{BackendState, Protocol};
@@ -157,9 +157,9 @@ fn start() -> (
     let counted = Arc::clone(&scrapes);
     let (addr, handle) = serve_metrics(
         "127.0.0.1:0".parse().expect("address"),
-        move || {
+        move |scopes| {
             counted.fetch_add(1, Ordering::SeqCst);
-            render(&model())
+            render_scoped(&model(), scopes)
         },
         Arc::clone(&stop),
     )
@@ -217,6 +217,66 @@ fn http_server_answers_metrics_404_405_and_400() {
         TcpStream::connect_timeout(&addr, Duration::from_secs(2)).is_err(),
         "listener closed after stop"
     );
+}
+
+#[test]
+fn a_scrape_gets_the_parts_its_scopes_name() {
+    let (addr, stop, scrapes, handle) = start();
+    let body = |target: &str| {
+        let got = exchange(addr, format!("GET {target} HTTP/1.1\r\n\r\n").as_bytes());
+        let (head, body) = got.split_once("\r\n\r\n").expect("head and body");
+        (
+            head.lines().next().unwrap_or("").to_string(),
+            body.to_string(),
+        )
+    };
+    let series = |page: &str, prefix: &str| page.lines().filter(|l| l.starts_with(prefix)).count();
+    let whole = render(&model());
+    for prefix in ["mplb_uptime_seconds", "mplb_vip_", "mplb_backend_"] {
+        assert!(series(&whole, prefix) > 0, "{prefix} in the model's page");
+    }
+    let (status, global) = body("/metrics?scope=global");
+    assert!(status.contains(" 200 "), "{status}");
+    assert!(series(&global, "mplb_uptime_seconds") > 0);
+    assert!(series(&global, "mplb_neighbour_requests_total") > 0);
+    assert_eq!(
+        series(&global, "mplb_vip_") + series(&global, "mplb_backend_"),
+        0
+    );
+    let (_, vips) = body("/metrics?scope=vip&scope=global");
+    assert_eq!(series(&vips, "mplb_vip_"), series(&whole, "mplb_vip_"));
+    assert_eq!(series(&vips, "mplb_backend_"), 0);
+    let (_, backends) = body("/metrics?scope=backend");
+    assert_eq!(
+        series(&backends, "mplb_backend_"),
+        series(&whole, "mplb_backend_")
+    );
+    assert_eq!(
+        series(&backends, "mplb_uptime_seconds") + series(&backends, "mplb_vip_"),
+        0
+    );
+    // Every scope together is the whole page; no scope too.
+    assert_eq!(
+        body("/metrics?scope=global&scope=vip&scope=backend").1,
+        whole
+    );
+    assert_eq!(body("/metrics?other=1").1, whole);
+    // Each part on its own is a valid page.
+    for page in [&global, &vips, &backends] {
+        let (ok, report) = promtool_check(page);
+        assert!(ok, "{report}\n{page}");
+    }
+    assert_eq!(scrapes.load(Ordering::SeqCst), 5);
+    // An unknown scope: 400, saying which, and nothing rendered.
+    let (status, text) = body("/metrics?scope=backends");
+    assert!(status.contains(" 400 "), "{status}");
+    assert!(
+        text.contains("\"backends\"") && text.contains("global, vip, backend"),
+        "{text}"
+    );
+    assert_eq!(scrapes.load(Ordering::SeqCst), 5);
+    stop.store(true, Ordering::SeqCst);
+    handle.join().expect("server thread");
 }
 
 #[test]

@@ -69,13 +69,8 @@ def run(bench, dut, traffic, *, flow_capacity=None, flow_table=None, sample_ever
     """Runs `traffic` through `dut` ("testpmd" or "mplb"); returns a result
     dict. Never raises for a failed run: the error is in result["error"].
     `flow_table`: overrides of mplb's [flow_table] (untrusted_quota_pct,
-    untrusted_timeout_secs). With many VIPs (`bench.vips` > 1) mplb is not
-    sampled: its metrics page then holds a few dozen series a VIP (88 MB for
-    20 000 VIPs of 4 backends), whose rendering and parsing would take the
-    CPUs the run measures."""
+    untrusted_timeout_secs)."""
     label = label or f"{dut}-{traffic.mix}"
-    if bench.vips > 1:
-        sample_every = None
     tmp = bench.scratch(label)
     sock = os.path.join(tmp, "gen.sock")
     gen_prefix = topology.unique_prefix("gen")
@@ -175,7 +170,7 @@ def run(bench, dut, traffic, *, flow_capacity=None, flow_table=None, sample_ever
                 next_sample += sample_every
             time.sleep(0.05)
         result["gen"] = topology.read_json(json_path)
-        if mplb and bench.vips == 1:
+        if mplb:
             # Final state, before it stops: what the generator left behind.
             result["final"] = sample_mplb(mplb, dut_child.pid, started)
             try:

@@ -10,9 +10,12 @@ _SAMPLE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{([^}]*)\})?\s+(\S+)$')
 _LABEL = re.compile(r'(\w+)="((?:[^"\\]|\\.)*)"')
 
 
-def scrape(port, timeout=3.0):
-    """The metrics page as {name: [(labels dict, value)]}."""
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=timeout) as r:
+def scrape(port, timeout=3.0, scopes=()):
+    """The metrics page as {name: [(labels dict, value)]}; `scopes`: only
+    those parts of it (mplb's `?scope=`: global, vip, backend)."""
+    query = "&".join(f"scope={s}" for s in scopes)
+    url = f"http://127.0.0.1:{port}/metrics" + (f"?{query}" if query else "")
+    with urllib.request.urlopen(url, timeout=timeout) as r:
         text = r.read().decode()
     out = {}
     for line in text.splitlines():

@@ -257,7 +257,10 @@ class MplbDut:
             return False
 
     def metrics(self):
-        return observe.scrape(self.metrics_port)
+        """The instance's own series (`?scope=global`): what the samples
+        read, whatever the number of VIPs (whose series, with thousands,
+        are tens of MB)."""
+        return observe.scrape(self.metrics_port, scopes=("global",))
 
 
 def remove_runtime_dir(prefix):

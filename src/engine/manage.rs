@@ -67,8 +67,8 @@ fn start_management(
         .map_err(|e| format!("control socket {}: {e}", sock.display()))?;
     say!("control socket {}", sock.display());
     let listen = config.management.listen;
-    let scrape = move || {
-        socket::ask(&tx, Request::Metrics)
+    let scrape = move |scopes| {
+        socket::ask(&tx, Request::Metrics(scopes))
             .unwrap_or_else(|e| format!("# metrics unavailable: {e}\n"))
     };
     let (bound, metrics) = match serve_metrics(listen, scrape, Arc::clone(stop)) {

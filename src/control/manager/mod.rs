@@ -206,7 +206,7 @@ impl Manager {
     pub fn handle(&mut self, req: &Request) -> Result<String, String> {
         let uptime = self.started.elapsed();
         let answer = match req {
-            Request::Metrics => Ok(metrics::render(&self.metrics())),
+            Request::Metrics(scopes) => Ok(metrics::render_scoped(&self.metrics(), *scopes)),
             Request::Stats { json: true } => Ok(report::stats_json(
                 &self.core,
                 &self.slots,

@@ -3,6 +3,7 @@
 use std::net::IpAddr;
 
 use crate::config::MAX_DRAIN_DEADLINE_SECS;
+use crate::control::metrics::Scopes;
 use crate::datapath::forwarding::Protocol;
 
 /// What an operator asked for a backend (`mplb backend ACTION NAME`). Kept
@@ -21,8 +22,9 @@ pub enum Request {
     Stats {
         json: bool,
     },
-    /// The Prometheus text page (from the metrics endpoint).
-    Metrics,
+    /// The Prometheus text page, or the parts of it a scrape asked for
+    /// (from the metrics endpoint).
+    Metrics(Scopes),
     Drain(String),
     Disable(String),
     Enable(String),

@@ -18,7 +18,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use super::CONTENT_TYPE;
+use super::{CONTENT_TYPE, Scopes};
 
 /// Connections served at the same time (see the module's description for
 /// what happens to one more).
@@ -39,15 +39,16 @@ const MAX_REQUEST: usize = 8192;
 /// How often the accept loop looks for connections and the stop flag.
 const ACCEPT_POLL: Duration = Duration::from_millis(20);
 
-/// Serves `GET /metrics` on `listen` with the text `source` returns, until
-/// `stop` is set (then the listener closes within ~20 ms; requests
-/// in progress finish on their own threads). Other paths get 404, other
-/// methods 405, malformed requests 400. `source` is called once per scrape,
-/// never concurrently. Returns the address actually bound (port 0 in
+/// Serves `GET /metrics` on `listen` with the text `source` returns for
+/// the parts of the page the request's `scope=` parameters name (see
+/// [`Scopes`]), until `stop` is set (then the listener closes within
+/// ~20 ms; requests in progress finish on their own threads). Other paths
+/// get 404, other methods 405, malformed requests and unknown scopes 400.
+/// `source` is called once per scrape, never concurrently. Returns the address actually bound (port 0 in
 /// `listen` picks a free port) and the server thread.
 pub fn serve_metrics(
     listen: SocketAddr,
-    source: impl Fn() -> String + Send + 'static,
+    source: impl Fn(Scopes) -> String + Send + 'static,
     stop: Arc<AtomicBool>,
 ) -> io::Result<(SocketAddr, JoinHandle<()>)> {
     let listener = TcpListener::bind(listen)?;
@@ -87,9 +88,9 @@ pub fn serve_metrics(
                     .name("mplb-metrics-conn".to_string())
                     .stack_size(CONNECTION_STACK)
                     .spawn(move || {
-                        handle_connection(stream, &|| reading_here.remove(id), &|| {
+                        handle_connection(stream, &|| reading_here.remove(id), &|scopes| {
                             let f = source.lock().unwrap_or_else(|p| p.into_inner());
-                            f()
+                            f(scopes)
                         });
                         reading_here.remove(id);
                         active_here.fetch_sub(1, Ordering::AcqRel);
@@ -156,7 +157,11 @@ fn busy(mut stream: TcpStream) {
 
 /// Reads one request from `stream` and answers it; `head_read` is called
 /// once the request head is in (or did not come).
-fn handle_connection(mut stream: TcpStream, head_read: &dyn Fn(), source: &dyn Fn() -> String) {
+fn handle_connection(
+    mut stream: TcpStream,
+    head_read: &dyn Fn(),
+    source: &dyn Fn(Scopes) -> String,
+) {
     let head = read_head(&mut stream, Instant::now() + REQUEST_TIMEOUT);
     head_read();
     let head = match head {
@@ -175,11 +180,20 @@ fn handle_connection(mut stream: TcpStream, head_read: &dyn Fn(), source: &dyn F
         }
     };
     match parse_request_line(&head) {
-        Some((method @ ("GET" | "HEAD"), "/metrics")) => {
-            let body = source();
-            answer(&mut stream, "200 OK", &[], body.as_bytes(), method == "GET");
-        }
-        Some(("GET" | "HEAD", _)) => answer(
+        Some((method @ ("GET" | "HEAD"), "/metrics", query)) => match Scopes::from_query(query) {
+            Ok(scopes) => {
+                let body = source(scopes);
+                answer(&mut stream, "200 OK", &[], body.as_bytes(), method == "GET");
+            }
+            Err(e) => answer(
+                &mut stream,
+                "400 Bad Request",
+                &[],
+                format!("{e}\n").as_bytes(),
+                true,
+            ),
+        },
+        Some(("GET" | "HEAD", _, _)) => answer(
             &mut stream,
             "404 Not Found",
             &[],
@@ -287,8 +301,9 @@ fn head_complete(buf: &[u8]) -> bool {
     buf.windows(4).any(|w| w == b"\r\n\r\n") || buf.windows(2).any(|w| w == b"\n\n")
 }
 
-/// Method and path (without the query) of `METHOD SP TARGET SP HTTP/1.x`.
-fn parse_request_line(head: &[u8]) -> Option<(&str, &str)> {
+/// Method, path and query (after `?`, if any) of
+/// `METHOD SP TARGET SP HTTP/1.x`.
+fn parse_request_line(head: &[u8]) -> Option<(&str, &str, Option<&str>)> {
     let end = head.iter().position(|&b| b == b'\n')?;
     let line = &head[..end];
     let line = line.strip_suffix(b"\r").unwrap_or(line);
@@ -304,8 +319,10 @@ fn parse_request_line(head: &[u8]) -> Option<(&str, &str)> {
     {
         return None;
     }
-    let path = target.split('?').next().unwrap_or(target);
-    Some((method, path))
+    match target.split_once('?') {
+        Some((path, query)) => Some((method, path, Some(query))),
+        None => Some((method, target, None)),
+    }
 }
 
 #[cfg(test)]
@@ -315,7 +332,7 @@ mod tests {
     proptest::proptest! {
         #[test]
         fn any_request_bytes_parse_without_panic(bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..300)) {
-            if let Some((method, path)) = parse_request_line(&bytes) {
+            if let Some((method, path, _)) = parse_request_line(&bytes) {
                 proptest::prop_assert!(path.starts_with('/'));
                 proptest::prop_assert!(!method.is_empty());
             }
@@ -327,11 +344,11 @@ mod tests {
     fn request_lines() {
         assert_eq!(
             parse_request_line(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n"),
-            Some(("GET", "/metrics"))
+            Some(("GET", "/metrics", None))
         );
         assert_eq!(
             parse_request_line(b"HEAD /metrics?x=1 HTTP/1.0\n\n"),
-            Some(("HEAD", "/metrics"))
+            Some(("HEAD", "/metrics", Some("x=1")))
         );
         for bad in [
             &b"\r\n\r\n"[..],

@@ -22,10 +22,12 @@
 //! [`REQUEST_TIMEOUT`] to send its whole request head. At most
 //! [`MAX_CONNECTIONS`] are served at once; one more closes the connection
 //! that has been sending its head the longest, and gets 503 only when none
-//! is. One request per connection.
+//! is. One request per connection. `?scope=` picks parts of the page (see
+//! [`Scopes`]).
 
 mod http;
 mod render;
+mod scope;
 
 use std::net::IpAddr;
 use std::time::Duration;
@@ -36,7 +38,8 @@ use crate::datapath::forwarding::{BackendState, Protocol};
 
 pub use crate::control::resolver::ResolverCounters;
 pub use http::{MAX_CONNECTIONS, REQUEST_TIMEOUT, serve_metrics};
-pub use render::{CONTENT_TYPE, escape_label_value, render};
+pub use render::{CONTENT_TYPE, escape_label_value, render, render_scoped};
+pub use scope::{Scopes, UnknownScope};
 
 /// The values of `mplb_backend_neighbour_state`'s `state` label.
 pub const NEIGHBOUR_STATES: [&str; 4] = ["static", "reachable", "stale", "unresolved"];

@@ -3,7 +3,8 @@
 use std::fmt::{Display, Write as _};
 
 use super::{
-    BackendMetrics, DeviceMetrics, FlowTableMetrics, MetricsSnapshot, NEIGHBOUR_STATES, VipMetrics,
+    BackendMetrics, DeviceMetrics, FlowTableMetrics, MetricsSnapshot, NEIGHBOUR_STATES, Scopes,
+    VipMetrics,
 };
 use crate::control::bgp::FleetReport;
 use crate::datapath::counters::Counters;
@@ -16,25 +17,48 @@ const DROP_PREFIX: &str = "drop_";
 
 /// Renders `m` in the Prometheus text format 0.0.4.
 pub fn render(m: &MetricsSnapshot) -> String {
+    render_scoped(m, Scopes::ALL)
+}
+
+/// [`render`] of the parts `scopes` names.
+pub fn render_scoped(m: &MetricsSnapshot, scopes: Scopes) -> String {
     let mut out = Exposition::default();
-    process(&mut out, m);
-    let worker_ids: Vec<String> = (0..m.workers.len()).map(|w| w.to_string()).collect();
-    worker_counters(&mut out, m, &worker_ids);
-    drops(&mut out, m, &worker_ids);
-    flow_tables(&mut out, m, &worker_ids);
-    vips(&mut out, &m.vips);
-    backends(&mut out, &m.backends);
-    neighbours(&mut out, m);
-    fleet(&mut out, &m.fleet);
-    if let Some(d) = &m.devices {
-        devices(&mut out, d);
+    if scopes.global {
+        process(&mut out, m);
+        let worker_ids: Vec<String> = (0..m.workers.len()).map(|w| w.to_string()).collect();
+        worker_counters(&mut out, m, &worker_ids);
+        drops(&mut out, m, &worker_ids);
+        flow_tables(&mut out, m, &worker_ids);
+    }
+    if scopes.vip {
+        vips(&mut out, &m.vips);
+    }
+    if scopes.backend {
+        backends(&mut out, &m.backends);
+    }
+    if scopes.global {
+        neighbour_totals(&mut out, m);
+    }
+    if scopes.backend {
+        neighbour_states(&mut out, m);
+    }
+    if scopes.global {
+        fleet(&mut out, &m.fleet);
+    }
+    if scopes.vip {
+        announcements(&mut out, &m.fleet);
+    }
+    if scopes.global {
+        if let Some(d) = &m.devices {
+            devices(&mut out, d);
+        }
     }
     out.text
 }
 
 /// The resolution of backend MACs by ARP / ND: the management thread's
-/// totals, and each backend's state (a state set).
-fn neighbours(out: &mut Exposition, m: &MetricsSnapshot) {
+/// totals.
+fn neighbour_totals(out: &mut Exposition, m: &MetricsSnapshot) {
     let n = &m.neighbours;
     let totals = [
         (
@@ -62,6 +86,10 @@ fn neighbours(out: &mut Exposition, m: &MetricsSnapshot) {
         out.family(metric, "counter", help);
         out.sample(metric, &[], value);
     }
+}
+
+/// How each backend's MAC is known (a state set).
+fn neighbour_states(out: &mut Exposition, m: &MetricsSnapshot) {
     out.family(
         "mplb_backend_neighbour_state",
         "gauge",
@@ -139,8 +167,7 @@ fn devices(out: &mut Exposition, d: &DeviceMetrics) {
     }
 }
 
-/// Draining, and with `[bgp]` the speaker, its sessions and each VIP's
-/// announcement.
+/// Draining, and with `[bgp]` the speaker and its sessions.
 fn fleet(out: &mut Exposition, f: &FleetReport) {
     out.family(
         "mplb_draining",
@@ -181,6 +208,13 @@ fn fleet(out: &mut Exposition, f: &FleetReport) {
         &[],
         b.configure_failures,
     );
+}
+
+/// With `[bgp]`, each VIP's announcement.
+fn announcements(out: &mut Exposition, f: &FleetReport) {
+    let Some(b) = &f.bgp else {
+        return;
+    };
     out.family(
         "mplb_vip_announced",
         "gauge",
