@@ -61,6 +61,10 @@ enum Command {
         /// Print JSON instead of a table.
         #[arg(long)]
         json: bool,
+        /// Leave out the table of every VIP's backends (with thousands of
+        /// VIPs, most of the output).
+        #[arg(long)]
+        no_backends: bool,
         #[command(flatten)]
         target: Target,
     },
@@ -161,8 +165,18 @@ fn main() -> ExitCode {
             duration,
             stats_interval,
         } => run(&config, duration, stats_interval),
-        Command::Stats { json, target } => {
-            client(&target, if json { "stats json" } else { "stats" })
+        Command::Stats {
+            json,
+            no_backends,
+            target,
+        } => {
+            let request = match (json, no_backends) {
+                (false, false) => "stats",
+                (true, false) => "stats json",
+                (false, true) => "stats no-backends",
+                (true, true) => "stats json no-backends",
+            };
+            client(&target, request)
         }
         Command::Backend {
             action,

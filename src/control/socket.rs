@@ -363,7 +363,7 @@ mod tests {
                     .recv_timeout(Duration::from_secs(10))
                     .expect("request arrives");
                 let body = match p.request {
-                    Request::Stats { json } => Ok(format!("stats json={json}\n")),
+                    Request::Stats { json, .. } => Ok(format!("stats json={json}\n")),
                     other => Err(format!("not in this test: {other:?}")),
                 };
                 let _ = p.reply.send(body);
@@ -403,7 +403,10 @@ mod tests {
         assert!(e.contains("will be carried out"), "{e}");
         let e = ask_within(
             &tx,
-            Request::Stats { json: false },
+            Request::Stats {
+                json: false,
+                backends: true,
+            },
             Duration::from_millis(50),
         )
         .expect_err("late");

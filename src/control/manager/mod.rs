@@ -207,17 +207,25 @@ impl Manager {
         let uptime = self.started.elapsed();
         let answer = match req {
             Request::Metrics(scopes) => Ok(metrics::render_scoped(&self.metrics(), *scopes)),
-            Request::Stats { json: true } => Ok(report::stats_json(
+            Request::Stats {
+                json: true,
+                backends,
+            } => Ok(report::stats_json(
                 &self.core,
                 &self.slots,
                 uptime,
                 &self.fleet(),
+                *backends,
             )),
-            Request::Stats { json: false } => Ok(report::stats_text(
+            Request::Stats {
+                json: false,
+                backends,
+            } => Ok(report::stats_text(
                 &self.core,
                 &self.slots,
                 uptime,
                 &self.fleet(),
+                *backends,
             )),
             Request::DrainInstance { deadline_secs } => Ok(self.start_drain(*deadline_secs)),
             // The management loop keeps the client for the answer
@@ -397,7 +405,12 @@ mod tests {
         std::fs::write(&t.0, web_a_b().replace("name = \"b\"", "name = \"c\"")).expect("write");
         m.handle(&Request::Reload).expect("applied");
         assert!(m.current().backends.iter().flatten().any(|b| b.name == "c"));
-        let stats = m.handle(&Request::Stats { json: true }).expect("stats");
+        let stats = m
+            .handle(&Request::Stats {
+                json: true,
+                backends: true,
+            })
+            .expect("stats");
         let v: serde_json::Value = serde_json::from_str(&stats).expect("stats json parses");
         let names: Vec<&str> = v["backends"]
             .as_array()
@@ -408,6 +421,32 @@ mod tests {
         assert!(names.contains(&"c"), "{stats}");
         assert!(v["counters"]["rx_packets"].is_u64(), "{stats}");
         assert!(v["flow_table"]["capacity"].is_u64(), "{stats}");
+        let rows = names.len();
+        // Without the backends (`mplb stats --no-backends`): the rest, as is.
+        let mut brief = |json| {
+            m.handle(&Request::Stats {
+                json,
+                backends: false,
+            })
+            .expect("stats")
+        };
+        let v: serde_json::Value = serde_json::from_str(&brief(true)).expect("json");
+        assert!(v.get("backends").is_none(), "{v}");
+        assert!(v["counters"]["rx_packets"].is_u64(), "{v}");
+        assert!(v["flow_table"]["capacity"].is_u64(), "{v}");
+        let text = brief(false);
+        let full = m
+            .handle(&Request::Stats {
+                json: false,
+                backends: true,
+            })
+            .expect("stats");
+        let table = |t: &str| t.lines().filter(|l| l.starts_with("web ")).count();
+        assert_eq!((table(&text), table(&full)), (0, rows), "{text}\n{full}");
+        assert!(
+            text.contains("flow tables:") && text.contains("rx_packets"),
+            "{text}"
+        );
     }
 
     #[test]
@@ -424,7 +463,12 @@ mod tests {
         assert!(m.current().vips[0].backends.contains(&b));
         // No new flows, and the operator sees it retiring.
         assert!((40000..40064).all(|p| lookup_backend(&mut m, p) == "a"));
-        let stats = m.handle(&Request::Stats { json: false }).expect("stats");
+        let stats = m
+            .handle(&Request::Stats {
+                json: false,
+                backends: true,
+            })
+            .expect("stats");
         assert!(
             stats
                 .lines()
@@ -527,7 +571,12 @@ mod tests {
         m.handle(&Request::Reload).expect("reload");
         assert!(!file().contains("route "), "still withdrawn after a reload");
         assert!(metrics::render(&m.metrics()).contains("\nmplb_draining 1\n"));
-        let json = m.handle(&Request::Stats { json: true }).expect("stats");
+        let json = m
+            .handle(&Request::Stats {
+                json: true,
+                backends: true,
+            })
+            .expect("stats");
         let v: serde_json::Value = serde_json::from_str(&json).expect("json");
         assert_eq!(v["drain"]["draining"], true, "{json}");
         assert_eq!(v["bgp"]["vips"][0]["reason"], "draining", "{json}");
@@ -560,7 +609,12 @@ mod tests {
         std::fs::write(&t.0, weighted).expect("write");
         m.handle(&Request::Reload).expect("reload");
         assert!((40000..40064).all(|p| lookup_backend(&mut m, p) == "a"));
-        let stats = m.handle(&Request::Stats { json: false }).expect("stats");
+        let stats = m
+            .handle(&Request::Stats {
+                json: false,
+                backends: true,
+            })
+            .expect("stats");
         let row = |name: &str| {
             stats
                 .lines()
@@ -570,7 +624,12 @@ mod tests {
         };
         assert!(row("b").ends_with("0 (no new flows)"), "{stats}");
         assert!(row("a").ends_with(" 1"), "{stats}");
-        let json = m.handle(&Request::Stats { json: true }).expect("stats");
+        let json = m
+            .handle(&Request::Stats {
+                json: true,
+                backends: true,
+            })
+            .expect("stats");
         let v: serde_json::Value = serde_json::from_str(&json).expect("stats json parses");
         assert_eq!(v["backends"][1]["weight"], 0, "{json}");
     }
@@ -627,7 +686,12 @@ mod tests {
             ..Default::default()
         });
         m.set_workers(slots, Vec::new());
-        let text = m.handle(&Request::Stats { json: false }).expect("stats");
+        let text = m
+            .handle(&Request::Stats {
+                json: false,
+                backends: true,
+            })
+            .expect("stats");
         let row = |w: &str| -> Vec<String> {
             text.lines()
                 .skip_while(|l| !l.starts_with("worker "))
@@ -640,7 +704,12 @@ mod tests {
         assert_eq!(row("0")[..5], ["0", "300", "75.0%", "290", "10"], "{text}");
         assert_eq!(row("1")[..5], ["1", "100", "25.0%", "100", "0"], "{text}");
         assert!(text.contains("7 of 64"), "{text}");
-        let json = m.handle(&Request::Stats { json: true }).expect("stats");
+        let json = m
+            .handle(&Request::Stats {
+                json: true,
+                backends: true,
+            })
+            .expect("stats");
         let v: serde_json::Value = serde_json::from_str(&json).expect("stats json parses");
         let w = v["per_worker"].as_array().expect("per_worker");
         assert_eq!(w.len(), 2, "{json}");

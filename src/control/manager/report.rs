@@ -142,12 +142,13 @@ fn backend_rows(core: &Core) -> Vec<BackendRow> {
     rows
 }
 
-/// `mplb stats`.
+/// `mplb stats`; `backends`: with the table of every VIP's backends.
 pub fn stats_text(
     core: &Core,
     slots: &[Arc<StatsSlot>],
     uptime: Duration,
     fleet: &FleetReport,
+    backends: bool,
 ) -> String {
     let c = total(slots);
     let mut s = format!(
@@ -173,6 +174,10 @@ pub fn stats_text(
         "\nbackend MACs by ARP / ND: {} asked, {} resolved, {} changed, {} failed",
         n.requested, n.resolved, n.mac_changes, n.failures
     );
+    if !backends {
+        s += &fleet.text();
+        return s;
+    }
     let _ = writeln!(
         s,
         "\n{:<16} {:<16} {:<40} {:<10} {:<6} {:<17} {:<10} weight",
@@ -197,12 +202,14 @@ pub fn stats_text(
     s
 }
 
-/// `mplb stats --json`.
+/// `mplb stats --json`; `backends`: with the list of every VIP's backends
+/// (else no `backends` key).
 pub fn stats_json(
     core: &Core,
     slots: &[Arc<StatsSlot>],
     uptime: Duration,
     fleet: &FleetReport,
+    backends: bool,
 ) -> String {
     let c = total(slots);
     let counters: serde_json::Map<String, serde_json::Value> = Counters::NAMES
@@ -210,18 +217,23 @@ pub fn stats_json(
         .zip(c.values())
         .map(|(n, v)| ((*n).to_string(), v.into()))
         .collect();
-    let backends: Vec<serde_json::Value> = backend_rows(core)
-        .into_iter()
-        .map(|r| {
-            serde_json::json!({
-                "vip": r.vip, "name": r.name, "address": r.addr, "state": r.state,
-                "healthy": r.healthy, "weight": r.weight,
-                "mac": r.mac, "mac_from": r.neighbour,
-            })
+    let with_backends = backends;
+    let backends: Vec<serde_json::Value> = (if with_backends {
+        backend_rows(core)
+    } else {
+        Vec::new()
+    })
+    .into_iter()
+    .map(|r| {
+        serde_json::json!({
+            "vip": r.vip, "name": r.name, "address": r.addr, "state": r.state,
+            "healthy": r.healthy, "weight": r.weight,
+            "mac": r.mac, "mac_from": r.neighbour,
         })
-        .collect();
+    })
+    .collect();
     let f = flow_table_total(slots);
-    let report = serde_json::json!({
+    let mut report = serde_json::json!({
         "uptime_seconds": uptime.as_secs_f64(),
         "generation": core.generation(),
         "workers": slots.len(),
@@ -239,6 +251,11 @@ pub fn stats_json(
         "drain": fleet.json().0,
         "bgp": fleet.json().1,
     });
+    if !with_backends {
+        if let Some(o) = report.as_object_mut() {
+            o.remove("backends");
+        }
+    }
     format!("{report}\n")
 }
 

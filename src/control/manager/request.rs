@@ -21,6 +21,10 @@ pub enum Override {
 pub enum Request {
     Stats {
         json: bool,
+        /// With the table of every VIP's backends (`mplb stats
+        /// --no-backends` leaves it out: with thousands of VIPs it is most
+        /// of the answer).
+        backends: bool,
     },
     /// The Prometheus text page, or the parts of it a scrape asked for
     /// (from the metrics endpoint).
@@ -54,8 +58,14 @@ impl Request {
             _ => Err("usage: backend drain|enable|disable NAME".to_string()),
         };
         match words.as_slice() {
-            ["stats"] => Ok(Request::Stats { json: false }),
-            ["stats", "json"] => Ok(Request::Stats { json: true }),
+            ["stats", options @ ..]
+                if options.iter().all(|o| matches!(*o, "json" | "no-backends")) =>
+            {
+                Ok(Request::Stats {
+                    json: options.contains(&"json"),
+                    backends: !options.contains(&"no-backends"),
+                })
+            }
             ["reload"] => Ok(Request::Reload),
             ["drain"] => Ok(Request::DrainInstance {
                 deadline_secs: None,
@@ -104,8 +114,25 @@ mod tests {
     fn requests_parse_and_reject_garbage() {
         assert_eq!(
             Request::parse("stats json"),
-            Ok(Request::Stats { json: true })
+            Ok(Request::Stats {
+                json: true,
+                backends: true,
+            })
         );
+        for (line, json, backends) in [
+            ("stats", false, true),
+            ("stats no-backends", false, false),
+            ("stats json no-backends", true, false),
+            ("stats no-backends json", true, false),
+        ] {
+            assert_eq!(
+                Request::parse(line),
+                Ok(Request::Stats { json, backends }),
+                "{line}"
+            );
+        }
+        assert!(Request::parse("stats json backends").is_err());
+        assert!(Request::parse("stats verbose").is_err());
         assert_eq!(
             Request::parse("backend drain web-1"),
             Ok(Request::Drain("web-1".into()))
