@@ -250,8 +250,7 @@ impl MaglevTable {
     /// The backend for a flow hash, or `None` if the table has no backend.
     #[inline]
     pub fn lookup(&self, hash: u64) -> Option<BackendId> {
-        let idx = ((u128::from(hash) * u128::from(self.size)) >> 64) as usize;
-        self.entries.get(idx).map(|&e| BackendId(e))
+        self.slot(hash).map(|&e| BackendId(e))
     }
 
     /// The slot [`MaglevTable::lookup`] reads for `hash`, for a burst to

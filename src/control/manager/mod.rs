@@ -28,7 +28,7 @@ use self::liveness::Liveness;
 use super::bgp::Announcer;
 use super::health::{HealthEvent, HealthThread, spawn_health_thread, targets_from_config};
 use super::log;
-use super::metrics::{self, DeviceProbe, MetricsSnapshot};
+use super::metrics::{self, DeviceProbe, MetricsSnapshot, Scopes};
 use super::stats::{StatsSlot, total};
 use crate::config::Config;
 use crate::datapath::counters::Counters;
@@ -206,27 +206,22 @@ impl Manager {
     pub fn handle(&mut self, req: &Request) -> Result<String, String> {
         let uptime = self.started.elapsed();
         let answer = match req {
-            Request::Metrics(scopes) => Ok(metrics::render_scoped(&self.metrics(), *scopes)),
-            Request::Stats {
-                json: true,
-                backends,
-            } => Ok(report::stats_json(
-                &self.core,
-                &self.slots,
-                uptime,
-                &self.fleet(),
-                *backends,
-            )),
-            Request::Stats {
-                json: false,
-                backends,
-            } => Ok(report::stats_text(
-                &self.core,
-                &self.slots,
-                uptime,
-                &self.fleet(),
-                *backends,
-            )),
+            Request::Metrics(scopes) => {
+                Ok(metrics::render_scoped(&self.metrics_of(*scopes), *scopes))
+            }
+            Request::Stats { json, backends } => {
+                let stats = match json {
+                    true => report::stats_json,
+                    false => report::stats_text,
+                };
+                Ok(stats(
+                    &self.core,
+                    &self.slots,
+                    uptime,
+                    &self.fleet(),
+                    *backends,
+                ))
+            }
             Request::DrainInstance { deadline_secs } => Ok(self.start_drain(*deadline_secs)),
             // The management loop keeps the client for the answer
             // (`wait_drained`); here, without a way back, only say where.
@@ -301,6 +296,11 @@ impl Manager {
 
     /// Everything the metrics page shows.
     pub fn metrics(&self) -> MetricsSnapshot {
+        self.metrics_of(Scopes::ALL)
+    }
+
+    /// [`Manager::metrics`] of the parts `scopes` names (the others empty).
+    fn metrics_of(&self, scopes: Scopes) -> MetricsSnapshot {
         report::metrics(
             &self.core,
             &self.slots,
@@ -308,6 +308,7 @@ impl Manager {
             self.started.elapsed(),
             self.devices.as_ref().map(|probe| probe()),
             self.fleet(),
+            scopes,
         )
     }
 }
@@ -661,6 +662,44 @@ mod tests {
         slots[0].publish(&Counters::default());
         m.housekeeping(t0 + Duration::from_secs(8));
         assert_eq!(m.fleet().stalled_workers, 0);
+    }
+
+    #[test]
+    fn a_scoped_scrape_collects_only_its_parts_and_shows_what_the_whole_page_does() {
+        let (mut m, _t) = manager("scoped");
+        m.set_workers(Vec::new(), vec![Arc::new(Traffic::new())]);
+        let whole = m.metrics();
+        assert!(!whole.vips.is_empty() && !whole.backends.is_empty());
+        for (global, vip, backend) in [
+            (true, false, false),
+            (false, true, false),
+            (false, false, true),
+            (true, true, false),
+        ] {
+            let scopes = Scopes {
+                global,
+                vip,
+                backend,
+            };
+            let part = m.metrics_of(scopes);
+            assert_eq!(
+                (part.vips.is_empty(), part.backends.is_empty()),
+                (!vip, !backend)
+            );
+            let page = m.handle(&Request::Metrics(scopes)).expect("page");
+            // Uptime differs between the two pages; everything else is equal.
+            let steady = |p: &str| -> Vec<String> {
+                p.lines()
+                    .filter(|l| !l.starts_with("mplb_uptime_seconds "))
+                    .map(str::to_string)
+                    .collect()
+            };
+            assert_eq!(
+                steady(&page),
+                steady(&metrics::render_scoped(&whole, scopes)),
+                "{scopes:?}"
+            );
+        }
     }
 
     #[test]

@@ -44,8 +44,9 @@ const ACCEPT_POLL: Duration = Duration::from_millis(20);
 /// [`Scopes`]), until `stop` is set (then the listener closes within
 /// ~20 ms; requests in progress finish on their own threads). Other paths
 /// get 404, other methods 405, malformed requests and unknown scopes 400.
-/// `source` is called once per scrape, never concurrently. Returns the address actually bound (port 0 in
-/// `listen` picks a free port) and the server thread.
+/// `source` is called once per scrape, never concurrently. Returns the
+/// address actually bound (port 0 in `listen` picks a free port) and the
+/// server thread.
 pub fn serve_metrics(
     listen: SocketAddr,
     source: impl Fn(Scopes) -> String + Send + 'static,
