@@ -158,6 +158,8 @@ impl Kind {
 pub struct Fields {
     /// Source address: 4 bytes for IPv4, 16 for IPv6.
     pub src: [u8; 16],
+    /// Destination address, the VIP's: 4 bytes for IPv4, 16 for IPv6.
+    pub dst: [u8; 16],
     pub sport: u16,
     pub seq: u32,
     pub ack: u32,
@@ -165,16 +167,19 @@ pub struct Fields {
     pub extra: [u8; 16],
 }
 
-/// One kind of frame to one VIP.
+/// One kind of frame to the VIPs of one family and port: the addresses are
+/// written per packet, so 10 000 VIPs share a template (a template each
+/// would not stay in the cache, and the generator would set the pace).
 #[derive(Clone, Debug)]
 pub struct Template {
     pub kind: Kind,
     pub v6: bool,
     bytes: Vec<u8>,
     l4: usize,
-    /// Partial sum of the IPv4 header with the source zeroed.
+    /// Partial sum of the IPv4 header with the addresses zeroed.
     ip_sum: u16,
-    /// Partial sum of pseudo-header and segment with every variable field zeroed.
+    /// Partial sum of pseudo-header and segment with every variable field
+    /// (addresses included) zeroed.
     l4_sum: u16,
     /// Variable option bytes (TCP offsets).
     extra: Option<(usize, usize)>,
@@ -183,10 +188,17 @@ pub struct Template {
 }
 
 impl Template {
-    /// `dst`/`src`: the Ethernet addresses; `size`: the wanted frame length
-    /// (data frames are padded up to it, handshakes keep their natural size).
-    pub fn new(kind: Kind, vip: &VipPlan, dst: [u8; 6], src: [u8; 6], size: usize) -> Template {
-        let v6 = vip.addr.is_ipv6();
+    /// `v6`, `port`: the VIPs' family and port; `dst`/`src`: the Ethernet
+    /// addresses; `size`: the wanted frame length (data frames are padded up
+    /// to it, handshakes keep their natural size).
+    pub fn new(
+        kind: Kind,
+        v6: bool,
+        port: u16,
+        dst: [u8; 6],
+        src: [u8; 6],
+        size: usize,
+    ) -> Template {
         let ip_len = if v6 { V6_HDR } else { V4_HDR };
         let l4 = ETH + ip_len;
         let (opts, extra) = kind.options(v6);
@@ -209,24 +221,21 @@ impl Template {
         };
         let (dst, src) = (MacAddr(dst), MacAddr(src));
         let len = seg_len as u16;
-        // IP header: source zero (variable), checksum 0 (finished per
+        // IP header: addresses zero (variable), checksum 0 (finished per
         // packet), everything else final.
-        match vip.addr {
-            IpAddr::V4(d) => {
-                ethernet::emit_header(&mut b, dst, src, ethertype::IPV4).expect("frame");
-                ipv4::emit_header(&mut b[ETH..], Ipv4Addr::UNSPECIFIED, d, proto, len, TTL, 0)
-                    .expect("frame");
-                b[ETH + 10..ETH + 12].fill(0);
-            }
-            IpAddr::V6(d) => {
-                ethernet::emit_header(&mut b, dst, src, ethertype::IPV6).expect("frame");
-                ipv6::emit_header(&mut b[ETH..], &Ipv6Addr::UNSPECIFIED, &d, proto, len, TTL)
-                    .expect("frame");
-            }
+        if v6 {
+            ethernet::emit_header(&mut b, dst, src, ethertype::IPV6).expect("frame");
+            let zero = Ipv6Addr::UNSPECIFIED;
+            ipv6::emit_header(&mut b[ETH..], &zero, &zero, proto, len, TTL).expect("frame");
+        } else {
+            ethernet::emit_header(&mut b, dst, src, ethertype::IPV4).expect("frame");
+            let zero = Ipv4Addr::UNSPECIFIED;
+            ipv4::emit_header(&mut b[ETH..], zero, zero, proto, len, TTL, 0).expect("frame");
+            b[ETH + 10..ETH + 12].fill(0);
         }
         let seg = &mut b[l4..];
         if kind == Kind::Udp {
-            udp::emit_header(seg, 0, vip.port, (seg_len - UDP_HDR) as u16).expect("frame");
+            udp::emit_header(seg, 0, port, (seg_len - UDP_HDR) as u16).expect("frame");
             fill_pattern(&mut seg[UDP_HDR + 8..]);
         } else {
             let mut all = TS_LEAD.to_vec();
@@ -234,7 +243,7 @@ impl Template {
             all.extend_from_slice(&opts);
             let repr = tcp::Repr {
                 src_port: 0,
-                dst_port: vip.port,
+                dst_port: port,
                 seq_number: 0,
                 ack_number: 0,
                 flags: Flags(kind.flags()),
@@ -258,14 +267,8 @@ impl Template {
         } else {
             checksum::sum(&b[ETH..ETH + V4_HDR])
         };
-        // Pseudo-header without the source (added per packet).
-        let pseudo = {
-            let dst_sum = match vip.addr {
-                IpAddr::V4(d) => checksum::sum(&d.octets()),
-                IpAddr::V6(d) => checksum::sum(&d.octets()),
-            };
-            checksum::combine(&[dst_sum, u16::from(proto), fold_len(seg_len)])
-        };
+        // Pseudo-header without the addresses (added per packet).
+        let pseudo = checksum::combine(&[u16::from(proto), fold_len(seg_len)]);
         let l4_sum = checksum::combine(&[pseudo, checksum::sum(&b[l4..])]);
         Template {
             kind,
@@ -293,16 +296,18 @@ impl Template {
         buf.copy_from_slice(&self.bytes);
         let l4 = self.l4;
         let mut acc: u64 = u64::from(self.l4_sum);
-        // Source address: IP header (and its checksum) and pseudo-header.
+        // Addresses: IP header (and its checksum) and pseudo-header.
         if self.v6 {
             buf[ETH + 8..ETH + 24].copy_from_slice(&f.src);
-            acc += u64::from(checksum::sum(&f.src));
+            buf[ETH + 24..ETH + 40].copy_from_slice(&f.dst);
+            acc += u64::from(checksum::sum(&f.src)) + u64::from(checksum::sum(&f.dst));
         } else {
-            let src = &f.src[..4];
+            let (src, dst) = (&f.src[..4], &f.dst[..4]);
             buf[ETH + 12..ETH + 16].copy_from_slice(src);
-            let s = checksum::sum(src);
-            acc += u64::from(s);
-            let ip = !checksum::combine(&[self.ip_sum, s]);
+            buf[ETH + 16..ETH + 20].copy_from_slice(dst);
+            let (s, d) = (checksum::sum(src), checksum::sum(dst));
+            acc += u64::from(s) + u64::from(d);
+            let ip = !checksum::combine(&[self.ip_sum, s, d]);
             buf[ETH + 10..ETH + 12].copy_from_slice(&ip.to_be_bytes());
         }
         buf[l4..l4 + 2].copy_from_slice(&f.sport.to_be_bytes());
@@ -334,6 +339,16 @@ impl Template {
         buf[l4 + 16..l4 + 18].copy_from_slice(&c.to_be_bytes());
         true
     }
+}
+
+/// An address as [`Fields`] holds it: IPv4's 4 bytes first, the rest zero.
+pub fn address_bytes(addr: IpAddr) -> [u8; 16] {
+    let mut out = [0u8; 16];
+    match addr {
+        IpAddr::V4(a) => out[..4].copy_from_slice(&a.octets()),
+        IpAddr::V6(a) => out = a.octets(),
+    }
+    out
 }
 
 /// A pseudo-header's upper-layer length as a partial sum.
@@ -371,32 +386,22 @@ pub fn malformed(
     // Sources outside the flow and flood ranges: these frames are told
     // apart by their trailer only.
     let client: [u8; 16] = [0xfd, 0, 0, 0x1b, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1];
-    let mut t = Template::new(Kind::PlainSyn, vip, dst, src, 0);
+    let v6 = vip.addr.is_ipv6();
+    let port = if v == 5 { no_vip_port } else { vip.port };
+    let t = Template::new(Kind::PlainSyn, v6, port, dst, src, 0);
     let mut f = Fields {
         sport: 40_000,
         seq: 1,
+        dst: address_bytes(vip.addr),
         ..Fields::default()
     };
-    if vip.addr.is_ipv6() {
+    if v6 {
         f.src = client;
     } else {
         f.src[..4].copy_from_slice(&[198, 18, 100, 1]);
     }
-    if v == 5 {
-        t = Template::new(
-            Kind::PlainSyn,
-            &VipPlan {
-                port: no_vip_port,
-                ..vip.clone()
-            },
-            dst,
-            src,
-            0,
-        );
-    }
     let mut b = vec![0u8; t.len()];
     t.write(&mut b, &f, 0);
-    let v6 = vip.addr.is_ipv6();
     let ip = ETH;
     let l4 = ETH + if v6 { V6_HDR } else { V4_HDR };
     match (v, v6) {
@@ -498,9 +503,10 @@ mod tests {
                     continue;
                 }
                 for size in [64, 200, 1500] {
-                    let t = Template::new(kind, &v, [2; 6], [4; 6], size);
+                    let t = Template::new(kind, v.addr.is_ipv6(), 80, [2; 6], [4; 6], size);
                     let mut b = vec![0u8; t.len()];
-                    let f = fields(v.addr.is_ipv6());
+                    let mut f = fields(v.addr.is_ipv6());
+                    f.dst = address_bytes(v.addr);
                     assert!(t.write(&mut b, &f, 0x1122_3344_5566_7788));
                     if kind.carries_data() {
                         assert!(b.len() >= size, "{kind:?} {size}");

@@ -289,7 +289,7 @@ impl Plan {
     }
 
     /// The VIPs by family and by service, from `vips`.
-    fn index_vips(&mut self) {
+    pub(crate) fn index_vips(&mut self) {
         for udp in [false, true] {
             for v6 in [false, true] {
                 self.by_family[usize::from(udp)][usize::from(v6)] = self.vips_of(v6, udp);

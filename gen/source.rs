@@ -9,7 +9,9 @@
 use mplb::wire::mptcp::token_v1;
 
 use crate::flows::{self, FlowState, client_port, mix};
-use crate::frames::{Fields, Kind, MALFORMED_VARIANTS, Template, malformed, stamp_trailer};
+use crate::frames::{
+    Fields, Kind, MALFORMED_VARIANTS, Template, address_bytes, malformed, stamp_trailer,
+};
 use crate::plan::{Class, Plan};
 
 #[derive(Clone, Copy, Debug, Default)]
@@ -37,9 +39,23 @@ pub struct Next {
     pub lane: u32,
 }
 
+/// What a VIP's frames are made of: its templates (the first of the
+/// [`Kind::ALL`] in a row, shared by the VIPs of its family, port and
+/// protocol) and its address.
+#[derive(Clone, Copy, Debug)]
+struct Target {
+    templates: usize,
+    v6: bool,
+    dst: [u8; 16],
+}
+
 pub struct Source {
     plan: Plan,
+    /// [`Kind::ALL`] templates per (family, port, protocol) of the VIPs;
+    /// `None` for the kinds of the other protocol.
     templates: Vec<Option<Template>>,
+    /// Per VIP (as `plan.vips`).
+    targets: Vec<Target>,
     malformed: Vec<Vec<u8>>,
     schedule: Vec<Class>,
     at: usize,
@@ -57,12 +73,29 @@ pub struct Source {
 impl Source {
     /// `dst`: the MAC frames are sent to; `src`: the generator port's.
     pub fn new(plan: Plan, dst: [u8; 6], src: [u8; 6], size: usize, conn_packets: u64) -> Source {
-        let mut templates = Vec::with_capacity(plan.vips.len() * Kind::ALL.len());
+        let mut templates = Vec::new();
+        let mut groups: Vec<(bool, u16, bool)> = Vec::new();
+        let mut targets = Vec::with_capacity(plan.vips.len());
         for v in &plan.vips {
-            for kind in Kind::ALL {
-                let fits = (kind == Kind::Udp) == v.udp;
-                templates.push(fits.then(|| Template::new(kind, v, dst, src, size)));
-            }
+            let v6 = v.addr.is_ipv6();
+            let key = (v6, v.port, v.udp);
+            let group = match groups.iter().position(|g| *g == key) {
+                Some(g) => g,
+                None => {
+                    for kind in Kind::ALL {
+                        let fits = (kind == Kind::Udp) == v.udp;
+                        templates
+                            .push(fits.then(|| Template::new(kind, v6, v.port, dst, src, size)));
+                    }
+                    groups.push(key);
+                    groups.len() - 1
+                }
+            };
+            targets.push(Target {
+                templates: group * Kind::ALL.len(),
+                v6,
+                dst: address_bytes(v.addr),
+            });
         }
         let mut bad = Vec::new();
         for v6 in [false, true] {
@@ -78,6 +111,7 @@ impl Source {
             schedule: plan.mix.schedule(),
             plan,
             templates,
+            targets,
             malformed: bad,
             at: 0,
             cursors: [Cursor::default(); 7],
@@ -183,7 +217,7 @@ impl Source {
 
     fn template(&self, vip: usize, kind: Kind) -> Option<(usize, &Template)> {
         let k = Kind::ALL.iter().position(|x| *x == kind)?;
-        let i = vip * Kind::ALL.len() + k;
+        let i = self.targets.get(vip)?.templates + k;
         Some((i, self.templates.get(i)?.as_ref()?))
     }
 
@@ -212,10 +246,11 @@ impl Source {
         let id = range.start + i;
         let udp = class == Class::Udp;
         let vip = self.plan.vip_for(i, udp)?;
-        let v6 = self.plan.vips.get(vip)?.addr.is_ipv6();
+        let target = *self.targets.get(vip)?;
         let (epoch, pos) = self.epoch_pos(round);
         let mut f = Fields {
-            src: src_of(id, v6),
+            src: src_of(id, target.v6),
+            dst: target.dst,
             sport: client_port(id, epoch, false),
             ..Fields::default()
         };
@@ -304,10 +339,11 @@ impl Source {
                 continue;
             }
             let vip = self.plan.vip_for(i, false)?;
-            let v6 = self.plan.vips.get(vip)?.addr.is_ipv6();
+            let target = *self.targets.get(vip)?;
             let (t, _) = self.template(vip, Kind::JoinSyn)?;
             let mut f = Fields {
-                src: src_of(id, v6),
+                src: src_of(id, target.v6),
+                dst: target.dst,
                 sport: client_port(id, epoch, true),
                 seq: mix(id, epoch, 7) as u32,
                 ..Fields::default()
@@ -331,14 +367,17 @@ impl Source {
         let vip = *vips.get((r >> 8) as usize % vips.len().max(1))?;
         let kind = if ack { Kind::FloodAck } else { Kind::FloodSyn };
         let (t, _) = self.template(vip, kind)?;
+        // The VIP's family: a family without VIPs falls back to the other.
+        let target = *self.targets.get(vip)?;
         let a = self.random();
         let mut f = Fields {
+            dst: target.dst,
             sport: 1024 + (r >> 16) as u16 % 64_000,
             seq: (r >> 32) as u32,
             ack: if ack { a as u32 } else { 0 },
             ..Fields::default()
         };
-        if v6 {
+        if target.v6 {
             f.src = flows::flood_v6(a).octets();
         } else {
             f.src[..4].copy_from_slice(&flows::flood_v4(a >> 32).octets());
@@ -398,6 +437,72 @@ mod tests {
         let mut b = vec![0u8; s.len(&n.build)];
         assert!(s.write(&n.build, &mut b, 7));
         b
+    }
+
+    #[test]
+    fn many_vips_share_templates_and_each_frame_goes_to_its_flows_vip() {
+        use crate::plan::VipPlan;
+        use mplb::wire::{ipv4, ipv6, tcp};
+        use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+        let mut plan =
+            Plan::new(None, Mix::parse("mptcp,plain").expect("mix"), 4000, 50).expect("plan");
+        let tcp4 = plan.vips[plan.vips_of(false, false)[0]].clone();
+        let tcp6 = plan.vips[plan.vips_of(true, false)[0]].clone();
+        let mut vips: Vec<VipPlan> = (0..1000u32)
+            .flat_map(|k| {
+                let v4 = VipPlan {
+                    addr: IpAddr::V4(Ipv4Addr::from(0xc612_4000 + k)),
+                    ..tcp4.clone()
+                };
+                let v6 = VipPlan {
+                    addr: IpAddr::V6(Ipv6Addr::from(0xfd00_0018_0040_u128 << 80 | u128::from(k))),
+                    ..tcp6.clone()
+                };
+                [v4, v6]
+            })
+            .collect();
+        vips.push(VipPlan {
+            port: 443,
+            ..tcp4.clone()
+        });
+        plan.vips = vips;
+        plan.index_vips();
+        let mut s = Source::new(plan.clone(), [2; 6], [4; 6], 64, 0);
+        // TCP templates of three (family, port) pairs, not of 2001 VIPs.
+        assert_eq!(s.templates.len(), 3 * Kind::ALL.len());
+        let st = FlowState::new(4000);
+        let mut seen = std::collections::HashSet::new();
+        for _ in 0..3000 {
+            let n = s.next(&st).expect("next");
+            let b = frame(&s, &n);
+            let p = parse_frame(&b).expect("parses");
+            let ip = p.ip.expect("ip");
+            let t = *p.tcp().expect("tcp");
+            let (_, i) = plan.class_of(n.lane).expect("a flow's frame");
+            let want = plan.vip_for(i, false).expect("a VIP");
+            assert_eq!(plan.vip_at(ip.dst_addr(), t.dst_port, false), Some(want));
+            seen.insert(want);
+            let seg = &b[ip.l4_offset..];
+            let ok = match (ip.src_addr(), ip.dst_addr()) {
+                (IpAddr::V4(src), IpAddr::V4(dst)) => {
+                    ipv4::Packet::new_checked(&b[14..])
+                        .expect("v4")
+                        .verify_checksum()
+                        && tcp::Packet::new_checked(seg)
+                            .expect("tcp")
+                            .verify_checksum_v4(src, dst)
+                }
+                (IpAddr::V6(src), IpAddr::V6(dst)) => {
+                    ipv6::Packet::new_checked(&b[14..]).is_ok()
+                        && tcp::Packet::new_checked(seg)
+                            .expect("tcp")
+                            .verify_checksum_v6(&src, &dst)
+                }
+                _ => false,
+            };
+            assert!(ok, "checksums of a frame to {}", ip.dst_addr());
+        }
+        assert!(seen.len() > 1000, "{} VIPs reached", seen.len());
     }
 
     #[test]
