@@ -6,10 +6,11 @@
 #   OUT=/path/to/empty/dir bash bench/devbench/run.sh   (from the repository root)
 #
 # Writes to $OUT: summary.txt (steps and figures), run.txt (everything),
-# sysinfo.txt, hugepages.txt, datapath.txt, paths.txt + paths.json, engine.txt, scaling.txt +
-# scaling/, harness.txt + harness/, harness-rt.txt + harness-rt/. Each step is guarded by `timeout`;
-# a failed step does not stop the others. Wall time stays under
-# DEVBENCH_BUDGET seconds (default 400; the last step may overrun it by
+# sysinfo.txt, hugepages.txt, datapath.txt, paths.txt + paths.json, paths-vips.txt +
+# paths-vips.json, engine.txt, scaling.txt + scaling/, harness.txt + harness/,
+# harness-rt.txt + harness-rt/, harness-vips.txt + harness-vips/. Each step is
+# guarded by `timeout`; a failed step does not stop the others. Wall time stays
+# under DEVBENCH_BUDGET seconds (default 700; the last step may overrun it by
 # up to 20 s while it stops).
 #
 # Environment (all optional):
@@ -17,7 +18,10 @@
 #   DEVBENCH_BUDGET=S     total seconds (default 700)
 #   DEVBENCH_NO_HUGE=1    do not use hugepages even if available
 #   DEVBENCH_HUGEPAGES=N  2 MiB pages to reserve (default 2048; 0: leave as is)
-#   DEVBENCH_SKIP=a,b     skip steps: datapath, paths, engine, scaling, harness, harness-rt
+#   DEVBENCH_SKIP=a,b     skip steps: datapath, paths, paths-vips, engine, scaling, harness,
+#                         harness-rt, harness-vips
+#   DEVBENCH_VIPS=N       VIPs of each family in the paths-vips and harness-vips steps
+#                         (default 10000, issue 15's "1 and 10 000 VIPs")
 #   DEVBENCH_SCALING=L    worker counts of the scaling table (default: 1, 2, 4, ...
 #                         up to the most workers N with 1 + 2N physical cores,
 #                         and that N); the step gets at most DEVBENCH_SCALING_BUDGET
@@ -376,6 +380,21 @@ fi
 # (callgrind, bundled) next to ns per packet (the datapath benchmark, heap
 # memory, pinned to CPU A) and the PMU's instructions and cycles where there
 # is one; paths.json compares with another machine's (bench/paths --compare).
+# paths_table NAME TIMEOUT ARGS...: bench/paths with the bundle's binaries
+# into $OUT/NAME.txt and $OUT/NAME.json. Callgrind runs are single-threaded
+# and independent: one per core.
+paths_table() {
+    local name=$1 t=$2 jobs=${#PHYS[@]} cg
+    shift 2
+    [ "$jobs" -lt 1 ] && jobs=1
+    cg=$(printf '%q ' "$DB/lib/ld-linux-x86-64.so.2" --library-path "$DB/lib" "$DB/libexec/callgrind-datapath")
+    cg=${cg% }
+    timeout -k 10 "$t" python3 bench/paths "$@" --jobs "$jobs" ${A:+--cpu "$A"} \
+        --callgrind "$cg" --bench "$(printf '%q' "$DB/bin/datapath-bench")" \
+        --valgrind "$(printf '%q' "$DB/bin/valgrind")" --data "$REPO/tests/data" \
+        --commit "$(cat "$DB/libexec/COMMIT" 2>/dev/null || echo unknown)" \
+        --out "$WORK/$name" --json "$OUT/$name.json" >"$OUT/$name.txt" 2>&1
+}
 if ! want paths; then
     skipped paths "DEVBENCH_SKIP"
 elif [ ! -x "$DB/libexec/callgrind-datapath" ] || [ ! -x "$DB/libexec/datapath-bench" ]; then
@@ -389,18 +408,39 @@ else
     else
         args=(--packets 32000 --batches 400 --rounds 3)
     fi
-    # Callgrind runs are single-threaded and independent: one per core.
-    jobs=${#PHYS[@]}
-    [ "$jobs" -lt 1 ] && jobs=1
-    cg=$(printf '%q ' "$DB/lib/ld-linux-x86-64.so.2" --library-path "$DB/lib" "$DB/libexec/callgrind-datapath")
-    cg=${cg% }
-    timeout -k 10 300 python3 bench/paths "${args[@]}" --jobs "$jobs" ${A:+--cpu "$A"} \
-        --callgrind "$cg" --bench "$(printf '%q' "$DB/bin/datapath-bench")" \
-        --valgrind "$(printf '%q' "$DB/bin/valgrind")" --data "$REPO/tests/data" \
-        --commit "$(cat "$DB/libexec/COMMIT" 2>/dev/null || echo unknown)" \
-        --out "$WORK/paths" --json "$OUT/paths.json" >"$OUT/paths.txt" 2>&1
+    paths_table paths 300 "${args[@]}"
     rc=$?
     step_end paths $rc "$(grep -c '^[a-z0-9_]\+ \+[0-9.]\+ ' "$OUT/paths.txt") path rows"
+fi
+
+# ---------------------------------------------------------------- c3. paths-vips
+# The same table with DEVBENCH_VIPS VIPs in the snapshot and the captures'
+# traffic spread over them (MPLB_BENCH_VIPS, one Maglev table), against
+# paths.json: issue 15's "1 and 10 000 VIPs: ns/packet within 5 %" on this
+# host. Fewer packets and batches than paths: a 10 000-VIP snapshot takes a
+# while to build under callgrind.
+VIPS=${DEVBENCH_VIPS:-10000}
+if ! want paths-vips; then
+    skipped paths-vips "DEVBENCH_SKIP"
+elif [ ! -x "$DB/libexec/callgrind-datapath" ] || [ ! -x "$DB/libexec/datapath-bench" ]; then
+    skipped paths-vips "the bundle lacks the callgrind example or the datapath benchmark"
+elif [ -z "$PYOK" ]; then
+    skipped paths-vips "python3 >= 3.8 not found: bench/paths needs it"
+elif [ "$(left)" -lt 120 ]; then
+    skipped paths-vips "only $(left) s left"
+else
+    step_begin paths-vips
+    if [ "$QUICK" = 1 ]; then
+        args=(--packets 3200 --batches 50 --rounds 1)
+    else
+        args=(--packets 8000 --batches 200 --rounds 3)
+    fi
+    MPLB_BENCH_VIPS=$VIPS paths_table paths-vips 240 "${args[@]}"
+    rc=$?
+    if [ "$rc" = 0 ] && [ -f "$OUT/paths.json" ]; then
+        python3 bench/paths --compare "$OUT/paths.json" "$OUT/paths-vips.json" >"$OUT/paths-vips-compare.txt" 2>&1
+    fi
+    step_end paths-vips $rc "$VIPS VIPs a family; $(grep -c '^[a-z0-9_]\+ \+[0-9.]\+ ' "$OUT/paths-vips.txt") path rows"
 fi
 
 # ---------------------------------------------------------------- d. engine
@@ -492,6 +532,21 @@ harness_note() { # what bench/run said at its end
     else
         echo "did not finish; $(ls "$OUT/$1" 2>/dev/null | tr '\n' ' ')"
     fi
+}
+
+# late_harness NAME TIMEOUT NOTE ARGS...: a harness step after the main one,
+# with the time left (skipped under 45 s); NOTE leads the summary's line.
+late_harness() {
+    local name=$1 t=$2 note=$3 rc
+    shift 3
+    if [ "$t" -lt 45 ]; then
+        skipped "$name" "only $t s left"
+        return
+    fi
+    step_begin "$name"
+    harness "$name" "$t" "$@" >"$OUT/$name.txt" 2>&1
+    rc=$?
+    step_end "$name" $rc "$note$(harness_note "$name")"
 }
 
 # ---------------------------------------------------------------- f. scaling
@@ -591,14 +646,26 @@ else
     else
         args+=(--realtime)
     fi
-    if [ "$t" -lt 45 ]; then
-        skipped harness-rt "only $t s left"
+    late_harness harness-rt "$t" "" "${args[@]}"
+fi
+
+# ---------------------------------------------------------------- g. harness-vips
+# Side by side with DEVBENCH_VIPS VIPs of each family in mplb's config and
+# the generator's flows spread over them (bench/run --vips): the ratio of
+# issue 15's 10 000 VIPs on dedicated cores, next to harness.txt's one VIP.
+# Last: the other steps measure the issue's main targets.
+if ! want harness-vips; then
+    skipped harness-vips "DEVBENCH_SKIP"
+elif [ -z "$PYOK" ] || [ "$(id -u)" != 0 ]; then
+    skipped harness-vips "python3 or root missing"
+else
+    t=$(($(left) - 15))
+    if [ "$QUICK" = 1 ]; then
+        args=(--quick --parts side --rounds 1 --duration 1 --warmup 1 --vips "$VIPS")
     else
-        step_begin harness-rt
-        harness harness-rt "$t" "${args[@]}" >"$OUT/harness-rt.txt" 2>&1
-        rc=$?
-        step_end harness-rt $rc "$(harness_note harness-rt)"
+        args=(--parts side --rounds 1 --duration 3 --warmup 2 --vips "$VIPS")
     fi
+    late_harness harness-vips "$t" "$VIPS VIPs a family; " "${args[@]}"
 fi
 
 # Key figures into the summary.
@@ -614,6 +681,13 @@ fi
         echo "---- per path, side by side (paths.txt, paths.json)"
         grep -v '^\[paths\]' "$OUT/paths.txt" | head -30
     fi
+    if [ -f "$OUT/paths-vips-compare.txt" ]; then
+        echo "---- per path, 2 VIPs (A) and $VIPS VIPs a family (B) (paths-vips-compare.txt)"
+        head -40 "$OUT/paths-vips-compare.txt"
+    elif [ -f "$OUT/paths-vips.txt" ]; then
+        echo "---- per path, $VIPS VIPs a family (paths-vips.txt)"
+        grep -v '^\[paths\]' "$OUT/paths-vips.txt" | head -30
+    fi
     echo "---- engine"
     tail -n 5 "$OUT/engine.txt" 2>/dev/null
     if [ -f "$OUT/scaling.txt" ]; then
@@ -621,7 +695,7 @@ fi
         awk '/^Scaling/,/^vs 1 =/' "$OUT/scaling.txt" | head -60
         grep -E '^(done in|[0-9]+ run\(s\) failed)' "$OUT/scaling.txt"
     fi
-    for h in harness harness-rt; do
+    for h in harness harness-rt harness-vips; do
         [ -f "$OUT/$h.txt" ] || continue
         echo "---- $h (tables)"
         awk '/^(Side by side|Offered-load|Load sweep)/,/^$/' "$OUT/$h.txt" | head -40
