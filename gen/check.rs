@@ -167,7 +167,7 @@ impl<'a> Checker<'a> {
             let inner = frame.get(ETH + outer_len..).unwrap_or(&[]);
             let outer = self.outer(frame);
             return self.judge_inner(inner, frame, state, |vip| {
-                let vip = self.plan.vips.get(vip).ok_or(Verdict::BadRewrite)?;
+                let vip = self.plan.checked(vip).ok_or(Verdict::BadRewrite)?;
                 if vip.mode != Mode::Ipip || !lb_mac_ok {
                     return Err(Verdict::BadRewrite);
                 }
@@ -183,7 +183,7 @@ impl<'a> Checker<'a> {
                 .map(|b| b as u8)
         });
         self.judge_inner(frame.get(ETH..).unwrap_or(&[]), frame, state, |vip| {
-            let vip = self.plan.vips.get(vip).ok_or(Verdict::BadRewrite)?;
+            let vip = self.plan.checked(vip).ok_or(Verdict::BadRewrite)?;
             if vip.mode != Mode::L2Dsr || !lb_mac_ok {
                 return Err(Verdict::BadRewrite);
             }
@@ -288,19 +288,14 @@ impl<'a> Checker<'a> {
             Ok(b) => b,
             Err(v) => return out(v),
         };
-        if self.expect == Expect::Mplb {
-            let members = self
-                .plan
-                .vips
-                .get(i.vip)
-                .map_or(&[][..], |v| &v.backends[..]);
-            if !members.contains(&b) {
-                return out(Verdict::WrongBackend);
-            }
+        if self.expect == Expect::Mplb
+            && !self.plan.checked(i.vip).is_some_and(|v| v.has_backend(b))
+        {
+            return out(Verdict::WrongBackend);
         }
         if let Source::Flow { id, epoch, join } = i.source {
             if join {
-                let routed = self.plan.vips.get(i.vip).is_some_and(|v| v.token_routing);
+                let routed = self.plan.checked(i.vip).is_some_and(|v| v.token_routing);
                 // A join reaches its connection's backend (by token).
                 if routed && state.backend_of(id, epoch).is_some_and(|c| c != b) {
                     return out(Verdict::FlowMoved);
@@ -385,7 +380,20 @@ impl<'a> Checker<'a> {
         };
         let seg = pkt.get(l4..)?;
         let dport = be16(seg, 2)?;
-        let vip = self.plan.vip_at(dst, dport, udp)?;
+        // A flow's frame must be to its own VIP (family, protocol, address
+        // and port): the one its index picks, compared, not looked up.
+        let vip = match (source, flow_class) {
+            (Source::Flow { join, .. }, Some(Some((c, i)))) => {
+                let want = self.plan.vip_for(i, c == Class::Udp)?;
+                let ours = self.plan.checked(want)?.serves(dst, dport, udp);
+                if !ours || (join && c != Class::Mptcp) {
+                    return None;
+                }
+                want
+            }
+            (Source::Flow { .. }, _) => return None,
+            (Source::Flood, _) => self.plan.vip_at(dst, dport, udp)?,
+        };
         let seg_sum = checksum::sum(seg);
         let pseudo = match (src, dst) {
             (IpAddr::V4(s), IpAddr::V4(d)) => {
@@ -410,13 +418,12 @@ impl<'a> Checker<'a> {
             (be64(seg, TS_AT)?, keys, flags)
         };
         let class = match (source, flow_class) {
-            (Source::Flow { join, .. }, Some(Some((c, i)))) => {
-                // The flow's own family, protocol and VIP.
-                let want = self.plan.vip_for(i, c == Class::Udp)?;
-                if want != vip || (c == Class::Udp) != udp || (join && c != Class::Mptcp) {
-                    return None;
+            (Source::Flow { join, .. }, Some(Some((c, _)))) => {
+                if join {
+                    Class::Join
+                } else {
+                    c
                 }
-                if join { Class::Join } else { c }
             }
             (Source::Flow { .. }, _) => return None,
             (Source::Flood, _) if udp => return None,
@@ -592,6 +599,23 @@ mod tests {
         );
         assert_eq!(check(&edit(l2, 22, 63)), Verdict::BadRewrite);
         assert_eq!(check(&edit(l2, 11, 0x99)), Verdict::BadRewrite);
+        // To another port of the VIP's address, checksum kept right (RFC
+        // 1624's update): not the flow's VIP.
+        let mut to_other_port = l2.clone();
+        let (port_at, sum_at) = (ETH + 20 + 2, ETH + 20 + 16);
+        let old_port = u16::from_be_bytes([l2[port_at], l2[port_at + 1]]);
+        let new_port = old_port ^ 0x0100;
+        let old_sum = u16::from_be_bytes([l2[sum_at], l2[sum_at + 1]]);
+        let mut sum = u32::from(!old_sum) + u32::from(!old_port) + u32::from(new_port);
+        while sum > 0xffff {
+            sum = (sum & 0xffff) + (sum >> 16);
+        }
+        to_other_port[port_at..port_at + 2].copy_from_slice(&new_port.to_be_bytes());
+        to_other_port[sum_at..sum_at + 2].copy_from_slice(&(!(sum as u16)).to_be_bytes());
+        let ip = mplb::wire::ipv4::Packet::new_checked(&to_other_port[ETH..]).expect("v4");
+        let seg = mplb::wire::tcp::Packet::new_checked(&to_other_port[ETH + 20..]).expect("tcp");
+        assert!(seg.verify_checksum_v4(ip.src_addr(), ip.dst_addr()));
+        assert_eq!(check(&to_other_port), Verdict::BadRewrite);
         // Another backend of the VIP: the flow moved. A disabled one, or an
         // unknown MAC: wrong backend.
         let mut moved = l2.clone();
