@@ -63,8 +63,12 @@ enum Command {
         json: bool,
         /// Leave out the table of every VIP's backends (with thousands of
         /// VIPs, most of the output).
-        #[arg(long)]
+        #[arg(long, conflicts_with = "vip")]
         no_backends: bool,
+        /// List only the backends of the VIP of this name (as in the
+        /// config).
+        #[arg(long, value_name = "NAME")]
+        vip: Option<String>,
         #[command(flatten)]
         target: Target,
     },
@@ -168,15 +172,24 @@ fn main() -> ExitCode {
         Command::Stats {
             json,
             no_backends,
+            vip,
             target,
         } => {
-            let request = match (json, no_backends) {
-                (false, false) => "stats",
-                (true, false) => "stats json",
-                (false, true) => "stats no-backends",
-                (true, true) => "stats json no-backends",
-            };
-            client(&target, request)
+            let mut request = String::from("stats");
+            if json {
+                request += " json";
+            }
+            if no_backends {
+                request += " no-backends";
+            }
+            if let Some(name) = vip {
+                // The control socket's requests are words on one line.
+                if name.is_empty() || name.contains(char::is_whitespace) {
+                    return fail(&format!("--vip `{name}`: a VIP name is one word"));
+                }
+                request += &format!(" vip {name}");
+            }
+            client(&target, &request)
         }
         Command::Backend {
             action,

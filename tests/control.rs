@@ -68,6 +68,16 @@ fn stats_lookup_drain_and_reload_over_the_socket() {
     );
     let (ok, out) = ctl(&s, &["stats"]);
     assert!(ok && out.contains("rx_packets"), "{out}");
+    // One VIP's backends; an unknown VIP or two contrary options: an error.
+    let (ok, out) = ctl(&s, &["stats", "--vip", "web"]);
+    assert!(
+        ok && out.contains("web-2") && out.contains("rx_packets"),
+        "{out}"
+    );
+    let (ok, out) = ctl(&s, &["stats", "--vip", "nope"]);
+    assert!(!ok && out.contains("no VIP named `nope`"), "{out}");
+    let (ok, out) = ctl(&s, &["stats", "--vip", "web", "--no-backends"]);
+    assert!(!ok && out.contains("cannot be used with"), "{out}");
 
     let before = lookups(&s);
     assert!(before.contains(&"web-1".to_string()) && before.contains(&"web-2".to_string()));

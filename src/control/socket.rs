@@ -405,7 +405,7 @@ mod tests {
             &tx,
             Request::Stats {
                 json: false,
-                backends: true,
+                backends: crate::control::manager::Backends::Every,
             },
             Duration::from_millis(50),
         )

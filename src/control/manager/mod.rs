@@ -38,7 +38,7 @@ use crate::datapath::traffic::Traffic;
 use crate::snapshot::{Publisher, Reader};
 
 pub use self::core::{Core, Event, Output};
-pub use request::{Override, Request};
+pub use request::{Backends, Override, Request};
 
 /// The management thread's state: the [`Core`] and what it needs from the
 /// outside world.
@@ -214,13 +214,20 @@ impl Manager {
                     true => report::stats_json,
                     false => report::stats_text,
                 };
-                Ok(stats(
-                    &self.core,
-                    &self.slots,
-                    uptime,
-                    &self.fleet(),
-                    *backends,
-                ))
+                match backends {
+                    Backends::OfVip(name)
+                        if !self.core.current().vips.iter().any(|v| v.name == *name) =>
+                    {
+                        Err(format!("no VIP named `{name}` (mplb stats lists them)"))
+                    }
+                    _ => Ok(stats(
+                        &self.core,
+                        &self.slots,
+                        uptime,
+                        &self.fleet(),
+                        backends,
+                    )),
+                }
             }
             Request::DrainInstance { deadline_secs } => Ok(self.start_drain(*deadline_secs)),
             // The management loop keeps the client for the answer
@@ -409,7 +416,7 @@ mod tests {
         let stats = m
             .handle(&Request::Stats {
                 json: true,
-                backends: true,
+                backends: Backends::Every,
             })
             .expect("stats");
         let v: serde_json::Value = serde_json::from_str(&stats).expect("stats json parses");
@@ -427,7 +434,7 @@ mod tests {
         let mut brief = |json| {
             m.handle(&Request::Stats {
                 json,
-                backends: false,
+                backends: Backends::Omitted,
             })
             .expect("stats")
         };
@@ -439,7 +446,7 @@ mod tests {
         let full = m
             .handle(&Request::Stats {
                 json: false,
-                backends: true,
+                backends: Backends::Every,
             })
             .expect("stats");
         let table = |t: &str| t.lines().filter(|l| l.starts_with("web ")).count();
@@ -448,6 +455,41 @@ mod tests {
             text.contains("flow tables:") && text.contains("rx_packets"),
             "{text}"
         );
+    }
+
+    #[test]
+    fn stats_of_one_vip_lists_its_backends_alone() {
+        let (mut m, t) = manager("stats-vip");
+        let two = web_a_b()
+            + &Vip::new("db", "198.18.0.11", 5432)
+                .backend(Backend::new("d", "198.18.1.21").mac("02:00:00:00:01:21"))
+                .to_string();
+        std::fs::write(&t.0, two).expect("write");
+        m.handle(&Request::Reload).expect("reload");
+        let stats = |m: &mut Manager, json, vip: &str| {
+            let backends = Backends::OfVip(vip.to_string());
+            m.handle(&Request::Stats { json, backends })
+        };
+        let text = stats(&mut m, false, "db").expect("stats");
+        let rows: Vec<&str> = text
+            .lines()
+            .filter(|l| l.starts_with("web ") || l.starts_with("db "))
+            .collect();
+        assert_eq!(rows.len(), 1, "{text}");
+        assert!(
+            rows[0].starts_with("db ") && rows[0].contains(" d "),
+            "{text}"
+        );
+        assert!(text.contains("rx_packets"), "the counters too: {text}");
+        let v: serde_json::Value =
+            serde_json::from_str(&stats(&mut m, true, "web").expect("stats")).expect("json");
+        let listed: Vec<(&str, &str)> = (v["backends"].as_array().expect("backends").iter())
+            .filter_map(|b| Some((b["vip"].as_str()?, b["name"].as_str()?)))
+            .collect();
+        assert_eq!(listed, [("web", "a"), ("web", "b")], "{v}");
+        // An unknown name is an error, not an empty table.
+        let e = stats(&mut m, false, "nope").expect_err("unknown VIP");
+        assert!(e.contains("no VIP named `nope`"), "{e}");
     }
 
     #[test]
@@ -467,7 +509,7 @@ mod tests {
         let stats = m
             .handle(&Request::Stats {
                 json: false,
-                backends: true,
+                backends: Backends::Every,
             })
             .expect("stats");
         assert!(
@@ -575,7 +617,7 @@ mod tests {
         let json = m
             .handle(&Request::Stats {
                 json: true,
-                backends: true,
+                backends: Backends::Every,
             })
             .expect("stats");
         let v: serde_json::Value = serde_json::from_str(&json).expect("json");
@@ -613,7 +655,7 @@ mod tests {
         let stats = m
             .handle(&Request::Stats {
                 json: false,
-                backends: true,
+                backends: Backends::Every,
             })
             .expect("stats");
         let row = |name: &str| {
@@ -628,7 +670,7 @@ mod tests {
         let json = m
             .handle(&Request::Stats {
                 json: true,
-                backends: true,
+                backends: Backends::Every,
             })
             .expect("stats");
         let v: serde_json::Value = serde_json::from_str(&json).expect("stats json parses");
@@ -728,7 +770,7 @@ mod tests {
         let text = m
             .handle(&Request::Stats {
                 json: false,
-                backends: true,
+                backends: Backends::Every,
             })
             .expect("stats");
         let row = |w: &str| -> Vec<String> {
@@ -746,7 +788,7 @@ mod tests {
         let json = m
             .handle(&Request::Stats {
                 json: true,
-                backends: true,
+                backends: Backends::Every,
             })
             .expect("stats");
         let v: serde_json::Value = serde_json::from_str(&json).expect("stats json parses");

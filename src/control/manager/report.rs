@@ -5,6 +5,7 @@ use std::fmt::Write as _;
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::Backends;
 use super::core::Core;
 use crate::control::bgp::FleetReport;
 use crate::control::metrics::{
@@ -118,11 +119,17 @@ struct BackendRow {
     weight: u32,
 }
 
-/// Per backend of each VIP.
-fn backend_rows(core: &Core) -> Vec<BackendRow> {
+/// Per backend of each VIP `backends` names (none for
+/// [`Backends::Omitted`]).
+fn backend_rows(core: &Core, backends: &Backends) -> Vec<BackendRow> {
     let fwd = core.current();
     let mut rows = Vec::new();
-    for v in &fwd.vips {
+    let shown = |name: &str| match backends {
+        Backends::Every => true,
+        Backends::Omitted => false,
+        Backends::OfVip(n) => n == name,
+    };
+    for v in fwd.vips.iter().filter(|v| shown(&v.name)) {
         for id in &v.backends {
             if let Some(b) = fwd.backend(*id) {
                 let unresolved = core.resolution(&b.name) == Some(Resolution::Unresolved);
@@ -151,13 +158,14 @@ fn backend_rows(core: &Core) -> Vec<BackendRow> {
     rows
 }
 
-/// `mplb stats`; `backends`: with the table of every VIP's backends.
+/// `mplb stats`; `backends`: which VIPs' backends the table lists (no
+/// table for [`Backends::Omitted`]).
 pub fn stats_text(
     core: &Core,
     slots: &[Arc<StatsSlot>],
     uptime: Duration,
     fleet: &FleetReport,
-    backends: bool,
+    backends: &Backends,
 ) -> String {
     let c = total(slots);
     let mut s = format!(
@@ -183,21 +191,21 @@ pub fn stats_text(
         "\nbackend MACs by ARP / ND: {} asked, {} resolved, {} changed, {} failed",
         n.requested, n.resolved, n.mac_changes, n.failures
     );
-    if backends {
-        backend_table(&mut s, core);
+    if *backends != Backends::Omitted {
+        backend_table(&mut s, core, backends);
     }
     s += &fleet.text();
     s
 }
 
-/// `mplb stats`' table of every VIP's backends.
-fn backend_table(s: &mut String, core: &Core) {
+/// `mplb stats`' table of the backends of the VIPs `backends` names.
+fn backend_table(s: &mut String, core: &Core, backends: &Backends) {
     let _ = writeln!(
         s,
         "\n{:<16} {:<16} {:<40} {:<10} {:<6} {:<17} {:<10} weight",
         "vip", "backend", "address", "state", "health", "mac", "mac from"
     );
-    for r in backend_rows(core) {
+    for r in backend_rows(core, backends) {
         let _ = writeln!(
             s,
             "{:<16} {:<16} {:<40} {:<10} {:<6} {:<17} {:<10} {}{}",
@@ -214,14 +222,15 @@ fn backend_table(s: &mut String, core: &Core) {
     }
 }
 
-/// `mplb stats --json`; `backends`: with the list of every VIP's backends
-/// (else no `backends` key).
+/// `mplb stats --json`; `backends`: which VIPs' backends the `backends`
+/// list holds (no such key for [`Backends::Omitted`], which an empty list
+/// would read as "no backends").
 pub fn stats_json(
     core: &Core,
     slots: &[Arc<StatsSlot>],
     uptime: Duration,
     fleet: &FleetReport,
-    backends: bool,
+    backends: &Backends,
 ) -> String {
     let c = total(slots);
     let counters: serde_json::Map<String, serde_json::Value> = Counters::NAMES
@@ -247,8 +256,8 @@ pub fn stats_json(
         "drain": fleet.json().0,
         "bgp": fleet.json().1,
     });
-    if backends {
-        let rows: Vec<serde_json::Value> = backend_rows(core)
+    if *backends != Backends::Omitted {
+        let rows: Vec<serde_json::Value> = backend_rows(core, backends)
             .into_iter()
             .map(|r| {
                 serde_json::json!({

@@ -16,15 +16,24 @@ pub enum Override {
     Disable,
 }
 
+/// Which VIPs' backends `mplb stats` lists: with thousands of VIPs, that
+/// list is most of the answer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Backends {
+    /// Every VIP's (the default).
+    Every,
+    /// None (`--no-backends`).
+    Omitted,
+    /// The VIP of this name's (`--vip NAME`).
+    OfVip(String),
+}
+
 /// A request to the management thread (from the control socket or signals).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Request {
     Stats {
         json: bool,
-        /// With the table of every VIP's backends (`mplb stats
-        /// --no-backends` leaves it out: with thousands of VIPs it is most
-        /// of the answer).
-        backends: bool,
+        backends: Backends,
     },
     /// The Prometheus text page, or the parts of it a scrape asked for
     /// (from the metrics endpoint).
@@ -58,14 +67,7 @@ impl Request {
             _ => Err("usage: backend drain|enable|disable NAME".to_string()),
         };
         match words.as_slice() {
-            ["stats", options @ ..]
-                if options.iter().all(|o| matches!(*o, "json" | "no-backends")) =>
-            {
-                Ok(Request::Stats {
-                    json: options.contains(&"json"),
-                    backends: !options.contains(&"no-backends"),
-                })
-            }
+            ["stats", options @ ..] => stats(options),
             ["reload"] => Ok(Request::Reload),
             ["drain"] => Ok(Request::DrainInstance {
                 deadline_secs: None,
@@ -106,6 +108,26 @@ impl Request {
     }
 }
 
+/// `stats [json] [no-backends | vip NAME]`, the words in any order.
+fn stats(options: &[&str]) -> Result<Request, String> {
+    const USAGE: &str = "usage: stats [json] [no-backends | vip NAME]";
+    let mut json = false;
+    let mut backends = Backends::Every;
+    let mut words = options.iter();
+    while let Some(w) = words.next() {
+        match (*w, &backends) {
+            ("json", _) if !json => json = true,
+            ("no-backends", Backends::Every) => backends = Backends::Omitted,
+            ("vip", Backends::Every) => match words.next() {
+                Some(name) => backends = Backends::OfVip(name.to_string()),
+                None => return Err(format!("stats: `vip` needs a VIP's name; {USAGE}")),
+            },
+            _ => return Err(format!("stats: unexpected `{w}`; {USAGE}")),
+        }
+    }
+    Ok(Request::Stats { json, backends })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -116,14 +138,19 @@ mod tests {
             Request::parse("stats json"),
             Ok(Request::Stats {
                 json: true,
-                backends: true,
+                backends: Backends::Every,
             })
         );
+        let web = || Backends::OfVip("web".into());
         for (line, json, backends) in [
-            ("stats", false, true),
-            ("stats no-backends", false, false),
-            ("stats json no-backends", true, false),
-            ("stats no-backends json", true, false),
+            ("stats", false, Backends::Every),
+            ("stats no-backends", false, Backends::Omitted),
+            ("stats json no-backends", true, Backends::Omitted),
+            ("stats no-backends json", true, Backends::Omitted),
+            ("stats vip web", false, web()),
+            ("stats json vip web", true, web()),
+            ("stats vip web json", true, web()),
+            ("stats vip json", false, Backends::OfVip("json".into())),
         ] {
             assert_eq!(
                 Request::parse(line),
@@ -131,8 +158,18 @@ mod tests {
                 "{line}"
             );
         }
-        assert!(Request::parse("stats json backends").is_err());
-        assert!(Request::parse("stats verbose").is_err());
+        for bad in [
+            "stats json backends",
+            "stats verbose",
+            "stats json json",
+            "stats vip",
+            "stats vip web no-backends",
+            "stats no-backends vip web",
+            "stats vip web vip db",
+            "stats no-backends no-backends",
+        ] {
+            assert!(Request::parse(bad).is_err(), "{bad}");
+        }
         assert_eq!(
             Request::parse("backend drain web-1"),
             Ok(Request::Drain("web-1".into()))
