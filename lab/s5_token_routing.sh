@@ -56,8 +56,13 @@ s5_join() {
     before=$(stats)
     local m_before m_after
     m_before=$(metrics)
+    # Lingering 3 s keeps the connection open for its join: with the lab's
+    # tests side by side, more workers than CPUs poll, and CI once saw the
+    # join SYN wait about a second in a worker that did not get a CPU. With
+    # a 1 s linger it reached the backend after the connection had closed,
+    # and the client reset it.
     x $CLI timeout 20 $PY -u "$PEER" client --addr $VIP --src $WIFI --sport "$s" \
-        --bytes 300000 --linger 1.0 >"$out" 2>&1
+        --bytes 300000 --linger 3.0 >"$out" 2>&1
     local rc=$?
     x $CLI sysctl -qw net.ipv4.ip_local_port_range="32768 60999"
     x $CLI ip mptcp limits set subflows 4 add_addr_accepted 4
