@@ -10,7 +10,8 @@
 //! 10 000 VIPs in the snapshot and spreads the flows over them, and
 //! `MPLB_BENCH_TABLES=per-vip` gives each its own Maglev table,
 //! `MPLB_BENCH_INDEX=hashed` has their addresses hashed, not in the direct
-//! table;
+//! table (which they get from about 5 000; the table is printed unless
+//! asked for, `direct` or `hashed`);
 //! `MPLB_BENCH_HASH_VERSION=1` hashes by version 1, not 2). See
 //! bench/README.md.
 
