@@ -66,7 +66,7 @@ enum Command {
         #[arg(long, conflicts_with = "vip")]
         no_backends: bool,
         /// List only the backends of the VIP of this name (as in the
-        /// config).
+        /// config), with that VIP's traffic.
         #[arg(long, value_name = "NAME")]
         vip: Option<String>,
         #[command(flatten)]

@@ -74,6 +74,7 @@ fn stats_lookup_drain_and_reload_over_the_socket() {
         ok && out.contains("web-2") && out.contains("rx_packets"),
         "{out}"
     );
+    assert!(out.contains("vip web (198.18.0.10 port 80 tcp): "), "{out}");
     let (ok, out) = ctl(&s, &["stats", "--vip", "nope"]);
     assert!(!ok && out.contains("no VIP named `nope`"), "{out}");
     let (ok, out) = ctl(&s, &["stats", "--vip", "web", "--no-backends"]);

@@ -40,6 +40,14 @@ impl Protocol {
             Protocol::Udp => 17,
         }
     }
+
+    /// `tcp` or `udp`, as metrics and `mplb stats` name it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Protocol::Tcp => "tcp",
+            Protocol::Udp => "udp",
+        }
+    }
 }
 
 /// What the index needs of a VIP (implemented by the snapshot's `Vip`).

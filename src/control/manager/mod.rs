@@ -223,6 +223,7 @@ impl Manager {
                     _ => Ok(stats(
                         &self.core,
                         &self.slots,
+                        &self.traffic,
                         uptime,
                         &self.fleet(),
                         backends,
@@ -466,6 +467,22 @@ mod tests {
                 .to_string();
         std::fs::write(&t.0, two).expect("write");
         m.handle(&Request::Reload).expect("reload");
+        // Two workers' traffic: db's sums; web's is not db's.
+        let workers = [Arc::new(Traffic::new()), Arc::new(Traffic::new())];
+        m.set_workers(Vec::new(), workers.to_vec());
+        let id = |m: &Manager, name: &str| {
+            let v = m
+                .current()
+                .vips
+                .iter()
+                .find(|v| v.name == name)
+                .map(|v| v.id);
+            v.expect("a VIP")
+        };
+        let (db, web) = (id(&m, "db"), id(&m, "web"));
+        workers[0].record(db, 0, 100, true);
+        workers[1].record(db, 0, 60, false);
+        workers[1].record(web, 0, 1000, true);
         let stats = |m: &mut Manager, json, vip: &str| {
             let backends = Backends::OfVip(vip.to_string());
             m.handle(&Request::Stats { json, backends })
@@ -481,12 +498,31 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("rx_packets"), "the counters too: {text}");
+        assert!(
+            text.contains("vip db (198.18.0.11 port 5432 tcp): 2 packets, 160 bytes, 1 new flows"),
+            "{text}"
+        );
         let v: serde_json::Value =
             serde_json::from_str(&stats(&mut m, true, "web").expect("stats")).expect("json");
+        assert_eq!(
+            (&v["vip"]["name"], &v["vip"]["packets"], &v["vip"]["bytes"]),
+            (&"web".into(), &1.into(), &1000.into()),
+            "{v}"
+        );
         let listed: Vec<(&str, &str)> = (v["backends"].as_array().expect("backends").iter())
             .filter_map(|b| Some((b["vip"].as_str()?, b["name"].as_str()?)))
             .collect();
         assert_eq!(listed, [("web", "a"), ("web", "b")], "{v}");
+        // Without --vip, no VIP line or key.
+        let every = Backends::Every;
+        let all = m
+            .handle(&Request::Stats {
+                json: true,
+                backends: every,
+            })
+            .expect("stats");
+        let v: serde_json::Value = serde_json::from_str(&all).expect("json");
+        assert!(v.get("vip").is_none(), "{v}");
         // An unknown name is an error, not an empty table.
         let e = stats(&mut m, false, "nope").expect_err("unknown VIP");
         assert!(e.contains("no VIP named `nope`"), "{e}");

@@ -15,7 +15,7 @@ use crate::control::metrics::{
 use crate::control::resolver::Resolution;
 use crate::control::stats::{StatsSlot, total};
 use crate::datapath::counters::Counters;
-use crate::datapath::forwarding::BackendState;
+use crate::datapath::forwarding::{BackendState, Vip};
 use crate::datapath::traffic::{Traffic, TrafficTotals};
 use crate::wire::MacAddr;
 
@@ -47,18 +47,7 @@ pub fn metrics(
     };
     let vips = shown(scopes.vip)
         .iter()
-        .map(|v| {
-            let t = sum(&|w| w.vip(v.id));
-            VipMetrics {
-                name: v.name.clone(),
-                address: v.addr,
-                port: v.port,
-                protocol: v.protocol,
-                packets: t.packets,
-                bytes: t.bytes,
-                new_flows: t.new_flows,
-            }
-        })
+        .map(|v| vip_metrics(v, traffic))
         .collect();
     let mut backends = Vec::new();
     for v in shown(scopes.backend) {
@@ -163,6 +152,7 @@ fn backend_rows(core: &Core, backends: &Backends) -> Vec<BackendRow> {
 pub fn stats_text(
     core: &Core,
     slots: &[Arc<StatsSlot>],
+    traffic: &[Arc<Traffic>],
     uptime: Duration,
     fleet: &FleetReport,
     backends: &Backends,
@@ -191,6 +181,19 @@ pub fn stats_text(
         "\nbackend MACs by ARP / ND: {} asked, {} resolved, {} changed, {} failed",
         n.requested, n.resolved, n.mac_changes, n.failures
     );
+    if let Some(v) = vip_traffic(core, traffic, backends) {
+        let _ = writeln!(
+            s,
+            "\nvip {} ({} port {} {}): {} packets, {} bytes, {} new flows",
+            v.name,
+            v.address,
+            v.port,
+            v.protocol.name(),
+            v.packets,
+            v.bytes,
+            v.new_flows
+        );
+    }
     if *backends != Backends::Omitted {
         backend_table(&mut s, core, backends);
     }
@@ -228,6 +231,7 @@ fn backend_table(s: &mut String, core: &Core, backends: &Backends) {
 pub fn stats_json(
     core: &Core,
     slots: &[Arc<StatsSlot>],
+    traffic: &[Arc<Traffic>],
     uptime: Duration,
     fleet: &FleetReport,
     backends: &Backends,
@@ -269,7 +273,43 @@ pub fn stats_json(
             .collect();
         report["backends"] = rows.into();
     }
+    if let Some(v) = vip_traffic(core, traffic, backends) {
+        report["vip"] = serde_json::json!({
+            "name": v.name, "address": v.address.to_string(), "port": v.port,
+            "protocol": v.protocol.name(), "packets": v.packets,
+            "bytes": v.bytes, "new_flows": v.new_flows,
+        });
+    }
     format!("{report}\n")
+}
+
+/// The traffic of the VIP `backends` names (`mplb stats --vip NAME`),
+/// summed over the workers; `None` for the other choices, or a name no
+/// VIP has.
+fn vip_traffic(core: &Core, traffic: &[Arc<Traffic>], backends: &Backends) -> Option<VipMetrics> {
+    let Backends::OfVip(name) = backends else {
+        return None;
+    };
+    let fwd = core.current();
+    let v = fwd.vips.iter().find(|v| v.name == *name)?;
+    Some(vip_metrics(v, traffic))
+}
+
+/// A VIP and its traffic, summed over the workers.
+fn vip_metrics(v: &Vip, traffic: &[Arc<Traffic>]) -> VipMetrics {
+    let mut t = TrafficTotals::default();
+    for w in traffic {
+        t += w.vip(v.id);
+    }
+    VipMetrics {
+        name: v.name.clone(),
+        address: v.addr,
+        port: v.port,
+        protocol: v.protocol,
+        packets: t.packets,
+        bytes: t.bytes,
+        new_flows: t.new_flows,
+    }
 }
 
 /// The resolver's totals (the workers' `neighbour_*` counters are with the

@@ -8,7 +8,7 @@ use super::{
 };
 use crate::control::bgp::FleetReport;
 use crate::datapath::counters::Counters;
-use crate::datapath::forwarding::{BackendState, Protocol};
+use crate::datapath::forwarding::BackendState;
 
 /// The `Content-Type` of the text exposition format.
 pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
@@ -376,7 +376,7 @@ fn vips(out: &mut Exposition, vips: &[VipMetrics]) {
                 v.name.clone(),
                 v.address.to_string(),
                 v.port.to_string(),
-                protocol_name(v.protocol).to_string(),
+                v.protocol.name().to_string(),
             ]
         })
         .collect();
@@ -478,13 +478,6 @@ fn backends(out: &mut Exposition, backends: &[BackendMetrics]) {
     }
 }
 
-fn protocol_name(p: Protocol) -> &'static str {
-    match p {
-        Protocol::Tcp => "tcp",
-        Protocol::Udp => "udp",
-    }
-}
-
 fn state_name(s: BackendState) -> &'static str {
     match s {
         BackendState::Active => "active",
@@ -546,6 +539,7 @@ mod tests {
 
     use super::*;
     use crate::control::metrics::{ResolverCounters, WorkerMetrics};
+    use crate::datapath::forwarding::Protocol;
 
     fn small() -> MetricsSnapshot {
         let mut counters = Counters {
