@@ -381,18 +381,19 @@ impl<'a> Checker<'a> {
         let seg = pkt.get(l4..)?;
         let dport = be16(seg, 2)?;
         // A flow's frame must be to its own VIP (family, protocol, address
-        // and port): the one its index picks, compared, not looked up.
-        let vip = match (source, flow_class) {
+        // and port): the one its index picks, compared, not looked up. A
+        // flood frame's VIP is looked up; its class comes from its flags.
+        let (vip, flow_class) = match (source, flow_class) {
             (Source::Flow { join, .. }, Some(Some((c, i)))) => {
                 let want = self.plan.vip_for(i, c == Class::Udp)?;
                 let ours = self.plan.checked(want)?.serves(dst, dport, udp);
                 if !ours || (join && c != Class::Mptcp) {
                     return None;
                 }
-                want
+                (want, Some(if join { Class::Join } else { c }))
             }
             (Source::Flow { .. }, _) => return None,
-            (Source::Flood, _) => self.plan.vip_at(dst, dport, udp)?,
+            (Source::Flood, _) => (self.plan.vip_at(dst, dport, udp)?, None),
         };
         let seg_sum = checksum::sum(seg);
         let pseudo = match (src, dst) {
@@ -417,18 +418,11 @@ impl<'a> Checker<'a> {
             let keys = flags == 0x10 && seg.get(32..34) == Some(&[30, 20]);
             (be64(seg, TS_AT)?, keys, flags)
         };
-        let class = match (source, flow_class) {
-            (Source::Flow { join, .. }, Some(Some((c, _)))) => {
-                if join {
-                    Class::Join
-                } else {
-                    c
-                }
-            }
-            (Source::Flow { .. }, _) => return None,
-            (Source::Flood, _) if udp => return None,
-            (Source::Flood, _) if flags == 0x02 => Class::Flood,
-            (Source::Flood, _) => Class::AckFlood,
+        let class = match flow_class {
+            Some(c) => c,
+            None if udp => return None,
+            None if flags == 0x02 => Class::Flood,
+            None => Class::AckFlood,
         };
         Some(Inner {
             source,

@@ -370,18 +370,18 @@ impl Source {
         // The VIP's family: a family without VIPs falls back to the other.
         let target = *self.targets.get(vip)?;
         let a = self.random();
-        let mut f = Fields {
+        let src = match target.v6 {
+            true => flows::flood_v6(a).into(),
+            false => flows::flood_v4(a >> 32).into(),
+        };
+        let f = Fields {
+            src: address_bytes(src),
             dst: target.dst,
             sport: 1024 + (r >> 16) as u16 % 64_000,
             seq: (r >> 32) as u32,
             ack: if ack { a as u32 } else { 0 },
             ..Fields::default()
         };
-        if target.v6 {
-            f.src = flows::flood_v6(a).octets();
-        } else {
-            f.src[..4].copy_from_slice(&flows::flood_v4(a >> 32).octets());
-        }
         Some((Build::Template(t, f), self.random_lane()))
     }
 
@@ -405,13 +405,10 @@ pub fn server_key(id: u32, epoch: u64) -> u64 {
 }
 
 fn src_of(id: u32, v6: bool) -> [u8; 16] {
-    let mut s = [0u8; 16];
-    if v6 {
-        s = flows::client_v6(id).octets();
-    } else {
-        s[..4].copy_from_slice(&flows::client_v4(id).octets());
-    }
-    s
+    address_bytes(match v6 {
+        true => flows::client_v6(id).into(),
+        false => flows::client_v4(id).into(),
+    })
 }
 
 /// A TCP port on `addr` that no VIP serves (for the "no VIP" malformed frame).

@@ -214,21 +214,14 @@ impl Manager {
                     true => report::stats_json,
                     false => report::stats_text,
                 };
-                match backends {
-                    Backends::OfVip(name)
-                        if !self.core.current().vips.iter().any(|v| v.name == *name) =>
-                    {
-                        Err(format!("no VIP named `{name}` (mplb stats lists them)"))
-                    }
-                    _ => Ok(stats(
-                        &self.core,
-                        &self.slots,
-                        &self.traffic,
-                        uptime,
-                        &self.fleet(),
-                        backends,
-                    )),
-                }
+                stats(
+                    &self.core,
+                    &self.slots,
+                    &self.traffic,
+                    uptime,
+                    &self.fleet(),
+                    backends,
+                )
             }
             Request::DrainInstance { deadline_secs } => Ok(self.start_drain(*deadline_secs)),
             // The management loop keeps the client for the answer

@@ -33,13 +33,6 @@ pub fn metrics(
     scopes: Scopes,
 ) -> MetricsSnapshot {
     let fwd = core.current();
-    let sum = |f: &dyn Fn(&Traffic) -> TrafficTotals| {
-        let mut t = TrafficTotals::default();
-        for w in traffic {
-            t += f(w);
-        }
-        t
-    };
     // The VIPs of the page: all of them, or none.
     let shown = |part: bool| match part {
         true => &fwd.vips[..],
@@ -53,7 +46,7 @@ pub fn metrics(
     for v in shown(scopes.backend) {
         for id in &v.backends {
             if let Some(b) = fwd.backend(*id) {
-                let t = sum(&|w| w.backend(id.0));
+                let t = summed(traffic, |w| w.backend(id.0));
                 backends.push(BackendMetrics {
                     vip: v.name.clone(),
                     name: b.name.clone(),
@@ -148,7 +141,7 @@ fn backend_rows(core: &Core, backends: &Backends) -> Vec<BackendRow> {
 }
 
 /// `mplb stats`; `backends`: which VIPs' backends the table lists (no
-/// table for [`Backends::Omitted`]).
+/// table for [`Backends::Omitted`]; an error for a VIP name no VIP has).
 pub fn stats_text(
     core: &Core,
     slots: &[Arc<StatsSlot>],
@@ -156,7 +149,8 @@ pub fn stats_text(
     uptime: Duration,
     fleet: &FleetReport,
     backends: &Backends,
-) -> String {
+) -> Result<String, String> {
+    let vip = named_vip(core, traffic, backends)?;
     let c = total(slots);
     let mut s = format!(
         "uptime {:.0}s, snapshot generation {}, {} worker(s)\n\n",
@@ -181,7 +175,7 @@ pub fn stats_text(
         "\nbackend MACs by ARP / ND: {} asked, {} resolved, {} changed, {} failed",
         n.requested, n.resolved, n.mac_changes, n.failures
     );
-    if let Some(v) = vip_traffic(core, traffic, backends) {
+    if let Some(v) = vip {
         let _ = writeln!(
             s,
             "\nvip {} ({} port {} {}): {} packets, {} bytes, {} new flows",
@@ -198,7 +192,7 @@ pub fn stats_text(
         backend_table(&mut s, core, backends);
     }
     s += &fleet.text();
-    s
+    Ok(s)
 }
 
 /// `mplb stats`' table of the backends of the VIPs `backends` names.
@@ -227,7 +221,7 @@ fn backend_table(s: &mut String, core: &Core, backends: &Backends) {
 
 /// `mplb stats --json`; `backends`: which VIPs' backends the `backends`
 /// list holds (no such key for [`Backends::Omitted`], which an empty list
-/// would read as "no backends").
+/// would read as "no backends"; an error for a VIP name no VIP has).
 pub fn stats_json(
     core: &Core,
     slots: &[Arc<StatsSlot>],
@@ -235,7 +229,8 @@ pub fn stats_json(
     uptime: Duration,
     fleet: &FleetReport,
     backends: &Backends,
-) -> String {
+) -> Result<String, String> {
+    let vip = named_vip(core, traffic, backends)?;
     let c = total(slots);
     let counters: serde_json::Map<String, serde_json::Value> = Counters::NAMES
         .iter()
@@ -273,34 +268,44 @@ pub fn stats_json(
             .collect();
         report["backends"] = rows.into();
     }
-    if let Some(v) = vip_traffic(core, traffic, backends) {
+    if let Some(v) = vip {
         report["vip"] = serde_json::json!({
             "name": v.name, "address": v.address.to_string(), "port": v.port,
             "protocol": v.protocol.name(), "packets": v.packets,
             "bytes": v.bytes, "new_flows": v.new_flows,
         });
     }
-    format!("{report}\n")
+    Ok(format!("{report}\n"))
 }
 
-/// The traffic of the VIP `backends` names (`mplb stats --vip NAME`),
-/// summed over the workers; `None` for the other choices, or a name no
-/// VIP has.
-fn vip_traffic(core: &Core, traffic: &[Arc<Traffic>], backends: &Backends) -> Option<VipMetrics> {
+/// The VIP `backends` names and its traffic (`mplb stats --vip NAME`);
+/// `None` for the other choices, an error for a name no VIP has.
+fn named_vip(
+    core: &Core,
+    traffic: &[Arc<Traffic>],
+    backends: &Backends,
+) -> Result<Option<VipMetrics>, String> {
     let Backends::OfVip(name) = backends else {
-        return None;
+        return Ok(None);
     };
     let fwd = core.current();
-    let v = fwd.vips.iter().find(|v| v.name == *name)?;
-    Some(vip_metrics(v, traffic))
+    let v = (fwd.vips.iter().find(|v| v.name == *name))
+        .ok_or_else(|| format!("no VIP named `{name}` (mplb stats lists them)"))?;
+    Ok(Some(vip_metrics(v, traffic)))
+}
+
+/// The workers' counters of one VIP or backend (`of` picks them), summed.
+fn summed(traffic: &[Arc<Traffic>], of: impl Fn(&Traffic) -> TrafficTotals) -> TrafficTotals {
+    let mut t = TrafficTotals::default();
+    for w in traffic {
+        t += of(w);
+    }
+    t
 }
 
 /// A VIP and its traffic, summed over the workers.
 fn vip_metrics(v: &Vip, traffic: &[Arc<Traffic>]) -> VipMetrics {
-    let mut t = TrafficTotals::default();
-    for w in traffic {
-        t += w.vip(v.id);
-    }
+    let t = summed(traffic, |w| w.vip(v.id));
     VipMetrics {
         name: v.name.clone(),
         address: v.addr,
