@@ -17,8 +17,10 @@ s1() {
     addaddr0=$(nstat_of $CLI MPTcpExtAddAddr)
     joins0=$(nstat_of $CLI MPTcpExtMPJoinSynAckRx)
     out="$LAB_DIR/client-$id.out"
+    # paced over 1 s (5 chunks, 250 ms apart): the direct join must come up
+    # before the server's DATA_FIN, after which the client's kernel refuses it
     x $CLI timeout 20 $PY -u "$PEER" client --addr $FVIP --src $FWIFI --sport $sport \
-        --bytes 300000 --linger 1.0 >"$out" 2>&1
+        --bytes 300000 --pace-ms 250 >"$out" 2>&1
     check "client got 300000 bytes with the right SHA-256 through the VIP" grep -q '"ok": true' "$out"
     check "the connection stayed MPTCP" grep -q '"mptcp": true' "$out"
     sleep 0.3

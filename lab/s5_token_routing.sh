@@ -56,13 +56,14 @@ s5_join() {
     before=$(stats)
     local m_before m_after
     m_before=$(metrics)
-    # Lingering 3 s keeps the connection open for its join: with the lab's
-    # tests side by side, more workers than CPUs poll, and CI once saw the
-    # join SYN wait about a second in a worker that did not get a CPU. With
-    # a 1 s linger it reached the backend after the connection had closed,
-    # and the client reset it.
+    # The server paces its 300 KB over 2 s (5 chunks, 500 ms apart): once
+    # its DATA_FIN has arrived, the client's kernel refuses a join's SYN-ACK
+    # (MP_TCPRST "MPTCP-specific error", no MPJoinSynAckRx). Unpaced, the
+    # transfer takes ~3 ms on the veths, and CI saw the join, delayed a few
+    # ms in a worker sharing a CPU, lose that race; a linger after the data
+    # does not help, the connection is already half-closed by then.
     x $CLI timeout 20 $PY -u "$PEER" client --addr $VIP --src $WIFI --sport "$s" \
-        --bytes 300000 --linger 3.0 >"$out" 2>&1
+        --bytes 300000 --pace-ms 500 >"$out" 2>&1
     local rc=$?
     x $CLI sysctl -qw net.ipv4.ip_local_port_range="32768 60999"
     x $CLI ip mptcp limits set subflows 4 add_addr_accepted 4
