@@ -13,8 +13,8 @@ use std::time::{Duration, Instant};
 use mplb::testing::{Backend, Vip};
 
 use common::{
-    Running, Scratch, free_port, head, new_flow_backend, promtool_check, run, scrape, sh, spawn,
-    stopped_cleanly, text, write_config,
+    Running, Scratch, free_port, head, new_flow_backend, promtool_check, run, scrape,
+    scrape_target, sh, spawn, stopped_cleanly, text, write_config,
 };
 
 const INTERVAL_MS: u64 = 200;
@@ -210,6 +210,18 @@ device = "net_null0"
     );
     let (ok, report) = promtool_check(&page);
     assert!(ok, "promtool: {report}");
+    // One VIP's backends through the real management thread; a name of no
+    // VIP is 404.
+    let (status, web) = scrape_target(metrics_port, "/metrics?scope=backend&vip=web");
+    assert!(status.contains(" 200 "), "{status}");
+    assert!(
+        web.contains("mplb_backend_healthy{vip=\"web\",backend=\"be-a\"")
+            && !web.contains("mplb_uptime_seconds"),
+        "{web}"
+    );
+    let (status, text) = scrape_target(metrics_port, "/metrics?vip=nope");
+    assert!(status.contains(" 404 "), "{status}");
+    assert!(text.contains("no VIP named `nope`"), "{text}");
 
     lab.listen(0);
     wait_until("be-a back up", Duration::from_secs(5), || {

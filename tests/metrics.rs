@@ -11,8 +11,9 @@ use std::time::Duration;
 
 use mplb::control::bgp::{BgpReport, FleetReport, VipAnnouncement};
 use mplb::control::metrics::{
-    BackendMetrics, CONTENT_TYPE, DeviceMetrics, FlowTableMetrics, MetricsSnapshot, PortMetrics,
-    ResolverCounters, VipMetrics, WorkerMetrics, render, render_scoped, serve_metrics,
+    BackendMetrics, CONTENT_TYPE, DeviceMetrics, FlowTableMetrics, MetricsQuery, MetricsSnapshot,
+    PortMetrics, ResolverCounters, Unanswered, VipMetrics, WorkerMetrics, render, render_scoped,
+    serve_metrics,
 };
 use mplb::datapath::counters::Counters;
 use mplb::datapath::forwarding::{BackendState, Protocol};
@@ -157,9 +158,15 @@ fn start() -> (
     let counted = Arc::clone(&scrapes);
     let (addr, handle) = serve_metrics(
         "127.0.0.1:0".parse().expect("address"),
-        move |scopes| {
+        move |query: &MetricsQuery| {
             counted.fetch_add(1, Ordering::SeqCst);
-            render_scoped(&model(), scopes)
+            // The HTTP answers to a source's refusals: a name of no VIP,
+            // a management thread that did not answer.
+            match query.vips.first().map(String::as_str) {
+                Some("nope") => Err(Unanswered::NoSuchVip("no VIP named `nope`".into())),
+                Some("busy") => Err(Unanswered::Unavailable("metrics unavailable: busy".into())),
+                _ => Ok(render_scoped(&model(), query.scopes)),
+            }
         },
         Arc::clone(&stop),
     )
@@ -275,6 +282,22 @@ fn a_scrape_gets_the_parts_its_scopes_name() {
         "{text}"
     );
     assert_eq!(scrapes.load(Ordering::SeqCst), 5);
+    // A VIP name the source does not know: 404 with its answer; one it
+    // cannot answer for: 503 (a scraper marks the target down instead of
+    // taking an empty page); a malformed name: 400, not asked.
+    let (status, text) = body("/metrics?scope=backend&vip=nope");
+    assert!(status.contains(" 404 "), "{status}");
+    assert_eq!(text, "no VIP named `nope`\n");
+    let (status, text) = body("/metrics?vip=busy");
+    assert!(status.contains(" 503 "), "{status}");
+    assert_eq!(text, "metrics unavailable: busy\n");
+    assert_eq!(scrapes.load(Ordering::SeqCst), 7);
+    let (status, text) = body("/metrics?vip=%zz");
+    assert!(
+        status.contains(" 400 ") && text.contains("not a VIP's name"),
+        "{status} {text}"
+    );
+    assert_eq!(scrapes.load(Ordering::SeqCst), 7);
     stop.store(true, Ordering::SeqCst);
     handle.join().expect("server thread");
 }

@@ -18,7 +18,7 @@ fn start() -> (SocketAddr, Arc<AtomicBool>, JoinHandle<()>) {
     let stop = Arc::new(AtomicBool::new(false));
     let (addr, handle) = serve_metrics(
         "127.0.0.1:0".parse().expect("address"),
-        |_| PAGE.to_string(),
+        |_: &_| Ok(PAGE.to_string()),
         Arc::clone(&stop),
     )
     .expect("serve");

@@ -245,11 +245,21 @@ pub fn answer_within(request: &Request) -> Duration {
 /// up to [`answer_within`]. Every error says whether the request was carried
 /// out, will be, or was not.
 pub fn ask(tx: &Sender<Pending>, request: Request) -> Result<String, String> {
+    answer_of(tx, request)?
+}
+
+/// [`ask`], telling the management thread's answer (`Ok`: its page, or its
+/// refusal of the request) from no answer (`Err`: busy, stopping).
+pub fn answer_of(tx: &Sender<Pending>, request: Request) -> Result<Result<String, String>, String> {
     let wait = answer_within(&request);
     ask_within(tx, request, wait)
 }
 
-fn ask_within(tx: &Sender<Pending>, request: Request, wait: Duration) -> Result<String, String> {
+fn ask_within(
+    tx: &Sender<Pending>,
+    request: Request,
+    wait: Duration,
+) -> Result<Result<String, String>, String> {
     let (reply, back) = bounded(1);
     let pending = Pending {
         request: request.clone(),
@@ -268,7 +278,7 @@ fn ask_within(tx: &Sender<Pending>, request: Request, wait: Duration) -> Result<
         }
     }
     match back.recv_timeout(wait) {
-        Ok(answer) => answer,
+        Ok(answer) => Ok(answer),
         Err(RecvTimeoutError::Disconnected) => {
             Err("mplb stopped before answering; the request was not carried out".to_string())
         }
@@ -421,7 +431,7 @@ mod tests {
         });
         assert_eq!(
             ask_within(&tx, Request::Reload, Duration::from_secs(10)),
-            Ok("reloaded\n".to_string())
+            Ok(Ok("reloaded\n".to_string()))
         );
         answerer.join().expect("answerer");
         let (tx, rx) = channel();

@@ -10,7 +10,7 @@ use crossbeam::channel::{Receiver, Sender};
 
 use crate::config::Config;
 use crate::control::manager::{Manager, Request};
-use crate::control::metrics::serve_metrics;
+use crate::control::metrics::{MetricsQuery, Unanswered, serve_metrics};
 use crate::control::sd_notify::Notifier;
 use crate::control::socket::{self, Pending};
 use crate::control::stats::{StatsSlot, total};
@@ -67,10 +67,13 @@ fn start_management(
         .map_err(|e| format!("control socket {}: {e}", sock.display()))?;
     say!("control socket {}", sock.display());
     let listen = config.management.listen;
-    let scrape = move |scopes| {
-        socket::ask(&tx, Request::Metrics(scopes))
-            .unwrap_or_else(|e| format!("# metrics unavailable: {e}\n"))
-    };
+    // The management thread refuses a metrics request only for a `vip=`
+    // of no VIP.
+    let scrape =
+        move |query: &MetricsQuery| match socket::answer_of(&tx, Request::Metrics(query.clone())) {
+            Ok(answer) => answer.map_err(Unanswered::NoSuchVip),
+            Err(e) => Err(Unanswered::Unavailable(format!("metrics unavailable: {e}"))),
+        };
     let (bound, metrics) = match serve_metrics(listen, scrape, Arc::clone(stop)) {
         Ok(served) => served,
         Err(e) => {

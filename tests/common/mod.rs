@@ -317,15 +317,23 @@ pub fn free_port() -> u16 {
 
 /// The body of `GET /metrics` from mplb's endpoint on 127.0.0.1:`port`.
 pub fn scrape(port: u16) -> String {
+    scrape_target(port, "/metrics").1
+}
+
+/// `GET target` from the metrics endpoint on `port`: (status line, body).
+#[allow(dead_code)]
+pub fn scrape_target(port: u16, target: &str) -> (String, String) {
     use std::io::Read;
     let mut c = std::net::TcpStream::connect(("127.0.0.1", port)).expect("metrics endpoint");
     c.set_read_timeout(Some(Duration::from_secs(5)))
         .expect("timeout");
-    c.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-        .expect("send");
+    c.write_all(
+        format!("GET {target} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes(),
+    )
+    .expect("send");
     let mut r = String::new();
     c.read_to_string(&mut r).expect("read");
-    r.split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_string())
-        .expect("HTTP body")
+    let (head, body) = r.split_once("\r\n\r\n").expect("HTTP head and body");
+    let status = head.lines().next().unwrap_or_default().to_string();
+    (status, body.to_string())
 }

@@ -28,7 +28,7 @@ use self::liveness::Liveness;
 use super::bgp::Announcer;
 use super::health::{HealthEvent, HealthThread, spawn_health_thread, targets_from_config};
 use super::log;
-use super::metrics::{self, DeviceProbe, MetricsSnapshot, Scopes};
+use super::metrics::{self, DeviceProbe, MetricsQuery, MetricsSnapshot};
 use super::stats::{StatsSlot, total};
 use crate::config::Config;
 use crate::datapath::counters::Counters;
@@ -206,9 +206,9 @@ impl Manager {
     pub fn handle(&mut self, req: &Request) -> Result<String, String> {
         let uptime = self.started.elapsed();
         let answer = match req {
-            Request::Metrics(scopes) => {
-                Ok(metrics::render_scoped(&self.metrics_of(*scopes), *scopes))
-            }
+            Request::Metrics(query) => self
+                .metrics_of(query)
+                .map(|m| metrics::render_scoped(&m, query.scopes)),
             Request::Stats { json, backends } => {
                 let stats = match json {
                     true => report::stats_json,
@@ -297,11 +297,12 @@ impl Manager {
 
     /// Everything the metrics page shows.
     pub fn metrics(&self) -> MetricsSnapshot {
-        self.metrics_of(Scopes::ALL)
+        self.metrics_of(&MetricsQuery::ALL).unwrap_or_default()
     }
 
-    /// [`Manager::metrics`] of the parts `scopes` names (the others empty).
-    fn metrics_of(&self, scopes: Scopes) -> MetricsSnapshot {
+    /// [`Manager::metrics`] of the parts and VIPs `query` names (the other
+    /// parts empty); an error for a VIP name of no VIP.
+    fn metrics_of(&self, query: &MetricsQuery) -> Result<MetricsSnapshot, String> {
         report::metrics(
             &self.core,
             &self.slots,
@@ -309,7 +310,7 @@ impl Manager {
             self.started.elapsed(),
             self.devices.as_ref().map(|probe| probe()),
             self.fleet(),
-            scopes,
+            query,
         )
     }
 }
@@ -326,6 +327,7 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
+    use crate::control::metrics::Scopes;
     use crate::datapath::forwarding::BackendState;
 
     struct Tmp(PathBuf);
@@ -747,30 +749,103 @@ mod tests {
             (false, false, true),
             (true, true, false),
         ] {
-            let scopes = Scopes {
-                global,
-                vip,
-                backend,
+            let query = MetricsQuery {
+                scopes: Scopes {
+                    global,
+                    vip,
+                    backend,
+                },
+                vips: Vec::new(),
             };
-            let part = m.metrics_of(scopes);
+            let part = m.metrics_of(&query).expect("collects");
             assert_eq!(
                 (part.vips.is_empty(), part.backends.is_empty()),
                 (!vip, !backend)
             );
-            let page = m.handle(&Request::Metrics(scopes)).expect("page");
-            // Uptime differs between the two pages; everything else is equal.
-            let steady = |p: &str| -> Vec<String> {
-                p.lines()
-                    .filter(|l| !l.starts_with("mplb_uptime_seconds "))
-                    .map(str::to_string)
-                    .collect()
-            };
+            let page = m.handle(&Request::Metrics(query.clone())).expect("page");
             assert_eq!(
                 steady(&page),
-                steady(&metrics::render_scoped(&whole, scopes)),
-                "{scopes:?}"
+                steady(&metrics::render_scoped(&whole, query.scopes)),
+                "{query:?}"
             );
         }
+    }
+
+    /// Uptime differs between two pages; everything else is equal.
+    fn steady(page: &str) -> Vec<String> {
+        page.lines()
+            .filter(|l| !l.starts_with("mplb_uptime_seconds "))
+            .map(str::to_string)
+            .collect()
+    }
+
+    #[test]
+    fn a_scrape_of_named_vips_shows_their_series_alone() {
+        let (mut m, t) = manager("scrape-vip");
+        let three = web_a_b()
+            + &Vip::new("db", "198.18.0.11", 5432)
+                .backend(Backend::new("d", "198.18.1.21").mac("02:00:00:00:01:21"))
+                .to_string()
+            + &Vip::new("dns", "198.18.0.12", 53)
+                .backend(Backend::new("n", "198.18.1.31").mac("02:00:00:00:01:31"))
+                .to_string();
+        std::fs::write(&t.0, three).expect("write");
+        m.handle(&Request::Reload).expect("reload");
+        m.set_workers(Vec::new(), vec![Arc::new(Traffic::new())]);
+        let query = |scopes: &[&str], vips: &[&str]| {
+            let mut q: Vec<String> = scopes.iter().map(|s| format!("scope={s}")).collect();
+            q.extend(vips.iter().map(|v| format!("vip={v}")));
+            MetricsQuery::parse(Some(&q.join("&"))).expect("valid")
+        };
+        // The labels of a page's per-VIP and per-backend samples.
+        let vips_of = |page: &str, metric: &str| -> Vec<String> {
+            let mut v: Vec<String> = page
+                .lines()
+                .filter(|l| l.starts_with(metric))
+                .filter_map(|l| Some(l.split("vip=\"").nth(1)?.split('"').next()?.to_string()))
+                .collect();
+            v.dedup();
+            v
+        };
+        let whole = m
+            .handle(&Request::Metrics(MetricsQuery::ALL))
+            .expect("page");
+        assert_eq!(
+            vips_of(&whole, "mplb_vip_packets_total"),
+            ["web", "db", "dns"]
+        );
+        let two = m
+            .handle(&Request::Metrics(query(&[], &["dns", "web"])))
+            .expect("page");
+        assert_eq!(vips_of(&two, "mplb_vip_packets_total"), ["web", "dns"]);
+        assert_eq!(vips_of(&two, "mplb_backend_state"), ["web", "dns"]);
+        assert_eq!(
+            vips_of(&two, "mplb_backend_neighbour_state"),
+            ["web", "dns"]
+        );
+        // The instance's own series are not cut: the same as the whole page's.
+        let global = |p: &str| -> Vec<String> {
+            steady(p)
+                .into_iter()
+                .filter(|l| !l.contains("vip=\""))
+                .collect()
+        };
+        assert_eq!(global(&two), global(&whole));
+        // With `scope=`, the named VIPs' part alone.
+        let part = m
+            .handle(&Request::Metrics(query(&["backend"], &["db"])))
+            .expect("page");
+        assert_eq!(vips_of(&part, "mplb_backend_state"), ["db"]);
+        assert!(
+            vips_of(&part, "mplb_vip_packets_total").is_empty(),
+            "{part}"
+        );
+        assert!(!part.contains("mplb_uptime_seconds"), "{part}");
+        // A name of no VIP is an error, even beside good ones.
+        let e = m
+            .handle(&Request::Metrics(query(&["vip"], &["web", "nope"])))
+            .expect_err("no such VIP");
+        assert!(e.contains("no VIP named `nope`"), "{e}");
     }
 
     #[test]

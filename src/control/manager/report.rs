@@ -9,7 +9,7 @@ use super::Backends;
 use super::core::Core;
 use crate::control::bgp::FleetReport;
 use crate::control::metrics::{
-    BackendMetrics, DeviceMetrics, FlowTableMetrics, MetricsSnapshot, Scopes, VipMetrics,
+    BackendMetrics, DeviceMetrics, FlowTableMetrics, MetricsQuery, MetricsSnapshot, VipMetrics,
     WorkerMetrics,
 };
 use crate::control::resolver::Resolution;
@@ -19,31 +19,40 @@ use crate::datapath::forwarding::{BackendState, Vip};
 use crate::datapath::traffic::{Traffic, TrafficTotals};
 use crate::wire::MacAddr;
 
-/// What the metrics page shows of the parts `scopes` names: the VIPs' and
-/// the backends' entries are collected only for a page that shows them
-/// (with 20 000 VIPs of 4 backends, collecting the backends' takes tens of
-/// milliseconds, the rest well under one).
+/// What the metrics page shows of the parts and VIPs `query` names: the
+/// VIPs' and the backends' entries are collected only for a page that
+/// shows them (with 20 000 VIPs of 4 backends, collecting the backends'
+/// takes tens of milliseconds, the rest well under one), and only of the
+/// VIPs it names. A name of no VIP is an error.
 pub fn metrics(
     core: &Core,
     slots: &[Arc<StatsSlot>],
     traffic: &[Arc<Traffic>],
     uptime: Duration,
     devices: Option<DeviceMetrics>,
-    fleet: FleetReport,
-    scopes: Scopes,
-) -> MetricsSnapshot {
+    mut fleet: FleetReport,
+    query: &MetricsQuery,
+) -> Result<MetricsSnapshot, String> {
     let fwd = core.current();
-    // The VIPs of the page: all of them, or none.
-    let shown = |part: bool| match part {
-        true => &fwd.vips[..],
-        false => &[],
-    };
-    let vips = shown(scopes.vip)
+    if let Some(unknown) = query
+        .vips
         .iter()
+        .find(|n| !fwd.vips.iter().any(|v| &v.name == *n))
+    {
+        return Err(no_such_vip(unknown));
+    }
+    // The VIPs of the page: those the query names (all by default), or
+    // none.
+    let shown = |part: bool| {
+        fwd.vips
+            .iter()
+            .filter(move |v| part && query.shows_vip(&v.name))
+    };
+    let vips = shown(query.scopes.vip)
         .map(|v| vip_metrics(v, traffic))
         .collect();
     let mut backends = Vec::new();
-    for v in shown(scopes.backend) {
+    for v in shown(query.scopes.backend) {
         for id in &v.backends {
             if let Some(b) = fwd.backend(*id) {
                 let t = summed(traffic, |w| w.backend(id.0));
@@ -61,7 +70,10 @@ pub fn metrics(
             }
         }
     }
-    MetricsSnapshot {
+    if let Some(bgp) = &mut fleet.bgp {
+        bgp.vips.retain(|a| query.shows_vip(&a.name));
+    }
+    Ok(MetricsSnapshot {
         generation: core.generation(),
         hash_version: fwd.hash.number(),
         uptime,
@@ -77,7 +89,7 @@ pub fn metrics(
         neighbours: core.resolver_counters(),
         devices,
         fleet,
-    }
+    })
 }
 
 /// How backend `name`'s MAC is known: `static` (from the config, or the
@@ -289,9 +301,13 @@ fn named_vip(
         return Ok(None);
     };
     let fwd = core.current();
-    let v = (fwd.vips.iter().find(|v| v.name == *name))
-        .ok_or_else(|| format!("no VIP named `{name}` (mplb stats lists them)"))?;
+    let v = (fwd.vips.iter().find(|v| v.name == *name)).ok_or_else(|| no_such_vip(name))?;
     Ok(Some(vip_metrics(v, traffic)))
+}
+
+/// The error for a VIP name the running config does not have.
+fn no_such_vip(name: &str) -> String {
+    format!("no VIP named `{name}` (mplb stats lists them)")
 }
 
 /// The workers' counters of one VIP or backend (`of` picks them), summed.

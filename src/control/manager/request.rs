@@ -3,7 +3,7 @@
 use std::net::IpAddr;
 
 use crate::config::MAX_DRAIN_DEADLINE_SECS;
-use crate::control::metrics::Scopes;
+use crate::control::metrics::MetricsQuery;
 use crate::datapath::forwarding::Protocol;
 
 /// What an operator asked for a backend (`mplb backend ACTION NAME`). Kept
@@ -35,9 +35,9 @@ pub enum Request {
         json: bool,
         backends: Backends,
     },
-    /// The Prometheus text page, or the parts of it a scrape asked for
-    /// (from the metrics endpoint).
-    Metrics(Scopes),
+    /// The Prometheus text page, or the parts and VIPs of it a scrape
+    /// asked for (from the metrics endpoint).
+    Metrics(MetricsQuery),
     Drain(String),
     Disable(String),
     Enable(String),

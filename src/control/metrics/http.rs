@@ -18,7 +18,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use super::{CONTENT_TYPE, Scopes};
+use super::{CONTENT_TYPE, MetricsQuery, Unanswered};
 
 /// Connections served at the same time (see the module's description for
 /// what happens to one more).
@@ -40,16 +40,19 @@ const MAX_REQUEST: usize = 8192;
 const ACCEPT_POLL: Duration = Duration::from_millis(20);
 
 /// Serves `GET /metrics` on `listen` with the text `source` returns for
-/// the parts of the page the request's `scope=` parameters name (see
-/// [`Scopes`]), until `stop` is set (then the listener closes within
-/// ~20 ms; requests in progress finish on their own threads). Other paths
-/// get 404, other methods 405, malformed requests and unknown scopes 400.
+/// the request's query (the parts of the page its `scope=` parameters
+/// name, of the VIPs its `vip=` parameters name: see [`MetricsQuery`]),
+/// until `stop` is set (then the listener closes within ~20 ms; requests
+/// in progress finish on their own threads). Other paths get 404, other
+/// methods 405, malformed requests and queries 400; a `source` that names
+/// no such VIP 404, and one that cannot answer 503 (a scraper then marks
+/// the target down rather than reading an empty page).
 /// `source` is called once per scrape, never concurrently. Returns the
 /// address actually bound (port 0 in `listen` picks a free port) and the
 /// server thread.
 pub fn serve_metrics(
     listen: SocketAddr,
-    source: impl Fn(Scopes) -> String + Send + 'static,
+    source: impl Fn(&MetricsQuery) -> Result<String, Unanswered> + Send + 'static,
     stop: Arc<AtomicBool>,
 ) -> io::Result<(SocketAddr, JoinHandle<()>)> {
     let listener = TcpListener::bind(listen)?;
@@ -89,9 +92,9 @@ pub fn serve_metrics(
                     .name("mplb-metrics-conn".to_string())
                     .stack_size(CONNECTION_STACK)
                     .spawn(move || {
-                        handle_connection(stream, &|| reading_here.remove(id), &|scopes| {
+                        handle_connection(stream, &|| reading_here.remove(id), &|query| {
                             let f = source.lock().unwrap_or_else(|p| p.into_inner());
-                            f(scopes)
+                            f(query)
                         });
                         reading_here.remove(id);
                         active_here.fetch_sub(1, Ordering::AcqRel);
@@ -161,7 +164,7 @@ fn busy(mut stream: TcpStream) {
 fn handle_connection(
     mut stream: TcpStream,
     head_read: &dyn Fn(),
-    source: &dyn Fn(Scopes) -> String,
+    source: &dyn Fn(&MetricsQuery) -> Result<String, Unanswered>,
 ) {
     let head = read_head(&mut stream, Instant::now() + REQUEST_TIMEOUT);
     head_read();
@@ -181,10 +184,16 @@ fn handle_connection(
         }
     };
     match parse_request_line(&head) {
-        Some((method @ ("GET" | "HEAD"), "/metrics", query)) => match Scopes::from_query(query) {
-            Ok(scopes) => {
-                let body = source(scopes);
-                answer(&mut stream, "200 OK", &[], body.as_bytes(), method == "GET");
+        Some((method @ ("GET" | "HEAD"), "/metrics", query)) => match MetricsQuery::parse(query) {
+            Ok(query) => {
+                let (status, body) = match source(&query) {
+                    Ok(page) => ("200 OK", page),
+                    Err(Unanswered::NoSuchVip(e)) => ("404 Not Found", format!("{e}\n")),
+                    Err(Unanswered::Unavailable(e)) => {
+                        ("503 Service Unavailable", format!("{e}\n"))
+                    }
+                };
+                answer(&mut stream, status, &[], body.as_bytes(), method == "GET");
             }
             Err(e) => answer(
                 &mut stream,

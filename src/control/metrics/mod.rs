@@ -22,12 +22,12 @@
 //! [`REQUEST_TIMEOUT`] to send its whole request head. At most
 //! [`MAX_CONNECTIONS`] are served at once; one more closes the connection
 //! that has been sending its head the longest, and gets 503 only when none
-//! is. One request per connection. `?scope=` picks parts of the page (see
-//! [`Scopes`]).
+//! is. One request per connection. `?scope=` picks parts of the page and
+//! `?vip=` the VIPs it shows (see [`MetricsQuery`]).
 
 mod http;
+mod query;
 mod render;
-mod scope;
 
 use std::net::IpAddr;
 use std::time::Duration;
@@ -38,8 +38,17 @@ use crate::datapath::forwarding::{BackendState, Protocol};
 
 pub use crate::control::resolver::ResolverCounters;
 pub use http::{MAX_CONNECTIONS, REQUEST_TIMEOUT, serve_metrics};
+pub use query::{BadQuery, MetricsQuery, Scopes};
 pub use render::{CONTENT_TYPE, escape_label_value, render, render_scoped};
-pub use scope::{Scopes, UnknownScope};
+
+/// Why a scrape gets no page.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Unanswered {
+    /// A `vip=` names no VIP of the running config (404).
+    NoSuchVip(String),
+    /// The management thread did not answer (503).
+    Unavailable(String),
+}
 
 /// The values of `mplb_backend_neighbour_state`'s `state` label.
 pub const NEIGHBOUR_STATES: [&str; 4] = ["static", "reachable", "stale", "unresolved"];
