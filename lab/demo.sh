@@ -72,12 +72,14 @@ say "mplb's config is $LAB_DIR/mplb.toml. Its counters below come from \`mplb st
 
 # ---------------------------------------------------------------- scenario 1
 title "1. An MPTCP connection to the VIP"
-say "The client downloads 300 KB from $VIP:80 over wifi. mplb picks a backend by hashing the connection (Maglev) and keeps no state for it."
+# (paced: the second path must come up before the server's DATA_FIN, after
+# which the client's kernel refuses new subflows)
+say "The client downloads 300 KB from $VIP:80 over wifi, paced over a second. mplb picks a backend for its SYN by hashing the connection (Maglev), with no state for the SYN."
 capture_start demo-1
 sport=40001
 out="$LAB_DIR/client-demo-1.out"
 ip netns exec $CLI timeout 20 $PY -u "$PEER" client --addr $VIP --src $WIFI --sport $sport \
-    --bytes 300000 --linger 1.0 --progress 100000 >"$out" 2>&1 9>&- &
+    --bytes 300000 --pace-ms 250 --progress 100000 >"$out" 2>&1 9>&- &
 cpid=$!
 watch $cpid "$out"
 wait $cpid
@@ -87,7 +89,7 @@ be=$(backend_of $WIFI $sport)
 need "found the backend mplb chose" test -n "$be"
 echo
 say "What happened:"
-say "* mplb sent the connection's first packet to $be (${BE_IP[$be]}). It made no flow-table entry (MPTCP needs none) and remembered only the connection's token, in case a later subflow comes to the VIP."
+say "* mplb sent the connection's first packet to $be (${BE_IP[$be]}). Once the handshake completed (the client's ACK carries both MPTCP keys) it made one flow-table entry for this subflow, so that a change of the backend set does not move it, and remembered the connection's token, in case a later subflow comes to the VIP."
 say "* $be answered the client directly from the VIP and announced its own address ${BE_IP[$be]} (ADD_ADDR)."
 say "* The client opened a second path from its cell address straight to ${BE_IP[$be]}. The connection's subflows:"
 subflows $sport || fail "no subflows in ip mptcp monitor"
@@ -144,4 +146,4 @@ say "* All $total bytes arrived and their SHA-256 matches: the download never st
 need "data flowed over the direct subflow after the kill" test "$direct" -gt 0
 
 title "Done in $((SECONDS - T0)) s"
-say "The lab is torn down now. lab/README.md describes it; lab/scenarios.sh runs all seven scenarios as tests (./scripts/test.sh runs them with the rest of the suite)."
+say "The lab is torn down now. lab/README.md describes it; lab/scenarios.sh runs its ten scenarios as tests (./scripts/test.sh runs them with the rest of the suite)."
