@@ -453,15 +453,24 @@ mod tests {
         );
     }
 
+    /// A second VIP beside web_a_b's `web`: `db`, 198.18.0.11:5432, with
+    /// one backend `d`.
+    fn db() -> Vip {
+        Vip::new("db", "198.18.0.11", 5432)
+            .backend(Backend::new("d", "198.18.1.21").mac("02:00:00:00:01:21"))
+    }
+
+    /// Reloads `m` from web_a_b's config with the VIPs `more` added.
+    fn reload_with(m: &mut Manager, t: &Tmp, more: &[Vip]) {
+        let config = more.iter().fold(web_a_b(), |c, v| c + &v.to_string());
+        std::fs::write(&t.0, config).expect("write");
+        m.handle(&Request::Reload).expect("reload");
+    }
+
     #[test]
     fn stats_of_one_vip_lists_its_backends_alone() {
         let (mut m, t) = manager("stats-vip");
-        let two = web_a_b()
-            + &Vip::new("db", "198.18.0.11", 5432)
-                .backend(Backend::new("d", "198.18.1.21").mac("02:00:00:00:01:21"))
-                .to_string();
-        std::fs::write(&t.0, two).expect("write");
-        m.handle(&Request::Reload).expect("reload");
+        reload_with(&mut m, &t, &[db()]);
         // Two workers' traffic: db's sums; web's is not db's.
         let workers = [Arc::new(Traffic::new()), Arc::new(Traffic::new())];
         m.set_workers(Vec::new(), workers.to_vec());
@@ -782,15 +791,9 @@ mod tests {
     #[test]
     fn a_scrape_of_named_vips_shows_their_series_alone() {
         let (mut m, t) = manager("scrape-vip");
-        let three = web_a_b()
-            + &Vip::new("db", "198.18.0.11", 5432)
-                .backend(Backend::new("d", "198.18.1.21").mac("02:00:00:00:01:21"))
-                .to_string()
-            + &Vip::new("dns", "198.18.0.12", 53)
-                .backend(Backend::new("n", "198.18.1.31").mac("02:00:00:00:01:31"))
-                .to_string();
-        std::fs::write(&t.0, three).expect("write");
-        m.handle(&Request::Reload).expect("reload");
+        let dns = Vip::new("dns", "198.18.0.12", 53)
+            .backend(Backend::new("n", "198.18.1.31").mac("02:00:00:00:01:31"));
+        reload_with(&mut m, &t, &[db(), dns]);
         m.set_workers(Vec::new(), vec![Arc::new(Traffic::new())]);
         let query = |scopes: &[&str], vips: &[&str]| {
             let mut q: Vec<String> = scopes.iter().map(|s| format!("scope={s}")).collect();

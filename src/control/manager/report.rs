@@ -15,7 +15,7 @@ use crate::control::metrics::{
 use crate::control::resolver::Resolution;
 use crate::control::stats::{StatsSlot, total};
 use crate::datapath::counters::Counters;
-use crate::datapath::forwarding::{BackendState, Vip};
+use crate::datapath::forwarding::{BackendState, Forwarding, Vip};
 use crate::datapath::traffic::{Traffic, TrafficTotals};
 use crate::wire::MacAddr;
 
@@ -34,12 +34,8 @@ pub fn metrics(
     query: &MetricsQuery,
 ) -> Result<MetricsSnapshot, String> {
     let fwd = core.current();
-    if let Some(unknown) = query
-        .vips
-        .iter()
-        .find(|n| !fwd.vips.iter().any(|v| &v.name == *n))
-    {
-        return Err(no_such_vip(unknown));
+    for name in &query.vips {
+        vip_named(fwd, name)?;
     }
     // The VIPs of the page: those the query names (all by default), or
     // none.
@@ -300,14 +296,13 @@ fn named_vip(
     let Backends::OfVip(name) = backends else {
         return Ok(None);
     };
-    let fwd = core.current();
-    let v = (fwd.vips.iter().find(|v| v.name == *name)).ok_or_else(|| no_such_vip(name))?;
-    Ok(Some(vip_metrics(v, traffic)))
+    Ok(Some(vip_metrics(vip_named(core.current(), name)?, traffic)))
 }
 
-/// The error for a VIP name the running config does not have.
-fn no_such_vip(name: &str) -> String {
-    format!("no VIP named `{name}` (mplb stats lists them)")
+/// The VIP of this name in `fwd`, or the error for a name no VIP has.
+fn vip_named<'f>(fwd: &'f Forwarding, name: &str) -> Result<&'f Vip, String> {
+    (fwd.vips.iter().find(|v| v.name == name))
+        .ok_or_else(|| format!("no VIP named `{name}` (mplb stats lists them)"))
 }
 
 /// The workers' counters of one VIP or backend (`of` picks them), summed.
